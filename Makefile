@@ -1,0 +1,25 @@
+# The two commands of the README: `make run` opens the console on the demo clinic,
+# `make test` runs the tests. Each creates .venv on first use.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint clean-demo
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/medjobs --config config.yaml demo --if-empty
+	$(BIN)/medjobs --config config.yaml
+
+test: $(STAMP)
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -n 2 -q
+
+clean-demo:
+	rm -rf data/medjobs.db* data/backups evidence/jobs

@@ -1,0 +1,350 @@
+"""config.yaml -> validated, typed settings; a bad file raises ConfigError naming key, line and what is allowed.
+
+The file is validated with pydantic. Every error is reported against the YAML source: the dotted key,
+the line it stands on (1-based) and what is allowed there, e.g.::
+
+    config.yaml:14: jobs.backup.timeout: must be greater than 0 (got -5)
+
+Paths in the file are relative to the file itself, so two config files in two folders never share a
+database, backups or evidence. The file is chosen by ``--config PATH``, else ``MEDJOBS_CONFIG``, else
+``./config.yaml``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+JOB_TYPES = (
+    "medication_reminder",
+    "refill_check",
+    "interaction_check",
+    "supply_monitor",
+    "analytics_rollup",
+    "backup",
+)
+"""The six kinds of job MedJobs runs; each has one handler in ``medjobs_tui.jobs``."""
+
+PRIORITIES = {"critical": 3, "high": 2, "normal": 1, "low": 0}
+"""Priority names -> rank; the dispatcher claims the highest rank first."""
+
+DEFAULT_QUEUE_BY_TYPE = {
+    "medication_reminder": "clinical",
+    "refill_check": "clinical",
+    "interaction_check": "clinical",
+    "supply_monitor": "clinical",
+    "analytics_rollup": "maintenance",
+    "backup": "maintenance",
+}
+"""Routing of job types to queues when a job names no queue of its own."""
+
+ENV_VAR = "MEDJOBS_CONFIG"
+
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+# How many administrations a day each standard timing code means; the clinic's table must give
+# exactly that many clock times. Source: HL7 v3 GTSAbbreviation / FHIR Timing.code value set.
+TIMING_CODE_DOSES_PER_DAY = {
+    "QD": 1, "QHS": 1, "BID": 2, "TID": 3, "QID": 4,
+    "Q4H": 6, "Q6H": 4, "Q8H": 3, "Q12H": 2, "Q3H": 8, "Q2H": 12, "Q1H": 24,
+}
+
+
+class ConfigError(Exception):
+    """The configuration file cannot be used; ``str(err)`` is one message fit for an operator."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Schedule(_Strict):
+    """When a job ticks: ``cron`` (five-field crontab in the clinic's zone) or ``interval`` (seconds)."""
+
+    type: Literal["cron", "interval"]
+    value: str | int
+
+    @model_validator(mode="after")
+    def _check_value(self) -> "Schedule":
+        if self.type == "cron":
+            if not isinstance(self.value, str):
+                raise ValueError("a cron schedule's value is a crontab string like '*/15 * * * *'")
+            try:
+                CronTrigger.from_crontab(self.value)
+            except ValueError as exc:
+                raise ValueError(
+                    f"bad cron expression {self.value!r}: {exc}; allowed: five fields "
+                    "'minute hour day month weekday', e.g. '0 2 * * *'"
+                ) from None
+        else:
+            if isinstance(self.value, bool) or not isinstance(self.value, int) or self.value <= 0:
+                raise ValueError("an interval schedule's value is a whole number of seconds > 0")
+        return self
+
+
+class RetryPolicy(_Strict):
+    """How a failed or timed-out run is retried.
+
+    ``max_attempts`` counts every attempt including the first; ``delay`` is the wait in seconds before
+    the next attempt. With ``backoff: exponential`` the wait before attempt n+1 is
+    ``delay * 2**(n-1)``, capped at ``max_delay`` seconds.
+    """
+
+    max_attempts: Annotated[int, Field(ge=1, le=25)] = 3
+    delay: Annotated[float, Field(ge=0)] = 60
+    backoff: Literal["fixed", "exponential"] = "fixed"
+    max_delay: Annotated[float, Field(gt=0)] = 3600
+
+
+class ValidationRules(_Strict):
+    """What a run must leave behind to count as valid."""
+
+    critical_path: bool = False
+    evidence_required: bool = True
+
+
+class MonitoringConfig(_Strict):
+    """Whether a job's metrics are shown and its failures raise alerts."""
+
+    metrics_enabled: bool = True
+    alerts_enabled: bool = True
+
+
+class JobConfig(_Strict):
+    """One job of config.yaml in the seed's ``job_config`` shape.
+
+    ``timeout`` is in seconds; at the timeout the worker process is killed. ``options`` holds
+    job-type specific settings (for example ``window_minutes`` of the medication reminder).
+    """
+
+    priority: Literal["critical", "high", "normal", "low"]
+    job_type: Literal[
+        "medication_reminder", "refill_check", "interaction_check",
+        "supply_monitor", "analytics_rollup", "backup",
+    ]
+    schedule: Schedule
+    retry_policy: RetryPolicy = RetryPolicy()
+    timeout: Annotated[float, Field(gt=0)]
+    queue: str | None = None
+    validation_rules: ValidationRules = ValidationRules()
+    monitoring_config: MonitoringConfig = MonitoringConfig()
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def priority_rank(self) -> int:
+        """The numeric rank of ``priority`` (critical 3 .. low 0)."""
+        return PRIORITIES[self.priority]
+
+    @property
+    def queue_name(self) -> str:
+        """The queue this job is routed to: its own ``queue`` or its job type's default."""
+        return self.queue or DEFAULT_QUEUE_BY_TYPE[self.job_type]
+
+
+class Thresholds(_Strict):
+    """Clinical thresholds, in days unless named otherwise. No standard sets the supply ones."""
+
+    refill_lead_days: Annotated[int, Field(ge=0, le=90)] = 7
+    critical_supply_days: Annotated[int, Field(ge=0, le=90)] = 3
+    low_supply_days: Annotated[int, Field(ge=0, le=90)] = 7
+    refill_elapsed_fraction: Annotated[float, Field(gt=0, le=1)] = 0.75
+    reminder_catch_up_minutes: Annotated[int, Field(ge=0, le=24 * 60)] = 60
+
+
+class ClinicConfig(_Strict):
+    """The clinic: its IANA time zone and its administration-time table (timing code -> HH:MM list)."""
+
+    name: str = "Clinic"
+    timezone: str
+    administration_times: dict[str, list[str]]
+    thresholds: Thresholds = Thresholds()
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone_exists(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; allowed: an IANA zone name such as 'America/New_York'"
+            ) from None
+        return value
+
+    @field_validator("administration_times")
+    @classmethod
+    def _table_is_complete(cls, table: dict[str, list[str]]) -> dict[str, list[str]]:
+        for code in ("QD", "BID", "TID", "QID"):
+            if code not in table:
+                raise ValueError(f"missing timing code {code}; the table needs at least QD, BID, TID, QID")
+        for code, times in table.items():
+            for t in times:
+                if not isinstance(t, str) or not _HHMM.match(t):
+                    raise ValueError(f"{code}: {t!r} is not a clock time; allowed: 'HH:MM' (24-hour)")
+            if sorted(times) != list(times) or len(set(times)) != len(times):
+                raise ValueError(f"{code}: times must be distinct and in order, got {times}")
+            want = TIMING_CODE_DOSES_PER_DAY.get(code)
+            if want is not None and len(times) != want:
+                raise ValueError(f"{code}: means {want} doses a day, so it needs {want} times, got {len(times)}")
+        return table
+
+
+class QueueConfig(_Strict):
+    """A queue: how many of its runs may execute at once."""
+
+    concurrency: Annotated[int, Field(ge=1, le=16)] = 1
+
+
+class RunnerConfig(_Strict):
+    """The embedded runner: dispatcher poll interval (seconds) and the queues."""
+
+    poll_interval: Annotated[float, Field(gt=0, le=60)] = 1.0
+    queues: dict[str, QueueConfig] = Field(
+        default_factory=lambda: {"clinical": QueueConfig(concurrency=2), "maintenance": QueueConfig(concurrency=1)}
+    )
+
+
+class PathsConfig(_Strict):
+    """Where the store, backups and evidence live; relative paths are relative to the config file."""
+
+    database: str = "data/medjobs.db"
+    backups: str = "data/backups"
+    evidence: str = "evidence"
+
+
+class Settings(_Strict):
+    """The whole validated config.yaml, plus the folder it was read from (``base_dir``)."""
+
+    clinic: ClinicConfig
+    jobs: dict[str, JobConfig]
+    runner: RunnerConfig = RunnerConfig()
+    paths: PathsConfig = PathsConfig()
+    base_dir: Path = Path(".")
+    source: Path | None = None
+
+    @model_validator(mode="after")
+    def _queues_exist(self) -> "Settings":
+        for name, job in self.jobs.items():
+            if job.queue_name not in self.runner.queues:
+                raise ValueError(
+                    f"job {name!r} is routed to queue {job.queue_name!r}, which runner.queues does not define; "
+                    f"allowed: {sorted(self.runner.queues)}"
+                )
+        return self
+
+    def _resolve(self, p: str) -> Path:
+        path = Path(p).expanduser()
+        return path if path.is_absolute() else (self.base_dir / path)
+
+    @property
+    def database_path(self) -> Path:
+        """Absolute path of the SQLite store."""
+        return self._resolve(self.paths.database)
+
+    @property
+    def backups_dir(self) -> Path:
+        """Absolute path of the backups folder."""
+        return self._resolve(self.paths.backups)
+
+    @property
+    def evidence_dir(self) -> Path:
+        """Absolute path of the evidence root (records go under ``jobs/<job_type>/YYYY/MM/DD``)."""
+        return self._resolve(self.paths.evidence)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The clinic's time zone."""
+        return ZoneInfo(self.clinic.timezone)
+
+
+# --------------------------------------------------------------------------------------------
+# Loading, with errors mapped back to YAML lines
+
+
+def default_config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The config file to use: ``explicit``, else ``$MEDJOBS_CONFIG``, else ``./config.yaml``."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(ENV_VAR)
+    return Path(env) if env else Path("config.yaml")
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> tuple[int | None, tuple[Any, ...]]:
+    """Walk ``loc`` into the composed YAML tree; return the 1-based line of the deepest node found."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if key_node.value == part:
+                    node = value_node
+                    line = key_node.start_mark.line + 1
+                    break
+            else:
+                return line, loc
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line, loc
+    return line, loc
+
+
+def _describe(err: dict[str, Any]) -> str:
+    msg = err["msg"]
+    msg = re.sub(r"^(Value error|Assertion failed), ", "", msg)
+    kind = err.get("type", "")
+    if kind == "missing":
+        return "is required but missing"
+    if kind == "extra_forbidden":
+        return "is not a known key here"
+    if kind == "literal_error":
+        return f"{msg} (got {err.get('input')!r})"
+    if kind.startswith(("greater_than", "less_than")):
+        return f"{msg} (got {err.get('input')!r})"
+    return msg
+
+
+def parse_settings(text: str, source: Path) -> Settings:
+    """Validate config text read from ``source``; raise ConfigError naming key, line and what is allowed."""
+    name = str(source)
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{name}:{mark.line + 1}" if mark is not None else name
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: YAML syntax error: {problem}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{name}:1: the file must be a mapping with 'clinic' and 'jobs' keys")
+    try:
+        return Settings.model_validate({**data, "base_dir": source.resolve().parent, "source": source.resolve()})
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in {"cron", "interval"}))
+            line, _ = _line_of(node, loc)
+            key = ".".join(str(p) for p in loc) or "(top level)"
+            lines.append(f"{name}:{line or '?'}: {key}: {_describe(err)}")
+        raise ConfigError(lines[0] + (f" (and {len(lines) - 1} more problem(s))" if len(lines) > 1 else "")) from None
+
+
+def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Read and validate the config file (see ``default_config_path``).
+
+    Raises ConfigError when the file is missing, unreadable, not YAML, or invalid.
+    """
+    source = default_config_path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: config file not found (set --config PATH or {ENV_VAR})") from None
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read config file: {exc.strerror}") from None
+    return parse_settings(text, source)

@@ -1,0 +1,103 @@
+"""Opening the SQLite store: WAL mode, foreign keys, busy timeout, and the ordered migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+import sqlite_utils
+
+from medjobs_tui.store.schema import MIGRATIONS
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+class StoreError(Exception):
+    """The store cannot be opened or migrated; the message names the file and the problem."""
+
+
+def _utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def connect(path: str | Path) -> sqlite_utils.Database:
+    """Open (creating if needed) the store at ``path`` and bring its schema up to date.
+
+    Returns a sqlite_utils.Database in WAL mode with foreign keys on and a busy timeout of
+    BUSY_TIMEOUT_MS. The connection is in autocommit mode (``isolation_level=None``): write in
+    ``transaction(db)`` blocks. Raises StoreError if the file is not a usable SQLite database.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                               check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        db = sqlite_utils.Database(conn)
+        migrate(db)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path}: not a usable MedJobs database ({exc})") from None
+    return db
+
+
+@contextmanager
+def transaction(db: sqlite_utils.Database, immediate: bool = True) -> Iterator[sqlite_utils.Database]:
+    """One write transaction (``BEGIN IMMEDIATE`` by default): commit on success, roll back on error."""
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    try:
+        yield db
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    """The highest migration applied to ``db`` (0 for a new file)."""
+    if not db["schema_version"].exists():
+        return 0
+    row = db.execute("SELECT max(version) FROM schema_version").fetchone()
+    return row[0] or 0
+
+
+def migrate(db: sqlite_utils.Database) -> int:
+    """Apply, in order and each in one transaction, the migrations not yet applied; return the version."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL,"
+        " applied_at TEXT NOT NULL)"
+    )
+    current = schema_version(db)
+    for version, description, script in MIGRATIONS:
+        if version <= current:
+            continue
+        statements = [s for s in _split_sql(script) if s.strip()]
+        with transaction(db):
+            if schema_version(db) >= version:  # another process migrated meanwhile
+                continue
+            for stmt in statements:
+                db.execute(stmt)
+            db.execute("INSERT INTO schema_version VALUES (?, ?, ?)", [version, description, _utcnow()])
+        current = version
+    return current
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration script into complete statements (sqlite3.complete_statement knows triggers)."""
+    out: list[str] = []
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            out.append(buf)
+            buf = ""
+    if buf.strip():
+        out.append(buf)
+    return out

@@ -1,0 +1,256 @@
+"""The SQLite schema of the store, as ordered migrations; ``schema_version`` records which have run.
+
+Conventions: every instant is UTC ISO 8601 text (``2026-11-29T14:00:00+00:00``); local clock times are
+``HH:MM`` text beside the IANA zone they belong to; booleans are 0/1; JSON lists and objects are text.
+Patients carry no names, contacts or birth dates: only a pseudonym (``P-00001``), the birth year and the
+FHIR id used to keep imports idempotent.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (
+        1,
+        "initial schema",
+        """
+CREATE TABLE patients (
+    id INTEGER PRIMARY KEY,
+    pseudonym TEXT NOT NULL UNIQUE,
+    fhir_id TEXT UNIQUE,
+    source TEXT NOT NULL,                     -- 'fhir' | 'demo'
+    birth_year INTEGER,
+    deceased INTEGER NOT NULL DEFAULT 0,
+    timezone TEXT,                            -- IANA zone; NULL means the clinic's zone
+    reminders_opt_out INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+
+CREATE TABLE medication_requests (
+    id INTEGER PRIMARY KEY,
+    fhir_id TEXT UNIQUE,
+    patient_id INTEGER NOT NULL REFERENCES patients(id),
+    status TEXT NOT NULL,                     -- FHIR MedicationRequest.status
+    rxnorm TEXT,
+    medication_text TEXT NOT NULL,
+    ingredients TEXT NOT NULL DEFAULT '[]',   -- JSON list of lower-case ingredient names
+    schedule_status TEXT NOT NULL,            -- scheduled | prn | no_schedule | inactive | deceased
+    timing_code TEXT,                         -- QD, BID, ... (key of the clinic's administration-time table)
+    frequency REAL,
+    period REAL,
+    period_unit TEXT,
+    times_of_day TEXT NOT NULL DEFAULT '[]',  -- JSON list of local 'HH:MM'
+    doses_per_day REAL,
+    dose_quantity REAL,
+    dose_unit TEXT,
+    authored_on TEXT,
+    bounds_start TEXT,
+    bounds_end TEXT,
+    dispense_quantity REAL,                   -- units per fill
+    expected_supply_days REAL,                -- days per fill as stated
+    repeats_allowed INTEGER,                  -- refills in addition to the first fill
+    prescriber_ref TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX ix_mr_patient ON medication_requests(patient_id);
+CREATE INDEX ix_mr_status ON medication_requests(status, schedule_status);
+
+CREATE TABLE dispenses (
+    id INTEGER PRIMARY KEY,
+    fhir_id TEXT UNIQUE,
+    medication_request_id INTEGER REFERENCES medication_requests(id),
+    patient_id INTEGER REFERENCES patients(id),
+    quantity REAL,
+    days_supply REAL,
+    handed_over_at TEXT,                      -- UTC
+    created_at TEXT NOT NULL
+);
+CREATE INDEX ix_dispenses_mr ON dispenses(medication_request_id);
+
+CREATE TABLE supply_counts (
+    id INTEGER PRIMARY KEY,
+    medication_request_id INTEGER NOT NULL REFERENCES medication_requests(id),
+    quantity REAL NOT NULL,                   -- units on hand at counted_at
+    counted_at TEXT NOT NULL,                 -- UTC
+    source TEXT NOT NULL                      -- 'staff' | 'demo' | 'dispense'
+);
+CREATE INDEX ix_supply_counts_mr ON supply_counts(medication_request_id, counted_at);
+
+CREATE TABLE dose_log (
+    id INTEGER PRIMARY KEY,
+    medication_request_id INTEGER NOT NULL REFERENCES medication_requests(id),
+    patient_id INTEGER NOT NULL REFERENCES patients(id),
+    dose_instant TEXT NOT NULL,               -- UTC instant the dose was scheduled for
+    status TEXT NOT NULL,                     -- taken | missed | reminder_missed
+    recorded_at TEXT NOT NULL,
+    UNIQUE (medication_request_id, dose_instant)
+);
+CREATE INDEX ix_dose_log_instant ON dose_log(dose_instant);
+
+CREATE TABLE notifications (
+    id INTEGER PRIMARY KEY,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,                       -- dose_reminder | refill_due | renewal_needed | interaction_alert | supply_critical | reminder_missed | job_failed
+    audience TEXT NOT NULL,                   -- patient | prescriber | staff
+    patient_id INTEGER REFERENCES patients(id),
+    medication_request_id INTEGER REFERENCES medication_requests(id),
+    due_at TEXT,                              -- UTC
+    message TEXT NOT NULL,                    -- template text; no names or identifiers
+    status TEXT NOT NULL DEFAULT 'pending',   -- pending | sent | failed
+    run_id INTEGER,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX ix_notifications_created ON notifications(created_at);
+
+CREATE TABLE interaction_alerts (
+    id INTEGER PRIMARY KEY,
+    patient_id INTEGER NOT NULL REFERENCES patients(id),
+    rule_id TEXT NOT NULL,
+    drug_a TEXT NOT NULL,
+    drug_b TEXT NOT NULL,
+    severity TEXT NOT NULL,                   -- contraindicated | major | moderate | minor
+    source TEXT NOT NULL,
+    medication_request_ids TEXT NOT NULL,     -- JSON [a, b]
+    med_list_hash TEXT NOT NULL,              -- the patient's active list when alerted
+    acknowledged_at TEXT,
+    run_id INTEGER,
+    created_at TEXT NOT NULL,
+    UNIQUE (patient_id, rule_id, drug_a, drug_b, med_list_hash)
+);
+
+CREATE TABLE supply_status (
+    medication_request_id INTEGER PRIMARY KEY REFERENCES medication_requests(id),
+    patient_id INTEGER NOT NULL,
+    current_supply REAL,                      -- units; NULL = unknown
+    daily_usage REAL,                         -- units per day
+    days_remaining INTEGER,                   -- floor(current_supply / daily_usage); NULL = unknown
+    status TEXT NOT NULL,                     -- ok | low | critical | unknown
+    refills_left INTEGER,
+    computed_at TEXT NOT NULL,
+    run_id INTEGER
+);
+
+CREATE TABLE analytics_adherence (
+    day TEXT NOT NULL,                        -- clinic-local date YYYY-MM-DD
+    medication_request_id INTEGER NOT NULL,
+    patient_id INTEGER NOT NULL,
+    doses_scheduled INTEGER NOT NULL,
+    doses_taken INTEGER NOT NULL,
+    adherence_pct REAL,
+    pdc_pct REAL,
+    run_id INTEGER,
+    PRIMARY KEY (day, medication_request_id)
+);
+CREATE TABLE analytics_supply (
+    day TEXT PRIMARY KEY,
+    critical INTEGER NOT NULL, low INTEGER NOT NULL, ok INTEGER NOT NULL, unknown INTEGER NOT NULL,
+    run_id INTEGER
+);
+CREATE TABLE analytics_safety (
+    day TEXT NOT NULL, severity TEXT NOT NULL, alerts INTEGER NOT NULL, run_id INTEGER,
+    PRIMARY KEY (day, severity)
+);
+CREATE TABLE analytics_performance (
+    day TEXT NOT NULL, job_name TEXT NOT NULL,
+    runs INTEGER NOT NULL, succeeded INTEGER NOT NULL, success_rate REAL,
+    p95_duration_s REAL, run_id INTEGER,
+    PRIMARY KEY (day, job_name)
+);
+
+CREATE TABLE backups (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL,
+    manifest_path TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    integrity TEXT NOT NULL,                  -- result of PRAGMA integrity_check on the copy
+    verified INTEGER NOT NULL,
+    run_id INTEGER,
+    created_at TEXT NOT NULL
+);
+
+CREATE TABLE users (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL,                       -- admin | operator | reviewer | auditor
+    created_at TEXT NOT NULL
+);
+
+CREATE TABLE jobs (
+    name TEXT PRIMARY KEY,
+    job_type TEXT NOT NULL,
+    paused INTEGER NOT NULL DEFAULT 0,
+    changed_by TEXT,
+    changed_at TEXT
+);
+
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    job_name TEXT NOT NULL,
+    job_type TEXT NOT NULL,
+    queue TEXT NOT NULL,
+    priority INTEGER NOT NULL,                -- 3 critical .. 0 low; claimed highest first
+    status TEXT NOT NULL,                     -- queued | running | succeeded | failed | timed_out | interrupted | dead | cancelled | skipped
+    attempt INTEGER NOT NULL DEFAULT 1,
+    max_attempts INTEGER NOT NULL,
+    trigger TEXT NOT NULL,                    -- schedule | manual | once
+    dedupe_key TEXT UNIQUE,                   -- job + scheduled instant for ticks: a tick is queued once
+    scheduled_at TEXT NOT NULL,               -- UTC: when the run was due
+    available_at TEXT NOT NULL,               -- UTC: not claimed before (backoff)
+    started_at TEXT,
+    finished_at TEXT,
+    duration_s REAL,
+    error TEXT,                               -- masked text: no patient data
+    summary TEXT,                             -- JSON of the handler's summary
+    evidence_path TEXT,                       -- relative to the evidence root
+    evidence_sha256 TEXT,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX ix_runs_claim ON runs(status, queue, priority DESC, scheduled_at, id);
+CREATE INDEX ix_runs_job ON runs(job_name, id);
+
+CREATE TABLE run_attempts (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    attempt INTEGER NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    duration_s REAL,
+    outcome TEXT,                             -- succeeded | failed | timed_out | interrupted
+    error TEXT,
+    UNIQUE (run_id, attempt)
+);
+
+CREATE TABLE run_history (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    from_status TEXT,
+    to_status TEXT NOT NULL,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    note TEXT
+);
+CREATE INDEX ix_run_history_run ON run_history(run_id);
+
+CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    role TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT,
+    outcome TEXT NOT NULL,                    -- ok | denied | error
+    detail TEXT,                              -- JSON; no patient data
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+""",
+    ),
+]
+"""Ordered (version, description, SQL script). Never edit a shipped migration: append a new one."""
