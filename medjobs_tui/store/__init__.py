@@ -1,5 +1,5 @@
 """SQLite store: schema, migrations and queries. Nothing outside this package writes SQL."""
 
-from medjobs_tui.store.db import StoreError, connect, migrate, schema_version, transaction
+from medjobs_tui.store.db import StoreError, ThreadLocalDB, connect, migrate, schema_version, transaction
 
-__all__ = ["StoreError", "connect", "migrate", "schema_version", "transaction"]
+__all__ = ["StoreError", "ThreadLocalDB", "connect", "migrate", "schema_version", "transaction"]

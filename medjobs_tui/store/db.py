@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -101,3 +102,38 @@ def _split_sql(script: str) -> list[str]:
     if buf.strip():
         out.append(buf)
     return out
+
+
+class ThreadLocalDB:
+    """One store connection per thread (SQLite connections must not be shared by concurrent threads).
+
+    ``get()`` opens this thread's connection on first use; ``close_all()`` closes every one opened.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        self._all: list[sqlite_utils.Database] = []
+        self._lock = threading.Lock()
+        connect(self.path).close()  # create and migrate once, up front
+
+    def get(self) -> sqlite_utils.Database:
+        """This thread's connection."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = connect(self.path)
+            self._local.db = db
+            with self._lock:
+                self._all.append(db)
+        return db
+
+    def close_all(self) -> None:
+        """Close every connection this object opened (call once all threads are done)."""
+        with self._lock:
+            for db in self._all:
+                try:
+                    db.close()
+                except Exception:  # noqa: BLE001 - closing on the way out
+                    pass
+            self._all.clear()
+        self._local = threading.local()

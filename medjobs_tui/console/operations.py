@@ -1,0 +1,242 @@
+"""The operations users perform (trigger, pause, resume, retry, cancel, and the views), for CLI and dashboard alike.
+
+Every command checks the actor's role (a hidden key is not access control) and writes one audit
+entry, allowed or denied. The dashboard and the CLI call only this layer; neither touches SQL.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from medjobs_tui.clock import Clock, SystemClock, parse_iso
+from medjobs_tui.config import PRIORITIES, Settings
+from medjobs_tui.console.models import (
+    Actor, EvidenceRow, JobMetrics, JobRow, NotificationRow, RunRow, Snapshot,
+)
+from medjobs_tui.engine import evidence as evidence_mod
+from medjobs_tui.engine.metrics import job_metrics
+from medjobs_tui.engine.runner import Runner, next_fire_time
+from medjobs_tui.security import audit
+from medjobs_tui.store import ThreadLocalDB, outbox
+from medjobs_tui.store import runs as store_runs
+
+PRIORITY_NAMES = {rank: name for name, rank in PRIORITIES.items()}
+
+# Which roles may do what. Source: DESIGN.md "Roles".
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "job.trigger": frozenset({"operator", "admin"}),
+    "job.pause": frozenset({"operator", "admin"}),
+    "job.resume": frozenset({"operator", "admin"}),
+    "run.retry": frozenset({"operator", "admin"}),
+    "run.cancel": frozenset({"operator", "admin"}),
+    "view.operations": frozenset({"operator", "admin", "reviewer", "auditor"}),
+    "evidence.read": frozenset({"operator", "admin", "reviewer", "auditor"}),
+}
+
+
+class ConsoleError(Exception):
+    """An operation cannot be done; the message says why, for the user (no patient data)."""
+
+
+class PermissionDenied(ConsoleError):
+    """The actor's role does not allow the operation."""
+
+
+class Console:
+    """The clinic's operations over one store.
+
+    With ``runner`` (the dashboard's embedded runner, or ``medjobs run``) new runs are handed to it and
+    next fire times come from its scheduler; without one, runs are queued in the store for whichever
+    runner serves it, and next fire times are computed from the schedules.
+    """
+
+    def __init__(self, settings: Settings, clock: Clock | None = None, runner: Runner | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or (runner.clock if runner else SystemClock())
+        self.runner = runner
+        self.dbs = runner.dbs if runner else ThreadLocalDB(settings.database_path)
+        if runner is None:
+            store_runs.sync_jobs(self.db, {n: j.job_type for n, j in settings.jobs.items()})
+
+    @property
+    def db(self):
+        """This thread's store connection."""
+        return self.dbs.get()
+
+    # ------------------------------------------------------------------ access and audit
+
+    def _authorise(self, actor: Actor, action: str, target: str | None) -> None:
+        if actor.role not in PERMISSIONS[action]:
+            audit.record(self.db, actor=actor.username, role=actor.role, action=action, target=target,
+                         outcome="denied", at=self.clock.now())
+            raise PermissionDenied(f"{actor.username} ({actor.role}) may not {action.replace('.', ' ')}")
+
+    def _audit_ok(self, actor: Actor, action: str, target: str, detail: dict[str, Any] | None = None) -> None:
+        audit.record(self.db, actor=actor.username, role=actor.role, action=action, target=target,
+                     outcome="ok", at=self.clock.now(), detail=detail)
+
+    def _job(self, name: str):
+        job = self.settings.jobs.get(name)
+        if job is None:
+            raise ConsoleError(f"no job named {name!r}; jobs: {', '.join(sorted(self.settings.jobs))}")
+        return job
+
+    # ------------------------------------------------------------------ commands
+
+    def trigger(self, actor: Actor, job_name: str) -> int:
+        """Queue a run of ``job_name`` now; return its id. Raises ConsoleError / PermissionDenied."""
+        self._authorise(actor, "job.trigger", f"job:{job_name}")
+        job = self._job(job_name)
+        if self.runner is not None:
+            run_id = self.runner.enqueue(job_name, actor.username)
+        else:
+            now = self.clock.now()
+            run_id = store_runs.insert_run(
+                self.db, job_name=job_name, job_type=job.job_type, queue=job.queue_name,
+                priority=job.priority_rank, max_attempts=job.retry_policy.max_attempts, trigger="manual",
+                scheduled_at=now, created_by=actor.username, now=now,
+            )
+        self._audit_ok(actor, "job.trigger", f"job:{job_name}", {"run_id": run_id})
+        return run_id
+
+    def pause(self, actor: Actor, job_name: str) -> bool:
+        """Pause ``job_name``: its ticks are recorded as skipped. True if it was running before."""
+        return self._set_paused(actor, job_name, True)
+
+    def resume(self, actor: Actor, job_name: str) -> bool:
+        """Resume a paused ``job_name``. True if it was paused before."""
+        return self._set_paused(actor, job_name, False)
+
+    def _set_paused(self, actor: Actor, job_name: str, paused: bool) -> bool:
+        action = "job.pause" if paused else "job.resume"
+        self._authorise(actor, action, f"job:{job_name}")
+        self._job(job_name)
+        changed = store_runs.set_paused(self.db, job_name, paused, actor.username, self.clock.now())
+        self._audit_ok(actor, action, f"job:{job_name}", {"changed": changed})
+        return changed
+
+    def toggle_pause(self, actor: Actor, job_name: str) -> bool:
+        """Pause ``job_name`` if it runs, resume it if paused; return True if it is now paused."""
+        paused = job_name in store_runs.paused_jobs(self.db)
+        self._set_paused(actor, job_name, not paused)
+        return not paused
+
+    def retry(self, actor: Actor, run_id: int) -> None:
+        """Give dead run ``run_id`` one more attempt, due now. Raises ConsoleError if it is not dead."""
+        self._authorise(actor, "run.retry", f"run:{run_id}")
+        try:
+            store_runs.retry_dead(self.db, run_id, actor.username, self.clock.now())
+        except KeyError:
+            raise ConsoleError(f"no run {run_id}") from None
+        except store_runs.RunStateError as exc:
+            raise ConsoleError(str(exc)) from None
+        self._audit_ok(actor, "run.retry", f"run:{run_id}")
+        if self.runner is not None:
+            self.runner.wake()
+
+    def cancel(self, actor: Actor, run_id: int) -> None:
+        """Cancel queued run ``run_id``. Raises ConsoleError if it is not queued."""
+        self._authorise(actor, "run.cancel", f"run:{run_id}")
+        try:
+            store_runs.cancel_queued(self.db, run_id, actor.username, self.clock.now())
+        except KeyError:
+            raise ConsoleError(f"no run {run_id}") from None
+        except store_runs.RunStateError as exc:
+            raise ConsoleError(str(exc)) from None
+        self._audit_ok(actor, "run.cancel", f"run:{run_id}")
+
+    # ------------------------------------------------------------------ views
+
+    def runs(self, limit: int = 200) -> list[RunRow]:
+        """The newest runs (and every active one), newest first."""
+        return [_run_row(r) for r in store_runs.recent_runs(self.db, limit)]
+
+    def run(self, run_id: int) -> RunRow:
+        """One run. Raises ConsoleError if there is none with that id."""
+        row = store_runs.get_run(self.db, run_id)
+        if row is None:
+            raise ConsoleError(f"no run {run_id}")
+        return _run_row(row)
+
+    def run_summary(self, run_id: int) -> dict[str, Any] | None:
+        """The handler's summary of run ``run_id`` (counts and pseudonyms), or None."""
+        row = store_runs.get_run(self.db, run_id)
+        return json.loads(row["summary"]) if row and row["summary"] else None
+
+    def jobs(self) -> list[JobRow]:
+        """Every configured job with its schedule, next run, paused flag and last status."""
+        paused = store_runs.paused_jobs(self.db)
+        last = store_runs.last_run_by_job(self.db)
+        now = self.clock.now()
+        out = []
+        for name, job in self.settings.jobs.items():
+            nxt = None
+            if name not in paused:
+                nxt = self.runner.next_run_at(name) if self.runner else None
+                nxt = nxt or next_fire_time(job, self.settings, now)
+            sched = f"cron {job.schedule.value}" if job.schedule.type == "cron" else f"every {job.schedule.value} s"
+            lr = last.get(name)
+            out.append(JobRow(
+                name=name, job_type=job.job_type, priority=job.priority, queue=job.queue_name, schedule=sched,
+                next_run_at=nxt, paused=name in paused, last_status=lr["status"] if lr else None,
+                last_finished_at=parse_iso(lr["finished_at"]) if lr else None,
+            ))
+        return sorted(out, key=lambda j: (-PRIORITIES[j.priority], j.name))
+
+    def metrics(self) -> list[JobMetrics]:
+        """Per-job metrics (execution time, success, errors, retries, timeouts, validation)."""
+        attempts = store_runs.attempts_by_job(self.db)
+        terminal = store_runs.terminal_runs_by_job(self.db)
+        return [job_metrics(name, attempts.get(name, []), terminal.get(name, []), self.settings.evidence_dir)
+                for name in self.settings.jobs]
+
+    def evidence(self, limit: int = 200) -> list[EvidenceRow]:
+        """Evidence records, newest first, each checked against its stored SHA-256."""
+        out = []
+        for r in store_runs.finished_runs_with_evidence(self.db, limit):
+            out.append(EvidenceRow(
+                run_id=r["id"], job_name=r["job_name"], job_type=r["job_type"], status=r["status"],
+                finished_at=parse_iso(r["finished_at"]), path=r["evidence_path"], sha256=r["evidence_sha256"],
+                valid=evidence_mod.is_valid(self.settings.evidence_dir, r["evidence_path"], r["evidence_sha256"]),
+            ))
+        return out
+
+    def read_evidence(self, actor: Actor, run_id: int) -> str:
+        """The YAML text of run ``run_id``'s evidence record (audited). Raises ConsoleError if absent."""
+        self._authorise(actor, "evidence.read", f"run:{run_id}")
+        row = store_runs.get_run(self.db, run_id)
+        if row is None or not row["evidence_path"]:
+            raise ConsoleError(f"run {run_id} has no evidence record")
+        path = Path(self.settings.evidence_dir) / row["evidence_path"]
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConsoleError(f"evidence of run {run_id} is missing: {row['evidence_path']}") from None
+        self._audit_ok(actor, "evidence.read", f"run:{run_id}")
+        return text
+
+    def notifications(self, limit: int = 200) -> list[NotificationRow]:
+        """The newest outbox entries (patients by pseudonym only)."""
+        return [NotificationRow(
+            id=r["id"], created_at=parse_iso(r["created_at"]), kind=r["kind"], audience=r["audience"],
+            patient=r["patient"], due_at=parse_iso(r["due_at"]), message=r["message"], status=r["status"],
+        ) for r in outbox.recent(self.db, limit)]
+
+    def snapshot(self, limit: int = 200) -> Snapshot:
+        """Everything the dashboard shows, in one call (meant for a background thread)."""
+        return Snapshot(now=self.clock.now(), runs=self.runs(limit), jobs=self.jobs(), metrics=self.metrics(),
+                        evidence=self.evidence(limit), notifications=self.notifications(limit))
+
+
+def _run_row(r: dict[str, Any]) -> RunRow:
+    return RunRow(
+        id=r["id"], job_name=r["job_name"], job_type=r["job_type"], queue=r["queue"],
+        priority=PRIORITY_NAMES.get(r["priority"], str(r["priority"])), status=r["status"], attempt=r["attempt"],
+        max_attempts=r["max_attempts"], trigger=r["trigger"], scheduled_at=parse_iso(r["scheduled_at"]),
+        available_at=parse_iso(r["available_at"]), started_at=parse_iso(r["started_at"]),
+        finished_at=parse_iso(r["finished_at"]), duration_s=r["duration_s"], error=r["error"],
+    )
+

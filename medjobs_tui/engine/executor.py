@@ -1,0 +1,130 @@
+"""Executes one attempt of a run in a worker process, and kills that process at the job's timeout.
+
+A timeout is real: the handler runs in its own process and the process is killed when the timeout
+passes, whatever the handler is doing. On Linux the processes come from a ``forkserver`` that has
+already imported the handlers (a fork of a small, thread-free server: fast and safe beside the
+dashboard's threads); elsewhere they are spawned.
+"""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from medjobs_tui.clock import parse_iso
+from medjobs_tui.config import Settings
+from medjobs_tui.security.masking import error_reference, mask_exception
+
+_PRELOAD = ["medjobs_tui.jobs", "medjobs_tui.store", "medjobs_tui.engine.executor"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one attempt came to: ``status`` succeeded | failed | timed_out, and its real duration (seconds)."""
+
+    status: str
+    duration_s: float
+    summary: dict[str, Any] | None = None
+    error: str | None = None          # masked text, safe to show
+    detail: str | None = field(default=None, repr=False)  # traceback; may hold patient data: never shown
+
+
+def _context():
+    if sys.platform.startswith("linux"):
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(_PRELOAD)
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+def _resolve(ref: str):
+    module, _, name = ref.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _child_main(conn, settings: Settings, run: dict[str, Any], now_iso: str, handler_ref: str | None) -> None:
+    """Worker-process entry: build the JobContext, run the handler, send ('ok', summary) or ('error', ...)."""
+    try:
+        from medjobs_tui.jobs import get_handler
+        from medjobs_tui.jobs.base import JobContext
+        from medjobs_tui.store import connect
+
+        handler = _resolve(handler_ref) if handler_ref else get_handler(run["job_type"])
+        db = connect(settings.database_path)
+        ctx = JobContext(
+            db=db, settings=settings, job_name=run["job_name"], job=settings.jobs[run["job_name"]],
+            now=parse_iso(now_iso), run_id=run["id"], attempt=run["attempt"],
+        )
+        summary = handler(ctx)
+        db.close()
+        conn.send(("ok", summary, None))
+    except BaseException as exc:  # noqa: BLE001 - everything is reported to the parent, masked
+        ref = error_reference()
+        conn.send(("error", mask_exception(exc, ref), traceback.format_exc()))
+    finally:
+        conn.close()
+
+
+class ProcessExecutor:
+    """Runs each attempt in a fresh worker process with a hard timeout.
+
+    ``handler_overrides`` maps a job_type to ``"module:function"`` to run instead of the registered
+    handler (tests use it for handlers that fail, hang or are slow).
+    """
+
+    def __init__(self, settings: Settings, handler_overrides: dict[str, str] | None = None) -> None:
+        self.settings = settings
+        self.handler_overrides = dict(handler_overrides or {})
+        self._mp = _context()
+        self._live: set[Any] = set()
+
+    def execute(self, run: dict[str, Any], now: datetime, timeout_s: float) -> Outcome:
+        """Run one attempt of ``run`` (a runs row) as of ``now``; kill it after ``timeout_s`` seconds.
+
+        Never raises for a handler failure: the failure is the Outcome (masked error text).
+        """
+        parent, child = self._mp.Pipe(duplex=False)
+        ref = self.handler_overrides.get(run["job_type"])
+        proc = self._mp.Process(
+            target=_child_main, args=(child, self.settings, run, now.isoformat(), ref),
+            name=f"medjobs-run-{run['id']}", daemon=True,
+        )
+        started = time.monotonic()
+        proc.start()
+        child.close()
+        self._live.add(proc)
+        try:
+            if parent.poll(timeout_s):
+                try:
+                    kind, payload, detail = parent.recv()
+                except EOFError:
+                    proc.join(5)
+                    return Outcome("failed", time.monotonic() - started,
+                                   error=f"worker process ended without a result (exit code {proc.exitcode})")
+                duration = time.monotonic() - started
+                proc.join(5)
+                if kind == "ok":
+                    return Outcome("succeeded", duration, summary=payload)
+                return Outcome("failed", duration, error=payload, detail=detail)
+            proc.kill()
+            proc.join(5)
+            return Outcome("timed_out", time.monotonic() - started,
+                           error=f"killed at the timeout of {timeout_s:g} s")
+        finally:
+            parent.close()
+            self._live.discard(proc)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(1)
+
+    def kill_all(self) -> None:
+        """Kill every worker process still running (used when the runner stops)."""
+        for proc in list(self._live):
+            if proc.is_alive():
+                proc.kill()

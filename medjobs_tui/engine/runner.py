@@ -1,0 +1,281 @@
+"""The runner: APScheduler ticks queue runs, the dispatcher claims them by priority, workers execute them.
+
+The life of one run, top to bottom in this module:
+
+1. ``tick`` (fired by APScheduler's cron or interval trigger) or ``enqueue`` (a user) inserts a
+   queued run; a paused job's tick is recorded as ``skipped``; a tick has a dedupe key so it is
+   queued once.
+2. ``dispatch`` claims due runs, highest priority first, then oldest, within each queue's
+   concurrency limit (one ``BEGIN IMMEDIATE`` transaction per claim).
+3. ``execute_claimed`` runs the attempt in a worker process killed at the job's timeout
+   (``ProcessExecutor``), then records the outcome: succeeded; or failed / timed out, re-queued after
+   the retry policy's backoff, or dead when attempts are exhausted.
+4. It writes the evidence record and its SHA-256, and an audit entry (and an alert) for a dead run.
+
+``recover`` moves runs left ``running`` by a runner that died to ``interrupted`` and re-queues them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
+from typing import Any, Callable
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from medjobs_tui.clock import Clock, SystemClock, iso
+from medjobs_tui.config import JobConfig, Settings
+from medjobs_tui.engine import evidence
+from medjobs_tui.engine.executor import Outcome, ProcessExecutor
+from medjobs_tui.engine.retry import next_attempt_at
+from medjobs_tui.notify.alerts import alert_run_dead
+from medjobs_tui.security import audit
+from medjobs_tui.store import ThreadLocalDB
+from medjobs_tui.store import runs as store_runs
+
+log = logging.getLogger(__name__)
+
+RUNNER_ACTOR = "runner"
+
+
+def make_trigger(job: JobConfig, settings: Settings):
+    """The APScheduler trigger of ``job``: a crontab in the clinic's zone, or an interval in seconds."""
+    if job.schedule.type == "cron":
+        return CronTrigger.from_crontab(str(job.schedule.value), timezone=settings.zone)
+    return IntervalTrigger(seconds=int(job.schedule.value), timezone=settings.zone)
+
+
+def next_fire_time(job: JobConfig, settings: Settings, after: datetime) -> datetime | None:
+    """The first instant after ``after`` at which ``job``'s schedule fires (aware)."""
+    trigger = make_trigger(job, settings)
+    return trigger.get_next_fire_time(None, after)
+
+
+class Runner:
+    """The embedded job runner of one clinic (one config, one store).
+
+    ``clock`` supplies every recorded instant (tests inject a FixedClock); ``executor`` runs attempts
+    (default: ProcessExecutor). ``start()`` starts the APScheduler clock and the dispatcher thread;
+    ``stop()`` stops both and kills running workers, whose runs recovery re-queues on the next start.
+    """
+
+    def __init__(self, settings: Settings, clock: Clock | None = None, executor: Any = None,
+                 on_change: Callable[[], None] | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.executor = executor or ProcessExecutor(settings)
+        self.on_change = on_change
+        self.dbs = ThreadLocalDB(settings.database_path)
+        self.capacity = {name: q.concurrency for name, q in settings.runner.queues.items()}
+        self._pool = ThreadPoolExecutor(max_workers=sum(self.capacity.values()), thread_name_prefix="medjobs-worker")
+        self._inflight: dict[int, Future] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._dispatcher: threading.Thread | None = None
+        self.scheduler: BackgroundScheduler | None = None
+        store_runs.sync_jobs(self.db, {name: job.job_type for name, job in settings.jobs.items()})
+
+    @property
+    def db(self):
+        """This thread's store connection."""
+        return self.dbs.get()
+
+    # -------------------------------------------------------------------------- 1. queue runs
+
+    def tick(self, job_name: str, scheduled_at: datetime | None = None) -> int | None:
+        """A schedule tick of ``job_name``: queue a run (or record it skipped if the job is paused).
+
+        ``scheduled_at`` defaults to the clock's now, floored to the minute for cron jobs. Returns the
+        run id, or None if this tick was already queued (dedupe key ``<job>@<scheduled_at>``).
+        """
+        job = self.settings.jobs[job_name]
+        now = self.clock.now()
+        if scheduled_at is None:
+            scheduled_at = now.replace(second=0, microsecond=0) if job.schedule.type == "cron" else now.replace(microsecond=0)
+        paused = job_name in store_runs.paused_jobs(self.db)
+        run_id = store_runs.insert_run(
+            self.db, job_name=job_name, job_type=job.job_type, queue=job.queue_name,
+            priority=job.priority_rank, max_attempts=job.retry_policy.max_attempts, trigger="schedule",
+            scheduled_at=scheduled_at, created_by=RUNNER_ACTOR, now=now,
+            dedupe_key=f"{job_name}@{iso(scheduled_at)}", status="skipped" if paused else "queued",
+            note="job paused" if paused else None,
+        )
+        self._changed()
+        return run_id
+
+    def enqueue(self, job_name: str, actor: str, trigger: str = "manual") -> int:
+        """Queue a run of ``job_name`` due now on behalf of ``actor``; return its id. KeyError if unknown."""
+        job = self.settings.jobs[job_name]
+        now = self.clock.now()
+        run_id = store_runs.insert_run(
+            self.db, job_name=job_name, job_type=job.job_type, queue=job.queue_name,
+            priority=job.priority_rank, max_attempts=job.retry_policy.max_attempts, trigger=trigger,
+            scheduled_at=now, created_by=actor, now=now,
+        )
+        assert run_id is not None  # no dedupe key: always inserted
+        self.wake()
+        return run_id
+
+    # -------------------------------------------------------------------------- 2. claim
+
+    def dispatch(self) -> list[int]:
+        """Claim every due run the queues have room for and hand each to a worker; return their ids."""
+        started: list[int] = []
+        while not self._stopping.is_set():
+            run = store_runs.claim_next(self.db, self.capacity, self.clock.now())
+            if run is None:
+                break
+            started.append(run["id"])
+            with self._lock:
+                self._inflight[run["id"]] = self._pool.submit(self.execute_claimed, run)
+        if started:
+            self._changed()
+        return started
+
+    # -------------------------------------------------------------------------- 3-4. execute, record
+
+    def execute_claimed(self, run: dict[str, Any]) -> str:
+        """Execute one claimed attempt of ``run`` and record its outcome; return the run's new status."""
+        job = self.settings.jobs[run["job_name"]]
+        try:
+            outcome = self.executor.execute(run, self.clock.now(), job.timeout)
+        except Exception as exc:  # noqa: BLE001 - the executor itself broke: the attempt failed
+            log.exception("executor failed for run %s", run["id"])
+            outcome = Outcome("failed", 0.0, error=f"executor error: {type(exc).__name__}")
+        try:
+            return self.record_outcome(run, outcome)
+        finally:
+            with self._lock:
+                self._inflight.pop(run["id"], None)
+            self._changed()
+            self.wake()
+
+    def record_outcome(self, run: dict[str, Any], outcome: Outcome) -> str:
+        """Apply the retry policy to ``outcome``, move the run on, write evidence; return the new status."""
+        db = self.db
+        job = self.settings.jobs[run["job_name"]]
+        now = self.clock.now()
+        retry_at = None
+        if outcome.status != "succeeded":
+            retry_at = next_attempt_at(job.retry_policy, run["attempt"], run["max_attempts"], now)
+        status = store_runs.finish_attempt(
+            db, run["id"], outcome=outcome.status, now=now, duration_s=round(outcome.duration_s, 6),
+            error=outcome.error, summary=outcome.summary, retry_at=retry_at,
+        )
+        self.write_evidence(run["id"])
+        if status == "dead":
+            audit.record(db, actor=RUNNER_ACTOR, role="system", action="run.dead", target=f"run:{run['id']}",
+                         outcome="error", at=now, detail={"job": run["job_name"], "attempts": run["attempt"]})
+            if job.monitoring_config.alerts_enabled:
+                alert_run_dead(db, run_id=run["id"], job_name=run["job_name"], now=now)
+        return status
+
+    def write_evidence(self, run_id: int) -> None:
+        """(Re)write the evidence record of run ``run_id`` and store its SHA-256."""
+        db = self.db
+        run = store_runs.get_run(db, run_id)
+        record = evidence.build_record(run, store_runs.run_attempts(db, run_id), self.settings)
+        relpath = evidence.evidence_relpath(run)
+        sha = evidence.write_record(self.settings.evidence_dir, relpath, record)
+        store_runs.set_evidence(db, run_id, relpath, sha)
+
+    # -------------------------------------------------------------------------- recovery
+
+    def recover(self) -> list[int]:
+        """Runs left ``running`` by a runner that is gone: mark each attempt interrupted and re-queue it
+        now (or dead if it was the last attempt). Call before dispatching. Returns their ids."""
+        ids = []
+        for run in store_runs.orphaned_runs(self.db):
+            with self._lock:
+                if run["id"] in self._inflight:
+                    continue
+            now = self.clock.now()
+            retry_at = now if run["attempt"] < run["max_attempts"] else None
+            store_runs.finish_attempt(self.db, run["id"], outcome="interrupted", now=now, duration_s=0.0,
+                                      error="runner stopped during the attempt", retry_at=retry_at)
+            self.write_evidence(run["id"])
+            ids.append(run["id"])
+        return ids
+
+    # -------------------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        """Recover orphaned runs, start APScheduler (one trigger per job) and the dispatcher thread."""
+        self.recover()
+        self.scheduler = BackgroundScheduler(timezone=self.settings.zone,
+                                             job_defaults={"coalesce": True, "max_instances": 1,
+                                                           "misfire_grace_time": 300})
+        for name, job in self.settings.jobs.items():
+            self.scheduler.add_job(self.tick, make_trigger(job, self.settings), args=[name], id=name, name=name)
+        self.scheduler.start()
+        self._dispatcher = threading.Thread(target=self._dispatch_loop, name="medjobs-dispatcher", daemon=True)
+        self._dispatcher.start()
+
+    def _dispatch_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.dispatch()
+            except Exception:  # noqa: BLE001 - the loop must survive a locked db or a bad row
+                log.exception("dispatch failed")
+            self._wake.wait(self.settings.runner.poll_interval)
+            self._wake.clear()
+
+    def wake(self) -> None:
+        """Ask the dispatcher to look for due runs now rather than at its next poll."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the clock and the dispatcher, kill running workers (recovery re-queues their runs)."""
+        self._stopping.set()
+        self._wake.set()
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        if self._dispatcher is not None:
+            self._dispatcher.join(timeout)
+        if hasattr(self.executor, "kill_all"):
+            self.executor.kill_all()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self.dbs.close_all()
+
+    def drain(self, timeout: float = 600.0) -> None:
+        """Dispatch until nothing is due or running (used by ``run --once`` and tests); no background threads.
+
+        Raises TimeoutError if work is still running after ``timeout`` seconds.
+        """
+        deadline = threading.Event()
+        timer = threading.Timer(timeout, deadline.set)
+        timer.start()
+        try:
+            while not deadline.is_set():
+                self.dispatch()
+                with self._lock:
+                    pending = list(self._inflight.values())
+                if not pending:
+                    if not self.dispatch():
+                        return
+                    continue
+                for fut in pending:
+                    fut.result()
+            raise TimeoutError(f"runs still in progress after {timeout:g} s")
+        finally:
+            timer.cancel()
+
+    def next_run_at(self, job_name: str) -> datetime | None:
+        """When the scheduler fires ``job_name`` next (None if not started)."""
+        if self.scheduler is None:
+            return None
+        job = self.scheduler.get_job(job_name)
+        return job.next_run_time if job else None
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            try:
+                self.on_change()
+            except Exception:  # noqa: BLE001 - a listener must not break the runner
+                log.exception("on_change listener failed")
+

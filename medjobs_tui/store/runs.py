@@ -1,0 +1,319 @@
+"""Queries of the run queue: jobs, runs, attempts and the run history. Every state change is a history row.
+
+A run's row holds its current state; ``run_history`` keeps every transition (never overwritten) and
+``run_attempts`` one row per attempt with its outcome and duration. All instants are UTC ISO text.
+Transitions are guarded: an UPDATE only applies if the run is still in the expected state, so two
+processes can never both move the same run.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Iterable
+
+import sqlite_utils
+
+from medjobs_tui.clock import iso
+from medjobs_tui.store.db import transaction
+
+ACTIVE_STATES = ("queued", "running")
+FINAL_STATES = ("succeeded", "dead", "cancelled", "skipped")
+
+
+class RunStateError(Exception):
+    """A run is not in the state an operation needs (e.g. retrying a run that is not dead)."""
+
+
+def _row(cursor) -> dict[str, Any] | None:
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    return dict(zip([c[0] for c in cursor.description], row))
+
+
+def _rows(cursor) -> list[dict[str, Any]]:
+    cols = [c[0] for c in cursor.description]
+    return [dict(zip(cols, r)) for r in cursor.fetchall()]
+
+
+# ----------------------------------------------------------------------------------------- jobs
+
+
+def sync_jobs(db: sqlite_utils.Database, jobs: dict[str, str]) -> None:
+    """Make sure a ``jobs`` row exists for each ``name -> job_type``; paused flags are kept."""
+    with transaction(db):
+        for name, job_type in jobs.items():
+            db.execute(
+                "INSERT INTO jobs (name, job_type) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET job_type = excluded.job_type",
+                [name, job_type],
+            )
+
+
+def set_paused(db: sqlite_utils.Database, name: str, paused: bool, actor: str, at: datetime) -> bool:
+    """Pause or resume job ``name``; return True if the flag changed. Raises KeyError for an unknown job."""
+    with transaction(db):
+        row = _row(db.execute("SELECT paused FROM jobs WHERE name = ?", [name]))
+        if row is None:
+            raise KeyError(name)
+        if bool(row["paused"]) == paused:
+            return False
+        db.execute(
+            "UPDATE jobs SET paused = ?, changed_by = ?, changed_at = ? WHERE name = ?",
+            [int(paused), actor, iso(at), name],
+        )
+        return True
+
+
+def paused_jobs(db: sqlite_utils.Database) -> set[str]:
+    """Names of the jobs currently paused."""
+    return {r[0] for r in db.execute("SELECT name FROM jobs WHERE paused = 1").fetchall()}
+
+
+# ----------------------------------------------------------------------------------------- runs
+
+
+def _history(db, run_id: int, from_status: str | None, to_status: str, at: datetime, actor: str,
+             note: str | None = None) -> None:
+    db.execute(
+        "INSERT INTO run_history (run_id, from_status, to_status, at, actor, note) VALUES (?, ?, ?, ?, ?, ?)",
+        [run_id, from_status, to_status, iso(at), actor, note],
+    )
+
+
+def insert_run(
+    db: sqlite_utils.Database,
+    *,
+    job_name: str,
+    job_type: str,
+    queue: str,
+    priority: int,
+    max_attempts: int,
+    trigger: str,
+    scheduled_at: datetime,
+    created_by: str,
+    now: datetime,
+    dedupe_key: str | None = None,
+    status: str = "queued",
+    note: str | None = None,
+) -> int | None:
+    """Insert a run in ``status`` (queued, or skipped for a paused job's tick); return its id.
+
+    Returns None, inserting nothing, when ``dedupe_key`` is already taken: one schedule tick is
+    queued once, however many schedulers fire it.
+    """
+    with transaction(db):
+        cur = db.execute(
+            "INSERT OR IGNORE INTO runs (job_name, job_type, queue, priority, status, attempt, max_attempts,"
+            " trigger, dedupe_key, scheduled_at, available_at, created_by, created_at)"
+            " VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)",
+            [job_name, job_type, queue, priority, status, max_attempts, trigger, dedupe_key,
+             iso(scheduled_at), iso(scheduled_at), created_by, iso(now)],
+        )
+        if cur.rowcount == 0:
+            return None
+        run_id = cur.lastrowid
+        _history(db, run_id, None, status, now, created_by, note)
+        return run_id
+
+
+def claim_next(db: sqlite_utils.Database, capacity: dict[str, int], now: datetime,
+               worker: str = "runner") -> dict[str, Any] | None:
+    """Claim the next due run: highest priority first, then oldest scheduled time, then lowest id.
+
+    ``capacity`` maps queue -> concurrency limit; a queue with as many running runs as its limit is
+    skipped. The claim is one ``BEGIN IMMEDIATE`` transaction: the run moves queued -> running, its
+    attempt row is opened and a history row written. Returns the claimed run row, or None.
+    """
+    with transaction(db):
+        running = dict(db.execute(
+            "SELECT queue, count(*) FROM runs WHERE status = 'running' GROUP BY queue").fetchall())
+        open_queues = [q for q, limit in capacity.items() if running.get(q, 0) < limit]
+        if not open_queues:
+            return None
+        marks = ",".join("?" for _ in open_queues)
+        row = _row(db.execute(
+            f"SELECT * FROM runs WHERE status = 'queued' AND available_at <= ? AND queue IN ({marks})"
+            " ORDER BY priority DESC, scheduled_at ASC, id ASC LIMIT 1",
+            [iso(now), *open_queues],
+        ))
+        if row is None:
+            return None
+        db.execute(
+            "UPDATE runs SET status = 'running', started_at = ?, finished_at = NULL, duration_s = NULL,"
+            " error = NULL WHERE id = ? AND status = 'queued'",
+            [iso(now), row["id"]],
+        )
+        db.execute(
+            "INSERT INTO run_attempts (run_id, attempt, started_at) VALUES (?, ?, ?)",
+            [row["id"], row["attempt"], iso(now)],
+        )
+        _history(db, row["id"], "queued", "running", now, worker, f"attempt {row['attempt']}")
+        row.update(status="running", started_at=iso(now))
+        return row
+
+
+def finish_attempt(
+    db: sqlite_utils.Database,
+    run_id: int,
+    *,
+    outcome: str,
+    now: datetime,
+    duration_s: float,
+    error: str | None = None,
+    summary: dict[str, Any] | None = None,
+    retry_at: datetime | None = None,
+    actor: str = "runner",
+) -> str:
+    """Close the running attempt of ``run_id`` with ``outcome`` and move the run on; return its new status.
+
+    ``outcome`` is succeeded, failed, timed_out or interrupted. A non-success outcome goes back to
+    ``queued`` (attempt + 1, available from ``retry_at``) when ``retry_at`` is given, else ``dead``.
+    Every transition is written to the run's history. Raises RunStateError if the run is not running.
+    """
+    if outcome not in ("succeeded", "failed", "timed_out", "interrupted"):
+        raise ValueError(f"unknown outcome {outcome!r}")
+    with transaction(db):
+        row = _row(db.execute("SELECT status, attempt FROM runs WHERE id = ?", [run_id]))
+        if row is None or row["status"] != "running":
+            raise RunStateError(f"run {run_id} is not running")
+        db.execute(
+            "UPDATE run_attempts SET finished_at = ?, duration_s = ?, outcome = ?, error = ?"
+            " WHERE run_id = ? AND attempt = ?",
+            [iso(now), duration_s, outcome, error, run_id, row["attempt"]],
+        )
+        db.execute(
+            "UPDATE runs SET status = ?, finished_at = ?, duration_s = ?, error = ?, summary = ? WHERE id = ?",
+            [outcome, iso(now), duration_s, error, json.dumps(summary) if summary is not None else None, run_id],
+        )
+        _history(db, run_id, "running", outcome, now, actor, error)
+        if outcome == "succeeded":
+            return outcome
+        if retry_at is not None:
+            db.execute(
+                "UPDATE runs SET status = 'queued', attempt = attempt + 1, available_at = ? WHERE id = ?",
+                [iso(retry_at), run_id],
+            )
+            _history(db, run_id, outcome, "queued", now, actor, f"retry at {iso(retry_at)}")
+            return "queued"
+        db.execute("UPDATE runs SET status = 'dead' WHERE id = ?", [run_id])
+        _history(db, run_id, outcome, "dead", now, actor, "attempts exhausted")
+        return "dead"
+
+
+def set_evidence(db: sqlite_utils.Database, run_id: int, path: str, sha256: str) -> None:
+    """Record where a run's evidence file is (relative to the evidence root) and its SHA-256 hex digest."""
+    with transaction(db):
+        db.execute("UPDATE runs SET evidence_path = ?, evidence_sha256 = ? WHERE id = ?", [path, sha256, run_id])
+
+
+def orphaned_runs(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Runs left ``running`` (by a runner that died): candidates for recovery."""
+    return _rows(db.execute("SELECT * FROM runs WHERE status = 'running' ORDER BY id"))
+
+
+def retry_dead(db: sqlite_utils.Database, run_id: int, actor: str, now: datetime) -> None:
+    """Give a dead run one more attempt, due now. Raises KeyError if unknown, RunStateError if not dead."""
+    with transaction(db):
+        row = _row(db.execute("SELECT status, attempt FROM runs WHERE id = ?", [run_id]))
+        if row is None:
+            raise KeyError(run_id)
+        if row["status"] != "dead":
+            raise RunStateError(f"run {run_id} is {row['status']}; only a dead run can be retried")
+        db.execute(
+            "UPDATE runs SET status = 'queued', attempt = attempt + 1, max_attempts = attempt + 1,"
+            " available_at = ?, error = NULL WHERE id = ? AND status = 'dead'",
+            [iso(now), run_id],
+        )
+        _history(db, run_id, "dead", "queued", now, actor, "retried by operator")
+
+
+def cancel_queued(db: sqlite_utils.Database, run_id: int, actor: str, now: datetime) -> None:
+    """Cancel a queued run. Raises KeyError if unknown, RunStateError if it is not queued."""
+    with transaction(db):
+        row = _row(db.execute("SELECT status FROM runs WHERE id = ?", [run_id]))
+        if row is None:
+            raise KeyError(run_id)
+        if row["status"] != "queued":
+            raise RunStateError(f"run {run_id} is {row['status']}; only a queued run can be cancelled")
+        db.execute("UPDATE runs SET status = 'cancelled', finished_at = ? WHERE id = ?", [iso(now), run_id])
+        _history(db, run_id, "queued", "cancelled", now, actor, "cancelled by operator")
+
+
+# ---------------------------------------------------------------------------------------- reads
+
+
+def get_run(db: sqlite_utils.Database, run_id: int) -> dict[str, Any] | None:
+    """The run row with id ``run_id``, or None."""
+    return _row(db.execute("SELECT * FROM runs WHERE id = ?", [run_id]))
+
+
+def recent_runs(db: sqlite_utils.Database, limit: int = 200, include_skipped: bool = False) -> list[dict[str, Any]]:
+    """The ``limit`` newest runs (highest id first); active runs are always included."""
+    skip = "" if include_skipped else "WHERE status != 'skipped'"
+    return _rows(db.execute(
+        f"SELECT * FROM (SELECT * FROM runs {skip} ORDER BY id DESC LIMIT ?)"
+        " UNION SELECT * FROM runs WHERE status IN ('queued', 'running') ORDER BY id DESC",
+        [limit],
+    ))
+
+
+def run_history(db: sqlite_utils.Database, run_id: int) -> list[dict[str, Any]]:
+    """Every state change of run ``run_id``, oldest first."""
+    return _rows(db.execute("SELECT * FROM run_history WHERE run_id = ? ORDER BY id", [run_id]))
+
+
+def run_attempts(db: sqlite_utils.Database, run_id: int) -> list[dict[str, Any]]:
+    """The attempts of run ``run_id``, first first."""
+    return _rows(db.execute("SELECT * FROM run_attempts WHERE run_id = ? ORDER BY attempt", [run_id]))
+
+
+def last_run_by_job(db: sqlite_utils.Database) -> dict[str, dict[str, Any]]:
+    """Per job name, its newest run that has finished or is active (skipped ticks excluded)."""
+    rows = _rows(db.execute(
+        "SELECT r.* FROM runs r JOIN (SELECT job_name, max(id) AS id FROM runs WHERE status != 'skipped'"
+        " GROUP BY job_name) m ON r.id = m.id"
+    ))
+    return {r["job_name"]: r for r in rows}
+
+
+def attempts_by_job(db: sqlite_utils.Database) -> dict[str, list[dict[str, Any]]]:
+    """Per job name, its finished attempts oldest first: outcome, duration_s, attempt, finished_at."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in _rows(db.execute(
+        "SELECT r.job_name, a.attempt, a.outcome, a.duration_s, a.finished_at FROM run_attempts a"
+        " JOIN runs r ON r.id = a.run_id WHERE a.outcome IS NOT NULL ORDER BY a.finished_at, a.id"
+    )):
+        out.setdefault(r["job_name"], []).append(r)
+    return out
+
+
+def finished_runs_with_evidence(db: sqlite_utils.Database, limit: int | None = None) -> list[dict[str, Any]]:
+    """Runs that have an evidence record, newest first."""
+    sql = ("SELECT id, job_name, job_type, status, finished_at, evidence_path, evidence_sha256 FROM runs"
+           " WHERE evidence_path IS NOT NULL ORDER BY id DESC")
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    return _rows(db.execute(sql))
+
+
+def terminal_runs_by_job(db: sqlite_utils.Database) -> dict[str, list[dict[str, Any]]]:
+    """Per job, its runs in a final state (succeeded, dead) with their evidence columns."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in _rows(db.execute(
+        "SELECT id, job_name, status, evidence_path, evidence_sha256 FROM runs"
+        " WHERE status IN ('succeeded', 'dead') ORDER BY id"
+    )):
+        out.setdefault(r["job_name"], []).append(r)
+    return out
+
+
+def runs_waiting(db: sqlite_utils.Database) -> int:
+    """How many runs are queued or running."""
+    return db.execute("SELECT count(*) FROM runs WHERE status IN ('queued', 'running')").fetchone()[0]
+
+
+def ids(rows: Iterable[dict[str, Any]]) -> list[int]:
+    """The ``id`` of each row, in order."""
+    return [r["id"] for r in rows]
