@@ -51,11 +51,15 @@ def _resolve(ref: str):
 def _child_main(conn, settings: Settings, run: dict[str, Any], now_iso: str, handler_ref: str | None) -> None:
     """Worker-process entry: build the JobContext, run the handler, send ('ok', summary) or ('error', ...)."""
     try:
-        from medjobs_tui.jobs import get_handler
         from medjobs_tui.jobs.base import JobContext
         from medjobs_tui.store import connect
 
-        handler = _resolve(handler_ref) if handler_ref else get_handler(run["job_type"])
+        if handler_ref:
+            handler = _resolve(handler_ref)
+        else:
+            from medjobs_tui.jobs import get_handler
+
+            handler = get_handler(run["job_type"])
         db = connect(settings.database_path)
         ctx = JobContext(
             db=db, settings=settings, job_name=run["job_name"], job=settings.jobs[run["job_name"]],

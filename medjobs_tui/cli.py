@@ -1,0 +1,339 @@
+"""The ``medjobs`` command: opens the dashboard, or runs one operation of the console from the shell.
+
+Every operation of the dashboard is also a command here, and both go through ``medjobs_tui.console``.
+Exit codes: 0 done, 1 the operation failed (a run not green, a refused action), 2 bad usage or config.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console as RichConsole
+from rich.table import Table
+
+from medjobs_tui.clock import SystemClock
+from medjobs_tui.config import PRIORITIES, ConfigError, Settings, load_settings
+from medjobs_tui.console import Actor, Console, ConsoleError, session_actor
+from medjobs_tui.engine.runner import Runner
+from medjobs_tui.store import StoreError, connect
+
+out = RichConsole(highlight=False)
+err = RichConsole(stderr=True, highlight=False)
+
+
+class Ctx:
+    """What every command shares: the config path and acting user, loaded lazily."""
+
+    def __init__(self, config: str | None, user: str | None) -> None:
+        self.config_path = config
+        self.user = user
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_path)
+        return self._settings
+
+    def console(self, runner: Runner | None = None) -> tuple[Console, Actor]:
+        console = Console(self.settings, runner=runner)
+        return console, session_actor(console, self.user)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]medjobs:[/] {message}")
+    sys.exit(code)
+
+
+class MedJobsGroup(click.Group):
+    """Turns the errors users can cause (bad config, refused action) into one line and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            _fail(f"config error: {exc}", 2)
+        except StoreError as exc:
+            _fail(f"store error: {exc}", 2)
+        except ConsoleError as exc:
+            _fail(str(exc), 1)
+
+
+@click.group(cls=MedJobsGroup, invoke_without_command=True)
+@click.option("--config", "config", envvar="MEDJOBS_CONFIG", type=click.Path(dir_okay=False),
+              help="config file (default: $MEDJOBS_CONFIG, else ./config.yaml)")
+@click.option("--user", envvar="MEDJOBS_USER", help="acting user (default: your login name)")
+@click.version_option(package_name="medjobs-tui")
+@click.pass_context
+def main(ctx: click.Context, config: str | None, user: str | None) -> None:
+    """MedJobs: the clinic's medication background jobs. With no command, opens the dashboard."""
+    ctx.obj = Ctx(config, user)
+    if ctx.invoked_subcommand is None:
+        settings = ctx.obj.settings  # validate before anything starts
+        from medjobs_tui.tui.app import run_dashboard
+
+        run_dashboard(settings, actor_name=user)
+
+
+# ------------------------------------------------------------------------------------- data
+
+
+@main.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+def import_cmd(obj: Ctx, paths: tuple[Path, ...]) -> None:
+    """Import FHIR R4 files (bulk NDJSON, or JSON resources and Bundles) into the store."""
+    from medjobs_tui.fhir.importer import import_paths
+
+    db = connect(obj.settings.database_path)
+    report = import_paths(db, obj.settings, list(paths), SystemClock().now())
+    for line in report.summary_lines():
+        out.print(line)
+    for skipped in report.skipped:
+        err.print(f"skipped {skipped.file}:{skipped.line or '-'}: {skipped.reason}")
+
+
+@main.command()
+@click.option("--if-empty", is_flag=True, help="do nothing if the store already has patients")
+@click.option("--replace", is_flag=True, help="delete the existing clinic data first")
+@click.option("--seed", default=7, show_default=True, help="random seed (same seed, same clinic)")
+@click.option("--patients", default=50, show_default=True, help="number of patients")
+@click.pass_obj
+def demo(obj: Ctx, if_empty: bool, replace: bool, seed: int, patients: int) -> None:
+    """Generate a deterministic synthetic demo clinic (no real patient data)."""
+    from medjobs_tui.demo import generate_demo, has_patients
+
+    db = connect(obj.settings.database_path)
+    if if_empty and has_patients(db):
+        out.print(f"demo clinic already present in {obj.settings.database_path}")
+        return
+    report = generate_demo(db, obj.settings, SystemClock().now(), seed=seed, patients=patients, replace=replace)
+    out.print(f"demo clinic written to {obj.settings.database_path}: {report}")
+
+
+# ------------------------------------------------------------------------------------- runner
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="run every job once, in priority order, then exit")
+@click.pass_obj
+def run(obj: Ctx, once: bool) -> None:
+    """Run the job runner headless until interrupted (or, with --once, every job once)."""
+    settings = obj.settings
+    runner = Runner(settings)
+    console, actor = obj.console(runner)
+    if once:
+        sys.exit(_run_once(settings, runner, console, actor))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    runner.start()
+    out.print(f"runner started for {settings.clinic.name} ({len(settings.jobs)} jobs); Ctrl+C stops it")
+    try:
+        while not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        runner.stop()
+        out.print("runner stopped")
+
+
+def _run_once(settings: Settings, runner: Runner, console: Console, actor: Actor) -> int:
+    order = sorted(settings.jobs, key=lambda n: (-PRIORITIES[settings.jobs[n].priority], n))
+    runner.recover()
+    run_ids = {name: runner.enqueue(name, actor.username, trigger="once") for name in order}
+    try:
+        runner.drain()
+    finally:
+        runner.stop()
+    table = Table(title=f"medjobs run --once: {settings.clinic.name}")
+    for col in ("job", "priority", "run", "status", "attempt", "duration", "key figures"):
+        table.add_column(col)
+    all_ok = True
+    for name in order:
+        row = console.run(run_ids[name])
+        ok = row.status == "succeeded"
+        all_ok &= ok
+        summary = console.run_summary(row.id) or {}
+        figures = ", ".join(f"{k}={v}" for k, v in summary.items() if isinstance(v, (int, float, str)))
+        table.add_row(
+            name, row.priority, str(row.id), f"[{'green' if ok else 'red'}]{row.status}[/]",
+            f"{row.attempt}/{row.max_attempts}", f"{row.duration_s:.3f} s" if row.duration_s is not None else "-",
+            figures if ok else (row.error or ""),
+        )
+    out.print(table)
+    return 0 if all_ok else 1
+
+
+# ------------------------------------------------------------------------------------- operations
+
+
+@main.command()
+@click.argument("job")
+@click.option("--wait", is_flag=True, help="run it here and now, and wait for the outcome")
+@click.pass_obj
+def trigger(obj: Ctx, job: str, wait: bool) -> None:
+    """Queue a run of JOB now."""
+    runner = Runner(obj.settings) if wait else None
+    console, actor = obj.console(runner)
+    run_id = console.trigger(actor, job)
+    if not wait:
+        out.print(f"queued run {run_id} of {job}; the console or `medjobs run` executes it")
+        return
+    try:
+        runner.drain()
+    finally:
+        runner.stop()
+    row = console.run(run_id)
+    out.print(f"run {run_id} of {job}: {row.status}" + (f" ({row.error})" if row.error else ""))
+    if row.status != "succeeded":
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("job")
+@click.pass_obj
+def pause(obj: Ctx, job: str) -> None:
+    """Pause JOB: its schedule ticks are recorded as skipped until resumed."""
+    console, actor = obj.console()
+    changed = console.pause(actor, job)
+    out.print(f"{job} paused" if changed else f"{job} was already paused")
+
+
+@main.command()
+@click.argument("job")
+@click.pass_obj
+def resume(obj: Ctx, job: str) -> None:
+    """Resume a paused JOB."""
+    console, actor = obj.console()
+    changed = console.resume(actor, job)
+    out.print(f"{job} resumed" if changed else f"{job} was not paused")
+
+
+@main.command()
+@click.argument("run_id", type=int)
+@click.pass_obj
+def retry(obj: Ctx, run_id: int) -> None:
+    """Give dead run RUN_ID one more attempt."""
+    console, actor = obj.console()
+    console.retry(actor, run_id)
+    out.print(f"run {run_id} queued again")
+
+
+@main.command()
+@click.argument("run_id", type=int)
+@click.pass_obj
+def cancel(obj: Ctx, run_id: int) -> None:
+    """Cancel queued run RUN_ID."""
+    console, actor = obj.console()
+    console.cancel(actor, run_id)
+    out.print(f"run {run_id} cancelled")
+
+
+# ------------------------------------------------------------------------------------- views
+
+
+def _local(dt, settings: Settings) -> str:
+    return dt.astimezone(settings.zone).strftime("%Y-%m-%d %H:%M") if dt else "-"
+
+
+@main.command()
+@click.pass_obj
+def jobs(obj: Ctx) -> None:
+    """List the jobs: schedule, next run, paused, last status."""
+    console, _ = obj.console()
+    table = Table()
+    for col in ("job", "type", "priority", "queue", "schedule", "next run", "paused", "last status"):
+        table.add_column(col)
+    for j in console.jobs():
+        table.add_row(j.name, j.job_type, j.priority, j.queue, j.schedule, _local(j.next_run_at, obj.settings),
+                      "yes" if j.paused else "no", j.last_status or "-")
+    out.print(table)
+
+
+@main.command()
+@click.option("--limit", default=30, show_default=True)
+@click.pass_obj
+def runs(obj: Ctx, limit: int) -> None:
+    """List the newest runs."""
+    console, _ = obj.console()
+    table = Table()
+    for col in ("run", "job", "priority", "status", "attempt", "scheduled", "duration", "error"):
+        table.add_column(col)
+    for r in console.runs(limit):
+        table.add_row(str(r.id), r.job_name, r.priority, r.status, f"{r.attempt}/{r.max_attempts}",
+                      _local(r.scheduled_at, obj.settings),
+                      f"{r.duration_s:.3f} s" if r.duration_s is not None else "-", r.error or "")
+    out.print(table)
+
+
+@main.command()
+@click.pass_obj
+def metrics(obj: Ctx) -> None:
+    """Per-job metrics: execution time, success and error rate, retries, timeouts, validation."""
+    console, _ = obj.console()
+    table = Table()
+    for col in ("job", "runs", "last s", "p50 s", "p95 s", "success", "errors", "retries", "timeouts", "validation"):
+        table.add_column(col)
+
+    def f(v, pct=False):
+        if v is None:
+            return "-"
+        return f"{v * 100:.0f}%" if pct else f"{v:.3f}"
+
+    for m in console.metrics():
+        table.add_row(m.job_name, str(m.runs), f(m.last_duration_s), f(m.p50_duration_s), f(m.p95_duration_s),
+                      f(m.success_rate, True), f(m.error_rate, True), str(m.retry_count), str(m.timeout_count),
+                      m.validation_status)
+    out.print(table)
+
+
+@main.command()
+@click.argument("run_id", type=int, required=False)
+@click.pass_obj
+def evidence(obj: Ctx, run_id: int | None) -> None:
+    """List evidence records, or print the record of RUN_ID."""
+    console, actor = obj.console()
+    if run_id is not None:
+        out.print(console.read_evidence(actor, run_id), markup=False)
+        return
+    table = Table()
+    for col in ("run", "job", "status", "finished", "valid", "path"):
+        table.add_column(col)
+    for e in console.evidence(50):
+        table.add_row(str(e.run_id), e.job_name, e.status, _local(e.finished_at, obj.settings),
+                      "yes" if e.valid else "NO", e.path)
+    out.print(table)
+
+
+@main.command()
+@click.option("--limit", default=30, show_default=True)
+@click.pass_obj
+def notifications(obj: Ctx, limit: int) -> None:
+    """List the newest notifications of the outbox (patients by pseudonym)."""
+    console, _ = obj.console()
+    table = Table()
+    for col in ("id", "created", "kind", "audience", "patient", "due", "message", "status"):
+        table.add_column(col)
+    for n in console.notifications(limit):
+        table.add_row(str(n.id), _local(n.created_at, obj.settings), n.kind, n.audience, n.patient or "-",
+                      _local(n.due_at, obj.settings), n.message, n.status)
+    out.print(table)
+
+
+@main.command("check-config")
+@click.pass_obj
+def check_config(obj: Ctx) -> None:
+    """Validate the config file and print what it sets up."""
+    s = obj.settings
+    out.print(f"{s.source}: ok — {s.clinic.name}, zone {s.clinic.timezone}, {len(s.jobs)} jobs, "
+              f"store {s.database_path}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,224 @@
+"""The engine's life of a run: priority order, retries with backoff, hard timeouts, pause, dedupe, recovery, evidence."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from medjobs_tui.config import load_settings
+from medjobs_tui.console import Actor, Console, ConsoleError, PermissionDenied
+from medjobs_tui.engine.executor import ProcessExecutor
+from medjobs_tui.engine.runner import Runner
+from medjobs_tui.security.audit import verify_chain
+from medjobs_tui.store import connect
+from medjobs_tui.store import runs as store_runs
+from tests.conftest import write_config
+
+JOB_TYPES = ["medication_reminder", "refill_check", "interaction_check", "supply_monitor",
+             "analytics_rollup", "backup"]
+NURSE = Actor("nurse.kim", "operator")
+
+
+def make_runner(tmp_path: Path, clock, handler: str, *, retry=None, timeout=None, one_queue=False):
+    """A runner of the tmp clinic whose every job runs ``tests.engine.handlers:<handler>``."""
+    from tests.conftest import REPO
+    import yaml
+
+    jobs = yaml.safe_load((REPO / "config.yaml").read_text())["jobs"]
+    for job in jobs.values():
+        if retry is not None:
+            job["retry_policy"] = retry
+        if timeout is not None:
+            job["timeout"] = timeout
+        if one_queue:
+            job["queue"] = "clinical"
+    overrides = {"jobs": jobs}
+    if one_queue:
+        overrides["runner"] = {"poll_interval": 1.0, "queues": {"clinical": {"concurrency": 1},
+                                                               "maintenance": {"concurrency": 1}}}
+    settings = load_settings(write_config(tmp_path, **overrides))
+    executor = ProcessExecutor(settings, {t: f"tests.engine.handlers:{handler}" for t in JOB_TYPES})
+    runner = Runner(settings, clock=clock, executor=executor)
+    return runner, Console(settings, runner=runner)
+
+
+def history(runner, run_id):
+    return [h["to_status"] for h in store_runs.run_history(runner.db, run_id)]
+
+
+def test_runs_are_claimed_highest_priority_first_then_oldest(tmp_path, clock):
+    order_file = tmp_path / "order.txt"
+    runner, console = make_runner(tmp_path, clock, "record_order", one_queue=True)
+    # queued in the opposite order of priority; two normal jobs, refill_check older than backup
+    for name in ["analytics_rollup", "refill_check"]:
+        console.trigger(NURSE, name)
+    clock.advance(1)
+    for name in ["backup", "medication_reminder", "interaction_check"]:
+        console.trigger(NURSE, name)
+    runner.drain()
+    runner.stop()
+    assert order_file.read_text().split() == [
+        "interaction_check", "medication_reminder", "refill_check", "backup", "analytics_rollup"]
+
+
+def test_queue_concurrency_limit_is_respected_by_claims(tmp_path, clock):
+    runner, console = make_runner(tmp_path, clock, "ok")
+    for name in ["medication_reminder", "refill_check", "interaction_check", "backup", "analytics_rollup"]:
+        console.trigger(NURSE, name)
+    claimed = []
+    while (run := store_runs.claim_next(runner.db, runner.capacity, clock.now())) is not None:
+        claimed.append((run["job_name"], run["queue"]))
+    runner.stop()
+    # clinical allows 2 at once, maintenance 1: the third clinical run waits
+    assert [q for _, q in claimed].count("clinical") == 2
+    assert [q for _, q in claimed].count("maintenance") == 1
+
+
+def test_failed_run_is_retried_until_attempts_are_exhausted_then_dead(tmp_path, clock):
+    runner, console = make_runner(tmp_path, clock, "fail", retry={"max_attempts": 3, "delay": 0})
+    run_id = console.trigger(NURSE, "refill_check")
+    runner.drain()
+    run = console.run(run_id)
+    assert (run.status, run.attempt) == ("dead", 3)
+    assert history(runner, run_id) == ["queued", "running", "failed", "queued", "running", "failed", "queued",
+                                       "running", "failed", "dead"]
+    m = {m.job_name: m for m in console.metrics()}["refill_check"]
+    assert (m.attempts, m.retry_count, m.error_rate, m.success_rate) == (3, 2, 1.0, 0.0)
+    # the handler's exception text carried a name: it is masked everywhere a user can see
+    assert "Jane" not in (run.error or "") and "RuntimeError" in run.error
+    assert "Jane" not in console.read_evidence(NURSE, run_id)
+    # a dead run raises a staff alert once
+    assert [n.kind for n in console.notifications()] == ["job_failed"]
+    runner.stop()
+
+
+def test_retry_waits_for_backoff_delay_on_the_injected_clock(tmp_path, clock):
+    runner, console = make_runner(tmp_path, clock, "fail_until_third",
+                                  retry={"max_attempts": 3, "delay": 300, "backoff": "exponential"})
+    run_id = console.trigger(NURSE, "backup")
+    runner.drain()
+    run = console.run(run_id)
+    assert (run.status, run.attempt) == ("queued", 2)
+    assert run.available_at == clock.now() + timedelta(seconds=300)
+    clock.advance(299)
+    runner.drain()
+    assert console.run(run_id).attempt == 2  # not yet due
+    clock.advance(1)
+    runner.drain()
+    run = console.run(run_id)
+    assert (run.status, run.attempt) == ("queued", 3)
+    assert run.available_at == clock.now() + timedelta(seconds=600)  # exponential: 2 x delay
+    clock.advance(600)
+    runner.drain()
+    assert console.run(run_id).status == "succeeded"
+    assert console.run_summary(run_id) == {"attempt": 3}
+    runner.stop()
+
+
+def test_hanging_handler_is_killed_at_its_timeout(tmp_path, clock):
+    runner, console = make_runner(tmp_path, clock, "hang", retry={"max_attempts": 1, "delay": 0}, timeout=0.5)
+    run_id = console.trigger(NURSE, "supply_monitor")
+    runner.drain(timeout=20)
+    run = console.run(run_id)
+    assert run.status == "dead"
+    assert history(runner, run_id)[-2:] == ["timed_out", "dead"]
+    assert 0.5 <= run.duration_s < 5
+    m = {m.job_name: m for m in console.metrics()}["supply_monitor"]
+    assert m.timeout_count == 1
+    runner.stop()
+
+
+def test_paused_job_tick_is_recorded_as_skipped_and_resumed_job_queues_again(tmp_path, clock):
+    runner, console = make_runner(tmp_path, clock, "ok")
+    console.pause(NURSE, "medication_reminder")
+    skipped = runner.tick("medication_reminder")
+    assert store_runs.get_run(runner.db, skipped)["status"] == "skipped"
+    assert {j.name: j.paused for j in console.jobs()}["medication_reminder"] is True
+    runner.drain()
+    assert store_runs.get_run(runner.db, skipped)["status"] == "skipped"  # never executed
+    console.resume(NURSE, "medication_reminder")
+    clock.advance(900)
+    queued = runner.tick("medication_reminder")
+    runner.drain()
+    assert console.run(queued).status == "succeeded"
+    runner.stop()
+
+
+def test_the_same_schedule_tick_is_queued_once(tmp_path, clock):
+    runner, _ = make_runner(tmp_path, clock, "ok")
+    first = runner.tick("backup")
+    again = runner.tick("backup")
+    assert first is not None and again is None
+    runner.stop()
+
+
+def test_run_left_running_by_a_dead_runner_is_recovered_as_interrupted_and_requeued(tmp_path, clock):
+    runner, console = make_runner(tmp_path, clock, "ok")
+    run_id = console.trigger(NURSE, "backup")
+    assert store_runs.claim_next(runner.db, runner.capacity, clock.now())["id"] == run_id
+    runner.stop()  # the runner "dies" with the run still marked running
+
+    runner2, console2 = make_runner(tmp_path, clock, "ok")
+    assert runner2.recover() == [run_id]
+    assert history(runner2, run_id)[-2:] == ["interrupted", "queued"]
+    runner2.drain()
+    run = console2.run(run_id)
+    assert (run.status, run.attempt) == ("succeeded", 2)
+    runner2.stop()
+
+
+def test_every_run_leaves_evidence_whose_hash_is_checked(tmp_path, clock):
+    runner, console = make_runner(tmp_path, clock, "ok")
+    run_id = console.trigger(NURSE, "backup")
+    runner.drain()
+    [ev] = console.evidence()
+    assert ev.run_id == run_id and ev.valid
+    assert ev.path == f"jobs/backup/2026/11/29/{run_id}.yaml"
+    assert {m.job_name: m for m in console.metrics()}["backup"].validation_status == "valid"
+    path = runner.settings.evidence_dir / ev.path
+    path.write_text(path.read_text().replace("succeeded", "failed"))
+    assert not console.evidence()[0].valid
+    assert {m.job_name: m for m in console.metrics()}["backup"].validation_status == "invalid: 1"
+    runner.stop()
+
+
+def test_operator_actions_are_audited_and_roles_are_enforced(tmp_path, clock):
+    runner, console = make_runner(tmp_path, clock, "ok")
+    console.trigger(NURSE, "backup")
+    with pytest.raises(PermissionDenied):
+        console.trigger(Actor("audrey", "auditor"), "backup")
+    with pytest.raises(ConsoleError, match="only a dead run can be retried"):
+        console.retry(NURSE, 1)
+    db = connect(runner.settings.database_path)
+    rows = db.execute("SELECT actor, action, outcome FROM audit_log ORDER BY id").fetchall()
+    assert rows == [("nurse.kim", "job.trigger", "ok"), ("audrey", "job.trigger", "denied")]
+    assert verify_chain(db) == (True, None)
+    with pytest.raises(Exception, match="append-only"):
+        db.execute("UPDATE audit_log SET actor = 'someone else' WHERE id = 1")
+    runner.stop()
+
+
+def test_retry_of_a_dead_run_gives_it_one_more_attempt(tmp_path, clock):
+    runner, console = make_runner(tmp_path, clock, "fail", retry={"max_attempts": 1, "delay": 0})
+    run_id = console.trigger(NURSE, "backup")
+    runner.drain()
+    assert console.run(run_id).status == "dead"
+    console.retry(NURSE, run_id)
+    run = console.run(run_id)
+    assert (run.status, run.attempt, run.max_attempts) == ("queued", 2, 2)
+    runner.drain()
+    assert console.run(run_id).status == "dead"
+    runner.stop()
+
+
+def test_started_runner_stops_cleanly(tmp_path, clock):
+    runner, console = make_runner(tmp_path, clock, "ok")
+    runner.start()
+    assert runner.scheduler.running
+    assert {j.name for j in console.jobs() if j.next_run_at is not None} == set(runner.settings.jobs)
+    runner.stop()
+    assert not runner.scheduler.running
+    assert os.path.exists(runner.settings.database_path)
