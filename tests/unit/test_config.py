@@ -1,0 +1,110 @@
+"""config.yaml is validated at start: a bad file stops start-up with one message naming key, line and what is allowed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from medjobs_tui.config import ConfigError, load_settings, parse_settings
+from tests.conftest import REPO
+
+GOOD = (REPO / "config.yaml").read_text()
+
+
+def line_of(text: str, needle: str) -> int:
+    """1-based line of the first line containing ``needle``."""
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def error_for(text: str) -> str:
+    with pytest.raises(ConfigError) as info:
+        parse_settings(text, Path("clinic.yaml"))
+    return str(info.value)
+
+
+def test_repository_config_describes_the_six_jobs():
+    s = load_settings(REPO / "config.yaml")
+    assert sorted(j.job_type for j in s.jobs.values()) == sorted(
+        ["medication_reminder", "refill_check", "interaction_check", "supply_monitor", "analytics_rollup", "backup"])
+    assert s.jobs["medication_reminder"].schedule.value == "*/15 * * * *"
+    assert s.clinic.administration_times["BID"] == ["08:00", "20:00"]
+    assert s.database_path == REPO / "data" / "medjobs.db"
+
+
+def test_paths_are_relative_to_the_config_file(tmp_path):
+    (tmp_path / "c.yaml").write_text(GOOD)
+    s = load_settings(tmp_path / "c.yaml")
+    assert s.database_path == tmp_path / "data" / "medjobs.db"
+    assert s.evidence_dir == tmp_path / "evidence"
+
+
+def test_config_env_var_chooses_the_file(tmp_path, monkeypatch):
+    (tmp_path / "other.yaml").write_text(GOOD.replace("Riverside Family Clinic", "Hillside"))
+    monkeypatch.setenv("MEDJOBS_CONFIG", str(tmp_path / "other.yaml"))
+    assert load_settings().clinic.name == "Hillside"
+
+
+def test_yaml_syntax_error_names_the_line():
+    bad = GOOD.replace('QD:   ["09:00"]', 'QD:   ["09:00"')
+    msg = error_for(bad)
+    assert msg.startswith(f"clinic.yaml:{line_of(bad, 'QD:') + 1}: YAML syntax error")
+
+
+def test_unknown_job_type_names_key_line_and_allowed_values():
+    bad = GOOD.replace("job_type: backup", "job_type: backups")
+    msg = error_for(bad)
+    assert msg.startswith(f"clinic.yaml:{line_of(bad, 'job_type: backups')}: jobs.backup.job_type:")
+    assert "'medication_reminder'" in msg and "'backups'" in msg
+
+
+def test_bad_cron_expression_is_refused():
+    bad = GOOD.replace('"0 7 * * *"', '"0 25 * * *"')
+    msg = error_for(bad)
+    assert msg.startswith(f"clinic.yaml:{line_of(bad, '0 25 * * *')}: jobs.refill_check.schedule:")
+    assert "bad cron expression" in msg and "five fields" in msg
+
+
+def test_negative_timeout_is_refused():
+    bad = GOOD.replace("timeout: 600\n    validation_rules: {critical_path: true, evidence_required: true}\n"
+                       "    monitoring_config: {metrics_enabled: true, alerts_enabled: true}\n\n  interaction_check",
+                       "timeout: -5\n    validation_rules: {critical_path: true, evidence_required: true}\n"
+                       "    monitoring_config: {metrics_enabled: true, alerts_enabled: true}\n\n  interaction_check")
+    msg = error_for(bad)
+    assert msg == f"clinic.yaml:{line_of(bad, 'timeout: -5')}: jobs.refill_check.timeout: " \
+                  "Input should be greater than 0 (got -5)"
+
+
+def test_unknown_priority_is_refused():
+    bad = GOOD.replace("priority: low", "priority: urgent")
+    msg = error_for(bad)
+    assert msg.startswith(f"clinic.yaml:{line_of(bad, 'priority: urgent')}: jobs.analytics_rollup.priority:")
+    assert "'critical', 'high', 'normal' or 'low'" in msg
+
+
+def test_missing_key_is_named():
+    bad = GOOD.replace("  timezone: America/New_York          # IANA zone; dose times below are local wall-clock times\n", "")
+    msg = error_for(bad)
+    assert msg.startswith(f"clinic.yaml:{line_of(bad, 'clinic:')}: clinic.timezone: is required but missing")
+
+
+def test_unknown_time_zone_is_refused():
+    msg = error_for(GOOD.replace("America/New_York", "America/Springfield"))
+    assert "clinic.timezone" in msg and "IANA zone" in msg
+
+
+def test_administration_table_must_match_the_code():
+    msg = error_for(GOOD.replace('BID:  ["08:00", "20:00"]', 'BID:  ["08:00"]'))
+    assert "BID: means 2 doses a day" in msg
+
+
+def test_bad_config_stops_the_cli_with_one_line_and_no_traceback(tmp_path):
+    (tmp_path / "config.yaml").write_text(GOOD.replace("priority: low", "priority: urgent"))
+    proc = subprocess.run([sys.executable, "-m", "medjobs_tui.cli", "--config", str(tmp_path / "config.yaml"),
+                           "jobs"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "jobs.analytics_rollup.priority" in proc.stderr
+    assert not (tmp_path / "data").exists()  # nothing started, no store created
