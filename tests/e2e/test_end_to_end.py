@@ -1,0 +1,92 @@
+"""End to end through the real `medjobs` command: import real FHIR data or generate the demo, run every job once,
+check the evidence records, their hashes, and that no patient identifier reached evidence, notifications or output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from medjobs_tui.config import load_settings
+from medjobs_tui.engine.evidence import file_sha256
+from medjobs_tui.store import connect
+from tests.conftest import SHARED_DATA, write_config
+
+SYNTHEA = SHARED_DATA / "synthea-10"
+JOB_NAMES = ["interaction_check", "medication_reminder", "backup", "refill_check", "supply_monitor",
+             "analytics_rollup"]
+
+
+def medjobs(config: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "medjobs_tui.cli", "--config", str(config), *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def check_every_job_ran_green_with_valid_evidence(config: Path) -> dict[str, dict]:
+    settings = load_settings(config)
+    db = connect(settings.database_path)
+    runs = {r[0]: r for r in db.execute(
+        "SELECT job_name, status, evidence_path, evidence_sha256, summary FROM runs WHERE trigger = 'once'")}
+    assert sorted(runs) == sorted(JOB_NAMES)
+    summaries = {}
+    for name, (_, status, path, sha, summary) in runs.items():
+        assert status == "succeeded", name
+        record = settings.evidence_dir / path
+        assert file_sha256(record) == sha
+        doc = yaml.safe_load(record.read_text())
+        assert doc["run"]["status"] == "succeeded" and doc["run"]["job_name"] == name
+        summaries[name] = json.loads(summary)
+    return summaries
+
+
+def patient_identifiers(resources_file: Path) -> set[str]:
+    """Family and given names and birth dates of the Patient resources: none may leave the importer."""
+    out = set()
+    for line in resources_file.read_text().splitlines():
+        p = json.loads(line)
+        for name in p.get("name", []):
+            out.update(n for n in [name.get("family"), *name.get("given", [])] if n and len(n) > 3)
+        if p.get("birthDate"):
+            out.add(p["birthDate"])
+    return out
+
+
+def test_demo_clinic_runs_all_six_jobs_green(tmp_path):
+    config = write_config(tmp_path)
+    made = medjobs(config, "demo")
+    assert made.returncode == 0, made.stderr
+    again = medjobs(config, "demo", "--if-empty")
+    assert again.returncode == 0 and "already present" in again.stdout
+    once = medjobs(config, "run", "--once")
+    assert once.returncode == 0, once.stdout + once.stderr
+    for name in JOB_NAMES:
+        assert name in once.stdout
+    summaries = check_every_job_ran_green_with_valid_evidence(config)
+    # the demo gives every job real work
+    assert summaries["interaction_check"]["alerts_new"] >= 2
+    assert summaries["supply_monitor"]["critical"] >= 1
+
+
+@pytest.mark.skipif(not SYNTHEA.exists(), reason="../shared/data/synthea-10 is not present (a user's clone)")
+def test_synthea_import_then_every_job_runs_green_without_leaking_identifiers(tmp_path):
+    config = write_config(tmp_path)
+    imported = medjobs(config, "import", *sorted(str(p) for p in SYNTHEA.glob("*.ndjson")))
+    assert imported.returncode == 0, imported.stderr
+    once = medjobs(config, "run", "--once")
+    assert once.returncode == 0, once.stdout + once.stderr
+    check_every_job_ran_green_with_valid_evidence(config)
+
+    settings = load_settings(config)
+    identifiers = patient_identifiers(SYNTHEA / "Patient.000.ndjson")
+    assert len(identifiers) > 20
+    evidence_text = "\n".join(p.read_text() for p in settings.evidence_dir.rglob("*.yaml"))
+    db = connect(settings.database_path)
+    messages = "\n".join(r[0] for r in db.execute("SELECT message FROM notifications"))
+    for ident in identifiers:
+        assert ident not in evidence_text
+        assert ident not in messages
+        assert ident not in once.stdout
