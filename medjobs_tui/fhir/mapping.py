@@ -1,0 +1,436 @@
+"""FHIR R4 resource -> store row mapping rules (Patient, MedicationRequest, MedicationDispense); pure, no I/O.
+
+Each ``map_*`` function takes one parsed resource (a dict) and returns a row dict for
+``medjobs_tui.store.records``; a value it cannot use raises ``FieldError`` naming the JSON path
+(never the value: values may be patient data). Rules and their FHIR sources are in each docstring;
+FHIR R4 references: hl7.org/fhir/R4/patient.html, medicationrequest.html, medicationdispense.html,
+datatypes.html (Timing, Duration, dateTime).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from medjobs_tui.clinical.dosing import PERIOD_UNIT_DAYS, doses_per_day, local_to_utc, parse_clock_time, timing_code
+from medjobs_tui.clinical.ingredients import ingredients_from_rxnorm_text
+from medjobs_tui.clock import iso
+from medjobs_tui.config import TIMING_CODE_DOSES_PER_DAY, Settings
+
+RXNORM_SYSTEM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+"""Coding.system of RxNorm (FHIR R4 terminologies-systems)."""
+
+# Duration / daysSupply units -> days: UCUM codes (FHIR UnitsOfTime) and the spelled-out forms seen in
+# Quantity.unit ("days", "weeks").
+_UNIT_WORDS = {
+    "second": "s", "seconds": "s", "sec": "s", "minute": "min", "minutes": "min", "hour": "h", "hours": "h",
+    "hr": "h", "day": "d", "days": "d", "week": "wk", "weeks": "wk", "month": "mo", "months": "mo",
+    "year": "a", "years": "a", "yr": "a",
+}
+_FHIR_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+_YEAR = re.compile(r"^(\d{4})")
+
+
+class FieldError(ValueError):
+    """A resource field is missing or unusable. ``path`` is the JSON path inside the resource
+    (``dosageInstruction[0].timing.repeat.timeOfDay[1]``); ``problem`` says what is wrong, without the value."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+@dataclass
+class Mapped:
+    """A row for the store plus warnings: things kept with a caveat, as (JSON path, problem) pairs."""
+
+    row: dict[str, Any]
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MedicationInfo:
+    """What an order is for: RxNorm code (or None), display text, normalised ingredient names."""
+
+    rxnorm: str | None
+    text: str
+    ingredients: list[str]
+
+
+# ----------------------------------------------------------------------------------------------
+# Primitive types
+
+
+def _number(value: Any, path: str, *, required: bool = False) -> float | None:
+    if value is None:
+        if required:
+            raise FieldError(path, "missing")
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise FieldError(path, "not a number")
+    return value
+
+
+def parse_instant(text: Any, zone: ZoneInfo, path: str) -> str | None:
+    """A FHIR ``date``/``dateTime``/``instant`` -> UTC ISO text (``clock.iso``); None stays None.
+
+    A value with an offset (``1989-05-27T23:58:16-04:00``, ``...Z``) is converted to UTC. A date
+    without a time (``2008-04-05``; partial ``2008-04`` / ``2008`` = the first day) means local midnight
+    in ``zone`` (the patient's zone, i.e. the clinic's), turned into UTC with ``dosing.local_to_utc``
+    (a midnight lost to daylight saving becomes the first valid instant). A time without an offset,
+    which FHIR forbids, is also read as ``zone`` local time. Raises FieldError at ``path`` otherwise.
+    Source: FHIR R4 datatypes.html#dateTime.
+    """
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise FieldError(path, "not a FHIR date/dateTime string")
+    m = _FHIR_DATE.match(text)
+    try:
+        if m:
+            day = date(int(m.group(1)), int(m.group(2) or 1), int(m.group(3) or 1))
+            return iso(local_to_utc(day, time(0, 0), zone))
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise FieldError(path, "not a valid FHIR date/dateTime") from None
+    if dt.tzinfo is None:
+        dt = local_to_utc(dt.date(), dt.time(), zone)
+    return iso(dt)
+
+
+def duration_days(quantity: Any, path: str) -> tuple[float | None, tuple[str, str] | None]:
+    """A FHIR Duration/Quantity of time -> (days, problem as (JSON path, what is wrong)).
+
+    The unit comes from ``code`` (UCUM: s, min, h, d, wk, mo = 30 d, a = 365 d, as
+    ``dosing.PERIOD_UNIT_DAYS``) or else ``unit`` ("days", "weeks", ...). No quantity or no value:
+    (None, None). A value with no unit or a unit that is not a time: (None, problem), so the caller
+    keeps the record with the duration unknown (unknown supply is never treated as zero). Raises FieldError if the value is not a number. Source: FHIR R4 Duration.
+    """
+    if quantity is None:
+        return None, None
+    if not isinstance(quantity, dict):
+        raise FieldError(path, "not a Quantity object")
+    value = _number(quantity.get("value"), f"{path}.value")
+    if value is None:
+        return None, None
+    for key in ("code", "unit"):
+        unit = quantity.get(key)
+        if isinstance(unit, str):
+            ucum = unit if unit in PERIOD_UNIT_DAYS else _UNIT_WORDS.get(unit.strip().lower())
+            if ucum:
+                return value * PERIOD_UNIT_DAYS[ucum], None
+    if quantity.get("code") is None and quantity.get("unit") is None:
+        return None, (path, "a value without a unit of time; duration not stored")
+    return None, (path, "unit is not a unit of time; duration not stored")
+
+
+def _reference(obj: Any) -> str | None:
+    if isinstance(obj, dict) and isinstance(obj.get("reference"), str):
+        return obj["reference"]
+    return None
+
+
+# ----------------------------------------------------------------------------------------------
+# Patient
+
+
+def map_patient(res: dict[str, Any]) -> Mapped:
+    """Patient -> ``{fhir_id, birth_year, deceased}``; nothing else of the resource is kept.
+
+    ``birth_year`` = the year of ``birthDate`` (None if absent); ``deceased`` = 1 if
+    ``deceasedBoolean`` is true or ``deceasedDateTime`` is present, else 0. Names, identifiers,
+    telecom, address and the full birth date are deliberately dropped (HIPAA identifiers; see
+    DOMAIN.md "Security and compliance models"). Raises FieldError for an unreadable birthDate.
+    """
+    birth = res.get("birthDate")
+    birth_year = None
+    if birth is not None:
+        m = _YEAR.match(birth) if isinstance(birth, str) else None
+        if not m:
+            raise FieldError("birthDate", "not a FHIR date")
+        birth_year = int(m.group(1))
+    deceased = res.get("deceasedBoolean") is True or res.get("deceasedDateTime") is not None
+    return Mapped({"fhir_id": res["id"], "birth_year": birth_year, "deceased": int(deceased)})
+
+
+# ----------------------------------------------------------------------------------------------
+# Medication
+
+
+def _codings(cc: Any) -> list[dict[str, Any]]:
+    if not isinstance(cc, dict) or not isinstance(cc.get("coding"), list):
+        return []
+    return [c for c in cc["coding"] if isinstance(c, dict)]
+
+
+def medication_from_concept(cc: Any, ingredient_texts: list[str] | None = None) -> MedicationInfo | None:
+    """A medication CodeableConcept -> MedicationInfo, or None when it names nothing.
+
+    rxnorm = ``code`` of the first coding whose system is RxNorm; text = ``text``, else the RxNorm
+    display, else any coding's display. Ingredients: from ``ingredient_texts`` (Medication.ingredient
+    itemCodeableConcept names) when given, else parsed from the RxNorm display (or the text) by
+    ``clinical.ingredients.ingredients_from_rxnorm_text``.
+    """
+    codings = _codings(cc)
+    rx = next((c for c in codings if c.get("system") == RXNORM_SYSTEM), None)
+    rx_display = rx.get("display") if rx and isinstance(rx.get("display"), str) else None
+    text = cc.get("text") if isinstance(cc, dict) and isinstance(cc.get("text"), str) else None
+    text = text or rx_display or next((c["display"] for c in codings if isinstance(c.get("display"), str)), None)
+    if not text:
+        return None
+    if ingredient_texts:
+        ingredients: list[str] = []
+        for item in ingredient_texts:
+            for name in ingredients_from_rxnorm_text(item):
+                if name not in ingredients:
+                    ingredients.append(name)
+    else:
+        ingredients = ingredients_from_rxnorm_text(rx_display or text)
+    code = rx.get("code") if rx and isinstance(rx.get("code"), str) else None
+    return MedicationInfo(code, text, ingredients)
+
+
+def medication_from_resource(med: dict[str, Any]) -> MedicationInfo | None:
+    """A Medication resource (contained or standalone) -> MedicationInfo, or None when it names nothing.
+
+    ``Medication.code`` gives rxnorm and text; ``Medication.ingredient[].itemCodeableConcept`` (text,
+    else RxNorm display, else any display) gives the ingredients when present. Source: FHIR R4 medication.html.
+    """
+    texts: list[str] = []
+    for ing in med.get("ingredient") or []:
+        item = ing.get("itemCodeableConcept") if isinstance(ing, dict) else None
+        info = medication_from_concept(item) if item else None
+        if info:
+            texts.append(info.text)
+    return medication_from_concept(med.get("code"), texts or None)
+
+
+# ----------------------------------------------------------------------------------------------
+# MedicationRequest
+
+
+def _hhmm(value: Any, path: str) -> str:
+    if not isinstance(value, str) or not re.match(r"^\d{2}:\d{2}(:\d{2}(\.\d+)?)?$", value):
+        raise FieldError(path, "not a FHIR time hh:mm:ss")
+    try:
+        parse_clock_time(value[:5])
+    except ValueError:
+        raise FieldError(path, "not a valid clock time") from None
+    return value[:5]
+
+
+def map_dosage(dosages: Any, settings: Settings) -> Mapped:
+    """The first ``dosageInstruction`` -> timing columns plus ``prn`` (bool, not a column).
+
+    Rules (FHIR R4 Dosage and Timing; DOMAIN.md "Dosing schedules"):
+
+    - PRN when ``asNeededBoolean`` is true or ``asNeededCodeableConcept`` is present; a PRN order has
+      no ``times_of_day`` (no reminders).
+    - ``timing_code`` = ``timing.code.coding[0].code`` (upper-cased) if given, else
+      ``dosing.timing_code`` of ``timing.repeat`` frequency/period/periodUnit (None for weekly etc.).
+    - ``doses_per_day`` = ``dosing.doses_per_day`` of the repeat, else the code's standard count
+      (``config.TIMING_CODE_DOSES_PER_DAY``), else the number of ``timeOfDay`` entries.
+    - ``times_of_day`` (local ``HH:MM``, sorted): ``repeat.timeOfDay`` if given; else, if ``repeat.when``
+      is given, the clinic table's row for each EventTiming code (all must exist, else none: the
+      code table's times would be wrong for e.g. HS); else the table row of ``timing_code``. A
+      ``repeat.dayOfWeek`` schedule gets none (the store has no weekday column; staff set it).
+    - dose: ``doseAndRate[0].doseQuantity`` value, unit (else UCUM code; may be absent).
+    - ``bounds_start``/``bounds_end`` from ``repeat.boundsPeriod`` as UTC (``parse_instant``).
+    Only the first dosageInstruction is read; more are reported as a warning.
+    Raises FieldError with the JSON path for unusable values.
+    """
+    empty = {"timing_code": None, "frequency": None, "period": None, "period_unit": None,
+             "times_of_day": [], "doses_per_day": None, "dose_quantity": None, "dose_unit": None,
+             "bounds_start": None, "bounds_end": None, "prn": False}
+    out = Mapped(dict(empty))
+    if dosages is None:
+        return out
+    if not isinstance(dosages, list):
+        raise FieldError("dosageInstruction", "not a list")
+    if not dosages:
+        return out
+    if len(dosages) > 1:
+        out.warnings.append(("dosageInstruction", f"{len(dosages)} instructions; only the first is used"))
+    d = dosages[0]
+    p = "dosageInstruction[0]"
+    if not isinstance(d, dict):
+        raise FieldError(p, "not an object")
+    row = out.row
+    row["prn"] = d.get("asNeededBoolean") is True or d.get("asNeededCodeableConcept") is not None
+
+    timing = d.get("timing") or {}
+    if not isinstance(timing, dict):
+        raise FieldError(f"{p}.timing", "not an object")
+    repeat = timing.get("repeat") or {}
+    if not isinstance(repeat, dict):
+        raise FieldError(f"{p}.timing.repeat", "not an object")
+    rp = f"{p}.timing.repeat"
+    frequency = _number(repeat.get("frequency"), f"{rp}.frequency")
+    period = _number(repeat.get("period"), f"{rp}.period")
+    unit = repeat.get("periodUnit")
+    if unit is not None and unit not in PERIOD_UNIT_DAYS:
+        raise FieldError(f"{rp}.periodUnit", "not one of s, min, h, d, wk, mo, a")
+    if frequency is None and period is not None:
+        frequency = 1  # FHIR: frequency defaults to 1 ("period" alone = once per period)
+    row.update(frequency=frequency, period=period, period_unit=unit)
+
+    code = None
+    codings = _codings(timing.get("code"))
+    if codings and isinstance(codings[0].get("code"), str):
+        code = codings[0]["code"].strip().upper() or None
+    row["timing_code"] = code or timing_code(frequency, period, unit)
+
+    table = settings.clinic.administration_times
+    times: list[str] = []
+    if repeat.get("timeOfDay") is not None:
+        tod = repeat["timeOfDay"]
+        if not isinstance(tod, list):
+            raise FieldError(f"{rp}.timeOfDay", "not a list")
+        times = sorted({_hhmm(t, f"{rp}.timeOfDay[{i}]") for i, t in enumerate(tod)})
+    elif repeat.get("when"):
+        when = repeat["when"] if isinstance(repeat["when"], list) else [repeat["when"]]
+        if all(isinstance(w, str) and w.upper() in table for w in when):
+            times = sorted({t for w in when for t in table[w.upper()]})
+    elif row["timing_code"] in table:
+        times = list(table[row["timing_code"]])
+    if repeat.get("dayOfWeek"):
+        times = []
+        out.warnings.append((f"{rp}.dayOfWeek", "weekday schedules are not supported; staff set the times"))
+
+    dpd = doses_per_day(frequency, period, unit)
+    if dpd is None and code in TIMING_CODE_DOSES_PER_DAY:
+        dpd = float(TIMING_CODE_DOSES_PER_DAY[code])
+    if dpd is None and repeat.get("timeOfDay"):
+        dpd = float(len(times))
+    row["doses_per_day"] = dpd
+    row["times_of_day"] = [] if row["prn"] else times
+
+    bounds = repeat.get("boundsPeriod")
+    if bounds is not None:
+        if not isinstance(bounds, dict):
+            raise FieldError(f"{rp}.boundsPeriod", "not a Period object")
+        zone = settings.zone
+        row["bounds_start"] = parse_instant(bounds.get("start"), zone, f"{rp}.boundsPeriod.start")
+        row["bounds_end"] = parse_instant(bounds.get("end"), zone, f"{rp}.boundsPeriod.end")
+
+    dar = d.get("doseAndRate")
+    if isinstance(dar, list) and dar and isinstance(dar[0], dict):
+        dq = dar[0].get("doseQuantity")
+        if isinstance(dq, dict):
+            row["dose_quantity"] = _number(dq.get("value"), f"{p}.doseAndRate[0].doseQuantity.value")
+            dose_unit = dq.get("unit") or dq.get("code")
+            row["dose_unit"] = dose_unit if isinstance(dose_unit, str) else None
+    return out
+
+
+def schedule_status(status: str, deceased: bool, prn: bool, times_of_day: list[str]) -> str:
+    """Whether and how an order is reminded, first rule that applies wins:
+
+    ``deceased`` (the patient is deceased: never reminded, whatever the order status; Synthea keeps
+    active orders of deceased patients) > ``inactive`` (MedicationRequest.status != active) >
+    ``prn`` (asNeeded) > ``scheduled`` (has clock times) > ``no_schedule`` (kept; staff set times).
+    """
+    if deceased:
+        return "deceased"
+    if status != "active":
+        return "inactive"
+    if prn:
+        return "prn"
+    if times_of_day:
+        return "scheduled"
+    return "no_schedule"
+
+
+def map_request(res: dict[str, Any], medication: MedicationInfo, patient_id: int, deceased: bool,
+                settings: Settings) -> Mapped:
+    """MedicationRequest -> a ``medication_requests`` row (see ``records.REQUEST_FIELDS``).
+
+    status = ``status`` (required); medication from the caller (medication[x] resolved);
+    dosage columns from ``map_dosage``; ``schedule_status`` from ``schedule_status``;
+    ``dispense_quantity`` = ``dispenseRequest.quantity.value`` (units per fill);
+    ``expected_supply_days`` = ``dispenseRequest.expectedSupplyDuration`` in days (``duration_days``);
+    ``repeats_allowed`` = ``dispenseRequest.numberOfRepeatsAllowed`` (refills after the first fill);
+    ``prescriber_ref`` = ``requester.reference`` (never its display); ``authored_on`` = ``authoredOn``
+    as UTC ISO. Raises FieldError with the JSON path for a missing status or unusable values.
+    """
+    status = res.get("status")
+    if not isinstance(status, str) or not status:
+        raise FieldError("status", "missing")
+    dosage = map_dosage(res.get("dosageInstruction"), settings)
+    out = Mapped({}, list(dosage.warnings))
+    d = dosage.row
+    prn = d.pop("prn")
+
+    dr = res.get("dispenseRequest") or {}
+    if not isinstance(dr, dict):
+        raise FieldError("dispenseRequest", "not an object")
+    qty = dr.get("quantity")
+    dispense_quantity = _number(qty.get("value"), "dispenseRequest.quantity.value") if isinstance(qty, dict) else None
+    supply_days, problem = duration_days(dr.get("expectedSupplyDuration"), "dispenseRequest.expectedSupplyDuration")
+    if problem:
+        out.warnings.append(problem)
+    repeats = dr.get("numberOfRepeatsAllowed")
+    if repeats is not None and (isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 0):
+        raise FieldError("dispenseRequest.numberOfRepeatsAllowed", "not a whole number >= 0")
+
+    out.row = {
+        "fhir_id": res["id"],
+        "patient_id": patient_id,
+        "status": status,
+        "rxnorm": medication.rxnorm,
+        "medication_text": medication.text,
+        "ingredients": json.dumps(medication.ingredients),
+        "schedule_status": schedule_status(status, deceased, prn, d["times_of_day"]),
+        **d,
+        "times_of_day": json.dumps(d["times_of_day"]),
+        "authored_on": parse_instant(res.get("authoredOn"), settings.zone, "authoredOn"),
+        "dispense_quantity": dispense_quantity,
+        "expected_supply_days": supply_days,
+        "repeats_allowed": repeats,
+        "prescriber_ref": _reference(res.get("requester")),
+    }
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# MedicationDispense
+
+DISPENSE_IMPORTED_STATUSES = frozenset({"completed"})
+"""MedicationDispense.status values that mean the patient has the medication. Others (in-progress,
+cancelled, entered-in-error, declined, ...) are not supply; an earlier import of them is removed."""
+
+
+def map_dispense(res: dict[str, Any], request_id: int, patient_id: int, zone: ZoneInfo) -> Mapped:
+    """MedicationDispense -> a ``dispenses`` row (see ``records.DISPENSE_FIELDS``).
+
+    ``quantity`` = ``quantity.value`` (units handed over); ``days_supply`` = ``daysSupply`` in days
+    (``duration_days``); ``handed_over_at`` = ``whenHandedOver`` as UTC ISO; request and patient row
+    ids from the caller (``authorizingPrescription[0]``, ``subject``). Raises FieldError for unusable values.
+    """
+    out = Mapped({})
+    qty = res.get("quantity")
+    quantity = _number(qty.get("value"), "quantity.value") if isinstance(qty, dict) else None
+    days, problem = duration_days(res.get("daysSupply"), "daysSupply")
+    if problem:
+        out.warnings.append(problem)
+    out.row = {
+        "fhir_id": res["id"],
+        "medication_request_id": request_id,
+        "patient_id": patient_id,
+        "quantity": quantity,
+        "days_supply": days,
+        "handed_over_at": parse_instant(res.get("whenHandedOver"), zone, "whenHandedOver"),
+    }
+    return out
+
+
+def now_iso(now: datetime) -> str:
+    """``now`` (aware) as UTC ISO text; raises ValueError for a naive datetime."""
+    if now.tzinfo is None:
+        raise ValueError("import_paths needs an aware 'now' (UTC)")
+    return iso(now.astimezone(timezone.utc))  # type: ignore[return-value]

@@ -1,0 +1,178 @@
+"""Reading FHIR R4 input files: bulk NDJSON and .json (one resource or a Bundle) -> located resources.
+
+No database and no mapping here: the reader only finds resources, remembers where each came from
+(file, line, JSON path) and reports what it cannot read. Problems are described by location and
+kind only, never by value (values may be patient data).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+NDJSON_SUFFIXES = (".ndjson", ".jsonl")
+JSON_SUFFIXES = (".json",)
+
+
+class FhirImportError(Exception):
+    """An input path cannot be used at all (missing, unreadable, unknown kind). Raised before anything
+    is written; the message names the path only."""
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a resource sits: file (as given), 1-based line (NDJSON) or None (.json), and the JSON
+    path prefix of the resource inside the document (``''`` or ``entry[3].resource``)."""
+
+    file: str
+    line: int | None
+    prefix: str = ""
+
+    def at(self, path: str = "") -> str:
+        """The full JSON path of ``path`` inside this resource's document (``entry[3].resource.subject``)."""
+        if not path:
+            return self.prefix or "(resource)"
+        return f"{self.prefix}.{path}" if self.prefix else path
+
+
+@dataclass
+class Found:
+    """One resource read from the input: its type, id (may be None: the importer reports it) and body."""
+
+    type: str
+    id: str | None
+    resource: dict[str, Any]
+    loc: Location
+
+
+@dataclass
+class Problem:
+    """Something unreadable: where (file, line) and what, with a JSON path when there is one."""
+
+    file: str
+    line: int | None
+    reason: str
+
+
+@dataclass
+class ReadResult:
+    """Everything read: resources in input order, problems, and ``full_urls`` (Bundle.entry.fullUrl ->
+    (type, id)) so ``urn:uuid:`` references in transaction Bundles can be resolved."""
+
+    resources: list[Found] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    full_urls: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    lines: int = 0
+    files: int = 0
+    types: Counter = field(default_factory=Counter)
+
+
+def expand_paths(paths: list[Path]) -> list[Path]:
+    """Files to read: each file as given; a directory contributes its *.ndjson, *.jsonl and *.json
+    files (not recursive), sorted by name. Raises FhirImportError for a path that does not exist
+    or a file whose suffix is not .ndjson, .jsonl or .json."""
+    out: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            out.extend(sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in
+                              NDJSON_SUFFIXES + JSON_SUFFIXES))
+        elif p.is_file():
+            if p.suffix.lower() not in NDJSON_SUFFIXES + JSON_SUFFIXES:
+                raise FhirImportError(f"{p}: not a FHIR input file; allowed: .ndjson, .jsonl, .json")
+            out.append(p)
+        else:
+            raise FhirImportError(f"{p}: no such file or directory")
+    return out
+
+
+def read_paths(paths: list[Path]) -> ReadResult:
+    """Read every input file (see ``expand_paths``) into a ReadResult.
+
+    NDJSON: one resource per non-blank line; a line that is not UTF-8, not JSON or not an object with
+    a ``resourceType`` is a Problem (file, line). .json: one resource, or a Bundle whose
+    ``entry[].resource`` are taken (nested Bundles too; a resource without ``id`` whose ``fullUrl`` is
+    ``urn:uuid:X`` gets id X); problems carry the JSON path (``entry[2].resource``). Raises FhirImportError if a file cannot be read.
+    """
+    result = ReadResult()
+    for path in expand_paths(paths):
+        name = str(path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise FhirImportError(f"{name}: cannot read ({exc.strerror})") from None
+        result.files += 1
+        if path.suffix.lower() in NDJSON_SUFFIXES:
+            _read_ndjson(name, data, result)
+        else:
+            _read_json(name, data, result)
+    return result
+
+
+def _read_ndjson(name: str, data: bytes, result: ReadResult) -> None:
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        result.lines += 1
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            result.problems.append(Problem(name, number, "not UTF-8 text"))
+            continue
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            result.problems.append(Problem(name, number, f"invalid JSON ({exc.msg} at column {exc.colno})"))
+            continue
+        _take(doc, Location(name, number), result)
+
+
+def _read_json(name: str, data: bytes, result: ReadResult) -> None:
+    try:
+        doc = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        result.problems.append(Problem(name, None, "not UTF-8 text"))
+        return
+    except json.JSONDecodeError as exc:
+        result.problems.append(Problem(name, exc.lineno, f"invalid JSON ({exc.msg} at column {exc.colno})"))
+        return
+    result.lines += 1
+    _take(doc, Location(name, None), result)
+
+
+def _take(doc: Any, loc: Location, result: ReadResult) -> None:
+    if not isinstance(doc, dict) or not isinstance(doc.get("resourceType"), str):
+        result.problems.append(Problem(loc.file, loc.line, f"{loc.at('resourceType')}: not a FHIR resource"))
+        return
+    rtype = doc["resourceType"]
+    rid = doc.get("id") if isinstance(doc.get("id"), str) and doc.get("id") else None
+    if rtype == "Bundle":
+        entries = doc.get("entry") or []
+        if not isinstance(entries, list):
+            result.problems.append(Problem(loc.file, loc.line, f"{loc.at('entry')}: not a list"))
+            return
+        for i, entry in enumerate(entries):
+            base = f"entry[{i}]" if not loc.prefix else f"{loc.prefix}.entry[{i}]"
+            if not isinstance(entry, dict):
+                result.problems.append(Problem(loc.file, loc.line, f"{base}: not an object"))
+                continue
+            res = entry.get("resource")
+            if res is None:
+                continue  # e.g. a DELETE in a transaction Bundle: nothing to import
+            inner = Location(loc.file, loc.line, f"{base}.resource")
+            full_url = entry.get("fullUrl")
+            if isinstance(res, dict) and isinstance(full_url, str) and isinstance(res.get("resourceType"), str):
+                if not res.get("id") and full_url.startswith("urn:uuid:"):
+                    # transaction Bundles may identify a new resource by its fullUrl only
+                    res = {**res, "id": full_url[len("urn:uuid:"):]}
+                rid_inner = res.get("id") if isinstance(res.get("id"), str) else None
+                result.full_urls[full_url] = (res["resourceType"], rid_inner)
+            _take(res, inner, result)
+        return
+    result.types[rtype] += 1
+    result.resources.append(Found(rtype, rid, doc, loc))

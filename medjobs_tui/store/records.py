@@ -1,0 +1,266 @@
+"""SQL of the FHIR import: look-ups and idempotent upserts of patients, medication requests and dispenses.
+
+Every row is keyed by its FHIR id (``fhir_id`` UNIQUE): writing the same rows twice changes nothing.
+A row that exists is compared column by column with the incoming one and only rewritten when a
+value differs; only then does ``updated_at`` move. The functions here never open or commit a
+transaction: call them inside ``medjobs_tui.store.transaction(db)`` (they raise RuntimeError
+otherwise), so one import is one transaction.
+
+Row shapes (plain dicts, keys = column names of ``schema.py``; instants are UTC ISO text, JSON
+columns are already-serialised text):
+
+- patient: ``fhir_id, birth_year, deceased`` (0/1).
+- medication request: ``fhir_id, patient_id`` + ``REQUEST_FIELDS``.
+- dispense: ``fhir_id`` + ``DISPENSE_FIELDS``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+import sqlite_utils
+
+PATIENT_FIELDS: tuple[str, ...] = ("birth_year", "deceased")
+"""Columns of ``patients`` the FHIR import owns. Pseudonym, timezone and reminders_opt_out belong
+to the clinic and are never overwritten by an import."""
+
+REQUEST_FIELDS: tuple[str, ...] = (
+    "patient_id", "status", "rxnorm", "medication_text", "ingredients", "schedule_status",
+    "timing_code", "frequency", "period", "period_unit", "times_of_day", "doses_per_day",
+    "dose_quantity", "dose_unit", "authored_on", "bounds_start", "bounds_end",
+    "dispense_quantity", "expected_supply_days", "repeats_allowed", "prescriber_ref",
+)
+"""Columns of ``medication_requests`` the FHIR import owns (all but id, fhir_id, created_at, updated_at)."""
+
+DISPENSE_FIELDS: tuple[str, ...] = (
+    "medication_request_id", "patient_id", "quantity", "days_supply", "handed_over_at",
+)
+"""Columns of ``dispenses`` the FHIR import owns (all but id, fhir_id, created_at)."""
+
+PSEUDONYM_PREFIX = "P-"
+PSEUDONYM_DIGITS = 5
+
+_CHUNK = 500  # bound variables per IN (...) query, well under SQLite's limit
+_PSEUDONYM = re.compile(r"^P-(\d+)$")
+
+
+@dataclass
+class UpsertCounts:
+    """What an upsert did: rows inserted, rows rewritten because a value changed, rows left as they were."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+@dataclass(frozen=True)
+class StoredPatient:
+    """A patient already in the store: its row id and deceased flag (for orders imported without it)."""
+
+    id: int
+    deceased: bool
+
+
+@dataclass(frozen=True)
+class StoredRequest:
+    """A medication request already in the store: its row id and its patient's row id."""
+
+    id: int
+    patient_id: int
+
+
+def _require_transaction(db: sqlite_utils.Database) -> None:
+    if not db.conn.in_transaction:
+        raise RuntimeError("records: write inside medjobs_tui.store.transaction(db)")
+
+
+def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i:i + _CHUNK]
+
+
+def _select_by_fhir_id(db: sqlite_utils.Database, table: str, columns: Sequence[str],
+                       fhir_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    ids = sorted(set(fhir_ids))
+    out: dict[str, dict[str, Any]] = {}
+    cols = ", ".join(("id", "fhir_id", *columns))
+    for chunk in _chunks(ids):
+        marks = ", ".join("?" * len(chunk))
+        cur = db.execute(f"SELECT {cols} FROM {table} WHERE fhir_id IN ({marks})", list(chunk))
+        names = [d[0] for d in cur.description]
+        for values in cur.fetchall():
+            row = dict(zip(names, values))
+            out[row["fhir_id"]] = row
+    return out
+
+
+def find_patients(db: sqlite_utils.Database, fhir_ids: Iterable[str]) -> dict[str, StoredPatient]:
+    """Patients of the store with one of ``fhir_ids``: FHIR id -> StoredPatient. Unknown ids are absent."""
+    rows = _select_by_fhir_id(db, "patients", ("deceased",), fhir_ids)
+    return {fid: StoredPatient(r["id"], bool(r["deceased"])) for fid, r in rows.items()}
+
+
+def find_requests(db: sqlite_utils.Database, fhir_ids: Iterable[str]) -> dict[str, StoredRequest]:
+    """Medication requests of the store with one of ``fhir_ids``: FHIR id -> StoredRequest."""
+    rows = _select_by_fhir_id(db, "medication_requests", ("patient_id",), fhir_ids)
+    return {fid: StoredRequest(r["id"], r["patient_id"]) for fid, r in rows.items()}
+
+
+def _same(a: Any, b: Any) -> bool:
+    # REAL columns give back 1.0 for an int 1; compare numbers by value, everything else exactly.
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return float(a) == float(b)
+    return a == b
+
+
+def _differs(existing: dict[str, Any], row: dict[str, Any], fields: Sequence[str]) -> bool:
+    return any(not _same(existing[f], row.get(f)) for f in fields)
+
+
+def next_pseudonym_number(db: sqlite_utils.Database) -> int:
+    """The number the next new patient's pseudonym gets: 1 + the highest ``P-<n>`` in the store (1 if none)."""
+    highest = 0
+    for (pseudonym,) in db.execute("SELECT pseudonym FROM patients WHERE pseudonym LIKE 'P-%'").fetchall():
+        m = _PSEUDONYM.match(pseudonym)
+        if m:
+            highest = max(highest, int(m.group(1)))
+    return highest + 1
+
+
+def format_pseudonym(number: int) -> str:
+    """``7`` -> ``'P-00007'`` (at least five digits; more once a clinic passes 99,999 patients)."""
+    return f"{PSEUDONYM_PREFIX}{number:0{PSEUDONYM_DIGITS}d}"
+
+
+def upsert_patients(db: sqlite_utils.Database, rows: Sequence[dict[str, Any]],
+                    now: str) -> tuple[dict[str, int], UpsertCounts]:
+    """Insert or update patients by FHIR id; return (FHIR id -> row id, counts).
+
+    New patients get ``source='fhir'`` and the next free pseudonym ``P-00001``-style, in the order of
+    ``rows``; an existing patient keeps its pseudonym. Only ``PATIENT_FIELDS`` are written. ``now`` is
+    UTC ISO text for created_at/updated_at. Raises RuntimeError outside a transaction.
+    """
+    _require_transaction(db)
+    existing = _select_by_fhir_id(db, "patients", PATIENT_FIELDS, (r["fhir_id"] for r in rows))
+    counts = UpsertCounts()
+    ids: dict[str, int] = {}
+    number = next_pseudonym_number(db)
+    for row in rows:
+        old = existing.get(row["fhir_id"])
+        if old is None:
+            cur = db.execute(
+                "INSERT INTO patients (pseudonym, fhir_id, source, birth_year, deceased, created_at, updated_at)"
+                " VALUES (?, ?, 'fhir', ?, ?, ?, ?)",
+                [format_pseudonym(number), row["fhir_id"], row["birth_year"], row["deceased"], now, now],
+            )
+            number += 1
+            ids[row["fhir_id"]] = cur.lastrowid
+            counts.inserted += 1
+            continue
+        ids[row["fhir_id"]] = old["id"]
+        if _differs(old, row, PATIENT_FIELDS):
+            db.execute(
+                "UPDATE patients SET birth_year = ?, deceased = ?, updated_at = ? WHERE id = ?",
+                [row["birth_year"], row["deceased"], now, old["id"]],
+            )
+            counts.updated += 1
+        else:
+            counts.unchanged += 1
+    return ids, counts
+
+
+def mark_orders_deceased(db: sqlite_utils.Database, patient_ids: Iterable[int], now: str) -> int:
+    """Set ``schedule_status='deceased'`` on every order of these patients not already so; return how many.
+
+    Catches orders of a newly deceased patient that are in the store but not in the current input, so
+    no reminder ever goes to a deceased patient. Raises RuntimeError outside a transaction.
+    """
+    _require_transaction(db)
+    ids = sorted(set(patient_ids))
+    changed = 0
+    for i in range(0, len(ids), _CHUNK):
+        chunk = ids[i:i + _CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        cur = db.execute(
+            f"UPDATE medication_requests SET schedule_status = 'deceased', updated_at = ?"
+            f" WHERE patient_id IN ({marks}) AND schedule_status != 'deceased'",
+            [now, *chunk],
+        )
+        changed += cur.rowcount
+    return changed
+
+
+def upsert_medication_requests(db: sqlite_utils.Database, rows: Sequence[dict[str, Any]],
+                               now: str) -> tuple[dict[str, int], UpsertCounts]:
+    """Insert or update medication requests by FHIR id; return (FHIR id -> row id, counts).
+
+    Each row holds ``fhir_id`` and every column of ``REQUEST_FIELDS``. An existing row is rewritten
+    (and its ``updated_at`` set to ``now``) only if one of those values differs. Raises RuntimeError
+    outside a transaction, sqlite3.IntegrityError if a patient_id does not exist.
+    """
+    _require_transaction(db)
+    existing = _select_by_fhir_id(db, "medication_requests", REQUEST_FIELDS, (r["fhir_id"] for r in rows))
+    counts = UpsertCounts()
+    ids: dict[str, int] = {}
+    cols = ", ".join(("fhir_id", *REQUEST_FIELDS, "created_at", "updated_at"))
+    marks = ", ".join("?" * (len(REQUEST_FIELDS) + 3))
+    sets = ", ".join(f"{f} = ?" for f in REQUEST_FIELDS)
+    for row in rows:
+        values = [row[f] for f in REQUEST_FIELDS]
+        old = existing.get(row["fhir_id"])
+        if old is None:
+            cur = db.execute(f"INSERT INTO medication_requests ({cols}) VALUES ({marks})",
+                             [row["fhir_id"], *values, now, now])
+            ids[row["fhir_id"]] = cur.lastrowid
+            counts.inserted += 1
+            continue
+        ids[row["fhir_id"]] = old["id"]
+        if _differs(old, row, REQUEST_FIELDS):
+            db.execute(f"UPDATE medication_requests SET {sets}, updated_at = ? WHERE id = ?",
+                       [*values, now, old["id"]])
+            counts.updated += 1
+        else:
+            counts.unchanged += 1
+    return ids, counts
+
+
+def upsert_dispenses(db: sqlite_utils.Database, rows: Sequence[dict[str, Any]], now: str) -> UpsertCounts:
+    """Insert or update dispenses by FHIR id (``dispenses`` has no updated_at: a changed row is rewritten).
+
+    Each row holds ``fhir_id`` and every column of ``DISPENSE_FIELDS``. Raises RuntimeError outside a
+    transaction, sqlite3.IntegrityError if a referenced request or patient does not exist.
+    """
+    _require_transaction(db)
+    existing = _select_by_fhir_id(db, "dispenses", DISPENSE_FIELDS, (r["fhir_id"] for r in rows))
+    counts = UpsertCounts()
+    cols = ", ".join(("fhir_id", *DISPENSE_FIELDS, "created_at"))
+    marks = ", ".join("?" * (len(DISPENSE_FIELDS) + 2))
+    sets = ", ".join(f"{f} = ?" for f in DISPENSE_FIELDS)
+    for row in rows:
+        values = [row[f] for f in DISPENSE_FIELDS]
+        old = existing.get(row["fhir_id"])
+        if old is None:
+            db.execute(f"INSERT INTO dispenses ({cols}) VALUES ({marks})", [row["fhir_id"], *values, now])
+            counts.inserted += 1
+        elif _differs(old, row, DISPENSE_FIELDS):
+            db.execute(f"UPDATE dispenses SET {sets} WHERE id = ?", [*values, old["id"]])
+            counts.updated += 1
+        else:
+            counts.unchanged += 1
+    return counts
+
+
+def delete_dispenses(db: sqlite_utils.Database, fhir_ids: Iterable[str]) -> int:
+    """Delete the dispenses with these FHIR ids (a hand-over later marked entered-in-error, cancelled, ...).
+
+    Returns how many rows went. Raises RuntimeError outside a transaction.
+    """
+    _require_transaction(db)
+    ids = sorted(set(fhir_ids))
+    gone = 0
+    for chunk in _chunks(ids):
+        marks = ", ".join("?" * len(chunk))
+        gone += db.execute(f"DELETE FROM dispenses WHERE fhir_id IN ({marks})", list(chunk)).rowcount
+    return gone
