@@ -1,0 +1,153 @@
+"""Backup: a consistent copy of the live store, a manifest beside it, and verification by re-opening the copy.
+
+Rules and their sources:
+- The copy is taken with SQLite's online backup API (``sqlite3.Connection.backup``) from a separate
+  connection to the live file: consistent even while other connections write (WAL mode).
+  Source: sqlite.org/backup.html; DOMAIN.md "Backups".
+- The copy goes to ``<backups_dir>/medjobs-<UTC stamp>-run<id>.db`` (``-manual`` outside the engine) with
+  ``<same name>.manifest.json`` beside it: row counts grouped {users, medications, schedules, analytics,
+  other}, size_bytes, sha256 (hex), created_at (UTC), schema version. No patient data in the manifest.
+- A backup counts only once verified by restoring it: the copy is re-opened read-only, ``PRAGMA
+  integrity_check`` must say 'ok', every table's row count must equal the manifest, and the file's SHA-256
+  and size must match. A failed verification records an unverified backups row and raises.
+  Source: DOMAIN.md "Backups" (as ``restic check --read-data`` does).
+- Encryption of backups (AES-GCM, key kept outside data/ and outside backups) comes in a later issue: for
+  now the copy is as (un)encrypted as the live store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from medjobs_tui.clock import iso
+from medjobs_tui.jobs.base import JobContext
+from medjobs_tui.store import clinical as store
+
+MANIFEST_GROUPS: dict[str, tuple[str, ...]] = {
+    "users": ("users",),
+    "medications": ("patients", "medication_requests", "dispenses", "supply_counts"),
+    "schedules": ("dose_log", "notifications", "jobs", "runs"),
+}
+"""Row-count groups of the manifest; ``analytics`` holds every analytics_* table and ``other`` the rest."""
+
+
+class BackupVerificationError(RuntimeError):
+    """The copy failed verification (integrity, row counts, size or hash); the message names what failed."""
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def group_counts(counts: dict[str, int]) -> dict[str, dict[str, int]]:
+    """Per-table row counts grouped as the manifest shows them (users, medications, schedules, analytics, other)."""
+    out: dict[str, dict[str, int]] = {g: {} for g in (*MANIFEST_GROUPS, "analytics", "other")}
+    for table, n in sorted(counts.items()):
+        group = next((g for g, tables in MANIFEST_GROUPS.items() if table in tables), None)
+        if group is None:
+            group = "analytics" if table.startswith("analytics_") else "other"
+        out[group][table] = n
+    return out
+
+
+def _target(backups_dir: Path, ctx: JobContext) -> Path:
+    stamp = ctx.now.strftime("%Y%m%dT%H%M%SZ")
+    suffix = f"run{ctx.run_id}" if ctx.run_id is not None else "manual"
+    path = backups_dir / f"medjobs-{stamp}-{suffix}.db"
+    n = 2
+    while path.exists() or path.with_suffix(".manifest.json").exists():
+        path = backups_dir / f"medjobs-{stamp}-{suffix}-{n}.db"
+        n += 1
+    return path
+
+
+def verify_backup(path: Path, manifest: dict[str, Any]) -> str:
+    """Re-open the copy read-only and check integrity, row counts, size and SHA-256 against the manifest.
+
+    Returns the integrity_check text ('ok'); raises BackupVerificationError naming the first failure.
+    """
+    if path.stat().st_size != manifest["size_bytes"]:
+        raise BackupVerificationError(f"{path.name}: size differs from the manifest")
+    if sha256_of(path) != manifest["sha256"]:
+        raise BackupVerificationError(f"{path.name}: SHA-256 differs from the manifest")
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        integrity = "\n".join(r[0] for r in conn.execute("PRAGMA integrity_check"))
+        if integrity != "ok":
+            raise BackupVerificationError(f"{path.name}: integrity_check failed")
+        expected = {t: n for group in manifest["row_counts"].values() for t, n in group.items()}
+        actual = store.table_row_counts(conn)
+        if actual != expected:
+            diff = sorted(t for t in set(actual) | set(expected) if actual.get(t) != expected.get(t))
+            raise BackupVerificationError(f"{path.name}: row counts differ from the manifest in {', '.join(diff)}")
+    finally:
+        conn.close()
+    return integrity
+
+
+def run(ctx: JobContext) -> dict[str, Any]:
+    """Copy, describe and verify the live store; record a backups row; return key figures.
+
+    Summary: backup_id, file (name only), tables, rows_total, size_bytes, sha256, verified (True), integrity.
+    Raises BackupVerificationError if verification fails (after recording the unverified backup), and
+    sqlite3/OS errors if the copy cannot be made.
+    """
+    settings = ctx.settings
+    source_path = Path(settings.database_path)
+    if not source_path.exists():
+        raise FileNotFoundError("backup: the live store does not exist")
+    backups_dir = Path(settings.backups_dir)
+    backups_dir.mkdir(parents=True, exist_ok=True)
+    target = _target(backups_dir, ctx)
+    manifest_path = target.with_suffix(".manifest.json")
+
+    source = sqlite3.connect(str(source_path), timeout=30)
+    try:
+        dest = sqlite3.connect(str(target))
+        try:
+            source.backup(dest)
+            counts = store.table_row_counts(dest)
+            version = dest.execute("SELECT max(version) FROM schema_version").fetchone()[0] \
+                if "schema_version" in counts else None
+        finally:
+            dest.close()
+    finally:
+        source.close()
+
+    manifest = {
+        "format": 1,
+        "file": target.name,
+        "created_at": iso(ctx.now),
+        "run_id": ctx.run_id,
+        "schema_version": version,
+        "size_bytes": target.stat().st_size,
+        "sha256": sha256_of(target),
+        "encrypted": False,
+        "row_counts": group_counts(counts),
+    }
+    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+    try:
+        integrity = verify_backup(target, manifest)
+    except BackupVerificationError:
+        store.record_backup(ctx.db, path=str(target), manifest_path=str(manifest_path),
+                            size_bytes=manifest["size_bytes"], sha256=manifest["sha256"], integrity="failed",
+                            verified=False, run_id=ctx.run_id, created_at=iso(ctx.now))
+        raise
+    backup_id = store.record_backup(ctx.db, path=str(target), manifest_path=str(manifest_path),
+                                    size_bytes=manifest["size_bytes"], sha256=manifest["sha256"],
+                                    integrity=integrity, verified=True, run_id=ctx.run_id, created_at=iso(ctx.now))
+    return {
+        "backup_id": backup_id, "file": target.name, "tables": len(counts), "rows_total": sum(counts.values()),
+        "size_bytes": manifest["size_bytes"], "sha256": manifest["sha256"], "verified": True,
+        "integrity": integrity,
+    }

@@ -1,0 +1,101 @@
+"""Interaction check: every pair of a patient's active orders against the interaction knowledge base.
+
+Rules and their sources:
+- Knowledge base: the ONC high-priority list (Phansalkar et al., JAMIA 2012;19:735-43, Table 2) shipped as
+  ``clinical/data/interactions.yaml``; ``options.knowledge_base`` may name a clinic's licensed file in the
+  same shape. Matching is by ingredient, both directions (``clinical.interactions``). Source: DOMAIN.md.
+- All active orders count (scheduled, PRN and unscheduled alike: a PRN drug is still taken); orders of
+  deceased patients are skipped. Ingredients come from the order's ``ingredients`` list, else from its
+  RxNorm name (``clinical.ingredients``).
+- Alert once per patient and pair until the medication list changes or a clinician acknowledges it:
+  one ``interaction_alerts`` row per (patient, rule, object drug, precipitant drug, medication-list hash),
+  where the hash covers the patient's active orders and their ingredients. A changed list re-alerts.
+  Source: DOMAIN.md "Drug-drug interactions".
+- One 'interaction_alert' staff notice per alert row (idempotency key ``interaction_alert:<alert id>``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from medjobs_tui.clinical.ingredients import ingredients_from_rxnorm_text, normalise_ingredient
+from medjobs_tui.clinical.interactions import SEVERITIES, find_interactions, load_knowledge_base
+from medjobs_tui.clock import iso
+from medjobs_tui.jobs.base import JobContext
+from medjobs_tui.notify import outbox
+from medjobs_tui.store import clinical as store
+from medjobs_tui.store.db import transaction
+
+
+def order_ingredients(order: dict[str, Any]) -> list[str]:
+    """Normalised ingredients of an order: its ``ingredients`` list, else parsed from its RxNorm name."""
+    names = order.get("ingredients") or ingredients_from_rxnorm_text(order.get("medication_text") or "")
+    return sorted({normalise_ingredient(n) for n in names if n and n.strip()})
+
+
+def med_list_hash(ingredients_by_order: dict[int, list[str]]) -> str:
+    """SHA-256 (hex) of a patient's active medication list: sorted (order id, sorted ingredients) pairs."""
+    canonical = json.dumps(sorted((k, sorted(v)) for k, v in ingredients_by_order.items()), separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def run(ctx: JobContext) -> dict[str, Any]:
+    """Find interacting pairs among each living patient's active orders; record alerts and notify staff once.
+
+    Summary: patients_checked, deceased_skipped (patients), orders_checked, pairs_checked (order pairs),
+    interactions (found this run), alerts_new, alerts_existing, notices_queued, notices_already_sent,
+    orders_without_ingredients, by_severity ({contraindicated, major, moderate, minor} of interactions found).
+    """
+    db, now = ctx.db, ctx.now
+    kb_path = ctx.option("knowledge_base", None)
+    kb = load_knowledge_base(kb_path if kb_path is None else ctx.settings.base_dir / kb_path)
+
+    by_patient: dict[int, list[dict[str, Any]]] = {}
+    deceased: set[int] = set()
+    for order in store.active_orders(db):
+        if order["deceased"]:
+            deceased.add(order["patient_id"])
+            continue
+        if order["schedule_status"] in ("deceased", "inactive"):
+            continue
+        by_patient.setdefault(order["patient_id"], []).append(order)
+
+    summary: dict[str, Any] = dict(patients_checked=0, deceased_skipped=len(deceased), orders_checked=0,
+                                   pairs_checked=0, interactions=0, alerts_new=0, alerts_existing=0,
+                                   notices_queued=0, notices_already_sent=0, orders_without_ingredients=0)
+    by_severity = {s: 0 for s in SEVERITIES}
+    with transaction(db):
+        for patient_id, orders in sorted(by_patient.items()):
+            summary["patients_checked"] += 1
+            summary["orders_checked"] += len(orders)
+            n = len(orders)
+            summary["pairs_checked"] += n * (n - 1) // 2
+            ingredients = {o["id"]: order_ingredients(o) for o in orders}
+            summary["orders_without_ingredients"] += sum(1 for v in ingredients.values() if not v)
+            found = find_interactions(ingredients, kb)
+            if not found:
+                continue
+            list_hash = med_list_hash(ingredients)
+            pseudonym = orders[0]["pseudonym"]
+            for hit in found:
+                summary["interactions"] += 1
+                by_severity[hit.severity] = by_severity.get(hit.severity, 0) + 1
+                alert_id, new = store.insert_interaction_alert(
+                    db, patient_id=patient_id, rule_id=hit.rule_id, drug_a=hit.object_drug,
+                    drug_b=hit.precipitant_drug, severity=hit.severity, source=hit.source,
+                    medication_request_ids=[hit.object_order, hit.precipitant_order], med_list_hash=list_hash,
+                    run_id=ctx.run_id, created_at=iso(now),
+                )
+                summary["alerts_new" if new else "alerts_existing"] += 1
+                queued = outbox.queue(
+                    db, kind="interaction_alert", key=outbox.interaction_alert_key(alert_id), now=now,
+                    params={"patient": pseudonym, "severity": hit.severity, "rule_id": hit.rule_id,
+                            "rule_name": hit.rule_name, "object_order": hit.object_order,
+                            "precipitant_order": hit.precipitant_order},
+                    patient_id=patient_id, medication_request_id=hit.object_order, run_id=ctx.run_id,
+                )
+                summary["notices_queued" if queued else "notices_already_sent"] += 1
+    summary["by_severity"] = by_severity
+    return summary

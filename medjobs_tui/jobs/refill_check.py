@@ -1,0 +1,87 @@
+"""Refill check: which scheduled orders are due for a refill, and which need a renewal from the prescriber.
+
+Rules and their sources (``clinical.supply``; ../shared/DOMAIN.md "Supply and refills"):
+- Only active, scheduled orders of living patients: a daily usage is needed (PRN and unscheduled orders
+  have none, so their supply runs out at an unknown date).
+- Current supply and days remaining as in the supply monitor (staff count, else last fill; the smaller of
+  stated and computed days supply). Unknown supply -> counted as unknown, no notice.
+- Refill due when days remaining <= ``thresholds.refill_lead_days`` (default 7) or when
+  ``thresholds.refill_elapsed_fraction`` (default 0.75) of the last fill's days supply has elapsed
+  (common payer rule for non-controlled drugs).
+- Fills left = numberOfRepeatsAllowed - (fills dispensed - 1). Due with none left -> 'renewal_needed' to the
+  prescriber; due otherwise -> 'refill_due' to the patient (not to a patient who opted out of reminders:
+  counted as opted_out_skipped). Unknown repeats -> treated as a refill (we cannot claim a renewal is needed).
+- One notice per order and fill: idempotency key ``<kind>:<order>:fill<n>``, so a daily run does not repeat it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from medjobs_tui.clinical.supply import refill_due, refills_left
+from medjobs_tui.jobs.base import JobContext
+from medjobs_tui.jobs.supply_monitor import assess_order
+from medjobs_tui.notify import outbox
+from medjobs_tui.store import clinical as store
+from medjobs_tui.store.db import transaction
+
+
+def run(ctx: JobContext) -> dict[str, Any]:
+    """Queue refill and renewal notices for scheduled orders; return counts.
+
+    Summary: orders_checked, refill_due, renewal_needed (orders found due in each way this run),
+    notices_queued (new), notices_already_sent, supply_unknown, not_due, refills_unknown,
+    deceased_skipped, not_scheduled_skipped, opted_out_skipped.
+    """
+    db, now = ctx.db, ctx.now
+    th = ctx.settings.clinic.thresholds
+    lead_days = int(ctx.option("refill_lead_days", th.refill_lead_days))
+    fraction = float(ctx.option("refill_elapsed_fraction", th.refill_elapsed_fraction))
+    counts = store.latest_supply_counts(db)
+    dispenses = store.dispenses_by_order(db)
+    summary = dict(orders_checked=0, refill_due=0, renewal_needed=0, notices_queued=0, notices_already_sent=0,
+                   supply_unknown=0, not_due=0, refills_unknown=0, deceased_skipped=0, not_scheduled_skipped=0,
+                   opted_out_skipped=0)
+    notices: list[tuple[str, dict[str, Any], int, int | None, int]] = []
+    for order in store.active_orders(db):
+        if order["deceased"] or order["schedule_status"] == "deceased":
+            summary["deceased_skipped"] += 1
+            continue
+        if order["schedule_status"] != "scheduled":
+            summary["not_scheduled_skipped"] += 1
+            continue
+        summary["orders_checked"] += 1
+        a = assess_order(order, counts, dispenses, now)
+        if a.days_remaining is None:
+            summary["supply_unknown"] += 1
+            continue
+        if not refill_due(a.days_remaining, lead_days, days_since_fill=a.days_since_fill,
+                          fill_days_supply=a.fill_days_supply, elapsed_fraction=fraction):
+            summary["not_due"] += 1
+            continue
+        left = refills_left(order["repeats_allowed"], a.fills_used)
+        if left == 0:
+            summary["renewal_needed"] += 1
+            notices.append(("renewal_needed", order, a.days_remaining, left, a.fills_used))
+        else:
+            summary["refill_due"] += 1
+            summary["refills_unknown"] += int(left is None)
+            if order["reminders_opt_out"]:
+                summary["opted_out_skipped"] += 1
+                continue
+            notices.append(("refill_due", order, a.days_remaining, left, a.fills_used))
+
+    with transaction(db):
+        for kind, order, days, left, fills_used in notices:
+            if kind == "renewal_needed":
+                params: dict[str, object] = {"patient": order["pseudonym"], "order": order["id"],
+                                             "days_remaining": days}
+            else:
+                params = {"order": order["id"], "days_remaining": days,
+                          "refills_left": "unknown" if left is None else left}
+            new = outbox.queue(
+                db, kind=kind, key=outbox.refill_key(kind, order["id"], fills_used), now=now, params=params,
+                patient_id=order["patient_id"], medication_request_id=order["id"], run_id=ctx.run_id,
+            )
+            summary["notices_queued" if new else "notices_already_sent"] += 1
+    return summary
