@@ -224,6 +224,19 @@ def _hhmm(value: Any, path: str) -> str:
     return value[:5]
 
 
+_WHEN_ALIASES = {"HS": "QHS"}  # EventTiming HS (hour of sleep) = the bedtime row QHS of a clinic table
+
+
+def _when_key(when: Any, table: dict[str, list[str]]) -> str | None:
+    if not isinstance(when, str):
+        return None
+    code = when.strip().upper()
+    if code in table:
+        return code
+    alias = _WHEN_ALIASES.get(code)
+    return alias if alias in table else None
+
+
 def map_dosage(dosages: Any, settings: Settings) -> Mapped:
     """The first ``dosageInstruction`` -> timing columns plus ``prn`` (bool, not a column).
 
@@ -236,9 +249,11 @@ def map_dosage(dosages: Any, settings: Settings) -> Mapped:
     - ``doses_per_day`` = ``dosing.doses_per_day`` of the repeat, else the code's standard count
       (``config.TIMING_CODE_DOSES_PER_DAY``), else the number of ``timeOfDay`` entries.
     - ``times_of_day`` (local ``HH:MM``, sorted): ``repeat.timeOfDay`` if given; else, if ``repeat.when``
-      is given, the clinic table's row for each EventTiming code (all must exist, else none: the
-      code table's times would be wrong for e.g. HS); else the table row of ``timing_code``. A
-      ``repeat.dayOfWeek`` schedule gets none (the store has no weekday column; staff set it).
+      is given, the clinic table's row for each EventTiming code (HS may use the QHS row; all must
+      exist, else none), and ``timing_code`` becomes that row's key (one row) or None, since the
+      frequency code's table times (QD = 09:00) are not the ordered ones (HS = bedtime); else the table row of ``timing_code``. A
+      ``repeat.dayOfWeek`` schedule gets no times and no code (the store has no weekday column;
+      staff set it) and a warning.
     - dose: ``doseAndRate[0].doseQuantity`` value, unit (else UCUM code; may be absent).
     - ``bounds_start``/``bounds_end`` from ``repeat.boundsPeriod`` as UTC (``parse_instant``).
     Only the first dosageInstruction is read; more are reported as a warning.
@@ -294,12 +309,16 @@ def map_dosage(dosages: Any, settings: Settings) -> Mapped:
         times = sorted({_hhmm(t, f"{rp}.timeOfDay[{i}]") for i, t in enumerate(tod)})
     elif repeat.get("when"):
         when = repeat["when"] if isinstance(repeat["when"], list) else [repeat["when"]]
-        if all(isinstance(w, str) and w.upper() in table for w in when):
-            times = sorted({t for w in when for t in table[w.upper()]})
+        keys = [_when_key(w, table) for w in when]
+        if all(keys):
+            times = sorted({t for k in keys for t in table[k]})  # type: ignore[index]
+        # the frequency code's table times are not the ones ordered; a single table row names them
+        row["timing_code"] = keys[0] if all(keys) and len(set(keys)) == 1 else None
     elif row["timing_code"] in table:
         times = list(table[row["timing_code"]])
     if repeat.get("dayOfWeek"):
         times = []
+        row["timing_code"] = None
         out.warnings.append((f"{rp}.dayOfWeek", "weekday schedules are not supported; staff set the times"))
 
     dpd = doses_per_day(frequency, period, unit)

@@ -500,3 +500,85 @@ def test_report_as_dict_and_summary(imported):
     json.dumps(d)
     lines = report.summary_lines()
     assert lines[1].startswith("Patients: 13 ") and "23 active" in lines[2]
+
+
+# ------------------------------------------------------------------------------------------------
+# dosage rules on hand-written resources (no shared data needed)
+
+
+def _order(dosage: list | None, **extra) -> dict:
+    res = {"resourceType": "MedicationRequest", "id": "m", "status": "active",
+           "subject": {"reference": "Patient/p"},
+           "medicationCodeableConcept": {"text": "Aspirin 81 MG Oral Tablet"}, **extra}
+    if dosage is not None:
+        res["dosageInstruction"] = dosage
+    return res
+
+
+def _import_one(tmp_path, settings, order: dict, patient: dict | None = None):
+    f = tmp_path / "in.ndjson"
+    patient = patient or {"resourceType": "Patient", "id": "p"}
+    f.write_text(json.dumps(patient) + "\n" + json.dumps(order) + "\n")
+    db = connect(tmp_path / "t.db")
+    report = import_paths(db, settings, [f], NOW)
+    row = db.execute("SELECT schedule_status, timing_code, times_of_day, doses_per_day, expected_supply_days"
+                     " FROM medication_requests").fetchone()
+    return report, row
+
+
+@pytest.mark.parametrize("dosage, expected", [
+    ([{"timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d", "timeOfDay": ["21:00:00", "07:30:00"]}}}],
+     ("scheduled", "BID", '["07:30", "21:00"]', 2.0)),
+    ([{"timing": {"code": {"coding": [{"code": "TID"}]}}}],
+     ("scheduled", "TID", '["08:00", "14:00", "20:00"]', 3.0)),
+    ([{"timing": {"repeat": {"frequency": 1, "period": 8, "periodUnit": "h"}}}],
+     ("scheduled", "Q8H", '["06:00", "14:00", "22:00"]', 3.0)),
+    ([{"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d", "when": ["HS"]}}}],
+     ("scheduled", "QHS", '["21:00"]', 1.0)),
+    ([{"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d", "when": ["MORN"]}}}],
+     ("no_schedule", None, "[]", 1.0)),
+    ([{"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "wk"}}}],
+     ("no_schedule", None, "[]", 1 / 7)),
+    ([{"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d", "dayOfWeek": ["mon"]}}}],
+     ("no_schedule", None, "[]", 1.0)),
+    ([{"asNeededCodeableConcept": {"text": "pain"}, "timing": {"repeat": {"frequency": 1, "period": 4,
+                                                                         "periodUnit": "h"}}}],
+     ("prn", "Q4H", "[]", 6.0)),
+    ([{"asNeededBoolean": False}], ("no_schedule", None, "[]", None)),
+    (None, ("no_schedule", None, "[]", None)),
+])
+def test_dosage_rules(tmp_path, settings, dosage, expected):
+    report, row = _import_one(tmp_path, settings, _order(dosage))
+    assert report.skipped == []
+    assert row[:3] == expected[:3]
+    if expected[3] is None:
+        assert row[3] is None
+    else:
+        assert row[3] == pytest.approx(expected[3])
+
+
+def test_deceased_boolean_wins_over_an_active_prn_order(tmp_path, settings):
+    _, row = _import_one(tmp_path, settings, _order([{"asNeededBoolean": True}]),
+                         {"resourceType": "Patient", "id": "p", "deceasedBoolean": True})
+    assert row[0] == "deceased"
+
+
+def test_supply_duration_units_and_unknown_unit_warning(tmp_path, settings):
+    order = _order(None, dispenseRequest={"expectedSupplyDuration": {"value": 2, "unit": "weeks"}})
+    _, row = _import_one(tmp_path, settings, order)
+    assert row[4] == 14.0
+    order = _order(None, dispenseRequest={"expectedSupplyDuration": {"value": 30, "unit": "tablets"}})
+    (tmp_path / "b").mkdir()
+    report, row = _import_one(tmp_path / "b", settings, order)
+    assert row[4] is None and report.orders == 1
+    assert [w.reason for w in report.warnings] == [
+        "MedicationRequest dispenseRequest.expectedSupplyDuration: unit is not a unit of time; duration not stored"]
+
+
+def test_unusable_value_skips_the_order_with_its_path(tmp_path, settings):
+    order = _order([{"timing": {"repeat": {"timeOfDay": ["25:00:00"]}}}])
+    report, row = _import_one(tmp_path, settings, order)
+    assert row is None and report.patients == 1
+    assert [s.reason for s in report.skipped] == [
+        "MedicationRequest dosageInstruction[0].timing.repeat.timeOfDay[0]: not a valid clock time"]
+    assert report.skipped[0].line == 2
