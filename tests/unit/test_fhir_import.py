@@ -582,3 +582,19 @@ def test_unusable_value_skips_the_order_with_its_path(tmp_path, settings):
     assert [s.reason for s in report.skipped] == [
         "MedicationRequest dosageInstruction[0].timing.repeat.timeOfDay[0]: not a valid clock time"]
     assert report.skipped[0].line == 2
+
+
+def test_the_import_is_one_transaction(tmp_path, settings, monkeypatch):
+    from medjobs_tui.store import records
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(records, "upsert_dispenses", boom)  # fails after patients and orders were written
+    f = tmp_path / "in.ndjson"
+    f.write_text(json.dumps({"resourceType": "Patient", "id": "p"}) + "\n" + json.dumps(_order(None)) + "\n")
+    db = connect(tmp_path / "t.db")
+    with pytest.raises(RuntimeError, match="disk full"):
+        import_paths(db, settings, [f], NOW)
+    assert _counts(db) == {"patients": 0, "medication_requests": 0, "dispenses": 0}
+    assert not db.conn.in_transaction
