@@ -93,9 +93,7 @@ def import_cmd(obj: Ctx, paths: tuple[Path, ...]) -> None:
     db = connect(obj.settings.database_path)
     report = import_paths(db, obj.settings, list(paths), SystemClock().now())
     for line in report.summary_lines():
-        out.print(line)
-    for skipped in report.skipped:
-        err.print(f"skipped {skipped.file}:{skipped.line or '-'}: {skipped.reason}")
+        out.print(line, markup=False)
 
 
 @main.command()

@@ -16,6 +16,7 @@ SALT_WORDS = frozenset({
     "maleate", "besylate", "mesylate", "citrate", "sulfate", "hyclate", "fumarate", "bromide",
     "acetate", "phosphate", "hydrobromide", "monohydrate", "dihydrate", "bitartrate", "disodium",
     "propionate", "furoate", "dipropionate", "valerate", "xinafoate", "trihydrate", "anhydrous",
+    "macrocrystals", "monohydrate/macrocrystals",
 })
 # Where the "salt" word is the substance itself: keep the whole name.
 _KEEP_WHOLE = frozenset({"ferrous", "magnesium", "calcium", "potassium", "sodium", "zinc", "lithium"})
@@ -26,13 +27,16 @@ _NUMBER = re.compile(r"^[\d.,/]+$")
 
 
 def normalise_ingredient(name: str) -> str:
-    """Lower-case ingredient name without salt words: "Metoprolol Succinate" -> "metoprolol".
+    """Lower-case ingredient name without trailing salt words: "Metoprolol Succinate" -> "metoprolol".
 
-    A name that is only a salt-like word plus its base ("ferrous sulfate") is kept whole.
+    Only trailing salt words are dropped, so a mineral salt keeps its cation ("Potassium Chloride"
+    stays "potassium chloride"); a base that is itself a mineral ("ferrous sulfate") is kept whole.
     """
     words = [w for w in re.split(r"\s+", name.strip().lower().replace(",", " ")) if w]
-    base = [w for w in words if w not in SALT_WORDS]
-    if not base or (len(base) == 1 and base[0] in _KEEP_WHOLE):
+    base = list(words)
+    while len(base) > 1 and base[-1] in SALT_WORDS:
+        base.pop()
+    if len(base) == 1 and base[0] in _KEEP_WHOLE:
         return " ".join(words)
     return " ".join(base)
 

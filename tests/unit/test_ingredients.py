@@ -57,9 +57,6 @@ def test_normalise_ingredient():
     assert normalise_ingredient("ferrous sulfate") == "ferrous sulfate"
 
 
-@pytest.mark.xfail(strict=True, reason="known gap in ingredients.py: a mineral salt whose cation is in SALT_WORDS "
-                                       "loses it ('Potassium Chloride' -> 'chloride', 'Calcium Carbonate' -> "
-                                       "'carbonate'); _KEEP_WHOLE only applies when one word is left")
 @pytest.mark.parametrize("name, expected", [
     ("Potassium Chloride 20 MEQ Extended Release Oral Tablet", ["potassium chloride"]),
     ("Calcium Carbonate 500 MG Chewable Tablet", ["calcium carbonate"]),
@@ -75,7 +72,5 @@ def test_brand_name_pack_names_its_ingredient():
     assert ingredients_from_rxnorm_text("Kyleena 19.5 MG Intrauterine System") == ["levonorgestrel"]
 
 
-@pytest.mark.xfail(strict=True, reason="known gap in ingredients.py: 'macrocrystals' is a crystal form, not part of "
-                                       "the ingredient name (RxCUI 311995)")
 def test_nitrofurantoin_macrocrystals_is_nitrofurantoin():
     assert ingredients_from_rxnorm_text("NITROFURANTOIN, MACROCRYSTALS 50 MG Oral Capsule") == ["nitrofurantoin"]
