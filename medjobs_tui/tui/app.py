@@ -1,0 +1,437 @@
+"""The MedJobs dashboard: five live tabs over the console, with keys to trigger, pause, retry and cancel.
+
+Thread discipline (DESIGN.md): every console call runs in a thread worker that never touches a widget;
+it posts a message and the handler on the event loop changes the screen. The refresh re-arms itself
+with ``set_timer`` only when the previous fetch has been painted, so fetches never pile up, and the
+tables are updated by row key (``LiveTable.sync``), never cleared per tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import sys
+from functools import partial
+from typing import Callable, Iterable
+
+from textual import on
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.css.query import NoMatches
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
+
+from medjobs_tui.config import Settings
+from medjobs_tui.console import Actor, Console, ConsoleError, Snapshot, session_actor
+from medjobs_tui.engine.executor import ProcessExecutor
+from medjobs_tui.engine.runner import Runner
+from medjobs_tui.tui.messages import CommandDone, EvidenceLoaded, RefreshFailed, SnapshotReady
+from medjobs_tui.tui.screens import EvidenceScreen, HelpScreen
+from medjobs_tui.tui.tables import TABS
+from medjobs_tui.tui.widgets import ClinicHeader, LiveTable
+
+log = logging.getLogger(__name__)
+
+TAB_OF_ACTION = {"trigger": "jobs", "toggle_pause": "jobs", "retry": "queue", "cancel": "queue"}
+"""The tab an action works on; elsewhere its key is greyed out in the footer."""
+
+EXTRA_KEYS = (
+    ("enter", "View the selected evidence record", "Evidence"),
+    ("1 … 5", "Switch to Queue, Jobs, Metrics, Evidence, Notifications", "everywhere"),
+    ("↑ ↓ pgup pgdn", "Move the cursor", "tables"),
+    ("ctrl+p", "Command palette (trigger or pause any job, switch tab, theme)", "everywhere"),
+    ("ctrl+q", "Quit at once", "everywhere"),
+)
+"""Keys the help screen lists besides the app's own bindings."""
+
+
+class EvidenceTable(LiveTable):
+    """The Evidence tab's table: enter (or a click) opens the selected run's record."""
+
+    BINDINGS = [Binding("enter", "select_cursor", "View evidence", id="evidence.view")]
+
+
+class MedJobsApp(App[None]):
+    """The clinic's background-jobs dashboard over a Console, acting as ``actor``.
+
+    With ``runner`` the app starts it on mount and stops it on quit (the embedded runner); without one
+    the dashboard only shows and commands the store that some other runner serves.
+    ``refresh_interval`` is the pause in seconds between the end of one refresh and the next.
+    The console is kept as ``operations`` (``App.console`` is Textual's own Rich console).
+    """
+
+    CSS_PATH = "medjobs.tcss"
+    TITLE = "MedJobs"
+    BINDINGS = [
+        Binding("t", "trigger", "Trigger", id="job.trigger", tooltip="Queue a run of the selected job now"),
+        Binding("p", "toggle_pause", "Pause/resume", id="job.pause", tooltip="Pause or resume the selected job"),
+        Binding("r", "retry", "Retry", id="run.retry", tooltip="Give the selected dead run one more attempt"),
+        Binding("c", "cancel", "Cancel", id="run.cancel", tooltip="Cancel the selected queued run"),
+        Binding("f5", "refresh", "Refresh", show=False, id="refresh", tooltip="Refresh now"),
+        Binding("question_mark", "help", "Help", key_display="?", id="help", tooltip="List the keys"),
+        Binding("f1", "help", "Help", show=False, id="help.f1", tooltip="List the keys"),
+        *(Binding(str(n), f"show_tab('{spec.id}')", spec.title, show=False, id=f"tab.{spec.id}",
+                  tooltip=f"Show the {spec.title} tab") for n, spec in enumerate(TABS, start=1)),
+        Binding("q", "quit", "Quit", id="quit", tooltip="Stop the runner and quit"),
+    ]
+
+    def __init__(self, console: Console, actor: Actor, runner: Runner | None = None,
+                 refresh_interval: float = 1.0) -> None:
+        super().__init__()
+        self.operations = console
+        self.actor = actor
+        self.runner = runner
+        self.refresh_interval = refresh_interval
+        self.zone = console.settings.zone
+        self.latest: Snapshot | None = None
+        self.refresh_count = 0
+        """How many snapshots have been received (tests wait on it)."""
+        self._timer: Timer | None = None
+        self._fetching = False
+        self._again = False
+        self._stopping = False
+        self._runner_stopped = False
+        self._last_error: str | None = None
+        self._start_worker: Worker | None = None
+        if runner is not None:
+            start_worker_server(runner)
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield ClinicHeader(self.operations.clock, self.zone)
+        with TabbedContent(id="tabs"):
+            for spec in TABS:
+                with TabPane(spec.title, id=spec.id):
+                    table_class = EvidenceTable if spec.id == "evidence" else LiveTable
+                    yield table_class(spec.columns, id=f"{spec.id}-table")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = self.operations.settings.clinic.name
+        self.sub_title = f"{self.actor.username} ({self.actor.role})"
+        self.table("queue").focus()
+        if self.runner is not None:
+            self._start_worker = self.run_worker(self._start_runner, thread=True, group="runner",
+                                                 name="start runner", exit_on_error=False)
+        self.refresh_now()
+
+    def table(self, tab: str) -> LiveTable:
+        """The table of tab ``tab`` (queue, jobs, metrics, evidence, notifications)."""
+        return self.query_one(f"#{tab}-table", LiveTable)
+
+    @property
+    def active_tab(self) -> str | None:
+        """The id of the tab shown, or None before the tabs exist."""
+        try:
+            return self.query_one(TabbedContent).active or None
+        except NoMatches:
+            return None
+
+    def _modal_open(self) -> bool:
+        return len(self.screen_stack) > 1
+
+    # ------------------------------------------------------------------ live refresh
+
+    def refresh_now(self) -> None:
+        """Fetch a snapshot now (or right after the fetch in progress); cancels the armed timer."""
+        if self._stopping:
+            return
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        if self._fetching:
+            self._again = True
+            return
+        self._fetching = True
+        self.run_worker(self._fetch_snapshot, thread=True, group="refresh", name="snapshot", exit_on_error=False)
+
+    def _fetch_snapshot(self) -> None:
+        """Thread worker: read the snapshot and post it; never touches a widget."""
+        try:
+            snapshot = self.operations.snapshot()
+        except Exception as exc:  # noqa: BLE001 - shown to the user, then the next refresh tries again
+            log.exception("refresh failed")
+            self._post(RefreshFailed(_describe(exc)))
+        else:
+            self._post(SnapshotReady(snapshot))
+
+    def _post(self, message) -> None:
+        try:
+            self.post_message(message)
+        except RuntimeError:  # the event loop is already closed: the app is gone
+            pass
+
+    @on(SnapshotReady)
+    def _snapshot_ready(self, message: SnapshotReady) -> None:
+        self.latest = message.snapshot
+        self.refresh_count += 1
+        self._last_error = None
+        if not self._modal_open():
+            self.paint()
+        self._arm_next()
+
+    @on(RefreshFailed)
+    def _refresh_failed(self, message: RefreshFailed) -> None:
+        if message.error != self._last_error:
+            self.notify(message.error, title="Refresh failed", severity="error")
+            self._last_error = message.error
+        self._arm_next()
+
+    def _arm_next(self) -> None:
+        self._fetching = False
+        if self._stopping:
+            return
+        if self._again:
+            self._again = False
+            self.refresh_now()
+        else:
+            self._timer = self.set_timer(self.refresh_interval, self.refresh_now, name="refresh")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Safety net: a worker that raised is reported, and a broken refresh is re-armed."""
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        log.error("worker %s failed: %r", event.worker.name, error)
+        self.notify(_describe(error), title=f"{event.worker.name} failed", severity="error")
+        if event.worker.group == "refresh":
+            self._arm_next()
+
+    def paint(self) -> None:
+        """Show the latest snapshot in the visible tab (hidden tabs are painted when shown)."""
+        tab = self.active_tab
+        if self.latest is None or tab is None:
+            return
+        spec = next(s for s in TABS if s.id == tab)
+        with self.batch_update():
+            self.table(tab).sync(spec.build(self.latest, self.zone))
+            self.sub_title = self._status_line(self.latest)
+
+    def _status_line(self, snap: Snapshot) -> str:
+        counts: dict[str, int] = {}
+        for run in snap.runs:
+            counts[run.status] = counts.get(run.status, 0) + 1
+        parts = [f"{counts[s]} {s}" for s in ("running", "queued", "dead") if counts.get(s)]
+        return " · ".join([f"{self.actor.username} ({self.actor.role})", *parts])
+
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self.paint()
+        self.table(event.pane.id).focus()
+        self.refresh_bindings()
+
+    # ------------------------------------------------------------------ keys
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Grey out (None) the keys that do not apply to the tab shown; hide them under a modal."""
+        tab = TAB_OF_ACTION.get(action)
+        if tab is None:
+            return True
+        if self._modal_open():
+            return False
+        return True if self.active_tab == tab else None
+
+    def action_show_tab(self, tab: str) -> None:
+        """Switch to tab ``tab``."""
+        self.query_one(TabbedContent).active = tab
+
+    def action_refresh(self) -> None:
+        """Refresh now."""
+        self.refresh_now()
+
+    def action_help(self) -> None:
+        """Open the help screen listing the keys."""
+        if isinstance(self.screen, HelpScreen):
+            return
+        self.push_screen(HelpScreen(self.help_keys()), callback=lambda _: self.paint())
+
+    def help_keys(self) -> list[tuple[str, str, str]]:
+        """``(key, description, where)`` for every binding of the app, then the table and palette keys."""
+        rows, seen = [], set()
+        for binding in self.BINDINGS:
+            if binding.id in seen or binding.id.startswith("tab."):
+                continue
+            seen.add(binding.id)
+            tab = TAB_OF_ACTION.get(binding.action)
+            where = next(s.title for s in TABS if s.id == tab) if tab else "everywhere"
+            rows.append((self.get_key_display(binding), binding.tooltip or binding.description, where))
+        return rows + list(EXTRA_KEYS)
+
+    def _selected(self, tab: str) -> str | None:
+        key = self.table(tab).selected_key
+        if key is None:
+            self.notify(f"Nothing selected in {tab}", severity="warning")
+        return key
+
+    def action_trigger(self) -> None:
+        """Queue a run of the selected job now."""
+        if (name := self._selected("jobs")) is not None:
+            self.trigger_job(name)
+
+    def action_toggle_pause(self) -> None:
+        """Pause the selected job, or resume it if paused."""
+        if (name := self._selected("jobs")) is not None:
+            self.toggle_job(name)
+
+    def action_retry(self) -> None:
+        """Retry the selected run (only a dead run can be retried; the console says why otherwise)."""
+        if (key := self._selected("queue")) is not None:
+            self.run_command(partial(_retry, self.operations, self.actor, int(key)))
+
+    def action_cancel(self) -> None:
+        """Cancel the selected run (only a queued run can be cancelled)."""
+        if (key := self._selected("queue")) is not None:
+            self.run_command(partial(_cancel, self.operations, self.actor, int(key)))
+
+    def trigger_job(self, name: str) -> None:
+        """Queue a run of job ``name`` (from a key or the command palette)."""
+        self.run_command(partial(_trigger, self.operations, self.actor, name))
+
+    def toggle_job(self, name: str) -> None:
+        """Pause or resume job ``name``."""
+        self.run_command(partial(_toggle, self.operations, self.actor, name))
+
+    def run_command(self, command: Callable[[], str]) -> None:
+        """Run a console command in a thread worker; its text (or error) comes back as CommandDone."""
+        self.run_worker(partial(self._command_thread, command), thread=True, group="command",
+                        name="command", exit_on_error=False)
+
+    def _command_thread(self, command: Callable[[], str]) -> None:
+        try:
+            self._post(CommandDone(command()))
+        except ConsoleError as exc:  # includes PermissionDenied
+            self._post(CommandDone(str(exc), "error"))
+        except Exception as exc:  # noqa: BLE001 - shown, not raised: the app keeps running
+            log.exception("command failed")
+            self._post(CommandDone(_describe(exc), "error"))
+
+    @on(CommandDone)
+    def _command_done(self, message: CommandDone) -> None:
+        if message.text:
+            self.notify(message.text, severity=message.severity)
+        self.refresh_now()
+
+    # ------------------------------------------------------------------ evidence
+
+    @on(DataTable.RowSelected, "#evidence-table")
+    def _evidence_selected(self, event: DataTable.RowSelected) -> None:
+        self.open_evidence(int(event.row_key.value))
+
+    def open_evidence(self, run_id: int) -> None:
+        """Read run ``run_id``'s evidence record in a worker, then show it in a modal."""
+        def read() -> None:
+            try:
+                self._post(EvidenceLoaded(run_id, self.operations.read_evidence(self.actor, run_id)))
+            except ConsoleError as exc:
+                self._post(CommandDone(str(exc), "error"))
+        self.run_worker(read, thread=True, group="command", name="read evidence", exit_on_error=False)
+
+    @on(EvidenceLoaded)
+    def _evidence_loaded(self, message: EvidenceLoaded) -> None:
+        self.push_screen(EvidenceScreen(message.run_id, message.text), callback=lambda _: self.paint())
+
+    # ------------------------------------------------------------------ command palette
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Textual's commands, plus: trigger / pause-resume each job, and show each tab."""
+        yield from super().get_system_commands(screen)
+        for name in self.operations.settings.jobs:
+            yield SystemCommand(f"Trigger {name}", f"Queue a run of {name} now", partial(self.trigger_job, name))
+            yield SystemCommand(f"Pause or resume {name}", f"Toggle whether {name}'s schedule queues runs",
+                                partial(self.toggle_job, name))
+        for spec in TABS:
+            yield SystemCommand(f"Show {spec.title}", f"Switch to the {spec.title} tab",
+                                partial(self.action_show_tab, spec.id))
+
+    # ------------------------------------------------------------------ runner lifecycle
+
+    def _start_runner(self) -> None:
+        """Thread worker: start the embedded runner (recovery, scheduler, dispatcher)."""
+        try:
+            self.runner.start()
+        except Exception as exc:  # noqa: BLE001 - the dashboard still shows the store
+            log.exception("runner did not start")
+            self._post(CommandDone(f"Runner did not start: {_describe(exc)}", "error"))
+        else:
+            self._post(CommandDone(""))
+
+    async def stop_runner(self) -> None:
+        """Stop refreshing, then stop the embedded runner (scheduler, dispatcher, workers) off the event loop."""
+        self._stopping = True
+        if self._timer is not None:
+            self._timer.stop()
+        if self.runner is None or self._runner_stopped:
+            return
+        if self._start_worker is not None:
+            await self._start_worker.wait()
+        self._runner_stopped = True
+        await asyncio.to_thread(self.runner.stop)
+
+    async def action_quit(self) -> None:
+        """Stop the runner, then quit."""
+        await self.stop_runner()
+        self.exit()
+
+    def on_unmount(self) -> None:
+        """Safety net when the app exits without ``action_quit``: stop the runner anyway."""
+        self._stopping = True
+        if self.runner is not None and not self._runner_stopped:
+            self._runner_stopped = True
+            self.runner.stop()
+
+
+def start_worker_server(runner: Runner) -> None:
+    """Start the runner's worker-process server now, before Textual takes over stdout and stderr.
+
+    While an app runs, Textual replaces ``sys.stderr`` with a capture whose ``fileno()`` is -1;
+    multiprocessing hands that descriptor to the forkserver's resource tracker when it starts it, and
+    the start fails ("bad value(s) in fds_to_keep"), so every run would fail. Started here, before
+    the app runs, the server is reused for every run.
+    """
+    if isinstance(runner.executor, ProcessExecutor) and sys.platform.startswith("linux"):
+        from multiprocessing import forkserver
+
+        multiprocessing.get_context("forkserver")
+        forkserver.ensure_running()
+
+
+# ---------------------------------------------------------------------- commands (run in worker threads)
+
+def _trigger(console: Console, actor: Actor, name: str) -> str:
+    return f"Queued run {console.trigger(actor, name)} of {name}"
+
+
+def _toggle(console: Console, actor: Actor, name: str) -> str:
+    return f"{'Paused' if console.toggle_pause(actor, name) else 'Resumed'} {name}"
+
+
+def _retry(console: Console, actor: Actor, run_id: int) -> str:
+    console.retry(actor, run_id)
+    return f"Run {run_id} queued for one more attempt"
+
+
+def _cancel(console: Console, actor: Actor, run_id: int) -> str:
+    console.cancel(actor, run_id)
+    return f"Cancelled run {run_id}"
+
+
+def _describe(exc: BaseException | None) -> str:
+    """A short text for an unexpected error: console errors are already safe; others give only their type."""
+    if isinstance(exc, ConsoleError):
+        return str(exc)
+    return f"{type(exc).__name__} (details in the log)"
+
+
+def run_dashboard(settings: Settings, actor_name: str | None = None, refresh_interval: float = 1.0) -> None:
+    """Run the dashboard with its embedded runner over ``settings``' store, as ``actor_name`` (or the session user)."""
+    runner = Runner(settings)
+    console = Console(settings, runner=runner)
+    try:
+        actor = session_actor(console, actor_name)
+        MedJobsApp(console, actor, runner=runner, refresh_interval=refresh_interval).run()
+    finally:
+        runner.stop()

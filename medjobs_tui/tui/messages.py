@@ -1,0 +1,44 @@
+"""Messages that background workers post to the app; handlers on the event loop own every screen change."""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from medjobs_tui.console import Snapshot
+
+
+class SnapshotReady(Message):
+    """A refresh fetched ``snapshot``. A newer one waiting in the queue replaces an older one."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, SnapshotReady)
+
+
+class RefreshFailed(Message):
+    """A refresh failed; ``error`` says why (no patient data: console errors are masked)."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error
+
+
+class CommandDone(Message):
+    """A user command finished: ``text`` to notify, at ``severity`` information / warning / error."""
+
+    def __init__(self, text: str, severity: str = "information") -> None:
+        super().__init__()
+        self.text = text
+        self.severity = severity
+
+
+class EvidenceLoaded(Message):
+    """The YAML text of run ``run_id``'s evidence record was read."""
+
+    def __init__(self, run_id: int, text: str) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.text = text

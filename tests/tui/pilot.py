@@ -1,0 +1,42 @@
+"""Helpers of the Pilot tests: wait for the app (bounded by a deadline, never a fixed sleep) and read its tables."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from medjobs_tui.tui.app import MedJobsApp
+
+
+async def wait_until(pilot, predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    """Let the app run until ``predicate()`` holds; fail after ``timeout`` seconds (no fixed sleeps)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        await pilot.pause(0.02)
+
+
+async def settle(pilot, refreshes: int = 1) -> None:
+    """Wait for the app to have painted ``refreshes`` more snapshots, and for the screen to update."""
+    app = pilot.app
+    target = app.refresh_count + refreshes
+    await wait_until(pilot, lambda: app.refresh_count >= target, what=f"refresh #{target}")
+    await pilot.pause()
+
+
+def cell(app: MedJobsApp, tab: str, key: str, column: str) -> str:
+    """The plain text of one cell of tab ``tab``'s table."""
+    value = app.table(tab).get_cell(key, column)
+    return getattr(value, "plain", str(value))
+
+
+def select(app: MedJobsApp, tab: str, key: str) -> None:
+    """Put tab ``tab``'s cursor on row ``key``."""
+    table = app.table(tab)
+    table.move_cursor(row=table.get_row_index(key))
+
+
+def notices(app: MedJobsApp) -> list[str]:
+    """The texts of the notifications currently shown."""
+    return [str(n.message) for n in app._notifications]

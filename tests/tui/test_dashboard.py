@@ -1,0 +1,110 @@
+"""Pilot tests of the dashboard: keys drive the console, and the tables show what the store holds."""
+
+from __future__ import annotations
+
+from medjobs_tui.store import runs as store_runs
+from medjobs_tui.tui.app import MedJobsApp
+from medjobs_tui.tui.screens import HelpScreen
+
+from tests.tui.pilot import cell, notices, select, settle, wait_until
+
+SIZE = (120, 40)
+
+
+async def test_triggering_backup_from_the_jobs_tab_shows_its_run_succeeded_in_the_queue(live_clinic):
+    c = live_clinic
+    app = MedJobsApp(c.console, c.actor, runner=c.runner, refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        assert app.active_tab == "jobs"
+        select(app, "jobs", "backup")
+        await pilot.press("t")
+        await wait_until(pilot, lambda: any("of backup" in n for n in notices(app)), what="trigger notice")
+        run_id = next(n for n in notices(app) if "of backup" in n).split()[2]
+        await pilot.press("1")
+        await wait_until(pilot, lambda: run_id in [r.value for r in app.table("queue").rows]
+                         and cell(app, "queue", run_id, "status") == "succeeded", timeout=30, what="backup run")
+        assert cell(app, "queue", run_id, "job") == "backup"
+        assert cell(app, "queue", run_id, "attempt") == "1/3"
+        assert cell(app, "queue", run_id, "trigger") == "manual"
+
+
+async def test_p_pauses_the_selected_job_and_p_again_resumes_it(clinic):
+    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await settle(pilot)
+        select(app, "jobs", "refill_check")
+        assert cell(app, "jobs", "refill_check", "paused") == "no"
+        await pilot.press("p")
+        await wait_until(pilot, lambda: cell(app, "jobs", "refill_check", "paused") == "yes", what="paused")
+        assert cell(app, "jobs", "refill_check", "next") == "—"
+        assert "Paused refill_check" in notices(app)
+        await pilot.press("p")
+        await wait_until(pilot, lambda: cell(app, "jobs", "refill_check", "paused") == "no", what="resumed")
+        assert "Resumed refill_check" in notices(app)
+        assert app.table("jobs").selected_key == "refill_check"   # the cursor stayed on its row
+
+
+async def test_r_on_a_run_that_is_not_dead_shows_the_console_error_and_changes_nothing(clinic):
+    run_id = clinic.console.trigger(clinic.actor, "backup")       # no runner: it stays queued
+    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        select(app, "queue", str(run_id))
+        await pilot.press("r")
+        expected = f"run {run_id} is queued; only a dead run can be retried"
+        await wait_until(pilot, lambda: expected in notices(app), what="error notice")
+        assert next(n for n in app._notifications if str(n.message) == expected).severity == "error"
+        await settle(pilot)
+        assert cell(app, "queue", str(run_id), "status") == "queued"
+        assert store_runs.get_run(clinic.console.db, run_id)["attempt"] == 1
+
+
+async def test_c_cancels_a_queued_run(clinic):
+    run_id = clinic.console.trigger(clinic.actor, "backup")
+    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        select(app, "queue", str(run_id))
+        await pilot.press("c")
+        await wait_until(pilot, lambda: cell(app, "queue", str(run_id), "status") == "cancelled", what="cancel")
+        assert f"Cancelled run {run_id}" in notices(app)
+
+
+async def test_question_mark_opens_help_listing_the_keys_and_escape_closes_it(clinic):
+    app = MedJobsApp(clinic.console, clinic.actor)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        keys = [k for k, _, _ in app.screen._keys]
+        for key in ("t", "p", "r", "c", "?", "f1", "q", "enter", "ctrl+p"):
+            assert key in keys, key
+        await pilot.press("escape")
+        await pilot.press("f1")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+
+
+async def test_keys_of_other_tabs_are_greyed_out(clinic):
+    app = MedJobsApp(clinic.console, clinic.actor)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.check_action("retry", ()) is True and app.check_action("trigger", ()) is None
+        await pilot.press("2")
+        assert app.check_action("trigger", ()) is True and app.check_action("cancel", ()) is None
+        assert app.check_action("quit", ()) is True
+
+
+async def test_q_quits_and_stops_the_runner(live_clinic):
+    c = live_clinic
+    app = MedJobsApp(c.console, c.actor, runner=c.runner)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: c.runner.scheduler is not None and c.runner.scheduler.running,
+                         what="runner start")
+        await pilot.press("q")
+        await wait_until(pilot, lambda: not app.is_running, what="exit")
+    assert not c.runner.scheduler.running
+    assert c.runner._dispatcher is not None and not c.runner._dispatcher.is_alive()
