@@ -1,0 +1,88 @@
+"""backup of the demo clinic: a consistent copy that opens, passes integrity_check and matches its manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from medjobs_tui.jobs.backup import BackupVerificationError, verify_backup
+from medjobs_tui.store.clinical import list_backups
+
+
+def _files(clinic):
+    summary = clinic.run("backup", run_id=42)
+    path = clinic.settings.backups_dir / summary["file"]
+    return summary, path, json.loads(path.with_suffix(".manifest.json").read_text())
+
+
+def test_backup_file_opens_and_integrity_is_ok(clinic):
+    summary, path, _ = _files(clinic)
+    assert path.name == "medjobs-20261129T125500Z-run42.db"
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("SELECT count(*) FROM patients").fetchone()[0] == 50
+    finally:
+        conn.close()
+    assert summary["verified"] is True and summary["integrity"] == "ok"
+
+
+def test_manifest_counts_match_the_copy_and_the_live_store(clinic):
+    _, path, manifest = _files(clinic)
+    groups = manifest["row_counts"]
+    assert set(groups) >= {"users", "medications", "schedules", "analytics"}
+    assert set(groups["medications"]) == {"patients", "medication_requests", "dispenses", "supply_counts"}
+    assert set(groups["schedules"]) == {"dose_log", "notifications", "jobs", "runs"}
+    assert groups["users"] == {"users": 4}
+    assert all(t.startswith("analytics_") for t in groups["analytics"]) and len(groups["analytics"]) == 4
+    conn = sqlite3.connect(path)
+    try:
+        for group in groups.values():
+            for table, n in group.items():
+                assert conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] == n
+                if table != "backups":
+                    assert clinic.scalar(f'SELECT count(*) FROM "{table}"') == n
+    finally:
+        conn.close()
+
+
+def test_manifest_sha256_and_size_match_the_file(clinic):
+    summary, path, manifest = _files(clinic)
+    data = path.read_bytes()
+    assert manifest["sha256"] == hashlib.sha256(data).hexdigest() == summary["sha256"]
+    assert manifest["size_bytes"] == len(data) == summary["size_bytes"]
+    assert manifest["created_at"] == "2026-11-29T12:55:00+00:00" and manifest["encrypted"] is False
+
+
+def test_backup_is_recorded_as_verified(clinic):
+    summary, path, _ = _files(clinic)
+    rows = list_backups(clinic.db)
+    assert len(rows) == 1 and rows[0]["id"] == summary["backup_id"]
+    assert rows[0]["verified"] == 1 and rows[0]["integrity"] == "ok" and rows[0]["run_id"] == 42
+    assert Path(rows[0]["path"]) == path
+
+
+def test_a_copy_that_differs_from_its_manifest_fails_verification(clinic):
+    _, path, manifest = _files(clinic)
+    wrong_counts = json.loads(json.dumps(manifest))
+    wrong_counts["row_counts"]["medications"]["patients"] += 1
+    with pytest.raises(BackupVerificationError, match="row counts"):
+        verify_backup(path, wrong_counts)
+    with path.open("r+b") as fh:                 # flip one byte: the hash no longer matches
+        fh.seek(200)
+        b = fh.read(1)
+        fh.seek(200)
+        fh.write(bytes([b[0] ^ 0xFF]))
+    with pytest.raises(BackupVerificationError, match="SHA-256"):
+        verify_backup(path, manifest)
+
+
+def test_two_backups_at_the_same_instant_do_not_overwrite_each_other(clinic):
+    first = clinic.run("backup")
+    second = clinic.run("backup")
+    assert first["file"] != second["file"]
+    assert len(list(clinic.settings.backups_dir.glob("*.db"))) == 2

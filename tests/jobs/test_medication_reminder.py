@@ -1,0 +1,153 @@
+"""medication_reminder on the demo clinic at 07:55 New York: due doses, idempotency, exclusions, catch-up."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from medjobs_tui.clock import iso
+from tests.jobs.conftest import NOW
+
+
+def _due_doses(clinic, now, window_minutes=15):
+    """Independent count: scheduled doses of living, non-opted-out patients in [now - catch-up, now + window)
+    with no dose-log entry, computed from the raw rows with plain zoneinfo arithmetic."""
+    catch_up = timedelta(minutes=clinic.settings.clinic.thresholds.reminder_catch_up_minutes)
+    lo, hi = now - catch_up, now + timedelta(minutes=window_minutes)
+    logged = {(r["medication_request_id"], r["dose_instant"]) for r in clinic.rows(
+        "SELECT medication_request_id, dose_instant FROM dose_log")}
+    due = set()
+    for r in clinic.rows(
+        "SELECT mr.id, mr.times_of_day, p.timezone FROM medication_requests mr JOIN patients p ON p.id = mr.patient_id"
+        " WHERE mr.status = 'active' AND mr.schedule_status = 'scheduled' AND p.deceased = 0"
+        " AND p.reminders_opt_out = 0"
+    ):
+        zone = ZoneInfo(r["timezone"] or clinic.settings.clinic.timezone)
+        today = now.astimezone(zone).date()
+        for hhmm in json.loads(r["times_of_day"]):
+            h, m = map(int, hhmm.split(":"))
+            for offset in (-1, 0, 1):
+                instant = datetime.combine(today + timedelta(days=offset), time(h, m), tzinfo=zone).astimezone(
+                    timezone.utc)
+                if lo <= instant < hi and (r["id"], iso(instant)) not in logged:
+                    due.add((r["id"], iso(instant)))
+    return due
+
+
+def _reminders(clinic):
+    return {(r["medication_request_id"], r["due_at"]) for r in clinic.rows(
+        "SELECT medication_request_id, due_at FROM notifications WHERE kind = 'dose_reminder'")}
+
+
+def test_reminder_count_equals_independent_count_of_due_doses(clinic):
+    expected = _due_doses(clinic, NOW)
+    summary = clinic.run("medication_reminder")
+    assert len(expected) >= 10, "the demo must have 08:00 doses due at 07:55 New York"
+    assert summary["reminders_queued"] == summary["doses_due"] == len(expected)
+    assert _reminders(clinic) == expected
+    assert all(due_at == "2026-11-29T13:00:00+00:00" for _, due_at in expected)   # 08:00 EST
+
+
+def test_rerun_queues_no_new_reminders(clinic):
+    first = clinic.run("medication_reminder")
+    again = clinic.run("medication_reminder", run_id=99)
+    assert again["reminders_queued"] == 0
+    assert again["reminders_already_sent"] == first["reminders_queued"]
+    assert again["reminders_missed"] == 0 and again["missed_notices_queued"] == 0
+    assert clinic.scalar("SELECT count(*) FROM notifications WHERE kind = 'dose_reminder'") == first["reminders_queued"]
+
+
+def test_reminder_key_names_the_order_and_dose_instant_and_message_has_no_drug_name(clinic):
+    clinic.run("medication_reminder")
+    for n in clinic.rows("SELECT n.idempotency_key, n.medication_request_id, n.due_at, n.message, n.audience,"
+                         " mr.medication_text FROM notifications n"
+                         " JOIN medication_requests mr ON mr.id = n.medication_request_id"
+                         " WHERE n.kind = 'dose_reminder'"):
+        assert n["idempotency_key"] == f"dose_reminder:{n['medication_request_id']}:{n['due_at']}"
+        assert n["audience"] == "patient"
+        assert n["medication_text"].split()[0].lower() not in n["message"].lower()
+        assert "08:00 local time" in n["message"]
+
+
+def test_prn_order_gets_no_reminder(clinic):
+    summary = clinic.run("medication_reminder")
+    assert summary["prn_skipped"] > 0
+    assert clinic.scalar(
+        "SELECT count(*) FROM notifications n JOIN medication_requests mr ON mr.id = n.medication_request_id"
+        " WHERE mr.schedule_status = 'prn'") == 0
+
+
+def test_deceased_patient_gets_no_reminder(clinic):
+    summary = clinic.run("medication_reminder", now=NOW)
+    assert summary["deceased_skipped"] > 0
+    # their orders are still 'scheduled' and active (as Synthea keeps them): the patient flag must stop them
+    assert clinic.scalar("SELECT count(*) FROM medication_requests mr JOIN patients p ON p.id = mr.patient_id"
+                         " WHERE p.deceased = 1 AND mr.schedule_status = 'scheduled'") > 0
+    assert clinic.scalar("SELECT count(*) FROM notifications n JOIN patients p ON p.id = n.patient_id"
+                         " WHERE p.deceased = 1") == 0
+    assert clinic.scalar("SELECT count(*) FROM dose_log d JOIN patients p ON p.id = d.patient_id"
+                         " WHERE p.deceased = 1") == 0
+
+
+def test_opted_out_patient_gets_no_reminder(clinic):
+    summary = clinic.run("medication_reminder")
+    assert summary["opted_out_skipped"] > 0
+    assert clinic.scalar("SELECT count(*) FROM notifications n JOIN patients p ON p.id = n.patient_id"
+                         " WHERE p.reminders_opt_out = 1") == 0
+
+
+def test_order_without_schedule_gets_no_reminder(clinic):
+    summary = clinic.run("medication_reminder")
+    assert summary["no_schedule_skipped"] >= 1
+    assert clinic.scalar("SELECT count(*) FROM notifications n JOIN medication_requests mr"
+                         " ON mr.id = n.medication_request_id WHERE mr.schedule_status = 'no_schedule'") == 0
+
+
+def test_dose_past_catch_up_limit_is_recorded_reminder_missed_and_staff_told_not_the_patient(clinic):
+    unconfirmed = clinic.report.unconfirmed_orders
+    assert unconfirmed
+    summary = clinic.run("medication_reminder")
+    assert summary["reminders_missed"] > 0
+    assert summary["missed_notices_queued"] == summary["reminders_missed"]
+    missed = clinic.rows("SELECT medication_request_id, dose_instant FROM dose_log WHERE status = 'reminder_missed'")
+    assert {m["medication_request_id"] for m in missed} <= set(unconfirmed)
+    limit = NOW - timedelta(minutes=60)
+    for m in missed:
+        assert m["dose_instant"] < iso(limit)
+        assert clinic.scalar("SELECT count(*) FROM notifications WHERE kind = 'dose_reminder' AND"
+                             " medication_request_id = ? AND due_at = ?",
+                             [m["medication_request_id"], m["dose_instant"]]) == 0
+    staff = clinic.rows("SELECT audience, message FROM notifications WHERE kind = 'reminder_missed'")
+    assert len(staff) == len(missed) and {s["audience"] for s in staff} == {"staff"}
+    assert all(s["message"].startswith("P-") for s in staff)
+    again = clinic.run("medication_reminder")
+    assert again["reminders_missed"] == 0 and again["missed_notices_queued"] == 0
+
+
+def test_dose_within_catch_up_limit_is_reminded_late_once(clinic):
+    later = NOW + timedelta(minutes=35)        # 08:30 New York: the 08:00 doses are 30 minutes late
+    expected = _due_doses(clinic, later)
+    summary = clinic.run("medication_reminder", now=later)
+    assert summary["late_reminders_queued"] == len([d for d in expected if d[1] < iso(later)]) > 0
+    assert summary["reminders_queued"] == len(expected)
+    assert clinic.run("medication_reminder", now=later)["reminders_queued"] == 0
+
+
+def test_reminded_dose_is_not_marked_reminder_missed_later(clinic):
+    first = clinic.run("medication_reminder")
+    clinic.run("medication_reminder", now=NOW + timedelta(hours=3))    # 10:55 New York, 08:00 doses unconfirmed
+    reminded = _reminders(clinic)
+    missed = {(r["medication_request_id"], r["dose_instant"]) for r in clinic.rows(
+        "SELECT medication_request_id, dose_instant FROM dose_log WHERE status = 'reminder_missed'")}
+    assert not (reminded & missed)
+    assert clinic.scalar("SELECT count(*) FROM notifications WHERE kind = 'dose_reminder'"
+                         " AND due_at = '2026-11-29T13:00:00+00:00'") == first["reminders_queued"]
+
+
+def test_machine_off_for_hours_does_not_fire_old_reminders_at_once(clinic):
+    # nothing ran at 08:00; at 11:00 New York the 08:00 doses are 3 h old: none is reminded to the patient
+    summary = clinic.run("medication_reminder", now=datetime(2026, 11, 29, 16, 0, tzinfo=timezone.utc))
+    assert clinic.scalar("SELECT count(*) FROM notifications WHERE kind = 'dose_reminder'"
+                         " AND due_at = '2026-11-29T13:00:00+00:00'") == 0
+    assert summary["reminders_missed"] > 0
