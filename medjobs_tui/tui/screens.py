@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from rich.syntax import Syntax
+from rich.text import Text
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -52,6 +52,12 @@ class EvidenceScreen(ModalScreen[None]):
         with Vertical(id="evidence-dialog", classes="dialog"):
             yield Static(f"Evidence of run {self.run_id}", classes="dialog-title")
             with VerticalScroll(id="evidence-body"):
-                yield Static(Syntax(self.text, "yaml", theme="ansi_dark", background_color="default",
-                                    word_wrap=True), id="evidence-yaml")
+                yield Static(yaml_text(self.text), id="evidence-yaml")
             yield Static("escape closes", classes="dialog-hint")
+
+
+def yaml_text(text: str) -> Text:
+    """YAML with its keys in bold (no theme backgrounds to clash with the dialog)."""
+    out = Text(text)
+    out.highlight_regex(r"(?m)^[ -]*[\w.-]+(?=:)", "bold")
+    return out

@@ -19,7 +19,8 @@ class LiveTable(DataTable):
 
     Each refresh removes stale rows, updates only the cells that changed and adds new rows; it never
     clears the table. The first cell of each row must read as the row's key (run id, job name...), so
-    the table can be put back in the order of the rows given.
+    the table can be put back in the order of the rows given. Plain strings are shown literally
+    (DataTable would read ``[...]`` in them as markup).
     """
 
     DEFAULT_CSS = """
@@ -44,6 +45,7 @@ class LiveTable(DataTable):
     def sync(self, rows: Sequence[Row]) -> bool:
         """Make the table show ``rows`` (in that order) with as few changes as possible; True if any."""
         selected = self.selected_key
+        rows = [(key, tuple(_literal(cell) for cell in cells)) for key, cells in rows]
         wanted = dict(rows)
         changed = False
         for row_key in list(self.rows):
@@ -69,6 +71,10 @@ class LiveTable(DataTable):
             if index != self.cursor_row:
                 self.move_cursor(row=index, animate=False, scroll=False)
         return changed
+
+
+def _literal(cell: object) -> object:
+    return Text(cell) if isinstance(cell, str) else cell
 
 
 def _plain(cell: object) -> str:

@@ -40,3 +40,12 @@ def select(app: MedJobsApp, tab: str, key: str) -> None:
 def notices(app: MedJobsApp) -> list[str]:
     """The texts of the notifications currently shown."""
     return [str(n.message) for n in app._notifications]
+
+
+async def ready_for_snapshot(pilot) -> None:
+    """``run_before`` of the SVG snapshots: wait for the first painted refresh; no blinking cursors."""
+    from textual.widgets import Input
+
+    await settle(pilot)
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False
