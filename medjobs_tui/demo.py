@@ -296,7 +296,7 @@ class _Builder:
             if target in ("critical", "low") and renewal_left > 0:
                 repeats, renewal_left = used - 1, renewal_left - 1      # no fills left: renewal needed
                 self.report.renewal_orders.append(o["id"])
-            self.db.execute("UPDATE medication_requests SET repeats_allowed = ? WHERE id = ?", [repeats, o["id"]])
+            store.set_repeats_allowed(self.db, o["id"], repeats)
             # about a third of known supplies also have a recent staff count, consistent with the fills
             since = (self.now - last).total_seconds() / 86400
             if since > 1.5 and rng.random() < 0.35:

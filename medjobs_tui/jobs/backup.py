@@ -81,7 +81,7 @@ def verify_backup(path: Path, manifest: dict[str, Any]) -> str:
         raise BackupVerificationError(f"{path.name}: SHA-256 differs from the manifest")
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
-        integrity = "\n".join(r[0] for r in conn.execute("PRAGMA integrity_check"))
+        integrity = store.integrity_check(conn)
         if integrity != "ok":
             raise BackupVerificationError(f"{path.name}: integrity_check failed")
         expected = {t: n for group in manifest["row_counts"].values() for t, n in group.items()}
@@ -116,8 +116,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
         try:
             source.backup(dest)
             counts = store.table_row_counts(dest)
-            version = dest.execute("SELECT max(version) FROM schema_version").fetchone()[0] \
-                if "schema_version" in counts else None
+            version = store.schema_version_of(dest)
         finally:
             dest.close()
     finally:

@@ -77,7 +77,9 @@ def run(ctx: JobContext) -> dict[str, Any]:
     """Queue dose reminders for the coming window and record doses past the catch-up limit; return counts.
 
     Summary (counts of orders or doses): orders_considered (active orders), orders_eligible, doses_due
-    (= reminders_queued + reminders_already_sent), reminders_queued (new, incl. late_reminders_queued),
+    (unconfirmed doses in [now - catch-up limit, now + window) = reminders_queued + reminders_already_sent;
+    a dose reminded by the previous run is counted again as already sent until it passes the catch-up
+    limit), reminders_queued (new, incl. late_reminders_queued),
     reminders_already_sent, late_reminders_queued, doses_already_confirmed, prn_skipped, deceased_skipped,
     opted_out_skipped, no_schedule_skipped, reminders_missed (new 'reminder_missed' dose-log entries),
     missed_notices_queued, window_minutes. Options: window_minutes, lookback_hours.

@@ -166,6 +166,17 @@ def table_row_counts(conn: sqlite3.Connection, tables: Iterable[str] | None = No
     return out
 
 
+def integrity_check(conn: sqlite3.Connection) -> str:
+    """The text of ``PRAGMA integrity_check`` on a plain sqlite3 connection ('ok' for a sound database)."""
+    return "\n".join(r[0] for r in conn.execute("PRAGMA integrity_check"))
+
+
+def schema_version_of(conn: sqlite3.Connection) -> int | None:
+    """The highest migration recorded in a database file opened with plain sqlite3 (None if it has none)."""
+    has = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").fetchone()
+    return conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] if has else None
+
+
 # ----------------------------------------------------------------------------------------- writes
 
 
@@ -334,6 +345,11 @@ def insert_medication_request(db: sqlite_utils.Database, **fields: Any) -> int:
     return cur.lastrowid
 
 
+def set_repeats_allowed(db: sqlite_utils.Database, medication_request_id: int, repeats_allowed: int | None) -> None:
+    """Set an order's numberOfRepeatsAllowed (refills in addition to the first fill)."""
+    db.execute("UPDATE medication_requests SET repeats_allowed = ? WHERE id = ?", [repeats_allowed, medication_request_id])
+
+
 def insert_dispense(db: sqlite_utils.Database, *, medication_request_id: int, patient_id: int, quantity: float,
                     days_supply: float | None, handed_over_at: str, created_at: str,
                     fhir_id: str | None = None) -> int:
@@ -454,7 +470,11 @@ def list_backups(db: sqlite_utils.Database, limit: int = 20) -> list[dict[str, A
 
 
 def analytics_day(db: sqlite_utils.Database, day: str) -> dict[str, Any]:
-    """The analytics rows of ``day``: ``{adherence: [...], supply: {...} | None, safety: {...}, performance: [...]}``."""
+    """The analytics rows of ``day`` (YYYY-MM-DD).
+
+    Returns ``{adherence: [rows], supply: {critical, low, ok, unknown} | None, safety: {severity: n},
+    performance: [rows]}``.
+    """
     supply = _rows(db.execute("SELECT critical, low, ok, unknown FROM analytics_supply WHERE day = ?", [day]))
     return {
         "adherence": _rows(db.execute(

@@ -22,7 +22,8 @@ def test_unknown_job_type_raises_keyerror_naming_it():
 
 
 def test_every_handler_has_real_work_on_the_demo_and_returns_json_counts(clinic):
-    texts = [r["medication_text"].lower() for r in clinic.rows("SELECT DISTINCT medication_text FROM medication_requests")]
+    texts = [r["medication_text"].lower()
+             for r in clinic.rows("SELECT DISTINCT medication_text FROM medication_requests")]
     work = {"supply_monitor": "critical", "refill_check": "notices_queued", "interaction_check": "alerts_new",
             "medication_reminder": "reminders_queued", "analytics_rollup": "orders", "backup": "rows_total"}
     for job_name, key in work.items():
