@@ -151,3 +151,15 @@ def test_machine_off_for_hours_does_not_fire_old_reminders_at_once(clinic):
     assert clinic.scalar("SELECT count(*) FROM notifications WHERE kind = 'dose_reminder'"
                          " AND due_at = '2026-11-29T13:00:00+00:00'") == 0
     assert summary["reminders_missed"] > 0
+
+
+def test_dose_on_daylight_saving_change_day_is_reminded_at_local_clock_time(clinic):
+    # 2026-11-01 is the fall-back day in New York; 13:50 EST = 18:50 UTC. A 14:00 dose is 19:00 UTC, not 18:00.
+    at = datetime(2026, 11, 1, 18, 50, tzinfo=timezone.utc)
+    expected = _due_doses(clinic, at)
+    clinic.run("medication_reminder", now=at)
+    assert _reminders(clinic) == expected
+    due = clinic.rows("SELECT n.due_at, p.timezone FROM notifications n JOIN patients p ON p.id = n.patient_id"
+                      " WHERE n.kind = 'dose_reminder'")
+    ny = [d["due_at"] for d in due if d["timezone"] is None]
+    assert ny and set(ny) == {"2026-11-01T19:00:00+00:00"}
