@@ -150,8 +150,9 @@ def _run_once(settings: Settings, runner: Runner, console: Console, actor: Actor
     finally:
         runner.stop()
     table = Table(title=f"medjobs run --once: {settings.clinic.name}")
-    for col in ("job", "priority", "run", "status", "attempt", "duration", "key figures"):
-        table.add_column(col)
+    for col in ("job", "priority", "run", "status", "attempt", "duration"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("key figures", overflow="fold")
     all_ok = True
     for name in order:
         row = console.run(run_ids[name])
