@@ -62,10 +62,10 @@ def evidence_rows(snap: Snapshot, zone: tzinfo) -> list[Row]:
 
 
 def notification_rows(snap: Snapshot, zone: tzinfo) -> list[Row]:
-    """Outbox entries, newest first; patients by pseudonym only."""
+    """Outbox entries, newest first; patients by pseudonym only. The message comes last: it is the long one."""
     return [(str(n.id), (
         fmt.number(n.id), fmt.local_time(n.created_at, zone), n.kind, n.audience, n.patient or fmt.MISSING,
-        fmt.local_time(n.due_at, zone), n.message, fmt.status(n.status),
+        fmt.local_time(n.due_at, zone), fmt.status(n.status), n.message,
     )) for n in snap.notifications]
 
 
@@ -89,7 +89,7 @@ TABS: tuple[TabSpec, ...] = (
     ), evidence_rows),
     TabSpec("notifications", "Notifications", (
         ("id", "#"), ("time", "time"), ("kind", "kind"), ("audience", "audience"), ("patient", "patient"),
-        ("due", "due"), ("message", "message"), ("status", "status"),
+        ("due", "due"), ("status", "status"), ("message", "message"),
     ), notification_rows),
 )
 """The dashboard's tabs, in order (keys 1-5 switch to them)."""

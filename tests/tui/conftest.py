@@ -51,6 +51,12 @@ def write_config(tmp_path: Path, **runner: Any) -> Settings:
     return load_settings(path)
 
 
+@pytest.fixture(autouse=True)
+def no_animations(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No animations in the dashboard tests: nothing to wait for, nothing caught half-way in a snapshot."""
+    monkeypatch.setattr("textual.constants.TEXTUAL_ANIMATIONS", "none")
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """A temp clinic's settings, its store seeded by the demo generator when there is one."""

@@ -1,0 +1,130 @@
+"""The live refresh: one fetch at a time, tables updated by row key, errors shown and survived."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+
+from medjobs_tui.console import Actor, ConsoleError
+from medjobs_tui.tui.app import MedJobsApp
+from medjobs_tui.tui.screens import HelpScreen
+from medjobs_tui.tui.widgets import LiveTable
+from tests.tui.pilot import cell, notices, select, settle, wait_until
+
+SIZE = (120, 40)
+
+
+class TableApp(App):
+    """A bare app holding one LiveTable."""
+
+    def compose(self) -> ComposeResult:
+        yield LiveTable([("id", "id"), ("status", "status")])
+
+
+async def test_sync_updates_by_key_and_keeps_the_cursor_on_its_row():
+    app = TableApp()
+    async with app.run_test() as pilot:
+        table = app.query_one(LiveTable)
+        table.sync([("2", ("2", "queued")), ("1", ("1", "succeeded"))])
+        table.move_cursor(row=1)                             # on run 1
+        first_cell_object = table.get_cell("1", "status")
+        table.sync([("3", ("3", "queued")), ("2", ("2", "running")), ("1", ("1", "succeeded"))])
+        await pilot.pause()
+        assert [r.key.value for r in table.ordered_rows] == ["3", "2", "1"]     # newest on top
+        assert table.selected_key == "1"                                        # cursor followed its row
+        assert table.get_cell("1", "status") is first_cell_object              # unchanged cell untouched
+        assert table.get_cell("2", "status") == Text("running")
+        table.sync([("3", ("3", "queued")), ("1", ("1", "succeeded"))])         # run 2 gone
+        assert [r.key.value for r in table.ordered_rows] == ["3", "1"]
+        assert table.selected_key == "1"
+
+
+async def test_a_string_cell_is_shown_literally_not_as_markup():
+    app = TableApp()
+    async with app.run_test() as pilot:
+        table = app.query_one(LiveTable)
+        table.sync([("1", ("1", "[bold]not markup[/bold]"))])
+        assert table.get_cell("1", "status").plain == "[bold]not markup[/bold]"
+
+
+async def test_fetches_never_overlap_however_often_a_refresh_is_asked_for(clinic):
+    inside, most, lock = [0], [0], threading.Lock()
+    real = clinic.console.snapshot
+
+    def slow_snapshot(*args, **kwargs):
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.03)
+        try:
+            return real(*args, **kwargs)
+        finally:
+            with lock:
+                inside[0] -= 1
+
+    clinic.console.snapshot = slow_snapshot
+    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.01)
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(20):
+            app.refresh_now()
+            await pilot.pause(0.005)
+        await settle(pilot, 3)
+    assert most[0] == 1
+
+
+async def test_a_failing_refresh_is_shown_once_and_the_next_one_recovers(clinic):
+    real = clinic.console.snapshot
+    failures = [2]
+
+    def flaky_snapshot(*args, **kwargs):
+        if failures[0]:
+            failures[0] -= 1
+            raise ConsoleError("store is busy")
+        return real(*args, **kwargs)
+
+    clinic.console.snapshot = flaky_snapshot
+    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.01)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert notices(app).count("store is busy") == 1      # two failures, one notice
+        assert app.is_running and app.latest is not None
+
+
+async def test_no_repaint_while_a_modal_is_open_then_the_latest_is_painted(clinic):
+    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        run_id = str(clinic.console.trigger(clinic.actor, "backup"))
+        await settle(pilot, 2)
+        assert run_id not in [r.value for r in app.table("queue").rows]    # fetched, not painted
+        await pilot.press("escape")
+        await pilot.pause()
+        assert cell(app, "queue", run_id, "status") == "queued"
+
+
+async def test_an_auditor_pressing_t_is_refused_by_the_console(clinic):
+    auditor = Actor("ada", "auditor")
+    app = MedJobsApp(clinic.console, auditor, refresh_interval=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await settle(pilot)
+        select(app, "jobs", "backup")
+        await pilot.press("t")
+        await wait_until(pilot, lambda: any("may not" in n for n in notices(app)), what="denial")
+        assert clinic.console.runs() == []
+
+
+async def test_the_command_palette_offers_trigger_and_pause_for_each_job(clinic):
+    app = MedJobsApp(clinic.console, clinic.actor)
+    async with app.run_test(size=SIZE) as pilot:
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for name in clinic.settings.jobs:
+            assert f"Trigger {name}" in titles and f"Pause or resume {name}" in titles
+        assert "Show Metrics" in titles
+        app.trigger_job("backup")
+        await wait_until(pilot, lambda: "Queued run 1 of backup" in notices(app), what="trigger notice")
