@@ -141,6 +141,9 @@ def run(obj: Ctx, once: bool) -> None:
         out.print("runner stopped")
 
 
+KEY_FIGURES = 4  # the handler's first few scalar figures; `medjobs evidence RUN_ID` shows them all
+
+
 def _run_once(settings: Settings, runner: Runner, console: Console, actor: Actor) -> int:
     order = sorted(settings.jobs, key=lambda n: (-PRIORITIES[settings.jobs[n].priority], n))
     runner.recover()
@@ -159,7 +162,8 @@ def _run_once(settings: Settings, runner: Runner, console: Console, actor: Actor
         ok = row.status == "succeeded"
         all_ok &= ok
         summary = console.run_summary(row.id) or {}
-        figures = ", ".join(f"{k}={v}" for k, v in summary.items() if isinstance(v, (int, float, str)))
+        scalars = [(k, v) for k, v in summary.items() if isinstance(v, (int, float, str)) and len(str(v)) <= 24]
+        figures = ", ".join(f"{k}={v}" for k, v in scalars[:KEY_FIGURES])
         table.add_row(
             name, row.priority, str(row.id), f"[{'green' if ok else 'red'}]{row.status}[/]",
             f"{row.attempt}/{row.max_attempts}", f"{row.duration_s:.3f} s" if row.duration_s is not None else "-",

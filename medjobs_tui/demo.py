@@ -233,7 +233,7 @@ class _Builder:
             bounds_end=iso(authored + timedelta(days=14)) if acute else None,
             dispense_quantity=quantity, expected_supply_days=stated_days,
             repeats_allowed=0 if acute else rng.choice((1, 2, 3, 5, 11)),
-            prescriber_ref=f"Practitioner/demo-{rng.randint(1, 6)}", created_at=self.stamp, updated_at=self.stamp,
+            prescriber_ref=f"Practitioner/demo-{rng.randint(1, 6)}", created_at=iso(authored), updated_at=self.stamp,
         )
         self.report.orders += 1
         self.report.scheduled_orders += int(schedule == "scheduled")

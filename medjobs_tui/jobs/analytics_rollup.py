@@ -5,7 +5,7 @@ Rules and their sources:
   are local midnights turned into UTC with the zone (23- and 25-hour days are handled; never
   "midnight + 24 h"). Source: DOMAIN.md "Dosing schedules".
 - Dose adherence per order: doses logged 'taken' / doses scheduled that day, for active scheduled orders of
-  living patients. Each order's day is the patient's local day (its zone, else the clinic's): a dose belongs
+  living patients; doses scheduled before the order entered the store are not counted (nobody tracked them). Each order's day is the patient's local day (its zone, else the clinic's): a dose belongs
   to the day it was scheduled for, not the day it was confirmed ("a dose confirmed after midnight counted
   against the next day" is a known failure). Source: DOMAIN.md "Adherence (PQA)".
 - PDC per order over the 90 days ending that day (``clinical.adherence.pdc`` with the PQA overlap shift),
@@ -30,7 +30,7 @@ from medjobs_tui.clinical.interactions import SEVERITIES
 from medjobs_tui.clinical.supply import daily_usage, days_supply, effective_days_supply
 from medjobs_tui.clock import iso, parse_iso
 from medjobs_tui.jobs.base import JobContext
-from medjobs_tui.jobs.medication_reminder import order_dose_instants, order_times, order_zone
+from medjobs_tui.jobs.medication_reminder import known_since, order_dose_instants, order_times, order_zone
 from medjobs_tui.store import clinical as store
 
 PDC_WINDOW_DAYS = 90
@@ -80,7 +80,8 @@ def run(ctx: JobContext) -> dict[str, Any]:
             continue
         zone = order_zone(order, settings)
         start, end = day_bounds(day, zone)
-        instants = order_dose_instants(order, settings, start, end)
+        # doses before the order entered the store were never tracked: not counted as scheduled
+        instants = order_dose_instants(order, settings, max(start, known_since(order)), end)
         if not instants:
             continue
         taken = sum(1 for i in instants if logged.get((order["id"], iso(i))) == "taken")

@@ -20,7 +20,7 @@ Rules and their sources:
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -61,6 +61,11 @@ def order_bounds(order: dict[str, Any]) -> tuple[datetime | None, datetime | Non
     authoredOn, and boundsPeriod.end (exclusive); None where unknown or unparseable."""
     starts = [d for d in (_instant(order.get("bounds_start")), _instant(order.get("authored_on"))) if d]
     return (max(starts) if starts else None), _instant(order.get("bounds_end"))
+
+
+def known_since(order: dict[str, Any]) -> datetime:
+    """When the order entered the store (UTC): doses before it cannot be "reminder missed"."""
+    return _instant(order.get("created_at")) or datetime.min.replace(tzinfo=timezone.utc)
 
 
 def order_dose_instants(order: dict[str, Any], settings: Settings, start: datetime, end: datetime) -> list[datetime]:
@@ -125,8 +130,9 @@ def run(ctx: JobContext) -> dict[str, Any]:
                 to_remind.append((order, instant, False))
             elif instant >= now - catch_up:
                 to_remind.append((order, instant, True))
-            else:
+            elif instant >= known_since(order):
                 past.append((order, instant))
+            # else: the dose passed before the order was in the store; no reminder could have been sent
 
     reminded_before = store.existing_notification_keys(
         db, [outbox.dose_reminder_key(o["id"], i) for o, i in past])

@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from medjobs_tui.clock import iso
+from tests.jobs.conftest import NOW
 from medjobs_tui.store.clinical import analytics_day
 from medjobs_tui.store.db import transaction
 
@@ -101,3 +102,9 @@ def test_day_option_overrides_the_default_day(clinic):
     summary = clinic.run("analytics_rollup", day="2026-11-20")
     assert summary["day"] == "2026-11-20" and summary["orders"] > 0
     assert clinic.scalar("SELECT count(*) FROM analytics_supply WHERE day = '2026-11-20'") == 1
+
+
+def test_doses_before_the_order_entered_the_store_are_not_counted_as_scheduled(clinic):
+    clinic.db.execute("UPDATE medication_requests SET created_at = ?", [iso(NOW)])
+    summary = clinic.run("analytics_rollup")
+    assert summary["doses_scheduled"] == 0 and summary["orders"] == 0

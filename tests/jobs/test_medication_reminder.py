@@ -163,3 +163,11 @@ def test_dose_on_daylight_saving_change_day_is_reminded_at_local_clock_time(clin
                       " WHERE n.kind = 'dose_reminder'")
     ny = [d["due_at"] for d in due if d["timezone"] is None]
     assert ny and set(ny) == {"2026-11-01T19:00:00+00:00"}
+
+
+def test_doses_before_the_order_entered_the_store_are_not_reminders_missed(clinic):
+    # an order imported just now has no missed reminders for its past doses: none could have been sent
+    clinic.db.execute("UPDATE medication_requests SET created_at = ?", [iso(NOW)])
+    summary = clinic.run("medication_reminder")
+    assert summary["reminders_missed"] == 0
+    assert summary["reminders_queued"] > 0
