@@ -241,6 +241,15 @@ def cancel(obj: Ctx, run_id: int) -> None:
 # ------------------------------------------------------------------------------------- views
 
 
+def _print_table(columns: tuple[str, ...], rows) -> None:
+    table = Table()
+    for col in columns:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
+
+
 def _local(dt, settings: Settings) -> str:
     return dt.astimezone(settings.zone).strftime("%Y-%m-%d %H:%M") if dt else "-"
 
@@ -250,13 +259,9 @@ def _local(dt, settings: Settings) -> str:
 def jobs(obj: Ctx) -> None:
     """List the jobs: schedule, next run, paused, last status."""
     console, _ = obj.console()
-    table = Table()
-    for col in ("job", "type", "priority", "queue", "schedule", "next run", "paused", "last status"):
-        table.add_column(col)
-    for j in console.jobs():
-        table.add_row(j.name, j.job_type, j.priority, j.queue, j.schedule, _local(j.next_run_at, obj.settings),
-                      "yes" if j.paused else "no", j.last_status or "-")
-    out.print(table)
+    _print_table(("job", "type", "priority", "queue", "schedule", "next run", "paused", "last status"), (
+        (j.name, j.job_type, j.priority, j.queue, j.schedule, _local(j.next_run_at, obj.settings),
+         "yes" if j.paused else "no", j.last_status or "-") for j in console.jobs()))
 
 
 @main.command()
@@ -265,14 +270,10 @@ def jobs(obj: Ctx) -> None:
 def runs(obj: Ctx, limit: int) -> None:
     """List the newest runs."""
     console, _ = obj.console()
-    table = Table()
-    for col in ("run", "job", "priority", "status", "attempt", "scheduled", "duration", "error"):
-        table.add_column(col)
-    for r in console.runs(limit):
-        table.add_row(str(r.id), r.job_name, r.priority, r.status, f"{r.attempt}/{r.max_attempts}",
-                      _local(r.scheduled_at, obj.settings),
-                      f"{r.duration_s:.3f} s" if r.duration_s is not None else "-", r.error or "")
-    out.print(table)
+    _print_table(("run", "job", "priority", "status", "attempt", "scheduled", "duration", "error"), (
+        (str(r.id), r.job_name, r.priority, r.status, f"{r.attempt}/{r.max_attempts}",
+         _local(r.scheduled_at, obj.settings), f"{r.duration_s:.3f} s" if r.duration_s is not None else "-",
+         r.error or "") for r in console.runs(limit)))
 
 
 @main.command()
@@ -280,20 +281,17 @@ def runs(obj: Ctx, limit: int) -> None:
 def metrics(obj: Ctx) -> None:
     """Per-job metrics: execution time, success and error rate, retries, timeouts, validation."""
     console, _ = obj.console()
-    table = Table()
-    for col in ("job", "runs", "last s", "p50 s", "p95 s", "success", "errors", "retries", "timeouts", "validation"):
-        table.add_column(col)
 
     def f(v, pct=False):
         if v is None:
             return "-"
         return f"{v * 100:.0f}%" if pct else f"{v:.3f}"
 
-    for m in console.metrics():
-        table.add_row(m.job_name, str(m.runs), f(m.last_duration_s), f(m.p50_duration_s), f(m.p95_duration_s),
-                      f(m.success_rate, True), f(m.error_rate, True), str(m.retry_count), str(m.timeout_count),
-                      m.validation_status)
-    out.print(table)
+    _print_table(("job", "runs", "last s", "p50 s", "p95 s", "success", "errors", "retries", "timeouts",
+                  "validation"), (
+        (m.job_name, str(m.runs), f(m.last_duration_s), f(m.p50_duration_s), f(m.p95_duration_s),
+         f(m.success_rate, True), f(m.error_rate, True), str(m.retry_count), str(m.timeout_count),
+         m.validation_status) for m in console.metrics()))
 
 
 @main.command()
@@ -305,13 +303,9 @@ def evidence(obj: Ctx, run_id: int | None) -> None:
     if run_id is not None:
         out.print(console.read_evidence(actor, run_id), markup=False)
         return
-    table = Table()
-    for col in ("run", "job", "status", "finished", "valid", "path"):
-        table.add_column(col)
-    for e in console.evidence(50):
-        table.add_row(str(e.run_id), e.job_name, e.status, _local(e.finished_at, obj.settings),
-                      "yes" if e.valid else "NO", e.path)
-    out.print(table)
+    _print_table(("run", "job", "status", "finished", "valid", "path"), (
+        (str(e.run_id), e.job_name, e.status, _local(e.finished_at, obj.settings), "yes" if e.valid else "NO",
+         e.path) for e in console.evidence(50)))
 
 
 @main.command()
@@ -320,13 +314,9 @@ def evidence(obj: Ctx, run_id: int | None) -> None:
 def notifications(obj: Ctx, limit: int) -> None:
     """List the newest notifications of the outbox (patients by pseudonym)."""
     console, _ = obj.console()
-    table = Table()
-    for col in ("id", "created", "kind", "audience", "patient", "due", "message", "status"):
-        table.add_column(col)
-    for n in console.notifications(limit):
-        table.add_row(str(n.id), _local(n.created_at, obj.settings), n.kind, n.audience, n.patient or "-",
-                      _local(n.due_at, obj.settings), n.message, n.status)
-    out.print(table)
+    _print_table(("id", "created", "kind", "audience", "patient", "due", "message", "status"), (
+        (str(n.id), _local(n.created_at, obj.settings), n.kind, n.audience, n.patient or "-",
+         _local(n.due_at, obj.settings), n.message, n.status) for n in console.notifications(limit)))
 
 
 @main.command("check-config")

@@ -126,27 +126,23 @@ class Console:
 
     def retry(self, actor: Actor, run_id: int) -> None:
         """Give dead run ``run_id`` one more attempt, due now. Raises ConsoleError if it is not dead."""
-        self._authorise(actor, "run.retry", f"run:{run_id}")
-        try:
-            store_runs.retry_dead(self.db, run_id, actor.username, self.clock.now())
-        except KeyError:
-            raise ConsoleError(f"no run {run_id}") from None
-        except store_runs.RunStateError as exc:
-            raise ConsoleError(str(exc)) from None
-        self._audit_ok(actor, "run.retry", f"run:{run_id}")
+        self._run_command(actor, "run.retry", run_id, store_runs.retry_dead)
         if self.runner is not None:
             self.runner.wake()
 
     def cancel(self, actor: Actor, run_id: int) -> None:
         """Cancel queued run ``run_id``. Raises ConsoleError if it is not queued."""
-        self._authorise(actor, "run.cancel", f"run:{run_id}")
+        self._run_command(actor, "run.cancel", run_id, store_runs.cancel_queued)
+
+    def _run_command(self, actor: Actor, action: str, run_id: int, change) -> None:
+        self._authorise(actor, action, f"run:{run_id}")
         try:
-            store_runs.cancel_queued(self.db, run_id, actor.username, self.clock.now())
+            change(self.db, run_id, actor.username, self.clock.now())
         except KeyError:
             raise ConsoleError(f"no run {run_id}") from None
         except store_runs.RunStateError as exc:
             raise ConsoleError(str(exc)) from None
-        self._audit_ok(actor, "run.cancel", f"run:{run_id}")
+        self._audit_ok(actor, action, f"run:{run_id}")
 
     # ------------------------------------------------------------------ views
 
