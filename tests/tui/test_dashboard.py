@@ -108,3 +108,15 @@ async def test_q_quits_and_stops_the_runner(live_clinic):
         await wait_until(pilot, lambda: not app.is_running, what="exit")
     assert not c.runner.scheduler.running
     assert c.runner._dispatcher is not None and not c.runner._dispatcher.is_alive()
+
+
+async def test_r_on_a_dead_run_queues_one_more_attempt(seeded_clinic):
+    app = MedJobsApp(seeded_clinic.console, seeded_clinic.actor, refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert cell(app, "queue", "5", "status") == "dead"
+        select(app, "queue", "5")
+        await pilot.press("r")
+        await wait_until(pilot, lambda: cell(app, "queue", "5", "status") == "queued", what="retried run")
+        assert cell(app, "queue", "5", "attempt") == "4/4"
+        assert "Run 5 queued for one more attempt" in notices(app)

@@ -86,7 +86,7 @@ async def test_a_failing_refresh_is_shown_once_and_the_next_one_recovers(clinic)
         return real(*args, **kwargs)
 
     clinic.console.snapshot = flaky_snapshot
-    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.01)
+    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.05)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert notices(app).count("store is busy") == 1      # two failures, one notice
