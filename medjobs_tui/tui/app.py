@@ -28,6 +28,7 @@ from medjobs_tui.config import Settings
 from medjobs_tui.console import Actor, Console, ConsoleError, Snapshot, session_actor
 from medjobs_tui.engine.executor import ProcessExecutor
 from medjobs_tui.engine.runner import Runner
+from medjobs_tui.tui import commands
 from medjobs_tui.tui.messages import CommandDone, EvidenceLoaded, RefreshFailed, SnapshotReady
 from medjobs_tui.tui.screens import EvidenceScreen, HelpScreen
 from medjobs_tui.tui.tables import TABS
@@ -155,7 +156,7 @@ class MedJobsApp(App[None]):
             snapshot = self.operations.snapshot()
         except Exception as exc:  # noqa: BLE001 - shown to the user, then the next refresh tries again
             log.exception("refresh failed")
-            self._post(RefreshFailed(_describe(exc)))
+            self._post(RefreshFailed(commands.describe(exc)))
         else:
             self._post(SnapshotReady(snapshot))
 
@@ -197,7 +198,7 @@ class MedJobsApp(App[None]):
             return
         error = event.worker.error
         log.error("worker %s failed: %r", event.worker.name, error)
-        self.notify(_describe(error), title=f"{event.worker.name} failed", severity="error")
+        self.notify(commands.describe(error), title=f"{event.worker.name} failed", severity="error")
         if event.worker.group == "refresh":
             self._arm_next()
 
@@ -280,20 +281,20 @@ class MedJobsApp(App[None]):
     def action_retry(self) -> None:
         """Retry the selected run (only a dead run can be retried; the console says why otherwise)."""
         if (key := self._selected("queue")) is not None:
-            self.run_command(partial(_retry, self.operations, self.actor, int(key)))
+            self.run_command(partial(commands.retry, self.operations, self.actor, int(key)))
 
     def action_cancel(self) -> None:
         """Cancel the selected run (only a queued run can be cancelled)."""
         if (key := self._selected("queue")) is not None:
-            self.run_command(partial(_cancel, self.operations, self.actor, int(key)))
+            self.run_command(partial(commands.cancel, self.operations, self.actor, int(key)))
 
     def trigger_job(self, name: str) -> None:
         """Queue a run of job ``name`` (from a key or the command palette)."""
-        self.run_command(partial(_trigger, self.operations, self.actor, name))
+        self.run_command(partial(commands.trigger, self.operations, self.actor, name))
 
     def toggle_job(self, name: str) -> None:
         """Pause or resume job ``name``."""
-        self.run_command(partial(_toggle, self.operations, self.actor, name))
+        self.run_command(partial(commands.toggle_pause, self.operations, self.actor, name))
 
     def run_command(self, command: Callable[[], str]) -> None:
         """Run a console command in a thread worker; its text (or error) comes back as CommandDone."""
@@ -307,7 +308,7 @@ class MedJobsApp(App[None]):
             self._post(CommandDone(str(exc), "error"))
         except Exception as exc:  # noqa: BLE001 - shown, not raised: the app keeps running
             log.exception("command failed")
-            self._post(CommandDone(_describe(exc), "error"))
+            self._post(CommandDone(commands.describe(exc), "error"))
 
     @on(CommandDone)
     def _command_done(self, message: CommandDone) -> None:
@@ -355,7 +356,7 @@ class MedJobsApp(App[None]):
             self.runner.start()
         except Exception as exc:  # noqa: BLE001 - the dashboard still shows the store
             log.exception("runner did not start")
-            self._post(CommandDone(f"Runner did not start: {_describe(exc)}", "error"))
+            self._post(CommandDone(f"Runner did not start: {commands.describe(exc)}", "error"))
         else:
             self._post(CommandDone(""))
 
@@ -397,33 +398,6 @@ def start_worker_server(runner: Runner) -> None:
 
         multiprocessing.get_context("forkserver")
         forkserver.ensure_running()
-
-
-# ---------------------------------------------------------------------- commands (run in worker threads)
-
-def _trigger(console: Console, actor: Actor, name: str) -> str:
-    return f"Queued run {console.trigger(actor, name)} of {name}"
-
-
-def _toggle(console: Console, actor: Actor, name: str) -> str:
-    return f"{'Paused' if console.toggle_pause(actor, name) else 'Resumed'} {name}"
-
-
-def _retry(console: Console, actor: Actor, run_id: int) -> str:
-    console.retry(actor, run_id)
-    return f"Run {run_id} queued for one more attempt"
-
-
-def _cancel(console: Console, actor: Actor, run_id: int) -> str:
-    console.cancel(actor, run_id)
-    return f"Cancelled run {run_id}"
-
-
-def _describe(exc: BaseException | None) -> str:
-    """A short text for an unexpected error: console errors are already safe; others give only their type."""
-    if isinstance(exc, ConsoleError):
-        return str(exc)
-    return f"{type(exc).__name__} (details in the log)"
 
 
 def run_dashboard(settings: Settings, actor_name: str | None = None, refresh_interval: float = 1.0) -> None:

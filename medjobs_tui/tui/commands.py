@@ -1,0 +1,38 @@
+"""What the dashboard's keys ask of the console, and the line the user reads back.
+
+Each command runs in a worker thread, returns the success text or raises ConsoleError (whose text is
+safe to show); the app turns either into a notification.
+"""
+
+from __future__ import annotations
+
+from medjobs_tui.console import Actor, Console, ConsoleError
+
+
+def trigger(console: Console, actor: Actor, name: str) -> str:
+    """Queue a run of job ``name``."""
+    return f"Queued run {console.trigger(actor, name)} of {name}"
+
+
+def toggle_pause(console: Console, actor: Actor, name: str) -> str:
+    """Pause job ``name``, or resume it if paused."""
+    return f"{'Paused' if console.toggle_pause(actor, name) else 'Resumed'} {name}"
+
+
+def retry(console: Console, actor: Actor, run_id: int) -> str:
+    """Give dead run ``run_id`` one more attempt (ConsoleError if it is not dead)."""
+    console.retry(actor, run_id)
+    return f"Run {run_id} queued for one more attempt"
+
+
+def cancel(console: Console, actor: Actor, run_id: int) -> str:
+    """Cancel queued run ``run_id`` (ConsoleError if it is not queued)."""
+    console.cancel(actor, run_id)
+    return f"Cancelled run {run_id}"
+
+
+def describe(exc: BaseException | None) -> str:
+    """A short text for an unexpected error: console errors are already safe; others give only their type."""
+    if isinstance(exc, ConsoleError):
+        return str(exc)
+    return f"{type(exc).__name__} (details in the log)"
