@@ -168,6 +168,8 @@ class MedJobsApp(App[None]):
 
     @on(SnapshotReady)
     def _snapshot_ready(self, message: SnapshotReady) -> None:
+        if self._stopping:
+            return
         self.latest = message.snapshot
         self.refresh_count += 1
         self._last_error = None
@@ -177,6 +179,8 @@ class MedJobsApp(App[None]):
 
     @on(RefreshFailed)
     def _refresh_failed(self, message: RefreshFailed) -> None:
+        if self._stopping:
+            return
         if message.error != self._last_error:
             self.notify(message.error, title="Refresh failed", severity="error")
             self._last_error = message.error
@@ -208,8 +212,12 @@ class MedJobsApp(App[None]):
         if self.latest is None or tab is None:
             return
         spec = next(s for s in TABS if s.id == tab)
+        try:
+            table = self.table(tab)
+        except NoMatches:  # the app is closing: a late snapshot has nowhere to go
+            return
         with self.batch_update():
-            self.table(tab).sync(spec.build(self.latest, self.zone))
+            table.sync(spec.build(self.latest, self.zone))
             self.sub_title = self._status_line(self.latest)
 
     def _status_line(self, snap: Snapshot) -> str:
@@ -312,6 +320,8 @@ class MedJobsApp(App[None]):
 
     @on(CommandDone)
     def _command_done(self, message: CommandDone) -> None:
+        if self._stopping:
+            return
         if message.text:
             self.notify(message.text, severity=message.severity)
         self.refresh_now()

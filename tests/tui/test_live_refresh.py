@@ -128,3 +128,15 @@ async def test_the_command_palette_offers_trigger_and_pause_for_each_job(clinic)
         assert "Show Metrics" in titles
         app.trigger_job("backup")
         await wait_until(pilot, lambda: "Queued run 1 of backup" in notices(app), what="trigger notice")
+
+
+async def test_a_snapshot_arriving_while_the_app_closes_is_dropped_quietly(clinic):
+    from textual.widgets import TabbedContent
+
+    from medjobs_tui.tui.messages import SnapshotReady
+
+    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=3600)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await app.query_one(TabbedContent).remove()          # as at shutdown: the tables are gone
+        app._snapshot_ready(SnapshotReady(app.latest))       # a late fetch lands: no NoMatches
