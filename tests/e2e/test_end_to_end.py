@@ -90,3 +90,32 @@ def test_synthea_import_then_every_job_runs_green_without_leaking_identifiers(tm
         assert ident not in evidence_text
         assert ident not in messages
         assert ident not in once.stdout
+
+
+def test_headless_runner_fires_schedules_and_stops_cleanly_on_interrupt(tmp_path):
+    """`medjobs run`: APScheduler ticks queue runs, workers execute them, Ctrl+C stops without a traceback."""
+    import signal
+    import time
+
+    config = write_config(tmp_path, jobs={"backup": {
+        "priority": "normal", "job_type": "backup", "schedule": {"type": "interval", "value": 1},
+        "retry_policy": {"max_attempts": 1, "delay": 0}, "timeout": 60}})
+    proc = subprocess.Popen([sys.executable, "-m", "medjobs_tui.cli", "--config", str(config), "run"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    settings = load_settings(config)
+    deadline = time.monotonic() + 30
+    succeeded = 0
+    try:
+        while time.monotonic() < deadline and succeeded < 2:
+            time.sleep(0.2)
+            if settings.database_path.exists():
+                db = connect(settings.database_path)
+                succeeded = db.execute("SELECT count(*) FROM runs WHERE job_name = 'backup' AND trigger = 'schedule'"
+                                       " AND status = 'succeeded'").fetchone()[0]
+                db.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    assert succeeded >= 2, stdout + stderr
+    assert proc.returncode == 0
+    assert "Traceback" not in stderr and "runner stopped" in stdout
