@@ -12,6 +12,7 @@ import asyncio
 import logging
 import multiprocessing
 import sys
+import threading
 from functools import partial
 from typing import Callable, Iterable
 
@@ -19,6 +20,7 @@ from textual import on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
+from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, TabbedContent, TabPane
@@ -96,7 +98,9 @@ class MedJobsApp(App[None]):
         self._stopping = False
         self._runner_stopped = False
         self._last_error: str | None = None
-        self._start_worker: Worker | None = None
+        self._console_lock = threading.Lock()
+        """Held by every worker thread during its console call, and while the runner stops: stopping the
+        runner closes the store connections, which must never happen under a query in progress."""
         if runner is not None:
             start_worker_server(runner)
 
@@ -116,8 +120,8 @@ class MedJobsApp(App[None]):
         self.sub_title = f"{self.actor.username} ({self.actor.role})"
         self.table("queue").focus()
         if self.runner is not None:
-            self._start_worker = self.run_worker(self._start_runner, thread=True, group="runner",
-                                                 name="start runner", exit_on_error=False)
+            self.run_worker(self._start_runner, thread=True, group="runner", name="start runner",
+                            exit_on_error=False)
         self.refresh_now()
 
     def table(self, tab: str) -> LiveTable:
@@ -152,13 +156,16 @@ class MedJobsApp(App[None]):
 
     def _fetch_snapshot(self) -> None:
         """Thread worker: read the snapshot and post it; never touches a widget."""
-        try:
-            snapshot = self.operations.snapshot()
-        except Exception as exc:  # noqa: BLE001 - shown to the user, then the next refresh tries again
-            log.exception("refresh failed")
-            self._post(RefreshFailed(commands.describe(exc)))
-        else:
-            self._post(SnapshotReady(snapshot))
+        with self._console_lock:
+            if self._stopping:
+                return
+            try:
+                snapshot = self.operations.snapshot()
+            except Exception as exc:  # noqa: BLE001 - shown to the user, then the next refresh tries again
+                log.exception("refresh failed")
+                self._post(RefreshFailed(commands.describe(exc)))
+            else:
+                self._post(SnapshotReady(snapshot))
 
     def _post(self, message) -> None:
         try:
@@ -304,19 +311,24 @@ class MedJobsApp(App[None]):
         """Pause or resume job ``name``."""
         self.run_command(partial(commands.toggle_pause, self.operations, self.actor, name))
 
-    def run_command(self, command: Callable[[], str]) -> None:
-        """Run a console command in a thread worker; its text (or error) comes back as CommandDone."""
+    def run_command(self, command: Callable[[], str | Message]) -> None:
+        """Run a console command in a thread worker; its text (or error) comes back as CommandDone,
+        or, if it returns a message, as that message."""
         self.run_worker(partial(self._command_thread, command), thread=True, group="command",
                         name="command", exit_on_error=False)
 
-    def _command_thread(self, command: Callable[[], str]) -> None:
-        try:
-            self._post(CommandDone(command()))
-        except ConsoleError as exc:  # includes PermissionDenied
-            self._post(CommandDone(str(exc), "error"))
-        except Exception as exc:  # noqa: BLE001 - shown, not raised: the app keeps running
-            log.exception("command failed")
-            self._post(CommandDone(commands.describe(exc), "error"))
+    def _command_thread(self, command: Callable[[], str | Message]) -> None:
+        with self._console_lock:
+            if self._stopping:
+                return
+            try:
+                result = command()
+                self._post(result if isinstance(result, Message) else CommandDone(result))
+            except ConsoleError as exc:  # includes PermissionDenied
+                self._post(CommandDone(str(exc), "error"))
+            except Exception as exc:  # noqa: BLE001 - shown, not raised: the app keeps running
+                log.exception("command failed")
+                self._post(CommandDone(commands.describe(exc), "error"))
 
     @on(CommandDone)
     def _command_done(self, message: CommandDone) -> None:
@@ -334,12 +346,7 @@ class MedJobsApp(App[None]):
 
     def open_evidence(self, run_id: int) -> None:
         """Read run ``run_id``'s evidence record in a worker, then show it in a modal."""
-        def read() -> None:
-            try:
-                self._post(EvidenceLoaded(run_id, self.operations.read_evidence(self.actor, run_id)))
-            except ConsoleError as exc:
-                self._post(CommandDone(str(exc), "error"))
-        self.run_worker(read, thread=True, group="command", name="read evidence", exit_on_error=False)
+        self.run_command(lambda: EvidenceLoaded(run_id, self.operations.read_evidence(self.actor, run_id)))
 
     @on(EvidenceLoaded)
     def _evidence_loaded(self, message: EvidenceLoaded) -> None:
@@ -362,25 +369,31 @@ class MedJobsApp(App[None]):
 
     def _start_runner(self) -> None:
         """Thread worker: start the embedded runner (recovery, scheduler, dispatcher)."""
-        try:
-            self.runner.start()
-        except Exception as exc:  # noqa: BLE001 - the dashboard still shows the store
-            log.exception("runner did not start")
-            self._post(CommandDone(f"Runner did not start: {commands.describe(exc)}", "error"))
-        else:
-            self._post(CommandDone(""))
+        with self._console_lock:
+            if self._stopping:
+                return
+            try:
+                self.runner.start()
+            except Exception as exc:  # noqa: BLE001 - the dashboard still shows the store
+                log.exception("runner did not start")
+                self._post(CommandDone(f"Runner did not start: {commands.describe(exc)}", "error"))
+            else:
+                self._post(CommandDone(""))
+
+    def _stop_runner_blocking(self) -> None:
+        """Stop the runner once no console call is in progress (any worker thread waits, then sees _stopping)."""
+        self._stopping = True
+        with self._console_lock:
+            if self.runner is not None and not self._runner_stopped:
+                self._runner_stopped = True
+                self.runner.stop()
 
     async def stop_runner(self) -> None:
         """Stop refreshing, then stop the embedded runner (scheduler, dispatcher, workers) off the event loop."""
         self._stopping = True
         if self._timer is not None:
             self._timer.stop()
-        if self.runner is None or self._runner_stopped:
-            return
-        if self._start_worker is not None:
-            await self._start_worker.wait()
-        self._runner_stopped = True
-        await asyncio.to_thread(self.runner.stop)
+        await asyncio.to_thread(self._stop_runner_blocking)
 
     async def action_quit(self) -> None:
         """Stop the runner, then quit."""
@@ -389,10 +402,7 @@ class MedJobsApp(App[None]):
 
     def on_unmount(self) -> None:
         """Safety net when the app exits without ``action_quit``: stop the runner anyway."""
-        self._stopping = True
-        if self.runner is not None and not self._runner_stopped:
-            self._runner_stopped = True
-            self.runner.stop()
+        self._stop_runner_blocking()
 
 
 def start_worker_server(runner: Runner) -> None:

@@ -25,6 +25,13 @@ async def settle(pilot, refreshes: int = 1) -> None:
     await pilot.pause()
 
 
+async def first_paint(pilot) -> None:
+    """Wait until the app has painted its first snapshot (however slow or fast it came)."""
+    app = pilot.app
+    await wait_until(pilot, lambda: app.refresh_count >= 1, what="the first refresh")
+    await pilot.pause()
+
+
 def cell(app: MedJobsApp, tab: str, key: str, column: str) -> str:
     """The plain text of one cell of tab ``tab``'s table."""
     value = app.table(tab).get_cell(key, column)
@@ -46,6 +53,6 @@ async def ready_for_snapshot(pilot) -> None:
     """``run_before`` of the SVG snapshots: wait for the first painted refresh; no blinking cursors."""
     from textual.widgets import Input
 
-    await settle(pilot)
+    await first_paint(pilot)
     for field in pilot.app.screen.query(Input):
         field.cursor_blink = False

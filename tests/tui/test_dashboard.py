@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from medjobs_tui.store import runs as store_runs
 from medjobs_tui.tui.app import MedJobsApp
 from medjobs_tui.tui.screens import HelpScreen
@@ -120,3 +122,29 @@ async def test_r_on_a_dead_run_queues_one_more_attempt(seeded_clinic):
         await wait_until(pilot, lambda: cell(app, "queue", "5", "status") == "queued", what="retried run")
         assert cell(app, "queue", "5", "attempt") == "4/4"
         assert "Run 5 queued for one more attempt" in notices(app)
+
+
+async def test_q_during_a_refresh_waits_for_it_before_the_runner_closes_the_store(live_clinic):
+    c = live_clinic
+    events: list[str] = []
+    real_snapshot, real_stop = c.console.snapshot, c.runner.stop
+
+    def slow_snapshot(*args, **kwargs):
+        events.append("fetch start")
+        time.sleep(0.2)
+        try:
+            return real_snapshot(*args, **kwargs)
+        finally:
+            events.append("fetch end")
+
+    def stop(*args, **kwargs):
+        events.append("runner stop")
+        return real_stop(*args, **kwargs)
+
+    c.console.snapshot, c.runner.stop = slow_snapshot, stop
+    app = MedJobsApp(c.console, c.actor, runner=c.runner, refresh_interval=0.01)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: events and events[-1] == "fetch start", what="a fetch in progress")
+        await pilot.press("q")
+        await wait_until(pilot, lambda: not app.is_running, what="exit")
+    assert events[-2:] == ["fetch end", "runner stop"]      # the store closed only after the fetch

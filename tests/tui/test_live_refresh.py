@@ -12,7 +12,7 @@ from medjobs_tui.console import Actor, ConsoleError
 from medjobs_tui.tui.app import MedJobsApp
 from medjobs_tui.tui.screens import HelpScreen
 from medjobs_tui.tui.widgets import LiveTable
-from tests.tui.pilot import cell, notices, select, settle, wait_until
+from tests.tui.pilot import cell, first_paint, notices, select, settle, wait_until
 
 SIZE = (120, 40)
 
@@ -137,6 +137,6 @@ async def test_a_snapshot_arriving_while_the_app_closes_is_dropped_quietly(clini
 
     app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=3600)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+        await first_paint(pilot)
         await app.query_one(TabbedContent).remove()          # as at shutdown: the tables are gone
         app._snapshot_ready(SnapshotReady(app.latest))       # a late fetch lands: no NoMatches
