@@ -172,7 +172,7 @@ class Runner:
             audit.record(db, actor=RUNNER_ACTOR, role="system", action="run.dead", target=f"run:{run['id']}",
                          outcome="error", at=now, detail={"job": run["job_name"], "attempts": run["attempt"]})
             if job.monitoring_config.alerts_enabled:
-                alert_run_dead(db, run_id=run["id"], job_name=run["job_name"], now=now)
+                alert_run_dead(db, run_id=run["id"], job_name=run["job_name"], attempt=run["attempt"], now=now)
         return status
 
     def write_evidence(self, run_id: int) -> None:

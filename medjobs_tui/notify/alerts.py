@@ -6,16 +6,16 @@ from datetime import datetime
 
 import sqlite_utils
 
-from medjobs_tui.clock import iso
-from medjobs_tui.store import outbox
+from medjobs_tui.notify import outbox
 from medjobs_tui.store.db import transaction
 
 
-def alert_run_dead(db: sqlite_utils.Database, *, run_id: int, job_name: str, now: datetime) -> bool:
-    """Queue one staff alert that run ``run_id`` of ``job_name`` is dead (idempotent per run and death)."""
+def alert_run_dead(db: sqlite_utils.Database, *, run_id: int, job_name: str, attempt: int, now: datetime) -> bool:
+    """Queue one staff alert that run ``run_id`` of ``job_name`` died at ``attempt``; True if new.
+
+    Keyed ``run_dead:<run id>:attempt<n>``: a recovered or repeated recording never alerts twice, while a
+    run retried by an operator that dies again alerts again.
+    """
     with transaction(db):
-        return outbox.insert_once(
-            db, idempotency_key=f"run_dead:{run_id}:{iso(now)}", kind="job_failed", audience="staff",
-            message=f"Job {job_name} failed: run {run_id} is dead after its last attempt. Review and retry.",
-            created_at=iso(now), run_id=run_id,
-        )
+        return outbox.queue(db, kind="job_failed", key=f"run_dead:{run_id}:attempt{attempt}", now=now,
+                            params={"job": job_name, "run_id": run_id}, run_id=run_id)

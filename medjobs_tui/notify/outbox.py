@@ -8,6 +8,7 @@ retried, recovered or repeated run never notifies twice. Keys are built here and
 - ``refill_due:<order id>:fill<n>`` / ``renewal_needed:<order id>:fill<n>``   one per order and fill
 - ``interaction_alert:<alert id>``                         one per interaction alert row
 - ``supply_critical:<order id>:<clinic-local YYYY-MM-DD>`` one per order and day
+- ``run_dead:<run id>:attempt<n>``                          one per run and final attempt (engine alerts)
 
 Messages are fixed templates filled with pseudonyms (P-00012), order numbers, clock times and counts:
 never names, birth dates, contact details or free text. Delivery channels come later; rows stay 'pending'.
@@ -50,6 +51,8 @@ TEMPLATES: dict[str, Template] = {t.kind: t for t in (
     Template("interaction_alert", "staff",
              "{patient}: {severity} interaction ({rule_id}: {rule_name}) between orders #{object_order} and "
              "#{precipitant_order}. Review the medication list."),
+    Template("job_failed", "staff",
+             "Job {job} failed: run {run_id} is dead after its last attempt. Review it and retry."),
     Template("supply_critical", "staff",
              "{patient}: order #{order} has {days_remaining} day(s) of supply left (critical at <= "
              "{threshold_days} day(s))."),
