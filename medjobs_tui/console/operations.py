@@ -57,7 +57,8 @@ class Console:
         self.settings = settings
         self.clock = clock or (runner.clock if runner else SystemClock())
         self.runner = runner
-        self.dbs = runner.dbs if runner else ThreadLocalDB(settings.database_path)
+        # its own connections: stopping the runner must never close one under a console query
+        self.dbs = ThreadLocalDB(settings.database_path)
         if runner is None:
             store_runs.sync_jobs(self.db, {n: j.job_type for n, j in settings.jobs.items()})
 
@@ -65,6 +66,10 @@ class Console:
     def db(self):
         """This thread's store connection."""
         return self.dbs.get()
+
+    def close(self) -> None:
+        """Close the console's store connections (call when no thread uses the console any more)."""
+        self.dbs.close_all()
 
     # ------------------------------------------------------------------ access and audit
 

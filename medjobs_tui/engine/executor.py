@@ -13,6 +13,7 @@ import multiprocessing
 import sys
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -41,6 +42,35 @@ def _context():
         ctx.set_forkserver_preload(_PRELOAD)
         return ctx
     return multiprocessing.get_context("spawn")
+
+
+@contextmanager
+def _real_stderr():
+    """While a Textual app runs, ``sys.stderr`` is a capture with no file descriptor (fileno -1), and
+    multiprocessing cannot start its server or resource tracker with it ("bad value(s) in fds_to_keep").
+    Hand it the process's real stderr for the start."""
+    try:
+        usable = sys.stderr is not None and sys.stderr.fileno() >= 0
+    except (AttributeError, OSError, ValueError):
+        usable = False
+    if usable or sys.__stderr__ is None:
+        yield
+        return
+    saved, sys.stderr = sys.stderr, sys.__stderr__
+    try:
+        yield
+    finally:
+        sys.stderr = saved
+
+
+def start_worker_server() -> None:
+    """Start the forkserver (Linux) now, so no run pays for it and no UI has taken stderr yet. Idempotent."""
+    if sys.platform.startswith("linux"):
+        from multiprocessing import forkserver
+
+        _context()
+        with _real_stderr():
+            forkserver.ensure_running()
 
 
 def _resolve(ref: str):
@@ -87,6 +117,7 @@ class ProcessExecutor:
         self.handler_overrides = dict(handler_overrides or {})
         self._mp = _context()
         self._live: set[Any] = set()
+        start_worker_server()
 
     def execute(self, run: dict[str, Any], now: datetime, timeout_s: float) -> Outcome:
         """Run one attempt of ``run`` (a runs row) as of ``now``; kill it after ``timeout_s`` seconds.
@@ -100,7 +131,8 @@ class ProcessExecutor:
             name=f"medjobs-run-{run['id']}", daemon=True,
         )
         started = time.monotonic()
-        proc.start()
+        with _real_stderr():
+            proc.start()
         child.close()
         self._live.add(proc)
         try:

@@ -147,6 +147,9 @@ class Runner:
         except Exception as exc:  # noqa: BLE001 - the executor itself broke: the attempt failed
             log.exception("executor failed for run %s", run["id"])
             outcome = Outcome("failed", 0.0, error=f"executor error: {type(exc).__name__}")
+        if self._stopping.is_set() and outcome.status != "succeeded":
+            # killed by stop(): not the job's failure; re-queued now without spending its retry budget
+            outcome = Outcome("interrupted", outcome.duration_s, error="runner stopped during the attempt")
         try:
             return self.record_outcome(run, outcome)
         finally:
@@ -161,7 +164,7 @@ class Runner:
         job = self.settings.jobs[run["job_name"]]
         now = self.clock.now()
         retry_at = None
-        if outcome.status != "succeeded":
+        if outcome.status in ("failed", "timed_out"):
             retry_at = next_attempt_at(job.retry_policy, run["attempt"], run["max_attempts"], now)
         status = store_runs.finish_attempt(
             db, run["id"], outcome=outcome.status, now=now, duration_s=round(outcome.duration_s, 6),
@@ -188,16 +191,14 @@ class Runner:
 
     def recover(self) -> list[int]:
         """Runs left ``running`` by a runner that is gone: mark each attempt interrupted and re-queue it
-        now (or dead if it was the last attempt). Call before dispatching. Returns their ids."""
+        now; an interruption does not spend the run's retry budget. Call before dispatching. Returns their ids."""
         ids = []
         for run in store_runs.orphaned_runs(self.db):
             with self._lock:
                 if run["id"] in self._inflight:
                     continue
-            now = self.clock.now()
-            retry_at = now if run["attempt"] < run["max_attempts"] else None
-            store_runs.finish_attempt(self.db, run["id"], outcome="interrupted", now=now, duration_s=0.0,
-                                      error="runner stopped during the attempt", retry_at=retry_at)
+            store_runs.finish_attempt(self.db, run["id"], outcome="interrupted", now=self.clock.now(),
+                                      duration_s=0.0, error="runner stopped during the attempt")
             self.write_evidence(run["id"])
             ids.append(run["id"])
         return ids
@@ -230,11 +231,12 @@ class Runner:
         self._wake.set()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the clock and the dispatcher, kill running workers (recovery re-queues their runs)."""
+        """Stop the clock and the dispatcher, kill running workers and record their attempts as interrupted
+        (re-queued, budget kept), then close the runner's own store connections once its threads are done."""
         self._stopping.set()
         self._wake.set()
         if self.scheduler is not None and self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+            self.scheduler.shutdown(wait=True)  # a tick is one short insert: let it finish
         if self._dispatcher is not None:
             self._dispatcher.join(timeout)
         if hasattr(self.executor, "kill_all"):

@@ -170,7 +170,10 @@ def finish_attempt(
 
     ``outcome`` is succeeded, failed, timed_out or interrupted. A non-success outcome goes back to
     ``queued`` (attempt + 1, available from ``retry_at``) when ``retry_at`` is given, else ``dead``.
-    Every transition is written to the run's history. Raises RunStateError if the run is not running.
+    An ``interrupted`` attempt (the runner stopped or died under it) is not the job's failure: it is
+    re-queued with its retry budget (``max_attempts``) raised by one, as Sidekiq pushes in-progress
+    jobs back at shutdown. Every transition is written to the run's history. Raises RunStateError if
+    the run is not running.
     """
     if outcome not in ("succeeded", "failed", "timed_out", "interrupted"):
         raise ValueError(f"unknown outcome {outcome!r}")
@@ -190,6 +193,9 @@ def finish_attempt(
         _history(db, run_id, "running", outcome, now, actor, error)
         if outcome == "succeeded":
             return outcome
+        if outcome == "interrupted":
+            retry_at = retry_at or now
+            db.execute("UPDATE runs SET max_attempts = max_attempts + 1 WHERE id = ?", [run_id])
         if retry_at is not None:
             db.execute(
                 "UPDATE runs SET status = 'queued', attempt = attempt + 1, available_at = ? WHERE id = ?",

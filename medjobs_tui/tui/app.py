@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
-import sys
 import threading
 from functools import partial
 from typing import Callable, Iterable
@@ -28,7 +26,6 @@ from textual.worker import Worker, WorkerState
 
 from medjobs_tui.config import Settings
 from medjobs_tui.console import Actor, Console, ConsoleError, Snapshot, session_actor
-from medjobs_tui.engine.executor import ProcessExecutor
 from medjobs_tui.engine.runner import Runner
 from medjobs_tui.tui import commands
 from medjobs_tui.tui.messages import CommandDone, EvidenceLoaded, RefreshFailed, SnapshotReady
@@ -101,8 +98,6 @@ class MedJobsApp(App[None]):
         self._console_lock = threading.Lock()
         """Held by every worker thread during its console call, and while the runner stops: stopping the
         runner closes the store connections, which must never happen under a query in progress."""
-        if runner is not None:
-            start_worker_server(runner)
 
     # ------------------------------------------------------------------ layout
 
@@ -403,21 +398,6 @@ class MedJobsApp(App[None]):
     def on_unmount(self) -> None:
         """Safety net when the app exits without ``action_quit``: stop the runner anyway."""
         self._stop_runner_blocking()
-
-
-def start_worker_server(runner: Runner) -> None:
-    """Start the runner's worker-process server now, before Textual takes over stdout and stderr.
-
-    While an app runs, Textual replaces ``sys.stderr`` with a capture whose ``fileno()`` is -1;
-    multiprocessing hands that descriptor to the forkserver's resource tracker when it starts it, and
-    the start fails ("bad value(s) in fds_to_keep"), so every run would fail. Started here, before
-    the app runs, the server is reused for every run.
-    """
-    if isinstance(runner.executor, ProcessExecutor) and sys.platform.startswith("linux"):
-        from multiprocessing import forkserver
-
-        multiprocessing.get_context("forkserver")
-        forkserver.ensure_running()
 
 
 def run_dashboard(settings: Settings, actor_name: str | None = None, refresh_interval: float = 1.0) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -166,8 +167,22 @@ def test_run_left_running_by_a_dead_runner_is_recovered_as_interrupted_and_reque
     assert history(runner2, run_id)[-2:] == ["interrupted", "queued"]
     runner2.drain()
     run = console2.run(run_id)
-    assert (run.status, run.attempt) == ("succeeded", 2)
+    assert (run.status, run.attempt, run.max_attempts) == ("succeeded", 2, 4)  # the interruption cost no retry
     runner2.stop()
+
+
+def test_stopping_the_runner_mid_attempt_requeues_the_run_now_without_spending_a_retry(tmp_path, clock):
+    runner, console = make_runner(tmp_path, clock, "hang", retry={"max_attempts": 2, "delay": 900}, timeout=60)
+    run_id = console.trigger(NURSE, "backup")
+    assert runner.dispatch() == [run_id]
+    deadline = time.monotonic() + 10
+    while not runner.executor._live and time.monotonic() < deadline:  # the worker process has started
+        time.sleep(0.01)
+    runner.stop()
+    run = console.run(run_id)
+    assert (run.status, run.attempt, run.max_attempts) == ("queued", 2, 3)
+    assert run.available_at == clock.now()
+    assert history(runner, run_id)[-2:] == ["interrupted", "queued"]
 
 
 def test_every_run_leaves_evidence_whose_hash_is_checked(tmp_path, clock):
