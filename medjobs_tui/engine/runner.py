@@ -18,9 +18,12 @@ The life of one run, top to bottom in this module:
 from __future__ import annotations
 
 import logging
+import os
+import secrets
+import socket
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -40,6 +43,10 @@ from medjobs_tui.store import runs as store_runs
 log = logging.getLogger(__name__)
 
 RUNNER_ACTOR = "runner"
+LEASE_SECONDS = 60
+"""A runner that has not renewed its heartbeat for this long is taken for dead; its runs are recovered."""
+HEARTBEAT_SECONDS = 5.0
+"""How often (real seconds) a live runner renews its heartbeat."""
 
 
 def make_trigger(job: JobConfig, settings: Settings):
@@ -77,6 +84,8 @@ class Runner:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._dispatcher: threading.Thread | None = None
+        self._heartbeat: threading.Thread | None = None
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.scheduler: BackgroundScheduler | None = None
         store_runs.sync_jobs(self.db, {name: job.job_type for name, job in settings.jobs.items()})
 
@@ -126,8 +135,9 @@ class Runner:
     def dispatch(self) -> list[int]:
         """Claim every due run the queues have room for and hand each to a worker; return their ids."""
         started: list[int] = []
+        self._ensure_live()
         while not self._stopping.is_set():
-            run = store_runs.claim_next(self.db, self.capacity, self.clock.now())
+            run = store_runs.claim_next(self.db, self.capacity, self.clock.now(), worker=self.id)
             if run is None:
                 break
             started.append(run["id"])
@@ -190,10 +200,13 @@ class Runner:
     # -------------------------------------------------------------------------- recovery
 
     def recover(self) -> list[int]:
-        """Runs left ``running`` by a runner that is gone: mark each attempt interrupted and re-queue it
-        now; an interruption does not spend the run's retry budget. Call before dispatching. Returns their ids."""
+        """Runs left ``running`` by a runner that is gone (stopped, or silent for LEASE_SECONDS): mark each
+        attempt interrupted and re-queue it now; an interruption does not spend the run's retry budget.
+        Runs held by another live runner (a second window) are left alone. Returns their ids."""
         ids = []
-        for run in store_runs.orphaned_runs(self.db):
+        self._ensure_live()
+        expired = self.clock.now() - timedelta(seconds=LEASE_SECONDS)
+        for run in store_runs.orphaned_runs(self.db, lease_expired_before=expired):
             with self._lock:
                 if run["id"] in self._inflight:
                     continue
@@ -226,6 +239,21 @@ class Runner:
             self._wake.wait(self.settings.runner.poll_interval)
             self._wake.clear()
 
+    def _ensure_live(self) -> None:
+        """Register this runner and start renewing its lease (once)."""
+        if self._heartbeat is not None:
+            return
+        store_runs.register_runner(self.db, self.id, self.clock.now())
+        self._heartbeat = threading.Thread(target=self._heartbeat_loop, name="medjobs-heartbeat", daemon=True)
+        self._heartbeat.start()
+
+    def _heartbeat_loop(self) -> None:
+        while not self._stopping.wait(HEARTBEAT_SECONDS):
+            try:
+                store_runs.register_runner(self.db, self.id, self.clock.now())
+            except Exception:  # noqa: BLE001 - a busy store delays one heartbeat, not the runner
+                log.exception("heartbeat failed")
+
     def wake(self) -> None:
         """Ask the dispatcher to look for due runs now rather than at its next poll."""
         self._wake.set()
@@ -242,6 +270,9 @@ class Runner:
         if hasattr(self.executor, "kill_all"):
             self.executor.kill_all()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._heartbeat is not None:
+            self._heartbeat.join(timeout)
+            store_runs.unregister_runner(self.db, self.id)
         self.dbs.close_all()
 
     def drain(self, timeout: float = 600.0) -> None:

@@ -118,12 +118,26 @@ def insert_run(
         return run_id
 
 
+def register_runner(db: sqlite_utils.Database, runner_id: str, now: datetime) -> None:
+    """Record a live runner (or renew its heartbeat): it holds a lease on the runs it claims."""
+    with transaction(db):
+        db.execute("INSERT INTO runners (id, started_at, heartbeat_at) VALUES (?, ?, ?)"
+                   " ON CONFLICT(id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+                   [runner_id, iso(now), iso(now)])
+
+
+def unregister_runner(db: sqlite_utils.Database, runner_id: str) -> None:
+    """Forget a runner that stopped: its runs, if any are left running, become orphans."""
+    with transaction(db):
+        db.execute("DELETE FROM runners WHERE id = ?", [runner_id])
+
+
 def claim_next(db: sqlite_utils.Database, capacity: dict[str, int], now: datetime,
                worker: str = "runner") -> dict[str, Any] | None:
     """Claim the next due run: highest priority first, then oldest scheduled time, then lowest id.
 
     ``capacity`` maps queue -> concurrency limit; a queue with as many running runs as its limit is
-    skipped. The claim is one ``BEGIN IMMEDIATE`` transaction: the run moves queued -> running, its
+    skipped. The run is marked as held by runner ``worker``. The claim is one ``BEGIN IMMEDIATE`` transaction: the run moves queued -> running, its
     attempt row is opened and a history row written. Returns the claimed run row, or None.
     """
     with transaction(db):
@@ -142,8 +156,8 @@ def claim_next(db: sqlite_utils.Database, capacity: dict[str, int], now: datetim
             return None
         db.execute(
             "UPDATE runs SET status = 'running', started_at = ?, finished_at = NULL, duration_s = NULL,"
-            " error = NULL WHERE id = ? AND status = 'queued'",
-            [iso(now), row["id"]],
+            " error = NULL, claimed_by = ? WHERE id = ? AND status = 'queued'",
+            [iso(now), worker, row["id"]],
         )
         db.execute(
             "INSERT INTO run_attempts (run_id, attempt, started_at) VALUES (?, ?, ?)",
@@ -214,9 +228,14 @@ def set_evidence(db: sqlite_utils.Database, run_id: int, path: str, sha256: str)
         db.execute("UPDATE runs SET evidence_path = ?, evidence_sha256 = ? WHERE id = ?", [path, sha256, run_id])
 
 
-def orphaned_runs(db: sqlite_utils.Database) -> list[dict[str, Any]]:
-    """Runs left ``running`` (by a runner that died): candidates for recovery."""
-    return _rows(db.execute("SELECT * FROM runs WHERE status = 'running' ORDER BY id"))
+def orphaned_runs(db: sqlite_utils.Database, lease_expired_before: datetime) -> list[dict[str, Any]]:
+    """Runs left ``running`` by a runner that is gone: unregistered, or silent since before
+    ``lease_expired_before`` (UTC). Runs held by a live runner (another window) are not orphans."""
+    return _rows(db.execute(
+        "SELECT r.* FROM runs r LEFT JOIN runners w ON w.id = r.claimed_by WHERE r.status = 'running'"
+        " AND (w.id IS NULL OR w.heartbeat_at < ?) ORDER BY r.id",
+        [iso(lease_expired_before)],
+    ))
 
 
 def retry_dead(db: sqlite_utils.Database, run_id: int, actor: str, now: datetime) -> None:

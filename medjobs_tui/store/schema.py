@@ -252,5 +252,17 @@ CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
 """,
     ),
+    (
+        2,
+        "runner leases: which runner holds a running run, and its heartbeat",
+        """
+CREATE TABLE runners (
+    id TEXT PRIMARY KEY,                      -- host:pid:random
+    started_at TEXT NOT NULL,
+    heartbeat_at TEXT NOT NULL                -- UTC; a runner silent past the lease has died
+);
+ALTER TABLE runs ADD COLUMN claimed_by TEXT;  -- runners.id holding the run while it is running
+""",
+    ),
 ]
 """Ordered (version, description, SQL script). Never edit a shipped migration: append a new one."""

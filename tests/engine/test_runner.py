@@ -12,7 +12,7 @@ import pytest
 from medjobs_tui.config import load_settings
 from medjobs_tui.console import Actor, Console, ConsoleError, PermissionDenied
 from medjobs_tui.engine.executor import ProcessExecutor
-from medjobs_tui.engine.runner import Runner
+from medjobs_tui.engine.runner import LEASE_SECONDS, Runner
 from medjobs_tui.security.audit import verify_chain
 from medjobs_tui.store import connect
 from medjobs_tui.store import runs as store_runs
@@ -169,6 +169,23 @@ def test_run_left_running_by_a_dead_runner_is_recovered_as_interrupted_and_reque
     run = console2.run(run_id)
     assert (run.status, run.attempt, run.max_attempts) == ("succeeded", 2, 4)  # the interruption cost no retry
     runner2.stop()
+
+
+def test_a_run_held_by_another_live_runner_is_not_recovered_until_its_lease_expires(tmp_path, clock):
+    window_a, console = make_runner(tmp_path, clock, "ok")
+    run_id = console.trigger(NURSE, "backup")
+    assert store_runs.claim_next(window_a.db, window_a.capacity, clock.now(), worker=window_a.id)["id"] == run_id
+    window_a._ensure_live()
+    window_b, _ = make_runner(tmp_path, clock, "ok")   # a second window on the same clinic
+    assert window_b.recover() == []
+    assert console.run(run_id).status == "running"
+    # window A dies without a word: its heartbeat stops; once the lease has expired, B recovers the run
+    window_a._stopping.set()
+    window_a._heartbeat.join()
+    clock.advance(LEASE_SECONDS + 1)
+    assert window_b.recover() == [run_id]
+    assert console.run(run_id).status == "queued"
+    window_b.stop()
 
 
 def test_stopping_the_runner_mid_attempt_requeues_the_run_now_without_spending_a_retry(tmp_path, clock):
