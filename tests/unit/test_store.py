@@ -1,0 +1,54 @@
+"""The store: WAL mode, a versioned schema brought up to date by ordered migrations, data kept across them."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from medjobs_tui.store import StoreError, connect, schema_version
+from medjobs_tui.store import db as store_db
+from medjobs_tui.store.schema import MIGRATIONS
+
+
+def test_new_store_is_in_wal_mode_at_the_latest_schema_version(tmp_path):
+    db = connect(tmp_path / "m.db")
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert schema_version(db) == MIGRATIONS[-1][0]
+    assert [r[0] for r in db.execute("SELECT version FROM schema_version ORDER BY version")] == \
+        [m[0] for m in MIGRATIONS]
+
+
+def test_an_older_store_is_migrated_in_order_and_keeps_its_rows(tmp_path, monkeypatch):
+    path = tmp_path / "old.db"
+    monkeypatch.setattr(store_db, "MIGRATIONS", MIGRATIONS[:1])
+    old = connect(path)
+    old.execute("INSERT INTO jobs (name, job_type, paused) VALUES ('backup', 'backup', 1)")
+    assert schema_version(old) == 1
+    old.close()
+    monkeypatch.setattr(store_db, "MIGRATIONS", MIGRATIONS)
+    db = connect(path)
+    assert schema_version(db) == MIGRATIONS[-1][0]
+    assert db.execute("SELECT paused FROM jobs WHERE name = 'backup'").fetchone() == (1,)
+    assert "claimed_by" in {c.name for c in db["runs"].columns}
+    connect(path).close()  # opening again migrates nothing
+    assert db.execute("SELECT count(*) FROM schema_version").fetchone()[0] == len(MIGRATIONS)
+
+
+def test_a_file_that_is_not_sqlite_is_refused_with_its_path(tmp_path):
+    bad = tmp_path / "medjobs.db"
+    bad.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match=str(bad)):
+        connect(bad)
+    assert bad.read_bytes().startswith(b"this is not")  # left as it was
+
+
+def test_schema_change_in_a_failed_migration_is_rolled_back(tmp_path, monkeypatch):
+    broken = MIGRATIONS + [(99, "broken", "CREATE TABLE half (x INTEGER);\nTHIS IS NOT SQL;")]
+    monkeypatch.setattr(store_db, "MIGRATIONS", broken)
+    with pytest.raises((StoreError, sqlite3.Error)):
+        connect(tmp_path / "b.db")
+    monkeypatch.setattr(store_db, "MIGRATIONS", MIGRATIONS)
+    db = connect(tmp_path / "b.db")
+    assert not db["half"].exists()
+    assert schema_version(db) == MIGRATIONS[-1][0]
