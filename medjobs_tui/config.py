@@ -20,7 +20,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from apscheduler.triggers.cron import CronTrigger
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator,
+)
 
 JOB_TYPES = (
     "medication_reminder",
@@ -46,6 +48,8 @@ DEFAULT_QUEUE_BY_TYPE = {
 """Routing of job types to queues when a job names no queue of its own."""
 
 ENV_VAR = "MEDJOBS_CONFIG"
+MAX_TIMEOUT_S = 24 * 3600
+"""No job may run longer than a day: a longer timeout is a typo, not a plan."""
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
@@ -63,6 +67,17 @@ class ConfigError(Exception):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bools_for_numbers(cls, data: Any) -> Any:
+        """YAML's ``true``/``false`` must not pass as 1/0 where a number is wanted (``timeout: true``)."""
+        if isinstance(data, dict):
+            for name, field in cls.model_fields.items():
+                value = data.get(name)
+                if isinstance(value, bool) and field.annotation in (int, float):
+                    raise ValueError(f"{name}: expected a number, got {str(value).lower()}")
+        return data
 
 
 class Schedule(_Strict):
@@ -131,11 +146,21 @@ class JobConfig(_Strict):
     ]
     schedule: Schedule
     retry_policy: RetryPolicy = RetryPolicy()
-    timeout: Annotated[float, Field(gt=0)]
+    timeout: Annotated[float, Field(gt=0, le=MAX_TIMEOUT_S, allow_inf_nan=False)]
     queue: str | None = None
     validation_rules: ValidationRules = ValidationRules()
     monitoring_config: MonitoringConfig = MonitoringConfig()
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _queue_exists(self, info: ValidationInfo) -> "JobConfig":
+        queues = (info.context or {}).get("queues")
+        if queues is not None and self.queue_name not in queues:
+            raise ValueError(
+                f"routed to queue {self.queue_name!r}, which runner.queues does not define; "
+                f"allowed: {', '.join(sorted(queues))}"
+            )
+        return self
 
     @property
     def priority_rank(self) -> int:
@@ -156,6 +181,15 @@ class Thresholds(_Strict):
     low_supply_days: Annotated[int, Field(ge=0, le=90)] = 7
     refill_elapsed_fraction: Annotated[float, Field(gt=0, le=1)] = 0.75
     reminder_catch_up_minutes: Annotated[int, Field(ge=0, le=24 * 60)] = 60
+
+    @model_validator(mode="after")
+    def _critical_is_below_low(self) -> "Thresholds":
+        if self.critical_supply_days > self.low_supply_days:
+            raise ValueError(
+                f"critical_supply_days ({self.critical_supply_days}) must not exceed low_supply_days "
+                f"({self.low_supply_days}): critical is the more urgent level"
+            )
+        return self
 
 
 class ClinicConfig(_Strict):
@@ -227,16 +261,6 @@ class Settings(_Strict):
     paths: PathsConfig = PathsConfig()
     base_dir: Path = Path(".")
     source: Path | None = None
-
-    @model_validator(mode="after")
-    def _queues_exist(self) -> "Settings":
-        for name, job in self.jobs.items():
-            if job.queue_name not in self.runner.queues:
-                raise ValueError(
-                    f"job {name!r} is routed to queue {job.queue_name!r}, which runner.queues does not define; "
-                    f"allowed: {sorted(self.runner.queues)}"
-                )
-        return self
 
     def _resolve(self, p: str) -> Path:
         path = Path(p).expanduser()
@@ -310,11 +334,35 @@ def _describe(err: dict[str, Any]) -> str:
     return msg
 
 
+def _first_duplicate_key(node: yaml.Node | None, path: str = "") -> tuple[str, int] | None:
+    """(dotted key, 1-based line) of the first mapping key given twice, or None. PyYAML keeps the last silently."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = f"{path}.{key_node.value}" if path else str(key_node.value)
+            if key_node.value in seen:
+                return key, key_node.start_mark.line + 1
+            seen.add(key_node.value)
+            found = _first_duplicate_key(value_node, key)
+            if found:
+                return found
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            found = _first_duplicate_key(item, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
 def parse_settings(text: str, source: Path) -> Settings:
     """Validate config text read from ``source``; raise ConfigError naming key, line and what is allowed."""
     name = str(source)
     try:
         node = yaml.compose(text)
+        duplicate = _first_duplicate_key(node)
+        if duplicate is not None:
+            key, line = duplicate
+            raise ConfigError(f"{name}:{line}: {key}: this key is given twice; give it once")
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -323,8 +371,11 @@ def parse_settings(text: str, source: Path) -> Settings:
         raise ConfigError(f"{where}: YAML syntax error: {problem}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{name}:1: the file must be a mapping with 'clinic' and 'jobs' keys")
+    queues = ((data.get("runner") or {}).get("queues") if isinstance(data.get("runner"), dict) else None)
+    context = {"queues": set(queues) if isinstance(queues, dict) else set(RunnerConfig().queues)}
     try:
-        return Settings.model_validate({**data, "base_dir": source.resolve().parent, "source": source.resolve()})
+        return Settings.model_validate({**data, "base_dir": source.resolve().parent, "source": source.resolve()},
+                                       context=context)
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
@@ -345,6 +396,10 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         text = source.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{source}: config file not found (set --config PATH or {ENV_VAR})") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{source}: is a folder; --config takes the config file itself") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{source}: not a text file (byte {exc.start} is not UTF-8)") from None
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read config file: {exc.strerror}") from None
     return parse_settings(text, source)

@@ -108,3 +108,44 @@ def test_bad_config_stops_the_cli_with_one_line_and_no_traceback(tmp_path):
     assert "Traceback" not in proc.stderr
     assert "jobs.analytics_rollup.priority" in proc.stderr
     assert not (tmp_path / "data").exists()  # nothing started, no store created
+
+
+def test_infinite_or_day_long_timeout_is_refused():
+    for value in (".inf", "1e400", "100000"):
+        msg = error_for(GOOD.replace("timeout: 1800\n    validation_rules: {critical_path: false",
+                                     f"timeout: {value}\n    validation_rules: {{critical_path: false"))
+        assert "jobs.analytics_rollup.timeout" in msg, value
+
+
+def test_yes_is_not_a_number_of_seconds():
+    msg = error_for(GOOD.replace("timeout: 1800\n    validation_rules: {critical_path: false",
+                                 "timeout: true\n    validation_rules: {critical_path: false"))
+    assert "jobs.analytics_rollup" in msg and "expected a number, got true" in msg
+
+
+def test_critical_supply_threshold_above_low_is_refused():
+    msg = error_for(GOOD.replace("critical_supply_days: 3", "critical_supply_days: 30"))
+    assert msg.startswith(f"clinic.yaml:{line_of(GOOD, 'thresholds:')}: clinic.thresholds:")
+    assert "must not exceed low_supply_days" in msg
+
+
+def test_a_key_given_twice_is_refused_not_silently_overwritten():
+    bad = GOOD.replace("    priority: low\n", "    priority: low\n    priority: high\n")
+    msg = error_for(bad)
+    assert msg == f"clinic.yaml:{line_of(bad, 'priority: low') + 1}: jobs.analytics_rollup.priority: " \
+                  "this key is given twice; give it once"
+
+
+def test_job_routed_to_an_unknown_queue_is_reported_at_the_job():
+    bad = GOOD.replace("    job_type: backup\n", "    job_type: backup\n    queue: nightly\n")
+    msg = error_for(bad)
+    assert msg.startswith(f"clinic.yaml:{line_of(bad, '  backup:')}: jobs.backup: routed to queue 'nightly'")
+    assert "allowed: clinical, maintenance" in msg
+
+
+def test_config_that_is_not_text_or_is_a_folder_gives_one_line(tmp_path):
+    (tmp_path / "bin.yaml").write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ConfigError, match="not a text file"):
+        load_settings(tmp_path / "bin.yaml")
+    with pytest.raises(ConfigError, match="is a folder"):
+        load_settings(tmp_path)
