@@ -29,7 +29,8 @@ def connect(path: str | Path) -> sqlite_utils.Database:
 
     Returns a sqlite_utils.Database in WAL mode with foreign keys on and a busy timeout of
     BUSY_TIMEOUT_MS. The connection is in autocommit mode (``isolation_level=None``): write in
-    ``transaction(db)`` blocks. Raises StoreError if the file is not a usable SQLite database.
+    ``transaction(db)`` blocks. Raises StoreError, changing nothing, if the file is not SQLite, is
+    another application's database, or was written by a newer MedJobs.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -37,10 +38,20 @@ def connect(path: str | Path) -> sqlite_utils.Database:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                                check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables and "schema_version" not in tables:
+            conn.close()
+            raise StoreError(f"{path}: a SQLite database of something else (no schema_version table); "
+                             "MedJobs leaves it untouched")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = NORMAL")
         db = sqlite_utils.Database(conn)
+        latest, found = MIGRATIONS[-1][0], schema_version(db)
+        if found > latest:
+            conn.close()
+            raise StoreError(f"{path}: written by a newer MedJobs (schema {found}; this one knows "
+                             f"up to {latest}); upgrade MedJobs")
         migrate(db)
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{path}: not a usable MedJobs database ({exc})") from None

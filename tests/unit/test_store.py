@@ -52,3 +52,24 @@ def test_schema_change_in_a_failed_migration_is_rolled_back(tmp_path, monkeypatc
     db = connect(tmp_path / "b.db")
     assert not db["half"].exists()
     assert schema_version(db) == MIGRATIONS[-1][0]
+
+
+def test_another_applications_database_is_refused_and_left_untouched(tmp_path):
+    path = tmp_path / "other.db"
+    other = sqlite3.connect(path)
+    other.execute("CREATE TABLE patients (name TEXT)")
+    other.commit()
+    other.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="something else"):
+        connect(path)
+    assert path.read_bytes() == before
+    assert not (tmp_path / "other.db-wal").exists()
+
+
+def test_a_store_from_a_newer_medjobs_is_refused(tmp_path):
+    db = connect(tmp_path / "n.db")
+    db.execute("INSERT INTO schema_version VALUES (999, 'from the future', '2030-01-01T00:00:00+00:00')")
+    db.close()
+    with pytest.raises(StoreError, match="newer MedJobs"):
+        connect(tmp_path / "n.db")
