@@ -16,14 +16,17 @@ import click
 from rich.console import Console as RichConsole
 from rich.table import Table
 
-from medjobs_tui.clock import SystemClock
 from medjobs_tui.config import PRIORITIES, ConfigError, Settings, load_settings
 from medjobs_tui.console import Actor, Console, ConsoleError, session_actor
 from medjobs_tui.engine.runner import Runner
-from medjobs_tui.store import StoreError, connect
+from medjobs_tui.fhir import FhirImportError
+from medjobs_tui.store import StoreError
 
-out = RichConsole(highlight=False)
-err = RichConsole(stderr=True, highlight=False)
+# On a terminal, tables fit its width; piped into a file or a log, they are laid out 160 wide, unwrapped.
+out = RichConsole(highlight=False, width=None if sys.stdout.isatty() else 160)
+err = RichConsole(stderr=True, highlight=False, soft_wrap=True)
+ID = click.IntRange(1, 2**62)
+LIMIT = click.IntRange(1, 10_000)
 
 
 class Ctx:
@@ -46,7 +49,7 @@ class Ctx:
 
 
 def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]medjobs:[/] {message}")
+    err.print(f"[bold red]medjobs:[/] {message}", markup=True, soft_wrap=True)
     sys.exit(code)
 
 
@@ -60,6 +63,8 @@ class MedJobsGroup(click.Group):
             _fail(f"config error: {exc}", 2)
         except StoreError as exc:
             _fail(f"store error: {exc}", 2)
+        except FhirImportError as exc:
+            _fail(f"import error: {exc}", 2)
         except ConsoleError as exc:
             _fail(str(exc), 1)
 
@@ -84,34 +89,36 @@ def main(ctx: click.Context, config: str | None, user: str | None) -> None:
 
 
 @main.command("import")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.pass_obj
 def import_cmd(obj: Ctx, paths: tuple[Path, ...]) -> None:
-    """Import FHIR R4 files (bulk NDJSON, or JSON resources and Bundles) into the store."""
-    from medjobs_tui.fhir.importer import import_paths
+    """Import FHIR R4 (bulk NDJSON files or folders of them, JSON resources and Bundles) into the store.
 
-    db = connect(obj.settings.database_path)
-    report = import_paths(db, obj.settings, list(paths), SystemClock().now())
+    Malformed records are reported and skipped; the rest goes in, in one transaction. Exits 1 when
+    anything was skipped, so a script notices.
+    """
+    console, actor = obj.console()
+    report = console.import_fhir(actor, list(paths))
     for line in report.summary_lines():
         out.print(line, markup=False)
+    if report.skipped:
+        sys.exit(1)
 
 
 @main.command()
 @click.option("--if-empty", is_flag=True, help="do nothing if the store already has patients")
-@click.option("--replace", is_flag=True, help="delete the existing clinic data first")
+@click.option("--replace", is_flag=True, help="delete the demo clinic's data first (never imported data)")
 @click.option("--seed", default=7, show_default=True, help="random seed (same seed, same clinic)")
-@click.option("--patients", default=50, show_default=True, help="number of patients")
+@click.option("--patients", default=50, show_default=True, type=click.IntRange(12, 5000), help="number of patients")
 @click.pass_obj
 def demo(obj: Ctx, if_empty: bool, replace: bool, seed: int, patients: int) -> None:
     """Generate a deterministic synthetic demo clinic (no real patient data)."""
-    from medjobs_tui.demo import generate_demo, has_patients
-
-    db = connect(obj.settings.database_path)
-    if if_empty and has_patients(db):
+    console, actor = obj.console()
+    report = console.write_demo(actor, seed=seed, patients=patients, replace=replace, if_empty=if_empty)
+    if report is None:
         out.print(f"demo clinic already present in {obj.settings.database_path}")
-        return
-    report = generate_demo(db, obj.settings, SystemClock().now(), seed=seed, patients=patients, replace=replace)
-    out.print(f"demo clinic written to {obj.settings.database_path}: {report}")
+    else:
+        out.print(f"demo clinic written to {obj.settings.database_path}: {report}", markup=False)
 
 
 # ------------------------------------------------------------------------------------- runner
@@ -123,8 +130,9 @@ def demo(obj: Ctx, if_empty: bool, replace: bool, seed: int, patients: int) -> N
 def run(obj: Ctx, once: bool) -> None:
     """Run the job runner headless until interrupted (or, with --once, every job once)."""
     settings = obj.settings
+    console, actor = obj.console()
+    console.authorise(actor, "runner.run", "runner")
     runner = Runner(settings)
-    console, actor = obj.console(runner)
     if once:
         sys.exit(_run_once(settings, runner, console, actor))
     stop = threading.Event()
@@ -148,10 +156,13 @@ def _run_once(settings: Settings, runner: Runner, console: Console, actor: Actor
     order = sorted(settings.jobs, key=lambda n: (-PRIORITIES[settings.jobs[n].priority], n))
     runner.recover()
     run_ids = {name: runner.enqueue(name, actor.username, trigger="once") for name in order}
+    interrupted = False
     try:
-        runner.drain()
+        runner.drain(only=set(run_ids.values()))
+    except KeyboardInterrupt:
+        interrupted = True
     finally:
-        runner.stop()
+        runner.stop()  # attempts cut short are recorded as interrupted and re-queued
     table = Table(title=f"medjobs run --once: {settings.clinic.name}")
     for col in ("job", "priority", "run", "status", "attempt", "duration"):
         table.add_column(col, no_wrap=True)
@@ -170,6 +181,9 @@ def _run_once(settings: Settings, runner: Runner, console: Console, actor: Actor
             figures if ok else (row.error or ""),
         )
     out.print(table)
+    if interrupted:
+        err.print("interrupted: runs not finished are queued again for the next runner")
+        return 130
     return 0 if all_ok else 1
 
 
@@ -189,7 +203,7 @@ def trigger(obj: Ctx, job: str, wait: bool) -> None:
         out.print(f"queued run {run_id} of {job}; the console or `medjobs run` executes it")
         return
     try:
-        runner.drain()
+        runner.drain(only={run_id})
     finally:
         runner.stop()
     row = console.run(run_id)
@@ -219,7 +233,7 @@ def resume(obj: Ctx, job: str) -> None:
 
 
 @main.command()
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=ID)
 @click.pass_obj
 def retry(obj: Ctx, run_id: int) -> None:
     """Give dead run RUN_ID one more attempt."""
@@ -229,7 +243,7 @@ def retry(obj: Ctx, run_id: int) -> None:
 
 
 @main.command()
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=ID)
 @click.pass_obj
 def cancel(obj: Ctx, run_id: int) -> None:
     """Cancel queued run RUN_ID."""
@@ -265,7 +279,7 @@ def jobs(obj: Ctx) -> None:
 
 
 @main.command()
-@click.option("--limit", default=30, show_default=True)
+@click.option("--limit", default=30, show_default=True, type=LIMIT)
 @click.pass_obj
 def runs(obj: Ctx, limit: int) -> None:
     """List the newest runs."""
@@ -295,13 +309,15 @@ def metrics(obj: Ctx) -> None:
 
 
 @main.command()
-@click.argument("run_id", type=int, required=False)
+@click.argument("run_id", type=ID, required=False)
 @click.pass_obj
 def evidence(obj: Ctx, run_id: int | None) -> None:
     """List evidence records, or print the record of RUN_ID."""
     console, actor = obj.console()
     if run_id is not None:
         out.print(console.read_evidence(actor, run_id), markup=False)
+        if not console.evidence_valid(run_id):
+            _fail(f"evidence of run {run_id} does not match its recorded SHA-256", 1)
         return
     _print_table(("run", "job", "status", "finished", "valid", "path"), (
         (str(e.run_id), e.job_name, e.status, _local(e.finished_at, obj.settings), "yes" if e.valid else "NO",
@@ -309,7 +325,7 @@ def evidence(obj: Ctx, run_id: int | None) -> None:
 
 
 @main.command()
-@click.option("--limit", default=30, show_default=True)
+@click.option("--limit", default=30, show_default=True, type=LIMIT)
 @click.pass_obj
 def notifications(obj: Ctx, limit: int) -> None:
     """List the newest notifications of the outbox (patients by pseudonym)."""
@@ -317,6 +333,15 @@ def notifications(obj: Ctx, limit: int) -> None:
     _print_table(("id", "created", "kind", "audience", "patient", "due", "message", "status"), (
         (str(n.id), _local(n.created_at, obj.settings), n.kind, n.audience, n.patient or "-",
          _local(n.due_at, obj.settings), n.message, n.status) for n in console.notifications(limit)))
+
+
+@main.command()
+@click.argument("ref")
+@click.pass_obj
+def error(obj: Ctx, ref: str) -> None:
+    """Show the full detail behind an error reference such as E-3F9A1C (admins; may hold patient data)."""
+    console, actor = obj.console()
+    out.print(console.error_detail(actor, ref.strip().upper()), markup=False)
 
 
 @main.command("check-config")

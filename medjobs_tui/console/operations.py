@@ -27,6 +27,11 @@ PRIORITY_NAMES = {rank: name for name, rank in PRIORITIES.items()}
 
 # Which roles may do what. Source: DESIGN.md "Roles".
 PERMISSIONS: dict[str, frozenset[str]] = {
+    "data.import": frozenset({"operator", "admin"}),
+    "data.demo": frozenset({"operator", "admin"}),
+    "data.replace": frozenset({"admin"}),
+    "runner.run": frozenset({"operator", "admin"}),
+    "error.read": frozenset({"admin"}),
     "job.trigger": frozenset({"operator", "admin"}),
     "job.pause": frozenset({"operator", "admin"}),
     "job.resume": frozenset({"operator", "admin"}),
@@ -35,6 +40,18 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "view.operations": frozenset({"operator", "admin", "reviewer", "auditor"}),
     "evidence.read": frozenset({"operator", "admin", "reviewer", "auditor"}),
 }
+
+ACTION_WORDS = {
+    "data.import": "import patient data", "data.demo": "write the demo clinic",
+    "data.replace": "replace the clinic's data", "runner.run": "run the job runner",
+    "error.read": "read error details", "job.trigger": "trigger jobs", "job.pause": "pause jobs",
+    "job.resume": "resume jobs", "run.retry": "retry runs", "run.cancel": "cancel runs",
+    "view.operations": "view operations", "evidence.read": "read evidence",
+}
+"""How each action is named to a user who is refused it."""
+
+TAMPERED_WARNING = ("# WARNING: this record does not match the SHA-256 stored when the run finished;"
+                    " it was changed or damaged afterwards.\n")
 
 
 class ConsoleError(Exception):
@@ -73,11 +90,14 @@ class Console:
 
     # ------------------------------------------------------------------ access and audit
 
-    def _authorise(self, actor: Actor, action: str, target: str | None) -> None:
+    def authorise(self, actor: Actor, action: str, target: str | None = None) -> None:
+        """Raise PermissionDenied (and audit the refusal) unless ``actor``'s role may do ``action``."""
         if actor.role not in PERMISSIONS[action]:
             audit.record(self.db, actor=actor.username, role=actor.role, action=action, target=target,
                          outcome="denied", at=self.clock.now())
-            raise PermissionDenied(f"{actor.username} ({actor.role}) may not {action.replace('.', ' ')}")
+            allowed = " or ".join(sorted(PERMISSIONS[action]))
+            raise PermissionDenied(f"{actor.username} ({actor.role}) may not {ACTION_WORDS[action]}; "
+                                   f"that needs the {allowed} role")
 
     def _audit_ok(self, actor: Actor, action: str, target: str, detail: dict[str, Any] | None = None) -> None:
         audit.record(self.db, actor=actor.username, role=actor.role, action=action, target=target,
@@ -93,7 +113,7 @@ class Console:
 
     def trigger(self, actor: Actor, job_name: str) -> int:
         """Queue a run of ``job_name`` now; return its id. Raises ConsoleError / PermissionDenied."""
-        self._authorise(actor, "job.trigger", f"job:{job_name}")
+        self.authorise(actor, "job.trigger", f"job:{job_name}")
         job = self._job(job_name)
         if self.runner is not None:
             run_id = self.runner.enqueue(job_name, actor.username)
@@ -117,7 +137,7 @@ class Console:
 
     def _set_paused(self, actor: Actor, job_name: str, paused: bool) -> bool:
         action = "job.pause" if paused else "job.resume"
-        self._authorise(actor, action, f"job:{job_name}")
+        self.authorise(actor, action, f"job:{job_name}")
         self._job(job_name)
         changed = store_runs.set_paused(self.db, job_name, paused, actor.username, self.clock.now())
         self._audit_ok(actor, action, f"job:{job_name}", {"changed": changed})
@@ -140,7 +160,7 @@ class Console:
         self._run_command(actor, "run.cancel", run_id, store_runs.cancel_queued)
 
     def _run_command(self, actor: Actor, action: str, run_id: int, change) -> None:
-        self._authorise(actor, action, f"run:{run_id}")
+        self.authorise(actor, action, f"run:{run_id}")
         try:
             change(self.db, run_id, actor.username, self.clock.now())
         except KeyError:
@@ -148,6 +168,53 @@ class Console:
         except store_runs.RunStateError as exc:
             raise ConsoleError(str(exc)) from None
         self._audit_ok(actor, action, f"run:{run_id}")
+
+    def import_fhir(self, actor: Actor, paths: list[Path]):
+        """Import FHIR R4 files (see ``fhir.import_paths``); return the ImportReport. Audited with its counts."""
+        from medjobs_tui.fhir import import_paths
+
+        self.authorise(actor, "data.import", "store")
+        report = import_paths(self.db, self.settings, paths, self.clock.now())
+        self._audit_ok(actor, "data.import", "store", {
+            "files": len(paths), "patients": report.patients, "orders_active": report.orders_active,
+            "orders_stopped": report.orders_stopped, "skipped": len(report.skipped)})
+        return report
+
+    def write_demo(self, actor: Actor, *, seed: int = 7, patients: int = 50, replace: bool = False,
+                   if_empty: bool = False):
+        """Write the synthetic demo clinic; return its DemoReport, or None when ``if_empty`` and patients exist.
+
+        ``replace`` needs the admin role and is refused when the store holds imported (FHIR) patients:
+        real clinic data is never replaced by demo data. Raises ConsoleError / PermissionDenied.
+        """
+        from medjobs_tui.demo import DemoError, generate_demo
+        from medjobs_tui.store import clinical
+
+        self.authorise(actor, "data.demo", "store")
+        sources = clinical.patient_sources(self.db)
+        if if_empty and sources:
+            return None
+        if replace:
+            self.authorise(actor, "data.replace", "store")
+            if sources.get("fhir"):
+                raise ConsoleError(f"the store holds {sources['fhir']} imported patient(s); the demo never "
+                                   "replaces real clinic data (use a separate config for the demo)")
+        try:
+            report = generate_demo(self.db, self.settings, self.clock.now(), seed=seed, patients=patients,
+                                   replace=replace)
+        except DemoError as exc:
+            raise ConsoleError(str(exc)) from None
+        self._audit_ok(actor, "data.demo", "store", {"seed": seed, "patients": patients, "replace": replace})
+        return report
+
+    def error_detail(self, actor: Actor, ref: str) -> str:
+        """The full detail behind an error reference (admins only; may hold patient data). Audited."""
+        self.authorise(actor, "error.read", f"error:{ref}")
+        row = store_runs.error_detail(self.db, ref)
+        if row is None:
+            raise ConsoleError(f"no error detail under reference {ref}")
+        self._audit_ok(actor, "error.read", f"error:{ref}")
+        return f"run {row['run_id']} at {row['at']}\n{row['detail']}"
 
     # ------------------------------------------------------------------ views
 
@@ -206,8 +273,9 @@ class Console:
         return out
 
     def read_evidence(self, actor: Actor, run_id: int) -> str:
-        """The YAML text of run ``run_id``'s evidence record (audited). Raises ConsoleError if absent."""
-        self._authorise(actor, "evidence.read", f"run:{run_id}")
+        """The YAML text of run ``run_id``'s evidence record (audited). A record that no longer matches its
+        SHA-256 is returned with TAMPERED_WARNING as its first line. Raises ConsoleError if absent."""
+        self.authorise(actor, "evidence.read", f"run:{run_id}")
         row = store_runs.get_run(self.db, run_id)
         if row is None or not row["evidence_path"]:
             raise ConsoleError(f"run {run_id} has no evidence record")
@@ -216,8 +284,15 @@ class Console:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise ConsoleError(f"evidence of run {run_id} is missing: {row['evidence_path']}") from None
-        self._audit_ok(actor, "evidence.read", f"run:{run_id}")
-        return text
+        valid = evidence_mod.is_valid(self.settings.evidence_dir, row["evidence_path"], row["evidence_sha256"])
+        self._audit_ok(actor, "evidence.read", f"run:{run_id}", {"valid": valid})
+        return text if valid else TAMPERED_WARNING + text
+
+    def evidence_valid(self, run_id: int) -> bool:
+        """True when run ``run_id``'s evidence record exists and matches its stored SHA-256."""
+        row = store_runs.get_run(self.db, run_id)
+        return bool(row) and evidence_mod.is_valid(self.settings.evidence_dir, row["evidence_path"],
+                                                   row["evidence_sha256"])
 
     def notifications(self, limit: int = 200) -> list[NotificationRow]:
         """The newest outbox entries (patients by pseudonym only)."""

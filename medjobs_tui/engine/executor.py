@@ -34,6 +34,7 @@ class Outcome:
     summary: dict[str, Any] | None = None
     error: str | None = None          # masked text, safe to show
     detail: str | None = field(default=None, repr=False)  # traceback; may hold patient data: never shown
+    error_ref: str | None = None      # the reference in ``error`` under which ``detail`` is kept
 
 
 def _context():
@@ -97,10 +98,10 @@ def _child_main(conn, settings: Settings, run: dict[str, Any], now_iso: str, han
         )
         summary = handler(ctx)
         db.close()
-        conn.send(("ok", summary, None))
+        conn.send(("ok", summary, None, None))
     except BaseException as exc:  # noqa: BLE001 - everything is reported to the parent, masked
         ref = error_reference()
-        conn.send(("error", mask_exception(exc, ref), traceback.format_exc()))
+        conn.send(("error", mask_exception(exc, ref), traceback.format_exc(), ref))
     finally:
         conn.close()
 
@@ -138,7 +139,7 @@ class ProcessExecutor:
         try:
             if parent.poll(timeout_s):
                 try:
-                    kind, payload, detail = parent.recv()
+                    kind, payload, detail, ref = parent.recv()
                 except EOFError:
                     proc.join(5)
                     return Outcome("failed", time.monotonic() - started,
@@ -147,7 +148,7 @@ class ProcessExecutor:
                 proc.join(5)
                 if kind == "ok":
                     return Outcome("succeeded", duration, summary=payload)
-                return Outcome("failed", duration, error=payload, detail=detail)
+                return Outcome("failed", duration, error=payload, detail=detail, error_ref=ref)
             proc.kill()
             proc.join(5)
             return Outcome("timed_out", time.monotonic() - started,

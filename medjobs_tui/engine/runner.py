@@ -23,7 +23,7 @@ import secrets
 import socket
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -49,11 +49,29 @@ HEARTBEAT_SECONDS = 5.0
 """How often (real seconds) a live runner renews its heartbeat."""
 
 
+INTERVAL_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+"""Interval schedules count from this instant, so every runner on a store fires (and dedupes) the same ticks."""
+
+
 def make_trigger(job: JobConfig, settings: Settings):
-    """The APScheduler trigger of ``job``: a crontab in the clinic's zone, or an interval in seconds."""
+    """The APScheduler trigger of ``job``: a crontab in the clinic's zone, or an interval in seconds
+    counted from INTERVAL_EPOCH."""
     if job.schedule.type == "cron":
         return CronTrigger.from_crontab(str(job.schedule.value), timezone=settings.zone)
-    return IntervalTrigger(seconds=int(job.schedule.value), timezone=settings.zone)
+    return IntervalTrigger(seconds=int(job.schedule.value), start_date=INTERVAL_EPOCH, timezone=settings.zone)
+
+
+def tick_instant(job: JobConfig, now: datetime) -> datetime:
+    """The schedule instant a tick firing at ``now`` belongs to: the latest fire time at or before ``now``.
+
+    Cron fire times are whole minutes; interval fire times are INTERVAL_EPOCH + k x interval. APScheduler
+    fires at or just after the fire time, so flooring gives every runner the same instant (and dedupe key).
+    """
+    if job.schedule.type == "cron":
+        return now.replace(second=0, microsecond=0)
+    every = int(job.schedule.value)
+    elapsed = int((now - INTERVAL_EPOCH).total_seconds())
+    return INTERVAL_EPOCH + timedelta(seconds=elapsed - elapsed % every)
 
 
 def next_fire_time(job: JobConfig, settings: Settings, after: datetime) -> datetime | None:
@@ -99,13 +117,14 @@ class Runner:
     def tick(self, job_name: str, scheduled_at: datetime | None = None) -> int | None:
         """A schedule tick of ``job_name``: queue a run (or record it skipped if the job is paused).
 
-        ``scheduled_at`` defaults to the clock's now, floored to the minute for cron jobs. Returns the
-        run id, or None if this tick was already queued (dedupe key ``<job>@<scheduled_at>``).
+        ``scheduled_at`` defaults to the fire time this tick belongs to (``tick_instant``). Returns the
+        run id, or None if this tick was already queued (dedupe key ``<job>@<scheduled_at>``): two runners
+        on one store queue each tick once.
         """
         job = self.settings.jobs[job_name]
         now = self.clock.now()
         if scheduled_at is None:
-            scheduled_at = now.replace(second=0, microsecond=0) if job.schedule.type == "cron" else now.replace(microsecond=0)
+            scheduled_at = tick_instant(job, now)
         paused = job_name in store_runs.paused_jobs(self.db)
         run_id = store_runs.insert_run(
             self.db, job_name=job_name, job_type=job.job_type, queue=job.queue_name,
@@ -132,12 +151,13 @@ class Runner:
 
     # -------------------------------------------------------------------------- 2. claim
 
-    def dispatch(self) -> list[int]:
-        """Claim every due run the queues have room for and hand each to a worker; return their ids."""
+    def dispatch(self, only: set[int] | None = None) -> list[int]:
+        """Claim every due run the queues have room for (only the ids in ``only``, if given) and hand each
+        to a worker; return their ids."""
         started: list[int] = []
         self._ensure_live()
         while not self._stopping.is_set():
-            run = store_runs.claim_next(self.db, self.capacity, self.clock.now(), worker=self.id)
+            run = store_runs.claim_next(self.db, self.capacity, self.clock.now(), worker=self.id, only=only)
             if run is None:
                 break
             started.append(run["id"])
@@ -176,6 +196,8 @@ class Runner:
         retry_at = None
         if outcome.status in ("failed", "timed_out"):
             retry_at = next_attempt_at(job.retry_policy, run["attempt"], run["max_attempts"], now)
+        if outcome.detail and outcome.error_ref:
+            store_runs.save_error_detail(db, outcome.error_ref, run["id"], now, outcome.detail)
         status = store_runs.finish_attempt(
             db, run["id"], outcome=outcome.status, now=now, duration_s=round(outcome.duration_s, 6),
             error=outcome.error, summary=outcome.summary, retry_at=retry_at,
@@ -275,21 +297,22 @@ class Runner:
             store_runs.unregister_runner(self.db, self.id)
         self.dbs.close_all()
 
-    def drain(self, timeout: float = 600.0) -> None:
+    def drain(self, timeout: float = 600.0, only: set[int] | None = None) -> None:
         """Dispatch until nothing is due or running (used by ``run --once`` and tests); no background threads.
 
-        Raises TimeoutError if work is still running after ``timeout`` seconds.
+        With ``only``, just those runs are executed (``trigger --wait``). Raises TimeoutError if work is
+        still running after ``timeout`` seconds.
         """
         deadline = threading.Event()
         timer = threading.Timer(timeout, deadline.set)
         timer.start()
         try:
             while not deadline.is_set():
-                self.dispatch()
+                self.dispatch(only)
                 with self._lock:
                     pending = list(self._inflight.values())
                 if not pending:
-                    if not self.dispatch():
+                    if not self.dispatch(only):
                         return
                     continue
                 for fut in pending:

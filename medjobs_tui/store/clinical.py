@@ -150,6 +150,11 @@ def has_patients(db: sqlite_utils.Database) -> bool:
     return db.execute("SELECT EXISTS (SELECT 1 FROM patients)").fetchone()[0] == 1
 
 
+def patient_sources(db: sqlite_utils.Database) -> dict[str, int]:
+    """How many patients came from each source ('fhir', 'demo')."""
+    return dict(db.execute("SELECT source, count(*) FROM patients GROUP BY source").fetchall())
+
+
 def table_row_counts(conn: sqlite3.Connection, tables: Iterable[str] | None = None) -> dict[str, int]:
     """Row count of each table (all user tables when ``tables`` is None) on a plain sqlite3 connection.
 

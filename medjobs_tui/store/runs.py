@@ -133,11 +133,11 @@ def unregister_runner(db: sqlite_utils.Database, runner_id: str) -> None:
 
 
 def claim_next(db: sqlite_utils.Database, capacity: dict[str, int], now: datetime,
-               worker: str = "runner") -> dict[str, Any] | None:
+               worker: str = "runner", only: Iterable[int] | None = None) -> dict[str, Any] | None:
     """Claim the next due run: highest priority first, then oldest scheduled time, then lowest id.
 
     ``capacity`` maps queue -> concurrency limit; a queue with as many running runs as its limit is
-    skipped. The run is marked as held by runner ``worker``. The claim is one ``BEGIN IMMEDIATE`` transaction: the run moves queued -> running, its
+    skipped. The run is marked as held by runner ``worker``. With ``only``, just those run ids are eligible. The claim is one ``BEGIN IMMEDIATE`` transaction: the run moves queued -> running, its
     attempt row is opened and a history row written. Returns the claimed run row, or None.
     """
     with transaction(db):
@@ -147,10 +147,16 @@ def claim_next(db: sqlite_utils.Database, capacity: dict[str, int], now: datetim
         if not open_queues:
             return None
         marks = ",".join("?" for _ in open_queues)
+        params: list[Any] = [iso(now), *open_queues]
+        restrict = ""
+        if only is not None:
+            wanted = [int(i) for i in only]
+            restrict = f" AND id IN ({','.join('?' for _ in wanted)})" if wanted else " AND 0"
+            params += wanted
         row = _row(db.execute(
-            f"SELECT * FROM runs WHERE status = 'queued' AND available_at <= ? AND queue IN ({marks})"
+            f"SELECT * FROM runs WHERE status = 'queued' AND available_at <= ? AND queue IN ({marks}){restrict}"
             " ORDER BY priority DESC, scheduled_at ASC, id ASC LIMIT 1",
-            [iso(now), *open_queues],
+            params,
         ))
         if row is None:
             return None
@@ -337,6 +343,18 @@ def terminal_runs_by_job(db: sqlite_utils.Database) -> dict[str, list[dict[str, 
 def runs_waiting(db: sqlite_utils.Database) -> int:
     """How many runs are queued or running."""
     return db.execute("SELECT count(*) FROM runs WHERE status IN ('queued', 'running')").fetchone()[0]
+
+
+def save_error_detail(db: sqlite_utils.Database, ref: str, run_id: int | None, at: datetime, detail: str) -> None:
+    """Keep the full detail (traceback) of a masked error under its reference."""
+    with transaction(db):
+        db.execute("INSERT OR REPLACE INTO error_details (ref, run_id, at, detail) VALUES (?, ?, ?, ?)",
+                   [ref, run_id, iso(at), detail])
+
+
+def error_detail(db: sqlite_utils.Database, ref: str) -> dict[str, Any] | None:
+    """The error detail kept under ``ref``, or None."""
+    return _row(db.execute("SELECT * FROM error_details WHERE ref = ?", [ref]))
 
 
 def ids(rows: Iterable[dict[str, Any]]) -> list[int]:

@@ -254,7 +254,7 @@ BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
     ),
     (
         2,
-        "runner leases: which runner holds a running run, and its heartbeat",
+        "runner leases (which runner holds a running run, its heartbeat); error details behind references",
         """
 CREATE TABLE runners (
     id TEXT PRIMARY KEY,                      -- host:pid:random
@@ -262,6 +262,13 @@ CREATE TABLE runners (
     heartbeat_at TEXT NOT NULL                -- UTC; a runner silent past the lease has died
 );
 ALTER TABLE runs ADD COLUMN claimed_by TEXT;  -- runners.id holding the run while it is running
+
+CREATE TABLE error_details (
+    ref TEXT PRIMARY KEY,                     -- the reference shown to users (E-3F9A1C)
+    run_id INTEGER,
+    at TEXT NOT NULL,
+    detail TEXT NOT NULL                      -- traceback: may hold patient data; admins only (encrypted with the security issue)
+);
 """,
     ),
 ]

@@ -254,3 +254,33 @@ def test_started_runner_stops_cleanly(tmp_path, clock):
     runner.stop()
     assert not runner.scheduler.running
     assert os.path.exists(runner.settings.database_path)
+
+
+def test_two_runners_on_one_store_queue_each_interval_tick_once(tmp_path, clock):
+    from medjobs_tui.config import Schedule
+    from medjobs_tui.engine.runner import tick_instant
+
+    runner_a, console = make_runner(tmp_path, clock, "ok")
+    runner_b, _ = make_runner(tmp_path, clock, "ok")
+    job = runner_a.settings.jobs["backup"].model_copy(update={"schedule": Schedule(type="interval", value=4)})
+    runner_a.settings.jobs["backup"] = runner_b.settings.jobs["backup"] = job
+    fire = tick_instant(job, clock.now())
+    clock.set(fire + timedelta(milliseconds=20))
+    first = runner_a.tick("backup")
+    clock.advance(1.5)                        # the other window's scheduler fires a little later
+    assert runner_b.tick("backup") is None    # same tick: not queued twice
+    clock.advance(3)                          # the next tick, 4 s after the first
+    assert runner_b.tick("backup") is not None
+    assert store_runs.get_run(runner_a.db, first)["scheduled_at"] == fire.isoformat(timespec="seconds")
+    runner_a.stop()
+    runner_b.stop()
+
+
+def test_trigger_and_wait_runs_only_the_triggered_run(tmp_path, clock):
+    runner, console = make_runner(tmp_path, clock, "ok")
+    other = console.trigger(NURSE, "supply_monitor")
+    mine = console.trigger(NURSE, "backup")
+    runner.drain(only={mine})
+    assert console.run(mine).status == "succeeded"
+    assert console.run(other).status == "queued"
+    runner.stop()
