@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from medjobs_tui.clock import FixedClock
 from medjobs_tui.config import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+SHARED_DATA = Path(os.environ.get("MEDJOBS_SHARED_DATA", REPO.parent / "shared" / "data"))
+"""Real inputs nobody here wrote (../shared/data); MEDJOBS_SHARED_DATA points elsewhere. Tests skip without it."""
 FIXED_NOW = datetime(2026, 11, 29, 12, 55, tzinfo=timezone.utc)  # 07:55 in New York: 08:00 doses are due
 
 

@@ -81,6 +81,9 @@ def _resolve(ref: str):
 
 def _child_main(conn, settings: Settings, run: dict[str, Any], now_iso: str, handler_ref: str | None) -> None:
     """Worker-process entry: build the JobContext, run the handler, send ('ok', summary) or ('error', ...)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the parent's to handle: it stops or kills us
     try:
         from medjobs_tui.jobs.base import JobContext
         from medjobs_tui.store import connect

@@ -175,7 +175,7 @@ class Runner:
         try:
             outcome = self.executor.execute(run, self.clock.now(), job.timeout)
         except Exception as exc:  # noqa: BLE001 - the executor itself broke: the attempt failed
-            log.exception("executor failed for run %s", run["id"])
+            log.error("executor failed for run %s: %s", run["id"], type(exc).__name__)
             outcome = Outcome("failed", 0.0, error=f"executor error: {type(exc).__name__}")
         if self._stopping.is_set() and outcome.status != "succeeded":
             # killed by stop(): not the job's failure; re-queued now without spending its retry budget

@@ -115,6 +115,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
         dest = sqlite3.connect(str(target))
         try:
             source.backup(dest)
+            dest.execute("PRAGMA journal_mode = DELETE")  # one self-contained file: no -wal/-shm beside it
             counts = store.table_row_counts(dest)
             version = store.schema_version_of(dest)
         finally:

@@ -86,3 +86,10 @@ def test_two_backups_at_the_same_instant_do_not_overwrite_each_other(clinic):
     second = clinic.run("backup")
     assert first["file"] != second["file"]
     assert len(list(clinic.settings.backups_dir.glob("*.db"))) == 2
+
+
+def test_backup_is_one_self_contained_file(clinic):
+    summary = clinic.run("backup", run_id=43)
+    names = sorted(p.name for p in clinic.settings.backups_dir.iterdir())
+    assert summary["file"] in names
+    assert not [n for n in names if n.endswith(("-wal", "-shm"))]

@@ -21,7 +21,7 @@ from medjobs_tui.clinical.adherence import (
     shifted_periods,
 )
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from tests.conftest import SHARED_DATA as SHARED  # noqa: E402
 WORKED = SHARED / "reference" / "pdc_worked_example.csv"
 PERIOD_END = date(2023, 12, 31)   # end of the measurement year in the worked example (data/README.md)
 

@@ -20,7 +20,7 @@ from medjobs_tui.fhir import FhirImportError, ImportReport, SkippedLine, import_
 from medjobs_tui.store import connect
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared" / "data"
+from tests.conftest import SHARED_DATA as SHARED  # noqa: E402
 SYNTHEA = SHARED / "synthea-10"
 US_CORE = SHARED / "us-core"
 _skip_without_shared = pytest.mark.skipif(

@@ -17,7 +17,7 @@ from medjobs_tui.clinical.interactions import (
     parse_knowledge_base,
 )
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from tests.conftest import SHARED_DATA as SHARED  # noqa: E402
 ONC = SHARED / "reference" / "onc_high_priority_ddi_phansalkar2012.csv"
 
 # Rows of the reference list deliberately not matched, with the reason (asserted below to stay honest):
