@@ -262,6 +262,16 @@ class Settings(_Strict):
     base_dir: Path = Path(".")
     source: Path | None = None
 
+    @model_validator(mode="after")
+    def _paths_are_usable(self) -> "Settings":
+        for key, path, want_dir in (("paths.database", self.database_path, False),
+                                    ("paths.backups", self.backups_dir, True),
+                                    ("paths.evidence", self.evidence_dir, True)):
+            if path.exists() and path.is_dir() != want_dir:
+                kind = "a folder" if want_dir else "a file"
+                raise ValueError(f"{key}: {path} exists but is not {kind}")
+        return self
+
     def _resolve(self, p: str) -> Path:
         path = Path(p).expanduser()
         return path if path.is_absolute() else (self.base_dir / path)

@@ -149,3 +149,10 @@ def test_config_that_is_not_text_or_is_a_folder_gives_one_line(tmp_path):
         load_settings(tmp_path / "bin.yaml")
     with pytest.raises(ConfigError, match="is a folder"):
         load_settings(tmp_path)
+
+
+def test_backups_path_that_is_a_file_stops_start_up(tmp_path):
+    (tmp_path / "c.yaml").write_text(GOOD.replace("backups: data/backups", "backups: not-a-folder"))
+    (tmp_path / "not-a-folder").write_text("x")
+    with pytest.raises(ConfigError, match="paths.backups: .*not-a-folder exists but is not a folder"):
+        load_settings(tmp_path / "c.yaml")
