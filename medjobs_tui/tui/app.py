@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from functools import partial
 from typing import Callable, Iterable
 
+from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -21,15 +23,15 @@ from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from medjobs_tui.config import Settings
-from medjobs_tui.console import Actor, Console, ConsoleError, Snapshot, session_actor
+from medjobs_tui.console import Actor, Console, ConsoleError, NotificationRow, Snapshot, session_actor
 from medjobs_tui.engine.runner import Runner
-from medjobs_tui.tui import commands
+from medjobs_tui.tui import commands, details
 from medjobs_tui.tui.messages import CommandDone, EvidenceLoaded, RefreshFailed, SnapshotReady
-from medjobs_tui.tui.screens import EvidenceScreen, HelpScreen
+from medjobs_tui.tui.screens import DetailScreen, EvidenceScreen, HelpScreen
 from medjobs_tui.tui.tables import TABS
 from medjobs_tui.tui.widgets import ClinicHeader, LiveTable
 
@@ -39,19 +41,48 @@ TAB_OF_ACTION = {"trigger": "jobs", "toggle_pause": "jobs", "retry": "queue", "c
 """The tab an action works on; elsewhere its key is greyed out in the footer."""
 
 EXTRA_KEYS = (
-    ("enter", "View the selected evidence record", "Evidence"),
+    ("enter", "Open the selected run, evidence record or notification", "tables"),
     ("1 … 5", "Switch to Queue, Jobs, Metrics, Evidence, Notifications", "everywhere"),
     ("↑ ↓ pgup pgdn", "Move the cursor", "tables"),
+    ("home end", "Go to the first / last row", "tables"),
     ("ctrl+p", "Command palette (trigger or pause any job, switch tab, theme)", "everywhere"),
     ("ctrl+q", "Quit at once", "everywhere"),
 )
 """Keys the help screen lists besides the app's own bindings."""
 
 
+TOAST_SECONDS = 4
+"""How long a toast stays up."""
+
+MAX_TOASTS = 3
+"""At most this many toasts on screen: a new one pushes out the oldest."""
+
+REPEAT_ERROR_AFTER = 60.0
+"""Seconds before the same refresh error is shown again (a flapping store does not flood the screen)."""
+
+
+class RunTable(LiveTable):
+    """The Queue tab's table: enter (or a click) opens the selected run in full (attempts, status, error)."""
+
+    BINDINGS = [Binding("enter", "select_cursor", "Run details", id="run.view")]
+
+
 class EvidenceTable(LiveTable):
     """The Evidence tab's table: enter (or a click) opens the selected run's record."""
 
     BINDINGS = [Binding("enter", "select_cursor", "View evidence", id="evidence.view")]
+
+
+class NotificationTable(LiveTable):
+    """The Notifications tab's table: enter (or a click) opens the selected notification in full."""
+
+    BINDINGS = [Binding("enter", "select_cursor", "Full message", id="notification.view")]
+
+
+TABLE_CLASS: dict[str, type[LiveTable]] = {
+    "queue": RunTable, "evidence": EvidenceTable, "notifications": NotificationTable,
+}
+"""The table of each tab whose rows open in a dialog; the other tabs use a plain LiveTable."""
 
 
 class MedJobsApp(App[None]):
@@ -94,7 +125,8 @@ class MedJobsApp(App[None]):
         self._again = False
         self._stopping = False
         self._runner_stopped = False
-        self._last_error: str | None = None
+        self._errors_shown: dict[str, float] = {}
+        """When each refresh error was last shown (time.monotonic)."""
         self._console_lock = threading.Lock()
         """Held by every worker thread during its console call, and while the runner stops: stopping the
         runner closes the store connections, which must never happen under a query in progress."""
@@ -106,8 +138,11 @@ class MedJobsApp(App[None]):
         with TabbedContent(id="tabs"):
             for spec in TABS:
                 with TabPane(spec.title, id=spec.id):
-                    table_class = EvidenceTable if spec.id == "evidence" else LiveTable
-                    yield table_class(spec.columns, id=f"{spec.id}-table")
+                    yield TABLE_CLASS.get(spec.id, LiveTable)(spec.columns, id=f"{spec.id}-table")
+                    if spec.id == "notifications":
+                        yield Static("", id="notifications-preview", classes="preview")
+                    if spec.empty:
+                        yield Static(spec.empty, id=f"{spec.id}-empty", classes="empty-hint")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -174,7 +209,6 @@ class MedJobsApp(App[None]):
             return
         self.latest = message.snapshot
         self.refresh_count += 1
-        self._last_error = None
         if not self._modal_open():
             self.paint()
         self._arm_next()
@@ -183,9 +217,10 @@ class MedJobsApp(App[None]):
     def _refresh_failed(self, message: RefreshFailed) -> None:
         if self._stopping:
             return
-        if message.error != self._last_error:
-            self.notify(message.error, title="Refresh failed", severity="error")
-            self._last_error = message.error
+        now = time.monotonic()
+        if now - self._errors_shown.get(message.error, -REPEAT_ERROR_AFTER) >= REPEAT_ERROR_AFTER:
+            self._errors_shown[message.error] = now
+            self.toast(message.error, title="Refresh failed", severity="error")
         self._arm_next()
 
     def _arm_next(self) -> None:
@@ -204,7 +239,7 @@ class MedJobsApp(App[None]):
             return
         error = event.worker.error
         log.error("worker %s failed: %r", event.worker.name, error)
-        self.notify(commands.describe(error), title=f"{event.worker.name} failed", severity="error")
+        self.toast(commands.describe(error), title=f"{event.worker.name} failed", severity="error")
         if event.worker.group == "refresh":
             self._arm_next()
 
@@ -220,7 +255,10 @@ class MedJobsApp(App[None]):
             return
         with self.batch_update():
             table.sync(spec.build(self.latest, self.zone))
+            self.query_one(f"TabPane#{tab}").set_class(table.row_count == 0, "-empty")
             self.sub_title = self._status_line(self.latest)
+            if tab == "notifications":
+                self._preview_notification(table.selected_key)
 
     def _status_line(self, snap: Snapshot) -> str:
         counts: dict[str, int] = {}
@@ -258,24 +296,29 @@ class MedJobsApp(App[None]):
         """Open the help screen listing the keys."""
         if isinstance(self.screen, HelpScreen):
             return
-        self.push_screen(HelpScreen(self.help_keys()), callback=lambda _: self.paint())
+        metrics = next(s for s in TABS if s.id == "metrics")
+        columns = [(c.label, c.help) for c in metrics.columns if c.help]
+        self.push_screen(HelpScreen(self.help_keys(), columns), callback=lambda _: self.paint())
 
     def help_keys(self) -> list[tuple[str, str, str]]:
-        """``(key, description, where)`` for every binding of the app, then the table and palette keys."""
-        rows, seen = [], set()
+        """``(keys, description, where)`` for every action of the app's bindings (its keys on one line,
+        e.g. ``? f1``), then the table and palette keys."""
+        rows: dict[str, list] = {}
         for binding in self.BINDINGS:
-            if binding.id in seen or binding.id.startswith("tab."):
+            if binding.id.startswith("tab."):
                 continue
-            seen.add(binding.id)
+            if binding.action in rows:
+                rows[binding.action][0] += f" {self.get_key_display(binding)}"
+                continue
             tab = TAB_OF_ACTION.get(binding.action)
             where = next(s.title for s in TABS if s.id == tab) if tab else "everywhere"
-            rows.append((self.get_key_display(binding), binding.tooltip or binding.description, where))
-        return rows + list(EXTRA_KEYS)
+            rows[binding.action] = [self.get_key_display(binding), binding.tooltip or binding.description, where]
+        return [tuple(row) for row in rows.values()] + list(EXTRA_KEYS)
 
     def _selected(self, tab: str) -> str | None:
         key = self.table(tab).selected_key
         if key is None:
-            self.notify(f"Nothing selected in {tab}", severity="warning")
+            self.toast(f"Nothing selected in {tab}", severity="warning")
         return key
 
     def action_trigger(self) -> None:
@@ -330,8 +373,61 @@ class MedJobsApp(App[None]):
         if self._stopping:
             return
         if message.text:
-            self.notify(message.text, severity=message.severity)
+            self.toast(message.text, severity=message.severity)
         self.refresh_now()
+
+    def toast(self, text: str, *, title: str = "", severity: str = "information") -> None:
+        """Show ``text`` for TOAST_SECONDS, unless the same text is already up; at most MAX_TOASTS at once.
+        The text is literal (never read as markup). Textual 8.2 has no public list of the toasts shown."""
+        shown = list(self._notifications)
+        if any(n.message == text and n.title == title for n in shown):
+            return
+        for old in shown[:max(0, len(shown) - MAX_TOASTS + 1)]:
+            self._unnotify(old, refresh=False)
+        self.notify(text, title=title, severity=severity, timeout=TOAST_SECONDS, markup=False)
+
+    # ------------------------------------------------------------------ detail dialogs
+
+    @on(DataTable.RowSelected, "#queue-table")
+    def _run_selected(self, event: DataTable.RowSelected) -> None:
+        self.open_run(int(event.row_key.value))
+
+    def open_run(self, run_id: int) -> None:
+        """Show run ``run_id`` in full (status, attempts, masked error, local times), as last refreshed."""
+        run = next((r for r in self.latest.runs if r.id == run_id), None) if self.latest else None
+        if run is None:
+            self.toast(f"Run {run_id} is no longer listed", severity="warning")
+            return
+        self.push_screen(DetailScreen(f"Run {run_id}", details.run_fields(run, self.zone)),
+                         callback=lambda _: self.paint())
+
+    @on(DataTable.RowHighlighted, "#notifications-table")
+    def _notification_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._preview_notification(event.row_key.value)
+
+    def _preview_notification(self, key: str | None) -> None:
+        """Show the whole message of notification ``key`` (the row under the cursor) under the table."""
+        note = self._notification(int(key)) if key is not None else None
+        self.query_one("#notifications-preview", Static).update(
+            Text(note.message) if note is not None else "")
+
+    def _notification(self, notification_id: int) -> NotificationRow | None:
+        if self.latest is None:
+            return None
+        return next((n for n in self.latest.notifications if n.id == notification_id), None)
+
+    @on(DataTable.RowSelected, "#notifications-table")
+    def _notification_selected(self, event: DataTable.RowSelected) -> None:
+        self.open_notification(int(event.row_key.value))
+
+    def open_notification(self, notification_id: int) -> None:
+        """Show notification ``notification_id`` in full (the whole message), as last refreshed."""
+        note = self._notification(notification_id)
+        if note is None:
+            self.toast(f"Notification {notification_id} is no longer listed", severity="warning")
+            return
+        self.push_screen(DetailScreen(f"Notification {notification_id}", details.notification_fields(note, self.zone)),
+                         callback=lambda _: self.paint())
 
     # ------------------------------------------------------------------ evidence
 
@@ -345,7 +441,9 @@ class MedJobsApp(App[None]):
 
     @on(EvidenceLoaded)
     def _evidence_loaded(self, message: EvidenceLoaded) -> None:
-        self.push_screen(EvidenceScreen(message.run_id, message.text), callback=lambda _: self.paint())
+        row = next((e for e in self.latest.evidence if e.run_id == message.run_id), None) if self.latest else None
+        header = details.evidence_header(row, self.zone) if row is not None else None
+        self.push_screen(EvidenceScreen(message.run_id, message.text, header), callback=lambda _: self.paint())
 
     # ------------------------------------------------------------------ command palette
 

@@ -19,28 +19,45 @@ Row = tuple[str, Sequence[RenderableType]]
 
 
 @dataclass(frozen=True)
+class Column:
+    """One column of a table: key, heading, and its width in cells.
+
+    ``width`` is a floor: the table widens a column to its widest cell on each refresh. A ``fill``
+    column (at most one, the last: the long free text) takes the width the others leave, never less
+    than ``width``, and its text ends in "…" when cut. ``help`` explains the heading on the help screen.
+    """
+
+    key: str
+    label: str
+    width: int = 0
+    fill: bool = False
+    help: str = ""
+
+
+@dataclass(frozen=True)
 class TabSpec:
-    """One tab of the dashboard: pane id, title, columns ``(key, label)`` and its row builder."""
+    """One tab of the dashboard: pane id, title, columns, row builder, and the hint shown while it is empty."""
 
     id: str
     title: str
-    columns: tuple[tuple[str, str], ...]
+    columns: tuple[Column, ...]
     build: Callable[[Snapshot, tzinfo], list[Row]]
+    empty: str = ""
 
 
 def queue_rows(snap: Snapshot, zone: tzinfo) -> list[Row]:
-    """Runs, newest first."""
+    """Runs, newest first; the masked error (never patient data) last."""
     return [(str(r.id), (
         fmt.number(r.id), r.job_name, r.priority, fmt.status(r.status), f"{r.attempt}/{r.max_attempts}",
-        r.trigger, fmt.local_time(r.scheduled_at, zone), fmt.duration(r.duration_s),
+        r.trigger, fmt.local_time(r.scheduled_at, zone), fmt.duration(r.duration_s), fmt.long_text(r.error),
     )) for r in snap.runs]
 
 
 def job_rows(snap: Snapshot, zone: tzinfo) -> list[Row]:
-    """Configured jobs, highest priority first."""
+    """Configured jobs, highest priority first; the most looked-at columns first (they stay on an 80-column screen)."""
     return [(j.name, (
-        j.name, j.job_type, j.priority, j.queue, j.schedule, fmt.local_time(j.next_run_at, zone),
-        fmt.yes_no(j.paused), fmt.status(j.last_status),
+        fmt.job(j.name, j.job_type), fmt.yes_no(j.paused), fmt.status(j.last_status),
+        fmt.local_time(j.next_run_at, zone), j.priority, j.schedule, j.queue,
     )) for j in snap.jobs]
 
 
@@ -49,7 +66,7 @@ def metric_rows(snap: Snapshot, zone: tzinfo) -> list[Row]:
     return [(m.job_name, (
         m.job_name, fmt.number(m.runs), fmt.seconds(m.last_duration_s), fmt.seconds(m.p50_duration_s),
         fmt.seconds(m.p95_duration_s), fmt.percent(m.success_rate), fmt.percent(m.error_rate),
-        fmt.number(m.retry_count), fmt.number(m.timeout_count), fmt.status(m.validation_status),
+        fmt.number(m.retry_count), fmt.number(m.timeout_count), fmt.validation(m.validation_status),
     )) for m in snap.metrics]
 
 
@@ -57,39 +74,54 @@ def evidence_rows(snap: Snapshot, zone: tzinfo) -> list[Row]:
     """Evidence records, newest run first."""
     return [(str(e.run_id), (
         fmt.number(e.run_id), e.job_name, fmt.status(e.status), fmt.local_time(e.finished_at, zone),
-        fmt.check_mark(e.valid), e.path,
+        fmt.check_mark(e.valid), fmt.long_text(e.path),
     )) for e in snap.evidence]
 
 
 def notification_rows(snap: Snapshot, zone: tzinfo) -> list[Row]:
-    """Outbox entries, newest first; patients by pseudonym only. The message comes last: it is the long one."""
+    """Outbox entries, newest first; patients by pseudonym only. The message comes last: it is the long one,
+    without its leading "P-00047: " when the patient column already says it (enter shows it whole)."""
     return [(str(n.id), (
-        fmt.number(n.id), fmt.local_time(n.created_at, zone), n.kind, n.audience, n.patient or fmt.MISSING,
-        fmt.local_time(n.due_at, zone), fmt.status(n.status), n.message,
+        fmt.local_time(n.created_at, zone), n.kind, n.audience, n.patient or fmt.MISSING, fmt.status(n.status),
+        fmt.long_text(fmt.without_patient_prefix(n.message, n.patient)),
     )) for n in snap.notifications]
 
 
 TABS: tuple[TabSpec, ...] = (
     TabSpec("queue", "Queue", (
-        ("run", "run"), ("job", "job"), ("priority", "priority"), ("status", "status"), ("attempt", "attempt"),
-        ("trigger", "trigger"), ("scheduled", "scheduled"), ("duration", "duration"),
-    ), queue_rows),
+        Column("run", "run", 4), Column("job", "job", 12), Column("priority", "priority"),
+        Column("status", "status", 9), Column("attempt", "attempt"), Column("trigger", "trigger", 8),
+        Column("scheduled", "scheduled", 11), Column("duration", "duration", 8),
+        Column("error", "error", 20, fill=True),
+    ), queue_rows, empty="No runs yet — press 2 for the Jobs tab, pick a job, then t to trigger it."),
     TabSpec("jobs", "Jobs", (
-        ("job", "job"), ("type", "type"), ("priority", "priority"), ("queue", "queue"), ("schedule", "schedule"),
-        ("next", "next run"), ("paused", "paused"), ("last", "last status"),
+        Column("job", "job", 12), Column("paused", "paused"), Column("last", "last status", 11),
+        Column("next", "next run", 11), Column("priority", "priority"), Column("schedule", "schedule", 12),
+        Column("queue", "queue", 8),
     ), job_rows),
     TabSpec("metrics", "Metrics", (
-        ("job", "job"), ("runs", "runs"), ("last", "last (s)"), ("p50", "p50 (s)"), ("p95", "p95 (s)"),
-        ("success", "success %"), ("error", "error %"), ("retries", "retries"), ("timeouts", "timeouts"),
-        ("validation", "validation"),
+        Column("job", "job", 12),
+        Column("runs", "runs", help="finished runs (succeeded or dead)"),
+        Column("last", "last s", 6, help="seconds the latest attempt took"),
+        Column("p50", "median s", help="half of the attempts took less than this many seconds (p50)"),
+        Column("p95", "95% s", 6, help="95 in 100 attempts took less than this many seconds (p95)"),
+        Column("success", "success", 7, help="share of finished attempts that succeeded"),
+        Column("error", "errors", 7, help="share of finished attempts that failed or timed out"),
+        Column("retries", "retries", help="attempts after the first one of their run"),
+        Column("timeouts", "timeouts", help="attempts stopped because they ran past the job's time limit"),
+        Column("validation", "evidence", 9, help="valid: every finished run has its evidence record and its "
+                                                 "SHA-256 matches; INVALID n: n records missing or changed"),
     ), metric_rows),
     TabSpec("evidence", "Evidence", (
-        ("run", "run"), ("job", "job"), ("status", "status"), ("finished", "finished"), ("valid", "valid"),
-        ("path", "path"),
-    ), evidence_rows),
+        Column("run", "run", 4), Column("job", "job", 12), Column("status", "status", 9),
+        Column("finished", "finished", 11), Column("valid", "valid"), Column("path", "path", 20, fill=True),
+    ), evidence_rows,
+        empty="No evidence records yet — each finished run writes one (press 2, then t to trigger a job)."),
     TabSpec("notifications", "Notifications", (
-        ("id", "#"), ("time", "time"), ("kind", "kind"), ("audience", "audience"), ("patient", "patient"),
-        ("due", "due"), ("status", "status"), ("message", "message"),
-    ), notification_rows),
+        Column("time", "time", 11), Column("kind", "kind", 10), Column("audience", "audience"),
+        Column("patient", "patient", 7), Column("status", "status", 7),
+        Column("message", "message", 12, fill=True),
+    ), notification_rows,
+        empty="No notifications yet — reminders and alerts appear here when the clinical jobs run."),
 )
 """The dashboard's tabs, in order (keys 1-5 switch to them)."""

@@ -5,35 +5,50 @@ from __future__ import annotations
 from datetime import tzinfo
 from typing import Sequence
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import DataTable, Header
 
 from medjobs_tui.clock import Clock
-from medjobs_tui.tui.tables import Row
+from medjobs_tui.tui.tables import Column, Row
 
 
 class LiveTable(DataTable):
     """A row-cursor DataTable that ``sync``s to a list of rows by key, keeping cursor and scroll.
 
     Each refresh removes stale rows, updates only the cells that changed and adds new rows; it never
-    clears the table. The first cell of each row must read as the row's key (run id, job name...), so
-    the table can be put back in the order of the rows given. Plain strings are shown literally
-    (DataTable would read ``[...]`` in them as markup).
+    clears the table. Plain strings are shown literally (DataTable would read ``[...]`` in them as markup).
+
+    Column widths are set here, synchronously, from the cells of each sync (never less than the
+    column's floor) and, for the fill column, from the table's own width on every resize. DataTable's
+    own auto-width is measured later, on idle, and a frame painted in between kept too-narrow cells in
+    its cache ("med", "succee") until the next resize.
     """
+
+    BINDINGS = [
+        Binding("home", "scroll_top", "First row", show=False),
+        Binding("end", "scroll_bottom", "Last row", show=False),
+    ]
 
     DEFAULT_CSS = """
-    LiveTable { height: 1fr; }
+    LiveTable { height: 1fr; scrollbar-gutter: stable; }
     """
 
-    def __init__(self, columns: Sequence[tuple[str, str]], **kwargs) -> None:
+    def __init__(self, columns: Sequence[Column], **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self._spec = tuple(columns)
+        self._content_widths = [max(c.width, cell_len(c.label)) for c in self._spec]
 
     def on_mount(self) -> None:
-        for key, label in self._spec:
-            self.add_column(label, key=key)
+        for column, width in zip(self._spec, self._content_widths):
+            self.add_column(column.label, key=column.key, width=width)
+        self._fit_columns()
+
+    def on_resize(self) -> None:
+        self._fit_columns()
 
     @property
     def selected_key(self) -> str | None:
@@ -46,8 +61,9 @@ class LiveTable(DataTable):
         """Make the table show ``rows`` (in that order) with as few changes as possible; True if any."""
         selected = self.selected_key
         rows = [(key, tuple(_literal(cell) for cell in cells)) for key, cells in rows]
+        self._content_widths = self._measure(rows)
+        changed = self._fit_columns()
         wanted = dict(rows)
-        changed = False
         for row_key in list(self.rows):
             if row_key.value not in wanted:
                 self.remove_row(row_key)
@@ -60,25 +76,66 @@ class LiveTable(DataTable):
                 continue
             for column, old, new in zip(column_keys, self.get_row(key), cells):
                 if old != new:
-                    self.update_cell(key, column, new, update_width=True)
+                    self.update_cell(key, column, new)
                     changed = True
-        order = [key for key, _ in rows]
-        if [row.key.value for row in self.ordered_rows] != order:
-            position = {key: index for index, key in enumerate(order)}
-            self.sort(column_keys[0], key=lambda cell: position[_plain(cell)])
+        self._put_in_order([key for key, _ in rows])
         if selected in wanted:
             index = self.get_row_index(selected)
             if index != self.cursor_row:
                 self.move_cursor(row=index, animate=False, scroll=False)
         return changed
 
+    def _put_in_order(self, order: list[str]) -> None:
+        """Sort the rows into ``order`` (row keys). DataTable sorts by cell values, not by row key, so the
+        first column's cells, each its own object, stand for their rows."""
+        if [row.key.value for row in self.ordered_rows] == order:
+            return
+        first = next(iter(self.columns))
+        position = {id(self.get_cell(key, first)): index for index, key in enumerate(order)}
+        self.sort(first, key=lambda cell: position[id(cell)])
+
+    def _measure(self, rows: Sequence[Row]) -> list[int]:
+        """Each column's width for ``rows``: its widest cell, never under the column's floor or heading."""
+        widths = [max(c.width, cell_len(c.label)) for c in self._spec]
+        for _, cells in rows:
+            for index, cell in enumerate(cells):
+                if not self._spec[index].fill:
+                    widths[index] = max(widths[index], _cell_width(cell))
+        return widths
+
+    def _fit_columns(self) -> bool:
+        """Give the columns their measured widths, and the fill column what the table's width leaves."""
+        widths = list(self._content_widths)
+        padding = 2 * self.cell_padding
+        for index, column in enumerate(self._spec):
+            if column.fill:
+                others = sum(w + padding for i, w in enumerate(widths) if i != index)
+                widths[index] = max(column.width, self.scrollable_content_region.width - others - padding)
+        changed = False
+        for column, width in zip(self.ordered_columns, widths):
+            if column.width != width:
+                column.width = width
+                changed = True
+        if changed:
+            # DataTable caches rendered cells under an update counter, not their width (Textual 8.2):
+            # move the counter on, and have the scrollable size measured again.
+            self._update_count += 1
+            self._require_update_dimensions = True
+            self.refresh()
+        return changed
+
 
 def _literal(cell: object) -> object:
-    return Text(cell) if isinstance(cell, str) else cell
+    """A cell as the table stores it: strings as literal Text, Text copied (each cell its own object)."""
+    if isinstance(cell, str):
+        return Text(cell)
+    return cell.copy() if isinstance(cell, Text) else cell
 
 
-def _plain(cell: object) -> str:
-    return cell.plain if isinstance(cell, Text) else str(cell)
+def _cell_width(cell: object) -> int:
+    if isinstance(cell, Text):
+        return max((cell_len(line) for line in cell.plain.splitlines()), default=0)
+    return cell_len(str(cell))
 
 
 class ClinicClock(Widget):

@@ -17,7 +17,8 @@ from medjobs_tui.config import Settings, load_settings
 from medjobs_tui.console import Actor, Console
 from medjobs_tui.engine.executor import Outcome
 from medjobs_tui.engine.runner import Runner
-from medjobs_tui.store import connect
+from medjobs_tui.notify import outbox
+from medjobs_tui.store import connect, transaction
 from medjobs_tui.store import runs as store_runs
 
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"
@@ -127,10 +128,38 @@ def seed_runs(settings: Settings, clock: FixedClock) -> None:
         runner.stop()
 
 
+def seed_notifications(settings: Settings) -> None:
+    """One notification of four kinds (patient, staff and prescriber audiences) about the demo clinic's
+    first orders, queued at NOW as the handlers would; the longest template (reminder_missed) among them."""
+    db = connect(settings.database_path)
+    try:
+        orders = [(r["id"], r["patient_id"]) for r in db.query(
+            "SELECT id, patient_id FROM medication_requests ORDER BY id LIMIT 4")]
+        pseudonyms = {r["id"]: r["pseudonym"] for r in db.query("SELECT id, pseudonym FROM patients")}
+        due = datetime(2026, 11, 29, 13, 30, tzinfo=timezone.utc)
+        with transaction(db):
+            for (order, patient), (kind, params) in zip(orders, (
+                ("dose_reminder", {"local_time": "08:30"}),
+                ("reminder_missed", {"catch_up_minutes": 60}),
+                ("supply_critical", {"days_remaining": 1, "threshold_days": 3}),
+                ("renewal_needed", {"days_remaining": 2}),
+            )):
+                params = {"order": order, **params}
+                if "{patient}" in outbox.TEMPLATES[kind].text:
+                    params["patient"] = pseudonyms[patient]
+                outbox.queue(db, kind=kind, key=f"{kind}:{order}:test", now=NOW, params=params, patient_id=patient,
+                             medication_request_id=order, due_at=due if kind == "dose_reminder" else None)
+    finally:
+        db.close()
+
+
 @pytest.fixture
 def seeded_clinic(settings: Settings, clock: FixedClock) -> Clinic:
-    """A clinic with the deterministic run history of ``seed_runs``; its console has no runner."""
+    """A clinic with the deterministic run history of ``seed_runs`` and the notifications of
+    ``seed_notifications``; its console has no runner."""
     seed_runs(settings, clock)
+    if generate_demo is not None:
+        seed_notifications(settings)
     return Clinic(settings, clock, Console(settings, clock=clock), None)
 
 

@@ -6,9 +6,9 @@ import time
 
 from medjobs_tui.store import runs as store_runs
 from medjobs_tui.tui.app import MedJobsApp
-from medjobs_tui.tui.screens import HelpScreen
+from medjobs_tui.tui.screens import DetailScreen, EvidenceScreen, HelpScreen
 
-from tests.tui.pilot import cell, notices, select, settle, wait_until
+from tests.tui.pilot import cell, first_paint, notices, select, settle, wait_until
 
 SIZE = (120, 40)
 
@@ -81,8 +81,8 @@ async def test_question_mark_opens_help_listing_the_keys_and_escape_closes_it(cl
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
-        keys = [k for k, _, _ in app.screen._keys]
-        for key in ("t", "p", "r", "c", "?", "f1", "q", "enter", "ctrl+p"):
+        keys = [key for line, _, _ in app.screen._keys for key in line.split()]
+        for key in ("t", "p", "r", "c", "?", "f1", "q", "enter", "ctrl+p", "home", "end"):
             assert key in keys, key
         await pilot.press("escape")
         await pilot.press("f1")
@@ -148,3 +148,99 @@ async def test_q_during_a_refresh_waits_for_it_before_the_runner_closes_the_stor
         await pilot.press("q")
         await wait_until(pilot, lambda: not app.is_running, what="exit")
     assert events[-2:] == ["fetch end", "runner stop"]      # the store closed only after the fetch
+
+
+async def test_enter_on_a_notification_shows_its_whole_message_in_clinic_time(seeded_clinic):
+    note = next(n for n in seeded_clinic.console.notifications() if n.kind == "reminder_missed")
+    app = MedJobsApp(seeded_clinic.console, seeded_clinic.actor, refresh_interval=3600)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("5")
+        await first_paint(pilot)
+        assert [c.label.plain for c in app.table("notifications").ordered_columns] == [
+            "time", "kind", "audience", "patient", "status", "message"]
+        select(app, "notifications", str(note.id))
+        await pilot.pause()
+        assert app.query_one("#notifications-preview").render().plain == note.message   # whole, under the table
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, DetailScreen), what="notification dialog")
+        fields = {label: getattr(value, "plain", value) for label, value in app.screen.fields}
+        assert fields["message"] == note.message
+        assert fields["patient"] == note.patient and fields["kind"] == "reminder_missed"
+        assert fields["time"] == "2026-11-29 07:55:00 EST"               # 12:55 UTC, in the clinic's zone
+        await pilot.press("escape")
+        assert not isinstance(app.screen, DetailScreen)
+
+
+async def test_a_dead_run_shows_its_masked_error_in_the_queue_and_enter_shows_attempts(seeded_clinic):
+    app = MedJobsApp(seeded_clinic.console, seeded_clinic.actor, refresh_interval=3600)
+    async with app.run_test(size=SIZE) as pilot:
+        await first_paint(pilot)
+        assert [c.key.value for c in app.table("queue").ordered_columns][-1] == "error"
+        assert cell(app, "queue", "5", "error") == "handler error (ref E-TEST)"
+        assert cell(app, "queue", "6", "error") == "—"
+        select(app, "queue", "5")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, DetailScreen), what="run dialog")
+        fields = {label: getattr(value, "plain", value) for label, value in app.screen.fields}
+        assert fields["status"] == "dead" and fields["attempt"] == "3 of 3"
+        assert fields["error"] == "handler error (ref E-TEST)"
+        assert fields["finished"] == "2026-11-29 08:15:00 EST"
+        assert app.check_action("retry", ()) is False                   # the queue's keys wait under the dialog
+
+
+async def test_the_jobs_tab_at_80_columns_shows_job_paused_last_status_and_next_run_first(seeded_clinic):
+    app = MedJobsApp(seeded_clinic.console, seeded_clinic.actor, refresh_interval=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        await first_paint(pilot)
+        table = app.table("jobs")
+        columns = table.ordered_columns
+        assert [c.key.value for c in columns] == ["job", "paused", "last", "next", "priority", "schedule", "queue"]
+        assert sum(c.get_render_width(table) for c in columns[:5]) <= table.scrollable_content_region.width
+        assert cell(app, "jobs", "refill_check", "job") == "refill_check"          # no "(refill_check)" type
+
+
+async def test_home_and_end_move_the_cursor_to_the_first_and_last_row(seeded_clinic):
+    app = MedJobsApp(seeded_clinic.console, seeded_clinic.actor, refresh_interval=3600)
+    async with app.run_test(size=SIZE) as pilot:
+        await first_paint(pilot)
+        table = app.table("queue")
+        await pilot.press("end")
+        assert table.cursor_row == table.row_count - 1 and table.selected_key == "1"
+        await pilot.press("home")
+        assert table.cursor_row == 0 and table.selected_key == "8"
+
+
+async def test_an_empty_queue_says_how_to_trigger_a_job_until_a_run_arrives(clinic):
+    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        hint = app.query_one("#queue-empty")
+        assert hint.display and hint.region.height > 0 and "press 2" in hint.render().plain
+        clinic.console.trigger(clinic.actor, "backup")
+        await wait_until(pilot, lambda: app.table("queue").row_count == 1, what="the run")
+        await pilot.pause()
+        assert hint.region.height == 0
+
+
+async def test_the_evidence_header_gives_local_time_and_validity_and_a_changed_record_is_flagged(seeded_clinic):
+    record = next(e for e in seeded_clinic.console.evidence() if e.run_id == 5)
+    path = seeded_clinic.settings.evidence_dir / record.path
+    path.write_text(path.read_text(encoding="utf-8") + "# edited afterwards\n", encoding="utf-8")
+    app = MedJobsApp(seeded_clinic.console, seeded_clinic.actor, refresh_interval=3600)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        await first_paint(pilot)
+        assert cell(app, "evidence", "5", "valid") == "✗" and cell(app, "evidence", "6", "valid") == "✓"
+        select(app, "evidence", "5")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, EvidenceScreen), what="evidence dialog")
+        header = app.screen.header.plain
+        assert header.startswith("run 5 · refill_check · dead · finished 2026-11-29 08:15:00 EST · ✗ INVALID")
+        assert app.screen.warnings and app.screen.warnings[0].startswith("WARNING")      # the console's banner
+        assert app.screen.text == path.read_text(encoding="utf-8")                      # the record, as on disk
+        await pilot.press("escape")
+        select(app, "evidence", "6")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, EvidenceScreen), what="evidence dialog")
+        assert app.screen.header.plain.endswith("· ✓ SHA-256 matches") and not app.screen.warnings

@@ -11,6 +11,7 @@ from textual.app import App, ComposeResult
 from medjobs_tui.console import Actor, ConsoleError
 from medjobs_tui.tui.app import MedJobsApp
 from medjobs_tui.tui.screens import HelpScreen
+from medjobs_tui.tui.tables import Column
 from medjobs_tui.tui.widgets import LiveTable
 from tests.tui.pilot import cell, first_paint, notices, select, settle, wait_until
 
@@ -21,7 +22,7 @@ class TableApp(App):
     """A bare app holding one LiveTable."""
 
     def compose(self) -> ComposeResult:
-        yield LiveTable([("id", "id"), ("status", "status")])
+        yield LiveTable([Column("id", "id"), Column("status", "status")])
 
 
 async def test_sync_updates_by_key_and_keeps_the_cursor_on_its_row():
@@ -140,3 +141,63 @@ async def test_a_snapshot_arriving_while_the_app_closes_is_dropped_quietly(clini
         await first_paint(pilot)
         await app.query_one(TabbedContent).remove()          # as at shutdown: the tables are gone
         app._snapshot_ready(SnapshotReady(app.latest))       # a late fetch lands: no NoMatches
+
+
+class WideTableApp(App):
+    """A bare app holding one LiveTable whose last column fills the width."""
+
+    def compose(self) -> ComposeResult:
+        yield LiveTable([Column("job", "job"), Column("status", "status"), Column("error", "error", 10, fill=True)])
+
+
+async def test_columns_fit_their_cells_as_soon_as_rows_are_synced_before_any_repaint():
+    app = WideTableApp()
+    async with app.run_test(size=(80, 10)) as pilot:
+        await pilot.pause()
+        table = app.query_one(LiveTable)
+        table.sync([("1", ("medication_reminder", "succeeded", "x" * 200))])
+        job, status, error = table.ordered_columns               # measured in sync, not later on idle
+        assert (job.width, status.width) == (len("medication_reminder"), len("succeeded"))
+        assert job.get_render_width(table) + status.get_render_width(table) + error.get_render_width(table) \
+            == table.scrollable_content_region.width               # the error column takes the rest, no more
+        await pilot.resize_terminal(100, 10)
+        await pilot.pause()
+        assert error.width == 100 - 2 - (19 + 2) - (9 + 2) - 2     # scrollbar gutter, padded columns
+        assert table.virtual_size.width <= table.scrollable_content_region.width
+
+
+async def test_a_burst_of_toasts_shows_each_text_once_and_at_most_three_at_a_time(clinic):
+    from medjobs_tui.tui.app import MAX_TOASTS
+
+    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=3600)
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(5):
+            app.toast("Run 3 is queued")
+            await pilot.pause()
+        assert notices(app) == ["Run 3 is queued"]
+        for n in range(6):
+            app.toast(f"notice {n}")
+            await pilot.pause()
+        assert notices(app) == ["notice 3", "notice 4", "notice 5"] and MAX_TOASTS == 3
+        assert all(n.timeout == 4 for n in app._notifications)
+        app.toast("[b]not markup[/b]")
+        await pilot.pause()
+        assert "[b]not markup[/b]" in notices(app)
+
+
+async def test_a_refresh_error_that_comes_and_goes_is_shown_once(clinic):
+    real = clinic.console.snapshot
+    calls = [0]
+
+    def flapping_snapshot(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] % 2:
+            raise ConsoleError("store is busy")
+        return real(*args, **kwargs)
+
+    clinic.console.snapshot = flapping_snapshot
+    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.02)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, 3)                                   # three failures in between
+        assert calls[0] >= 6
+        assert [str(n.message) for n in app._notifications].count("store is busy") == 1

@@ -7,7 +7,7 @@ Regenerate after an intended change with ``pytest tests/tui --snapshot-update`` 
 from __future__ import annotations
 
 from medjobs_tui.tui.app import MedJobsApp
-from medjobs_tui.tui.screens import EvidenceScreen
+from medjobs_tui.tui.screens import DetailScreen, EvidenceScreen
 from tests.tui.pilot import ready_for_snapshot, select, wait_until
 
 SIZE = (120, 40)
@@ -24,6 +24,10 @@ def test_queue_tab(snap_compare, seeded_clinic):
 
 def test_jobs_tab(snap_compare, seeded_clinic):
     assert snap_compare(dashboard(seeded_clinic), terminal_size=SIZE, press=["2"], run_before=ready_for_snapshot)
+
+
+def test_jobs_tab_at_80x24(snap_compare, seeded_clinic):
+    assert snap_compare(dashboard(seeded_clinic), terminal_size=(80, 24), press=["2"], run_before=ready_for_snapshot)
 
 
 def test_metrics_tab(snap_compare, seeded_clinic):
@@ -44,3 +48,22 @@ def test_evidence_record_of_the_dead_run(snap_compare, seeded_clinic):
 def test_help_screen(snap_compare, seeded_clinic):
     assert snap_compare(dashboard(seeded_clinic), terminal_size=SIZE, press=["question_mark"],
                         run_before=ready_for_snapshot)
+
+
+def test_notifications_tab(snap_compare, seeded_clinic):
+    assert snap_compare(dashboard(seeded_clinic), terminal_size=SIZE, press=["5", "down"],
+                        run_before=ready_for_snapshot)
+
+
+def test_run_detail_of_the_dead_run(snap_compare, seeded_clinic):
+    async def open_run(pilot):
+        await ready_for_snapshot(pilot)
+        select(pilot.app, "queue", "5")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, DetailScreen), what="run dialog")
+
+    assert snap_compare(dashboard(seeded_clinic), terminal_size=SIZE, run_before=open_run)
+
+
+def test_empty_queue(snap_compare, clinic):
+    assert snap_compare(dashboard(clinic), terminal_size=SIZE, run_before=ready_for_snapshot)
