@@ -150,8 +150,9 @@ class Console:
         return not paused
 
     def retry(self, actor: Actor, run_id: int) -> None:
-        """Give dead run ``run_id`` one more attempt, due now. Raises ConsoleError if it is not dead."""
-        self._run_command(actor, "run.retry", run_id, store_runs.retry_dead)
+        """Retry ``run_id`` now: a dead run gets one more attempt; a failed run waiting out its backoff
+        runs now. Raises ConsoleError for a run in any other state."""
+        self._run_command(actor, "run.retry", run_id, store_runs.retry_now)
         if self.runner is not None:
             self.runner.wake()
 

@@ -244,20 +244,31 @@ def orphaned_runs(db: sqlite_utils.Database, lease_expired_before: datetime) -> 
     ))
 
 
-def retry_dead(db: sqlite_utils.Database, run_id: int, actor: str, now: datetime) -> None:
-    """Give a dead run one more attempt, due now. Raises KeyError if unknown, RunStateError if not dead."""
+def retry_now(db: sqlite_utils.Database, run_id: int, actor: str, now: datetime) -> str:
+    """Retry run ``run_id`` now; return what was done ('dead' or 'backoff').
+
+    A dead run gets one more attempt (its budget raised by one); a failed run waiting out its backoff
+    (queued, attempt > 1, not yet available) is made available now, as Sidekiq's "retry now" does.
+    Raises KeyError if unknown, RunStateError for any other state.
+    """
     with transaction(db):
-        row = _row(db.execute("SELECT status, attempt FROM runs WHERE id = ?", [run_id]))
+        row = _row(db.execute("SELECT status, attempt, available_at FROM runs WHERE id = ?", [run_id]))
         if row is None:
             raise KeyError(run_id)
-        if row["status"] != "dead":
-            raise RunStateError(f"run {run_id} is {row['status']}; only a dead run can be retried")
-        db.execute(
-            "UPDATE runs SET status = 'queued', attempt = attempt + 1, max_attempts = attempt + 1,"
-            " available_at = ?, error = NULL WHERE id = ? AND status = 'dead'",
-            [iso(now), run_id],
-        )
-        _history(db, run_id, "dead", "queued", now, actor, "retried by operator")
+        if row["status"] == "dead":
+            db.execute(
+                "UPDATE runs SET status = 'queued', attempt = attempt + 1, max_attempts = attempt + 1,"
+                " available_at = ?, error = NULL WHERE id = ? AND status = 'dead'",
+                [iso(now), run_id],
+            )
+            _history(db, run_id, "dead", "queued", now, actor, "retried by operator")
+            return "dead"
+        if row["status"] == "queued" and row["attempt"] > 1 and row["available_at"] > iso(now):
+            db.execute("UPDATE runs SET available_at = ? WHERE id = ?", [iso(now), run_id])
+            _history(db, run_id, "queued", "queued", now, actor, "backoff skipped by operator")
+            return "backoff"
+        raise RunStateError(f"run {run_id} is {row['status']}; only a dead run, or a failed run waiting "
+                            "for its retry, can be retried")
 
 
 def cancel_queued(db: sqlite_utils.Database, run_id: int, actor: str, now: datetime) -> None:

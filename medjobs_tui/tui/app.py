@@ -99,7 +99,7 @@ class MedJobsApp(App[None]):
     BINDINGS = [
         Binding("t", "trigger", "Trigger", id="job.trigger", tooltip="Queue a run of the selected job now"),
         Binding("p", "toggle_pause", "Pause/resume", id="job.pause", tooltip="Pause or resume the selected job"),
-        Binding("r", "retry", "Retry", id="run.retry", tooltip="Give the selected dead run one more attempt"),
+        Binding("r", "retry", "Retry", id="run.retry", tooltip="Retry the selected dead run, or a failed one waiting for its retry, now"),
         Binding("c", "cancel", "Cancel", id="run.cancel", tooltip="Cancel the selected queued run"),
         Binding("f5", "refresh", "Refresh", show=False, id="refresh", tooltip="Refresh now"),
         Binding("question_mark", "help", "Help", key_display="?", id="help", tooltip="List the keys"),
@@ -332,7 +332,7 @@ class MedJobsApp(App[None]):
             self.toggle_job(name)
 
     def action_retry(self) -> None:
-        """Retry the selected run (only a dead run can be retried; the console says why otherwise)."""
+        """Retry the selected run: a dead run, or a failed one waiting out its backoff (the console says why otherwise)."""
         if (key := self._selected("queue")) is not None:
             self.run_command(partial(commands.retry, self.operations, self.actor, int(key)))
 

@@ -20,7 +20,7 @@ def toggle_pause(console: Console, actor: Actor, name: str) -> str:
 
 
 def retry(console: Console, actor: Actor, run_id: int) -> str:
-    """Give dead run ``run_id`` one more attempt (ConsoleError if it is not dead)."""
+    """Retry run ``run_id`` now: dead, or failed and waiting out its backoff (ConsoleError otherwise)."""
     console.retry(actor, run_id)
     return f"Run {run_id} queued for one more attempt"
 

@@ -222,7 +222,7 @@ def test_operator_actions_are_audited_and_roles_are_enforced(tmp_path, clock):
     console.trigger(NURSE, "backup")
     with pytest.raises(PermissionDenied):
         console.trigger(Actor("audrey", "auditor"), "backup")
-    with pytest.raises(ConsoleError, match="only a dead run can be retried"):
+    with pytest.raises(ConsoleError, match="only a dead run, or a failed run waiting for its retry"):
         console.retry(NURSE, 1)
     db = connect(runner.settings.database_path)
     rows = db.execute("SELECT actor, action, outcome FROM audit_log ORDER BY id").fetchall()
@@ -230,6 +230,19 @@ def test_operator_actions_are_audited_and_roles_are_enforced(tmp_path, clock):
     assert verify_chain(db) == (True, None)
     with pytest.raises(Exception, match="append-only"):
         db.execute("UPDATE audit_log SET actor = 'someone else' WHERE id = 1")
+    runner.stop()
+
+
+def test_retry_of_a_failed_run_waiting_for_backoff_runs_it_now(tmp_path, clock):
+    runner, console = make_runner(tmp_path, clock, "fail_until_third", retry={"max_attempts": 3, "delay": 900})
+    run_id = console.trigger(NURSE, "backup")
+    runner.drain()
+    assert console.run(run_id).available_at > clock.now()
+    console.retry(NURSE, run_id)
+    assert console.run(run_id).available_at == clock.now()
+    runner.drain()
+    run = console.run(run_id)
+    assert (run.status, run.attempt, run.max_attempts) == ("queued", 3, 3)  # failed again, budget unchanged
     runner.stop()
 
 

@@ -56,7 +56,8 @@ async def test_r_on_a_run_that_is_not_dead_shows_the_console_error_and_changes_n
         await settle(pilot)
         select(app, "queue", str(run_id))
         await pilot.press("r")
-        expected = f"run {run_id} is queued; only a dead run can be retried"
+        expected = (f"run {run_id} is queued; only a dead run, or a failed run waiting for its retry, "
+                    "can be retried")
         await wait_until(pilot, lambda: expected in notices(app), what="error notice")
         assert next(n for n in app._notifications if str(n.message) == expected).severity == "error"
         await settle(pilot)
