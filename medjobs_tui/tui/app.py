@@ -99,7 +99,7 @@ class MedJobsApp(App[None]):
     BINDINGS = [
         Binding("t", "trigger", "Trigger", id="job.trigger", tooltip="Queue a run of the selected job now"),
         Binding("p", "toggle_pause", "Pause/resume", id="job.pause", tooltip="Pause or resume the selected job"),
-        Binding("r", "retry", "Retry", id="run.retry", tooltip="Retry the selected dead run, or a failed one waiting for its retry, now"),
+        Binding("r", "retry", "Retry", id="run.retry", tooltip="Retry the selected dead or backing-off run now"),
         Binding("c", "cancel", "Cancel", id="run.cancel", tooltip="Cancel the selected queued run"),
         Binding("f5", "refresh", "Refresh", show=False, id="refresh", tooltip="Refresh now"),
         Binding("question_mark", "help", "Help", key_display="?", id="help", tooltip="List the keys"),
