@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 from medjobs_tui.clock import iso
 from medjobs_tui.jobs.base import JobContext
+from medjobs_tui.store import backup as store_backup
 from medjobs_tui.store import clinical as store
 
 MANIFEST_GROUPS: dict[str, tuple[str, ...]] = {
@@ -79,18 +79,13 @@ def verify_backup(path: Path, manifest: dict[str, Any]) -> str:
         raise BackupVerificationError(f"{path.name}: size differs from the manifest")
     if sha256_of(path) != manifest["sha256"]:
         raise BackupVerificationError(f"{path.name}: SHA-256 differs from the manifest")
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        integrity = store.integrity_check(conn)
-        if integrity != "ok":
-            raise BackupVerificationError(f"{path.name}: integrity_check failed")
-        expected = {t: n for group in manifest["row_counts"].values() for t, n in group.items()}
-        actual = store.table_row_counts(conn)
-        if actual != expected:
-            diff = sorted(t for t in set(actual) | set(expected) if actual.get(t) != expected.get(t))
-            raise BackupVerificationError(f"{path.name}: row counts differ from the manifest in {', '.join(diff)}")
-    finally:
-        conn.close()
+    integrity, actual = store_backup.inspect_copy(path)
+    if integrity != "ok":
+        raise BackupVerificationError(f"{path.name}: integrity_check failed")
+    expected = {t: n for group in manifest["row_counts"].values() for t, n in group.items()}
+    if actual != expected:
+        diff = sorted(t for t in set(actual) | set(expected) if actual.get(t) != expected.get(t))
+        raise BackupVerificationError(f"{path.name}: row counts differ from the manifest in {', '.join(diff)}")
     return integrity
 
 
@@ -110,18 +105,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
     target = _target(backups_dir, ctx)
     manifest_path = target.with_suffix(".manifest.json")
 
-    source = sqlite3.connect(str(source_path), timeout=30)
-    try:
-        dest = sqlite3.connect(str(target))
-        try:
-            source.backup(dest)
-            dest.execute("PRAGMA journal_mode = DELETE")  # one self-contained file: no -wal/-shm beside it
-            counts = store.table_row_counts(dest)
-            version = store.schema_version_of(dest)
-        finally:
-            dest.close()
-    finally:
-        source.close()
+    counts, version = store_backup.copy_database(source_path, target)
 
     manifest = {
         "format": 1,
