@@ -16,10 +16,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import sqlite_utils
 
 from medjobs_tui.clinical.dosing import dose_instants
 from medjobs_tui.clinical.ingredients import ingredients_from_rxnorm_text
@@ -27,6 +26,9 @@ from medjobs_tui.clock import iso
 from medjobs_tui.config import Settings
 from medjobs_tui.store import clinical as store
 from medjobs_tui.store.db import transaction
+
+if TYPE_CHECKING:  # the store's connection type; only store/ talks to SQLite
+    import sqlite_utils
 
 MIN_PATIENTS = 12
 DOSE_LOG_DAYS = 21

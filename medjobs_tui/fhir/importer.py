@@ -33,9 +33,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
-import sqlite_utils
 
 from medjobs_tui.config import Settings
 from medjobs_tui.fhir.mapping import (
@@ -52,6 +51,9 @@ from medjobs_tui.fhir.mapping import (
 from medjobs_tui.fhir.reader import Found, ReadResult, read_paths
 from medjobs_tui.clinical.ingredients import ingredients_from_rxnorm_text
 from medjobs_tui.store import records, transaction
+
+if TYPE_CHECKING:  # the store's connection type; only store/ talks to SQLite
+    import sqlite_utils
 
 IMPORTED_TYPES = ("Patient", "MedicationRequest", "MedicationDispense", "Medication")
 """Resource types the importer reads; every other type is counted as ignored."""

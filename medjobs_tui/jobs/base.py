@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Callable, TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import sqlite_utils
 
 from medjobs_tui.config import JobConfig, Settings
+
+if TYPE_CHECKING:  # the store's connection type; only store/ talks to SQLite
+    import sqlite_utils
 
 
 @dataclass

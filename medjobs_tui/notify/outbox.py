@@ -19,11 +19,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import sqlite_utils
 
 from medjobs_tui.clock import iso
 from medjobs_tui.store import outbox as store_outbox
+
+if TYPE_CHECKING:  # the store's connection type; only store/ talks to SQLite
+    import sqlite_utils
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,15 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
-import sqlite_utils
 
 from medjobs_tui.clock import iso
 from medjobs_tui.store import audit as store_audit
 from medjobs_tui.store.db import transaction
+
+if TYPE_CHECKING:  # the store's connection type; only store/ talks to SQLite
+    import sqlite_utils
 
 
 def _digest(prev_hash: str, entry: dict[str, Any]) -> str:
