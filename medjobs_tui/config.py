@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -109,13 +110,13 @@ class RetryPolicy(_Strict):
 
     ``max_attempts`` counts every attempt including the first; ``delay`` is the wait in seconds before
     the next attempt. With ``backoff: exponential`` the wait before attempt n+1 is
-    ``delay * 2**(n-1)``, capped at ``max_delay`` seconds.
+    ``delay * 2**(n-1)``, capped at ``max_delay`` seconds. ``delay`` is at most a day, ``max_delay`` a week.
     """
 
     max_attempts: Annotated[int, Field(ge=1, le=25)] = 3
-    delay: Annotated[float, Field(ge=0)] = 60
+    delay: Annotated[float, Field(ge=0, le=MAX_TIMEOUT_S, allow_inf_nan=False)] = 60
     backoff: Literal["fixed", "exponential"] = "fixed"
-    max_delay: Annotated[float, Field(gt=0)] = 3600
+    max_delay: Annotated[float, Field(gt=0, le=7 * MAX_TIMEOUT_S, allow_inf_nan=False)] = 3600
 
 
 class ValidationRules(_Strict):
@@ -130,6 +131,51 @@ class MonitoringConfig(_Strict):
 
     metrics_enabled: bool = True
     alerts_enabled: bool = True
+
+
+class _Options(_Strict):
+    """Options of one job type; unknown keys are refused."""
+
+
+class ReminderOptions(_Options):
+    """medication_reminder: the look-ahead window and the look-back for missed reminders."""
+
+    window_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 15
+    lookback_hours: Annotated[float, Field(gt=0, le=7 * 24)] = 24
+
+
+class RefillOptions(_Options):
+    """refill_check: per-job overrides of the clinic's refill thresholds."""
+
+    refill_lead_days: Annotated[int, Field(ge=0, le=90)] | None = None
+    refill_elapsed_fraction: Annotated[float, Field(gt=0, le=1)] | None = None
+
+
+class InteractionOptions(_Options):
+    """interaction_check: a clinic's own (licensed) knowledge base file, relative to config.yaml."""
+
+    knowledge_base: str | None = None
+
+
+class SupplyOptions(_Options):
+    """supply_monitor: per-job overrides of the supply thresholds (days)."""
+
+    critical_supply_days: Annotated[int, Field(ge=0, le=90)] | None = None
+    low_supply_days: Annotated[int, Field(ge=0, le=90)] | None = None
+
+
+class AnalyticsOptions(_Options):
+    """analytics_rollup: roll up this clinic-local day instead of yesterday."""
+
+    day: date | None = None
+
+
+OPTIONS_BY_TYPE: dict[str, type[_Options]] = {
+    "medication_reminder": ReminderOptions, "refill_check": RefillOptions,
+    "interaction_check": InteractionOptions, "supply_monitor": SupplyOptions,
+    "analytics_rollup": AnalyticsOptions, "backup": _Options,
+}
+"""The options each job type understands (config.yaml ``jobs.<name>.options``)."""
 
 
 class JobConfig(_Strict):
@@ -151,6 +197,22 @@ class JobConfig(_Strict):
     validation_rules: ValidationRules = ValidationRules()
     monitoring_config: MonitoringConfig = MonitoringConfig()
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _options_fit_the_job_type(self, info: ValidationInfo) -> "JobConfig":
+        try:
+            OPTIONS_BY_TYPE[self.job_type].model_validate(self.options)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            key = ".".join(str(p) for p in err["loc"]) or "options"
+            known = ", ".join(OPTIONS_BY_TYPE[self.job_type].model_fields) or "none"
+            msg = "is not an option of this job type" if err["type"] == "extra_forbidden" else err["msg"]
+            raise ValueError(f"options.{key}: {msg} (options of {self.job_type}: {known})") from None
+        kb = self.options.get("knowledge_base")
+        base = (info.context or {}).get("base_dir")
+        if kb and base is not None and not (Path(base) / kb).is_file():
+            raise ValueError(f"options.knowledge_base: no file {kb!r} beside the config file")
+        return self
 
     @model_validator(mode="after")
     def _queue_exists(self, info: ValidationInfo) -> "JobConfig":
@@ -382,7 +444,8 @@ def parse_settings(text: str, source: Path) -> Settings:
     if not isinstance(data, dict):
         raise ConfigError(f"{name}:1: the file must be a mapping with 'clinic' and 'jobs' keys")
     queues = ((data.get("runner") or {}).get("queues") if isinstance(data.get("runner"), dict) else None)
-    context = {"queues": set(queues) if isinstance(queues, dict) else set(RunnerConfig().queues)}
+    context = {"queues": set(queues) if isinstance(queues, dict) else set(RunnerConfig().queues),
+               "base_dir": source.resolve().parent}
     try:
         return Settings.model_validate({**data, "base_dir": source.resolve().parent, "source": source.resolve()},
                                        context=context)

@@ -156,3 +156,28 @@ def test_backups_path_that_is_a_file_stops_start_up(tmp_path):
     (tmp_path / "not-a-folder").write_text("x")
     with pytest.raises(ConfigError, match="paths.backups: .*not-a-folder exists but is not a folder"):
         load_settings(tmp_path / "c.yaml")
+
+
+def test_job_options_are_checked_against_the_job_type():
+    bad = GOOD.replace("options: {window_minutes: 15}", "options: {window_minutes: -5}")
+    msg = error_for(bad)
+    assert msg.startswith(f"clinic.yaml:{line_of(bad, '  medication_reminder:')}: jobs.medication_reminder: "
+                          "options.window_minutes:")
+    msg = error_for(GOOD.replace("options: {window_minutes: 15}", "options: {window_minutez: 15}"))
+    assert "options.window_minutez: is not an option of this job type" in msg and "window_minutes" in msg
+
+
+def test_a_missing_knowledge_base_file_stops_start_up(tmp_path):
+    text = GOOD.replace("    job_type: interaction_check\n",
+                        "    job_type: interaction_check\n    options: {knowledge_base: licensed.yaml}\n")
+    (tmp_path / "c.yaml").write_text(text)
+    with pytest.raises(ConfigError, match="options.knowledge_base: no file 'licensed.yaml'"):
+        load_settings(tmp_path / "c.yaml")
+    (tmp_path / "licensed.yaml").write_text("rules: []\n")
+    assert load_settings(tmp_path / "c.yaml").jobs["interaction_check"].options["knowledge_base"] == "licensed.yaml"
+
+
+def test_retry_delay_is_bounded():
+    msg = error_for(GOOD.replace("retry_policy: {max_attempts: 3, delay: 300}",
+                                 "retry_policy: {max_attempts: 3, delay: 1e12}", 1))
+    assert "jobs.medication_reminder.retry_policy.delay" in msg
