@@ -116,7 +116,7 @@ def demo(obj: Ctx, if_empty: bool, replace: bool, seed: int, patients: int) -> N
     console, actor = obj.console()
     report = console.write_demo(actor, seed=seed, patients=patients, replace=replace, if_empty=if_empty)
     if report is None:
-        out.print(f"demo clinic already present in {obj.settings.database_path}")
+        out.print(f"the store already holds patients ({obj.settings.database_path}); demo not written")
     else:
         out.print(f"demo clinic written to {obj.settings.database_path}: {report}", markup=False)
 

@@ -141,8 +141,8 @@ def generate_demo(db: sqlite_utils.Database, settings: Settings, now: datetime, 
     with transaction(db):
         if store.has_patients(db):
             if not replace:
-                raise DemoError("the store already has patients; use replace=True (medjobs demo --replace) "
-                                "to overwrite them, or --if-empty to keep them")
+                raise DemoError("the store already has patients; the demo is written only to an empty store "
+                                "(or over an earlier demo, with --replace)")
             store.clear_clinic_data(db)
         _Builder(db, settings, now, rng, report).build(patients)
     return report

@@ -84,6 +84,7 @@ def _child_main(conn, settings: Settings, run: dict[str, Any], now_iso: str, han
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the parent's to handle: it stops or kills us
+    _die_with_parent()
     try:
         from medjobs_tui.jobs.base import JobContext
         from medjobs_tui.store import connect
@@ -107,6 +108,19 @@ def _child_main(conn, settings: Settings, run: dict[str, Any], now_iso: str, han
         conn.send(("error", mask_exception(exc, ref), traceback.format_exc(), ref))
     finally:
         conn.close()
+
+
+def _die_with_parent() -> None:
+    """Linux: ask the kernel to kill this worker when its parent (the forkserver, which ends with the
+    runner) dies, so a killed runner leaves no worker writing on behind the run's recovery."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
 
 
 class ProcessExecutor:

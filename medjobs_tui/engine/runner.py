@@ -22,6 +22,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
@@ -47,6 +48,8 @@ LEASE_SECONDS = 60
 """A runner that has not renewed its heartbeat for this long is taken for dead; its runs are recovered."""
 HEARTBEAT_SECONDS = 5.0
 """How often (real seconds) a live runner renews its heartbeat."""
+RECOVERY_EVERY_S = LEASE_SECONDS / 2
+"""How often (real seconds) a running runner looks for runs of runners that died."""
 
 
 INTERVAL_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
@@ -182,6 +185,9 @@ class Runner:
             outcome = Outcome("interrupted", outcome.duration_s, error="runner stopped during the attempt")
         try:
             return self.record_outcome(run, outcome)
+        except Exception as exc:  # noqa: BLE001 - a pool thread: say it, never swallow it
+            log.error("could not record the outcome of run %s: %s", run["id"], type(exc).__name__)
+            return "running"
         finally:
             with self._lock:
                 self._inflight.pop(run["id"], None)
@@ -202,13 +208,22 @@ class Runner:
             db, run["id"], outcome=outcome.status, now=now, duration_s=round(outcome.duration_s, 6),
             error=outcome.error, summary=outcome.summary, retry_at=retry_at,
         )
-        self.write_evidence(run["id"])
+        self._write_evidence_or_flag(run["id"])
         if status == "dead":
             audit.record(db, actor=RUNNER_ACTOR, role="system", action="run.dead", target=f"run:{run['id']}",
                          outcome="error", at=now, detail={"job": run["job_name"], "attempts": run["attempt"]})
             if job.monitoring_config.alerts_enabled:
                 alert_run_dead(db, run_id=run["id"], job_name=run["job_name"], attempt=run["attempt"], now=now)
         return status
+
+    def _write_evidence_or_flag(self, run_id: int) -> None:
+        """Write the run's evidence; if that fails, clear the stale record reference so the run shows as
+        invalid (validation_status) and say so in the log. The run's outcome stands either way."""
+        try:
+            self.write_evidence(run_id)
+        except Exception as exc:  # noqa: BLE001 - evidence is required: a failure must show, not vanish
+            store_runs.clear_evidence(self.db, run_id)
+            log.error("evidence of run %s could not be written: %s", run_id, type(exc).__name__)
 
     def write_evidence(self, run_id: int) -> None:
         """(Re)write the evidence record of run ``run_id`` and store its SHA-256."""
@@ -234,7 +249,7 @@ class Runner:
                     continue
             store_runs.finish_attempt(self.db, run["id"], outcome="interrupted", now=self.clock.now(),
                                       duration_s=0.0, error="runner stopped during the attempt")
-            self.write_evidence(run["id"])
+            self._write_evidence_or_flag(run["id"])
             ids.append(run["id"])
         return ids
 
@@ -253,11 +268,15 @@ class Runner:
         self._dispatcher.start()
 
     def _dispatch_loop(self) -> None:
+        last_recovery = time.monotonic()
         while not self._stopping.is_set():
             try:
+                if time.monotonic() - last_recovery >= RECOVERY_EVERY_S:
+                    last_recovery = time.monotonic()
+                    self.recover()     # another runner may have died holding runs
                 self.dispatch()
-            except Exception:  # noqa: BLE001 - the loop must survive a locked db or a bad row
-                log.exception("dispatch failed")
+            except Exception as exc:  # noqa: BLE001 - the loop must survive a locked db or a bad row
+                log.error("dispatch failed: %s", type(exc).__name__)
             self._wake.wait(self.settings.runner.poll_interval)
             self._wake.clear()
 

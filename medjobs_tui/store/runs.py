@@ -234,6 +234,12 @@ def set_evidence(db: sqlite_utils.Database, run_id: int, path: str, sha256: str)
         db.execute("UPDATE runs SET evidence_path = ?, evidence_sha256 = ? WHERE id = ?", [path, sha256, run_id])
 
 
+def clear_evidence(db: sqlite_utils.Database, run_id: int) -> None:
+    """Forget run ``run_id``'s evidence reference (its record could not be written): it shows as invalid."""
+    with transaction(db):
+        db.execute("UPDATE runs SET evidence_path = NULL, evidence_sha256 = NULL WHERE id = ?", [run_id])
+
+
 def orphaned_runs(db: sqlite_utils.Database, lease_expired_before: datetime) -> list[dict[str, Any]]:
     """Runs left ``running`` by a runner that is gone: unregistered, or silent since before
     ``lease_expired_before`` (UTC). Runs held by a live runner (another window) are not orphans."""

@@ -28,6 +28,7 @@ from textual.worker import Worker, WorkerState
 
 from medjobs_tui.config import Settings
 from medjobs_tui.console import Actor, Console, ConsoleError, NotificationRow, Snapshot, session_actor
+from medjobs_tui.console.operations import PERMISSIONS
 from medjobs_tui.engine.runner import Runner
 from medjobs_tui.tui import commands, details
 from medjobs_tui.tui.messages import CommandDone, EvidenceLoaded, RefreshFailed, SnapshotReady
@@ -498,12 +499,22 @@ class MedJobsApp(App[None]):
         self._stop_runner_blocking()
 
 
+def build_dashboard(settings: Settings, actor_name: str | None = None, refresh_interval: float = 1.0) -> MedJobsApp:
+    """The dashboard over ``settings``' store for ``actor_name`` (or the session user), not yet running.
+
+    The runner is embedded when the user's role may run jobs (operator, admin); a reviewer's or
+    auditor's dashboard only watches: the clinic's jobs run in an operator's console or `medjobs run`.
+    """
+    actor = session_actor(Console(settings), actor_name)
+    runner = Runner(settings) if actor.role in PERMISSIONS["runner.run"] else None
+    return MedJobsApp(Console(settings, runner=runner), actor, runner=runner, refresh_interval=refresh_interval)
+
+
 def run_dashboard(settings: Settings, actor_name: str | None = None, refresh_interval: float = 1.0) -> None:
-    """Run the dashboard with its embedded runner over ``settings``' store, as ``actor_name`` (or the session user)."""
-    runner = Runner(settings)
-    console = Console(settings, runner=runner)
+    """Run the dashboard (see ``build_dashboard``) until the user quits; the runner is stopped on the way out."""
+    app = build_dashboard(settings, actor_name, refresh_interval)
     try:
-        actor = session_actor(console, actor_name)
-        MedJobsApp(console, actor, runner=runner, refresh_interval=refresh_interval).run()
+        app.run()
     finally:
-        runner.stop()
+        if app.runner is not None:
+            app.runner.stop()

@@ -60,7 +60,7 @@ def test_demo_clinic_runs_all_six_jobs_green(tmp_path):
     made = medjobs(config, "demo")
     assert made.returncode == 0, made.stderr
     again = medjobs(config, "demo", "--if-empty")
-    assert again.returncode == 0 and "already present" in again.stdout
+    assert again.returncode == 0 and "demo not written" in again.stdout
     once = medjobs(config, "run", "--once")
     assert once.returncode == 0, once.stdout + once.stderr
     for name in JOB_NAMES:

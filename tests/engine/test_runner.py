@@ -297,3 +297,40 @@ def test_trigger_and_wait_runs_only_the_triggered_run(tmp_path, clock):
     assert console.run(mine).status == "succeeded"
     assert console.run(other).status == "queued"
     runner.stop()
+
+
+def test_a_live_runner_recovers_the_runs_of_a_runner_that_died_while_it_ran(tmp_path, clock, monkeypatch):
+    import medjobs_tui.engine.runner as runner_mod
+
+    monkeypatch.setattr(runner_mod, "RECOVERY_EVERY_S", 0.0)
+    dead, console = make_runner(tmp_path, clock, "ok")
+    run_id = console.trigger(NURSE, "backup")
+    assert store_runs.claim_next(dead.db, dead.capacity, clock.now(), worker=dead.id)["id"] == run_id
+    dead._ensure_live()
+    live, _ = make_runner(tmp_path, clock, "ok")
+    live.start()
+    assert console.run(run_id).status == "running"     # held by a live runner: left alone
+    dead._stopping.set()                                # the first runner dies: no more heartbeats
+    dead._heartbeat.join()
+    clock.advance(runner_mod.LEASE_SECONDS + 1)
+    deadline = time.monotonic() + 10
+    while console.run(run_id).status != "succeeded" and time.monotonic() < deadline:
+        live.wake()
+        time.sleep(0.05)
+    live.stop()
+    assert console.run(run_id).status == "succeeded"
+    assert "interrupted" in history(live, run_id)
+
+
+def test_a_run_whose_evidence_cannot_be_written_shows_as_invalid_not_valid(tmp_path, clock, caplog):
+    runner, console = make_runner(tmp_path, clock, "ok")
+    runner.settings.evidence_dir.mkdir(parents=True, exist_ok=True)
+    runner.settings.evidence_dir.rmdir()
+    runner.settings.evidence_dir.write_text("not a folder")   # someone replaced the folder by a file
+    run_id = console.trigger(NURSE, "backup")
+    runner.drain()
+    run = store_runs.get_run(runner.db, run_id)
+    assert run["status"] == "succeeded" and run["evidence_path"] is None
+    assert {m.job_name: m for m in console.metrics()}["backup"].validation_status == "invalid: 1"
+    assert f"evidence of run {run_id} could not be written" in caplog.text
+    runner.stop()

@@ -245,3 +245,15 @@ async def test_the_evidence_header_gives_local_time_and_validity_and_a_changed_r
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, EvidenceScreen), what="evidence dialog")
         assert app.screen.header.plain.endswith("· ✓ SHA-256 matches") and not app.screen.warnings
+
+
+def test_only_roles_that_may_run_jobs_embed_the_runner(settings, monkeypatch):
+    from medjobs_tui.tui.app import build_dashboard
+
+    monkeypatch.delenv("MEDJOBS_USER", raising=False)
+    monkeypatch.setenv("MEDJOBS_ROLE", "auditor")
+    assert build_dashboard(settings).runner is None
+    monkeypatch.setenv("MEDJOBS_ROLE", "operator")
+    app = build_dashboard(settings)
+    assert app.runner is not None
+    app.runner.stop()
