@@ -282,7 +282,7 @@ def jobs(obj: Ctx) -> None:
 @click.option("--limit", default=30, show_default=True, type=LIMIT)
 @click.pass_obj
 def runs(obj: Ctx, limit: int) -> None:
-    """List the newest runs."""
+    """List the newest runs (at most --limit), plus every run still queued or running."""
     console, _ = obj.console()
     _print_table(("run", "job", "priority", "status", "attempt", "scheduled", "duration", "error"), (
         (str(r.id), r.job_name, r.priority, r.status, f"{r.attempt}/{r.max_attempts}",
@@ -301,8 +301,8 @@ def metrics(obj: Ctx) -> None:
             return "-"
         return f"{v * 100:.0f}%" if pct else f"{v:.3f}"
 
-    _print_table(("job", "runs", "last s", "p50 s", "p95 s", "success", "errors", "retries", "timeouts",
-                  "validation"), (
+    _print_table(("job", "runs", "last s", "median s", "95% s", "success", "errors", "retries", "timeouts",
+                  "evidence"), (
         (m.job_name, str(m.runs), f(m.last_duration_s), f(m.p50_duration_s), f(m.p95_duration_s),
          f(m.success_rate, True), f(m.error_rate, True), str(m.retry_count), str(m.timeout_count),
          m.validation_status) for m in console.metrics()))

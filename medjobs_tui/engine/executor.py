@@ -64,13 +64,30 @@ def _real_stderr():
         sys.stderr = saved
 
 
+@contextmanager
+def _sigint_ignored():
+    """Start helper processes deaf to Ctrl+C (the disposition is inherited): the runner alone handles it,
+    and a server still importing at that moment would otherwise print a KeyboardInterrupt traceback."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def start_worker_server() -> None:
     """Start the forkserver (Linux) now, so no run pays for it and no UI has taken stderr yet. Idempotent."""
     if sys.platform.startswith("linux"):
         from multiprocessing import forkserver
 
         _context()
-        with _real_stderr():
+        with _real_stderr(), _sigint_ignored():
             forkserver.ensure_running()
 
 

@@ -127,3 +127,11 @@ def test_runner_console_sees_the_same_store_as_a_cli_console(settings, clock):
     run_id = Console(settings, runner=runner).trigger(NURSE, "backup")
     assert cli_console.run(run_id).status == "queued"
     runner.stop()
+
+
+def test_a_user_name_with_a_line_break_is_refused_before_it_reaches_the_audit_log(console):
+    from medjobs_tui.console import session_actor
+
+    with pytest.raises(ConsoleError, match="user name"):
+        session_actor(console, "x\nadmin")
+    assert session_actor(console, "nurse.kim").username == "nurse.kim"
