@@ -326,15 +326,19 @@ def last_run_by_job(db: sqlite_utils.Database) -> dict[str, dict[str, Any]]:
     return {r["job_name"]: r for r in rows}
 
 
-def attempts_by_job(db: sqlite_utils.Database) -> dict[str, list[dict[str, Any]]]:
-    """Per job name, its finished attempts oldest first: outcome, duration_s, attempt, finished_at."""
+def _by_job(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
-    for r in _rows(db.execute(
-        "SELECT r.job_name, a.attempt, a.outcome, a.duration_s, a.finished_at FROM run_attempts a"
-        " JOIN runs r ON r.id = a.run_id WHERE a.outcome IS NOT NULL ORDER BY a.finished_at, a.id"
-    )):
+    for r in rows:
         out.setdefault(r["job_name"], []).append(r)
     return out
+
+
+def attempts_by_job(db: sqlite_utils.Database) -> dict[str, list[dict[str, Any]]]:
+    """Per job name, its finished attempts oldest first: outcome, duration_s, attempt, finished_at."""
+    return _by_job(_rows(db.execute(
+        "SELECT r.job_name, a.attempt, a.outcome, a.duration_s, a.finished_at FROM run_attempts a"
+        " JOIN runs r ON r.id = a.run_id WHERE a.outcome IS NOT NULL ORDER BY a.finished_at, a.id"
+    )))
 
 
 def finished_runs_with_evidence(db: sqlite_utils.Database, limit: int | None = None) -> list[dict[str, Any]]:
@@ -348,13 +352,10 @@ def finished_runs_with_evidence(db: sqlite_utils.Database, limit: int | None = N
 
 def terminal_runs_by_job(db: sqlite_utils.Database) -> dict[str, list[dict[str, Any]]]:
     """Per job, its runs in a final state (succeeded, dead) with their evidence columns."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    for r in _rows(db.execute(
+    return _by_job(_rows(db.execute(
         "SELECT id, job_name, status, evidence_path, evidence_sha256 FROM runs"
         " WHERE status IN ('succeeded', 'dead') ORDER BY id"
-    )):
-        out.setdefault(r["job_name"], []).append(r)
-    return out
+    )))
 
 
 def runs_waiting(db: sqlite_utils.Database) -> int:
