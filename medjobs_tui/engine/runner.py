@@ -292,8 +292,8 @@ class Runner:
         while not self._stopping.wait(HEARTBEAT_SECONDS):
             try:
                 store_runs.register_runner(self.db, self.id, self.clock.now())
-            except Exception:  # noqa: BLE001 - a busy store delays one heartbeat, not the runner
-                log.exception("heartbeat failed")
+            except Exception as exc:  # noqa: BLE001 - a busy store delays one heartbeat, not the runner
+                log.error("heartbeat failed: %s", type(exc).__name__)
 
     def wake(self) -> None:
         """Ask the dispatcher to look for due runs now rather than at its next poll."""
@@ -351,6 +351,6 @@ class Runner:
         if self.on_change is not None:
             try:
                 self.on_change()
-            except Exception:  # noqa: BLE001 - a listener must not break the runner
-                log.exception("on_change listener failed")
+            except Exception as exc:  # noqa: BLE001 - a listener must not break the runner
+                log.error("on_change listener failed: %s", type(exc).__name__)
 

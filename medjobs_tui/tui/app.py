@@ -193,7 +193,7 @@ class MedJobsApp(App[None]):
             try:
                 snapshot = self.operations.snapshot()
             except Exception as exc:  # noqa: BLE001 - shown to the user, then the next refresh tries again
-                log.exception("refresh failed")
+                log.error("refresh failed: %s", type(exc).__name__)
                 self._post(RefreshFailed(commands.describe(exc)))
             else:
                 self._post(SnapshotReady(snapshot))
@@ -239,7 +239,7 @@ class MedJobsApp(App[None]):
         if event.state != WorkerState.ERROR:
             return
         error = event.worker.error
-        log.error("worker %s failed: %r", event.worker.name, error)
+        log.error("worker %s failed: %s", event.worker.name, type(error).__name__)
         self.toast(commands.describe(error), title=f"{event.worker.name} failed", severity="error")
         if event.worker.group == "refresh":
             self._arm_next()
@@ -366,7 +366,7 @@ class MedJobsApp(App[None]):
             except ConsoleError as exc:  # includes PermissionDenied
                 self._post(CommandDone(str(exc), "error"))
             except Exception as exc:  # noqa: BLE001 - shown, not raised: the app keeps running
-                log.exception("command failed")
+                log.error("command failed: %s", type(exc).__name__)
                 self._post(CommandDone(commands.describe(exc), "error"))
 
     @on(CommandDone)
@@ -469,7 +469,7 @@ class MedJobsApp(App[None]):
             try:
                 self.runner.start()
             except Exception as exc:  # noqa: BLE001 - the dashboard still shows the store
-                log.exception("runner did not start")
+                log.error("runner did not start: %s", type(exc).__name__)
                 self._post(CommandDone(f"Runner did not start: {commands.describe(exc)}", "error"))
             else:
                 self._post(CommandDone(""))

@@ -32,7 +32,8 @@ def cancel(console: Console, actor: Actor, run_id: int) -> str:
 
 
 def describe(exc: BaseException | None) -> str:
-    """A short text for an unexpected error: console errors are already safe; others give only their type."""
+    """A short text for an unexpected error: console errors are already safe; others give only their type
+    (their message may quote stored data, so it is neither shown nor logged)."""
     if isinstance(exc, ConsoleError):
         return str(exc)
-    return f"{type(exc).__name__} (details in the log)"
+    return f"{type(exc).__name__}: unexpected error"
