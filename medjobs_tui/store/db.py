@@ -47,7 +47,7 @@ def connect(path: str | Path) -> sqlite_utils.Database:
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = NORMAL")
         db = sqlite_utils.Database(conn)
-        latest, found = MIGRATIONS[-1][0], schema_version(db)
+        latest, found = max(v for v, _, _ in MIGRATIONS), schema_version(db)
         if found > latest:
             conn.close()
             raise StoreError(f"{path}: written by a newer MedJobs (schema {found}; this one knows "
@@ -80,25 +80,36 @@ def schema_version(db: sqlite_utils.Database) -> int:
     return row[0] or 0
 
 
+def applied_versions(db: sqlite_utils.Database) -> set[int]:
+    """The versions of every migration applied to ``db`` (empty for a new file)."""
+    if not db["schema_version"].exists():
+        return set()
+    return {r[0] for r in db.execute("SELECT version FROM schema_version")}
+
+
 def migrate(db: sqlite_utils.Database) -> int:
-    """Apply, in order and each in one transaction, the migrations not yet applied; return the version."""
+    """Apply, in ascending order and each in one transaction, every migration not yet applied.
+
+    Migration numbers are allotted in ranges to parallel lines of work, so a migration may land after
+    one with a higher number: any version missing from ``schema_version`` is applied, not only those
+    above the highest. Returns the highest version applied.
+    """
     db.execute(
         "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL,"
         " applied_at TEXT NOT NULL)"
     )
-    current = schema_version(db)
-    for version, description, script in MIGRATIONS:
-        if version <= current:
+    done = applied_versions(db)
+    for version, description, script in sorted(MIGRATIONS):
+        if version in done:
             continue
         statements = [s for s in _split_sql(script) if s.strip()]
         with transaction(db):
-            if schema_version(db) >= version:  # another process migrated meanwhile
+            if version in applied_versions(db):  # another process migrated meanwhile
                 continue
             for stmt in statements:
                 db.execute(stmt)
             db.execute("INSERT INTO schema_version VALUES (?, ?, ?)", [version, description, _utcnow()])
-        current = version
-    return current
+    return schema_version(db)
 
 
 def _split_sql(script: str) -> list[str]:

@@ -272,4 +272,7 @@ CREATE TABLE error_details (
 """,
     ),
 ]
-"""Ordered (version, description, SQL script). Never edit a shipped migration: append a new one."""
+"""(version, description, SQL script), applied in ascending version order. Never edit a shipped migration:
+add a new one. Numbers are allotted in ranges per line of work so parallel branches never collide:
+security 10-29, engine 30-49, notification delivery 50-59, clinical 60-79, dashboard 80-89,
+validation 90-99, performance 100-109. ``migrate`` applies any missing version, not only the highest."""

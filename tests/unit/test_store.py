@@ -14,7 +14,7 @@ from medjobs_tui.store.schema import MIGRATIONS
 def test_new_store_is_in_wal_mode_at_the_latest_schema_version(tmp_path):
     db = connect(tmp_path / "m.db")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert schema_version(db) == MIGRATIONS[-1][0]
+    assert schema_version(db) == max(v for v, _, _ in MIGRATIONS)
     assert [r[0] for r in db.execute("SELECT version FROM schema_version ORDER BY version")] == \
         [m[0] for m in MIGRATIONS]
 
@@ -28,7 +28,7 @@ def test_an_older_store_is_migrated_in_order_and_keeps_its_rows(tmp_path, monkey
     old.close()
     monkeypatch.setattr(store_db, "MIGRATIONS", MIGRATIONS)
     db = connect(path)
-    assert schema_version(db) == MIGRATIONS[-1][0]
+    assert schema_version(db) == max(v for v, _, _ in MIGRATIONS)
     assert db.execute("SELECT paused FROM jobs WHERE name = 'backup'").fetchone() == (1,)
     assert "claimed_by" in {c.name for c in db["runs"].columns}
     connect(path).close()  # opening again migrates nothing
@@ -51,7 +51,7 @@ def test_schema_change_in_a_failed_migration_is_rolled_back(tmp_path, monkeypatc
     monkeypatch.setattr(store_db, "MIGRATIONS", MIGRATIONS)
     db = connect(tmp_path / "b.db")
     assert not db["half"].exists()
-    assert schema_version(db) == MIGRATIONS[-1][0]
+    assert schema_version(db) == max(v for v, _, _ in MIGRATIONS)
 
 
 def test_another_applications_database_is_refused_and_left_untouched(tmp_path):
@@ -73,3 +73,16 @@ def test_a_store_from_a_newer_medjobs_is_refused(tmp_path):
     db.close()
     with pytest.raises(StoreError, match="newer MedJobs"):
         connect(tmp_path / "n.db")
+
+
+def test_a_migration_numbered_below_the_highest_is_still_applied(tmp_path, monkeypatch):
+    """Parallel branches land migrations out of number order: a gap below the highest is filled."""
+    first, second = MIGRATIONS[0], MIGRATIONS[1]
+    late = (5, "a late migration", "CREATE TABLE late_table (id INTEGER PRIMARY KEY);")
+    high = (9, "a high migration", "CREATE TABLE high_table (id INTEGER PRIMARY KEY);")
+    monkeypatch.setattr(store_db, "MIGRATIONS", [first, second, high])
+    connect(tmp_path / "g.db").close()
+    monkeypatch.setattr(store_db, "MIGRATIONS", [first, second, late, high])
+    db = connect(tmp_path / "g.db")
+    assert db["late_table"].exists()
+    assert store_db.applied_versions(db) == {1, 2, 5, 9}
