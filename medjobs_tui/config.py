@@ -22,7 +22,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
-    BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator,
+    BaseModel, ConfigDict, Field, StringConstraints, ValidationError, ValidationInfo, field_validator,
+    model_validator,
 )
 
 JOB_TYPES = (
@@ -51,6 +52,16 @@ DEFAULT_QUEUE_BY_TYPE = {
 ENV_VAR = "MEDJOBS_CONFIG"
 MAX_TIMEOUT_S = 24 * 3600
 """No job may run longer than a day: a longer timeout is a typo, not a plan."""
+MAX_INTERVAL_S = 366 * 24 * 3600
+"""An interval schedule fires at least once a year (366 days, in seconds): a longer one is a typo."""
+MAX_ERRORS_SHOWN = 20
+"""A bad config file reports every problem, one per line, up to this many (then how many more)."""
+JOB_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+"""Job names are identifiers: they appear in dedupe keys, file names, logs and the audit trail."""
+FORBIDDEN_ROOTS = (Path("/proc"), Path("/sys"), Path("/dev"))
+"""Kernel and device trees: no store, backup or evidence path may lie in them."""
+
+JobName = Annotated[str, StringConstraints(pattern=JOB_NAME_PATTERN)]
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
@@ -102,6 +113,9 @@ class Schedule(_Strict):
         else:
             if isinstance(self.value, bool) or not isinstance(self.value, int) or self.value <= 0:
                 raise ValueError("an interval schedule's value is a whole number of seconds > 0")
+            if self.value > MAX_INTERVAL_S:
+                raise ValueError(f"an interval schedule's value is at most {MAX_INTERVAL_S} seconds "
+                                 f"(366 days), got {self.value}")
         return self
 
 
@@ -318,7 +332,7 @@ class Settings(_Strict):
     """The whole validated config.yaml, plus the folder it was read from (``base_dir``)."""
 
     clinic: ClinicConfig
-    jobs: dict[str, JobConfig]
+    jobs: dict[JobName, JobConfig]
     runner: RunnerConfig = RunnerConfig()
     paths: PathsConfig = PathsConfig()
     base_dir: Path = Path(".")
@@ -326,12 +340,15 @@ class Settings(_Strict):
 
     @model_validator(mode="after")
     def _paths_are_usable(self) -> "Settings":
+        problems = []
         for key, path, want_dir in (("paths.database", self.database_path, False),
                                     ("paths.backups", self.backups_dir, True),
                                     ("paths.evidence", self.evidence_dir, True)):
-            if path.exists() and path.is_dir() != want_dir:
-                kind = "a folder" if want_dir else "a file"
-                raise ValueError(f"{key}: {path} exists but is not {kind}")
+            problem = _path_problem(path, want_dir)
+            if problem:
+                problems.append(f"{key}: {path} {problem}")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def _resolve(self, p: str) -> Path:
@@ -359,8 +376,57 @@ class Settings(_Strict):
         return ZoneInfo(self.clinic.timezone)
 
 
+def _path_problem(path: Path, want_dir: bool) -> str | None:
+    """Why ``path`` cannot hold a store file (``want_dir`` False) or be a folder of ours, or None.
+
+    The path, symlinks resolved, must lie outside /proc, /sys and /dev; if it exists it must be a regular
+    folder (or, for the store, a regular file), and the store's parent folder, if it exists, a folder.
+    """
+    real = path.resolve()
+    for root in FORBIDDEN_ROOTS:
+        if real == root or root in real.parents:
+            return f"lies in {root}, a kernel or device tree; allowed: a regular folder elsewhere"
+    if want_dir:
+        if path.exists() and not real.is_dir():
+            return "exists but is not a folder"
+    else:
+        if real.exists() and (real.is_dir() or not real.is_file()):
+            return "exists but is not a file"
+        if real.parent.exists() and not real.parent.is_dir():
+            return f"cannot be created: {real.parent} is not a folder"
+    return None
+
+
 # --------------------------------------------------------------------------------------------
 # Loading, with errors mapped back to YAML lines
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses anchors (``&a``) and aliases (``*a``) as it composes.
+
+    An alias bomb (a few hundred bytes of nested aliases expanding to billions of nodes) therefore fails
+    at its first anchor instead of hanging; config files never need them.
+    """
+
+    def compose_node(self, parent, index):  # type: ignore[override]
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            kind = "aliases (*name)" if isinstance(event, yaml.AliasEvent) else "anchors (&name)"
+            raise yaml.composer.ComposerError(
+                None, None, f"YAML {kind} are not allowed in the config file; write the value out",
+                event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def _compose(text: str) -> tuple[yaml.Node | None, Any]:
+    """Compose ``text`` once (refusing anchors and aliases) and construct it: (node tree, data)."""
+    loader = _NoAliasLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+        return node, data
+    finally:
+        loader.dispose()
 
 
 def default_config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -403,39 +469,48 @@ def _describe(err: dict[str, Any]) -> str:
         return f"{msg} (got {err.get('input')!r})"
     if kind.startswith(("greater_than", "less_than")):
         return f"{msg} (got {err.get('input')!r})"
+    if kind == "string_pattern_mismatch" and err["loc"][-1] == "[key]":
+        return (f"{err.get('input')!r} is not a job name; allowed: a lower-case letter, then up to 63 "
+                "lower-case letters, digits or '_'")
     return msg
 
 
-def _first_duplicate_key(node: yaml.Node | None, path: str = "") -> tuple[str, int] | None:
-    """(dotted key, 1-based line) of the first mapping key given twice, or None. PyYAML keeps the last silently."""
+def _duplicate_keys(node: yaml.Node | None, path: str = "") -> list[tuple[int, str]]:
+    """(1-based line, dotted key) of every mapping key given twice, in file order. PyYAML keeps the last silently."""
+    found: list[tuple[int, str]] = []
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:
             key = f"{path}.{key_node.value}" if path else str(key_node.value)
             if key_node.value in seen:
-                return key, key_node.start_mark.line + 1
+                found.append((key_node.start_mark.line + 1, key))
             seen.add(key_node.value)
-            found = _first_duplicate_key(value_node, key)
-            if found:
-                return found
+            found += _duplicate_keys(value_node, key)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            found = _first_duplicate_key(item, f"{path}[{i}]")
-            if found:
-                return found
-    return None
+            found += _duplicate_keys(item, f"{path}[{i}]")
+    return found
+
+
+def _report(name: str, problems: list[tuple[int | None, str]]) -> ConfigError:
+    """One ConfigError listing ``problems`` ((line, text)) in line order, one per line, at most MAX_ERRORS_SHOWN."""
+    ordered = sorted(problems, key=lambda p: (p[0] is None, p[0] or 0))
+    lines = [f"{name}:{line or '?'}: {text}" for line, text in ordered[:MAX_ERRORS_SHOWN]]
+    if len(ordered) > MAX_ERRORS_SHOWN:
+        lines.append(f"{name}: ... and {len(ordered) - MAX_ERRORS_SHOWN} more problem(s)")
+    return ConfigError("\n".join(lines))
 
 
 def parse_settings(text: str, source: Path) -> Settings:
-    """Validate config text read from ``source``; raise ConfigError naming key, line and what is allowed."""
+    """Validate config text read from ``source``; raise ConfigError naming key, line and what is allowed.
+
+    Every problem found is reported, one per line in line order (up to MAX_ERRORS_SHOWN): duplicate
+    keys and validation errors together. YAML anchors and aliases are refused (no alias bomb can hang
+    start-up).
+    """
     name = str(source)
     try:
-        node = yaml.compose(text)
-        duplicate = _first_duplicate_key(node)
-        if duplicate is not None:
-            key, line = duplicate
-            raise ConfigError(f"{name}:{line}: {key}: this key is given twice; give it once")
-        data = yaml.safe_load(text)
+        node, data = _compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{name}:{mark.line + 1}" if mark is not None else name
@@ -443,20 +518,24 @@ def parse_settings(text: str, source: Path) -> Settings:
         raise ConfigError(f"{where}: YAML syntax error: {problem}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{name}:1: the file must be a mapping with 'clinic' and 'jobs' keys")
+    problems: list[tuple[int | None, str]] = [
+        (line, f"{key}: this key is given twice; give it once") for line, key in _duplicate_keys(node)]
     queues = ((data.get("runner") or {}).get("queues") if isinstance(data.get("runner"), dict) else None)
     context = {"queues": set(queues) if isinstance(queues, dict) else set(RunnerConfig().queues),
                "base_dir": source.resolve().parent}
     try:
-        return Settings.model_validate({**data, "base_dir": source.resolve().parent, "source": source.resolve()},
-                                       context=context)
+        settings = Settings.model_validate(
+            {**data, "base_dir": source.resolve().parent, "source": source.resolve()}, context=context)
     except ValidationError as exc:
-        lines = []
         for err in exc.errors():
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in {"cron", "interval"}))
             line, _ = _line_of(node, loc)
-            key = ".".join(str(p) for p in loc) or "(top level)"
-            lines.append(f"{name}:{line or '?'}: {key}: {_describe(err)}")
-        raise ConfigError(lines[0] + (f" (and {len(lines) - 1} more problem(s))" if len(lines) > 1 else "")) from None
+            key = ".".join(str(p) for p in loc if p != "[key]") or "(top level)"
+            problems.append((line, f"{key}: {_describe(err)}"))
+        raise _report(name, problems) from None
+    if problems:
+        raise _report(name, problems)
+    return settings
 
 
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:

@@ -30,8 +30,15 @@ def write_config(folder: Path, **overrides) -> Path:
         else:
             data[key] = value
     path = folder / "config.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    path.write_text(yaml.dump(data, Dumper=_NoAliasDumper, sort_keys=False))
     return path
+
+
+class _NoAliasDumper(yaml.SafeDumper):
+    """Writes a value shared by several jobs out in full: config files refuse YAML anchors and aliases."""
+
+    def ignore_aliases(self, data):
+        return True
 
 
 @pytest.fixture

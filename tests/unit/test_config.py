@@ -181,3 +181,108 @@ def test_retry_delay_is_bounded():
     msg = error_for(GOOD.replace("retry_policy: {max_attempts: 3, delay: 300}",
                                  "retry_policy: {max_attempts: 3, delay: 1e12}", 1))
     assert "jobs.medication_reminder.retry_policy.delay" in msg
+
+
+# ------------------------------------------------------------- config that cannot hang or crash (issue 6 item 10)
+
+ALIAS_BOMB = "\n".join(
+    [f"{'a'}: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]"]
+    + [f"{c}: &{c} [{','.join(['*' + p] * 9)}]" for p, c in zip("abcdefgh", "bcdefghi")]) + "\n"
+
+
+def test_a_yaml_alias_bomb_fails_at_once_with_one_line(tmp_path):
+    assert len(ALIAS_BOMB.encode()) <= 400          # the billion-laughs bomb: 9**9 strings once expanded
+    (tmp_path / "config.yaml").write_text(ALIAS_BOMB)
+    proc = subprocess.run([sys.executable, "-m", "medjobs_tui.cli", "--config", str(tmp_path / "config.yaml"),
+                           "check-config"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "config.yaml:1: YAML syntax error: YAML anchors (&name) are not allowed" in proc.stderr
+
+
+def test_an_alias_alone_is_refused_too():
+    text = GOOD.replace("    retry_policy: {max_attempts: 3, delay: 600}\n",
+                        "    retry_policy: &slow {max_attempts: 3, delay: 600}\n", 1)
+    assert "anchors (&name) are not allowed" in error_for(text)
+    text = GOOD.replace("    retry_policy: {max_attempts: 3, delay: 300}\n", "    retry_policy: *slow\n", 1)
+    msg = error_for(text)
+    assert msg.startswith(f"clinic.yaml:{line_of(text, '*slow')}: YAML syntax error: YAML aliases")
+
+
+def test_an_interval_longer_than_a_year_is_refused_at_its_line():
+    bad = GOOD.replace('schedule: {type: cron, value: "45 2 * * *"}', "schedule: {type: interval, value: 1000000000000}")
+    msg = error_for(bad)
+    assert msg.startswith(f"clinic.yaml:{line_of(bad, 'value: 1000000000000')}: jobs.backup.schedule:")
+    assert "at most 31622400 seconds" in msg
+    ok = GOOD.replace('schedule: {type: cron, value: "45 2 * * *"}', "schedule: {type: interval, value: 31622400}")
+    assert parse_settings(ok, Path("clinic.yaml")).jobs["backup"].schedule.value == 31622400
+
+
+@pytest.mark.parametrize("name", ["Backup", "9lives", "night\nly", "../../x", "a" * 65, "_hidden", "back-up"])
+def test_a_job_name_must_be_an_identifier(name):
+    import json
+
+    key = json.dumps(name)                          # a double-quoted YAML scalar ("night\nly" is a newline)
+    bad = GOOD.replace("\n  backup:\n", f"\n  {key}:\n")
+    msg = error_for(bad)
+    assert "is not a job name; allowed: a lower-case letter, then up to 63" in msg
+    assert msg.startswith(f"clinic.yaml:{line_of(bad, '45 2 * * *') - 3}: jobs.")
+
+
+def test_the_longest_job_name_is_accepted():
+    name = "b" + "a" * 63
+    assert name in parse_settings(GOOD.replace("\n  backup:\n", f"\n  {name}:\n"), Path("c.yaml")).jobs
+
+
+@pytest.mark.parametrize("key,value", [("evidence", "/proc/self"), ("backups", "/sys/kernel"),
+                                       ("database", "/dev/null"), ("evidence", "/dev/shm/ev")])
+def test_paths_in_kernel_or_device_trees_are_refused(key, value):
+    default = {"evidence": "evidence", "backups": "data/backups", "database": "data/medjobs.db"}[key]
+    msg = error_for(GOOD.replace(f"{key}: {default}", f"{key}: {value}"))
+    assert f"paths.{key}:" in msg and "a kernel or device tree" in msg
+
+
+def test_a_symlink_into_proc_is_refused(tmp_path):
+    (tmp_path / "ev").symlink_to("/proc/self")
+    (tmp_path / "c.yaml").write_text(GOOD.replace("evidence: evidence", "evidence: ev"))
+    with pytest.raises(ConfigError, match="paths.evidence: .* lies in /proc"):
+        load_settings(tmp_path / "c.yaml")
+
+
+def test_a_store_path_that_is_a_fifo_is_refused(tmp_path):
+    import os
+
+    (tmp_path / "data").mkdir()
+    os.mkfifo(tmp_path / "data" / "medjobs.db")
+    (tmp_path / "c.yaml").write_text(GOOD)
+    with pytest.raises(ConfigError, match="paths.database: .*medjobs.db exists but is not a file"):
+        load_settings(tmp_path / "c.yaml")
+
+
+def test_every_mistake_is_reported_at_once_each_on_its_own_line_with_its_line_number():
+    bad = (GOOD.replace("priority: low", "priority: urgent")
+               .replace("timeout: 300\n    validation_rules: {critical_path: true", "timeout: -5\n"
+                        "    validation_rules: {critical_path: true", 1)
+               .replace("timezone: America/New_York", "timezone: Mars/Olympus")
+               .replace("    job_type: refill_check\n", "    job_type: refill_check\n    job_type: backup\n"))
+    lines = error_for(bad).splitlines()
+    assert lines == sorted(lines, key=lambda l: int(l.split(":")[1]))     # in file order
+    assert [l.split(": ", 1)[1].split(":")[0] for l in lines] == [
+        "clinic.timezone", "jobs.medication_reminder.timeout", "jobs.refill_check.job_type",
+        "jobs.analytics_rollup.priority"]
+    assert lines[2] == f"clinic.yaml:{line_of(bad, 'job_type: backup')}: jobs.refill_check.job_type: " \
+                       "this key is given twice; give it once"
+    assert lines[1].startswith(f"clinic.yaml:{line_of(bad, 'timeout: -5')}: ")
+
+
+def test_reporting_stops_after_twenty_problems():
+    bad = GOOD
+    for job in ("medication_reminder", "refill_check", "interaction_check", "supply_monitor",
+                "analytics_rollup", "backup"):
+        bad = bad.replace(f"    job_type: {job}\n", f"    job_type: {job}\n    colour: red\n    size: 3\n"
+                                                    "    shape: round\n    smell: none\n")
+    lines = error_for(bad).splitlines()
+    assert len(lines) == 21
+    assert all("is not a known key here" in l for l in lines[:20])
+    assert lines[20] == "clinic.yaml: ... and 4 more problem(s)"
