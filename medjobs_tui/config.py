@@ -73,6 +73,20 @@ TIMING_CODE_DOSES_PER_DAY = {
 }
 
 
+DEFAULT_EVENT_TIMES: dict[str, list[str]] = {
+    "WAKE": ["07:00"], "MORN": ["08:00"], "MORN.early": ["07:00"], "MORN.late": ["10:00"], "NOON": ["12:00"],
+    "AFT": ["14:00"], "AFT.early": ["13:00"], "AFT.late": ["16:00"], "EVE": ["18:00"], "EVE.early": ["17:00"],
+    "EVE.late": ["20:00"], "NIGHT": ["22:00"], "PHS": ["20:30"], "HS": ["21:00"],
+    "C": ["08:00", "12:00", "18:00"], "CM": ["08:00"], "CD": ["12:00"], "CV": ["18:00"],
+    "AC": ["07:30", "11:30", "17:30"], "ACM": ["07:30"], "ACD": ["11:30"], "ACV": ["17:30"],
+    "PC": ["08:30", "12:30", "18:30"], "PCM": ["08:30"], "PCD": ["12:30"], "PCV": ["18:30"],
+}
+"""The clinic's default EventTiming table (FHIR R4 valueset-event-timing: code -> local HH:MM). Meal codes
+C/CM/CD/CV are the meal times; AC codes 30 minutes before, PC codes 30 minutes after. With an ``offset`` the
+dose is that many minutes before (AC) or after (PC and every other code) the meal or event
+(``clinical.timing.event_clock_time``). No standard sets these clock times: the clinic's choice."""
+
+
 class ConfigError(Exception):
     """The configuration file cannot be used; ``str(err)`` is one message fit for an operator."""
 
@@ -274,7 +288,21 @@ class ClinicConfig(_Strict):
     name: str = "Clinic"
     timezone: str
     administration_times: dict[str, list[str]]
+    event_times: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_EVENT_TIMES))
     thresholds: Thresholds = Thresholds()
+
+    @field_validator("event_times")
+    @classmethod
+    def _event_times_are_clock_times(cls, table: dict[str, list[str]]) -> dict[str, list[str]]:
+        for code, times in table.items():
+            if not isinstance(times, list) or not times:
+                raise ValueError(f"{code}: give a list of one or more 'HH:MM' times")
+            for t in times:
+                if not isinstance(t, str) or not _HHMM.match(t):
+                    raise ValueError(f"{code}: {t!r} is not a clock time; allowed: 'HH:MM' (24-hour)")
+            if sorted(times) != list(times) or len(set(times)) != len(times):
+                raise ValueError(f"{code}: times must be distinct and in order, got {times}")
+        return {**DEFAULT_EVENT_TIMES, **table}
 
     @field_validator("timezone")
     @classmethod

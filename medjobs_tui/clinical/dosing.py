@@ -7,7 +7,12 @@ institution-specified times": the clinic's administration-time table gives the c
 
 from __future__ import annotations
 
+import calendar
+import json
+import math
+from dataclasses import dataclass, fields
 from datetime import date, datetime, time, timedelta, timezone
+from typing import Any, Iterator
 from zoneinfo import ZoneInfo
 
 # UCUM units of Timing.repeat.periodUnit, in days. Source: FHIR R4 UnitsOfTime value set.
@@ -108,3 +113,289 @@ def dose_instants(times_of_day: list[str], zone: ZoneInfo, start: datetime, end:
                 out.add(instant)
         day += timedelta(days=1)
     return sorted(out)
+
+
+# ==============================================================================================
+# Dose plans: every FHIR Timing an order can carry, resolved to concrete steps, and its dose instants.
+#
+# A ``DosePlan`` is what the import understood of an order's ``dosageInstruction`` list: one ``Step``
+# per instruction that is scheduled (PRN parts carry no step), with its start and end already placed
+# (tapers one after the other). It is stored as JSON with the order, and everything that needs dose
+# instants (reminders, the Doses view, adherence, supply) generates them from it with ``plan_doses``,
+# so all of them agree on the doses per day.
+
+CADENCES = ("daily", "weekly", "monthly", "interval")
+"""How a step repeats: ``daily`` every ``every`` local days at ``times``; ``weekly`` on ``weekdays`` every
+``every`` weeks at ``times``; ``monthly`` on the start's day of the month every ``every`` months at ``times``;
+``interval`` every ``hours`` hours of elapsed time from the step's start (the first dose)."""
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+"""FHIR DaysOfWeek codes, Monday first (index = ``date.weekday()``)."""
+
+MAX_DOSES_PER_QUERY = 200_000
+"""A guard: one call never generates more dose instants than this (a runaway schedule is a bug, not a plan)."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One scheduled dosageInstruction, placed in time.
+
+    ``index``: its position in ``dosageInstruction[]``; ``sequence``: FHIR ``Dosage.sequence`` (or the
+    position when absent); ``dose``/``dose_unit``: units per administration (None = not stated; for a
+    ``doseRange`` the upper bound, ``dose_is_upper_bound`` True); ``cadence`` one of CADENCES; ``times``
+    local 'HH:MM' (sorted); ``every`` days, weeks or months; ``hours`` (interval); ``weekdays`` 0 = Monday;
+    ``start`` first instant a dose may fall on (aware UTC, inclusive; None = no lower bound);
+    ``end`` (aware UTC; None = open) excluded unless ``end_inclusive``; ``count``: at most this many doses
+    from ``start``; ``max_per_day``: the upper bound of doses per day when the Timing gives a range
+    (frequencyMax), else None.
+    """
+
+    index: int
+    sequence: int
+    cadence: str
+    times: tuple[str, ...] = ()
+    every: int = 1
+    hours: float | None = None
+    weekdays: tuple[int, ...] = ()
+    start: datetime | None = None
+    end: datetime | None = None
+    end_inclusive: bool = False
+    count: int | None = None
+    dose: float | None = None
+    dose_unit: str | None = None
+    dose_is_upper_bound: bool = False
+    max_per_day: float | None = None
+
+    def doses_per_day(self) -> float:
+        """Average administrations per day of this step (weekly 1 per 7 d -> 1/7; q8h -> 3; monthly: per 30 d)."""
+        if self.cadence == "interval":
+            return 24.0 / float(self.hours or 24.0)
+        n = len(self.times)
+        if self.cadence == "daily":
+            return n / self.every
+        if self.cadence == "weekly":
+            return n * max(1, len(self.weekdays)) / (7.0 * self.every)
+        return n / (30.0 * self.every)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (instants as UTC ISO text); ``Step.from_json`` reads it back."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, datetime):
+                value = value.astimezone(timezone.utc).isoformat()
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Step":
+        """The Step of ``to_json``'s dict; raises ValueError/KeyError/TypeError for a malformed one."""
+        kw = dict(data)
+        for key in ("start", "end"):
+            if kw.get(key):
+                kw[key] = datetime.fromisoformat(kw[key])
+        for key in ("times", "weekdays"):
+            kw[key] = tuple(kw.get(key) or ())
+        step = cls(**kw)
+        if step.cadence not in CADENCES:
+            raise ValueError(f"unknown cadence {step.cadence!r}")
+        return step
+
+
+@dataclass(frozen=True)
+class DosePlan:
+    """An order's scheduled steps in sequence order (a taper is several steps one after the other; steps
+    with the same sequence apply together). ``prn`` True when an instruction is as-needed (then supply is
+    not computed from the plan: a PRN part's use is unknown)."""
+
+    steps: tuple[Step, ...] = ()
+    prn: bool = False
+
+    def to_json(self) -> str:
+        """The plan as JSON text (for the store)."""
+        return json.dumps({"steps": [s.to_json() for s in self.steps], "prn": self.prn}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "DosePlan":
+        """The plan of ``to_json``; raises ValueError for malformed text."""
+        try:
+            data = json.loads(text)
+            return cls(tuple(Step.from_json(s) for s in data.get("steps", [])), bool(data.get("prn")))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"not a dose plan: {type(exc).__name__}") from None
+
+    @property
+    def end(self) -> datetime | None:
+        """The last instant the plan may give a dose (None when it never ends)."""
+        if not self.steps or any(s.end is None and s.count is None for s in self.steps):
+            return None
+        ends = [s.end for s in self.steps if s.end is not None]
+        return max(ends) if ends else None
+
+
+@dataclass(frozen=True)
+class Dose:
+    """One dose instant of an order: ``at`` (aware UTC), ``dose`` units (None = not stated), its unit, and
+    the ``step`` index (dosageInstruction position) it belongs to."""
+
+    at: datetime
+    dose: float | None
+    unit: str | None
+    step: int
+
+
+def _in_step(step: Step, at: datetime) -> bool:
+    if step.start is not None and at < step.start:
+        return False
+    if step.end is not None and (at > step.end if step.end_inclusive else at >= step.end):
+        return False
+    return True
+
+
+def _add_months(day: date, months: int, dom: int) -> date | None:
+    y, m = divmod(day.month - 1 + months, 12)
+    year, month = day.year + y, m + 1
+    last = calendar.monthrange(year, month)[1]
+    try:
+        return date(year, month, min(dom, last))
+    except ValueError:
+        return None
+
+
+def _local_days(step: Step, zone: ZoneInfo, lo: datetime, hi: datetime) -> Iterator[date]:
+    """Local dates (in order) that can hold a dose of a calendar step between lo and hi."""
+    first = lo.astimezone(zone).date() - timedelta(days=1)
+    last = hi.astimezone(zone).date() + timedelta(days=1)
+    anchor = step.start.astimezone(zone).date() if step.start is not None else None
+    if step.cadence == "monthly":
+        if anchor is None:
+            return
+        k = max(0, (first.year - anchor.year) * 12 + first.month - anchor.month - 1)
+        while True:
+            day = _add_months(anchor, k * step.every, anchor.day)
+            k += 1
+            if day is None:
+                continue
+            if day > last:
+                return
+            if day >= first:
+                yield day
+        return
+    if anchor is not None and first < anchor:
+        first = anchor
+    day = first
+    while day <= last:
+        if step.cadence == "daily":
+            if anchor is None or (day - anchor).days % step.every == 0:
+                yield day
+        else:  # weekly
+            weekdays = step.weekdays or ((anchor.weekday(),) if anchor is not None else ())
+            if day.weekday() in weekdays:
+                if anchor is None or step.every == 1:
+                    yield day
+                else:
+                    week0 = anchor - timedelta(days=anchor.weekday())
+                    if ((day - week0).days // 7) % step.every == 0:
+                        yield day
+        day += timedelta(days=1)
+
+
+def _step_instants(step: Step, zone: ZoneInfo, lo: datetime, hi: datetime) -> list[datetime]:
+    """Instants of one step in [lo, hi) before ``count`` is applied, sorted, each once."""
+    out: set[datetime] = set()
+    if step.cadence == "interval":
+        if step.start is None or not step.hours:
+            return []
+        gap = timedelta(hours=step.hours)
+        k = max(0, math.floor((lo - step.start) / gap))
+        at = step.start + k * gap
+        while at < hi:
+            if at >= lo and _in_step(step, at):
+                out.add(at)
+            at += gap
+            if len(out) > MAX_DOSES_PER_QUERY:
+                raise ValueError("dose plan produces too many doses for one query")
+        return sorted(out)
+    clock = [parse_clock_time(t) for t in step.times]
+    for day in _local_days(step, zone, lo, hi):
+        for at_time in clock:
+            at = local_to_utc(day, at_time, zone)
+            if lo <= at < hi and _in_step(step, at):
+                out.add(at)
+        if len(out) > MAX_DOSES_PER_QUERY:
+            raise ValueError("dose plan produces too many doses for one query")
+    return sorted(out)
+
+
+def step_doses(step: Step, zone: ZoneInfo, start: datetime, end: datetime) -> list[Dose]:
+    """The doses of one step in the half-open window [start, end) (aware), sorted.
+
+    Local times go through ``local_to_utc`` (daylight saving: a time in the spring gap is given at the first
+    valid instant after it, a repeated time once at its first occurrence; never midnight + minutes).
+    ``interval`` steps count elapsed hours from the step's start (the first dose): q8h stays 8 hours apart
+    across a clock change. With ``count`` only the first ``count`` doses from the start exist.
+    Source: FHIR R4 Timing (hl7.org/fhir/R4/datatypes.html#Timing); DOMAIN.md "Dosing schedules".
+    """
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("step_doses needs an aware window")
+    if step.count is not None:
+        if step.start is None:
+            return []
+        counted: list[datetime] = []
+        lo, limit = step.start, step.start + timedelta(days=366 * 20)
+        while len(counted) < step.count and lo < min(end, limit) and (step.end is None or lo <= step.end):
+            hi = lo + timedelta(days=31)
+            counted.extend(_step_instants(step, zone, lo, hi))
+            lo = hi
+        instants = [a for a in counted[:step.count] if start <= a < end]
+    else:
+        lo = start if step.start is None else max(start, step.start)
+        instants = _step_instants(step, zone, lo, end) if lo < end else []
+    return [Dose(a, step.dose, step.dose_unit, step.index) for a in instants]
+
+
+def plan_doses(plan: DosePlan, zone: ZoneInfo, start: datetime, end: datetime) -> list[Dose]:
+    """Every dose of a plan in [start, end) (aware UTC), sorted by instant, one per instant.
+
+    Steps of the same sequence apply together; when two of them fall on the same instant their doses are
+    added (same unit) into one dose, since one reminder and one dose-log entry exist per instant.
+    Source: FHIR R4 Dosage.sequence ("dosage instructions with the same sequence number are to be
+    followed at the same time"), hl7.org/fhir/R4/dosage.html.
+    """
+    merged: dict[datetime, Dose] = {}
+    for step in plan.steps:
+        for d in step_doses(step, zone, start, end):
+            prev = merged.get(d.at)
+            if prev is None:
+                merged[d.at] = d
+            else:
+                same_unit = prev.unit == d.unit
+                total = prev.dose + d.dose if same_unit and prev.dose is not None and d.dose is not None else None
+                merged[d.at] = Dose(d.at, total, prev.unit if same_unit else None, prev.step)
+    return [merged[k] for k in sorted(merged)]
+
+
+def step_in_force(plan: DosePlan, at: datetime) -> list[Step]:
+    """The steps whose bounds contain instant ``at`` (the taper step in force), in sequence order."""
+    return [s for s in plan.steps if _in_step(s, at)]
+
+
+def daily_plan(times: list[str] | tuple[str, ...], *, start: datetime | None = None, end: datetime | None = None,
+               dose: float | None = None, dose_unit: str | None = None) -> DosePlan:
+    """The plan of an order stored before dose plans existed (or written by the demo): every day at ``times``
+    (local 'HH:MM') from ``start`` (inclusive) to ``end`` (exclusive), one step. Empty plan without times."""
+    if not times:
+        return DosePlan()
+    return DosePlan((Step(index=0, sequence=0, cadence="daily", times=tuple(sorted(times)), start=start, end=end,
+                          dose=dose, dose_unit=dose_unit),))
+
+
+def dose_text(dose: float | None, unit: str | None) -> str:
+    """How a dose is written for staff and patients: ``2 tablet``, ``10 ml``, ``0.5``; ``as prescribed`` when
+    the order states no dose."""
+    if dose is None:
+        return "as prescribed"
+    amount = f"{dose:g}"
+    return f"{amount} {unit}" if unit else amount

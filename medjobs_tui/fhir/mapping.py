@@ -16,10 +16,11 @@ from datetime import date, datetime, time, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from medjobs_tui.clinical.dosing import PERIOD_UNIT_DAYS, doses_per_day, local_to_utc, parse_clock_time, timing_code
+from medjobs_tui.clinical.dosing import PERIOD_UNIT_DAYS, local_to_utc
 from medjobs_tui.clinical.ingredients import ingredients_from_rxnorm_text
+from medjobs_tui.clinical.timing import DosageError, interpret_dosages
 from medjobs_tui.clock import iso
-from medjobs_tui.config import TIMING_CODE_DOSES_PER_DAY, Settings
+from medjobs_tui.config import Settings
 
 RXNORM_SYSTEM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 """Coding.system of RxNorm (FHIR R4 terminologies-systems)."""
@@ -79,11 +80,21 @@ def _number(value: Any, path: str, *, required: bool = False) -> float | None:
 def parse_instant(text: Any, zone: ZoneInfo, path: str) -> str | None:
     """A FHIR ``date``/``dateTime``/``instant`` -> UTC ISO text (``clock.iso``); None stays None.
 
+    See ``parse_fhir_time`` for the rules. Raises FieldError at ``path``.
+    """
+    got = parse_fhir_time(text, zone, path)
+    return iso(got[0]) if got else None
+
+
+def parse_fhir_time(text: Any, zone: ZoneInfo, path: str) -> tuple[datetime, bool] | None:
+    """A FHIR ``date``/``dateTime``/``instant`` -> UTC ISO text (``clock.iso``); None stays None.
+
     A value with an offset (``1989-05-27T23:58:16-04:00``, ``...Z``) is converted to UTC. A date
     without a time (``2008-04-05``; partial ``2008-04`` / ``2008`` = the first day) means local midnight
     in ``zone`` (the patient's zone, i.e. the clinic's), turned into UTC with ``dosing.local_to_utc``
     (a midnight lost to daylight saving becomes the first valid instant). A time without an offset,
     which FHIR forbids, is also read as ``zone`` local time. Raises FieldError at ``path`` otherwise.
+    Returns (aware UTC instant, True when the value was a date without a time), or None for None.
     Source: FHIR R4 datatypes.html#dateTime.
     """
     if text is None:
@@ -94,13 +105,13 @@ def parse_instant(text: Any, zone: ZoneInfo, path: str) -> str | None:
     try:
         if m:
             day = date(int(m.group(1)), int(m.group(2) or 1), int(m.group(3) or 1))
-            return iso(local_to_utc(day, time(0, 0), zone))
+            return local_to_utc(day, time(0, 0), zone), True
         dt = datetime.fromisoformat(text)
     except ValueError:
         raise FieldError(path, "not a valid FHIR date/dateTime") from None
     if dt.tzinfo is None:
         dt = local_to_utc(dt.date(), dt.time(), zone)
-    return iso(dt)
+    return dt.astimezone(timezone.utc), False
 
 
 def duration_days(quantity: Any, path: str) -> tuple[float | None, tuple[str, str] | None]:
@@ -214,145 +225,45 @@ def medication_from_resource(med: dict[str, Any]) -> MedicationInfo | None:
 # MedicationRequest
 
 
-def _hhmm(value: Any, path: str) -> str:
-    if not isinstance(value, str) or not re.match(r"^\d{2}:\d{2}(:\d{2}(\.\d+)?)?$", value):
-        raise FieldError(path, "not a FHIR time hh:mm:ss")
-    try:
-        parse_clock_time(value[:5])
-    except ValueError:
-        raise FieldError(path, "not a valid clock time") from None
-    return value[:5]
+def map_dosage(dosages: Any, settings: Settings, authored_on: datetime | None = None) -> Mapped:
+    """``dosageInstruction`` -> the order's ``dose_plan`` (JSON) and summary columns, plus ``prn`` and
+    ``understood`` (bools, not columns).
 
-
-_WHEN_ALIASES = {"HS": "QHS"}  # EventTiming HS (hour of sleep) = the bedtime row QHS of a clinic table
-
-
-def _when_key(when: Any, table: dict[str, list[str]]) -> str | None:
-    if not isinstance(when, str):
-        return None
-    code = when.strip().upper()
-    if code in table:
-        return code
-    alias = _WHEN_ALIASES.get(code)
-    return alias if alias in table else None
-
-
-def map_dosage(dosages: Any, settings: Settings) -> Mapped:
-    """The first ``dosageInstruction`` -> timing columns plus ``prn`` (bool, not a column).
-
-    Rules (FHIR R4 Dosage and Timing; DOMAIN.md "Dosing schedules"):
-
-    - PRN when ``asNeededBoolean`` is true or ``asNeededCodeableConcept`` is present; a PRN order has
-      no ``times_of_day`` (no reminders).
-    - ``timing_code`` = ``timing.code.coding[0].code`` (upper-cased) if given, else
-      ``dosing.timing_code`` of ``timing.repeat`` frequency/period/periodUnit (None for weekly etc.).
-    - ``doses_per_day`` = ``dosing.doses_per_day`` of the repeat, else the code's standard count
-      (``config.TIMING_CODE_DOSES_PER_DAY``), else the number of ``timeOfDay`` entries.
-    - ``times_of_day`` (local ``HH:MM``, sorted): ``repeat.timeOfDay`` if given; else, if ``repeat.when``
-      is given, the clinic table's row for each EventTiming code (HS may use the QHS row; all must
-      exist, else none), and ``timing_code`` becomes that row's key (one row) or None, since the
-      frequency code's table times (QD = 09:00) are not the ordered ones (HS = bedtime); else the table row of ``timing_code``. A
-      ``repeat.dayOfWeek`` schedule gets no times and no code (the store has no weekday column;
-      staff set it) and a warning.
-    - dose: ``doseAndRate[0].doseQuantity`` value, unit (else UCUM code; may be absent).
-    - ``bounds_start``/``bounds_end`` from ``repeat.boundsPeriod`` as UTC (``parse_instant``).
-    Only the first dosageInstruction is read; more are reported as a warning.
-    Raises FieldError with the JSON path for unusable values.
+    The rules are ``clinical.timing.interpret_dosages`` (FHIR R4 Dosage/Timing; every instruction, tapers,
+    PRN in every form, bounds, count, when + offset through ``clinic.event_times``); this function only
+    feeds it the clinic's tables and zone and ``authoredOn`` (the start of instructions that give none).
+    Summary columns describe the first scheduled step (``timing_code``, ``frequency``, ``period``,
+    ``period_unit``, ``times_of_day``, ``doses_per_day``, dose, ``bounds_start``/``bounds_end`` as UTC text).
+    An unusable value raises FieldError with its JSON path; a Timing not understood comes back as
+    ``understood=False`` with a warning naming the element (the order becomes ``no_schedule``).
     """
-    empty = {"timing_code": None, "frequency": None, "period": None, "period_unit": None,
-             "times_of_day": [], "doses_per_day": None, "dose_quantity": None, "dose_unit": None,
-             "bounds_start": None, "bounds_end": None, "prn": False}
-    out = Mapped(dict(empty))
-    if dosages is None:
-        return out
-    if not isinstance(dosages, list):
-        raise FieldError("dosageInstruction", "not a list")
-    if not dosages:
-        return out
-    if len(dosages) > 1:
-        out.warnings.append(("dosageInstruction", f"{len(dosages)} instructions; only the first is used"))
-    d = dosages[0]
-    p = "dosageInstruction[0]"
-    if not isinstance(d, dict):
-        raise FieldError(p, "not an object")
-    row = out.row
-    row["prn"] = d.get("asNeededBoolean") is True or d.get("asNeededCodeableConcept") is not None
+    zone = settings.zone
 
-    timing = d.get("timing") or {}
-    if not isinstance(timing, dict):
-        raise FieldError(f"{p}.timing", "not an object")
-    repeat = timing.get("repeat") or {}
-    if not isinstance(repeat, dict):
-        raise FieldError(f"{p}.timing.repeat", "not an object")
-    rp = f"{p}.timing.repeat"
-    frequency = _number(repeat.get("frequency"), f"{rp}.frequency")
-    period = _number(repeat.get("period"), f"{rp}.period")
-    unit = repeat.get("periodUnit")
-    if unit is not None and unit not in PERIOD_UNIT_DAYS:
-        raise FieldError(f"{rp}.periodUnit", "not one of s, min, h, d, wk, mo, a")
-    if frequency is None and period is not None:
-        frequency = 1  # FHIR: frequency defaults to 1 ("period" alone = once per period)
-    row.update(frequency=frequency, period=period, period_unit=unit)
+    def parse(value: Any, path: str) -> tuple[datetime, bool] | None:
+        return parse_fhir_time(value, zone, path)
 
-    code = None
-    codings = _codings(timing.get("code"))
-    if codings and isinstance(codings[0].get("code"), str):
-        code = codings[0]["code"].strip().upper() or None
-    row["timing_code"] = code or timing_code(frequency, period, unit)
-
-    table = settings.clinic.administration_times
-    times: list[str] = []
-    if repeat.get("timeOfDay") is not None:
-        tod = repeat["timeOfDay"]
-        if not isinstance(tod, list):
-            raise FieldError(f"{rp}.timeOfDay", "not a list")
-        times = sorted({_hhmm(t, f"{rp}.timeOfDay[{i}]") for i, t in enumerate(tod)})
-    elif repeat.get("when"):
-        when = repeat["when"] if isinstance(repeat["when"], list) else [repeat["when"]]
-        keys = [_when_key(w, table) for w in when]
-        if all(keys):
-            times = sorted({t for k in keys for t in table[k]})  # type: ignore[index]
-        # the frequency code's table times are not the ones ordered; a single table row names them
-        row["timing_code"] = keys[0] if all(keys) and len(set(keys)) == 1 else None
-    elif row["timing_code"] in table:
-        times = list(table[row["timing_code"]])
-    if repeat.get("dayOfWeek"):
-        times = []
-        row["timing_code"] = None
-        out.warnings.append((f"{rp}.dayOfWeek", "weekday schedules are not supported; staff set the times"))
-
-    dpd = doses_per_day(frequency, period, unit)
-    if dpd is None and code in TIMING_CODE_DOSES_PER_DAY:
-        dpd = float(TIMING_CODE_DOSES_PER_DAY[code])
-    if dpd is None and repeat.get("timeOfDay"):
-        dpd = float(len(times))
-    row["doses_per_day"] = dpd
-    row["times_of_day"] = [] if row["prn"] else times
-
-    bounds = repeat.get("boundsPeriod")
-    if bounds is not None:
-        if not isinstance(bounds, dict):
-            raise FieldError(f"{rp}.boundsPeriod", "not a Period object")
-        zone = settings.zone
-        row["bounds_start"] = parse_instant(bounds.get("start"), zone, f"{rp}.boundsPeriod.start")
-        row["bounds_end"] = parse_instant(bounds.get("end"), zone, f"{rp}.boundsPeriod.end")
-
-    dar = d.get("doseAndRate")
-    if isinstance(dar, list) and dar and isinstance(dar[0], dict):
-        dq = dar[0].get("doseQuantity")
-        if isinstance(dq, dict):
-            row["dose_quantity"] = _number(dq.get("value"), f"{p}.doseAndRate[0].doseQuantity.value")
-            dose_unit = dq.get("unit") or dq.get("code")
-            row["dose_unit"] = dose_unit if isinstance(dose_unit, str) else None
-    return out
+    try:
+        got = interpret_dosages(dosages, zone=zone, authored_on=authored_on,
+                                admin_times=settings.clinic.administration_times,
+                                event_times=settings.clinic.event_times, parse_instant=parse)
+    except DosageError as exc:
+        raise FieldError(exc.path, exc.problem) from None
+    row = dict(got.summary)
+    for key in ("bounds_start", "bounds_end"):
+        row[key] = iso(row[key]) if row.get(key) is not None else None
+    row["dose_plan"] = got.plan.to_json() if got.plan.steps else None
+    row["prn"] = got.prn
+    row["understood"] = got.understood
+    return Mapped(row, list(got.warnings))
 
 
-def schedule_status(status: str, deceased: bool, prn: bool, times_of_day: list[str]) -> str:
+def schedule_status(status: str, deceased: bool, prn: bool, scheduled: bool) -> str:
     """Whether and how an order is reminded, first rule that applies wins:
 
     ``deceased`` (the patient is deceased: never reminded, whatever the order status; Synthea keeps
     active orders of deceased patients) > ``inactive`` (MedicationRequest.status != active) >
-    ``prn`` (asNeeded) > ``scheduled`` (has clock times) > ``no_schedule`` (kept; staff set times).
+    ``prn`` (every instruction as-needed) > ``scheduled`` (a dose plan was understood) > ``no_schedule``
+    (kept; staff set times).
     """
     if deceased:
         return "deceased"
@@ -360,7 +271,7 @@ def schedule_status(status: str, deceased: bool, prn: bool, times_of_day: list[s
         return "inactive"
     if prn:
         return "prn"
-    if times_of_day:
+    if scheduled:
         return "scheduled"
     return "no_schedule"
 
@@ -380,10 +291,12 @@ def map_request(res: dict[str, Any], medication: MedicationInfo, patient_id: int
     status = res.get("status")
     if not isinstance(status, str) or not status:
         raise FieldError("status", "missing")
-    dosage = map_dosage(res.get("dosageInstruction"), settings)
+    authored = parse_fhir_time(res.get("authoredOn"), settings.zone, "authoredOn")
+    dosage = map_dosage(res.get("dosageInstruction"), settings, authored[0] if authored else None)
     out = Mapped({}, list(dosage.warnings))
     d = dosage.row
     prn = d.pop("prn")
+    d.pop("understood")
 
     dr = res.get("dispenseRequest") or {}
     if not isinstance(dr, dict):
@@ -404,7 +317,7 @@ def map_request(res: dict[str, Any], medication: MedicationInfo, patient_id: int
         "rxnorm": medication.rxnorm,
         "medication_text": medication.text,
         "ingredients": json.dumps(medication.ingredients),
-        "schedule_status": schedule_status(status, deceased, prn, d["times_of_day"]),
+        "schedule_status": schedule_status(status, deceased, prn, d["dose_plan"] is not None),
         **d,
         "times_of_day": json.dumps(d["times_of_day"]),
         "authored_on": parse_instant(res.get("authoredOn"), settings.zone, "authoredOn"),

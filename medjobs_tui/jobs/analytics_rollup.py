@@ -30,7 +30,7 @@ from medjobs_tui.clinical.interactions import SEVERITIES
 from medjobs_tui.clinical.supply import daily_usage, days_supply, effective_days_supply
 from medjobs_tui.clock import iso, parse_iso
 from medjobs_tui.jobs.base import JobContext
-from medjobs_tui.jobs.medication_reminder import known_since, order_dose_instants, order_times, order_zone
+from medjobs_tui.jobs.medication_reminder import known_since, order_dose_instants, order_zone
 from medjobs_tui.store import clinical as store
 
 PDC_WINDOW_DAYS = 90
@@ -76,7 +76,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
 
     rows: list[dict[str, Any]] = []
     for order in store.active_orders(db):
-        if order["deceased"] or order["schedule_status"] != "scheduled" or not order_times(order, settings):
+        if order["deceased"] or order["schedule_status"] != "scheduled":
             continue
         zone = order_zone(order, settings)
         start, end = day_bounds(day, zone)

@@ -4,10 +4,10 @@ Rules and their sources:
 - Only active orders with a schedule (``schedule_status`` 'scheduled'): PRN orders (FHIR ``asNeeded``) get
   no scheduled reminders; deceased patients are never reminded, whatever their orders' status (Synthea keeps
   active orders of deceased patients); patients who opted out get none. Source: ../shared/DOMAIN.md.
-- Dose instants are the order's local wall-clock times (``times_of_day``, else the clinic's
-  administration-time table for its timing code) in the patient's IANA zone (else the clinic's), turned
-  into UTC by ``clinical.dosing.dose_instants`` (daylight saving: never skipped, never doubled).
-  Source: FHIR R4 Timing; DOMAIN.md "Dosing schedules".
+- Dose instants come from the order's dose plan (``clinical.timing``: every dosageInstruction, tapers,
+  weekly and hourly schedules, bounds and count) in the patient's IANA zone (else the clinic's), by
+  ``clinical.dosing.plan_doses`` (daylight saving: never skipped, never doubled). Each reminder carries
+  the dose of the step in force at its instant. Source: FHIR R4 Timing; DOMAIN.md "Dosing schedules".
 - A dose in [now, now + window_minutes) (option, default 15) is reminded; so is a dose that passed less than
   ``thresholds.reminder_catch_up_minutes`` ago with no reminder yet (the runner was off): reminded late,
   once. A dose already in the dose log (confirmed) is not reminded.
@@ -24,7 +24,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from medjobs_tui.clinical.dosing import dose_instants
+from medjobs_tui.clinical.dosing import Dose, DosePlan, daily_plan, dose_text, plan_doses
 from medjobs_tui.clock import iso, parse_iso
 from medjobs_tui.config import Settings
 from medjobs_tui.jobs.base import JobContext
@@ -42,7 +42,8 @@ def order_zone(order: dict[str, Any], settings: Settings) -> ZoneInfo:
 
 
 def order_times(order: dict[str, Any], settings: Settings) -> list[str]:
-    """Local 'HH:MM' dose times of an order: its own ``times_of_day``, else the clinic table for its timing code."""
+    """Local 'HH:MM' dose times of an order stored without a dose plan: its own ``times_of_day``, else the
+    clinic table for its timing code."""
     if order.get("times_of_day"):
         return list(order["times_of_day"])
     code = order.get("timing_code")
@@ -57,7 +58,7 @@ def _instant(text: str | None) -> datetime | None:
 
 
 def order_bounds(order: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
-    """(first, end) instants (UTC) an order's doses may fall in: the later of boundsPeriod.start and
+    """(first, end) instants (UTC) a legacy order's doses may fall in: the later of boundsPeriod.start and
     authoredOn, and boundsPeriod.end (exclusive); None where unknown or unparseable."""
     starts = [d for d in (_instant(order.get("bounds_start")), _instant(order.get("authored_on"))) if d]
     return (max(starts) if starts else None), _instant(order.get("bounds_end"))
@@ -68,14 +69,30 @@ def known_since(order: dict[str, Any]) -> datetime:
     return _instant(order.get("created_at")) or datetime.min.replace(tzinfo=timezone.utc)
 
 
+def order_plan(order: dict[str, Any], settings: Settings) -> DosePlan:
+    """The dose plan of an order row: its stored ``dose_plan`` (the import's reading of every
+    dosageInstruction), else, for rows written without one (the demo, older stores), every day at
+    ``order_times`` within ``order_bounds``. An unreadable stored plan gives an empty plan (no doses)."""
+    if order.get("dose_plan"):
+        try:
+            return DosePlan.from_json(order["dose_plan"])
+        except ValueError:
+            return DosePlan()
+    first, last = order_bounds(order)
+    return daily_plan(order_times(order, settings), start=first, end=last, dose=order.get("dose_quantity"),
+                      dose_unit=order.get("dose_unit"))
+
+
+def order_doses(order: dict[str, Any], settings: Settings, start: datetime, end: datetime) -> list[Dose]:
+    """The doses (instant, dose, unit, step) of an order in [start, end), from ``order_plan``."""
+    if start >= end:
+        return []
+    return plan_doses(order_plan(order, settings), order_zone(order, settings), start, end)
+
+
 def order_dose_instants(order: dict[str, Any], settings: Settings, start: datetime, end: datetime) -> list[datetime]:
     """UTC dose instants of an order in [start, end), within the order's bounds."""
-    first, last = order_bounds(order)
-    lo = max(start, first) if first else start
-    hi = min(end, last) if last else end
-    if lo >= hi:
-        return []
-    return dose_instants(order_times(order, settings), order_zone(order, settings), lo, hi)
+    return [d.at for d in order_doses(order, settings, start, end)]
 
 
 def run(ctx: JobContext) -> dict[str, Any]:
@@ -109,7 +126,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
             counts["deceased_skipped"] += 1
         elif order["schedule_status"] == "prn":
             counts["prn_skipped"] += 1
-        elif order["schedule_status"] != "scheduled" or not order_times(order, settings):
+        elif order["schedule_status"] != "scheduled" or not order_plan(order, settings).steps:
             counts["no_schedule_skipped"] += 1
         elif order["reminders_opt_out"]:
             counts["opted_out_skipped"] += 1
@@ -118,18 +135,19 @@ def run(ctx: JobContext) -> dict[str, Any]:
     counts["orders_eligible"] = len(eligible)
 
     logged = store.dose_log_between(db, iso(look_start), iso(due_end))
-    to_remind: list[tuple[dict[str, Any], datetime, bool]] = []   # (order, instant, late)
+    to_remind: list[tuple[dict[str, Any], Dose, bool]] = []   # (order, dose, late)
     past: list[tuple[dict[str, Any], datetime]] = []
     for order in eligible:
-        for instant in order_dose_instants(order, settings, look_start, due_end):
+        for dose in order_doses(order, settings, look_start, due_end):
+            instant = dose.at
             if (order["id"], iso(instant)) in logged:
                 if instant >= now - catch_up:
                     counts["doses_already_confirmed"] += 1
                 continue
             if instant >= now:
-                to_remind.append((order, instant, False))
+                to_remind.append((order, dose, False))
             elif instant >= now - catch_up:
-                to_remind.append((order, instant, True))
+                to_remind.append((order, dose, True))
             elif instant >= known_since(order):
                 past.append((order, instant))
             # else: the dose passed before the order was in the store; no reminder could have been sent
@@ -138,12 +156,14 @@ def run(ctx: JobContext) -> dict[str, Any]:
         db, [outbox.dose_reminder_key(o["id"], i) for o, i in past])
 
     with transaction(db):
-        for order, instant, late in to_remind:
+        for order, dose, late in to_remind:
+            instant = dose.at
             counts["doses_due"] += 1
             local = instant.astimezone(order_zone(order, settings)).strftime("%H:%M")
             new = outbox.queue(
                 db, kind="dose_reminder", key=outbox.dose_reminder_key(order["id"], instant), now=now,
-                params={"order": order["id"], "local_time": local}, patient_id=order["patient_id"],
+                params={"order": order["id"], "local_time": local, "dose": dose_text(dose.dose, dose.unit)},
+                patient_id=order["patient_id"],
                 medication_request_id=order["id"], due_at=instant, run_id=ctx.run_id,
             )
             if new:

@@ -40,7 +40,7 @@ class Template:
 
 TEMPLATES: dict[str, Template] = {t.kind: t for t in (
     Template("dose_reminder", "patient",
-             "Reminder: your scheduled medication dose (order #{order}) is due at {local_time} local time."),
+             "Reminder: your scheduled medication dose (order #{order}, {dose}) is due at {local_time} local time."),
     Template("reminder_missed", "staff",
              "{patient}: a scheduled dose of order #{order} passed the {catch_up_minutes}-minute catch-up limit "
              "with no reminder sent and no confirmation. The patient was not reminded (double-dose risk); "

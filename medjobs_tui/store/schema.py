@@ -271,6 +271,13 @@ CREATE TABLE error_details (
 );
 """,
     ),
+    (
+        60,
+        "dose plans: every dosageInstruction of an order, placed in time (tapers, weekly, hourly, bounds, count)",
+        """
+ALTER TABLE medication_requests ADD COLUMN dose_plan TEXT;   -- JSON of clinical.dosing.DosePlan; NULL = legacy columns
+""",
+    ),
 ]
 """(version, description, SQL script), applied in ascending version order. Never edit a shipped migration:
 add a new one. Numbers are allotted in ranges per line of work so parallel branches never collide:

@@ -171,3 +171,59 @@ def test_doses_before_the_order_entered_the_store_are_not_reminders_missed(clini
     summary = clinic.run("medication_reminder")
     assert summary["reminders_missed"] == 0
     assert summary["reminders_queued"] > 0
+
+
+# ------------------------------------------------------------------------- the whole Timing, end to end
+
+
+def _import_orders(clinic, *orders):
+    """Import a patient and MedicationRequests (FHIR JSON) into the clinic; return {fhir id: order row id}."""
+    from medjobs_tui.fhir import import_paths
+
+    folder = clinic.settings.database_path.parent
+    f = folder / "orders.ndjson"
+    lines = [{"resourceType": "Patient", "id": "timing-p"}] + [
+        {"resourceType": "MedicationRequest", "status": "active", "subject": {"reference": "Patient/timing-p"},
+         "medicationCodeableConcept": {"text": "Prednisone 10 MG Oral Tablet"}, **o} for o in orders]
+    f.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    report = import_paths(clinic.db, clinic.settings, [f], NOW - timedelta(days=30))
+    assert report.skipped == []
+    return {r["fhir_id"]: r["id"] for r in clinic.rows("SELECT id, fhir_id FROM medication_requests"
+                                                         " WHERE fhir_id IS NOT NULL")}
+
+
+def _messages(clinic, order_id):
+    return [(r["due_at"], r["message"]) for r in clinic.rows(
+        "SELECT due_at, message FROM notifications WHERE kind = 'dose_reminder' AND medication_request_id = ?"
+        " ORDER BY due_at", [order_id])]
+
+
+def test_taper_reminders_carry_the_dose_of_the_step_in_force(clinic):
+    # 4 tablets a day for 7 days from 2026-11-23 (09:00), then 2 a day for 7 days: on 11-29 (7th day) 4, on
+    # 11-30 (8th day) 2. NOW = 07:55 EST on 11-29; the 09:00 dose is 65 min ahead, so the window is 90 min.
+    ids = _import_orders(clinic, {"id": "taper", "authoredOn": "2026-11-23", "dosageInstruction": [
+        {"sequence": 1, "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d",
+                                              "boundsDuration": {"value": 7, "code": "d"}}},
+         "doseAndRate": [{"doseQuantity": {"value": 4, "unit": "tablet"}}]},
+        {"sequence": 2, "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d",
+                                              "boundsDuration": {"value": 7, "code": "d"}}},
+         "doseAndRate": [{"doseQuantity": {"value": 2, "unit": "tablet"}}]}]})
+    clinic.run("medication_reminder", window_minutes=90)
+    clinic.run("medication_reminder", now=NOW + timedelta(days=1), window_minutes=90)
+    assert _messages(clinic, ids["taper"]) == [
+        ("2026-11-29T14:00:00+00:00", f"Reminder: your scheduled medication dose (order #{ids['taper']}, 4 tablet)"
+                                      " is due at 09:00 local time."),
+        ("2026-11-30T14:00:00+00:00", f"Reminder: your scheduled medication dose (order #{ids['taper']}, 2 tablet)"
+                                      " is due at 09:00 local time.")]
+
+
+def test_weekly_order_reminds_on_its_day_only(clinic):
+    # methotrexate on Mondays at 08:00: NOW is Sunday 11-29 07:55 EST -> nothing; Monday 11-30 07:55 -> one
+    ids = _import_orders(clinic, {"id": "mtx", "authoredOn": "2026-11-01", "dosageInstruction": [
+        {"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "wk", "dayOfWeek": ["mon"],
+                               "timeOfDay": ["08:00:00"]}},
+         "doseAndRate": [{"doseQuantity": {"value": 4, "unit": "tablet"}}]}]})
+    clinic.run("medication_reminder")
+    assert _messages(clinic, ids["mtx"]) == []
+    clinic.run("medication_reminder", now=NOW + timedelta(days=1))
+    assert [d for d, _ in _messages(clinic, ids["mtx"])] == ["2026-11-30T13:00:00+00:00"]

@@ -139,7 +139,7 @@ def seed_notifications(settings: Settings) -> None:
         due = datetime(2026, 11, 29, 13, 30, tzinfo=timezone.utc)
         with transaction(db):
             for (order, patient), (kind, params) in zip(orders, (
-                ("dose_reminder", {"local_time": "08:30"}),
+                ("dose_reminder", {"local_time": "08:30", "dose": "1 tablet"}),
                 ("reminder_missed", {"catch_up_minutes": 60}),
                 ("supply_critical", {"days_remaining": 1, "threshold_days": 3}),
                 ("renewal_needed", {"days_remaining": 2}),

@@ -533,17 +533,23 @@ def _import_one(tmp_path, settings, order: dict, patient: dict | None = None):
      ("scheduled", "TID", '["08:00", "14:00", "20:00"]', 3.0)),
     ([{"timing": {"repeat": {"frequency": 1, "period": 8, "periodUnit": "h"}}}],
      ("scheduled", "Q8H", '["06:00", "14:00", "22:00"]', 3.0)),
+    # when: the clinic's event table (config clinic.event_times): HS 21:00, MORN 08:00
     ([{"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d", "when": ["HS"]}}}],
-     ("scheduled", "QHS", '["21:00"]', 1.0)),
+     ("scheduled", "HS", '["21:00"]', 1.0)),
     ([{"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d", "when": ["MORN"]}}}],
-     ("no_schedule", None, "[]", 1.0)),
+     ("scheduled", "MORN", '["08:00"]', 1.0)),
+    # weekly on the start's weekday at the QD time (authoredOn is absent here: the weekday is unknown)
     ([{"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "wk"}}}],
-     ("no_schedule", None, "[]", 1 / 7)),
+     ("no_schedule", None, "[]", None)),
+    # Mondays only: 1 a day on 1 day of 7 = 1/7 a day
     ([{"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d", "dayOfWeek": ["mon"]}}}],
-     ("no_schedule", None, "[]", 1.0)),
+     ("scheduled", "QD", '["09:00"]', 1 / 7)),
+    # PRN in every form: no times, no rate
     ([{"asNeededCodeableConcept": {"text": "pain"}, "timing": {"repeat": {"frequency": 1, "period": 4,
                                                                          "periodUnit": "h"}}}],
-     ("prn", "Q4H", "[]", 6.0)),
+     ("prn", None, "[]", None)),
+    ([{"text": "Take 1 tablet as needed for headache"}], ("prn", None, "[]", None)),
+    ([{"text": "1 tab PRN"}], ("prn", None, "[]", None)),
     ([{"asNeededBoolean": False}], ("no_schedule", None, "[]", None)),
     (None, ("no_schedule", None, "[]", None)),
 ])
