@@ -28,6 +28,7 @@ PRIORITY_NAMES = {rank: name for name, rank in PRIORITIES.items()}
 # Which roles may do what. Source: DESIGN.md "Roles".
 PERMISSIONS: dict[str, frozenset[str]] = {
     "data.import": frozenset({"operator", "admin"}),
+    "data.import_dry_run": frozenset({"operator", "admin"}),
     "data.demo": frozenset({"operator", "admin"}),
     "data.replace": frozenset({"admin"}),
     "runner.run": frozenset({"operator", "admin"}),
@@ -42,7 +43,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 }
 
 ACTION_WORDS = {
-    "data.import": "import patient data", "data.demo": "write the demo clinic",
+    "data.import": "import patient data", "data.import_dry_run": "check an import of patient data",
+    "data.demo": "write the demo clinic",
     "data.replace": "replace the clinic's data", "runner.run": "run the job runner",
     "error.read": "read error details", "job.trigger": "trigger jobs", "job.pause": "pause jobs",
     "job.resume": "resume jobs", "run.retry": "retry runs", "run.cancel": "cancel runs",
@@ -170,15 +172,30 @@ class Console:
             raise ConsoleError(str(exc)) from None
         self._audit_ok(actor, action, f"run:{run_id}")
 
-    def import_fhir(self, actor: Actor, paths: list[Path]):
-        """Import FHIR R4 files (see ``fhir.import_paths``); return the ImportReport. Audited with its counts."""
+    def import_fhir(self, actor: Actor, paths: list[Path], *, dry_run: bool = False):
+        """Import FHIR R4 files (see ``fhir.import_paths``); return the ImportReport.
+
+        Every import is audited: ``data.import`` (or ``data.import_dry_run``, which writes nothing) with
+        outcome ok and the report's counts, or outcome error and the error's class when the import
+        fails (a missing or non-FHIR path: FhirImportError; a store error), which is then re-raised.
+        The audit detail holds counts and file names only.
+        """
         from medjobs_tui.fhir import import_paths
 
-        self.authorise(actor, "data.import", "store")
-        report = import_paths(self.db, self.settings, paths, self.clock.now())
-        self._audit_ok(actor, "data.import", "store", {
-            "files": len(paths), "patients": report.patients, "orders_active": report.orders_active,
-            "orders_stopped": report.orders_stopped, "skipped": len(report.skipped)})
+        action = "data.import_dry_run" if dry_run else "data.import"
+        self.authorise(actor, action, "store")
+        try:
+            report = import_paths(self.db, self.settings, paths, self.clock.now(), dry_run=dry_run)
+        except Exception as exc:
+            audit.record(self.db, actor=actor.username, role=actor.role, action=action, target="store",
+                         outcome="error", at=self.clock.now(),
+                         detail={"files": len(paths), "error": type(exc).__name__})
+            raise
+        self._audit_ok(actor, action, "store", {
+            "files": len(paths), "files_read": report.files, "patients": report.patients,
+            "orders_active": report.orders_active, "orders_stopped": report.orders_stopped,
+            "dispenses": report.dispenses, "skipped": len(report.skipped), "warnings": len(report.warnings),
+            "dry_run": dry_run})
         return report
 
     def write_demo(self, actor: Actor, *, seed: int = 7, patients: int = 50, replace: bool = False,

@@ -29,17 +29,19 @@ Rules of the import (decisions where FHIR leaves a choice, for a careful clinic 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TYPE_CHECKING
+from typing import Any, Callable, TYPE_CHECKING
 
 
 from medjobs_tui.config import Settings
 from medjobs_tui.fhir.mapping import (
     DISPENSE_IMPORTED_STATUSES,
     FieldError,
+    Mapped,
     MedicationInfo,
     map_dispense,
     map_patient,
@@ -48,12 +50,16 @@ from medjobs_tui.fhir.mapping import (
     medication_from_resource,
     now_iso,
 )
+from medjobs_tui.fhir import values
 from medjobs_tui.fhir.reader import Found, ReadResult, read_paths
 from medjobs_tui.clinical.ingredients import ingredients_from_rxnorm_text
 from medjobs_tui.store import records, transaction
 
 if TYPE_CHECKING:  # the store's connection type; only store/ talks to SQLite
     import sqlite_utils
+
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+"""FHIR R4 id grammar (datatypes.html#id): 1-64 letters, digits, '-' and '.'."""
 
 IMPORTED_TYPES = ("Patient", "MedicationRequest", "MedicationDispense", "Medication")
 """Resource types the importer reads; every other type is counted as ignored."""
@@ -91,6 +97,7 @@ class ImportReport:
     - ``medications``: Medication resources read (used to resolve references).
     - ``ignored``: resource type -> count, for types MedJobs does not import (Condition, Encounter, ...).
     - ``skipped``: resources or lines not imported; ``warnings``: imported with a caveat.
+    - ``dry_run``: True when nothing was written (every count says what an import would have done).
     """
 
     files: int = 0
@@ -116,6 +123,7 @@ class ImportReport:
     ignored: dict[str, int] = field(default_factory=dict)
     skipped: list[SkippedLine] = field(default_factory=list)
     warnings: list[SkippedLine] = field(default_factory=list)
+    dry_run: bool = False
 
     @property
     def orders(self) -> int:
@@ -132,6 +140,7 @@ class ImportReport:
         """Human-readable lines for the CLI: totals, schedule split, ignored types, then up to 20
         warnings and 20 skipped lines (with a count of the rest). No patient data."""
         lines = [
+            *(["DRY RUN: nothing was written; the counts say what an import would do"] if self.dry_run else []),
             f"Files read: {self.files} ({self.lines:,} lines/documents)",
             f"Patients: {self.patients:,} ({self.patients_new:,} new, {self.patients_changed:,} changed)",
             f"Medication requests: {self.orders:,} ({self.orders_active:,} active, "
@@ -154,6 +163,10 @@ class ImportReport:
             if len(items) > _SUMMARY_LIST_LIMIT:
                 lines.append(f"  ... and {len(items) - _SUMMARY_LIST_LIMIT:,} more")
         return lines
+
+
+class _DryRun(Exception):
+    """Raised inside the import transaction of a dry run so everything it wrote is rolled back."""
 
 
 class _Skip(Exception):
@@ -195,8 +208,10 @@ def _ref_id(ref: Any, rtype: str, path: str, full_urls: dict[str, tuple[str, str
 class _Importer:
     """One import run; see ``import_paths``."""
 
-    def __init__(self, db: sqlite_utils.Database, settings: Settings, read: ReadResult, now: str) -> None:
+    def __init__(self, db: sqlite_utils.Database, settings: Settings, read: ReadResult, now: str,
+                 dry_run: bool = False) -> None:
         self.db = db
+        self.dry_run = dry_run
         self.settings = settings
         self.read = read
         self.now = now
@@ -225,6 +240,15 @@ class _Importer:
                 continue
             if not found.id:
                 self.skip(found, "id", "missing")
+                continue
+            if not FHIR_ID.fullmatch(found.id):
+                self.skip(found, "id", "not a FHIR id (1-64 letters, digits, '-' or '.')")
+                continue
+            problems = values.resource_problems(found.type, found.resource)
+            if problems:
+                path, problem = problems[0]
+                more = f" (and {len(problems) - 1} more value problem(s))" if len(problems) > 1 else ""
+                self.skip(found, path, problem + more)
                 continue
             seen = self.by_type[found.type]
             if found.id in seen:
@@ -277,16 +301,39 @@ class _Importer:
         raise _Skip("medicationReference", f"{missing}, and no display to fall back on")
 
     # -- the run -------------------------------------------------------------------------------
+    def mapped_row(self, found: Found, mapping: Callable[[], Mapped]) -> Mapped | None:
+        """``mapping()`` for one record, or None after reporting it: a FieldError with its path, a row
+        value SQLite must not get (``values.row_problems``), or any other error of the mapping (named by
+        its class only: the record is skipped, never the import)."""
+        try:
+            mapped = mapping()
+        except (_Skip, FieldError) as exc:
+            self.skip(found, exc.path, exc.problem)
+            return None
+        except Exception as exc:  # noqa: BLE001 - one record's surprise never stops the import
+            self.skip(found, "", f"could not be read ({type(exc).__name__}); not imported")
+            return None
+        problems = values.row_problems(mapped.row)
+        if problems:
+            column, problem = problems[0]
+            self.skip(found, "", f"{problem} (would be stored as {column}); not imported")
+            return None
+        return mapped
+
+    def rejected(self, rtype: str, rejected: dict[str, str]) -> None:
+        """Report rows the store refused one by one (each rolled back alone; see records.upsert_*)."""
+        for fhir_id, what in rejected.items():
+            self.skip(self.by_type[rtype][fhir_id], "", f"the store refused a value ({what}); not imported")
+
     def run(self) -> ImportReport:
         self.index()
         report = self.report
 
         patient_rows: dict[str, dict[str, Any]] = {}
         for pid, found in self.by_type["Patient"].items():
-            try:
-                patient_rows[pid] = map_patient(found.resource).row
-            except FieldError as exc:
-                self.skip(found, exc.path, exc.problem)
+            mapped = self.mapped_row(found, lambda: map_patient(found.resource))
+            if mapped is not None:
+                patient_rows[pid] = mapped.row
 
         # subject of each request -> patient FHIR id (resolution errors reported now)
         request_subject: dict[str, str] = {}
@@ -297,36 +344,65 @@ class _Importer:
             except _Skip as exc:
                 self.skip(found, exc.path, exc.problem)
 
-        with transaction(self.db):
-            stored_patients = records.find_patients(
-                self.db, {p for p in request_subject.values() if p not in patient_rows})
-            patient_ids, pc = records.upsert_patients(self.db, list(patient_rows.values()), self.now)
-            report.patients = len(patient_rows)
-            report.patients_new, report.patients_changed = pc.inserted, pc.updated
-
-            request_rows = self._requests(request_subject, patient_rows, patient_ids, stored_patients)
-            request_ids, rc = records.upsert_medication_requests(self.db, request_rows, self.now)
-            report.orders_new, report.orders_changed = rc.inserted, rc.updated
-            deceased_ids = [patient_ids[f] for f, row in patient_rows.items() if row["deceased"]]
-            report.orders_marked_deceased = records.mark_orders_deceased(self.db, deceased_ids, self.now)
-
-            request_patient = {r["fhir_id"]: r["patient_id"] for r in request_rows}
-            dispense_rows, remove = self._dispenses(request_ids, request_patient, patient_rows, patient_ids)
-            dc = records.upsert_dispenses(self.db, dispense_rows, self.now)
-            report.dispenses = len(dispense_rows)
-            report.dispenses_new, report.dispenses_changed = dc.inserted, dc.updated
-            report.dispenses_removed = records.delete_dispenses(self.db, remove)
+        try:
+            with transaction(self.db):
+                self._write(request_subject, patient_rows)
+                if self.dry_run:
+                    raise _DryRun
+        except _DryRun:
+            report.dry_run = True
         return report
+
+    def _write(self, request_subject: dict[str, str], patient_rows: dict[str, dict[str, Any]]) -> None:
+        report = self.report
+        stored_patients = records.find_patients(
+            self.db, {p for p in request_subject.values() if p not in patient_rows})
+        patient_ids, pc = records.upsert_patients(self.db, list(patient_rows.values()), self.now)
+        self.rejected("Patient", pc.rejected)
+        for fhir_id in pc.rejected:
+            patient_rows.pop(fhir_id, None)
+        report.patients = len(patient_rows)
+        report.patients_new, report.patients_changed = pc.inserted, pc.updated
+
+        request_rows = self._requests(request_subject, patient_rows, patient_ids, stored_patients)
+        request_ids, rc = records.upsert_medication_requests(self.db, request_rows, self.now)
+        self.rejected("MedicationRequest", rc.rejected)
+        for row in request_rows:
+            if row["fhir_id"] in rc.rejected:
+                self._uncount(row)
+        report.orders_new, report.orders_changed = rc.inserted, rc.updated
+        deceased_ids = [patient_ids[f] for f, row in patient_rows.items() if row["deceased"]]
+        report.orders_marked_deceased = records.mark_orders_deceased(self.db, deceased_ids, self.now)
+
+        request_patient = {r["fhir_id"]: r["patient_id"] for r in request_rows}
+        dispense_rows, remove = self._dispenses(request_ids, request_patient, patient_rows, patient_ids)
+        dc = records.upsert_dispenses(self.db, dispense_rows, self.now)
+        self.rejected("MedicationDispense", dc.rejected)
+        report.dispenses = len(dispense_rows) - len(dc.rejected)
+        report.dispenses_new, report.dispenses_changed = dc.inserted, dc.updated
+        report.dispenses_removed = records.delete_dispenses(self.db, remove)
+
+    def _count(self, row: dict[str, Any], step: int = 1) -> None:
+        report = self.report
+        if row["status"] == "active":
+            report.orders_active += step
+        else:
+            report.orders_stopped += step
+        status = row["schedule_status"]
+        name = "deceased_orders" if status == "deceased" else status
+        setattr(report, name, getattr(report, name) + step)
+
+    def _uncount(self, row: dict[str, Any]) -> None:
+        self._count(row, -1)
 
     def _requests(self, request_subject: dict[str, str], patient_rows: dict[str, dict[str, Any]],
                   patient_ids: dict[str, int],
                   stored_patients: dict[str, records.StoredPatient]) -> list[dict[str, Any]]:
-        report = self.report
         rows: list[dict[str, Any]] = []
         for rid, subject in request_subject.items():
             found = self.by_type["MedicationRequest"][rid]
             try:
-                if subject in patient_rows:
+                if subject in patient_rows and subject in patient_ids:
                     patient_id, deceased = patient_ids[subject], bool(patient_rows[subject]["deceased"])
                 elif subject in stored_patients:
                     patient_id, deceased = stored_patients[subject].id, stored_patients[subject].deceased
@@ -334,24 +410,17 @@ class _Importer:
                     raise _Skip("subject.reference", "its Patient was skipped (see that line)")
                 else:
                     raise _Skip("subject.reference", "the Patient is neither in the input nor in the store")
-                medication = self.medication(found)
-                mapped = map_request(found.resource, medication, patient_id, deceased, self.settings)
-            except (_Skip, FieldError) as exc:
+            except _Skip as exc:
                 self.skip(found, exc.path, exc.problem)
+                continue
+            mapped = self.mapped_row(found, lambda: map_request(
+                found.resource, self.medication(found), patient_id, deceased, self.settings))
+            if mapped is None:
                 continue
             for path, problem in mapped.warnings:
                 self.warn(found, path, problem)
-            row = mapped.row
-            rows.append(row)
-            if row["status"] == "active":
-                report.orders_active += 1
-            else:
-                report.orders_stopped += 1
-            status = row["schedule_status"]
-            if status == "deceased":
-                report.deceased_orders += 1
-            else:
-                setattr(report, status, getattr(report, status) + 1)
+            rows.append(mapped.row)
+            self._count(mapped.row)
         return rows
 
     def _dispenses(self, request_ids: dict[str, int], request_patient: dict[str, int],
@@ -407,9 +476,11 @@ class _Importer:
                         stored_patients[subject].id if subject in stored_patients else None)
                     if subject_id != patient_id:
                         raise _Skip("subject.reference", "not the patient of the authorizing prescription")
-                mapped = map_dispense(res, request_id, patient_id, self.settings.zone)
-            except (_Skip, FieldError) as exc:
+            except _Skip as exc:
                 self.skip(found, exc.path, exc.problem)
+                continue
+            mapped = self.mapped_row(found, lambda: map_dispense(res, request_id, patient_id, self.settings.zone))
+            if mapped is None:
                 continue
             for path, problem in mapped.warnings:
                 self.warn(found, path, problem)
@@ -417,23 +488,30 @@ class _Importer:
         return rows, remove
 
 
-def import_paths(db: sqlite_utils.Database, settings: Settings, paths: list[Path], now: datetime) -> ImportReport:
+def import_paths(db: sqlite_utils.Database, settings: Settings, paths: list[Path], now: datetime, *,
+                 dry_run: bool = False) -> ImportReport:
     """Import FHIR R4 files into the store in ONE transaction and report what happened.
 
     ``paths``: .ndjson/.jsonl (bulk export, one resource per line) and .json (one resource or a
     Bundle) files, or directories holding them (not recursive). ``now``: aware datetime, written as
     UTC created_at/updated_at of new and changed rows. ``settings.clinic`` gives the administration-time
-    table (Timing code -> local HH:MM) and the zone for dates without an offset.
+    table (Timing code -> local HH:MM) and the zone for dates without an offset. ``dry_run``: do
+    everything, then roll the transaction back; the report (``dry_run=True``) counts what would change.
 
     All files are read and references resolved (MedicationRequest.subject -> Patient,
     MedicationDispense.authorizingPrescription -> MedicationRequest; targets in this input or already
-    in the store) before anything is written; unusable resources are skipped and reported. Idempotent:
-    keyed by FHIR id, identical rows are left untouched. Patients get a pseudonym ``P-00001`` at first
-    insert and only birth year and deceased flag are stored.
+    in the store) before anything is written; unusable resources are skipped and reported. Hostile
+    values (``fhir.values``: JSON nested too deep, NaN/Infinity, whole numbers beyond 64 bits, zero or
+    negative quantities, periods and frequencies out of bounds, dates outside 1900-2200) skip their
+    record only. One record never rolls another back: each row is written under its own savepoint
+    and a row the store refuses is reported and skipped alone; an unreadable file is reported and the
+    other files still go in. Idempotent: keyed by FHIR id, identical rows are left untouched.
+    Patients get a pseudonym ``P-00001`` at first insert and only birth year and deceased flag are stored.
 
-    Raises FhirImportError (before writing) for a path that is missing, unreadable or not a FHIR
-    file; ValueError for a naive ``now``; sqlite3 errors from the store roll the whole import back.
+    Raises FhirImportError (before writing) for a path that is missing or not a FHIR file; ValueError
+    for a naive ``now``; store errors that are not about one row (disk full, database locked) roll the
+    whole import back and propagate.
     """
     now_text = now_iso(now)
     read = read_paths(list(paths))
-    return _Importer(db, settings, read, now_text).run()
+    return _Importer(db, settings, read, now_text, dry_run=dry_run).run()

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medjobs_tui.fhir.values import MAX_JSON_DEPTH, nesting_exceeds
+
 NDJSON_SUFFIXES = (".ndjson", ".jsonl")
 JSON_SUFFIXES = (".json",)
 
@@ -92,10 +94,15 @@ def expand_paths(paths: list[Path]) -> list[Path]:
 def read_paths(paths: list[Path]) -> ReadResult:
     """Read every input file (see ``expand_paths``) into a ReadResult.
 
-    NDJSON: one resource per non-blank line; a line that is not UTF-8, not JSON or not an object with
-    a ``resourceType`` is a Problem (file, line). .json: one resource, or a Bundle whose
-    ``entry[].resource`` are taken (nested Bundles too; a resource without ``id`` whose ``fullUrl`` is
-    ``urn:uuid:X`` gets id X); problems carry the JSON path (``entry[2].resource``). Raises FhirImportError if a file cannot be read.
+    NDJSON: one resource per non-blank line; a line that is not UTF-8, not JSON, nested deeper than
+    ``values.MAX_JSON_DEPTH`` or not an object with a ``resourceType`` is a Problem (file, line). .json:
+    one resource, or a Bundle whose ``entry[].resource`` are taken (nested Bundles too; a resource
+    without ``id`` whose ``fullUrl`` is ``urn:uuid:X`` gets id X); problems carry the JSON path
+    (``entry[2].resource``). A file that cannot be read (permissions, I/O error) is a Problem of that
+    file and the other files are still read. Raises FhirImportError (before reading anything) only for
+    a path that does not exist or is not a FHIR file (``expand_paths``): that is a usage error.
+    NaN, Infinity and -Infinity (not JSON, accepted by Python's parser) are read as floats so the
+    importer can report them with their JSON path.
     """
     result = ReadResult()
     for path in expand_paths(paths):
@@ -103,7 +110,9 @@ def read_paths(paths: list[Path]) -> ReadResult:
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise FhirImportError(f"{name}: cannot read ({exc.strerror})") from None
+            result.problems.append(Problem(name, None, f"cannot read the file ({exc.strerror or type(exc).__name__});"
+                                                       " no resource of it imported"))
+            continue
         result.files += 1
         if path.suffix.lower() in NDJSON_SUFFIXES:
             _read_ndjson(name, data, result)
@@ -124,22 +133,39 @@ def _read_ndjson(name: str, data: bytes, result: ReadResult) -> None:
         except UnicodeDecodeError:
             result.problems.append(Problem(name, number, "not UTF-8 text"))
             continue
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            result.problems.append(Problem(name, number, f"invalid JSON ({exc.msg} at column {exc.colno})"))
-            continue
-        _take(doc, Location(name, number), result)
+        doc = _parse(text, name, number, result)
+        if doc is not _UNREADABLE:
+            _take(doc, Location(name, number), result)
+
+
+_UNREADABLE = object()
+
+
+def _parse(text: str, name: str, line: int | None, result: ReadResult) -> Any:
+    """``json.loads`` of one NDJSON line or .json document, or _UNREADABLE after recording a Problem.
+
+    Nesting is checked first (``values.nesting_exceeds``), so the parser never recurses deeply."""
+    if nesting_exceeds(text):
+        result.problems.append(Problem(name, line, f"JSON nested deeper than {MAX_JSON_DEPTH} levels; not read"))
+        return _UNREADABLE
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = line if line is not None else exc.lineno
+        result.problems.append(Problem(name, where, f"invalid JSON ({exc.msg} at column {exc.colno})"))
+    except RecursionError:  # pragma: no cover - nesting_exceeds keeps the parser far from the limit
+        result.problems.append(Problem(name, line, "JSON nested too deeply; not read"))
+    return _UNREADABLE
 
 
 def _read_json(name: str, data: bytes, result: ReadResult) -> None:
     try:
-        doc = json.loads(data.decode("utf-8-sig"))
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         result.problems.append(Problem(name, None, "not UTF-8 text"))
         return
-    except json.JSONDecodeError as exc:
-        result.problems.append(Problem(name, exc.lineno, f"invalid JSON ({exc.msg} at column {exc.colno})"))
+    doc = _parse(text, name, None, result)
+    if doc is _UNREADABLE:
         return
     result.lines += 1
     _take(doc, Location(name, None), result)

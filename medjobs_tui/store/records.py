@@ -17,8 +17,10 @@ columns are already-serialised text):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Sequence
 
 import sqlite_utils
 
@@ -53,6 +55,37 @@ class UpsertCounts:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+    rejected: dict[str, str] = field(default_factory=dict)
+    """FHIR id -> the kind of error (class name) of rows the store refused; each was rolled back alone."""
+
+
+ROW_ERRORS = (OverflowError, ValueError, TypeError, sqlite3.IntegrityError, sqlite3.InterfaceError,
+              sqlite3.DataError)
+"""Errors about one row's values (a number SQLite cannot hold, a broken reference, a value too big):
+that row is rolled back to its savepoint and reported; anything else (disk full, locked) propagates."""
+
+
+class _Rejected(Exception):
+    pass
+
+
+@contextmanager
+def _row(db: sqlite_utils.Database, counts: UpsertCounts, fhir_id: str) -> Iterator[None]:
+    """Write one row under its own SAVEPOINT: a ROW_ERRORS failure undoes that row only and is noted in
+    ``counts.rejected``; the surrounding import goes on."""
+    db.execute("SAVEPOINT import_row")
+    try:
+        yield
+    except ROW_ERRORS as exc:
+        db.execute("ROLLBACK TO import_row")
+        db.execute("RELEASE import_row")
+        counts.rejected[fhir_id] = type(exc).__name__
+        raise _Rejected from None
+    except BaseException:
+        db.execute("ROLLBACK TO import_row")
+        db.execute("RELEASE import_row")
+        raise
+    db.execute("RELEASE import_row")
 
 
 @dataclass(frozen=True)
@@ -140,7 +173,8 @@ def upsert_patients(db: sqlite_utils.Database, rows: Sequence[dict[str, Any]],
 
     New patients get ``source='fhir'`` and the next free pseudonym ``P-00001``-style, in the order of
     ``rows``; an existing patient keeps its pseudonym. Only ``PATIENT_FIELDS`` are written. ``now`` is
-    UTC ISO text for created_at/updated_at. Raises RuntimeError outside a transaction.
+    UTC ISO text for created_at/updated_at. A row the store refuses (``ROW_ERRORS``) is rolled back
+    alone, left out of the ids and named in ``counts.rejected``. Raises RuntimeError outside a transaction.
     """
     _require_transaction(db)
     existing = _select_by_fhir_id(db, "patients", PATIENT_FIELDS, (r["fhir_id"] for r in rows))
@@ -148,26 +182,30 @@ def upsert_patients(db: sqlite_utils.Database, rows: Sequence[dict[str, Any]],
     ids: dict[str, int] = {}
     number = next_pseudonym_number(db)
     for row in rows:
-        old = existing.get(row["fhir_id"])
-        if old is None:
-            cur = db.execute(
-                "INSERT INTO patients (pseudonym, fhir_id, source, birth_year, deceased, created_at, updated_at)"
-                " VALUES (?, ?, 'fhir', ?, ?, ?, ?)",
-                [format_pseudonym(number), row["fhir_id"], row["birth_year"], row["deceased"], now, now],
-            )
-            number += 1
-            ids[row["fhir_id"]] = cur.lastrowid
-            counts.inserted += 1
+        try:
+            with _row(db, counts, row["fhir_id"]):
+                old = existing.get(row["fhir_id"])
+                if old is None:
+                    cur = db.execute(
+                        "INSERT INTO patients (pseudonym, fhir_id, source, birth_year, deceased, created_at,"
+                        " updated_at) VALUES (?, ?, 'fhir', ?, ?, ?, ?)",
+                        [format_pseudonym(number), row["fhir_id"], row["birth_year"], row["deceased"], now, now],
+                    )
+                    number += 1
+                    ids[row["fhir_id"]] = cur.lastrowid
+                    counts.inserted += 1
+                elif _differs(old, row, PATIENT_FIELDS):
+                    db.execute(
+                        "UPDATE patients SET birth_year = ?, deceased = ?, updated_at = ? WHERE id = ?",
+                        [row["birth_year"], row["deceased"], now, old["id"]],
+                    )
+                    ids[row["fhir_id"]] = old["id"]
+                    counts.updated += 1
+                else:
+                    ids[row["fhir_id"]] = old["id"]
+                    counts.unchanged += 1
+        except _Rejected:
             continue
-        ids[row["fhir_id"]] = old["id"]
-        if _differs(old, row, PATIENT_FIELDS):
-            db.execute(
-                "UPDATE patients SET birth_year = ?, deceased = ?, updated_at = ? WHERE id = ?",
-                [row["birth_year"], row["deceased"], now, old["id"]],
-            )
-            counts.updated += 1
-        else:
-            counts.unchanged += 1
     return ids, counts
 
 
@@ -197,8 +235,9 @@ def upsert_medication_requests(db: sqlite_utils.Database, rows: Sequence[dict[st
     """Insert or update medication requests by FHIR id; return (FHIR id -> row id, counts).
 
     Each row holds ``fhir_id`` and every column of ``REQUEST_FIELDS``. An existing row is rewritten
-    (and its ``updated_at`` set to ``now``) only if one of those values differs. Raises RuntimeError
-    outside a transaction, sqlite3.IntegrityError if a patient_id does not exist.
+    (and its ``updated_at`` set to ``now``) only if one of those values differs. A row the store
+    refuses (a number SQLite cannot hold, a patient_id that does not exist: ``ROW_ERRORS``) is rolled
+    back alone and named in ``counts.rejected``. Raises RuntimeError outside a transaction.
     """
     _require_transaction(db)
     existing = _select_by_fhir_id(db, "medication_requests", REQUEST_FIELDS, (r["fhir_id"] for r in rows))
@@ -209,28 +248,33 @@ def upsert_medication_requests(db: sqlite_utils.Database, rows: Sequence[dict[st
     sets = ", ".join(f"{f} = ?" for f in REQUEST_FIELDS)
     for row in rows:
         values = [row[f] for f in REQUEST_FIELDS]
-        old = existing.get(row["fhir_id"])
-        if old is None:
-            cur = db.execute(f"INSERT INTO medication_requests ({cols}) VALUES ({marks})",
-                             [row["fhir_id"], *values, now, now])
-            ids[row["fhir_id"]] = cur.lastrowid
-            counts.inserted += 1
+        try:
+            with _row(db, counts, row["fhir_id"]):
+                old = existing.get(row["fhir_id"])
+                if old is None:
+                    cur = db.execute(f"INSERT INTO medication_requests ({cols}) VALUES ({marks})",
+                                     [row["fhir_id"], *values, now, now])
+                    ids[row["fhir_id"]] = cur.lastrowid
+                    counts.inserted += 1
+                elif _differs(old, row, REQUEST_FIELDS):
+                    db.execute(f"UPDATE medication_requests SET {sets}, updated_at = ? WHERE id = ?",
+                               [*values, now, old["id"]])
+                    ids[row["fhir_id"]] = old["id"]
+                    counts.updated += 1
+                else:
+                    ids[row["fhir_id"]] = old["id"]
+                    counts.unchanged += 1
+        except _Rejected:
             continue
-        ids[row["fhir_id"]] = old["id"]
-        if _differs(old, row, REQUEST_FIELDS):
-            db.execute(f"UPDATE medication_requests SET {sets}, updated_at = ? WHERE id = ?",
-                       [*values, now, old["id"]])
-            counts.updated += 1
-        else:
-            counts.unchanged += 1
     return ids, counts
 
 
 def upsert_dispenses(db: sqlite_utils.Database, rows: Sequence[dict[str, Any]], now: str) -> UpsertCounts:
     """Insert or update dispenses by FHIR id (``dispenses`` has no updated_at: a changed row is rewritten).
 
-    Each row holds ``fhir_id`` and every column of ``DISPENSE_FIELDS``. Raises RuntimeError outside a
-    transaction, sqlite3.IntegrityError if a referenced request or patient does not exist.
+    Each row holds ``fhir_id`` and every column of ``DISPENSE_FIELDS``. A row the store refuses
+    (``ROW_ERRORS``) is rolled back alone and named in ``counts.rejected``. Raises RuntimeError outside
+    a transaction.
     """
     _require_transaction(db)
     existing = _select_by_fhir_id(db, "dispenses", DISPENSE_FIELDS, (r["fhir_id"] for r in rows))
@@ -240,15 +284,19 @@ def upsert_dispenses(db: sqlite_utils.Database, rows: Sequence[dict[str, Any]], 
     sets = ", ".join(f"{f} = ?" for f in DISPENSE_FIELDS)
     for row in rows:
         values = [row[f] for f in DISPENSE_FIELDS]
-        old = existing.get(row["fhir_id"])
-        if old is None:
-            db.execute(f"INSERT INTO dispenses ({cols}) VALUES ({marks})", [row["fhir_id"], *values, now])
-            counts.inserted += 1
-        elif _differs(old, row, DISPENSE_FIELDS):
-            db.execute(f"UPDATE dispenses SET {sets} WHERE id = ?", [*values, old["id"]])
-            counts.updated += 1
-        else:
-            counts.unchanged += 1
+        try:
+            with _row(db, counts, row["fhir_id"]):
+                old = existing.get(row["fhir_id"])
+                if old is None:
+                    db.execute(f"INSERT INTO dispenses ({cols}) VALUES ({marks})", [row["fhir_id"], *values, now])
+                    counts.inserted += 1
+                elif _differs(old, row, DISPENSE_FIELDS):
+                    db.execute(f"UPDATE dispenses SET {sets} WHERE id = ?", [*values, old["id"]])
+                    counts.updated += 1
+                else:
+                    counts.unchanged += 1
+        except _Rejected:
+            continue
     return counts
 
 
