@@ -29,7 +29,7 @@ class RunRow:
     job_type: str
     queue: str
     priority: str            # critical | high | normal | low
-    status: str              # queued | running | succeeded | failed | timed_out | interrupted | dead | cancelled | skipped
+    status: str              # queued | running | succeeded | failed | timed_out | crashed | interrupted | dead | cancelled | skipped
     attempt: int
     max_attempts: int
     trigger: str             # schedule | manual | once | retry

@@ -90,6 +90,14 @@ class Console:
         """Close the console's store connections (call when no thread uses the console any more)."""
         self.dbs.close_all()
 
+    def runner_status(self) -> str | None:
+        """The embedded runner's state in words when it needs attention (``runner blocked: cannot record 2
+        outcome(s) (database is locked); claiming no new runs``), else None (running, idle, or no runner)."""
+        if self.runner is None:
+            return None
+        status = self.runner.status()
+        return status.message if status.state == "blocked" else None
+
     # ------------------------------------------------------------------ access and audit
 
     def authorise(self, actor: Actor, action: str, target: str | None = None) -> None:

@@ -47,7 +47,7 @@ def job_metrics(job_name: str, attempts: list[dict[str, Any]], terminal_runs: li
     durations = [a["duration_s"] for a in attempts if a["duration_s"] is not None]
     n = len(attempts)
     ok = sum(1 for a in attempts if a["outcome"] == "succeeded")
-    bad = sum(1 for a in attempts if a["outcome"] in ("failed", "timed_out"))
+    bad = sum(1 for a in attempts if a["outcome"] in ("failed", "timed_out", "crashed"))
     invalid = sum(1 for r in terminal_runs if not is_valid(evidence_dir, r["evidence_path"], r["evidence_sha256"]))
     if not terminal_runs:
         validation = "no runs"

@@ -7,23 +7,23 @@ The life of one run, top to bottom in this module:
    queued once.
 2. ``dispatch`` claims due runs, highest priority first, then oldest, within each queue's
    concurrency limit (one ``BEGIN IMMEDIATE`` transaction per claim).
-3. ``execute_claimed`` runs the attempt in a worker process killed at the job's timeout
-   (``ProcessExecutor``), then records the outcome: succeeded; or failed / timed out, re-queued after
-   the retry policy's backoff, or dead when attempts are exhausted.
-4. It writes the evidence record and its SHA-256, and an audit entry (and an alert) for a dead run.
+3. ``execute_claimed`` runs the attempt in a long-lived worker process of the pool (``engine.pool``),
+   killed at the job's timeout, fenced by its claim.
+4. ``engine.outcomes.record`` records the outcome in one transaction: succeeded; or failed / timed out /
+   crashed, re-queued after the retry policy's backoff, or dead when attempts are exhausted; the
+   evidence record and its SHA-256; an audit entry (and an alert) for a dead run. A busy or full store
+   is waited out (``engine.storeretry``); meanwhile the runner claims nothing and says so (``status``).
 
-``recover`` moves runs left ``running`` by a runner that died to ``interrupted`` and re-queues them.
+``engine.recovery`` moves runs left ``running`` by a runner that died to ``interrupted`` and re-queues them.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import secrets
-import socket
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
@@ -33,23 +33,27 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from medjobs_tui.clock import Clock, SystemClock, iso
 from medjobs_tui.config import JobConfig, Settings
-from medjobs_tui.engine import evidence
-from medjobs_tui.engine.executor import Outcome, ProcessExecutor
-from medjobs_tui.engine.retry import next_attempt_at
-from medjobs_tui.notify.alerts import alert_run_dead
-from medjobs_tui.security import audit
-from medjobs_tui.store import ThreadLocalDB
+from medjobs_tui.engine import outcomes, recovery
+from medjobs_tui.engine.outcomes import RUNNER_ACTOR
+from medjobs_tui.engine.pool import Outcome, WorkerPool
+from medjobs_tui.engine.recovery import HEARTBEAT_SECONDS, LEASE_SECONDS, RECOVERY_EVERY_S  # noqa: F401 - re-exported
+from medjobs_tui.engine.storeretry import GaveUp, StoreRetry
+from medjobs_tui.store import ClaimLost, ThreadLocalDB, is_transient
 from medjobs_tui.store import runs as store_runs
 
 log = logging.getLogger(__name__)
 
-RUNNER_ACTOR = "runner"
-LEASE_SECONDS = 60
-"""A runner that has not renewed its heartbeat for this long is taken for dead; its runs are recovered."""
-HEARTBEAT_SECONDS = 5.0
-"""How often (real seconds) a live runner renews its heartbeat."""
-RECOVERY_EVERY_S = LEASE_SECONDS / 2
-"""How often (real seconds) a running runner looks for runs of runners that died."""
+
+@dataclass(frozen=True)
+class RunnerStatus:
+    """What the runner is doing, for the dashboard header and ``medjobs`` output.
+
+    ``state``: ``idle`` (not started), ``running``, ``blocked`` (outcomes cannot be recorded: the store is
+    busy or full; nothing new is claimed until they are) or ``stopped``; ``message`` says it in words.
+    """
+
+    state: str
+    message: str
 
 
 INTERVAL_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
@@ -87,15 +91,19 @@ class Runner:
     """The embedded job runner of one clinic (one config, one store).
 
     ``clock`` supplies every recorded instant (tests inject a FixedClock); ``executor`` runs attempts
-    (default: ProcessExecutor). ``start()`` starts the APScheduler clock and the dispatcher thread;
-    ``stop()`` stops both and kills running workers, whose runs recovery re-queues on the next start.
+    (default: a WorkerPool). ``start()`` starts the APScheduler clock and the dispatcher thread;
+    ``stop()`` stops both and kills running workers, whose runs are re-queued. ``store_retry`` sets how
+    a busy or full store is waited out (tests inject a sleep that moves their clock).
     """
 
     def __init__(self, settings: Settings, clock: Clock | None = None, executor: Any = None,
-                 on_change: Callable[[], None] | None = None) -> None:
+                 on_change: Callable[[], None] | None = None, store_retry: StoreRetry | None = None) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
-        self.executor = executor or ProcessExecutor(settings)
+        self.executor = executor or WorkerPool(settings)
+        self.store_retry = store_retry or StoreRetry()
+        self._blocked: dict[int, str] = {}     # run id -> why its outcome cannot be recorded yet
+        self._started = False
         self.on_change = on_change
         self.dbs = ThreadLocalDB(settings.database_path)
         self.capacity = {name: q.concurrency for name, q in settings.runner.queues.items()}
@@ -106,7 +114,7 @@ class Runner:
         self._stopping = threading.Event()
         self._dispatcher: threading.Thread | None = None
         self._heartbeat: threading.Thread | None = None
-        self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.id = recovery.new_runner_id()
         self.scheduler: BackgroundScheduler | None = None
         store_runs.sync_jobs(self.db, {name: job.job_type for name, job in settings.jobs.items()})
 
@@ -128,14 +136,20 @@ class Runner:
         now = self.clock.now()
         if scheduled_at is None:
             scheduled_at = tick_instant(job, now)
-        paused = job_name in store_runs.paused_jobs(self.db)
-        run_id = store_runs.insert_run(
-            self.db, job_name=job_name, job_type=job.job_type, queue=job.queue_name,
-            priority=job.priority_rank, max_attempts=job.retry_policy.max_attempts, trigger="schedule",
-            scheduled_at=scheduled_at, created_by=RUNNER_ACTOR, now=now,
-            dedupe_key=f"{job_name}@{iso(scheduled_at)}", status="skipped" if paused else "queued",
-            note="job paused" if paused else None,
-        )
+
+        def insert() -> int | None:
+            paused = job_name in store_runs.paused_jobs(self.db)
+            return store_runs.insert_run(
+                self.db, job_name=job_name, job_type=job.job_type, queue=job.queue_name,
+                priority=job.priority_rank, max_attempts=job.retry_policy.max_attempts, trigger="schedule",
+                scheduled_at=scheduled_at, created_by=RUNNER_ACTOR, now=now,
+                dedupe_key=f"{job_name}@{iso(scheduled_at)}", status="skipped" if paused else "queued",
+                note="job paused" if paused else None,
+            )
+
+        run_id = self.store_retry.call(f"inserting the tick of {job_name} at {iso(scheduled_at)}", insert,
+                                       should_stop=self._stopping.is_set)
+        self.wake()
         self._changed()
         return run_id
 
@@ -159,8 +173,14 @@ class Runner:
         to a worker; return their ids."""
         started: list[int] = []
         self._ensure_live()
-        while not self._stopping.is_set():
-            run = store_runs.claim_next(self.db, self.capacity, self.clock.now(), worker=self.id, only=only)
+        while not self._stopping.is_set() and not self._blocked:
+            try:
+                run = store_runs.claim_next(self.db, self.capacity, self.clock.now(), worker=self.id, only=only)
+            except Exception as exc:  # noqa: BLE001 - a busy store: claim again at the next wake or poll
+                if not is_transient(exc):
+                    raise
+                log.warning("claiming failed (%s); claiming again at the next poll", str(exc)[:60])
+                break
             if run is None:
                 break
             started.append(run["id"])
@@ -173,7 +193,12 @@ class Runner:
     # -------------------------------------------------------------------------- 3-4. execute, record
 
     def execute_claimed(self, run: dict[str, Any]) -> str:
-        """Execute one claimed attempt of ``run`` and record its outcome; return the run's new status."""
+        """Execute one claimed attempt of ``run`` and record its outcome; return the run's new status.
+
+        The run's queue slot is released only when its outcome is recorded: a busy or full store is
+        waited out with backoff (one log line per try), and meanwhile the runner claims nothing
+        (``status`` says so). Only a stop gives up; the run is then recovered as interrupted.
+        """
         job = self.settings.jobs[run["job_name"]]
         try:
             outcome = self.executor.execute(run, self.clock.now(), job.timeout)
@@ -184,80 +209,77 @@ class Runner:
             # killed by stop(): not the job's failure; re-queued now without spending its retry budget
             outcome = Outcome("interrupted", outcome.duration_s, error="runner stopped during the attempt")
         try:
-            return self.record_outcome(run, outcome)
+            return self.store_retry.call(
+                f"recording the outcome of run {run['id']}", lambda: self.record_outcome(run, outcome),
+                should_stop=self._stopping.is_set, on_blocked=lambda why: self._block(run["id"], why))
+        except ClaimLost:
+            log.warning("run %s was recovered by another runner before its outcome was recorded; "
+                        "this attempt's outcome is dropped", run["id"])
+            return "lost"
+        except GaveUp:
+            return "running"
         except Exception as exc:  # noqa: BLE001 - a pool thread: say it, never swallow it
             log.error("could not record the outcome of run %s: %s", run["id"], type(exc).__name__)
             return "running"
         finally:
             with self._lock:
                 self._inflight.pop(run["id"], None)
+                if self._blocked.pop(run["id"], None) is not None and not self._blocked:
+                    log.warning("outcomes are recorded again; claiming resumes")
             self._changed()
             self.wake()
 
-    def record_outcome(self, run: dict[str, Any], outcome: Outcome) -> str:
-        """Apply the retry policy to ``outcome``, move the run on, write evidence; return the new status."""
-        db = self.db
-        job = self.settings.jobs[run["job_name"]]
-        now = self.clock.now()
-        retry_at = None
-        if outcome.status in ("failed", "timed_out"):
-            retry_at = next_attempt_at(job.retry_policy, run["attempt"], run["max_attempts"], now)
-        if outcome.detail and outcome.error_ref:
-            store_runs.save_error_detail(db, outcome.error_ref, run["id"], now, outcome.detail)
-        status = store_runs.finish_attempt(
-            db, run["id"], outcome=outcome.status, now=now, duration_s=round(outcome.duration_s, 6),
-            error=outcome.error, summary=outcome.summary, retry_at=retry_at,
-        )
-        self._write_evidence_or_flag(run["id"])
-        if status == "dead":
-            audit.record(db, actor=RUNNER_ACTOR, role="system", action="run.dead", target=f"run:{run['id']}",
-                         outcome="error", at=now, detail={"job": run["job_name"], "attempts": run["attempt"]})
-            if job.monitoring_config.alerts_enabled:
-                alert_run_dead(db, run_id=run["id"], job_name=run["job_name"], attempt=run["attempt"], now=now)
-        return status
+    def _block(self, run_id: int, why: str) -> None:
+        with self._lock:
+            first = not self._blocked
+            self._blocked[run_id] = why
+        if first:
+            log.error("cannot record outcomes (%s): claiming no new runs until they are recorded", why)
+            self._changed()
 
-    def _write_evidence_or_flag(self, run_id: int) -> None:
-        """Write the run's evidence; if that fails, clear the stale record reference so the run shows as
-        invalid (validation_status) and say so in the log. The run's outcome stands either way."""
-        try:
-            self.write_evidence(run_id)
-        except Exception as exc:  # noqa: BLE001 - evidence is required: a failure must show, not vanish
-            store_runs.clear_evidence(self.db, run_id)
-            log.error("evidence of run %s could not be written: %s", run_id, type(exc).__name__)
+    def record_outcome(self, run: dict[str, Any], outcome: Outcome) -> str:
+        """Record ``outcome`` of the claimed attempt ``run`` (``engine.outcomes.record``); return the new status."""
+        return outcomes.record(self.db, self.settings, run, outcome, self.clock.now())
 
     def write_evidence(self, run_id: int) -> None:
-        """(Re)write the evidence record of run ``run_id`` and store its SHA-256."""
-        db = self.db
-        run = store_runs.get_run(db, run_id)
-        record = evidence.build_record(run, store_runs.run_attempts(db, run_id), self.settings)
-        relpath = evidence.evidence_relpath(run)
-        sha = evidence.write_record(self.settings.evidence_dir, relpath, record)
-        store_runs.set_evidence(db, run_id, relpath, sha)
+        """(Re)write the evidence record of run ``run_id`` and store its SHA-256 (invalid if it cannot be)."""
+        outcomes.write_evidence(self.db, self.settings, run_id)
+
+    def status(self) -> RunnerStatus:
+        """What the runner is doing now (see RunnerStatus)."""
+        with self._lock:
+            blocked = dict(self._blocked)
+        if self._stopping.is_set():
+            return RunnerStatus("stopped", "runner stopped")
+        if blocked:
+            why = next(iter(blocked.values()))
+            return RunnerStatus("blocked", f"runner blocked: cannot record {len(blocked)} outcome(s) ({why}); "
+                                           "claiming no new runs")
+        if not self._started:
+            return RunnerStatus("idle", "runner not started")
+        return RunnerStatus("running", "runner running")
 
     # -------------------------------------------------------------------------- recovery
 
     def recover(self) -> list[int]:
-        """Runs left ``running`` by a runner that is gone (stopped, or silent for LEASE_SECONDS): mark each
-        attempt interrupted and re-queue it now; an interruption does not spend the run's retry budget.
-        Runs held by another live runner (a second window) are left alone. Returns their ids."""
-        ids = []
+        """Runs left ``running`` by a runner that is gone (its process ended, or silent for LEASE_SECONDS):
+        close each attempt as interrupted and re-queue it now, without spending its retry budget
+        (``engine.recovery``). This runner's own attempts in flight are left alone. Returns their ids."""
         self._ensure_live()
-        expired = self.clock.now() - timedelta(seconds=LEASE_SECONDS)
-        for run in store_runs.orphaned_runs(self.db, lease_expired_before=expired):
-            with self._lock:
-                if run["id"] in self._inflight:
-                    continue
-            store_runs.finish_attempt(self.db, run["id"], outcome="interrupted", now=self.clock.now(),
-                                      duration_s=0.0, error="runner stopped during the attempt")
-            self._write_evidence_or_flag(run["id"])
-            ids.append(run["id"])
-        return ids
+        with self._lock:
+            in_flight = set(self._inflight)
+        return recovery.recover(self.db, self.settings, self.id, self.clock.now(), in_flight)
 
     # -------------------------------------------------------------------------- lifecycle
 
     def start(self) -> None:
-        """Recover orphaned runs, start APScheduler (one trigger per job) and the dispatcher thread."""
+        """Recover orphaned runs, rebuild missing evidence, start the worker pool, APScheduler (one trigger per
+        job) and the dispatcher thread."""
         self.recover()
+        outcomes.rebuild_missing_evidence(self.db, self.settings)
+        if hasattr(self.executor, "start"):
+            self.executor.start()
+        self._started = True
         self.scheduler = BackgroundScheduler(timezone=self.settings.zone,
                                              job_defaults={"coalesce": True, "max_instances": 1,
                                                            "misfire_grace_time": 300})
@@ -291,8 +313,11 @@ class Runner:
     def _heartbeat_loop(self) -> None:
         while not self._stopping.wait(HEARTBEAT_SECONDS):
             try:
-                store_runs.register_runner(self.db, self.id, self.clock.now())
-            except Exception as exc:  # noqa: BLE001 - a busy store delays one heartbeat, not the runner
+                self.store_retry.call("heartbeat", lambda: store_runs.register_runner(self.db, self.id, self.clock.now()),
+                                      should_stop=self._stopping.is_set)
+            except GaveUp:
+                return
+            except Exception as exc:  # noqa: BLE001 - a broken heartbeat must not kill the runner
                 log.error("heartbeat failed: %s", type(exc).__name__)
 
     def wake(self) -> None:
@@ -313,7 +338,10 @@ class Runner:
         self._pool.shutdown(wait=True, cancel_futures=True)
         if self._heartbeat is not None:
             self._heartbeat.join(timeout)
-            store_runs.unregister_runner(self.db, self.id)
+            try:
+                store_runs.unregister_runner(self.db, self.id)
+            except Exception as exc:  # noqa: BLE001 - its lease then expires instead
+                log.error("could not unregister the runner: %s", type(exc).__name__)
         self.dbs.close_all()
 
     def drain(self, timeout: float = 600.0, only: set[int] | None = None) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,11 @@ def run(ctx: JobContext) -> dict[str, Any]:
     Summary: backup_id, file (name only), tables, rows_total, size_bytes, sha256, verified (True), integrity.
     Raises BackupVerificationError if verification fails (after recording the unverified backup), and
     sqlite3/OS errors if the copy cannot be made.
+
+    Exactly one backup per run: the copy and its manifest are written under temporary names and renamed
+    into place in the same (fenced) transaction that records the backups row, so an attempt whose claim
+    was lost leaves nothing behind; a run whose backup was already recorded (its outcome was lost) returns
+    that backup instead of making another.
     """
     settings = ctx.settings
     source_path = Path(settings.database_path)
@@ -102,36 +108,53 @@ def run(ctx: JobContext) -> dict[str, Any]:
         raise FileNotFoundError("backup: the live store does not exist")
     backups_dir = Path(settings.backups_dir)
     backups_dir.mkdir(parents=True, exist_ok=True)
+    if ctx.run_id is not None:
+        done = store.backup_of_run(ctx.db, ctx.run_id)
+        if done is not None and done["verified"]:
+            return _summary(done["id"], Path(done["path"]), json.loads(Path(done["manifest_path"]).read_text()))
+        for stale in backups_dir.glob(f".*-run{ctx.run_id}*.tmp"):   # left by an attempt that was killed
+            stale.unlink(missing_ok=True)
     target = _target(backups_dir, ctx)
     manifest_path = target.with_suffix(".manifest.json")
-
-    counts, version = store_backup.copy_database(source_path, target)
-
-    manifest = {
-        "format": 1,
-        "file": target.name,
-        "created_at": iso(ctx.now),
-        "run_id": ctx.run_id,
-        "schema_version": version,
-        "size_bytes": target.stat().st_size,
-        "sha256": sha256_of(target),
-        "encrypted": False,
-        "row_counts": group_counts(counts),
-    }
-    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-
+    tmp_copy = target.with_name(f".{target.name}.tmp")
+    tmp_manifest = manifest_path.with_name(f".{manifest_path.name}.tmp")
     try:
-        integrity = verify_backup(target, manifest)
-    except BackupVerificationError:
-        store.record_backup(ctx.db, path=str(target), manifest_path=str(manifest_path),
-                            size_bytes=manifest["size_bytes"], sha256=manifest["sha256"], integrity="failed",
-                            verified=False, run_id=ctx.run_id, created_at=iso(ctx.now))
-        raise
-    backup_id = store.record_backup(ctx.db, path=str(target), manifest_path=str(manifest_path),
-                                    size_bytes=manifest["size_bytes"], sha256=manifest["sha256"],
-                                    integrity=integrity, verified=True, run_id=ctx.run_id, created_at=iso(ctx.now))
+        counts, version = store_backup.copy_database(source_path, tmp_copy)
+        manifest = {
+            "format": 1,
+            "file": target.name,
+            "created_at": iso(ctx.now),
+            "run_id": ctx.run_id,
+            "schema_version": version,
+            "size_bytes": tmp_copy.stat().st_size,
+            "sha256": sha256_of(tmp_copy),
+            "encrypted": False,
+            "row_counts": group_counts(counts),
+        }
+        tmp_manifest.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        try:
+            integrity, failure = verify_backup(tmp_copy, manifest), None
+        except BackupVerificationError as exc:
+            integrity, failure = "failed", exc
+        with ctx.transaction():
+            backup_id = store.record_backup(
+                ctx.db, path=str(target), manifest_path=str(manifest_path), size_bytes=manifest["size_bytes"],
+                sha256=manifest["sha256"], integrity=integrity, verified=failure is None, run_id=ctx.run_id,
+                created_at=iso(ctx.now))
+            os.replace(tmp_manifest, manifest_path)
+            os.replace(tmp_copy, target)
+    finally:
+        tmp_copy.unlink(missing_ok=True)
+        tmp_manifest.unlink(missing_ok=True)
+    if failure is not None:
+        raise failure
+    return _summary(backup_id, target, manifest)
+
+
+def _summary(backup_id: int, target: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    rows = {t: n for group in manifest["row_counts"].values() for t, n in group.items()}
     return {
-        "backup_id": backup_id, "file": target.name, "tables": len(counts), "rows_total": sum(counts.values()),
+        "backup_id": backup_id, "file": target.name, "tables": len(rows), "rows_total": sum(rows.values()),
         "size_bytes": manifest["size_bytes"], "sha256": manifest["sha256"], "verified": True,
-        "integrity": integrity,
+        "integrity": "ok",
     }

@@ -6,17 +6,26 @@ notifications to the outbox with an idempotency key (so a retried or recovered r
 twice) and returns a summary: a JSON-serialisable dict of counts and pseudonymous ids only (no names,
 dates of birth or free text), whose top-level scalar values are the run's key figures.
 A handler raises an exception to fail the run; the engine masks the text before showing it.
+
+Fencing: under the engine, ``ctx.db`` is fenced by the attempt's claim (run id, attempt, runner id).
+Every write must be made in ``with ctx.transaction():`` (or the store's ``transaction``), which checks
+the claim in the same transaction and raises ``ClaimLost`` (nothing written) once the run has been
+recovered and handed on; a write outside a transaction is refused. Files are effects too: write them
+under a temporary name and rename them into place inside the transaction (``ctx.transaction()``), so a
+stale attempt leaves no file behind either.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, TYPE_CHECKING
+from typing import Any, Callable, Iterator, TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 
 from medjobs_tui.config import JobConfig, Settings
+from medjobs_tui.store.db import transaction
 
 if TYPE_CHECKING:  # the store's connection type; only store/ talks to SQLite
     import sqlite_utils
@@ -37,6 +46,15 @@ class JobContext:
     now: datetime
     run_id: int | None = None
     attempt: int = 1
+    runner_id: str | None = None
+    """With ``run_id`` and ``attempt``, the attempt's fencing token (None outside the engine)."""
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite_utils.Database]:
+        """One write transaction on ``db`` (``BEGIN IMMEDIATE``) that commits only while this attempt's claim
+        is current: raises ``store.ClaimLost``, rolled back, once the run was recovered and handed on."""
+        with transaction(self.db) as db:
+            yield db
 
     @property
     def zone(self) -> ZoneInfo:

@@ -1,5 +1,7 @@
 """SQLite store: schema, migrations and queries. Nothing outside this package writes SQL."""
 
-from medjobs_tui.store.db import StoreError, ThreadLocalDB, connect, migrate, schema_version, transaction
+from medjobs_tui.store.db import (ClaimLost, StoreError, ThreadLocalDB, connect, is_transient, migrate, schema_version,
+                                  set_fence, transaction)
 
-__all__ = ["StoreError", "ThreadLocalDB", "connect", "migrate", "schema_version", "transaction"]
+__all__ = ["ClaimLost", "StoreError", "ThreadLocalDB", "connect", "is_transient", "migrate", "schema_version",
+           "set_fence", "transaction"]

@@ -469,6 +469,12 @@ def list_supply_status(db: sqlite_utils.Database, *, status: str | None = None) 
     return _rows(db.execute(sql, params))
 
 
+def backup_of_run(db: sqlite_utils.Database, run_id: int) -> dict[str, Any] | None:
+    """The newest backups row made by run ``run_id``, or None."""
+    rows = _rows(db.execute("SELECT * FROM backups WHERE run_id = ? ORDER BY id DESC LIMIT 1", [run_id]))
+    return rows[0] if rows else None
+
+
 def list_backups(db: sqlite_utils.Database, limit: int = 20) -> list[dict[str, Any]]:
     """The newest backups rows (path, manifest_path, size_bytes, sha256, integrity, verified, run_id, created_at)."""
     return _rows(db.execute("SELECT * FROM backups ORDER BY id DESC LIMIT ?", [limit]))

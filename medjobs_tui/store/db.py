@@ -7,7 +7,7 @@ import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import sqlite_utils
 
@@ -58,18 +58,75 @@ def connect(path: str | Path) -> sqlite_utils.Database:
     return db
 
 
+class ClaimLost(Exception):
+    """A fenced connection's claim is no longer current (its run was recovered and handed on): the write
+    was refused and rolled back. Raised by ``transaction`` on a connection with a fence."""
+
+
+_FENCES: dict[int, Callable[[sqlite_utils.Database], bool]] = {}
+"""id(connection) -> the check of its claim (see ``set_fence``)."""
+
+
 @contextmanager
 def transaction(db: sqlite_utils.Database, immediate: bool = True) -> Iterator[sqlite_utils.Database]:
-    """One write transaction (``BEGIN IMMEDIATE`` by default): commit on success, roll back on error."""
+    """One write transaction (``BEGIN IMMEDIATE`` by default): commit on success, roll back on error.
+
+    Inside an open transaction it joins it (the outer block commits or rolls back), so one store call can
+    compose others into a single transaction. On a fenced connection (``set_fence``) the claim is checked
+    right after ``BEGIN IMMEDIATE``, while this transaction holds the write lock until it commits: a stale
+    claim rolls back and raises ClaimLost, so nothing of it lands.
+    """
     conn = db.conn
+    if conn.in_transaction:
+        yield db
+        return
     conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
     try:
+        fence = _FENCES.get(id(conn))
+        if fence is not None and not fence(db):
+            raise ClaimLost("this attempt's claim is no longer current: its writes were refused")
         yield db
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     else:
         conn.execute("COMMIT")
+
+
+_WRITES = {sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE}
+
+
+def set_fence(db: sqlite_utils.Database, check: Callable[[sqlite_utils.Database], bool] | None) -> None:
+    """Fence ``db`` (a worker's connection) with ``check`` (True while its claim is current), or lift it (None).
+
+    While fenced, every write must be inside ``transaction(db)``, which runs ``check`` in the same
+    transaction: a write in autocommit mode is refused ("not authorized") at prepare time, so no write
+    can slip past the check (setting an authorizer expires every prepared statement, so each is
+    checked afresh).
+    """
+    conn = db.conn
+    if check is None:
+        _FENCES.pop(id(conn), None)
+        conn.set_authorizer(None)
+        return
+    _FENCES[id(conn)] = check
+
+    def authorizer(action: int, *_: object) -> int:
+        if action in _WRITES and not conn.in_transaction:
+            return sqlite3.SQLITE_DENY
+        return sqlite3.SQLITE_OK
+
+    conn.set_authorizer(authorizer)
+
+
+TRANSIENT_MESSAGES = ("database is locked", "database table is locked", "database or disk is full",
+                      "disk i/o error", "unable to open database file")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for a store error that waiting can cure: ``database is locked`` (another writer holds the lock
+    past the busy timeout), ``database or disk is full``, a disk I/O error. Callers retry with backoff."""
+    return isinstance(exc, sqlite3.OperationalError) and any(m in str(exc).lower() for m in TRANSIENT_MESSAGES)
 
 
 def schema_version(db: sqlite_utils.Database) -> int:

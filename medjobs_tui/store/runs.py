@@ -15,9 +15,11 @@ from typing import Any, Iterable
 import sqlite_utils
 
 from medjobs_tui.clock import iso
-from medjobs_tui.store.db import transaction
+from medjobs_tui.store.db import ClaimLost, transaction
 
 ACTIVE_STATES = ("queued", "running")
+OUTCOMES = ("succeeded", "failed", "timed_out", "crashed", "interrupted")
+"""How an attempt can end; ``crashed``: its worker died from a signal that was not the runner's timeout kill."""
 FINAL_STATES = ("succeeded", "dead", "cancelled", "skipped")
 
 
@@ -127,9 +129,29 @@ def register_runner(db: sqlite_utils.Database, runner_id: str, now: datetime) ->
 
 
 def unregister_runner(db: sqlite_utils.Database, runner_id: str) -> None:
-    """Forget a runner that stopped: its runs, if any are left running, become orphans."""
+    """Forget a runner that stopped (or died): its runs, if any are left running, become orphans."""
     with transaction(db):
         db.execute("DELETE FROM runners WHERE id = ?", [runner_id])
+
+
+def runners(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Every registered runner: id (``host:pid:random``), started_at, heartbeat_at (UTC ISO)."""
+    return _rows(db.execute("SELECT * FROM runners ORDER BY started_at"))
+
+
+def claim_is_current(db: sqlite_utils.Database, run_id: int, attempt: int, runner_id: str) -> bool:
+    """True while run ``run_id`` is running ``attempt`` under runner ``runner_id`` (the fencing token)."""
+    return db.execute("SELECT 1 FROM runs WHERE id = ? AND status = 'running' AND attempt = ? AND claimed_by = ?",
+                      [run_id, attempt, runner_id]).fetchone() is not None
+
+
+def finished_runs_without_evidence(db: sqlite_utils.Database) -> list[int]:
+    """Ids of runs with a recorded outcome (an attempt closed) but no evidence reference: a runner died
+    between recording and writing, or the record could not be written. Oldest first."""
+    return [r[0] for r in db.execute(
+        "SELECT id FROM runs WHERE evidence_path IS NULL AND status NOT IN ('running', 'cancelled', 'skipped')"
+        " AND EXISTS (SELECT 1 FROM run_attempts a WHERE a.run_id = runs.id AND a.outcome IS NOT NULL)"
+        " ORDER BY id").fetchall()]
 
 
 def claim_next(db: sqlite_utils.Database, capacity: dict[str, int], now: datetime,
@@ -170,7 +192,7 @@ def claim_next(db: sqlite_utils.Database, capacity: dict[str, int], now: datetim
             [row["id"], row["attempt"], iso(now)],
         )
         _history(db, row["id"], "queued", "running", now, worker, f"attempt {row['attempt']}")
-        row.update(status="running", started_at=iso(now))
+        row.update(status="running", started_at=iso(now), claimed_by=worker)
         return row
 
 
@@ -185,6 +207,7 @@ def finish_attempt(
     summary: dict[str, Any] | None = None,
     retry_at: datetime | None = None,
     actor: str = "runner",
+    claim: tuple[str, int] | None = None,
 ) -> str:
     """Close the running attempt of ``run_id`` with ``outcome`` and move the run on; return its new status.
 
@@ -192,15 +215,21 @@ def finish_attempt(
     ``queued`` (attempt + 1, available from ``retry_at``) when ``retry_at`` is given, else ``dead``.
     An ``interrupted`` attempt (the runner stopped or died under it) is not the job's failure: it is
     re-queued with its retry budget (``max_attempts``) raised by one, as Sidekiq pushes in-progress
-    jobs back at shutdown. Every transition is written to the run's history. Raises RunStateError if
-    the run is not running.
+    jobs back at shutdown. A ``crashed`` attempt (the worker died from a signal) counts like a failure.
+    Every transition is written to the run's history. With ``claim`` (runner id, attempt: the fencing
+    token of the claim) the attempt is closed only if that claim is still current, else ClaimLost.
+    Raises RunStateError if the run is not running.
     """
-    if outcome not in ("succeeded", "failed", "timed_out", "interrupted"):
+    if outcome not in OUTCOMES:
         raise ValueError(f"unknown outcome {outcome!r}")
     with transaction(db):
-        row = _row(db.execute("SELECT status, attempt FROM runs WHERE id = ?", [run_id]))
+        row = _row(db.execute("SELECT status, attempt, claimed_by FROM runs WHERE id = ?", [run_id]))
         if row is None or row["status"] != "running":
+            if claim is not None:
+                raise ClaimLost(f"run {run_id} is no longer held by this claim")
             raise RunStateError(f"run {run_id} is not running")
+        if claim is not None and (row["claimed_by"], row["attempt"]) != tuple(claim):
+            raise ClaimLost(f"run {run_id} is no longer held by this claim")
         db.execute(
             "UPDATE run_attempts SET finished_at = ?, duration_s = ?, outcome = ?, error = ?"
             " WHERE run_id = ? AND attempt = ?",
@@ -248,6 +277,21 @@ def orphaned_runs(db: sqlite_utils.Database, lease_expired_before: datetime) -> 
         " AND (w.id IS NULL OR w.heartbeat_at < ?) ORDER BY r.id",
         [iso(lease_expired_before)],
     ))
+
+
+def interrupt_if_orphaned(db: sqlite_utils.Database, run_id: int, lease_expired_before: datetime, now: datetime,
+                          error: str) -> bool:
+    """In one transaction: if run ``run_id`` is still an orphan (see ``orphaned_runs``), close its attempt as
+    ``interrupted`` and re-queue it (``finish_attempt``); True if it was. A run another runner recovered or
+    finished meanwhile is left alone (False)."""
+    with transaction(db):
+        row = db.execute(
+            "SELECT 1 FROM runs r LEFT JOIN runners w ON w.id = r.claimed_by WHERE r.id = ? AND r.status = 'running'"
+            " AND (w.id IS NULL OR w.heartbeat_at < ?)", [run_id, iso(lease_expired_before)]).fetchone()
+        if row is None:
+            return False
+        finish_attempt(db, run_id, outcome="interrupted", now=now, duration_s=0.0, error=error)
+        return True
 
 
 def retry_now(db: sqlite_utils.Database, run_id: int, actor: str, now: datetime) -> str:

@@ -266,6 +266,9 @@ class MedJobsApp(App[None]):
         for run in snap.runs:
             counts[run.status] = counts.get(run.status, 0) + 1
         parts = [f"{counts[s]} {s}" for s in ("running", "queued", "dead") if counts.get(s)]
+        blocked = self.operations.runner_status()
+        if blocked:
+            parts.append(blocked.upper())
         return " · ".join([f"{self.actor.username} ({self.actor.role})", *parts])
 
     @on(TabbedContent.TabActivated)

@@ -18,6 +18,7 @@ STATUS_STYLES: dict[str, str] = {
     "queued": "dodger_blue1",
     "failed": "red",
     "timed_out": "red",
+    "crashed": "red",
     "dead": "bold red",
     "interrupted": "magenta",
     "cancelled": "dim",

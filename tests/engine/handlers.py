@@ -28,3 +28,62 @@ def record_order(ctx):
     with (Path(ctx.settings.base_dir) / "order.txt").open("a") as fh:
         fh.write(ctx.job_name + "\n")
     return {"ok": 1}
+
+
+def pid(ctx):
+    """This worker's process id (the pool's workers are long-lived)."""
+    import os
+
+    return {"pid": os.getpid()}
+
+
+def hang_after_pid(ctx):
+    """Write this worker's pid to hung.pid, then hang."""
+    import os
+
+    (Path(ctx.settings.base_dir) / "hung.pid").write_text(str(os.getpid()))
+    time.sleep(60)
+    return {"never": True}
+
+
+def kill_self(ctx):
+    """A poison input: the worker dies from SIGKILL (as the OOM killer does) on every attempt."""
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _wait_for(path: Path, limit_s: float = 30.0) -> None:
+    deadline = time.monotonic() + limit_s
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def gated(ctx):
+    """Wait until the test creates ``gate`` beside the config, then succeed."""
+    _wait_for(Path(ctx.settings.base_dir) / "gate")
+    return {"attempt": ctx.attempt}
+
+
+def gated_effect(ctx):
+    """Announce the attempt (``started-<n>`` holding this worker's pid), wait for ``gate`` (or 1.5 s when
+    ``effect_delay`` exists), then commit an effect of this attempt: an outbox row keyed by the attempt and
+    an ``effect-<n>`` file renamed into place inside the fenced transaction."""
+    import os
+
+    from medjobs_tui.notify import outbox
+
+    base = Path(ctx.settings.base_dir)
+    (base / f"started-{ctx.attempt}").write_text(str(os.getpid()))
+    if (base / "effect_delay").exists():
+        time.sleep(1.5)
+    else:
+        _wait_for(base / "gate")
+    tmp = base / f".effect-{ctx.attempt}.tmp"
+    tmp.write_text("effect")
+    with ctx.transaction() as db:
+        outbox.queue(db, kind="job_failed", key=f"effect:{ctx.run_id}:attempt{ctx.attempt}", now=ctx.now,
+                     params={"job": ctx.job_name, "run_id": ctx.run_id}, run_id=ctx.run_id)
+        os.replace(tmp, base / f"effect-{ctx.attempt}")
+    return {"attempt": ctx.attempt}

@@ -11,7 +11,7 @@ import pytest
 
 from medjobs_tui.config import load_settings
 from medjobs_tui.console import Actor, Console, ConsoleError, PermissionDenied
-from medjobs_tui.engine.executor import ProcessExecutor
+from medjobs_tui.engine.pool import WorkerPool
 from medjobs_tui.engine.runner import LEASE_SECONDS, Runner
 from medjobs_tui.security.audit import verify_chain
 from medjobs_tui.store import connect
@@ -41,7 +41,7 @@ def make_runner(tmp_path: Path, clock, handler: str, *, retry=None, timeout=None
         overrides["runner"] = {"poll_interval": 1.0, "queues": {"clinical": {"concurrency": 1},
                                                                "maintenance": {"concurrency": 1}}}
     settings = load_settings(write_config(tmp_path, **overrides))
-    executor = ProcessExecutor(settings, {t: f"tests.engine.handlers:{handler}" for t in JOB_TYPES})
+    executor = WorkerPool(settings, {t: f"tests.engine.handlers:{handler}" for t in JOB_TYPES})
     runner = Runner(settings, clock=clock, executor=executor)
     return runner, Console(settings, runner=runner)
 
@@ -193,7 +193,7 @@ def test_stopping_the_runner_mid_attempt_requeues_the_run_now_without_spending_a
     run_id = console.trigger(NURSE, "backup")
     assert runner.dispatch() == [run_id]
     deadline = time.monotonic() + 10
-    while not runner.executor._live and time.monotonic() < deadline:  # the worker process has started
+    while not runner.executor.attempts_running() and time.monotonic() < deadline:  # a worker has started it
         time.sleep(0.01)
     runner.stop()
     run = console.run(run_id)

@@ -15,7 +15,7 @@ import yaml
 from medjobs_tui.clock import FixedClock, parse_iso
 from medjobs_tui.config import Settings, load_settings
 from medjobs_tui.console import Actor, Console
-from medjobs_tui.engine.executor import Outcome
+from medjobs_tui.engine.pool import Outcome
 from medjobs_tui.engine.runner import Runner
 from medjobs_tui.notify import outbox
 from medjobs_tui.store import connect, transaction

@@ -1,0 +1,80 @@
+"""Outcome recording: one attempt's outcome is one store call and one transaction, its evidence written inside it.
+
+``record`` applies the retry policy, closes the attempt (only if the claim is still current: the
+fencing token is the runner id and the attempt number), writes the evidence record (temporary name,
+then rename) and stores its SHA-256, and for a dead run the audit entry and the staff alert, all in
+one ``BEGIN IMMEDIATE`` transaction. The evidence file is in place before the transaction commits, so
+no recorded outcome lacks its record; if the runner dies between the rename and the commit, the run is
+recovered as interrupted and its record rewritten then.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from medjobs_tui.config import Settings
+from medjobs_tui.engine import evidence
+from medjobs_tui.engine.pool import Outcome
+from medjobs_tui.engine.retry import next_attempt_at
+from medjobs_tui.notify.alerts import alert_run_dead
+from medjobs_tui.security import audit
+from medjobs_tui.store import transaction
+from medjobs_tui.store import runs as store_runs
+
+log = logging.getLogger(__name__)
+
+RUNNER_ACTOR = "runner"
+RETRIED_OUTCOMES = ("failed", "timed_out", "crashed")
+"""Outcomes that spend an attempt and are retried by the job's retry policy (then dead)."""
+
+
+def record(db, settings: Settings, run: dict[str, Any], outcome: Outcome, now: datetime) -> str:
+    """Record ``outcome`` of the claimed attempt ``run`` (the row as claimed) at ``now``; return the run's
+    new status (succeeded, queued, dead). Raises store.ClaimLost, writing nothing, when the claim is no
+    longer current (the run was recovered and handed on), and the store's errors (the caller retries)."""
+    job = settings.jobs[run["job_name"]]
+    retry_at = None
+    if outcome.status in RETRIED_OUTCOMES:
+        retry_at = next_attempt_at(job.retry_policy, run["attempt"], run["max_attempts"], now)
+    with transaction(db):
+        if outcome.detail and outcome.error_ref:
+            store_runs.save_error_detail(db, outcome.error_ref, run["id"], now, outcome.detail)
+        status = store_runs.finish_attempt(
+            db, run["id"], outcome=outcome.status, now=now, duration_s=round(outcome.duration_s, 6),
+            error=outcome.error, summary=outcome.summary, retry_at=retry_at, claim=(run["claimed_by"], run["attempt"]),
+        )
+        write_evidence(db, settings, run["id"])
+        if status == "dead":
+            audit.record(db, actor=RUNNER_ACTOR, role="system", action="run.dead", target=f"run:{run['id']}",
+                         outcome="error", at=now, detail={"job": run["job_name"], "attempts": run["attempt"]})
+            if job.monitoring_config.alerts_enabled:
+                alert_run_dead(db, run_id=run["id"], job_name=run["job_name"], attempt=run["attempt"], now=now)
+    return status
+
+
+def write_evidence(db, settings: Settings, run_id: int) -> None:
+    """(Re)write the evidence record of run ``run_id`` as the store (or the open transaction) has it, and store
+    its path and SHA-256. If the file cannot be written, clear the reference instead, so the run shows as
+    invalid (never stale-valid), and say so in the log; the outcome stands either way."""
+    run = store_runs.get_run(db, run_id)
+    try:
+        record_ = evidence.build_record(run, store_runs.run_attempts(db, run_id), settings)
+        relpath = evidence.evidence_relpath(run)
+        sha = evidence.write_record(settings.evidence_dir, relpath, record_)
+    except Exception as exc:  # noqa: BLE001 - evidence is required: a failure must show, not vanish
+        store_runs.clear_evidence(db, run_id)
+        log.error("evidence of run %s could not be written: %s", run_id, type(exc).__name__)
+        return
+    store_runs.set_evidence(db, run_id, relpath, sha)
+
+
+def rebuild_missing_evidence(db, settings: Settings) -> list[int]:
+    """Write the evidence of every run with a recorded outcome but no record (start-up); return their ids."""
+    done = []
+    for run_id in store_runs.finished_runs_without_evidence(db):
+        with transaction(db):
+            write_evidence(db, settings, run_id)
+        done.append(run_id)
+    return done

@@ -1,0 +1,302 @@
+"""The worker pool: long-lived worker processes, started once, that run attempts and are killed at the timeout.
+
+Built on pebble's ``ProcessPool`` (chosen over ``concurrent.futures.ProcessPoolExecutor``, which cannot
+kill a worker that overruns, and over a process per attempt, which cost 110-144 ms each): pebble kills a
+worker whose task passes its timeout and starts a replacement, replaces a worker that died, and
+recycles each worker after ``MAX_ATTEMPTS_PER_WORKER`` attempts so a slow leak cannot grow for ever.
+
+Workers come from a ``forkserver`` on Linux (a fork of a small, thread-free server that has imported the
+handlers, and the command's main module, once: no worker re-imports the CLI), elsewhere they are spawned.
+Each worker, once started (``_init_worker``):
+
+- opens its own store connection through ``store.connect`` and keeps it for all its attempts;
+- watches its runner: a ``pidfd`` on the runner's process (polling where pidfd is missing) makes it exit
+  within milliseconds of the runner's death, whoever killed the runner (PDEATHSIG would only reach it
+  when the forkserver died);
+- ignores Ctrl+C (the runner decides).
+
+An attempt (``_attempt``) fences the connection with its claim (run id, attempt, runner id) for its
+duration: every write of the handler is checked against the claim in the same transaction, so an
+attempt whose run was recovered and handed on commits nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import multiprocessing
+import os
+import select
+import signal
+import sys
+import threading
+import time
+import traceback
+from concurrent.futures import CancelledError, TimeoutError as FutureTimeout
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from medjobs_tui.clock import parse_iso
+from medjobs_tui.config import Settings
+from medjobs_tui.security.masking import error_reference, mask_exception
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS_PER_WORKER = 200
+"""A worker is recycled (replaced by a fresh one) after this many attempts."""
+RUNNER_WATCH_POLL_S = 0.25
+"""Where pidfd is missing, how often (seconds) a worker checks that its runner still exists."""
+
+_PRELOAD = ["__main__", "medjobs_tui.jobs", "medjobs_tui.store", "medjobs_tui.engine.pool"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one attempt came to: ``status`` succeeded | failed | timed_out | crashed | interrupted, and its
+    real duration (seconds). ``error`` is masked text, safe to show; ``detail`` (a traceback, may hold
+    patient data) is kept under ``error_ref`` for admins only."""
+
+    status: str
+    duration_s: float
+    summary: dict[str, Any] | None = None
+    error: str | None = None
+    detail: str | None = field(default=None, repr=False)
+    error_ref: str | None = None
+
+
+def _context():
+    if sys.platform.startswith("linux"):
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(_PRELOAD)
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+@contextmanager
+def _real_stderr():
+    """While a Textual app runs, ``sys.stderr`` is a capture with no file descriptor (fileno -1), and
+    multiprocessing cannot start its server or resource tracker with it ("bad value(s) in fds_to_keep").
+    Hand it the process's real stderr for the start."""
+    try:
+        usable = sys.stderr is not None and sys.stderr.fileno() >= 0
+    except (AttributeError, OSError, ValueError):
+        usable = False
+    if usable or sys.__stderr__ is None:
+        yield
+        return
+    saved, sys.stderr = sys.stderr, sys.__stderr__
+    try:
+        yield
+    finally:
+        sys.stderr = saved
+
+
+@contextmanager
+def _sigint_ignored():
+    """Start helper processes deaf to Ctrl+C (the disposition is inherited): the runner alone handles it,
+    and a server still importing at that moment would otherwise print a KeyboardInterrupt traceback."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def start_worker_server() -> None:
+    """Start the forkserver (Linux) now, so no run pays for it and no UI has taken stderr yet. Idempotent."""
+    if sys.platform.startswith("linux"):
+        from multiprocessing import forkserver
+
+        _context()
+        with _real_stderr(), _sigint_ignored():
+            forkserver.ensure_running()
+
+
+# ------------------------------------------------------------------------------------ in the worker
+
+_WORKER: dict[str, Any] = {}
+"""The worker process's state: settings, its store connection, handler overrides, the runner's pid."""
+
+
+def _init_worker(settings: Settings, runner_pid: int, overrides: dict[str, str]) -> None:
+    """Worker start-up (pebble's initializer): watch the runner, open the store, resolve nothing yet."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _watch_runner(runner_pid)
+    from medjobs_tui.store import connect
+
+    _WORKER.update(settings=settings, overrides=overrides, runner_pid=runner_pid,
+                   db=connect(settings.database_path))
+
+
+def _watch_runner(runner_pid: int) -> None:
+    """Exit this worker at once when process ``runner_pid`` ends (a daemon thread blocked on its pidfd)."""
+    def die() -> None:
+        os._exit(70)
+
+    try:
+        pidfd = os.pidfd_open(runner_pid)
+    except ProcessLookupError:
+        die()
+    except (AttributeError, OSError):
+        pidfd = None
+
+    def watch() -> None:
+        if pidfd is not None:
+            poller = select.poll()
+            poller.register(pidfd, select.POLLIN)
+            while not poller.poll():
+                pass
+            die()
+        while True:
+            time.sleep(RUNNER_WATCH_POLL_S)
+            try:
+                os.kill(runner_pid, 0)
+            except ProcessLookupError:
+                die()
+            except PermissionError:
+                pass
+
+    threading.Thread(target=watch, name="medjobs-runner-watch", daemon=True).start()
+
+
+def _resolve(ref: str):
+    module, _, name = ref.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _attempt(run: dict[str, Any], now_iso: str) -> tuple:
+    """Run one attempt of ``run`` in this worker; return ('ok', summary) or ('error', masked, detail, ref).
+
+    The store connection is fenced by the claim (run id, attempt, ``claimed_by``: the runner's id) while
+    the handler runs.
+    """
+    from medjobs_tui.jobs import JobContext, get_handler
+    from medjobs_tui.store import set_fence
+    from medjobs_tui.store import runs as store_runs
+
+    settings: Settings = _WORKER["settings"]
+    db = _WORKER["db"]
+    run_id, attempt, runner_id = run["id"], run["attempt"], run.get("claimed_by") or ""
+    set_fence(db, lambda d: store_runs.claim_is_current(d, run_id, attempt, runner_id))
+    try:
+        ref = _WORKER["overrides"].get(run["job_type"])
+        handler = _resolve(ref) if ref else get_handler(run["job_type"])
+        ctx = JobContext(db=db, settings=settings, job_name=run["job_name"], job=settings.jobs[run["job_name"]],
+                         now=parse_iso(now_iso), run_id=run_id, attempt=attempt, runner_id=runner_id)
+        return ("ok", handler(ctx))
+    except Exception as exc:  # noqa: BLE001 - everything is reported to the runner, masked
+        ref = error_reference()
+        return ("error", mask_exception(exc, ref), traceback.format_exc(), ref)
+    finally:
+        if db.conn.in_transaction:  # a handler that left a transaction open: nothing of it commits
+            db.conn.execute("ROLLBACK")
+        set_fence(db, None)
+
+
+# ------------------------------------------------------------------------------------ in the runner
+
+
+class WorkerPool:
+    """The runner's pool of ``size`` worker processes (pebble ProcessPool), started on first use.
+
+    ``execute(run, now, timeout_s)`` blocks the calling thread until the attempt ends and
+    returns its Outcome: succeeded; failed (the handler raised); timed_out (killed by the pool at
+    ``timeout_s``, the worker replaced); crashed (the worker died from a signal, e.g. the OOM killer or
+    ``kill -9``, or exited without a result); interrupted (``kill_all``: the runner is stopping).
+    ``handler_overrides`` maps a job_type to ``"module:function"`` to run instead of the registered
+    handler (tests and the bench).
+    """
+
+    def __init__(self, settings: Settings, handler_overrides: dict[str, str] | None = None, size: int | None = None,
+                 max_attempts_per_worker: int = MAX_ATTEMPTS_PER_WORKER) -> None:
+        self.settings = settings
+        self.handler_overrides = dict(handler_overrides or {})
+        self.size = size or sum(q.concurrency for q in settings.runner.queues.values())
+        self.max_attempts_per_worker = max_attempts_per_worker
+        self._pool = None
+        self._lock = threading.Lock()
+        self._futures: set[Any] = set()
+        self._stopping = False
+        start_worker_server()
+
+    def start(self) -> None:
+        """Start the worker processes now (idempotent); otherwise the first attempt starts them."""
+        from pebble import ProcessPool
+
+        with self._lock:
+            if self._pool is None:
+                with _real_stderr():
+                    self._pool = ProcessPool(
+                        max_workers=self.size, max_tasks=self.max_attempts_per_worker, initializer=_init_worker,
+                        initargs=(self.settings, os.getpid(), self.handler_overrides), context=_context())
+                self._stopping = False
+
+    def execute(self, run: dict[str, Any], now: datetime, timeout_s: float) -> Outcome:
+        """Run one attempt of ``run`` (a claimed runs row) as of ``now``; see the class docstring."""
+        self.start()
+        started = time.monotonic()
+        future = self._pool.schedule(_attempt, args=(run, now.isoformat()), timeout=timeout_s)
+        with self._lock:
+            self._futures.add(future)
+        try:
+            result = future.result()
+        except FutureTimeout:
+            return Outcome("timed_out", time.monotonic() - started, error=f"killed at the timeout of {timeout_s:g} s")
+        except CancelledError:
+            return Outcome("interrupted", time.monotonic() - started, error="runner stopped during the attempt")
+        except Exception as exc:  # noqa: BLE001 - pebble's ProcessExpired and a broken pool
+            duration = time.monotonic() - started
+            if self._stopping:
+                return Outcome("interrupted", duration, error="runner stopped during the attempt")
+            return Outcome("crashed", duration, error=crash_text(exc))
+        finally:
+            with self._lock:
+                self._futures.discard(future)
+        duration = time.monotonic() - started
+        if result[0] == "ok":
+            return Outcome("succeeded", duration, summary=result[1])
+        _, masked, detail, ref = result
+        return Outcome("failed", duration, error=masked, detail=detail, error_ref=ref)
+
+    def attempts_running(self) -> int:
+        """How many attempts a worker has started and not finished."""
+        with self._lock:
+            return sum(1 for f in self._futures if f.running())
+
+    def worker_pids(self) -> list[int]:
+        """The process ids of the live workers (tests and the chaos test kill them)."""
+        pool = self._pool
+        if pool is None:
+            return []
+        return [p for p, w in list(pool._pool_manager.worker_manager.workers.items()) if w.is_alive()]
+
+    def kill_all(self) -> None:
+        """Stop every worker (the runner is stopping): running attempts end as ``interrupted``."""
+        with self._lock:
+            self._stopping = True
+            pool, self._pool = self._pool, None
+            futures = list(self._futures)
+        for fut in futures:
+            fut.cancel()
+        if pool is not None:
+            pool.stop()
+            pool.join(timeout=5)
+
+
+def crash_text(exc: BaseException) -> str:
+    """Masked text of a worker that died under an attempt: the signal's name when a signal killed it."""
+    code = getattr(exc, "exitcode", None)
+    if isinstance(code, int) and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"worker process killed by {name}"
+    if isinstance(code, int):
+        return f"worker process ended without a result (exit code {code})"
+    return f"worker pool error: {type(exc).__name__}"
