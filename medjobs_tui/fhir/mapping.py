@@ -184,8 +184,8 @@ def medication_from_concept(cc: Any, ingredient_texts: list[str] | None = None) 
 
     rxnorm = ``code`` of the first coding whose system is RxNorm; text = ``text``, else the RxNorm
     display, else any coding's display. Ingredients: from ``ingredient_texts`` (Medication.ingredient
-    itemCodeableConcept names) when given, else parsed from the RxNorm display (or the text) by
-    ``clinical.ingredients.ingredients_from_rxnorm_text``.
+    itemCodeableConcept names) when given, else from the RxNorm code and display (or the text) by
+    ``clinical.ingredients.ingredients_from_rxnorm_text`` (brand packs through its ingredient table).
     """
     codings = _codings(cc)
     rx = next((c for c in codings if c.get("system") == RXNORM_SYSTEM), None)
@@ -200,9 +200,9 @@ def medication_from_concept(cc: Any, ingredient_texts: list[str] | None = None) 
             for name in ingredients_from_rxnorm_text(item):
                 if name not in ingredients:
                     ingredients.append(name)
-    else:
-        ingredients = ingredients_from_rxnorm_text(rx_display or text)
     code = rx.get("code") if rx and isinstance(rx.get("code"), str) else None
+    if not ingredient_texts:
+        ingredients = ingredients_from_rxnorm_text(rx_display or text, code)
     return MedicationInfo(code, text, ingredients)
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from medjobs_tui.clinical.ingredients import ingredients_from_rxnorm_text, normalise_ingredient
+from medjobs_tui.clinical.ingredients import (
+    ingredient_table, ingredients_from_rxnorm_text, normalise_ingredient, parse_ingredient_table,
+)
 
 
 @pytest.mark.parametrize(
@@ -65,11 +69,60 @@ def test_mineral_salts_keep_their_cation(name, expected):
     assert ingredients_from_rxnorm_text(name) == expected
 
 
-@pytest.mark.xfail(strict=True, reason="known gap in ingredients.py: brand-name packs and devices (RxNorm BPCK/SBD "
-                                       "'Kyleena', 'Camila 28 Day Pack') do not name their ingredients; needs an "
-                                       "RxNorm ingredient table")
-def test_brand_name_pack_names_its_ingredient():
-    assert ingredients_from_rxnorm_text("Kyleena 19.5 MG Intrauterine System") == ["levonorgestrel"]
+@pytest.mark.parametrize("name, expected", [
+    # brand-only names from the Synthea sample (RxCUI in the comment), ingredients from their FDA labels
+    ("Kyleena 19.5 MG Intrauterine System", ["levonorgestrel"]),                          # 1856546 SBD
+    ("Mirena 52 MG Intrauterine System", ["levonorgestrel"]),                             # 807283 SBD
+    ("Seasonique 91 Day Pack", ["levonorgestrel", "ethinyl estradiol"]),                  # 749762 BPCK
+    ("Camila 28 Day Pack", ["norethindrone"]),                                            # 748962 BPCK
+    ("Errin 28 Day Pack", ["norethindrone"]),                                             # 831533 BPCK
+    ("Natazia 28 Day Pack", ["estradiol", "dienogest"]),                                  # 978950 BPCK
+    ("NuvaRing 0.12/0.015 MG per 24HR 21 Day Vaginal System", ["etonogestrel", "ethinyl estradiol"]),  # 1367439
+    ("Vitamin B12 5 MG/ML Injectable Solution", ["cyanocobalamin"]),                      # 2001499 (synonym)
+    # a brand pack not in the sample, by its brand word
+    ("Yaz 28 Day Pack", ["drospirenone", "ethinyl estradiol"]),
+    # a marketing prefix is not an ingredient
+    ("Abuse-Deterrent 12 HR Oxycodone Hydrochloride 15 MG Extended Release Oral Tablet [Xtampza]", ["oxycodone"]),
+])
+def test_brand_name_pack_names_its_ingredient(name, expected):
+    assert ingredients_from_rxnorm_text(name) == expected
+
+
+def test_the_rxcui_finds_a_pack_whatever_its_display():
+    assert ingredients_from_rxnorm_text("oral contraceptive", "749762") == ["levonorgestrel", "ethinyl estradiol"]
+    assert ingredients_from_rxnorm_text("Simvastatin 20 MG Oral Tablet", "312961") == ["simvastatin"]  # not in table
+
+
+def test_every_table_row_names_its_source_and_reads_its_example():
+    table = ingredient_table()
+    assert len(table.rows) >= 14
+    for row in table.rows:
+        assert row.source and row.tty in ("SBD", "BPCK", "SY")
+        assert ingredients_from_rxnorm_text(row.example) == list(row.ingredients), row.name
+        if row.rxcui:
+            assert ingredients_from_rxnorm_text("", row.rxcui) == list(row.ingredients)
+
+
+def test_a_broken_table_is_refused_with_its_row():
+    with pytest.raises(ValueError, match="data row 1: needs a name"):
+        parse_ingredient_table("name,ingredients,tty,rxcui,example,source\nfoo,,SBD,,Foo,x\n")
+    with pytest.raises(ValueError, match="data row 2: 'foo' is listed twice"):
+        parse_ingredient_table("name,ingredients,tty,rxcui,example,source\nfoo,a,SBD,,Foo,x\nfoo,b,SBD,,Foo,x\n")
+
+
+@pytest.mark.shared_data
+def test_no_synthea_product_keeps_a_brand_word_as_its_ingredient():
+    from tests.conftest import SHARED_DATA
+
+    path = SHARED_DATA / "synthea-10" / "MedicationRequest.000.ndjson"
+    if not path.exists():
+        pytest.skip(f"{path} absent (../shared/data is not in a fresh clone)")
+    brands = {r.name for r in ingredient_table().rows}
+    names = {c["display"]: c["code"] for line in path.read_text().splitlines() if line.strip()
+             for c in json.loads(line).get("medicationCodeableConcept", {}).get("coding", [])}
+    for display, code in names.items():
+        got = ingredients_from_rxnorm_text(display, code)
+        assert got and not set(got) & brands, display
 
 
 def test_nitrofurantoin_macrocrystals_is_nitrofurantoin():
