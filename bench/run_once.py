@@ -36,11 +36,12 @@ def medjobs(config: Path, *args: str) -> tuple[float, subprocess.CompletedProces
 
 
 def job_durations(config: Path) -> dict[str, float]:
-    import sqlite3
-
     from medjobs_tui.config import load_settings
+    from medjobs_tui.security.keys import load_keys
+    from medjobs_tui.store import connect
 
-    db = sqlite3.connect(load_settings(config).database_path)
+    settings = load_settings(config)
+    db = connect(settings.database_path, load_keys(settings).store)
     return {name: dur for name, dur in db.execute(
         "SELECT job_name, duration_s FROM runs WHERE trigger = 'once' ORDER BY priority DESC, id")}
 
@@ -60,6 +61,10 @@ def main() -> None:
         results["demo"].update(run_once_wall_s=round(secs, 3), jobs=job_durations(demo))
         if args.synthea.exists():
             syn = make_clinic(Path(tmp) / "synthea")
+            from medjobs_tui.config import load_settings
+            from medjobs_tui.security.keys import create_keys
+
+            create_keys(load_settings(syn))  # what `medjobs init` does for a real clinic
             files = sorted(str(p) for p in args.synthea.glob("*.ndjson"))
             secs, proc = medjobs(syn, "import", *files)
             assert proc.returncode == 0, proc.stderr

@@ -6,6 +6,7 @@ Exit codes: 0 done, 1 the operation failed (a run not green, a refused action), 
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -20,6 +21,9 @@ from medjobs_tui.config import PRIORITIES, ConfigError, Settings, load_settings
 from medjobs_tui.console import Actor, Console, ConsoleError, session_actor
 from medjobs_tui.engine.runner import Runner
 from medjobs_tui.fhir import FhirImportError
+from medjobs_tui.security.keys import (
+    KeyFileError, create_demo_keys, key_file_path, recover_keys, restore_key_file,
+)
 from medjobs_tui.store import StoreError
 
 # On a terminal, tables fit its width; piped into a file or a log, they are laid out 160 wide, unwrapped.
@@ -63,6 +67,8 @@ class MedJobsGroup(click.Group):
             _fail(f"config error: {exc}", 2)
         except StoreError as exc:
             _fail(f"store error: {exc}", 2)
+        except KeyFileError as exc:
+            _fail(f"key error: {exc}", 2)
         except FhirImportError as exc:
             _fail(f"import error: {exc}", 2)
         except ConsoleError as exc:
@@ -77,6 +83,7 @@ class MedJobsGroup(click.Group):
 @click.pass_context
 def main(ctx: click.Context, config: str | None, user: str | None) -> None:
     """MedJobs: the clinic's medication background jobs. With no command, opens the dashboard."""
+    os.umask(0o077)  # every file MedJobs creates is 0600, every folder 0700 (store, WAL, backups, evidence, keys)
     ctx.obj = Ctx(config, user)
     if ctx.invoked_subcommand is None:
         settings = ctx.obj.settings  # validate before anything starts
@@ -114,7 +121,14 @@ def import_cmd(obj: Ctx, paths: tuple[Path, ...], dry_run: bool) -> None:
 @click.option("--patients", default=50, show_default=True, type=click.IntRange(12, 5000), help="number of patients")
 @click.pass_obj
 def demo(obj: Ctx, if_empty: bool, replace: bool, seed: int, patients: int) -> None:
-    """Generate a deterministic synthetic demo clinic (no real patient data)."""
+    """Generate a deterministic synthetic demo clinic (no real patient data).
+
+    In a fresh folder (no store, no key file) the demo clinic's keys are created first.
+    """
+    recovery = create_demo_keys(obj.settings)
+    if recovery is not None:
+        out.print(f"demo clinic keys created in {key_file_path(obj.settings)}; recovery key (shown once): "
+                  f"{recovery}", markup=False)
     console, actor = obj.console()
     report = console.write_demo(actor, seed=seed, patients=patients, replace=replace, if_empty=if_empty)
     if report is None:
@@ -344,6 +358,35 @@ def error(obj: Ctx, ref: str) -> None:
     """Show the full detail behind an error reference such as E-3F9A1C (admins; may hold patient data)."""
     console, actor = obj.console()
     out.print(console.error_detail(actor, ref.strip().upper()), markup=False)
+
+
+# ------------------------------------------------------------------------------------- keys
+
+
+@main.group()
+def key() -> None:
+    """The clinic's keys: rotate the store key, rebuild a lost key file with the recovery key."""
+
+
+@key.command("rotate")
+@click.pass_obj
+def key_rotate(obj: Ctx) -> None:
+    """Re-encrypt the store under a new store key (admin; refused while a runner holds a lease)."""
+    console, actor = obj.console()
+    console.rotate_store_key(actor)
+    out.print(f"store re-keyed; key file {key_file_path(obj.settings)} rewritten, recovery copy re-wrapped")
+
+
+@key.command("recover")
+@click.option("--from", "copy", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="recovery copy to use (default: the one beside the store; backups keep one too)")
+@click.pass_obj
+def key_recover(obj: Ctx, copy: Path | None) -> None:
+    """Rebuild a lost key file from the recovery copy; asks for the recovery key."""
+    text = click.prompt("recovery key", hide_input=True)
+    keys = recover_keys(obj.settings, text, copy)
+    path = restore_key_file(obj.settings, keys)
+    out.print(f"key file {path} rebuilt from the recovery copy")
 
 
 @main.command("check-config")

@@ -356,6 +356,15 @@ class PathsConfig(_Strict):
     evidence: str = "evidence"
 
 
+class SecurityConfig(_Strict):
+    """Where the clinic's key file lives (relative to the config file; ``$MEDJOBS_KEY_FILE`` overrides).
+
+    It must lie outside the store's folder and the backups folder, so no copy of the store carries its key.
+    """
+
+    key_file: str = "keys/medjobs.key"
+
+
 class Settings(_Strict):
     """The whole validated config.yaml, plus the folder it was read from (``base_dir``)."""
 
@@ -363,6 +372,7 @@ class Settings(_Strict):
     jobs: dict[JobName, JobConfig]
     runner: RunnerConfig = RunnerConfig()
     paths: PathsConfig = PathsConfig()
+    security: SecurityConfig = SecurityConfig()
     base_dir: Path = Path(".")
     source: Path | None = None
 
@@ -375,6 +385,11 @@ class Settings(_Strict):
             problem = _path_problem(path, want_dir)
             if problem:
                 problems.append(f"{key}: {path} {problem}")
+        key_file = self.key_file_path.resolve()
+        for folder in (self.database_path.parent.resolve(), self.backups_dir.resolve()):
+            if key_file.is_relative_to(folder):
+                problems.append(f"security.key_file: {key_file} lies inside {folder}; the key file must be kept "
+                                "outside the store's folder and the backups, so no copy carries its key")
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -397,6 +412,11 @@ class Settings(_Strict):
     def evidence_dir(self) -> Path:
         """Absolute path of the evidence root (records go under ``jobs/<job_type>/YYYY/MM/DD``)."""
         return self._resolve(self.paths.evidence)
+
+    @property
+    def key_file_path(self) -> Path:
+        """Absolute path of the key file as configured (``security.keys.key_file_path`` applies the env override)."""
+        return self._resolve(self.security.key_file)
 
     @property
     def zone(self) -> ZoneInfo:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
@@ -11,15 +12,35 @@ import yaml
 
 from medjobs_tui.clock import FixedClock
 from medjobs_tui.config import Settings, load_settings
+from medjobs_tui.security import keys as keys_mod
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("MEDJOBS_SHARED_DATA", REPO.parent / "shared" / "data"))
 """Real inputs nobody here wrote (../shared/data); MEDJOBS_SHARED_DATA points elsewhere. Tests skip without it."""
 FIXED_NOW = datetime(2026, 11, 29, 12, 55, tzinfo=timezone.utc)  # 07:55 in New York: 08:00 doses are due
 
+TEST_KEYS, TEST_RECOVERY_KEY = keys_mod.new_keys("test-clinic")
+"""Every test clinic's keys (fresh random keys per test session): test stores are encrypted like production."""
+STORE_KEY = TEST_KEYS.store
+"""The raw SQLCipher key of every test store: ``connect(path, STORE_KEY)``."""
 
-def write_config(folder: Path, **overrides) -> Path:
-    """Copy the repository's config.yaml into ``folder`` (so its paths land there), applying overrides.
+
+def write_test_keys(folder: Path, key_file: str = "keys/medjobs.key") -> Path:
+    """Write TEST_KEYS as the key file ``folder/key_file`` (0600 in a 0700 folder); return its path."""
+    path = folder / key_file
+    keys_mod.write_private_file(path, json.dumps(keys_mod._payload(TEST_KEYS)).encode())
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _no_key_file_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's MEDJOBS_KEY_FILE must not leak into the tests' clinics."""
+    monkeypatch.delenv(keys_mod.KEY_FILE_ENV, raising=False)
+
+
+def write_config(folder: Path, keys: bool = True, **overrides) -> Path:
+    """Copy the repository's config.yaml into ``folder`` (so its paths land there), applying overrides,
+    and (unless ``keys`` is False) write TEST_KEYS as its key file.
 
     ``overrides`` are top-level keys merged one level deep, e.g. ``jobs={"backup": {...}}``.
     """
@@ -31,6 +52,8 @@ def write_config(folder: Path, **overrides) -> Path:
             data[key] = value
     path = folder / "config.yaml"
     path.write_text(yaml.dump(data, Dumper=_NoAliasDumper, sort_keys=False))
+    if keys:
+        write_test_keys(folder, (data.get("security") or {}).get("key_file", "keys/medjobs.key"))
     return path
 
 

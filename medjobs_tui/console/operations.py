@@ -7,7 +7,8 @@ entry, allowed or denied. The dashboard and the CLI call only this layer; neithe
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,10 @@ from medjobs_tui.console.models import (
 )
 from medjobs_tui.engine import evidence as evidence_mod
 from medjobs_tui.engine.metrics import job_metrics
-from medjobs_tui.engine.runner import Runner, next_fire_time
+from medjobs_tui.engine.runner import LEASE_SECONDS, Runner, next_fire_time
 from medjobs_tui.security import audit
-from medjobs_tui.store import ThreadLocalDB, outbox
+from medjobs_tui.security.keys import Keys, finish_rotation, load_keys, start_rotation, write_key_file
+from medjobs_tui.store import ThreadLocalDB, outbox, rekey
 from medjobs_tui.store import runs as store_runs
 
 PRIORITY_NAMES = {rank: name for name, rank in PRIORITIES.items()}
@@ -40,6 +42,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "run.cancel": frozenset({"operator", "admin"}),
     "view.operations": frozenset({"operator", "admin", "reviewer", "auditor"}),
     "evidence.read": frozenset({"operator", "admin", "reviewer", "auditor"}),
+    "key.rotate": frozenset({"admin"}),
 }
 
 ACTION_WORDS = {
@@ -49,6 +52,7 @@ ACTION_WORDS = {
     "error.read": "read error details", "job.trigger": "trigger jobs", "job.pause": "pause jobs",
     "job.resume": "resume jobs", "run.retry": "retry runs", "run.cancel": "cancel runs",
     "view.operations": "view operations", "evidence.read": "read evidence",
+    "key.rotate": "rotate the store key",
 }
 """How each action is named to a user who is refused it."""
 
@@ -72,12 +76,15 @@ class Console:
     runner serves it, and next fire times are computed from the schedules.
     """
 
-    def __init__(self, settings: Settings, clock: Clock | None = None, runner: Runner | None = None) -> None:
+    def __init__(self, settings: Settings, clock: Clock | None = None, runner: Runner | None = None,
+                 keys: Keys | None = None) -> None:
         self.settings = settings
         self.clock = clock or (runner.clock if runner else SystemClock())
         self.runner = runner
+        # KeyFileError (one line) when the key file is missing, loose or damaged
+        self.keys = keys or (runner.keys if runner else load_keys(settings))
         # its own connections: stopping the runner must never close one under a console query
-        self.dbs = ThreadLocalDB(settings.database_path)
+        self.dbs = ThreadLocalDB(settings.database_path, self.keys.store)
         if runner is None:
             store_runs.sync_jobs(self.db, {n: j.job_type for n, j in settings.jobs.items()})
 
@@ -232,6 +239,36 @@ class Console:
             raise ConsoleError(str(exc)) from None
         self._audit_ok(actor, "data.demo", "store", {"seed": seed, "patients": patients, "replace": replace})
         return report
+
+    def _refuse_while_runner_live(self, what: str) -> None:
+        """Raise ConsoleError when a runner (this console's own, or one whose heartbeat is fresher than a
+        lease) is using the store: its connections and workers would keep the store open under us."""
+        if self.runner is not None:
+            raise ConsoleError(f"cannot {what} while this console's runner is running; use the command line "
+                               "with the dashboard closed")
+        live = store_runs.live_runners(self.db, self.clock.now() - timedelta(seconds=LEASE_SECONDS))
+        if live:
+            raise ConsoleError(f"cannot {what} while a runner holds a lease on the store ({', '.join(live)}); "
+                               "stop it first")
+
+    def rotate_store_key(self, actor: Actor) -> None:
+        """Re-key the whole store with a new random store key (SQLCipher ``PRAGMA rekey``), rewrite the key
+        file atomically and re-wrap the recovery copy. The audit and backup keys stay (the audit chain and
+        older backups remain verifiable). Admin only; refused while a runner holds a lease. Audited.
+        Raises PermissionDenied / ConsoleError; a crash midway is settled by the next ``load_keys``."""
+        self.authorise(actor, "key.rotate", "store")
+        self._refuse_while_runner_live("rotate the store key")
+        self.dbs.close_all()
+        rotating = start_rotation(self.settings, self.keys)
+        try:
+            rekey(self.settings.database_path, rotating.previous_store, rotating.store)
+        except BaseException:
+            write_key_file(self.settings, replace(rotating, store=rotating.previous_store, previous_store=None))
+            self.dbs = ThreadLocalDB(self.settings.database_path, self.keys.store)
+            raise
+        self.keys = finish_rotation(self.settings, rotating)
+        self.dbs = ThreadLocalDB(self.settings.database_path, self.keys.store)
+        self._audit_ok(actor, "key.rotate", "store", {"clinic": self.keys.clinic_id})
 
     def error_detail(self, actor: Actor, ref: str) -> str:
         """The full detail behind an error reference (admins only; may hold patient data). Audited."""

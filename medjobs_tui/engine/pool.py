@@ -49,7 +49,7 @@ MAX_ATTEMPTS_PER_WORKER = 200
 RUNNER_WATCH_POLL_S = 0.25
 """Where pidfd is missing, how often (seconds) a worker checks that its runner still exists."""
 
-_PRELOAD = ["__main__", "medjobs_tui.jobs", "medjobs_tui.store", "medjobs_tui.engine.pool"]
+_PRELOAD = ["__main__", "medjobs_tui.jobs", "medjobs_tui.store", "medjobs_tui.security.keys", "medjobs_tui.engine.pool"]
 
 
 @dataclass(frozen=True)
@@ -127,10 +127,11 @@ def _init_worker(settings: Settings, runner_pid: int, overrides: dict[str, str])
     """Worker start-up (pebble's initializer): watch the runner, open the store, resolve nothing yet."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _watch_runner(runner_pid)
+    from medjobs_tui.security.keys import load_keys
     from medjobs_tui.store import connect
 
     _WORKER.update(settings=settings, overrides=overrides, runner_pid=runner_pid,
-                   db=connect(settings.database_path))
+                   db=connect(settings.database_path, load_keys(settings).store))
 
 
 def _watch_runner(runner_pid: int) -> None:

@@ -38,6 +38,7 @@ from medjobs_tui.engine.outcomes import RUNNER_ACTOR
 from medjobs_tui.engine.pool import Outcome, WorkerPool
 from medjobs_tui.engine.recovery import HEARTBEAT_SECONDS, LEASE_SECONDS, RECOVERY_EVERY_S  # noqa: F401 - re-exported
 from medjobs_tui.engine.storeretry import GaveUp, StoreRetry
+from medjobs_tui.security.keys import Keys, load_keys
 from medjobs_tui.store import ClaimLost, ThreadLocalDB, is_transient
 from medjobs_tui.store import runs as store_runs
 
@@ -97,15 +98,17 @@ class Runner:
     """
 
     def __init__(self, settings: Settings, clock: Clock | None = None, executor: Any = None,
-                 on_change: Callable[[], None] | None = None, store_retry: StoreRetry | None = None) -> None:
+                 on_change: Callable[[], None] | None = None, store_retry: StoreRetry | None = None,
+                 keys: Keys | None = None) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
+        self.keys = keys or load_keys(settings)  # KeyFileError (one line) before anything starts
+        self.dbs = ThreadLocalDB(settings.database_path, self.keys.store)
         self.executor = executor or WorkerPool(settings)
         self.store_retry = store_retry or StoreRetry()
         self._blocked: dict[int, str] = {}     # run id -> why its outcome cannot be recorded yet
         self._started = False
         self.on_change = on_change
-        self.dbs = ThreadLocalDB(settings.database_path)
         self.capacity = {name: q.concurrency for name, q in settings.runner.queues.items()}
         self._pool = ThreadPoolExecutor(max_workers=sum(self.capacity.values()), thread_name_prefix="medjobs-worker")
         self._inflight: dict[int, Future] = {}

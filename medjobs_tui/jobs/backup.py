@@ -1,18 +1,22 @@
-"""Backup: a consistent copy of the live store, a manifest beside it, and verification by re-opening the copy.
+"""Backup: an encrypted, consistent copy of the live store, a manifest beside it, and verification by opening it.
 
 Rules and their sources:
-- The copy is taken with SQLite's online backup API (``sqlite3.Connection.backup``) from a separate
-  connection to the live file: consistent even while other connections write (WAL mode).
-  Source: sqlite.org/backup.html; DOMAIN.md "Backups".
-- The copy goes to ``<backups_dir>/medjobs-<UTC stamp>-run<id>.db`` (``-manual`` outside the engine) with
-  ``<same name>.manifest.json`` beside it: row counts grouped {users, medications, schedules, analytics,
-  other}, size_bytes, sha256 (hex), created_at (UTC), schema version. No patient data in the manifest.
-- A backup counts only once verified by restoring it: the copy is re-opened read-only, ``PRAGMA
-  integrity_check`` must say 'ok', every table's row count must equal the manifest, and the file's SHA-256
-  and size must match. A failed verification records an unverified backups row and raises.
+- The copy is SQLCipher's ``sqlcipher_export`` of the live store into a new file encrypted with the
+  clinic's backup key (``Keys.backup``; the key file is outside data/ and outside the backups), streamed
+  page by page, inside one read transaction (one WAL snapshot) in which the live store's row counts are
+  read too. Source: zetetic.net/sqlcipher/sqlcipher-api; DOMAIN.md "Backups"; 45 CFR 164.308(a)(7)(ii)(A).
+- It is written under a temporary name (``.<name>.tmp``) and renamed to
+  ``<backups_dir>/medjobs-<UTC stamp>-run<id>.db`` (``-manual`` outside the engine) only when verified and
+  recorded (in the run's fenced transaction),
+  with ``<same name>.manifest.json`` beside it: the live store's row counts grouped {users, medications,
+  schedules, analytics, other}, size_bytes, sha256 (hex) of the file, created_at (UTC), schema version,
+  ``encrypted: true``. No patient data in the manifest. The recovery copy of the keys (encrypted to the
+  recovery key) is copied into the backups folder too, so the backups can be opened after losing data/.
+- A backup counts only once verified: the copy is opened read-only with the backup key, ``PRAGMA
+  cipher_integrity_check`` and ``PRAGMA integrity_check`` must find nothing, every table's row count must
+  equal the live store's counts from the export's snapshot, and the file's SHA-256 and size must match.
+  A failed verification records a backups row with verified 0 and the reason, and raises.
   Source: DOMAIN.md "Backups" (as ``restic check --read-data`` does).
-- Encryption of backups (AES-GCM, key kept outside data/ and outside backups) comes in a later issue: for
-  now the copy is as (un)encrypted as the live store.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from typing import Any
 
 from medjobs_tui.clock import iso
 from medjobs_tui.jobs.base import JobContext
+from medjobs_tui.security.keys import load_keys, write_recovery_copy
+from medjobs_tui.store import StoreError
 from medjobs_tui.store import backup as store_backup
 from medjobs_tui.store import clinical as store
 
@@ -60,6 +66,45 @@ def group_counts(counts: dict[str, int]) -> dict[str, dict[str, int]]:
     return out
 
 
+def read_manifest(path: Path) -> dict[str, Any]:
+    """The manifest beside backup file ``path``. Raises BackupVerificationError when missing or not JSON."""
+    manifest_path = path.with_suffix(".manifest.json")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BackupVerificationError(f"{path.name}: no manifest {manifest_path.name} beside it") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raise BackupVerificationError(f"{manifest_path.name}: not a readable manifest") from None
+    if not isinstance(manifest, dict) or not {"sha256", "size_bytes", "row_counts"} <= set(manifest):
+        raise BackupVerificationError(f"{manifest_path.name}: not a MedJobs backup manifest")
+    return manifest
+
+
+def verify_backup(path: Path, manifest: dict[str, Any], backup_key: bytes) -> str:
+    """Check the file's size and SHA-256 against the manifest, then open it read-only with ``backup_key``:
+    cipher_integrity_check and integrity_check must be clean and every table's row count must equal the
+    manifest's. Returns 'ok'; raises BackupVerificationError naming the first failure."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise BackupVerificationError(f"{path.name}: the backup file is missing") from None
+    if size != manifest["size_bytes"]:
+        raise BackupVerificationError(f"{path.name}: size differs from the manifest (changed after it was made)")
+    if sha256_of(path) != manifest["sha256"]:
+        raise BackupVerificationError(f"{path.name}: SHA-256 differs from the manifest (changed after it was made)")
+    try:
+        integrity, actual = store_backup.inspect_copy(path, backup_key)
+    except StoreError as exc:
+        raise BackupVerificationError(f"{path.name}: {exc}") from None
+    if integrity != "ok":
+        raise BackupVerificationError(f"{path.name}: integrity check failed: {integrity[:200]}")
+    expected = {t: n for group in manifest["row_counts"].values() for t, n in group.items()}
+    if actual != expected:
+        diff = sorted(t for t in set(actual) | set(expected) if actual.get(t) != expected.get(t))
+        raise BackupVerificationError(f"{path.name}: row counts differ from the live store in {', '.join(diff)}")
+    return integrity
+
+
 def _target(backups_dir: Path, ctx: JobContext) -> Path:
     stamp = ctx.now.strftime("%Y%m%dT%H%M%SZ")
     suffix = f"run{ctx.run_id}" if ctx.run_id is not None else "manual"
@@ -71,31 +116,18 @@ def _target(backups_dir: Path, ctx: JobContext) -> Path:
     return path
 
 
-def verify_backup(path: Path, manifest: dict[str, Any]) -> str:
-    """Re-open the copy read-only and check integrity, row counts, size and SHA-256 against the manifest.
-
-    Returns the integrity_check text ('ok'); raises BackupVerificationError naming the first failure.
-    """
-    if path.stat().st_size != manifest["size_bytes"]:
-        raise BackupVerificationError(f"{path.name}: size differs from the manifest")
-    if sha256_of(path) != manifest["sha256"]:
-        raise BackupVerificationError(f"{path.name}: SHA-256 differs from the manifest")
-    integrity, actual = store_backup.inspect_copy(path)
-    if integrity != "ok":
-        raise BackupVerificationError(f"{path.name}: integrity_check failed")
-    expected = {t: n for group in manifest["row_counts"].values() for t, n in group.items()}
-    if actual != expected:
-        diff = sorted(t for t in set(actual) | set(expected) if actual.get(t) != expected.get(t))
-        raise BackupVerificationError(f"{path.name}: row counts differ from the manifest in {', '.join(diff)}")
-    return integrity
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
 
 
 def run(ctx: JobContext) -> dict[str, Any]:
     """Copy, describe and verify the live store; record a backups row; return key figures.
 
     Summary: backup_id, file (name only), tables, rows_total, size_bytes, sha256, verified (True), integrity.
-    Raises BackupVerificationError if verification fails (after recording the unverified backup), and
-    sqlite3/OS errors if the copy cannot be made.
+    Raises BackupVerificationError if verification fails (after recording the unverified backup),
+    KeyFileError when the keys cannot be loaded, and driver/OS errors if the copy cannot be made.
 
     Exactly one backup per run: the copy and its manifest are written under temporary names and renamed
     into place in the same (fenced) transaction that records the backups row, so an attempt whose claim
@@ -103,11 +135,12 @@ def run(ctx: JobContext) -> dict[str, Any]:
     that backup instead of making another.
     """
     settings = ctx.settings
+    keys = load_keys(settings)
     source_path = Path(settings.database_path)
     if not source_path.exists():
         raise FileNotFoundError("backup: the live store does not exist")
     backups_dir = Path(settings.backups_dir)
-    backups_dir.mkdir(parents=True, exist_ok=True)
+    backups_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     if ctx.run_id is not None:
         done = store.backup_of_run(ctx.db, ctx.run_id)
         if done is not None and done["verified"]:
@@ -118,24 +151,27 @@ def run(ctx: JobContext) -> dict[str, Any]:
     manifest_path = target.with_suffix(".manifest.json")
     tmp_copy = target.with_name(f".{target.name}.tmp")
     tmp_manifest = manifest_path.with_name(f".{manifest_path.name}.tmp")
+    write_recovery_copy(settings, keys, folder=backups_dir)
     try:
-        counts, version = store_backup.copy_database(source_path, tmp_copy)
+        tmp_copy.unlink(missing_ok=True)
+        counts, version = store_backup.copy_database(source_path, keys.store, tmp_copy, keys.backup)
         manifest = {
-            "format": 1,
+            "format": 2,
             "file": target.name,
             "created_at": iso(ctx.now),
             "run_id": ctx.run_id,
             "schema_version": version,
             "size_bytes": tmp_copy.stat().st_size,
             "sha256": sha256_of(tmp_copy),
-            "encrypted": False,
+            "encrypted": True,
+            "cipher": "SQLCipher 4 (AES-256, HMAC-SHA512 per page) under the clinic's backup key",
             "row_counts": group_counts(counts),
         }
-        tmp_manifest.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        _write_private(tmp_manifest, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         try:
-            integrity, failure = verify_backup(tmp_copy, manifest), None
+            integrity, failure = verify_backup(tmp_copy, manifest, keys.backup), None
         except BackupVerificationError as exc:
-            integrity, failure = "failed", exc
+            integrity, failure = f"failed: {exc}"[:500], exc
         with ctx.transaction():
             backup_id = store.record_backup(
                 ctx.db, path=str(target), manifest_path=str(manifest_path), size_bytes=manifest["size_bytes"],

@@ -1,37 +1,82 @@
-"""SQLite side of backups: a consistent copy through the online backup API, and read-only inspection of a copy."""
+"""SQLCipher side of backups: an encrypted copy under the backup key, taken in one read snapshot, and
+read-only inspection of a copy.
+
+The copy is made with SQLCipher's ``sqlcipher_export`` into an attached database keyed with the backup
+key: page by page through SQLite, never the whole store in memory. The live store's row counts are
+read in the same read transaction as the export (one WAL snapshot), so a copy that lost rows does not
+match them. Source: zetetic.net/sqlcipher/sqlcipher-api (ATTACH ... KEY, sqlcipher_export,
+cipher_integrity_check); sqlite.org/isolation.html (a read transaction sees one snapshot).
+"""
 
 from __future__ import annotations
 
-import sqlite3
+import os
 from pathlib import Path
 
 from medjobs_tui.store import clinical
+from medjobs_tui.store.db import DatabaseError, StoreError, _key_pragma, create_private_file, open_keyed
 
 
-def copy_database(source: Path, target: Path) -> tuple[dict[str, int], int]:
-    """Copy the live store at ``source`` to a new file ``target`` with ``sqlite3.Connection.backup``.
+def _raw_key_literal(key: bytes) -> str:
+    _key_pragma(key)  # checks the length
+    return f"x'{key.hex()}'"
 
-    Consistent while other connections write (WAL). The copy is switched to ``journal_mode=DELETE`` so it
-    is one self-contained file. Returns (row count per table, schema version) of the copy.
-    Source: sqlite.org/backup.html. Raises sqlite3.Error / OSError when the copy cannot be made.
+
+def copy_database(source: Path, key: bytes, target: Path, backup_key: bytes) -> tuple[dict[str, int], int | None]:
+    """Export the live store at ``source`` (opened with the store ``key``) into the new file ``target``,
+    encrypted with ``backup_key``, in journal mode DELETE (one self-contained file, mode 0600).
+
+    Returns (row count per table of the live store, schema version), both read in the same snapshot as
+    the export. Raises StoreError when ``key`` does not open the store, FileExistsError if ``target``
+    exists, and the driver's errors / OSError when the copy cannot be made.
     """
-    src = sqlite3.connect(str(source), timeout=30)
+    if target.exists():
+        raise FileExistsError(f"{target.name} exists")
+    create_private_file(target)
+    conn = open_keyed(source, key, timeout_s=30)
     try:
-        dest = sqlite3.connect(str(target))
+        conn.execute(f"ATTACH DATABASE ? AS backup KEY \"{_raw_key_literal(backup_key)}\"", [str(target)])
+        conn.execute("PRAGMA backup.journal_mode = DELETE")
+        conn.execute("BEGIN")
         try:
-            src.backup(dest)
-            dest.execute("PRAGMA journal_mode = DELETE")
-            return clinical.table_row_counts(dest), clinical.schema_version_of(dest)
-        finally:
-            dest.close()
+            counts = clinical.table_row_counts(conn)
+            version = clinical.schema_version_of(conn)
+            conn.execute("SELECT sqlcipher_export('backup')")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("DETACH DATABASE backup")
     finally:
-        src.close()
-
-
-def inspect_copy(path: Path) -> tuple[str, dict[str, int]]:
-    """Open a copy read-only; return (``PRAGMA integrity_check`` text, row count per table)."""
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        conn.close()
+    fd = os.open(target, os.O_RDONLY)
     try:
-        return clinical.integrity_check(conn), clinical.table_row_counts(conn)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return counts, version
+
+
+def inspect_copy(path: Path, backup_key: bytes) -> tuple[str, dict[str, int]]:
+    """Open a copy read-only with ``backup_key``; return (integrity text, row count per table).
+
+    The integrity text is 'ok' only when both ``PRAGMA cipher_integrity_check`` (every page's HMAC) and
+    ``PRAGMA integrity_check`` find nothing; otherwise it holds their first findings. Raises StoreError
+    when the key does not open the copy (or it is not a database at all).
+    """
+    try:
+        conn = open_keyed(f"{path.resolve().as_uri()}?mode=ro", backup_key, uri=True)
+    except StoreError as exc:
+        raise StoreError(str(exc).replace("the store key", "the backup key")) from None
+    try:
+        problems = [str(r[0]) for r in conn.execute("PRAGMA cipher_integrity_check")][:5]
+        try:
+            integrity = clinical.integrity_check(conn)
+            counts = clinical.table_row_counts(conn)
+        except DatabaseError as exc:
+            return "; ".join(problems + [f"unreadable: {exc}"]), {}
+        if integrity != "ok":
+            problems.append(integrity)
+        return ("; ".join(problems) if problems else "ok"), counts
     finally:
         conn.close()

@@ -1,19 +1,35 @@
-"""Opening the SQLite store: WAL mode, foreign keys, busy timeout, and the ordered migrations."""
+"""Opening the store: SQLCipher 4 with a raw 256-bit key, WAL mode, foreign keys, busy timeout, migrations.
+
+The whole database file, its WAL and every backup are ciphertext (SQLCipher 4: AES-256 pages with an
+HMAC-SHA512 per page). The key is raw (``PRAGMA key = "x'<64 hex>'"``), so opening a connection costs no
+key derivation. Source: zetetic.net/sqlcipher/sqlcipher-api (PRAGMA key, raw key data); 45 CFR
+164.312(a)(2)(iv). Only this package imports the SQLite bindings (import-linter contract).
+"""
 
 from __future__ import annotations
 
-import sqlite3
+import os
 import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
+import sqlcipher3
 import sqlite_utils
+from sqlcipher3 import dbapi2 as _driver
 
 from medjobs_tui.store.schema import MIGRATIONS
 
 BUSY_TIMEOUT_MS = 10_000
+KEY_BYTES = 32
+PLAIN_HEADER = b"SQLite format 3\x00"
+
+# The driver's exceptions, for the rest of store/ (they are not the stdlib sqlite3 classes).
+Error = _driver.Error
+DatabaseError = _driver.DatabaseError
+OperationalError = _driver.OperationalError
+IntegrityError = _driver.IntegrityError
 
 
 class StoreError(Exception):
@@ -24,20 +40,81 @@ def _utcnow() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def connect(path: str | Path) -> sqlite_utils.Database:
-    """Open (creating if needed) the store at ``path`` and bring its schema up to date.
+def _key_pragma(key: bytes) -> str:
+    if not isinstance(key, bytes) or len(key) != KEY_BYTES:
+        raise StoreError(f"the store key must be {KEY_BYTES} bytes (got {type(key).__name__})")
+    return f"PRAGMA key = \"x'{key.hex()}'\""
 
-    Returns a sqlite_utils.Database in WAL mode with foreign keys on and a busy timeout of
-    BUSY_TIMEOUT_MS. The connection is in autocommit mode (``isolation_level=None``): write in
-    ``transaction(db)`` blocks. Raises StoreError, changing nothing, if the file is not SQLite, is
-    another application's database, or was written by a newer MedJobs.
+
+def is_plaintext(path: str | Path) -> bool:
+    """True when ``path`` is an unencrypted SQLite file (its first 16 bytes are SQLite's header)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(16) == PLAIN_HEADER
+    except OSError:
+        return False
+
+
+def open_keyed(path: str | Path, key: bytes, *, timeout_s: float = BUSY_TIMEOUT_MS / 1000, uri: bool = False):
+    """A raw SQLCipher connection to ``path`` keyed with ``key`` (32 bytes), busy timeout set, autocommit.
+
+    Raises StoreError (one line, nothing changed) when the key does not open the file: a wrong key, a
+    plain SQLite file (refused: see README "Store"), or not a database at all.
+    """
+    pragma = _key_pragma(key)
+    conn = sqlcipher3.connect(str(path), timeout=timeout_s, isolation_level=None, check_same_thread=False,
+                              uri=uri)
+    try:
+        # SQLCipher logs a failed page HMAC to stderr (it would cut into the dashboard); the error is ours to tell
+        conn.execute("PRAGMA cipher_log_level = NONE")
+        conn.execute(pragma)
+        conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except _driver.DatabaseError:
+        conn.close()
+        if is_plaintext(path):
+            raise StoreError(f"{path}: an unencrypted SQLite file; MedJobs opens only encrypted stores and "
+                             "leaves it untouched (a demo store from an older MedJobs: `make clean-demo`)") from None
+        raise StoreError(f"{path}: the store key does not open this file (wrong key file, or not a MedJobs "
+                         "store); nothing was changed") from None
+    return conn
+
+
+def create_private_file(path: Path) -> None:
+    """Create an empty file with mode 0600 (and missing folders with 0700) unless it exists; SQLite then
+    gives its -wal and -shm files the same mode."""
+    missing = []
+    p = path.parent
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+            os.chmod(folder, 0o700)
+        except FileExistsError:
+            pass
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+
+
+def connect(path: str | Path, key: bytes) -> sqlite_utils.Database:
+    """Open (creating if needed) the encrypted store at ``path`` with the raw store ``key`` (32 bytes) and
+    bring its schema up to date.
+
+    Returns a sqlite_utils.Database over a SQLCipher connection in WAL mode with foreign keys on and a
+    busy timeout of BUSY_TIMEOUT_MS. The connection is in autocommit mode (``isolation_level=None``):
+    write in ``transaction(db)`` blocks. A new file is created with mode 0600. Raises StoreError,
+    changing nothing, if the key does not open the file (wrong key, plain SQLite, not a database), if it
+    is another application's database, or was written by a newer MedJobs.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _key_pragma(key)
+    create_private_file(path)
+    conn = open_keyed(path, key)
     try:
-        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                               check_same_thread=False)
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if tables and "schema_version" not in tables:
             conn.close()
@@ -53,9 +130,32 @@ def connect(path: str | Path) -> sqlite_utils.Database:
             raise StoreError(f"{path}: written by a newer MedJobs (schema {found}; this one knows "
                              f"up to {latest}); upgrade MedJobs")
         migrate(db)
-    except sqlite3.DatabaseError as exc:
+    except _driver.DatabaseError as exc:
+        conn.close()
         raise StoreError(f"{path}: not a usable MedJobs database ({exc})") from None
     return db
+
+
+def rekey(path: str | Path, old_key: bytes, new_key: bytes) -> None:
+    """Re-encrypt the store at ``path`` from ``old_key`` to ``new_key`` (SQLCipher ``PRAGMA rekey``: every
+    page rewritten in one transaction; the WAL is checkpointed first). Raises StoreError if ``old_key``
+    does not open it."""
+    new_pragma = _key_pragma(new_key).replace("PRAGMA key", "PRAGMA rekey")
+    conn = open_keyed(path, old_key)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute(new_pragma)
+    finally:
+        conn.close()
+
+
+def key_opens(path: str | Path, key: bytes) -> bool:
+    """True when ``key`` opens the store at ``path`` (a read of its schema succeeds)."""
+    try:
+        open_keyed(path, key).close()
+        return True
+    except StoreError:
+        return False
 
 
 class ClaimLost(Exception):
@@ -93,7 +193,7 @@ def transaction(db: sqlite_utils.Database, immediate: bool = True) -> Iterator[s
         conn.execute("COMMIT")
 
 
-_WRITES = {sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE}
+_WRITES = {sqlcipher3.SQLITE_INSERT, sqlcipher3.SQLITE_UPDATE, sqlcipher3.SQLITE_DELETE}
 
 
 def set_fence(db: sqlite_utils.Database, check: Callable[[sqlite_utils.Database], bool] | None) -> None:
@@ -113,8 +213,8 @@ def set_fence(db: sqlite_utils.Database, check: Callable[[sqlite_utils.Database]
 
     def authorizer(action: int, *_: object) -> int:
         if action in _WRITES and not conn.in_transaction:
-            return sqlite3.SQLITE_DENY
-        return sqlite3.SQLITE_OK
+            return sqlcipher3.SQLITE_DENY
+        return sqlcipher3.SQLITE_OK
 
     conn.set_authorizer(authorizer)
 
@@ -126,7 +226,7 @@ TRANSIENT_MESSAGES = ("database is locked", "database table is locked", "databas
 def is_transient(exc: BaseException) -> bool:
     """True for a store error that waiting can cure: ``database is locked`` (another writer holds the lock
     past the busy timeout), ``database or disk is full``, a disk I/O error. Callers retry with backoff."""
-    return isinstance(exc, sqlite3.OperationalError) and any(m in str(exc).lower() for m in TRANSIENT_MESSAGES)
+    return isinstance(exc, _driver.OperationalError) and any(m in str(exc).lower() for m in TRANSIENT_MESSAGES)
 
 
 def schema_version(db: sqlite_utils.Database) -> int:
@@ -170,12 +270,12 @@ def migrate(db: sqlite_utils.Database) -> int:
 
 
 def _split_sql(script: str) -> list[str]:
-    """Split a migration script into complete statements (sqlite3.complete_statement knows triggers)."""
+    """Split a migration script into complete statements (sqlcipher3.complete_statement knows triggers)."""
     out: list[str] = []
     buf = ""
     for line in script.splitlines(keepends=True):
         buf += line
-        if sqlite3.complete_statement(buf):
+        if sqlcipher3.complete_statement(buf):
             out.append(buf)
             buf = ""
     if buf.strip():
@@ -184,23 +284,25 @@ def _split_sql(script: str) -> list[str]:
 
 
 class ThreadLocalDB:
-    """One store connection per thread (SQLite connections must not be shared by concurrent threads).
+    """One store connection per thread (SQLite connections must not be shared by concurrent threads),
+    each keyed with ``key`` (the raw store key).
 
     ``get()`` opens this thread's connection on first use; ``close_all()`` closes every one opened.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, key: bytes) -> None:
         self.path = Path(path)
+        self._key = key
         self._local = threading.local()
         self._all: list[sqlite_utils.Database] = []
         self._lock = threading.Lock()
-        connect(self.path).close()  # create and migrate once, up front
+        connect(self.path, key).close()  # create and migrate once, up front
 
     def get(self) -> sqlite_utils.Database:
         """This thread's connection."""
         db = getattr(self._local, "db", None)
         if db is None:
-            db = connect(self.path)
+            db = connect(self.path, self._key)
             self._local.db = db
             with self._lock:
                 self._all.append(db)

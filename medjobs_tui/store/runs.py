@@ -422,3 +422,9 @@ def error_detail(db: sqlite_utils.Database, ref: str) -> dict[str, Any] | None:
 def ids(rows: Iterable[dict[str, Any]]) -> list[int]:
     """The ``id`` of each row, in order."""
     return [r["id"] for r in rows]
+
+
+def live_runners(db: sqlite_utils.Database, heartbeat_after: datetime) -> list[str]:
+    """Ids of the runners whose heartbeat is newer than ``heartbeat_after`` (they hold leases on the store)."""
+    return [r[0] for r in db.execute("SELECT id FROM runners WHERE heartbeat_at >= ? ORDER BY id",
+                                     [iso(heartbeat_after)])]

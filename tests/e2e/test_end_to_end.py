@@ -14,7 +14,7 @@ import yaml
 from medjobs_tui.config import load_settings
 from medjobs_tui.engine.evidence import file_sha256
 from medjobs_tui.store import connect
-from tests.conftest import SHARED_DATA, write_config
+from tests.conftest import STORE_KEY, SHARED_DATA, write_config
 
 SYNTHEA = SHARED_DATA / "synthea-10"
 JOB_NAMES = ["interaction_check", "medication_reminder", "backup", "refill_check", "supply_monitor",
@@ -28,7 +28,7 @@ def medjobs(config: Path, *args: str, timeout: float = 300) -> subprocess.Comple
 
 def check_every_job_ran_green_with_valid_evidence(config: Path) -> dict[str, dict]:
     settings = load_settings(config)
-    db = connect(settings.database_path)
+    db = connect(settings.database_path, STORE_KEY)
     runs = {r[0]: r for r in db.execute(
         "SELECT job_name, status, evidence_path, evidence_sha256, summary FROM runs WHERE trigger = 'once'")}
     assert sorted(runs) == sorted(JOB_NAMES)
@@ -84,7 +84,7 @@ def test_synthea_import_then_every_job_runs_green_without_leaking_identifiers(tm
     identifiers = patient_identifiers(SYNTHEA / "Patient.000.ndjson")
     assert len(identifiers) > 20
     evidence_text = "\n".join(p.read_text() for p in settings.evidence_dir.rglob("*.yaml"))
-    db = connect(settings.database_path)
+    db = connect(settings.database_path, STORE_KEY)
     messages = "\n".join(r[0] for r in db.execute("SELECT message FROM notifications"))
     for ident in identifiers:
         assert ident not in evidence_text
@@ -109,7 +109,7 @@ def test_headless_runner_fires_schedules_and_stops_cleanly_on_interrupt(tmp_path
         while time.monotonic() < deadline and succeeded < 2:
             time.sleep(0.2)
             if settings.database_path.exists():
-                db = connect(settings.database_path)
+                db = connect(settings.database_path, STORE_KEY)
                 succeeded = db.execute("SELECT count(*) FROM runs WHERE job_name = 'backup' AND trigger = 'schedule'"
                                        " AND status = 'succeeded'").fetchone()[0]
                 db.close()

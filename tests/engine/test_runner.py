@@ -16,7 +16,7 @@ from medjobs_tui.engine.runner import LEASE_SECONDS, Runner
 from medjobs_tui.security.audit import verify_chain
 from medjobs_tui.store import connect
 from medjobs_tui.store import runs as store_runs
-from tests.conftest import write_config
+from tests.conftest import STORE_KEY, write_config
 
 JOB_TYPES = ["medication_reminder", "refill_check", "interaction_check", "supply_monitor",
              "analytics_rollup", "backup"]
@@ -224,7 +224,7 @@ def test_operator_actions_are_audited_and_roles_are_enforced(tmp_path, clock):
         console.trigger(Actor("audrey", "auditor"), "backup")
     with pytest.raises(ConsoleError, match="only a dead run, or a failed run waiting for its retry"):
         console.retry(NURSE, 1)
-    db = connect(runner.settings.database_path)
+    db = connect(runner.settings.database_path, STORE_KEY)
     rows = db.execute("SELECT actor, action, outcome FROM audit_log ORDER BY id").fetchall()
     assert rows == [("nurse.kim", "job.trigger", "ok"), ("audrey", "job.trigger", "denied")]
     assert verify_chain(db) == (True, None)

@@ -20,7 +20,7 @@ from medjobs_tui.demo import DemoReport, generate_demo
 from medjobs_tui.jobs import get_handler
 from medjobs_tui.jobs.base import JobContext
 from medjobs_tui.store import connect
-from tests.conftest import write_config
+from tests.conftest import STORE_KEY, write_config
 
 NOW = datetime(2026, 11, 29, 12, 55, tzinfo=timezone.utc)
 """07:55 in New York (EST): the 08:00 doses are due within the 15-minute window."""
@@ -61,7 +61,7 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DemoR
     """The demo clinic generated once at NOW (seed 7, 50 patients): (database file, report)."""
     folder = tmp_path_factory.mktemp("demo-template")
     settings = load_settings(write_config(folder))
-    db = connect(settings.database_path)
+    db = connect(settings.database_path, STORE_KEY)
     report = generate_demo(db, settings, NOW)
     db.close()
     return settings.database_path, report
@@ -74,6 +74,6 @@ def clinic(tmp_path: Path, demo_template: tuple[Path, DemoReport]) -> Clinic:
     settings = load_settings(write_config(tmp_path))
     settings.database_path.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(template, settings.database_path)
-    db = connect(settings.database_path)
+    db = connect(settings.database_path, STORE_KEY)
     yield Clinic(settings=settings, db=db, report=report)
     db.close()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
 
 from medjobs_tui.jobs.backup import BackupVerificationError, verify_backup
 from medjobs_tui.store.clinical import list_backups
+from medjobs_tui.store.db import open_keyed
+from tests.conftest import TEST_KEYS
 
 
 def _files(clinic):
@@ -22,7 +23,7 @@ def _files(clinic):
 def test_backup_file_opens_and_integrity_is_ok(clinic):
     summary, path, _ = _files(clinic)
     assert path.name == "medjobs-20261129T125500Z-run42.db"
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    conn = open_keyed(f"{path.resolve().as_uri()}?mode=ro", TEST_KEYS.backup, uri=True)
     try:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert conn.execute("SELECT count(*) FROM patients").fetchone()[0] == 50
@@ -39,7 +40,7 @@ def test_manifest_counts_match_the_copy_and_the_live_store(clinic):
     assert set(groups["schedules"]) == {"dose_log", "notifications", "jobs", "runs"}
     assert groups["users"] == {"users": 4}
     assert all(t.startswith("analytics_") for t in groups["analytics"]) and len(groups["analytics"]) == 4
-    conn = sqlite3.connect(path)
+    conn = open_keyed(path, TEST_KEYS.backup)
     try:
         for group in groups.values():
             for table, n in group.items():
@@ -55,7 +56,7 @@ def test_manifest_sha256_and_size_match_the_file(clinic):
     data = path.read_bytes()
     assert manifest["sha256"] == hashlib.sha256(data).hexdigest() == summary["sha256"]
     assert manifest["size_bytes"] == len(data) == summary["size_bytes"]
-    assert manifest["created_at"] == "2026-11-29T12:55:00+00:00" and manifest["encrypted"] is False
+    assert manifest["created_at"] == "2026-11-29T12:55:00+00:00" and manifest["encrypted"] is True
 
 
 def test_backup_is_recorded_as_verified(clinic):
@@ -71,14 +72,14 @@ def test_a_copy_that_differs_from_its_manifest_fails_verification(clinic):
     wrong_counts = json.loads(json.dumps(manifest))
     wrong_counts["row_counts"]["medications"]["patients"] += 1
     with pytest.raises(BackupVerificationError, match="row counts"):
-        verify_backup(path, wrong_counts)
+        verify_backup(path, wrong_counts, TEST_KEYS.backup)
     with path.open("r+b") as fh:                 # flip one byte: the hash no longer matches
         fh.seek(200)
         b = fh.read(1)
         fh.seek(200)
         fh.write(bytes([b[0] ^ 0xFF]))
     with pytest.raises(BackupVerificationError, match="SHA-256"):
-        verify_backup(path, manifest)
+        verify_backup(path, manifest, TEST_KEYS.backup)
 
 
 def test_two_backups_at_the_same_instant_do_not_overwrite_each_other(clinic):

@@ -9,6 +9,7 @@ import pytest
 from medjobs_tui.demo import DemoError, generate_demo, has_patients
 from medjobs_tui.store import connect
 from tests.jobs.conftest import NOW
+from tests.conftest import STORE_KEY
 
 TABLES = ("patients", "medication_requests", "dispenses", "supply_counts", "dose_log", "users")
 
@@ -22,7 +23,7 @@ def _dump(db):
 
 
 def test_same_seed_and_now_give_identical_data(clinic, tmp_path):
-    other = connect(tmp_path / "other.db")
+    other = connect(tmp_path / "other.db", STORE_KEY)
     try:
         report = generate_demo(other, clinic.settings, NOW)
         assert _dump(other) == _dump(clinic.db)
@@ -32,7 +33,7 @@ def test_same_seed_and_now_give_identical_data(clinic, tmp_path):
 
 
 def test_another_seed_gives_another_clinic(clinic, tmp_path):
-    other = connect(tmp_path / "other.db")
+    other = connect(tmp_path / "other.db", STORE_KEY)
     try:
         generate_demo(other, clinic.settings, NOW, seed=8)
         assert _dump(other)["medication_requests"] != _dump(clinic.db)["medication_requests"]
@@ -80,7 +81,7 @@ def test_dose_log_covers_three_weeks_at_about_85_percent_taken(clinic):
 
 
 def test_too_few_patients_is_refused(tmp_path, clinic):
-    db = connect(tmp_path / "small.db")
+    db = connect(tmp_path / "small.db", STORE_KEY)
     try:
         with pytest.raises(DemoError, match="at least"):
             generate_demo(db, clinic.settings, NOW, patients=3)

@@ -20,6 +20,7 @@ from medjobs_tui.engine.runner import Runner
 from medjobs_tui.notify import outbox
 from medjobs_tui.store import connect, transaction
 from medjobs_tui.store import runs as store_runs
+from tests.conftest import STORE_KEY, write_test_keys
 
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"
 NOW = datetime(2026, 11, 29, 12, 55, tzinfo=timezone.utc)   # 07:55 in America/New_York
@@ -49,6 +50,7 @@ def write_config(tmp_path: Path, **runner: Any) -> Settings:
     data.setdefault("runner", {}).update(runner)
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    write_test_keys(tmp_path)
     return load_settings(path)
 
 
@@ -63,7 +65,7 @@ def settings(tmp_path: Path) -> Settings:
     """A temp clinic's settings, its store seeded by the demo generator when there is one."""
     s = write_config(tmp_path, poll_interval=0.2)
     if generate_demo is not None:
-        db = connect(s.database_path)
+        db = connect(s.database_path, STORE_KEY)
         generate_demo(db, s, NOW, seed=7)
         db.close()
     return s
@@ -131,7 +133,7 @@ def seed_runs(settings: Settings, clock: FixedClock) -> None:
 def seed_notifications(settings: Settings) -> None:
     """One notification of four kinds (patient, staff and prescriber audiences) about the demo clinic's
     first orders, queued at NOW as the handlers would; the longest template (reminder_missed) among them."""
-    db = connect(settings.database_path)
+    db = connect(settings.database_path, STORE_KEY)
     try:
         orders = [(r["id"], r["patient_id"]) for r in db.query(
             "SELECT id, patient_id FROM medication_requests ORDER BY id LIMIT 4")]

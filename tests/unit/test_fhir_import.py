@@ -20,7 +20,7 @@ from medjobs_tui.fhir import FhirImportError, ImportReport, SkippedLine, import_
 from medjobs_tui.store import connect
 
 REPO = Path(__file__).resolve().parents[2]
-from tests.conftest import SHARED_DATA as SHARED  # noqa: E402
+from tests.conftest import STORE_KEY, SHARED_DATA as SHARED  # noqa: E402
 SYNTHEA = SHARED / "synthea-10"
 US_CORE = SHARED / "us-core"
 _skip_without_shared = pytest.mark.skipif(
@@ -100,7 +100,7 @@ def synthea():
 
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory, settings):
-    db = connect(tmp_path_factory.mktemp("fhir") / "t.db")
+    db = connect(tmp_path_factory.mktemp("fhir") / "t.db", STORE_KEY)
     report = import_paths(db, settings, _synthea_files(), NOW)
     return db, report
 
@@ -223,7 +223,7 @@ def test_no_phi_is_stored(imported, synthea):
     assert len(secrets) > 50
 
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    dump = "\n".join(db.conn.iterdump())
+    dump = "\n".join(repr(db.execute(f'SELECT * FROM "{t}"').fetchall()) for t in db.table_names())
     db_file = Path(db.execute("PRAGMA database_list").fetchone()[2])
     raw = b"".join(f.read_bytes() for f in db_file.parent.glob(db_file.name + "*"))
     text_report = "\n".join(report.summary_lines()) + json.dumps(report.as_dict())
@@ -239,7 +239,7 @@ def test_no_phi_is_stored(imported, synthea):
 
 @needs_shared
 def test_reimport_changes_nothing(tmp_path, settings):
-    db = connect(tmp_path / "t.db")
+    db = connect(tmp_path / "t.db", STORE_KEY)
     first = import_paths(db, settings, _synthea_files(), NOW)
     before_counts, before_sum = _counts(db), _checksum(db)
     second = import_paths(db, settings, _synthea_files(), LATER)
@@ -258,7 +258,7 @@ def test_changed_order_is_updated_in_place_and_stamped(tmp_path, settings, synth
     patient = patients[mr["subject"]["reference"].split("/")[-1]]
     f = tmp_path / "in.ndjson"
     f.write_text(json.dumps(patient) + "\n" + json.dumps(mr) + "\n")
-    db = connect(tmp_path / "t.db")
+    db = connect(tmp_path / "t.db", STORE_KEY)
     import_paths(db, settings, [f], NOW)
     changed = copy.deepcopy(mr)
     changed["status"] = "stopped"
@@ -277,7 +277,7 @@ def test_patient_later_deceased_marks_stored_orders(tmp_path, settings, synthea)
               and r["subject"]["reference"].split("/")[-1] not in deceased)
     patient = patients[mr["subject"]["reference"].split("/")[-1]]
     (tmp_path / "a.ndjson").write_text(json.dumps(patient) + "\n" + json.dumps(mr) + "\n")
-    db = connect(tmp_path / "t.db")
+    db = connect(tmp_path / "t.db", STORE_KEY)
     import_paths(db, settings, [tmp_path / "a.ndjson"], NOW)
     dead = {**patient, "deceasedBoolean": True}
     (tmp_path / "b.ndjson").write_text(json.dumps(dead) + "\n")  # the orders are not in this input
@@ -315,7 +315,7 @@ def test_malformed_lines_are_reported_and_the_rest_imported(tmp_path, settings, 
     ]
     f = tmp_path / "mixed.ndjson"
     f.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    db = connect(tmp_path / "t.db")
+    db = connect(tmp_path / "t.db", STORE_KEY)
     report = import_paths(db, settings, [f], NOW)
 
     assert report.patients == 1 and report.orders == 2 and report.ignored == {"Condition": 1}
@@ -341,14 +341,14 @@ def test_subject_already_in_the_store_resolves(tmp_path, settings, synthea):
     pid = mr["subject"]["reference"].split("/")[-1]
     (tmp_path / "Patient.ndjson").write_text(json.dumps(patients[pid]) + "\n")
     (tmp_path / "MedicationRequest.ndjson").write_text(json.dumps(mr) + "\n")
-    db = connect(tmp_path / "t.db")
+    db = connect(tmp_path / "t.db", STORE_KEY)
     import_paths(db, settings, [tmp_path / "Patient.ndjson"], NOW)
     report = import_paths(db, settings, [tmp_path / "MedicationRequest.ndjson"], NOW)
     assert report.skipped == [] and report.orders == 1
 
 
 def test_bad_paths_and_naive_now_raise_before_writing(tmp_path, settings):
-    db = connect(tmp_path / "t.db")
+    db = connect(tmp_path / "t.db", STORE_KEY)
     with pytest.raises(FhirImportError, match="no such file"):
         import_paths(db, settings, [tmp_path / "missing.ndjson"], NOW)
     (tmp_path / "x.csv").write_text("a,b\n")
@@ -383,7 +383,7 @@ def test_bundle_json_with_urn_uuid_references(tmp_path, settings, synthea):
                 {"resource": {"resourceType": "Encounter", "id": "e1"}}, {"request": {"method": "DELETE"}}]
     f = tmp_path / "bundle.json"
     f.write_text(json.dumps({"resourceType": "Bundle", "type": "transaction", "entry": entries}))
-    db = connect(tmp_path / "t.db")
+    db = connect(tmp_path / "t.db", STORE_KEY)
     report = import_paths(db, settings, [f], NOW)
     assert report.skipped == []
     assert (report.patients, report.orders, report.medications, report.ignored) == (1, 4, 1, {"Encounter": 1})
@@ -399,7 +399,7 @@ def test_bundle_entry_problem_names_its_json_path(tmp_path, settings):
     f = tmp_path / "b.json"
     f.write_text(json.dumps({"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Patient", "id": "p"}},
                                                                  {"resource": bad}]}))
-    report = import_paths(connect(tmp_path / "t.db"), settings, [f], NOW)
+    report = import_paths(connect(tmp_path / "t.db", STORE_KEY), settings, [f], NOW)
     assert report.skipped == [SkippedLine(str(f), None, "MedicationRequest entry[1].resource.subject.reference: missing")]
 
 
@@ -413,7 +413,7 @@ def us_core_patient(tmp_path):
 
 @needs_shared
 def test_us_core_contained_medication(tmp_path, settings, us_core_patient):
-    db = connect(tmp_path / "t.db")
+    db = connect(tmp_path / "t.db", STORE_KEY)
     report = import_paths(db, settings, [us_core_patient, US_CORE / "medicationrequest-contained-oral-axid.json"], NOW)
     assert report.skipped == [] and report.warnings == [] and report.scheduled == 1
     row = db.execute(
@@ -428,7 +428,7 @@ def test_us_core_contained_medication(tmp_path, settings, us_core_patient):
 
 @needs_shared
 def test_us_core_referenced_medication_missing_is_kept_with_display(tmp_path, settings, us_core_patient):
-    db = connect(tmp_path / "t.db")
+    db = connect(tmp_path / "t.db", STORE_KEY)
     f = US_CORE / "medicationrequest-referenced-oral-axid.json"
     report = import_paths(db, settings, [us_core_patient, f], NOW)
     assert report.skipped == [] and report.orders == 1
@@ -446,7 +446,7 @@ def test_us_core_referenced_medication_present_in_input(tmp_path, settings, us_c
         "code": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "582620",
                              "display": "Nizatidine 15 MG/ML Oral Solution [Axid]"}]},
         "ingredient": [{"itemCodeableConcept": {"text": "Nizatidine"}}]}))
-    db = connect(tmp_path / "t.db")
+    db = connect(tmp_path / "t.db", STORE_KEY)
     report = import_paths(db, settings, [us_core_patient, med, US_CORE / "medicationrequest-referenced-oral-axid.json"],
                           NOW)
     assert report.skipped == [] and report.warnings == []
@@ -456,7 +456,7 @@ def test_us_core_referenced_medication_present_in_input(tmp_path, settings, us_c
 @needs_shared
 def test_us_core_dispense_without_its_request_is_skipped(tmp_path, settings, us_core_patient):
     f = US_CORE / "medicationdispense-example.json"
-    report = import_paths(connect(tmp_path / "t.db"), settings, [us_core_patient, f], NOW)
+    report = import_paths(connect(tmp_path / "t.db", STORE_KEY), settings, [us_core_patient, f], NOW)
     assert report.dispenses == 0
     assert report.skipped == [SkippedLine(str(f), None, "MedicationDispense authorizingPrescription[0].reference: "
                                                         "the MedicationRequest is neither in the input nor in the store")]
@@ -469,7 +469,7 @@ def test_us_core_dispense_linked_to_its_request(tmp_path, settings, us_core_pati
     dispense["daysSupply"] = {"value": 24, "unit": "Day", "system": "http://unitsofmeasure.org", "code": "d"}
     f = tmp_path / "dispense.json"
     f.write_text(json.dumps(dispense))
-    db = connect(tmp_path / "t.db")
+    db = connect(tmp_path / "t.db", STORE_KEY)
     import_paths(db, settings, [us_core_patient, US_CORE / "medicationrequest-contained-oral-axid.json"], NOW)
     report = import_paths(db, settings, [f], NOW)  # the request is found in the store
     assert report.skipped == [] and report.dispenses == 1
@@ -519,7 +519,7 @@ def _import_one(tmp_path, settings, order: dict, patient: dict | None = None):
     f = tmp_path / "in.ndjson"
     patient = patient or {"resourceType": "Patient", "id": "p"}
     f.write_text(json.dumps(patient) + "\n" + json.dumps(order) + "\n")
-    db = connect(tmp_path / "t.db")
+    db = connect(tmp_path / "t.db", STORE_KEY)
     report = import_paths(db, settings, [f], NOW)
     row = db.execute("SELECT schedule_status, timing_code, times_of_day, doses_per_day, expected_supply_days"
                      " FROM medication_requests").fetchone()
@@ -599,7 +599,7 @@ def test_the_import_is_one_transaction(tmp_path, settings, monkeypatch):
     monkeypatch.setattr(records, "upsert_dispenses", boom)  # fails after patients and orders were written
     f = tmp_path / "in.ndjson"
     f.write_text(json.dumps({"resourceType": "Patient", "id": "p"}) + "\n" + json.dumps(_order(None)) + "\n")
-    db = connect(tmp_path / "t.db")
+    db = connect(tmp_path / "t.db", STORE_KEY)
     with pytest.raises(RuntimeError, match="disk full"):
         import_paths(db, settings, [f], NOW)
     assert _counts(db) == {"patients": 0, "medication_requests": 0, "dispenses": 0}
