@@ -30,6 +30,8 @@ Error = _driver.Error
 DatabaseError = _driver.DatabaseError
 OperationalError = _driver.OperationalError
 IntegrityError = _driver.IntegrityError
+InterfaceError = _driver.InterfaceError
+DataError = _driver.DataError
 
 
 class StoreError(Exception):

@@ -17,12 +17,13 @@ columns are already-serialised text):
 from __future__ import annotations
 
 import re
-import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Sequence
 
 import sqlite_utils
+
+from medjobs_tui.store import db as _db
 
 PATIENT_FIELDS: tuple[str, ...] = ("birth_year", "deceased")
 """Columns of ``patients`` the FHIR import owns. Pseudonym, timezone and reminders_opt_out belong
@@ -59,8 +60,7 @@ class UpsertCounts:
     """FHIR id -> the kind of error (class name) of rows the store refused; each was rolled back alone."""
 
 
-ROW_ERRORS = (OverflowError, ValueError, TypeError, sqlite3.IntegrityError, sqlite3.InterfaceError,
-              sqlite3.DataError)
+ROW_ERRORS = (OverflowError, ValueError, TypeError, _db.IntegrityError, _db.InterfaceError, _db.DataError)
 """Errors about one row's values (a number SQLite cannot hold, a broken reference, a value too big):
 that row is rolled back to its savepoint and reported; anything else (disk full, locked) propagates."""
 

@@ -22,6 +22,7 @@ from medjobs_tui.config import load_settings
 from medjobs_tui.fhir import FhirImportError, import_paths
 from medjobs_tui.fhir import values
 from medjobs_tui.store import connect, records, transaction
+from tests.conftest import STORE_KEY
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc)
@@ -133,7 +134,7 @@ def test_hostile_value_skips_its_record_only_with_file_line_and_path(tmp_path, s
     lines.insert(1, bad)  # line 2, between the good ones
     f = write_ndjson(tmp_path / "in.ndjson", lines)
     other = write_ndjson(tmp_path / "other.ndjson", [patient("p2"), order("m2", "p2")])
-    db = connect(tmp_path / "t.db")
+    db = connect(tmp_path / "t.db", STORE_KEY)
 
     report = import_paths(db, settings, [f, other], NOW)
 
@@ -150,7 +151,7 @@ def test_json_nested_100000_deep_is_reported_and_skipped(tmp_path, settings):
     f = write_ndjson(tmp_path / "in.ndjson", [patient(), deep, order()])
     doc = tmp_path / "deep.json"
     doc.write_text('{"resourceType": "Bundle", "type": "collection", "entry": ' + "[" * 100_000 + "]" * 100_000 + "}")
-    db = connect(tmp_path / "t.db")
+    db = connect(tmp_path / "t.db", STORE_KEY)
 
     report = import_paths(db, settings, [f, doc], NOW)
 
@@ -173,7 +174,7 @@ def test_hostile_entry_of_a_bundle_is_skipped_with_its_path(tmp_path, settings):
         {"resource": patient()}, {"resource": order("h", authoredOn="9999-01-01")}, {"resource": order()}]}
     f = tmp_path / "b.json"
     f.write_text(json.dumps(bundle))
-    db = connect(tmp_path / "t.db")
+    db = connect(tmp_path / "t.db", STORE_KEY)
     report = import_paths(db, settings, [f], NOW)
     assert [s.reason for s in report.skipped] == [
         "MedicationRequest entry[1].resource.authoredOn: a date outside the years 1900-2200"]
@@ -182,7 +183,7 @@ def test_hostile_entry_of_a_bundle_is_skipped_with_its_path(tmp_path, settings):
 
 def test_an_id_that_is_not_a_fhir_id_is_skipped(tmp_path, settings):
     f = write_ndjson(tmp_path / "in.ndjson", [patient(), order("x" * 65), order("has space"), order()])
-    db = connect(tmp_path / "t.db")
+    db = connect(tmp_path / "t.db", STORE_KEY)
     report = import_paths(db, settings, [f], NOW)
     assert [(s.line, s.reason) for s in report.skipped] == [
         (2, "MedicationRequest id: not a FHIR id (1-64 letters, digits, '-' or '.')"),
@@ -192,7 +193,7 @@ def test_an_id_that_is_not_a_fhir_id_is_skipped(tmp_path, settings):
 
 def test_orders_of_a_hostile_patient_say_their_patient_was_skipped(tmp_path, settings):
     f = write_ndjson(tmp_path / "in.ndjson", [patient(birthDate="1066-10-14"), order()])
-    db = connect(tmp_path / "t.db")
+    db = connect(tmp_path / "t.db", STORE_KEY)
     report = import_paths(db, settings, [f], NOW)
     assert [s.line for s in report.skipped] == [1, 2]
     assert "its Patient was skipped" in report.skipped[1].reason
@@ -209,7 +210,7 @@ def test_an_unreadable_file_does_not_stop_the_others(tmp_path, settings, monkeyp
         return real(self)
 
     monkeypatch.setattr(Path, "read_bytes", read_bytes)
-    db = connect(tmp_path / "t.db")
+    db = connect(tmp_path / "t.db", STORE_KEY)
     report = import_paths(db, settings, [bad, good], NOW)
     assert [(s.file, s.line) for s in report.skipped] == [(str(bad), None)]
     assert "cannot read the file (Permission denied)" in report.skipped[0].reason
@@ -218,7 +219,7 @@ def test_an_unreadable_file_does_not_stop_the_others(tmp_path, settings, monkeyp
 
 def test_a_row_the_store_refuses_is_rolled_back_alone(tmp_path, settings):
     """Second line of defence behind the value gate: a row SQLite refuses undoes only itself."""
-    db = connect(tmp_path / "t.db")
+    db = connect(tmp_path / "t.db", STORE_KEY)
     with transaction(db):
         ids, pc = records.upsert_patients(db, [{"fhir_id": "a", "birth_year": 1970, "deceased": 0},
                                                {"fhir_id": "b", "birth_year": 2 ** 70, "deceased": 0},
@@ -238,7 +239,7 @@ def test_a_mapping_surprise_skips_the_record_not_the_import(tmp_path, settings, 
     real = importer.map_request
     monkeypatch.setattr(importer, "map_request", boom)
     f = write_ndjson(tmp_path / "in.ndjson", [patient(), order("h"), order()])
-    db = connect(tmp_path / "t.db")
+    db = connect(tmp_path / "t.db", STORE_KEY)
     report = import_paths(db, settings, [f], NOW)
     assert [str(s) for s in report.skipped] == [
         f"{f}:2: MedicationRequest (resource): could not be read (ZeroDivisionError); not imported"]
@@ -247,7 +248,7 @@ def test_a_mapping_surprise_skips_the_record_not_the_import(tmp_path, settings, 
 
 def test_dry_run_reports_and_writes_nothing(tmp_path, settings):
     f = write_ndjson(tmp_path / "in.ndjson", [patient(), order(), order("h", authoredOn="9999"), dispense()])
-    db = connect(tmp_path / "t.db")
+    db = connect(tmp_path / "t.db", STORE_KEY)
     report = import_paths(db, settings, [f], NOW, dry_run=True)
     assert report.dry_run and report.patients == 1 and report.orders_new == 1 and report.dispenses_new == 1
     assert len(report.skipped) == 1
@@ -294,7 +295,7 @@ def test_cli_import_dry_run(tmp_path, clinic_config):
                                        str(f)])
     assert result.exit_code == 0, result.output
     assert "DRY RUN: nothing was written" in result.output and "Patients: 1 (1 new" in result.output
-    db = connect(load_settings(clinic_config).database_path)
+    db = connect(load_settings(clinic_config).database_path, STORE_KEY)
     assert counts(db)["patients"] == 0
 
 
@@ -382,7 +383,7 @@ def test_hostile_records_never_break_the_import_and_good_records_always_land(dat
         bundle = tmp / "bundle.json"
         bundle.write_text(json.dumps({"resourceType": "Bundle", "type": "collection",
                                       "entry": [{"resource": doc} for doc, _ in hostile]}))
-        db = connect(tmp / "t.db")
+        db = connect(tmp / "t.db", STORE_KEY)
 
         report = import_paths(db, settings, [f, bundle], NOW)  # must never raise
 
