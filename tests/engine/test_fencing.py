@@ -17,6 +17,7 @@ from medjobs_tui.engine.pool import WorkerPool
 from medjobs_tui.engine.runner import Runner
 from medjobs_tui.store import ClaimLost, connect, set_fence, transaction
 from medjobs_tui.store import runs as store_runs
+from tests.conftest import STORE_KEY
 from tests.engine.test_pool import _alive
 from tests.engine.test_runner import JOB_TYPES, NURSE, history, make_runner
 
@@ -36,7 +37,7 @@ def wait_for(predicate, limit_s: float = 20.0) -> bool:
 
 
 def test_a_fenced_connection_refuses_writes_once_its_claim_is_gone(settings, clock):
-    db = connect(settings.database_path)
+    db = connect(settings.database_path, STORE_KEY)
     current = {"ok": True}
     set_fence(db, lambda _db: current["ok"])
     with transaction(db):
@@ -112,7 +113,7 @@ def test_sigkill_of_the_runner_mid_handler_lands_no_effect_of_the_old_attempt(tm
     [run_id] = recovering.recover()      # the dead runner's process is gone: no waiting for its lease
     recovering.drain(timeout=30)
     time.sleep(1.0)                      # past the moment the old attempt would have committed
-    db = connect(settings.database_path)
+    db = connect(settings.database_path, STORE_KEY)
     assert store_runs.get_run(db, run_id)["status"] == "succeeded"
     assert effect_keys(db) == [f"effect:{run_id}:attempt2"]
     assert not (tmp_path / "effect-1").exists() and (tmp_path / "effect-2").exists()

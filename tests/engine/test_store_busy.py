@@ -3,7 +3,6 @@ which retry with backoff and say so; the runner claims nothing meanwhile, then e
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from datetime import timedelta
@@ -14,6 +13,7 @@ from medjobs_tui.engine.storeretry import StoreRetry
 from medjobs_tui.store import connect, is_transient
 from medjobs_tui.store import db as store_db
 from medjobs_tui.store import runs as store_runs
+from tests.conftest import STORE_KEY
 from tests.engine.test_fencing import wait_for
 from tests.engine.test_runner import NURSE, make_runner
 
@@ -22,11 +22,11 @@ LOCK_HELD = timedelta(seconds=30)
 
 @pytest.mark.parametrize("message", ["database is locked", "database or disk is full", "disk I/O error"])
 def test_a_busy_or_full_store_is_transient(message):
-    assert is_transient(sqlite3.OperationalError(message))
+    assert is_transient(store_db.OperationalError(message))
 
 
 def test_other_store_errors_are_not_retried():
-    assert not is_transient(sqlite3.OperationalError("no such table: runs"))
+    assert not is_transient(store_db.OperationalError("no such table: runs"))
     assert not is_transient(ValueError("database is locked"))
 
 
@@ -52,7 +52,7 @@ def test_a_write_lock_held_for_30_s_mid_run_leaves_no_run_stuck(tmp_path, clock,
     assert runner.dispatch() == [first]                       # one at a time on the single queue
     assert wait_for(lambda: runner.executor.attempts_running() == 1)
 
-    locker = connect(runner.settings.database_path)
+    locker = connect(runner.settings.database_path, STORE_KEY)
     locker.conn.execute("BEGIN IMMEDIATE")                    # someone holds the write lock ...
     holder["db"] = locker
     lock_taken_at["at"] = clock.now()
