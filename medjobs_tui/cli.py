@@ -165,7 +165,7 @@ def run(obj: Ctx, once: bool) -> None:
         out.print("runner stopped")
 
 
-KEY_FIGURES = 4  # the handler's first few scalar figures; `medjobs evidence RUN_ID` shows them all
+KEY_FIGURES = 5  # the handler's first few scalar figures (supply: checked = critical+low+ok+unknown); `medjobs evidence RUN_ID` shows them all
 
 
 def _run_once(settings: Settings, runner: Runner, console: Console, actor: Actor) -> int:

@@ -21,8 +21,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Callable, Iterable, Sequence
+from zoneinfo import ZoneInfo
+
+from medjobs_tui.clinical.dosing import DosePlan, plan_doses, step_in_force
 
 SECONDS_PER_DAY = 86400.0
 
@@ -62,14 +65,17 @@ def days_remaining(current_supply: float | None, usage_per_day: float | None) ->
     return int(math.floor(max(0.0, float(current_supply)) / float(usage_per_day) + 1e-9))
 
 
-def supply_status(remaining_days: int | None, critical_days: int, low_days: int) -> str:
+def supply_status(remaining_days: int | None, critical_days: int, low_days: int, *, covers_course: bool = False) -> str:
     """``critical`` if days remaining <= critical_days, ``low`` if <= low_days, else ``ok``; ``unknown`` for None.
 
     Thresholds are days (config ``clinic.thresholds``; no standard sets them, so a job may override the
-    critical one). Unknown supply is never critical. Source: DOMAIN.md "Critical supply".
+    critical one). Unknown supply is never critical; a supply covering the rest of the course is ``ok``.
+    Source: DOMAIN.md "Critical supply".
     """
     if remaining_days is None:
         return "unknown"
+    if covers_course:
+        return "ok"  # the supply lasts to the end of the course (a taper's last dose): nothing to refill
     if remaining_days <= critical_days:
         return "critical"
     if remaining_days <= low_days:
@@ -99,15 +105,18 @@ def effective_days_supply(stated_days: float | None, computed_days: float | None
 
 
 def refill_due(remaining_days: int | None, lead_days: int, *, days_since_fill: float | None = None,
-               fill_days_supply: float | None = None, elapsed_fraction: float = 0.75) -> bool:
+               fill_days_supply: float | None = None, elapsed_fraction: float = 0.75,
+               covers_course: bool = False) -> bool:
     """Whether a refill is due (bool).
 
     Due when days remaining <= ``lead_days`` (config ``refill_lead_days``, default 7), or when at least
     ``elapsed_fraction`` (default 0.75; 0.85-0.90 for controlled substances C-III..V) of the last fill's
     days supply has elapsed (``days_since_fill`` >= fraction x ``fill_days_supply``, both in days).
-    Unknown days remaining and no fill -> False (no notice on unknown supply).
-    Source: DOMAIN.md "Refill due" (common payer rule).
+    Unknown days remaining and no fill -> False (no notice on unknown supply); a supply that lasts to the end
+    of the course (``covers_course``) -> False. Source: DOMAIN.md "Refill due" (common payer rule).
     """
+    if covers_course:
+        return False
     if remaining_days is not None and remaining_days <= lead_days:
         return True
     if days_since_fill is not None and fill_days_supply is not None and fill_days_supply > 0:
@@ -116,16 +125,98 @@ def refill_due(remaining_days: int | None, lead_days: int, *, days_since_fill: f
 
 
 def refills_left(repeats_allowed: int | None, fills_used: int) -> int | None:
-    """Further fills the prescription authorises = repeats_allowed - (fills_used - 1), floored at 0.
+    """Refills left on the prescription = repeats allowed - refills used, floored at 0; None when unknown.
 
-    ``repeats_allowed`` is FHIR numberOfRepeatsAllowed (refills in addition to the first fill), so a
-    prescription authorises repeats_allowed + 1 fills: 3 repeats and 1 fill dispensed -> 3 left; 4 fills
-    dispensed -> 0 left; no fill yet -> repeats_allowed + 1 (the first fill is still to come).
-    None when repeats_allowed is unknown. Source: FHIR R4 dispenseRequest.numberOfRepeatsAllowed; DOMAIN.md.
+    The first fill is NOT a refill: refills used = fills dispensed - 1 (0 before the first fill), because FHIR
+    numberOfRepeatsAllowed counts "refills in addition to the first fill" (30 tablets + 3 repeats = 4 fills).
+    3 repeats: no fill yet -> 3 (and the first fill still to come), 1 fill -> 3, 2 fills -> 2, 4 fills -> 0.
+    Shown the same way everywhere (supply status, refill notices, the CLI): "refills left".
+    Source: FHIR R4 dispenseRequest.numberOfRepeatsAllowed; DOMAIN.md "Refills left".
     """
     if repeats_allowed is None:
         return None
-    return max(0, int(repeats_allowed) - (int(fills_used) - 1))
+    used = max(0, int(fills_used) - 1)
+    return max(0, int(repeats_allowed) - used)
+
+
+def renewal_needed(left: int | None, fills_used: int) -> bool:
+    """A due refill needs the prescriber (renewal) when no refills are left and the first fill has been used;
+    before the first fill the prescription still authorises it. Unknown repeats -> False (we cannot claim it).
+    Source: DOMAIN.md ("none left and refill due = renewal needed, addressed to the prescriber")."""
+    return left == 0 and fills_used >= 1
+
+
+class Usage:
+    """Planned use of one order over time (units are the dose's units; instants aware UTC).
+
+    ``per_day``: units per day now (for display; None = unknown); ``units(t0, t1)``: units planned in
+    [t0, t1); ``run_out(t0, units)``: the instant the units held at t0 no longer cover a dose, or None when
+    they last to the end of the plan; ``end``: the plan's end (None = open).
+    """
+
+    per_day: float | None = None
+    end: datetime | None = None
+
+    def units(self, t0: datetime, t1: datetime) -> float:
+        raise NotImplementedError
+
+    def run_out(self, t0: datetime, units: float) -> datetime | None:
+        raise NotImplementedError
+
+    def days_supply(self, quantity: float | None, start: datetime) -> float | None:
+        """Days ``quantity`` lasts from ``start`` under the plan: until the first dose it cannot cover, or to the
+        plan's end when it covers the rest of the course. None for an unknown quantity."""
+        if quantity is None or quantity < 0:
+            return None
+        out = self.run_out(start, float(quantity))
+        if out is None:
+            return _days_between(start, self.end) if self.end is not None else None
+        return _days_between(start, out)
+
+
+class RateUsage(Usage):
+    """A constant rate (units/day), continuous: units(t0, t1) = rate x days; run-out = t0 + units / rate days.
+    Source: DOMAIN.md (daily usage = dose quantity x doses per day; days supply = quantity / daily usage)."""
+
+    def __init__(self, per_day: float) -> None:
+        self.per_day = float(per_day)
+
+    def units(self, t0: datetime, t1: datetime) -> float:
+        return self.per_day * _days_between(t0, t1)
+
+    def run_out(self, t0: datetime, units: float) -> datetime | None:
+        return t0 + timedelta(days=max(0.0, units) / self.per_day)
+
+
+class PlannedUsage(Usage):
+    """Use from the order's dose plan: ``doses(t0, t1)`` gives (instant, units) of every planned dose in
+    [t0, t1) (tapers change the dose, weekly plans skip days). Run-out is the first dose the units cannot
+    cover in full. Source: issue 7 item 8 (days supply from quantity and planned use, tapers and weekly doses)."""
+
+    HORIZON_DAYS = 3 * 366
+    """Supply is looked ahead at most this far (a quantity lasting longer is reported as lasting this long)."""
+
+    def __init__(self, doses: Callable[[datetime, datetime], Sequence[tuple[datetime, float]]],
+                 per_day: float | None, end: datetime | None) -> None:
+        self._doses = doses
+        self.per_day = per_day
+        self.end = end
+
+    def units(self, t0: datetime, t1: datetime) -> float:
+        return sum(q for _, q in self._doses(t0, t1)) if t1 > t0 else 0.0
+
+    def run_out(self, t0: datetime, units: float) -> datetime | None:
+        left = float(units)
+        lo = t0
+        limit = t0 + timedelta(days=self.HORIZON_DAYS)
+        while lo < limit and (self.end is None or lo <= self.end):
+            hi = lo + timedelta(days=62)
+            for at, need in self._doses(lo, hi):
+                if need > left + 1e-9:
+                    return at
+                left -= need
+            lo = hi
+        return None if self.end is not None and lo > self.end else limit
 
 
 @dataclass(frozen=True)
@@ -149,10 +240,12 @@ class Count:
 class SupplyAssessment:
     """What is known about one order's supply at an instant.
 
-    ``daily_usage`` units/day; ``current_supply`` units (None = unknown); ``days_remaining`` whole days
-    (None = unknown); ``basis`` 'count' | 'fill' | None; ``fill_days_supply`` effective days supply of the
-    last fill (days); ``days_since_fill`` days (float); ``fills_used`` number of dispenses on record;
-    ``mismatch`` True if a stated and a computed days supply disagree (order or last fill).
+    ``daily_usage`` units/day now (None = unknown: PRN, no schedule, no dose); ``current_supply`` units
+    (None = unknown); ``days_remaining`` whole days (None = unknown); ``basis`` 'count' | 'fill' |
+    'fill_stated' (PRN: the dispense's stated days supply) | None; ``fill_days_supply`` effective days supply
+    of the last fill (days); ``days_since_fill`` days (float); ``fills_used`` dispenses on record;
+    ``mismatch`` True if a stated and a computed days supply disagree (order or last fill);
+    ``covers_course`` True when the supply lasts to the end of the plan (no refill needed).
     """
 
     daily_usage: float | None
@@ -163,55 +256,80 @@ class SupplyAssessment:
     days_since_fill: float | None
     fills_used: int
     mismatch: bool
+    covers_course: bool = False
 
 
 def _days_between(earlier: datetime, later: datetime) -> float:
     return max(0.0, (later - earlier).total_seconds() / SECONDS_PER_DAY)
 
 
-def assess_supply(*, now: datetime, dose_quantity: float | None, doses_per_day: float | None,
+def _whole_days(start: datetime, end: datetime) -> int:
+    return days_remaining(_days_between(start, end), 1.0) or 0
+
+
+def assess_supply(*, now: datetime, dose_quantity: float | None = None, doses_per_day: float | None = None,
                   fills: Sequence[Fill] = (), count: Count | None = None,
-                  order_quantity: float | None = None, order_days: float | None = None) -> SupplyAssessment:
+                  order_quantity: float | None = None, order_days: float | None = None,
+                  usage: Usage | None = None, order_start: datetime | None = None) -> SupplyAssessment:
     """Current supply of one order at ``now`` from the latest staff count or, failing that, the last fill.
 
-    - With a staff count: units counted + units dispensed after the count - daily usage x days since the
-      count, floored at 0.
-    - Else with a fill: (effective days supply of the last fill - days since it) x daily usage, floored
-      at 0, where the effective days supply is the smaller of its stated days supply and quantity / daily
-      usage (units left over from earlier fills are not assumed).
-    - Else, or when daily usage is unknown (PRN, no schedule): unknown.
-    ``order_quantity``/``order_days`` (dispenseRequest quantity and expectedSupplyDuration) are only
-    checked for a mismatch. Elapsed times are in days (seconds / 86400). Sources: DOMAIN.md.
+    ``usage`` is the planned use (``PlannedUsage`` from the order's dose plan); without it a constant rate of
+    ``dose_quantity`` x ``doses_per_day`` is used; neither -> usage unknown.
+    - With a staff count: units counted + units dispensed after it - planned units since it, floored at 0;
+      days remaining = whole days until those units no longer cover a dose.
+    - Else with a fill: the effective days supply of the last fill is the smaller of its stated days supply
+      and the days its quantity lasts under the plan; days remaining = whole days from ``now`` to
+      fill + effective days supply (0 when past); current supply = the planned units of that span.
+      Units left over from earlier fills are not assumed.
+    - Unknown usage (PRN): a fill's stated days supply still gives days remaining (the dispensing history);
+      otherwise, and with no count and no fill, unknown. Never a guessed rate.
+    - ``covers_course``: the supply lasts to the plan's end (a taper's last dose): days remaining are then the
+      days to that end, and no refill is due.
+    ``order_quantity``/``order_days`` (dispenseRequest quantity and expectedSupplyDuration) are only checked
+    for a mismatch, against the days the quantity lasts from ``order_start`` (else ``now``). Elapsed times are
+    in days (seconds / 86400). Sources: DOMAIN.md "Supply and refills"; issue 7 items 3 and 8.
     """
-    usage = daily_usage(dose_quantity, doses_per_day)
+    if usage is None:
+        rate = daily_usage(dose_quantity, doses_per_day)
+        usage = RateUsage(rate) if rate is not None else None
     ordered = sorted(fills, key=lambda f: f.at)
     last = ordered[-1] if ordered else None
 
     mismatch = False
+    fill_days = since_fill = None
     if usage is not None:
-        mismatch = supply_duration_mismatch(order_days, days_supply(order_quantity, usage))
-        if last is not None:
-            mismatch = mismatch or supply_duration_mismatch(last.days_supply, days_supply(last.quantity, usage))
-
-    fill_days = None
-    since_fill = None
+        mismatch = supply_duration_mismatch(order_days, usage.days_supply(order_quantity, order_start or now))
     if last is not None:
-        fill_days = effective_days_supply(last.days_supply, days_supply(last.quantity, usage))
+        computed = usage.days_supply(last.quantity, last.at) if usage is not None else None
+        mismatch = mismatch or supply_duration_mismatch(last.days_supply, computed)
+        fill_days = effective_days_supply(last.days_supply, computed)
         since_fill = _days_between(last.at, now)
 
     supply: float | None = None
+    remaining: int | None = None
     basis: str | None = None
+    covers = False
     if usage is not None:
         if count is not None:
             added = sum(f.quantity or 0.0 for f in ordered if f.at > count.at)
-            supply = max(0.0, count.quantity + added - usage * _days_between(count.at, now))
+            supply = max(0.0, count.quantity + added - usage.units(count.at, now))
             basis = "count"
+            out = usage.run_out(now, supply)
+            covers = out is None
+            remaining = _whole_days(now, out if out is not None else usage.end)  # type: ignore[arg-type]
         elif last is not None and fill_days is not None:
-            supply = max(0.0, (fill_days - (since_fill or 0.0)) * usage)
+            until = last.at + timedelta(days=fill_days)
             basis = "fill"
+            supply = usage.units(now, until) if until > now else 0.0
+            remaining = _whole_days(now, until)
+            covers = usage.end is not None and until >= usage.end and usage.run_out(last.at, last.quantity or 0) is None
+    elif last is not None and last.days_supply is not None:
+        basis = "fill_stated"
+        remaining = _whole_days(now, last.at + timedelta(days=last.days_supply))
     return SupplyAssessment(
-        daily_usage=usage, current_supply=supply, days_remaining=days_remaining(supply, usage), basis=basis,
-        fill_days_supply=fill_days, days_since_fill=since_fill, fills_used=len(ordered), mismatch=mismatch,
+        daily_usage=usage.per_day if usage is not None else None, current_supply=supply,
+        days_remaining=remaining, basis=basis, fill_days_supply=fill_days, days_since_fill=since_fill,
+        fills_used=len(ordered), mismatch=mismatch, covers_course=covers,
     )
 
 
@@ -221,3 +339,28 @@ def count_by_status(statuses: Iterable[str]) -> dict[str, int]:
     for s in statuses:
         out[s] = out.get(s, 0) + 1
     return out
+
+
+def plan_usage(plan: DosePlan, zone: ZoneInfo, now: datetime) -> PlannedUsage | None:
+    """The planned use of an order's dose plan, or None when it is unknown: a PRN instruction in the order
+    (use depends on need: supply comes from the dispensing history, never a guessed rate), no scheduled step,
+    or a step without a dose quantity.
+
+    Each planned dose uses its step's dose (a ``doseRange`` is already its upper bound). A step with a
+    frequency range (``max_per_day``) counts each dose as max_per_day / doses_per_day doses: supply runs out
+    at the upper bound (the conservative case). ``per_day`` is the use of the step(s) in force at ``now``
+    (the first step before the plan starts, 0 after it ends). Source: issue 7 items 2, 3, 8.
+    """
+    if plan.prn or not plan.steps or any(s.dose is None for s in plan.steps):
+        return None
+    scale = {s.index: (s.max_per_day / s.doses_per_day() if s.max_per_day else 1.0) for s in plan.steps}
+
+    def doses(t0: datetime, t1: datetime) -> list[tuple[datetime, float]]:
+        return [(d.at, float(d.dose or 0.0) * scale.get(d.step, 1.0)) for d in plan_doses(plan, zone, t0, t1)]
+
+    in_force = step_in_force(plan, now)
+    if not in_force:
+        starts = [s.start for s in plan.steps if s.start is not None]
+        in_force = [plan.steps[0]] if not starts or now < min(starts) else []
+    per_day = sum(float(s.dose or 0.0) * (s.max_per_day or s.doses_per_day()) for s in in_force)
+    return PlannedUsage(doses, per_day, plan.end)

@@ -10,7 +10,8 @@ Rules and their sources:
   against the next day" is a known failure). Source: DOMAIN.md "Adherence (PQA)".
 - PDC per order over the 90 days ending that day (``clinical.adherence.pdc`` with the PQA overlap shift),
   from dispenses: index date = first fill in the window; stored only when PQA's >= 2 fills on different dates
-  holds, else NULL. Each fill's days supply is the smaller of stated and quantity / daily usage.
+  holds, else NULL. Each fill's days supply is the smaller of stated and the days its quantity lasts under
+  the order's dose plan (``clinical.supply.plan_usage``), whole days rounded down.
 - Supply: supply_status rows by status as computed by the last supply_monitor run (a snapshot).
 - Safety: interaction alerts by severity created that day or still open at its end.
 - Performance: runs of each job that finished that day (``runs`` table): runs, succeeded, success rate,
@@ -27,10 +28,11 @@ from typing import Any
 from medjobs_tui.clinical import adherence
 from medjobs_tui.clinical.dosing import local_to_utc
 from medjobs_tui.clinical.interactions import SEVERITIES
-from medjobs_tui.clinical.supply import daily_usage, days_supply, effective_days_supply
+from medjobs_tui.clinical.supply import effective_days_supply, plan_usage
 from medjobs_tui.clock import iso, parse_iso
+from medjobs_tui.config import Settings
 from medjobs_tui.jobs.base import JobContext
-from medjobs_tui.jobs.medication_reminder import known_since, order_dose_instants, order_zone
+from medjobs_tui.jobs.medication_reminder import known_since, order_dose_instants, order_plan, order_zone
 from medjobs_tui.store import clinical as store
 
 PDC_WINDOW_DAYS = 90
@@ -88,7 +90,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
         rows.append(dict(
             medication_request_id=order["id"], patient_id=order["patient_id"], doses_scheduled=len(instants),
             doses_taken=taken, adherence_pct=_round(adherence.dose_adherence(taken, len(instants))),
-            pdc_pct=_round(_order_pdc(order, dispenses.get(order["id"], []), day, zone)),
+            pdc_pct=_round(_order_pdc(order, dispenses.get(order["id"], []), day, zone, settings)),
         ))
 
     supply = store.supply_status_counts(db)
@@ -127,16 +129,19 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
-def _order_pdc(order: dict[str, Any], dispenses: list[dict[str, Any]], day: date, zone) -> float | None:
+def _order_pdc(order: dict[str, Any], dispenses: list[dict[str, Any]], day: date, zone,
+               settings: Settings) -> float | None:
     """PDC (percent) of one order over the PDC_WINDOW_DAYS days ending ``day``; None if PQA-ineligible."""
     window_start = day - timedelta(days=PDC_WINDOW_DAYS - 1)
-    usage = daily_usage(order["dose_quantity"], order["doses_per_day"])
+    usage = plan_usage(order_plan(order, settings), zone, local_to_utc(day, time(0, 0), zone))
     fills: list[adherence.Fill] = []
     for d in dispenses:
-        filled = parse_iso(d["handed_over_at"]).astimezone(zone).date()
+        handed = parse_iso(d["handed_over_at"])
+        filled = handed.astimezone(zone).date()
         if not (window_start <= filled <= day):
             continue
-        supply_days = effective_days_supply(d["days_supply"], days_supply(d["quantity"], usage))
+        computed = usage.days_supply(d["quantity"], handed) if usage is not None else None
+        supply_days = effective_days_supply(d["days_supply"], computed)
         if supply_days is None or supply_days < 1:
             continue
         fills.append(adherence.Fill(fill_date=filled, days_supply=int(math.floor(supply_days))))

@@ -8,8 +8,9 @@ Rules and their sources (``clinical.supply``; ../shared/DOMAIN.md "Supply and re
 - Refill due when days remaining <= ``thresholds.refill_lead_days`` (default 7) or when
   ``thresholds.refill_elapsed_fraction`` (default 0.75) of the last fill's days supply has elapsed
   (common payer rule for non-controlled drugs).
-- Fills left = numberOfRepeatsAllowed - (fills dispensed - 1). Due with none left -> 'renewal_needed' to the
-  prescriber; due otherwise -> 'refill_due' to the patient (not to a patient who opted out of reminders:
+- Refills left = numberOfRepeatsAllowed - refills used, the first fill not being a refill
+  (``clinical.supply.refills_left``). Due with none left after the first fill -> 'renewal_needed' to the
+  prescriber (``renewal_needed``); a supply lasting to the end of the course is never due; due otherwise -> 'refill_due' to the patient (not to a patient who opted out of reminders:
   counted as opted_out_skipped). Unknown repeats -> treated as a refill (we cannot claim a renewal is needed).
 - One notice per order and fill: idempotency key ``<kind>:<order>:fill<n>``, so a daily run does not repeat it.
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from medjobs_tui.clinical.supply import refill_due, refills_left
+from medjobs_tui.clinical.supply import refill_due, refills_left, renewal_needed
 from medjobs_tui.jobs.base import JobContext
 from medjobs_tui.jobs.supply_monitor import assess_order
 from medjobs_tui.notify import outbox
@@ -51,16 +52,17 @@ def run(ctx: JobContext) -> dict[str, Any]:
             summary["not_scheduled_skipped"] += 1
             continue
         summary["orders_checked"] += 1
-        a = assess_order(order, counts, dispenses, now)
+        a = assess_order(order, counts, dispenses, now, ctx.settings)
         if a.days_remaining is None:
             summary["supply_unknown"] += 1
             continue
         if not refill_due(a.days_remaining, lead_days, days_since_fill=a.days_since_fill,
-                          fill_days_supply=a.fill_days_supply, elapsed_fraction=fraction):
+                          fill_days_supply=a.fill_days_supply, elapsed_fraction=fraction,
+                          covers_course=a.covers_course):
             summary["not_due"] += 1
             continue
         left = refills_left(order["repeats_allowed"], a.fills_used)
-        if left == 0:
+        if renewal_needed(left, a.fills_used):
             summary["renewal_needed"] += 1
             notices.append(("renewal_needed", order, a.days_remaining, left, a.fills_used))
         else:

@@ -1,8 +1,11 @@
 """Supply monitor: current supply, daily usage and days remaining of every active order; staff told when critical.
 
 Rules and their sources (see ``clinical.supply`` and ../shared/DOMAIN.md "Supply and refills"):
-- Daily usage = dose quantity x doses per day; days remaining = floor(current supply / daily usage)
-  (30 units at 2 a day -> 15 days).
+- Planned use comes from the order's dose plan (tapers change the dose, weekly doses skip days): days supply
+  is how long a quantity lasts under it; days remaining are whole days (rounded down) until the supply no
+  longer covers a dose (30 units at 2 a day -> 15 days). PRN orders have no planned use: their days remaining
+  come from a dispense's stated days supply, else unknown (never a guessed rate).
+- Refills left = repeats allowed - refills used; the first fill is not a refill (``clinical.supply.refills_left``).
 - Current supply: the latest staff count plus units dispensed since, minus usage since the count; else the
   last dispense's effective days supply minus the days since it, times usage. No count and no dispense
   (or no daily usage: PRN, no schedule) -> 'unknown': never 0 and never critical.
@@ -21,31 +24,41 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from medjobs_tui.clinical.supply import Count, Fill, SupplyAssessment, assess_supply, refills_left, supply_status
+from medjobs_tui.clinical.supply import (
+    Count, Fill, SupplyAssessment, assess_supply, plan_usage, refills_left, supply_status,
+)
 from medjobs_tui.clock import iso, parse_iso
+from medjobs_tui.config import Settings
 from medjobs_tui.jobs.base import JobContext
+from medjobs_tui.jobs.medication_reminder import order_plan, order_zone
 from medjobs_tui.notify import outbox
 from medjobs_tui.store import clinical as store
 from medjobs_tui.store.db import transaction
 
 
 def assess_order(order: dict[str, Any], counts: dict[int, dict[str, Any]], dispenses: dict[int, list[dict[str, Any]]],
-                 now: datetime) -> SupplyAssessment:
-    """The supply of one order (a row of ``store.clinical.active_orders``) at ``now`` from store rows."""
+                 now: datetime, settings: Settings) -> SupplyAssessment:
+    """The supply of one order (a row of ``store.clinical.active_orders``) at ``now`` from store rows, with its
+    planned use from the order's dose plan (``clinical.supply.plan_usage``: tapers, weekly doses, PRN = none)."""
     fills = [Fill(at=parse_iso(d["handed_over_at"]), quantity=d["quantity"], days_supply=d["days_supply"])
              for d in dispenses.get(order["id"], [])]
     c = counts.get(order["id"])
     count = Count(at=parse_iso(c["counted_at"]), quantity=float(c["quantity"])) if c else None
+    plan = order_plan(order, settings)
+    usage = plan_usage(plan, order_zone(order, settings), now) if order["schedule_status"] != "prn" else None
+    starts = [s.start for s in plan.steps if s.start is not None]
     return assess_supply(
-        now=now, dose_quantity=order["dose_quantity"], doses_per_day=order["doses_per_day"], fills=fills,
-        count=count, order_quantity=order["dispense_quantity"], order_days=order["expected_supply_days"],
+        now=now, usage=usage, fills=fills, count=count, order_quantity=order["dispense_quantity"],
+        order_days=order["expected_supply_days"], order_start=min(starts) if starts else None,
     )
 
 
 def run(ctx: JobContext) -> dict[str, Any]:
     """Recompute supply_status for every active order of a living patient; return counts.
 
-    Summary: orders_checked, critical, low, ok, unknown, no_daily_usage (unknown because PRN or unscheduled),
+    Summary (orders_checked = critical + low + ok + unknown, always): orders_checked, critical, low, ok, unknown,
+    no_daily_usage (no planned use: PRN, unscheduled, no dose), from_dispense_history (PRN orders whose days
+    remaining come from a dispense's stated days supply), covers_course (supply lasts to the end of the plan),
     mismatches (stated vs computed days supply), notices_queued, notices_already_sent, deceased_skipped,
     rows_pruned, critical_supply_days, low_supply_days (thresholds used, days).
     Raises ValueError if the critical threshold exceeds the low one.
@@ -60,7 +73,8 @@ def run(ctx: JobContext) -> dict[str, Any]:
 
     counts = store.latest_supply_counts(db)
     dispenses = store.dispenses_by_order(db)
-    summary = dict(orders_checked=0, critical=0, low=0, ok=0, unknown=0, no_daily_usage=0, mismatches=0,
+    summary = dict(orders_checked=0, critical=0, low=0, ok=0, unknown=0, no_daily_usage=0, from_dispense_history=0,
+                   covers_course=0, mismatches=0,
                    notices_queued=0, notices_already_sent=0, deceased_skipped=0, rows_pruned=0)
     rows: list[dict[str, Any]] = []
     critical: list[tuple[dict[str, Any], int]] = []
@@ -69,10 +83,12 @@ def run(ctx: JobContext) -> dict[str, Any]:
             summary["deceased_skipped"] += 1
             continue
         summary["orders_checked"] += 1
-        a = assess_order(order, counts, dispenses, now)
-        status = supply_status(a.days_remaining, critical_days, low_days)
+        a = assess_order(order, counts, dispenses, now, ctx.settings)
+        status = supply_status(a.days_remaining, critical_days, low_days, covers_course=a.covers_course)
         summary[status] += 1
         summary["no_daily_usage"] += int(a.daily_usage is None)
+        summary["from_dispense_history"] += int(a.basis == "fill_stated")
+        summary["covers_course"] += int(a.covers_course)
         summary["mismatches"] += int(a.mismatch)
         rows.append(dict(
             medication_request_id=order["id"], patient_id=order["patient_id"],

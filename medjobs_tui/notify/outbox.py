@@ -47,7 +47,7 @@ TEMPLATES: dict[str, Template] = {t.kind: t for t in (
              "please follow up."),
     Template("refill_due", "patient",
              "Your medication (order #{order}) is due for a refill: about {days_remaining} day(s) of supply left, "
-             "{refills_left} fill(s) left on the prescription."),
+             "{refills_left} refill(s) left on the prescription."),
     Template("renewal_needed", "prescriber",
              "{patient}: order #{order} is due for a refill ({days_remaining} day(s) of supply left) and has no "
              "fills left. Please review and renew."),

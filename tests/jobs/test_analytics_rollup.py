@@ -108,3 +108,33 @@ def test_doses_before_the_order_entered_the_store_are_not_counted_as_scheduled(c
     clinic.db.execute("UPDATE medication_requests SET created_at = ?", [iso(NOW)])
     summary = clinic.run("analytics_rollup")
     assert summary["doses_scheduled"] == 0 and summary["orders"] == 0
+
+
+def test_pdc_is_pinned_to_a_hand_computed_value_when_the_index_date_is_not_the_window_start(clinic):
+    """One tablet a day (QD); two fills of 30 tablets, stated 30 days, handed over at 10:00 New York.
+
+    Day rolled up: 2026-11-28. The 90-day window starts 2026-08-31 (11-28 minus 89 days); the first fill,
+    2026-09-30 (day - 59), is the index date, so the PQA period is 09-30..11-28 = 60 days (not 90).
+    Fill 1 covers 09-30..10-29 (30 days); fill 2 on 11-03 covers 11-03..12-02, clipped to 11-28: 26 days.
+    Covered 30 + 26 = 56 days; PDC = 56 / 60 x 100 = 93.333... -> 93.3 (with the window start it would be
+    56 / 90 = 62.2). Source: PQA PDC (index date = first fill); DOMAIN.md "Adherence (PQA)".
+    """
+    from medjobs_tui.store import clinical as store
+
+    ny = ZoneInfo("America/New_York")
+    with transaction(clinic.db):
+        patient = store.insert_patient(clinic.db, pseudonym="P-PDC01", source="demo", birth_year=1950,
+                                       deceased=False, timezone=None, reminders_opt_out=False, created_at=iso(NOW))
+        order = store.insert_medication_request(
+            clinic.db, patient_id=patient, status="active", medication_text="Lisinopril 10 MG Oral Tablet",
+            ingredients=["lisinopril"], schedule_status="scheduled", timing_code="QD", times_of_day=["09:00"],
+            doses_per_day=1.0, dose_quantity=1.0, authored_on="2026-09-30T13:00:00+00:00",
+            created_at="2026-09-30T13:00:00+00:00", updated_at=iso(NOW))
+        for day in (date(2026, 9, 30), date(2026, 11, 3)):
+            handed = datetime.combine(day, time(10, 0), tzinfo=ny).astimezone(timezone.utc)
+            store.insert_dispense(clinic.db, medication_request_id=order, patient_id=patient, quantity=30.0,
+                                  days_supply=30.0, handed_over_at=iso(handed), created_at=iso(NOW))
+    clinic.run("analytics_rollup")
+    row = clinic.rows("SELECT pdc_pct FROM analytics_adherence WHERE day = ? AND medication_request_id = ?",
+                      [DAY, order])[0]
+    assert row["pdc_pct"] == round(100 * 56 / 60, 1) == 93.3

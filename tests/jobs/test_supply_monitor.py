@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import math
+
+from datetime import datetime, timedelta
 
 from medjobs_tui.clock import iso
 from medjobs_tui.store import clinical as store
@@ -52,20 +54,46 @@ def test_order_without_supply_data_stays_unknown_never_critical(clinic):
                          " WHERE n.kind = 'supply_critical' AND s.status = 'unknown'") == 0
 
 
-def test_prn_order_supply_is_unknown_even_with_a_fill(clinic):
-    clinic.run("supply_monitor")
-    rows = clinic.rows("SELECT s.status, s.daily_usage FROM supply_status s JOIN medication_requests mr"
-                       " ON mr.id = s.medication_request_id WHERE mr.schedule_status = 'prn'"
-                       " AND mr.id IN (SELECT medication_request_id FROM dispenses)")
-    assert rows and all(r["status"] == "unknown" and r["daily_usage"] is None for r in rows)
+def test_prn_order_supply_comes_from_its_last_dispense_never_a_guessed_rate(clinic):
+    summary = clinic.run("supply_monitor")
+    rows = clinic.rows(
+        "SELECT s.status, s.daily_usage, s.days_remaining, s.current_supply,"
+        " (SELECT d.days_supply FROM dispenses d WHERE d.medication_request_id = mr.id"
+        "  ORDER BY d.handed_over_at DESC, d.id DESC LIMIT 1) AS stated,"
+        " (SELECT d.handed_over_at FROM dispenses d WHERE d.medication_request_id = mr.id"
+        "  ORDER BY d.handed_over_at DESC, d.id DESC LIMIT 1) AS handed"
+        " FROM supply_status s JOIN medication_requests mr ON mr.id = s.medication_request_id"
+        " WHERE mr.schedule_status = 'prn' AND mr.id IN (SELECT medication_request_id FROM dispenses)")
+    assert rows and all(r["daily_usage"] is None and r["current_supply"] is None for r in rows)
+    for r in rows:
+        # days remaining = floor(stated days supply - days since the dispense), at least 0
+        elapsed = (NOW - datetime.fromisoformat(r["handed"])).total_seconds() / 86400
+        want = None if r["stated"] is None else max(0, math.floor(r["stated"] - elapsed))
+        assert r["days_remaining"] == want
+    assert summary["from_dispense_history"] == sum(1 for r in rows if r["stated"] is not None)
+
+
+def test_key_figures_add_up(clinic):
+    s = clinic.run("supply_monitor")
+    assert s["orders_checked"] == s["critical"] + s["low"] + s["ok"] + s["unknown"]
+    assert list(s)[:5] == ["orders_checked", "critical", "low", "ok", "unknown"]  # the CLI shows the first 5
 
 
 def test_statuses_follow_the_clinic_thresholds(clinic):
     summary = clinic.run("supply_monitor")
     assert summary["critical"] >= 2 and summary["low"] >= 3 and summary["ok"] > 0
-    for row in clinic.rows("SELECT days_remaining, status FROM supply_status WHERE days_remaining IS NOT NULL"):
+    covered = 0
+    for row in clinic.rows("SELECT s.days_remaining, s.status, mr.bounds_end FROM supply_status s"
+                           " JOIN medication_requests mr ON mr.id = s.medication_request_id"
+                           " WHERE s.days_remaining IS NOT NULL"):
         expected = "critical" if row["days_remaining"] <= 3 else "low" if row["days_remaining"] <= 7 else "ok"
+        # a short (acute) course whose supply lasts to its end needs no refill: ok, whatever the days left
+        if row["bounds_end"] and datetime.fromisoformat(row["bounds_end"]) <= NOW + timedelta(
+                days=row["days_remaining"] + 1):
+            covered += expected != "ok"
+            expected = "ok"
         assert row["status"] == expected
+    assert 1 <= covered <= summary["covers_course"]
 
 
 def test_critical_order_notifies_staff_once_per_day(clinic):
