@@ -173,8 +173,10 @@ def _run_once(settings: Settings, runner: Runner, console: Console, actor: Actor
     runner.recover()
     run_ids = {name: runner.enqueue(name, actor.username, trigger="once") for name in order}
     interrupted = False
+    delivered = None
     try:
         runner.drain(only=set(run_ids.values()))
+        delivered = runner.delivery.run_pass()  # the notifications the runs queued, and any still due
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -197,6 +199,9 @@ def _run_once(settings: Settings, runner: Runner, console: Console, actor: Actor
             figures if ok else (row.error or ""),
         )
     out.print(table)
+    if delivered is not None:
+        out.print(f"notifications: {delivered.sent} sent, {delivered.retrying} to retry, {delivered.failed} failed, "
+                  f"{delivered.expired} expired, {delivered.unconfirmed} unconfirmed (medjobs notifications)")
     if interrupted:
         err.print("interrupted: runs not finished are queued again for the next runner")
         return 130
@@ -340,15 +345,40 @@ def evidence(obj: Ctx, run_id: int | None) -> None:
          e.path) for e in console.evidence(50)))
 
 
+NOTIFICATION_STATUSES = ("pending", "sent", "failed", "unconfirmed", "expired")
+
+
 @main.command()
 @click.option("--limit", default=30, show_default=True, type=LIMIT)
+@click.option("--status", "status", type=click.Choice(NOTIFICATION_STATUSES),
+              help="only notifications with this delivery outcome")
+@click.option("--errors", is_flag=True, help="add each channel's masked reason of its last failed send")
 @click.pass_obj
-def notifications(obj: Ctx, limit: int) -> None:
-    """List the newest notifications of the outbox (patients by pseudonym)."""
+def notifications(obj: Ctx, limit: int, status: str | None, errors: bool) -> None:
+    """List the newest notifications of the outbox (patients by pseudonym) and how each was delivered:
+    the in-app inbox and every channel of its audience (`medjobs channels` sums them up)."""
     console, _ = obj.console()
-    _print_table(("id", "created", "kind", "audience", "patient", "due", "message", "status"), (
-        (str(n.id), _local(n.created_at, obj.settings), n.kind, n.audience, n.patient or "-",
-         _local(n.due_at, obj.settings), n.message, n.status) for n in console.notifications(limit)))
+    notes = [n for n in console.notifications(limit) if status is None or n.status == status]
+    columns = ("id", "created", "kind", "audience", "patient", "due", "message", "status", "delivery")
+    rows = [[str(n.id), _local(n.created_at, obj.settings), n.kind, n.audience, n.patient or "-",
+             _local(n.due_at, obj.settings), n.message, n.status, n.delivery_summary] for n in notes]
+    if errors:
+        columns += ("reason",)
+        for row, n in zip(rows, notes):
+            row.append("; ".join(d.error for d in n.deliveries if d.error and d.status != "sent") or "-")
+    _print_table(columns, rows)
+
+
+@main.command()
+@click.pass_obj
+def channels(obj: Ctx) -> None:
+    """Notification channels (the in-app inbox and those of config.yaml, by name and URL scheme, never the
+    URL) with how many deliveries of each are sent, pending, failed, unconfirmed or expired."""
+    console, _ = obj.console()
+    _print_table(("channel", "scheme", "audience", "sent", "pending", "sending", "failed", "unconfirmed", "expired"), (
+        (c.channel + ("" if c.configured else " (not in config)"), c.scheme, ", ".join(c.audience) or "-",
+         *(str(c.counts.get(k, 0)) for k in ("sent", "pending", "sending", "failed", "unconfirmed", "expired")))
+        for c in console.channels()))
 
 
 @main.command()

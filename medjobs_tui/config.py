@@ -12,6 +12,7 @@ database, backups or evidence. The file is chosen by ``--config PATH``, else ``M
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from datetime import date
@@ -19,11 +20,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import apprise
 import yaml
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
-    BaseModel, ConfigDict, Field, StringConstraints, ValidationError, ValidationInfo, field_validator,
-    model_validator,
+    BaseModel, ConfigDict, Field, SecretStr, StringConstraints, ValidationError, ValidationInfo,
+    field_validator, model_validator,
 )
 
 JOB_TYPES = (
@@ -348,6 +350,138 @@ class RunnerConfig(_Strict):
     )
 
 
+AUDIENCES = ("patient", "staff", "prescriber")
+"""Who a notification is for; every template names one (``notify.outbox.TEMPLATES``)."""
+
+_CHANNEL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
+
+
+def quiet_apprise() -> None:
+    """Keep apprise's own log lines (which may quote a channel URL, its secret or a recipient address) out
+    of MedJobs' logs: its logger stops propagating and discards what it is given. urllib3 (under apprise's
+    web channels) logs hosts and request paths, where webhook tokens live: only its errors pass. Idempotent."""
+    logger = logging.getLogger("apprise")
+    logger.propagate = False
+    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
+    logging.getLogger("urllib3").setLevel(logging.ERROR)
+
+
+def channel_plugin(url: str):
+    """The apprise plugin object for ``url`` (a new one each call), or None if apprise does not understand it.
+
+    Never logs the URL: apprise is quietened first.
+    """
+    quiet_apprise()
+    try:
+        return apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    except Exception:  # noqa: BLE001 - a malformed URL is a config error, reported without the URL
+        return None
+
+
+class ChannelConfig(_Strict):
+    """One outgoing notification channel: an apprise URL and the audiences it serves.
+
+    ``url`` is an apprise URL (``mailtos://user:pass@smtp.example.org?to=staff@example.org``, an SMS
+    gateway, a chat webhook), or ``url_env`` names an environment variable holding it so the secret stays out
+    of the file. The URL is never shown or logged: only the channel's name and scheme are.
+    ``on_interrupted`` decides what happens to a send cut short between sending and recording it (the
+    outcome is unknown): ``skip`` (the default: at most once; recorded ``unconfirmed``, never re-sent) or
+    ``resend`` (sent again with the same idempotency-key header, for receivers that drop a key they have
+    seen; only for channels that carry headers: e-mail, JSON/XML/form webhooks).
+    """
+
+    audience: list[Literal["patient", "staff", "prescriber"]]
+    url: SecretStr | None = None
+    url_env: str | None = None
+    on_interrupted: Literal["skip", "resend"] = "skip"
+
+    @field_validator("audience")
+    @classmethod
+    def _audience_given(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError(f"name at least one audience; allowed: {', '.join(AUDIENCES)}")
+        if len(set(value)) != len(value):
+            raise ValueError("an audience is listed twice")
+        return value
+
+    @field_validator("url_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.match(value):
+            raise ValueError("must be an environment variable name like MEDJOBS_SMTP_URL")
+        return value
+
+    @model_validator(mode="after")
+    def _url_is_usable(self) -> "ChannelConfig":
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("give exactly one of url (an apprise URL) or url_env (a variable holding it)")
+        if self.url_env is not None and not os.environ.get(self.url_env):
+            raise ValueError(f"url_env: environment variable {self.url_env} is not set")
+        plugin = channel_plugin(self.resolved_url())
+        if plugin is None:
+            raise ValueError(f"the {self.scheme}:// URL is not one apprise can send to (URL not shown: it may "
+                             "hold a secret); see apprise's list of services")
+        if self.on_interrupted == "resend" and not isinstance(getattr(plugin, "headers", None), dict):
+            raise ValueError(f"on_interrupted: resend needs a channel that carries the idempotency-key header "
+                             f"(e-mail, json, xml, form); {self.scheme}:// cannot, so use skip")
+        return self
+
+    def resolved_url(self) -> str:
+        """The channel's apprise URL (a secret: never log or show it)."""
+        if self.url is not None:
+            return self.url.get_secret_value()
+        return os.environ.get(self.url_env or "", "")
+
+    @property
+    def scheme(self) -> str:
+        """The URL's scheme (``mailtos``, ``json``...), safe to show; ``?`` if there is none."""
+        url = self.resolved_url()
+        head, sep, _ = url.partition("://")
+        return head.lower() if sep and re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]{0,31}", head) else "?"
+
+
+class DeliveryRetry(_Strict):
+    """How a failed send is retried: ``max_attempts`` sends in all; the wait before send n+1 is
+    ``delay * 2**(n-1)`` seconds, capped at ``max_delay``."""
+
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = 5
+    delay: Annotated[float, Field(gt=0, le=MAX_TIMEOUT_S, allow_inf_nan=False)] = 30
+    max_delay: Annotated[float, Field(gt=0, le=7 * MAX_TIMEOUT_S, allow_inf_nan=False)] = 3600
+
+
+class NotificationsConfig(_Strict):
+    """Delivery of the outbox (``notifications:`` in config.yaml).
+
+    Every notification goes to the in-app inbox (the Notifications tab); ``channels`` add outgoing ones by
+    audience. ``poll_interval`` (seconds) is how often the runner looks for due rows; ``claim_timeout``
+    (seconds) is how long a send may stay unconfirmed before another deliverer takes it for interrupted
+    (a deliverer on this host whose process is gone is taken for interrupted at once); ``stale_after``
+    (seconds) is how late past its due time a notification may still be sent: later, it is recorded
+    ``expired`` (a dose reminder hours late does more harm than good).
+    """
+
+    poll_interval: Annotated[float, Field(gt=0, le=300, allow_inf_nan=False)] = 5.0
+    claim_timeout: Annotated[float, Field(ge=30, le=3600, allow_inf_nan=False)] = 300
+    stale_after: Annotated[float, Field(ge=60, le=7 * MAX_TIMEOUT_S, allow_inf_nan=False)] = 6 * 3600
+    retry: DeliveryRetry = DeliveryRetry()
+    channels: dict[str, ChannelConfig] = Field(default_factory=dict)
+
+    @field_validator("channels")
+    @classmethod
+    def _channel_names(cls, value: dict[str, ChannelConfig]) -> dict[str, ChannelConfig]:
+        for name in value:
+            if name == "inbox" or not _CHANNEL_NAME.match(str(name)):
+                raise ValueError(f"channel name {name!r}: allowed: lower-case letters, digits and _ (at most 32), "
+                                 "starting with a letter; 'inbox' is the built-in in-app channel")
+        return value
+
+    def channels_for(self, audience: str) -> list[str]:
+        """Names of the channels serving ``audience``, in config order."""
+        return [name for name, ch in self.channels.items() if audience in ch.audience]
+
+
 class PathsConfig(_Strict):
     """Where the store, backups and evidence live; relative paths are relative to the config file."""
 
@@ -373,6 +507,7 @@ class Settings(_Strict):
     runner: RunnerConfig = RunnerConfig()
     paths: PathsConfig = PathsConfig()
     security: SecurityConfig = SecurityConfig()
+    notifications: NotificationsConfig = NotificationsConfig()
     base_dir: Path = Path(".")
     source: Path | None = None
 

@@ -7,7 +7,8 @@ from datetime import datetime
 
 from medjobs_tui.engine.metrics import JobMetrics
 
-__all__ = ["Actor", "RunRow", "JobRow", "JobMetrics", "EvidenceRow", "NotificationRow", "Snapshot", "ROLES"]
+__all__ = ["Actor", "RunRow", "JobRow", "JobMetrics", "EvidenceRow", "DeliveryRow", "NotificationRow", "ChannelStatus",
+           "Snapshot", "ROLES"]
 
 ROLES = ("admin", "operator", "reviewer", "auditor")
 
@@ -71,8 +72,43 @@ class EvidenceRow:
 
 
 @dataclass(frozen=True)
+class DeliveryRow:
+    """One notification's delivery through one channel (``inbox`` is the in-app Notifications tab).
+
+    ``status``: pending | sending | sent | failed | unconfirmed (cut short between send and record; never
+    sent again) | expired (too late to send). ``attempts`` counts sends started; ``error`` is the masked
+    reason (channel, URL scheme, category: never the URL or patient data). Instants aware UTC.
+    """
+
+    channel: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime | None
+    sent_at: datetime | None
+    error: str | None
+
+    @property
+    def label(self) -> str:
+        """``inbox sent``, ``staff_mail failed (5)``: the channel, its status and, past one, its attempts."""
+        extra = f" ({self.attempts})" if self.attempts > 1 else ""
+        return f"{self.channel} {self.status}{extra}"
+
+
+@dataclass(frozen=True)
+class ChannelStatus:
+    """Delivery counts of one channel: ``counts`` maps each delivery status to how many rows have it."""
+
+    channel: str
+    scheme: str              # the URL's scheme (mailtos, json...), never the URL; "app" for the inbox
+    audience: tuple[str, ...]
+    configured: bool         # False for a channel that has rows but is no longer in config.yaml
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True)
 class NotificationRow:
-    """One outbox entry. ``patient`` is the pseudonym (P-00012), never a name."""
+    """One outbox entry. ``patient`` is the pseudonym (P-00012), never a name. ``status`` is the outcome over
+    its ``deliveries``: pending while any is, else failed, unconfirmed or expired if any is, else sent."""
 
     id: int
     created_at: datetime
@@ -82,6 +118,12 @@ class NotificationRow:
     due_at: datetime | None
     message: str
     status: str
+    deliveries: tuple[DeliveryRow, ...] = ()
+
+    @property
+    def delivery_summary(self) -> str:
+        """The deliveries in one line (``inbox sent, staff_mail pending``), or ``not planned yet``."""
+        return ", ".join(d.label for d in self.deliveries) or "not planned yet"
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any
 from medjobs_tui.clock import Clock, SystemClock, parse_iso
 from medjobs_tui.config import PRIORITIES, Settings
 from medjobs_tui.console.models import (
-    Actor, EvidenceRow, JobMetrics, JobRow, NotificationRow, RunRow, Snapshot,
+    Actor, ChannelStatus, DeliveryRow, EvidenceRow, JobMetrics, JobRow, NotificationRow, RunRow, Snapshot,
 )
 from medjobs_tui.engine import evidence as evidence_mod
 from medjobs_tui.engine.metrics import job_metrics
@@ -358,11 +358,29 @@ class Console:
                                                    row["evidence_sha256"])
 
     def notifications(self, limit: int = 200) -> list[NotificationRow]:
-        """The newest outbox entries (patients by pseudonym only)."""
+        """The newest outbox entries (patients by pseudonym only), each with its deliveries per channel."""
+        rows = outbox.recent(self.db, limit)
+        deliveries = outbox.deliveries_of(self.db, [r["id"] for r in rows])
         return [NotificationRow(
             id=r["id"], created_at=parse_iso(r["created_at"]), kind=r["kind"], audience=r["audience"],
             patient=r["patient"], due_at=parse_iso(r["due_at"]), message=r["message"], status=r["status"],
-        ) for r in outbox.recent(self.db, limit)]
+            deliveries=tuple(DeliveryRow(
+                channel=d["channel"], status=d["status"], attempts=d["attempts"],
+                next_attempt_at=parse_iso(d["next_attempt_at"]), sent_at=parse_iso(d["sent_at"]), error=d["error"],
+            ) for d in deliveries.get(r["id"], [])),
+        ) for r in rows]
+
+    def channels(self) -> list[ChannelStatus]:
+        """Delivery counts per channel: the inbox, every configured channel (by name and URL scheme, never
+        the URL), and any channel that still has rows but was removed from config.yaml."""
+        counts = outbox.delivery_counts(self.db)
+        conf = self.settings.notifications
+        out = [ChannelStatus("inbox", "app", ("patient", "staff", "prescriber"), True, counts.get("inbox", {}))]
+        for name, ch in conf.channels.items():
+            out.append(ChannelStatus(name, ch.scheme, tuple(ch.audience), True, counts.get(name, {})))
+        for name in sorted(set(counts) - set(conf.channels) - {"inbox"}):
+            out.append(ChannelStatus(name, "?", (), False, counts[name]))
+        return out
 
     def snapshot(self, limit: int = 200) -> Snapshot:
         """Everything the dashboard shows, in one call (meant for a background thread)."""

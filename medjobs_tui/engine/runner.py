@@ -34,6 +34,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from medjobs_tui.clock import Clock, SystemClock, iso
 from medjobs_tui.config import JobConfig, Settings
 from medjobs_tui.engine import outcomes, recovery
+from medjobs_tui.engine.delivery import DeliveryLoop
 from medjobs_tui.engine.outcomes import RUNNER_ACTOR
 from medjobs_tui.engine.pool import Outcome, WorkerPool
 from medjobs_tui.engine.recovery import HEARTBEAT_SECONDS, LEASE_SECONDS, RECOVERY_EVERY_S  # noqa: F401 - re-exported
@@ -119,6 +120,7 @@ class Runner:
         self._heartbeat: threading.Thread | None = None
         self.id = recovery.new_runner_id()
         self.scheduler: BackgroundScheduler | None = None
+        self.delivery = DeliveryLoop(settings, self.clock, self.id, dbs=self.dbs)  # notifications out
         store_runs.sync_jobs(self.db, {name: job.job_type for name, job in settings.jobs.items()})
 
     @property
@@ -231,6 +233,7 @@ class Runner:
                     log.warning("outcomes are recorded again; claiming resumes")
             self._changed()
             self.wake()
+            self.delivery.wake()  # the run may have queued notifications
 
     def _block(self, run_id: int, why: str) -> None:
         with self._lock:
@@ -291,6 +294,7 @@ class Runner:
         self.scheduler.start()
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="medjobs-dispatcher", daemon=True)
         self._dispatcher.start()
+        self.delivery.start()
 
     def _dispatch_loop(self) -> None:
         last_recovery = time.monotonic()
@@ -339,6 +343,7 @@ class Runner:
         if hasattr(self.executor, "kill_all"):
             self.executor.kill_all()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self.delivery.stop(timeout)
         if self._heartbeat is not None:
             self._heartbeat.join(timeout)
             try:

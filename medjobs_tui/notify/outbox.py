@@ -9,9 +9,11 @@ retried, recovered or repeated run never notifies twice. Keys are built here and
 - ``interaction_alert:<alert id>``                         one per interaction alert row
 - ``supply_critical:<order id>:<clinic-local YYYY-MM-DD>`` one per order and day
 - ``run_dead:<run id>:attempt<n>``                          one per run and final attempt (engine alerts)
+- ``ops_alert:<code>:<scope>``                             one per operational alert and scope (``alerts.queue_alert``)
 
 Messages are fixed templates filled with pseudonyms (P-00012), order numbers, clock times and counts:
-never names, birth dates, contact details or free text. Delivery channels come later; rows stay 'pending'.
+never names, birth dates, contact details or free text (``render`` refuses a ``patient`` value that is not a
+pseudonym). ``notify.delivery`` sends the rows: the in-app inbox always, and the channels of the audience.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ TEMPLATES: dict[str, Template] = {t.kind: t for t in (
              "#{precipitant_order}. Review the medication list."),
     Template("job_failed", "staff",
              "Job {job} failed: run {run_id} is dead after its last attempt. Review it and retry."),
+    Template("ops_alert", "staff",
+             "MedJobs alert {code}: {count} item(s) in {area} need attention. Open MedJobs to review."),
     Template("supply_critical", "staff",
              "{patient}: order #{order} has {days_remaining} day(s) of supply left (critical at <= "
              "{threshold_days} day(s))."),
@@ -63,6 +67,8 @@ TEMPLATES: dict[str, Template] = {t.kind: t for t in (
 """Every kind of notification the handlers write, with its default audience."""
 
 _PLACEHOLDER = re.compile(r"{(\w+)}")
+PSEUDONYM = re.compile(r"^P-\d{1,12}$")
+"""What a ``patient`` parameter must look like: a pseudonym such as ``P-00012``, never a name."""
 _SAFE_TEXT = re.compile(r"^[\w .:+()/'-]{0,120}$")
 
 
@@ -84,6 +90,8 @@ def render(kind: str, **params: object) -> str:
             raise ValueError(f"{kind}: parameter {name} must be a number or short text")
         if isinstance(value, str) and not _SAFE_TEXT.match(value):
             raise ValueError(f"{kind}: parameter {name} is not a short plain value")
+        if name == "patient" and not (isinstance(value, str) and PSEUDONYM.match(value)):
+            raise ValueError(f"{kind}: parameter patient must be a pseudonym like P-00012")
     return template.text.format(**params)
 
 

@@ -1,10 +1,13 @@
-"""Queries of the notification outbox: insert once per idempotency key, list newest first."""
+"""Queries of the notification outbox: insert once per idempotency key, list newest first, and the delivery
+rows (claim, finish fenced by the claim, resolve sends cut short)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import sqlite_utils
+
+from medjobs_tui.store.db import transaction
 
 
 def insert_once(db: sqlite_utils.Database, *, idempotency_key: str, kind: str, audience: str, message: str,
@@ -28,3 +31,131 @@ def recent(db: sqlite_utils.Database, limit: int = 200) -> list[dict[str, Any]]:
     )
     cols = [c[0] for c in cur.description]
     return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+# ---------------------------------------------------------------------------------------------- delivery
+# One notification_deliveries row per notification and channel ('inbox' or a configured channel). The
+# life of a row: pending -> sending (claimed: attempts + 1, claimed_by) -> sent | pending again after a
+# backoff | failed; a send cut short stays 'sending' until a deliverer resolves it (unconfirmed, or
+# pending again for channels that re-send under the same idempotency key); expired when it came too late.
+
+DELIVERY_STATUSES = ("pending", "sending", "sent", "failed", "unconfirmed", "expired")
+
+
+def _rows(cur) -> list[dict[str, Any]]:
+    cols = [c[0] for c in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def unplanned(db: sqlite_utils.Database, limit: int = 500) -> list[dict[str, Any]]:
+    """Pending notifications that have no delivery rows yet, oldest first: id, audience, due_at, created_at."""
+    return _rows(db.execute(
+        "SELECT n.id, n.audience, n.due_at, n.created_at FROM notifications n WHERE n.status = 'pending'"
+        " AND NOT EXISTS (SELECT 1 FROM notification_deliveries d WHERE d.notification_id = n.id)"
+        " ORDER BY n.id LIMIT ?", [limit]))
+
+
+def plan_deliveries(db: sqlite_utils.Database, notification_id: int, rows: list[dict[str, Any]], now: str) -> int:
+    """Insert the delivery rows of one notification (``channel``, ``status``, ``next_attempt_at``, optional
+    ``sent_at``/``error``) unless present, then refresh the notification's status; one transaction.
+    Returns how many rows were new."""
+    new = 0
+    with transaction(db):
+        for r in rows:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO notification_deliveries (notification_id, channel, status, next_attempt_at,"
+                " sent_at, error, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [notification_id, r["channel"], r["status"], r["next_attempt_at"], r.get("sent_at"),
+                 r.get("error"), now])
+            new += cur.rowcount
+        _refresh_status(db, notification_id)
+    return new
+
+
+def claim_delivery(db: sqlite_utils.Database, *, deliverer: str, now: str) -> dict[str, Any] | None:
+    """Claim the oldest due pending delivery for ``deliverer`` (one ``BEGIN IMMEDIATE`` transaction): it
+    becomes 'sending' with attempts + 1. Returns the delivery joined with its notification (kind, audience,
+    message, idempotency_key, due_at, patient pseudonym), or None when nothing is due."""
+    with transaction(db):
+        row = db.execute(
+            "SELECT d.id FROM notification_deliveries d WHERE d.status = 'pending' AND d.next_attempt_at <= ?"
+            " ORDER BY d.next_attempt_at, d.id LIMIT 1", [now]).fetchone()
+        if row is None:
+            return None
+        db.execute(
+            "UPDATE notification_deliveries SET status = 'sending', attempts = attempts + 1, claimed_by = ?,"
+            " claimed_at = ?, updated_at = ? WHERE id = ?", [deliverer, now, now, row[0]])
+        return _delivery(db, row[0])
+
+
+def _delivery(db: sqlite_utils.Database, delivery_id: int) -> dict[str, Any] | None:
+    found = _rows(db.execute(
+        "SELECT d.id, d.notification_id, d.channel, d.status, d.attempts, d.next_attempt_at, d.claimed_by,"
+        " d.claimed_at, d.sent_at, d.error, n.kind, n.audience, n.message, n.idempotency_key, n.due_at,"
+        " n.created_at, p.pseudonym AS patient FROM notification_deliveries d"
+        " JOIN notifications n ON n.id = d.notification_id LEFT JOIN patients p ON p.id = n.patient_id"
+        " WHERE d.id = ?", [delivery_id]))
+    return found[0] if found else None
+
+
+def finish_delivery(db: sqlite_utils.Database, delivery_id: int, *, claimed_by: str, attempts: int, status: str,
+                    now: str, error: str | None = None, next_attempt_at: str | None = None) -> bool:
+    """Move a 'sending' delivery on, fenced by its claim (``claimed_by`` and ``attempts`` must still match):
+    ``sent``, ``pending`` again (``next_attempt_at``), ``failed``, ``unconfirmed`` or ``expired``; then refresh
+    its notification's status, in one transaction. False (nothing changed) if the claim is no longer current."""
+    if status not in DELIVERY_STATUSES or status == "sending":
+        raise ValueError(f"finish_delivery: status must be one of {DELIVERY_STATUSES[2:]} or pending, got {status!r}")
+    with transaction(db):
+        cur = db.execute(
+            "UPDATE notification_deliveries SET status = ?, error = ?, updated_at = ?,"
+            " sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END,"
+            " next_attempt_at = COALESCE(?, next_attempt_at), claimed_by = NULL, claimed_at = NULL"
+            " WHERE id = ? AND status = 'sending' AND claimed_by = ? AND attempts = ?",
+            [status, error, now, status, now, next_attempt_at, delivery_id, claimed_by, attempts])
+        if cur.rowcount != 1:
+            return False
+        notification_id = db.execute("SELECT notification_id FROM notification_deliveries WHERE id = ?",
+                                     [delivery_id]).fetchone()[0]
+        _refresh_status(db, notification_id)
+    return True
+
+
+def in_flight(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Every delivery left 'sending' (by this or another deliverer), with its notification's fields."""
+    ids = [r[0] for r in db.execute("SELECT id FROM notification_deliveries WHERE status = 'sending' ORDER BY id")]
+    return [d for d in (_delivery(db, i) for i in ids) if d is not None]
+
+
+def _refresh_status(db: sqlite_utils.Database, notification_id: int) -> None:
+    """A notification's status from its deliveries: pending while any is pending or sending; else failed if
+    any failed, unconfirmed if any is, expired if any is, else sent."""
+    statuses = {r[0] for r in db.execute(
+        "SELECT DISTINCT status FROM notification_deliveries WHERE notification_id = ?", [notification_id])}
+    if not statuses or statuses & {"pending", "sending"}:
+        status = "pending"
+    else:
+        status = next((s for s in ("failed", "unconfirmed", "expired") if s in statuses), "sent")
+    db.execute("UPDATE notifications SET status = ? WHERE id = ?", [status, notification_id])
+
+
+def deliveries_of(db: sqlite_utils.Database, notification_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """The delivery rows of each notification in ``notification_ids`` (inbox first, then by channel name)."""
+    out: dict[int, list[dict[str, Any]]] = {i: [] for i in notification_ids}
+    for chunk in range(0, len(notification_ids), 500):
+        ids = notification_ids[chunk:chunk + 500]
+        marks = ",".join("?" * len(ids))
+        for r in _rows(db.execute(
+                "SELECT notification_id, channel, status, attempts, next_attempt_at, sent_at, error"
+                f" FROM notification_deliveries WHERE notification_id IN ({marks})"
+                " ORDER BY notification_id, channel != 'inbox', channel", ids)):
+            out[r["notification_id"]].append(r)
+    return out
+
+
+def delivery_counts(db: sqlite_utils.Database) -> dict[str, dict[str, int]]:
+    """``{channel: {status: count}}`` over every delivery row."""
+    out: dict[str, dict[str, int]] = {}
+    for channel, status, n in db.execute(
+            "SELECT channel, status, count(*) FROM notification_deliveries GROUP BY channel, status"):
+        out.setdefault(channel, {})[status] = n
+    return out

@@ -278,6 +278,28 @@ CREATE TABLE error_details (
 ALTER TABLE medication_requests ADD COLUMN dose_plan TEXT;   -- JSON of clinical.dosing.DosePlan; NULL = legacy columns
 """,
     ),
+    (
+        50,
+        "notification delivery: one row per notification and channel (in-app inbox and configured channels)",
+        """
+CREATE TABLE notification_deliveries (
+    id INTEGER PRIMARY KEY,
+    notification_id INTEGER NOT NULL REFERENCES notifications(id),
+    channel TEXT NOT NULL,                    -- 'inbox' (the in-app Notifications tab) or a channel of config.yaml
+    status TEXT NOT NULL,                     -- pending | sending | sent | failed | unconfirmed | expired
+    attempts INTEGER NOT NULL DEFAULT 0,      -- sends started (each claim counts one)
+    next_attempt_at TEXT NOT NULL,            -- UTC: not claimed before (the due time, then the backoff)
+    claimed_by TEXT,                          -- deliverer id (host:pid:random) of the send in progress
+    claimed_at TEXT,                          -- UTC
+    sent_at TEXT,                             -- UTC
+    error TEXT,                               -- masked reason: channel, scheme, category; never a URL or patient data
+    updated_at TEXT NOT NULL,
+    UNIQUE (notification_id, channel)
+);
+CREATE INDEX ix_deliveries_due ON notification_deliveries(status, next_attempt_at);
+CREATE INDEX ix_notifications_status ON notifications(status, id);
+""",
+    ),
 ]
 """(version, description, SQL script), applied in ascending version order. Never edit a shipped migration:
 add a new one. Numbers are allotted in ranges per line of work so parallel branches never collide:

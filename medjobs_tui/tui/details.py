@@ -41,6 +41,7 @@ def notification_fields(note: NotificationRow, zone: tzinfo) -> Fields:
         ("patient", note.patient or fmt.MISSING),
         ("due", fmt.local_datetime(note.due_at, zone)),
         ("status", fmt.status(note.status)),
+        ("delivery", note.delivery_summary),
         ("message", note.message),
     ]
 

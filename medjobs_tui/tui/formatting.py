@@ -25,6 +25,8 @@ STATUS_STYLES: dict[str, str] = {
     "skipped": "dim",
     "pending": "dodger_blue1",
     "sent": "green",
+    "unconfirmed": "magenta",
+    "expired": "dim",
     "valid": "green",
     "no runs": "dim",
 }
