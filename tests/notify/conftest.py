@@ -61,7 +61,7 @@ def queue_dose_reminder(db, now: datetime, patient_id: int, due_at: datetime, or
     key = outbox.dose_reminder_key(order, due_at)
     with transaction(db):
         assert outbox.queue(db, kind="dose_reminder", key=key, now=now, due_at=due_at, patient_id=patient_id,
-                            params={"order": order, "local_time": "09:00"})
+                            params={"order": order, "local_time": "09:00", "dose": "1 tablet"})
     return key
 
 
