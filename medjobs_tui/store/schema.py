@@ -272,13 +272,6 @@ CREATE TABLE error_details (
 """,
     ),
     (
-        60,
-        "dose plans: every dosageInstruction of an order, placed in time (tapers, weekly, hourly, bounds, count)",
-        """
-ALTER TABLE medication_requests ADD COLUMN dose_plan TEXT;   -- JSON of clinical.dosing.DosePlan; NULL = legacy columns
-""",
-    ),
-    (
         50,
         "notification delivery: one row per notification and channel (in-app inbox and configured channels)",
         """
@@ -298,6 +291,13 @@ CREATE TABLE notification_deliveries (
 );
 CREATE INDEX ix_deliveries_due ON notification_deliveries(status, next_attempt_at);
 CREATE INDEX ix_notifications_status ON notifications(status, id);
+""",
+    ),
+    (
+        60,
+        "dose plans: every dosageInstruction of an order, placed in time (tapers, weekly, hourly, bounds, count)",
+        """
+ALTER TABLE medication_requests ADD COLUMN dose_plan TEXT;   -- JSON of clinical.dosing.DosePlan; NULL = legacy columns
 """,
     ),
 ]
