@@ -273,6 +273,50 @@ def cancel(obj: Ctx, run_id: int) -> None:
     out.print(f"run {run_id} cancelled")
 
 
+# ------------------------------------------------------------------------------------- doses
+
+
+@main.group()
+def dose() -> None:
+    """Record what happened to a scheduled dose (taken, skipped, refused), or show a dose's history."""
+
+
+def _dose_command(status: str, meaning: str):
+    @click.argument("order_id", type=ID)
+    @click.argument("instant")
+    @click.option("--at", "at", default=None,
+                  help="when it happened: 'YYYY-MM-DD HH:MM' local or ISO 8601 with offset (default: now)")
+    @click.pass_obj
+    def command(obj: Ctx, order_id: int, instant: str, at: str | None) -> None:
+        console, actor = obj.console()
+        done = console.record_dose(actor, order_id, instant, status, at=at)
+        replaced = f" (was {done.previous}; kept in the dose's history)" if done.previous else ""
+        out.print(f"order {done.order_id} ({done.patient}), dose due {done.local_time}: {done.status}{replaced}",
+                  markup=False)
+
+    command.__doc__ = (f"Record that the dose of ORDER_ID due at INSTANT was {meaning}.\n\n"
+                       "INSTANT: 'YYYY-MM-DD HH:MM' in the patient's local time, or ISO 8601 with an offset. "
+                       "A confirmation always wins over 'reminder missed'; the earlier entry stays in the history.")
+    return dose.command(status)(command)
+
+
+for _status, _meaning in (("taken", "taken"), ("skipped", "skipped (not given)"),
+                          ("refused", "refused by the patient")):
+    _dose_command(_status, _meaning)
+
+
+@dose.command("history")
+@click.argument("order_id", type=ID)
+@click.argument("instant")
+@click.pass_obj
+def dose_history(obj: Ctx, order_id: int, instant: str) -> None:
+    """Every entry that stood for the dose of ORDER_ID due at INSTANT, oldest first."""
+    console, _ = obj.console()
+    rows = console.dose_history(order_id, instant)
+    _print_table(("status", "happened", "recorded", "by"), (
+        (r["status"], r["occurred_at"] or "-", r["recorded_at"], r["recorded_by"] or "(job)") for r in rows))
+
+
 # ------------------------------------------------------------------------------------- views
 
 

@@ -7,8 +7,8 @@ from datetime import datetime
 
 from medjobs_tui.engine.metrics import JobMetrics
 
-__all__ = ["Actor", "RunRow", "JobRow", "JobMetrics", "EvidenceRow", "DeliveryRow", "NotificationRow", "ChannelStatus",
-           "Snapshot", "ROLES"]
+__all__ = ["Actor", "DoseConfirmation", "RunRow", "JobRow", "JobMetrics", "EvidenceRow", "DeliveryRow",
+           "NotificationRow", "ChannelStatus", "Snapshot", "ROLES"]
 
 ROLES = ("admin", "operator", "reviewer", "auditor")
 
@@ -136,3 +136,19 @@ class Snapshot:
     metrics: list[JobMetrics] = field(default_factory=list)
     evidence: list[EvidenceRow] = field(default_factory=list)
     notifications: list[NotificationRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DoseConfirmation:
+    """What ``Console.record_dose`` recorded: the order, the patient's pseudonym, the dose's scheduled
+    instant (aware UTC) and its local wall-clock text in the patient's zone, the status now and the one it
+    replaced (None: first entry), when it happened (aware UTC) and the history row id."""
+
+    order_id: int
+    patient: str
+    dose_instant: datetime
+    local_time: str
+    status: str
+    previous: str | None
+    occurred_at: datetime
+    history_id: int

@@ -7,22 +7,26 @@ entry, allowed or denied. The dashboard and the CLI call only this layer; neithe
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from medjobs_tui.clock import Clock, SystemClock, parse_iso
+from medjobs_tui.clinical.dosing import local_to_utc
+from medjobs_tui.clock import Clock, SystemClock, iso, parse_iso
 from medjobs_tui.config import PRIORITIES, Settings
 from medjobs_tui.console.models import (
-    Actor, ChannelStatus, DeliveryRow, EvidenceRow, JobMetrics, JobRow, NotificationRow, RunRow, Snapshot,
+    Actor, ChannelStatus, DeliveryRow, DoseConfirmation, EvidenceRow, JobMetrics, JobRow, NotificationRow, RunRow,
+    Snapshot,
 )
 from medjobs_tui.engine import evidence as evidence_mod
 from medjobs_tui.engine.metrics import job_metrics
 from medjobs_tui.engine.runner import LEASE_SECONDS, Runner, next_fire_time
 from medjobs_tui.security import audit
 from medjobs_tui.security.keys import Keys, finish_rotation, load_keys, start_rotation, write_key_file
-from medjobs_tui.store import ThreadLocalDB, outbox, rekey
+from medjobs_tui.store import ThreadLocalDB, outbox, rekey, transaction
+from medjobs_tui.store import dose_log as store_doses
 from medjobs_tui.store import runs as store_runs
 
 PRIORITY_NAMES = {rank: name for name, rank in PRIORITIES.items()}
@@ -40,6 +44,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "job.resume": frozenset({"operator", "admin"}),
     "run.retry": frozenset({"operator", "admin"}),
     "run.cancel": frozenset({"operator", "admin"}),
+    "dose.record": frozenset({"operator", "admin"}),
     "view.operations": frozenset({"operator", "admin", "reviewer", "auditor"}),
     "evidence.read": frozenset({"operator", "admin", "reviewer", "auditor"}),
     "key.rotate": frozenset({"admin"}),
@@ -53,6 +58,7 @@ ACTION_WORDS = {
     "job.resume": "resume jobs", "run.retry": "retry runs", "run.cancel": "cancel runs",
     "view.operations": "view operations", "evidence.read": "read evidence",
     "key.rotate": "rotate the store key",
+    "dose.record": "record what happened to a dose",
 }
 """How each action is named to a user who is refused it."""
 
@@ -212,6 +218,74 @@ class Console:
             "dispenses": report.dispenses, "skipped": len(report.skipped), "warnings": len(report.warnings),
             "dry_run": dry_run})
         return report
+
+    def record_dose(self, actor: Actor, order_id: int, dose_instant: datetime | str, status: str, *,
+                    at: datetime | str | None = None) -> DoseConfirmation:
+        """Record what happened to one scheduled dose of order ``order_id``: ``status`` taken, skipped or
+        refused (``clinical.confirmation.CONFIRMATIONS``). Audited (``dose.record``), allowed or refused.
+
+        ``dose_instant``: the dose's scheduled instant, an aware datetime or text: ISO 8601 with an offset,
+        or a local wall-clock ``YYYY-MM-DD HH:MM`` in the patient's zone (else the clinic's; daylight
+        saving as the schedule: a time in the spring-forward gap means the first instant after it, a
+        repeated time its first occurrence). It must be a dose of the order's plan, at most a day ahead.
+        ``at``: when it happened (same forms; default now), never in the future.
+        A confirmation always wins over the system's ``reminder_missed`` / ``missed`` and over an
+        earlier confirmation (a correction); the earlier entry stays in the dose's history
+        (``clinical.confirmation.entry_stands``). The entry is keyed by the scheduled instant, so
+        adherence credits the dose to the local day it was due, whenever it is confirmed.
+        Raises ConsoleError / PermissionDenied.
+        """
+        from medjobs_tui.clinical.confirmation import CONFIRMATIONS, entry_stands
+        from medjobs_tui.jobs.medication_reminder import order_doses, order_zone
+
+        self.authorise(actor, "dose.record", f"order:{order_id}")
+        if status not in CONFIRMATIONS:
+            raise ConsoleError(f"unknown dose status {status!r}; allowed: {', '.join(CONFIRMATIONS)}")
+        order = store_doses.order_for_dose(self.db, order_id)
+        if order is None:
+            raise ConsoleError(f"no medication order {order_id}")
+        zone = order_zone(order, self.settings)
+        now = self.clock.now()
+        instant = _when(dose_instant, zone, "the dose instant")
+        occurred = _when(at, zone, "--at") if at is not None else now
+        if occurred > now + timedelta(minutes=1):
+            raise ConsoleError("--at lies in the future; record a dose once it has happened")
+        if instant > now + timedelta(days=1):
+            raise ConsoleError("that dose is more than a day ahead; it cannot be confirmed yet")
+        doses = order_doses(order, self.settings, instant, instant + timedelta(seconds=1))
+        if not any(d.at == instant for d in doses):
+            day = instant.astimezone(zone).date()
+            start = local_to_utc(day, time(0, 0), zone)
+            that_day = order_doses(order, self.settings, start, local_to_utc(day + timedelta(days=1), time(0, 0), zone))
+            times = ", ".join(d.at.astimezone(zone).strftime("%H:%M") for d in that_day) or "none"
+            raise ConsoleError(f"order {order_id} has no dose due at {instant.astimezone(zone):%Y-%m-%d %H:%M} "
+                               f"({zone.key}); its doses that day: {times}")
+        with transaction(self.db):
+            current = store_doses.current_entry(self.db, order_id, iso(instant))
+            previous = current["status"] if current else None
+            if not entry_stands(previous, status):  # pragma: no cover - a confirmation always stands
+                raise ConsoleError(f"a {previous!r} entry of that dose stands; {status!r} was not recorded")
+            history_id = store_doses.write_entry(
+                self.db, medication_request_id=order_id, patient_id=order["patient_id"], dose_instant=iso(instant),
+                status=status, occurred_at=iso(occurred), recorded_at=iso(now), recorded_by=actor.username)
+        self._audit_ok(actor, "dose.record", f"order:{order_id}",
+                       {"status": status, "previous": previous, "history_id": history_id})
+        return DoseConfirmation(order_id=order_id, patient=order["pseudonym"], dose_instant=instant,
+                                local_time=f"{instant.astimezone(zone):%Y-%m-%d %H:%M %Z}", status=status,
+                                previous=previous, occurred_at=occurred, history_id=history_id)
+
+    def dose_history(self, order_id: int, dose_instant: datetime | str) -> list[dict[str, Any]]:
+        """Every entry that stood for one dose, oldest first: ``status, occurred_at, recorded_at,
+        recorded_by`` (UTC text; recorded_by None for a job's entry). ``dose_instant`` as in
+        ``record_dose``. Raises ConsoleError for an unknown order or unreadable instant."""
+        from medjobs_tui.jobs.medication_reminder import order_zone
+
+        order = store_doses.order_for_dose(self.db, order_id)
+        if order is None:
+            raise ConsoleError(f"no medication order {order_id}")
+        instant = _when(dose_instant, order_zone(order, self.settings), "the dose instant")
+        return [{k: r[k] for k in ("status", "occurred_at", "recorded_at", "recorded_by")}
+                for r in store_doses.dose_history(self.db, order_id, iso(instant))]
 
     def write_demo(self, actor: Actor, *, seed: int = 7, patients: int = 50, replace: bool = False,
                    if_empty: bool = False):
@@ -386,6 +460,31 @@ class Console:
         """Everything the dashboard shows, in one call (meant for a background thread)."""
         return Snapshot(now=self.clock.now(), runs=self.runs(limit), jobs=self.jobs(), metrics=self.metrics(),
                         evidence=self.evidence(limit), notifications=self.notifications(limit))
+
+
+_LOCAL = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2})$")
+
+
+def _when(value: datetime | str, zone, what: str) -> datetime:
+    """An aware UTC datetime from an aware datetime, ISO 8601 text with an offset, or local
+    ``YYYY-MM-DD HH:MM`` in ``zone`` (``dosing.local_to_utc``: DST as the schedule reads it).
+    Raises ConsoleError naming ``what``."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ConsoleError(f"{what} needs a time zone")
+        return value.astimezone(timezone.utc)
+    text = str(value).strip()
+    m = _LOCAL.match(text)
+    try:
+        if m:
+            return local_to_utc(date.fromisoformat(m.group(1)), time.fromisoformat(m.group(2)), zone)
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise ConsoleError(f"{what}: give 'YYYY-MM-DD HH:MM' (the patient's local time) or ISO 8601 with an "
+                           "offset, e.g. 2026-11-29T08:00-05:00")
+    return parsed.astimezone(timezone.utc)
 
 
 def _run_row(r: dict[str, Any]) -> RunRow:

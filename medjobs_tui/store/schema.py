@@ -300,6 +300,45 @@ CREATE INDEX ix_notifications_status ON notifications(status, id);
 ALTER TABLE medication_requests ADD COLUMN dose_plan TEXT;   -- JSON of clinical.dosing.DosePlan; NULL = legacy columns
 """,
     ),
+    (
+        70,
+        "dose confirmations: who recorded a dose and when it happened; every entry that stood kept in its history",
+        """
+ALTER TABLE dose_log ADD COLUMN occurred_at TEXT;   -- UTC: when a confirmed dose was taken/skipped/refused (--at)
+ALTER TABLE dose_log ADD COLUMN recorded_by TEXT;   -- user name of a confirmation; NULL for a job's entry
+
+CREATE TABLE dose_log_history (                     -- append-only: every entry that was a dose's status
+    id INTEGER PRIMARY KEY,
+    dose_log_id INTEGER NOT NULL,
+    medication_request_id INTEGER NOT NULL,
+    patient_id INTEGER NOT NULL,
+    dose_instant TEXT NOT NULL,                     -- UTC instant the dose was scheduled for
+    status TEXT NOT NULL,                           -- taken | skipped | refused | missed | reminder_missed
+    occurred_at TEXT,
+    recorded_at TEXT NOT NULL,
+    recorded_by TEXT
+);
+CREATE INDEX ix_dose_log_history_dose ON dose_log_history(medication_request_id, dose_instant, id);
+INSERT INTO dose_log_history (dose_log_id, medication_request_id, patient_id, dose_instant, status, recorded_at)
+    SELECT id, medication_request_id, patient_id, dose_instant, status, recorded_at FROM dose_log ORDER BY id;
+CREATE TRIGGER dose_log_history_on_insert AFTER INSERT ON dose_log
+BEGIN
+    INSERT INTO dose_log_history (dose_log_id, medication_request_id, patient_id, dose_instant, status,
+                                  occurred_at, recorded_at, recorded_by)
+    VALUES (NEW.id, NEW.medication_request_id, NEW.patient_id, NEW.dose_instant, NEW.status, NEW.occurred_at,
+            NEW.recorded_at, NEW.recorded_by);
+END;
+CREATE TRIGGER dose_log_history_on_update AFTER UPDATE ON dose_log
+BEGIN
+    INSERT INTO dose_log_history (dose_log_id, medication_request_id, patient_id, dose_instant, status,
+                                  occurred_at, recorded_at, recorded_by)
+    VALUES (NEW.id, NEW.medication_request_id, NEW.patient_id, NEW.dose_instant, NEW.status, NEW.occurred_at,
+            NEW.recorded_at, NEW.recorded_by);
+END;
+CREATE TRIGGER dose_log_history_no_update BEFORE UPDATE ON dose_log_history
+BEGIN SELECT RAISE(ABORT, 'dose_log_history is append-only'); END;
+""",
+    ),
 ]
 """(version, description, SQL script), applied in ascending version order. Never edit a shipped migration:
 add a new one. Numbers are allotted in ranges per line of work so parallel branches never collide:

@@ -1,0 +1,190 @@
+"""Dose confirmation: `medjobs dose taken|skipped|refused` records what happened to a dose, audited; a
+confirmation wins over the reminder job's 'reminder_missed' with the earlier entry kept in the history;
+adherence credits the dose to the local day it was due, across midnight and across daylight saving.
+
+Clinic zone America/New_York. Hand-worked instants: 23:30 EST = 04:30 UTC the next day; on 2026-03-08
+(spring forward) 02:30 does not exist and the dose is at 03:00 EDT = 07:00 UTC; on 2026-11-01 (fall back)
+23:30 EST = 04:30 UTC on 2 Nov.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+from medjobs_tui.clock import FixedClock
+from medjobs_tui.console import Actor, Console, ConsoleError
+from medjobs_tui.console.operations import PermissionDenied
+from medjobs_tui.jobs import get_handler
+from medjobs_tui.jobs.base import JobContext
+from medjobs_tui.store import connect, transaction
+from medjobs_tui.store import clinical as store
+
+NURSE = Actor("nurse", "operator")
+
+
+def utc(*args) -> datetime:
+    return datetime(*args, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def clinic(settings):
+    """One patient, one active order with a 23:30 and a 02:30 dose, in the store since 1 Jan 2026."""
+    db = connect(settings.database_path)
+    with transaction(db):
+        pid = store.insert_patient(db, pseudonym="P-00001", source="demo", birth_year=1950, deceased=False,
+                                   timezone=None, reminders_opt_out=False, created_at="2026-01-01T00:00:00+00:00")
+        oid = store.insert_medication_request(
+            db, patient_id=pid, status="active", medication_text="lisinopril 10 MG Oral Tablet",
+            ingredients=["lisinopril"], schedule_status="scheduled", times_of_day=["02:30", "23:30"],
+            doses_per_day=2.0, dose_quantity=1.0, dose_unit="tablet",
+            created_at="2026-01-01T00:00:00+00:00", updated_at="2026-01-01T00:00:00+00:00")
+    return settings, db, oid
+
+
+def console_at(settings, now: datetime) -> Console:
+    return Console(settings, clock=FixedClock(now))
+
+
+def run_job(settings, db, job_name: str, now: datetime, **options):
+    job = settings.jobs[job_name]
+    if options:
+        job = job.model_copy(update={"options": {**job.options, **options}})
+    return get_handler(job.job_type)(JobContext(db=db, settings=settings, job_name=job_name, job=job, now=now))
+
+
+def adherence_row(db, day: str, oid: int):
+    return store.analytics_day(db, day)["adherence"][[r["medication_request_id"] for r in
+                                                       store.analytics_day(db, day)["adherence"]].index(oid)]
+
+
+def test_taken_after_reminder_missed_wins_and_the_earlier_entry_stays(clinic):
+    settings, db, oid = clinic
+    # the 02:30 and 23:30 doses of 28 Nov (the latter 04:30 UTC on 29 Nov) pass the 60-minute catch-up
+    # limit unreminded (the runner was off); the job records both as reminder_missed
+    summary = run_job(settings, db, "medication_reminder", utc(2026, 11, 29, 6, 0))
+    assert summary["reminders_missed"] == 2
+    console = console_at(settings, utc(2026, 11, 29, 6, 10))
+
+    done = console.record_dose(NURSE, oid, "2026-11-28 23:30", "taken", at="2026-11-29 00:15")
+
+    assert (done.status, done.previous) == ("taken", "reminder_missed")
+    assert done.dose_instant == utc(2026, 11, 29, 4, 30) and done.occurred_at == utc(2026, 11, 29, 5, 15)
+    assert db.execute("SELECT status FROM dose_log WHERE dose_instant = ?",
+                      ["2026-11-29T04:30:00+00:00"]).fetchall() == [("taken",)]
+    history = console.dose_history(oid, "2026-11-28T23:30-05:00")
+    assert [(h["status"], h["recorded_by"]) for h in history] == [("reminder_missed", None), ("taken", "nurse")]
+    assert history[1]["occurred_at"] == "2026-11-29T05:15:00+00:00"
+    console.close()
+
+
+def test_the_reminder_job_never_overrides_a_confirmation(clinic):
+    settings, db, oid = clinic
+    console = console_at(settings, utc(2026, 11, 29, 5, 0))
+    console.record_dose(NURSE, oid, "2026-11-28 23:30", "refused")
+    summary = run_job(settings, db, "medication_reminder", utc(2026, 11, 29, 6, 0))
+    assert summary["reminders_missed"] == 1  # the unconfirmed 02:30 dose only
+    assert [h["status"] for h in console.dose_history(oid, "2026-11-28 23:30")] == ["refused"]
+    console.close()
+
+
+def test_a_correction_keeps_both_confirmations(clinic):
+    settings, db, oid = clinic
+    console = console_at(settings, utc(2026, 11, 29, 6, 0))
+    console.record_dose(NURSE, oid, "2026-11-28 23:30", "skipped")
+    again = console.record_dose(NURSE, oid, "2026-11-28 23:30", "taken")
+    assert again.previous == "skipped"
+    assert [h["status"] for h in console.dose_history(oid, "2026-11-28 23:30")] == ["skipped", "taken"]
+    with pytest.raises(Exception, match="append-only"):
+        db.execute("UPDATE dose_log_history SET status = 'taken'")
+    console.close()
+
+
+def test_dose_confirmed_after_midnight_counts_on_the_day_it_was_due(clinic):
+    settings, db, oid = clinic
+    console = console_at(settings, utc(2026, 11, 29, 6, 0))
+    console.record_dose(NURSE, oid, "2026-11-28 23:30", "taken", at="2026-11-29 00:20")
+    console.record_dose(NURSE, oid, "2026-11-28 02:30", "taken")
+    console.close()
+
+    run_job(settings, db, "analytics_rollup", utc(2026, 11, 29, 12, 0), day="2026-11-28")
+    run_job(settings, db, "analytics_rollup", utc(2026, 11, 30, 12, 0), day="2026-11-29")
+
+    day28, day29 = adherence_row(db, "2026-11-28", oid), adherence_row(db, "2026-11-29", oid)
+    assert (day28["doses_scheduled"], day28["doses_taken"], day28["adherence_pct"]) == (2, 2, 100.0)
+    assert (day29["doses_scheduled"], day29["doses_taken"]) == (2, 0)  # not credited to the day it was confirmed
+
+
+def test_across_daylight_saving_the_dose_is_credited_once_to_its_own_day(clinic):
+    settings, db, oid = clinic
+    # spring forward: 02:30 on 8 Mar 2026 does not exist; the dose is at 03:00 EDT = 07:00 UTC
+    console = console_at(settings, utc(2026, 3, 9, 12, 0))
+    spring = console.record_dose(NURSE, oid, "2026-03-08 02:30", "taken")
+    assert spring.dose_instant == utc(2026, 3, 8, 7, 0)
+    # fall back: 23:30 EST on 1 Nov = 04:30 UTC on 2 Nov, confirmed at 00:40 local on 2 Nov
+    console.clock.set(utc(2026, 11, 2, 12, 0))
+    fall = console.record_dose(NURSE, oid, "2026-11-01 23:30", "taken", at="2026-11-02T00:40-05:00")
+    assert fall.dose_instant == utc(2026, 11, 2, 4, 30)
+    console.close()
+
+    run_job(settings, db, "analytics_rollup", utc(2026, 3, 9, 12, 0), day="2026-03-08")
+    run_job(settings, db, "analytics_rollup", utc(2026, 11, 2, 12, 0), day="2026-11-01")
+    run_job(settings, db, "analytics_rollup", utc(2026, 11, 3, 12, 0), day="2026-11-02")
+    assert adherence_row(db, "2026-03-08", oid)["doses_taken"] == 1
+    assert adherence_row(db, "2026-11-01", oid)["doses_taken"] == 1
+    assert adherence_row(db, "2026-11-02", oid)["doses_taken"] == 0
+
+
+def test_refusals_name_the_problem_and_change_nothing(clinic):
+    settings, db, oid = clinic
+    console = console_at(settings, utc(2026, 11, 29, 6, 0))
+    with pytest.raises(ConsoleError, match=r"no dose due at 2026-11-28 23:00 \(America/New_York\); "
+                                           r"its doses that day: 02:30, 23:30"):
+        console.record_dose(NURSE, oid, "2026-11-28 23:00", "taken")
+    with pytest.raises(ConsoleError, match="--at lies in the future"):
+        console.record_dose(NURSE, oid, "2026-11-28 23:30", "taken", at="2026-11-29 09:00")
+    with pytest.raises(ConsoleError, match="more than a day ahead"):
+        console.record_dose(NURSE, oid, "2026-12-01 02:30", "refused")
+    with pytest.raises(ConsoleError, match="unknown dose status 'given'"):
+        console.record_dose(NURSE, oid, "2026-11-28 23:30", "given")
+    with pytest.raises(ConsoleError, match="no medication order 999"):
+        console.record_dose(NURSE, 999, "2026-11-28 23:30", "taken")
+    with pytest.raises(ConsoleError, match="give 'YYYY-MM-DD HH:MM'"):
+        console.record_dose(NURSE, oid, "yesterday", "taken")
+    with pytest.raises(PermissionDenied, match="may not record what happened to a dose"):
+        console.record_dose(Actor("rita", "reviewer"), oid, "2026-11-28 23:30", "taken")
+    assert db.execute("SELECT count(*) FROM dose_log").fetchone()[0] == 0
+    audit = db.execute("SELECT actor, action, outcome FROM audit_log").fetchall()
+    assert audit == [("rita", "dose.record", "denied")]
+    console.close()
+
+
+def test_every_confirmation_is_audited_without_patient_data(clinic):
+    settings, db, oid = clinic
+    console = console_at(settings, utc(2026, 11, 29, 6, 0))
+    console.record_dose(NURSE, oid, "2026-11-28 23:30", "taken")
+    (actor, action, target, outcome, detail), = db.execute(
+        "SELECT actor, action, target, outcome, detail FROM audit_log").fetchall()
+    assert (actor, action, target, outcome) == ("nurse", "dose.record", f"order:{oid}", "ok")
+    assert json.loads(detail) == {"history_id": 1, "previous": None, "status": "taken"}
+    console.close()
+
+
+def test_cli_dose_taken_and_history(clinic, clinic_config):
+    from click.testing import CliRunner
+
+    from medjobs_tui.cli import main
+
+    settings, db, oid = clinic
+    run_job(settings, db, "medication_reminder", utc(2026, 11, 29, 6, 0))
+    runner = CliRunner()
+    base = ["--config", str(clinic_config), "--user", "nurse"]
+    result = runner.invoke(main, base + ["dose", "taken", str(oid), "2026-11-28 23:30", "--at", "2026-11-29 00:15"])
+    assert result.exit_code == 0, result.output
+    assert f"order {oid} (P-00001), dose due 2026-11-28 23:30 EST: taken (was reminder_missed" in result.output
+    result = runner.invoke(main, base + ["dose", "history", str(oid), "2026-11-28 23:30"])
+    assert result.exit_code == 0 and "reminder_missed" in result.output and "nurse" in result.output
+    result = runner.invoke(main, base + ["dose", "refused", str(oid), "2026-11-28 23:10"])
+    assert result.exit_code == 1 and "no dose due at" in result.output
