@@ -21,6 +21,7 @@ from medjobs_tui.jobs import get_handler
 from medjobs_tui.jobs.base import JobContext
 from medjobs_tui.store import connect, transaction
 from medjobs_tui.store import clinical as store
+from tests.conftest import STORE_KEY
 
 NURSE = Actor("nurse", "operator")
 
@@ -32,7 +33,7 @@ def utc(*args) -> datetime:
 @pytest.fixture
 def clinic(settings):
     """One patient, one active order with a 23:30 and a 02:30 dose, in the store since 1 Jan 2026."""
-    db = connect(settings.database_path)
+    db = connect(settings.database_path, STORE_KEY)
     with transaction(db):
         pid = store.insert_patient(db, pseudonym="P-00001", source="demo", birth_year=1950, deceased=False,
                                    timezone=None, reminders_opt_out=False, created_at="2026-01-01T00:00:00+00:00")
