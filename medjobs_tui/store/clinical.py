@@ -199,13 +199,14 @@ def insert_dose_log(db: sqlite_utils.Database, *, medication_request_id: int, pa
 
 
 def insert_dose_log_many(db: sqlite_utils.Database, rows: Sequence[tuple[int, int, str, str, str]]) -> int:
-    """Bulk ``insert_dose_log``: rows of (medication_request_id, patient_id, dose_instant, status, recorded_at)."""
-    before = db.conn.total_changes
-    db.conn.executemany(
+    """Bulk ``insert_dose_log``: rows of (medication_request_id, patient_id, dose_instant, status, recorded_at).
+
+    Returns the dose-log rows inserted (the history rows the table's trigger adds are not counted)."""
+    cur = db.conn.executemany(
         "INSERT OR IGNORE INTO dose_log (medication_request_id, patient_id, dose_instant, status, recorded_at)"
         " VALUES (?, ?, ?, ?, ?)", rows,
     )
-    return db.conn.total_changes - before
+    return cur.rowcount
 
 
 def insert_interaction_alert(db: sqlite_utils.Database, *, patient_id: int, rule_id: str, drug_a: str, drug_b: str,
