@@ -345,14 +345,16 @@ def jobs(obj: Ctx) -> None:
 
 @main.command()
 @click.option("--limit", default=30, show_default=True, type=LIMIT)
+@click.option("--all", "include_skipped", is_flag=True, help="also list skipped ticks, with the reason")
 @click.pass_obj
-def runs(obj: Ctx, limit: int) -> None:
-    """List the newest runs (at most --limit), plus every run still queued or running."""
+def runs(obj: Ctx, limit: int, include_skipped: bool) -> None:
+    """List the newest runs (at most --limit), plus every run still queued or running. A coalesced or
+    skipped tick shows why it did not run in the error column."""
     console, _ = obj.console()
     _print_table(("run", "job", "priority", "status", "attempt", "scheduled", "duration", "error"), (
         (str(r.id), r.job_name, r.priority, r.status, f"{r.attempt}/{r.max_attempts}",
          _local(r.scheduled_at, obj.settings), f"{r.duration_s:.3f} s" if r.duration_s is not None else "-",
-         r.error or "") for r in console.runs(limit)))
+         r.error or "") for r in console.runs(limit, include_skipped=include_skipped)))
 
 
 @main.command()

@@ -211,8 +211,10 @@ OPTIONS_BY_TYPE: dict[str, type[_Options]] = {
 class JobConfig(_Strict):
     """One job of config.yaml in the seed's ``job_config`` shape.
 
-    ``timeout`` is in seconds; at the timeout the worker process is killed. ``options`` holds
-    job-type specific settings (for example ``window_minutes`` of the medication reminder).
+    ``timeout`` is in seconds; at the timeout the worker process is killed. ``misfire`` says what becomes
+    of ticks missed while no runner ran: ``coalesce`` (default) queues one catch-up run for all of them,
+    ``skip`` records them as one skipped row. ``options`` holds job-type specific settings (for example
+    ``window_minutes`` of the medication reminder).
     """
 
     priority: Literal["critical", "high", "normal", "low"]
@@ -223,6 +225,7 @@ class JobConfig(_Strict):
     schedule: Schedule
     retry_policy: RetryPolicy = RetryPolicy()
     timeout: Annotated[float, Field(gt=0, le=MAX_TIMEOUT_S, allow_inf_nan=False)]
+    misfire: Literal["coalesce", "skip"] = "coalesce"
     queue: str | None = None
     validation_rules: ValidationRules = ValidationRules()
     monitoring_config: MonitoringConfig = MonitoringConfig()

@@ -30,10 +30,10 @@ class RunRow:
     job_type: str
     queue: str
     priority: str            # critical | high | normal | low
-    status: str              # queued | running | succeeded | failed | timed_out | crashed | interrupted | dead | cancelled | skipped
+    status: str              # queued | running | succeeded | failed | timed_out | crashed | interrupted | dead | cancelled | skipped | coalesced
     attempt: int
     max_attempts: int
-    trigger: str             # schedule | manual | once | retry
+    trigger: str             # schedule | catch_up | manual | once | retry
     scheduled_at: datetime
     available_at: datetime
     started_at: datetime | None

@@ -22,7 +22,8 @@ from medjobs_tui.console.models import (
 )
 from medjobs_tui.engine import evidence as evidence_mod
 from medjobs_tui.engine.metrics import job_metrics
-from medjobs_tui.engine.runner import LEASE_SECONDS, Runner, next_fire_time
+from medjobs_tui.engine.runner import LEASE_SECONDS, Runner
+from medjobs_tui.engine.ticks import next_fire_time
 from medjobs_tui.security import audit
 from medjobs_tui.security.keys import Keys, finish_rotation, load_keys, start_rotation, write_key_file
 from medjobs_tui.store import ThreadLocalDB, outbox, rekey, transaction
@@ -355,9 +356,10 @@ class Console:
 
     # ------------------------------------------------------------------ views
 
-    def runs(self, limit: int = 200) -> list[RunRow]:
-        """The newest runs (and every active one), newest first."""
-        return [_run_row(r) for r in store_runs.recent_runs(self.db, limit)]
+    def runs(self, limit: int = 200, include_skipped: bool = False) -> list[RunRow]:
+        """The newest runs (and every active one), newest first; skipped ticks (paused job, repeated hour,
+        missed with ``misfire: skip``) only with ``include_skipped``. Coalesced ticks are always listed."""
+        return [_run_row(r) for r in store_runs.recent_runs(self.db, limit, include_skipped=include_skipped)]
 
     def run(self, run_id: int) -> RunRow:
         """One run. Raises ConsoleError if there is none with that id."""

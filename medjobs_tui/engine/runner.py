@@ -2,9 +2,10 @@
 
 The life of one run, top to bottom in this module:
 
-1. ``tick`` (fired by APScheduler's cron or interval trigger) or ``enqueue`` (a user) inserts a
-   queued run; a paused job's tick is recorded as ``skipped``; a tick has a dedupe key so it is
-   queued once.
+1. ``fire`` (APScheduler's fire times of a job, handed over by ``ticks.TickExecutor``) records each
+   fire time through ``engine.ticks`` (keyed by the fire time; DST, coalescing and misfire rules), or
+   ``enqueue`` (a user) inserts a queued run. At start, ``ticks.catch_up_all`` handles the fire times
+   missed while no runner ran.
 2. ``dispatch`` claims due runs, highest priority first, then oldest, within each queue's
    concurrency limit (one ``BEGIN IMMEDIATE`` transaction per claim).
 3. ``execute_claimed`` runs the attempt in a long-lived worker process of the pool (``engine.pool``),
@@ -24,16 +25,14 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from datetime import datetime
+from typing import Any, Callable, Sequence
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 
 from medjobs_tui.clock import Clock, SystemClock, iso
-from medjobs_tui.config import JobConfig, Settings
-from medjobs_tui.engine import outcomes, recovery
+from medjobs_tui.config import Settings
+from medjobs_tui.engine import outcomes, recovery, ticks
 from medjobs_tui.engine.delivery import DeliveryLoop
 from medjobs_tui.engine.outcomes import RUNNER_ACTOR
 from medjobs_tui.engine.pool import Outcome, WorkerPool
@@ -56,37 +55,6 @@ class RunnerStatus:
 
     state: str
     message: str
-
-
-INTERVAL_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
-"""Interval schedules count from this instant, so every runner on a store fires (and dedupes) the same ticks."""
-
-
-def make_trigger(job: JobConfig, settings: Settings):
-    """The APScheduler trigger of ``job``: a crontab in the clinic's zone, or an interval in seconds
-    counted from INTERVAL_EPOCH."""
-    if job.schedule.type == "cron":
-        return CronTrigger.from_crontab(str(job.schedule.value), timezone=settings.zone)
-    return IntervalTrigger(seconds=int(job.schedule.value), start_date=INTERVAL_EPOCH, timezone=settings.zone)
-
-
-def tick_instant(job: JobConfig, now: datetime) -> datetime:
-    """The schedule instant a tick firing at ``now`` belongs to: the latest fire time at or before ``now``.
-
-    Cron fire times are whole minutes; interval fire times are INTERVAL_EPOCH + k x interval. APScheduler
-    fires at or just after the fire time, so flooring gives every runner the same instant (and dedupe key).
-    """
-    if job.schedule.type == "cron":
-        return now.replace(second=0, microsecond=0)
-    every = int(job.schedule.value)
-    elapsed = int((now - INTERVAL_EPOCH).total_seconds())
-    return INTERVAL_EPOCH + timedelta(seconds=elapsed - elapsed % every)
-
-
-def next_fire_time(job: JobConfig, settings: Settings, after: datetime) -> datetime | None:
-    """The first instant after ``after`` at which ``job``'s schedule fires (aware)."""
-    trigger = make_trigger(job, settings)
-    return trigger.get_next_fire_time(None, after)
 
 
 class Runner:
@@ -130,33 +98,26 @@ class Runner:
 
     # -------------------------------------------------------------------------- 1. queue runs
 
-    def tick(self, job_name: str, scheduled_at: datetime | None = None) -> int | None:
-        """A schedule tick of ``job_name``: queue a run (or record it skipped if the job is paused).
-
-        ``scheduled_at`` defaults to the fire time this tick belongs to (``tick_instant``). Returns the
-        run id, or None if this tick was already queued (dedupe key ``<job>@<scheduled_at>``): two runners
-        on one store queue each tick once.
-        """
-        job = self.settings.jobs[job_name]
-        now = self.clock.now()
-        if scheduled_at is None:
-            scheduled_at = tick_instant(job, now)
-
-        def insert() -> int | None:
-            paused = job_name in store_runs.paused_jobs(self.db)
-            return store_runs.insert_run(
-                self.db, job_name=job_name, job_type=job.job_type, queue=job.queue_name,
-                priority=job.priority_rank, max_attempts=job.retry_policy.max_attempts, trigger="schedule",
-                scheduled_at=scheduled_at, created_by=RUNNER_ACTOR, now=now,
-                dedupe_key=f"{job_name}@{iso(scheduled_at)}", status="skipped" if paused else "queued",
-                note="job paused" if paused else None,
-            )
-
-        run_id = self.store_retry.call(f"inserting the tick of {job_name} at {iso(scheduled_at)}", insert,
-                                       should_stop=self._stopping.is_set)
+    def fire(self, job_name: str, fire_times: Sequence[datetime] = ()) -> list[tuple[datetime, int | None, str | None]]:
+        """Fire times of ``job_name`` delivered by APScheduler (its scheduled run times, which
+        ``ticks.TickExecutor`` appends to the call): record each as a tick (see
+        ``engine.ticks.record_fire_times``; a busy store is waited out) and wake the dispatcher. Returns
+        (fire time, run id or None if already recorded, status) per row."""
+        times = list(fire_times)
+        what = f"inserting the tick of {job_name} at {', '.join(iso(t) or '' for t in times)}"
+        rows = self.store_retry.call(
+            what, lambda: ticks.record_fire_times(self.db, self.settings, job_name, times, self.clock.now(),
+                                                  RUNNER_ACTOR),
+            should_stop=self._stopping.is_set)
         self.wake()
         self._changed()
-        return run_id
+        return rows
+
+    def tick(self, job_name: str, fire_time: datetime) -> int | None:
+        """One fire time of ``job_name``: the run id of its row (queued, coalesced or skipped), or None if
+        that fire time was already recorded (dedupe key ``<job>@<fire time UTC>``)."""
+        rows = self.fire(job_name, [fire_time])
+        return rows[0][1] if rows else None
 
     def enqueue(self, job_name: str, actor: str, trigger: str = "manual") -> int:
         """Queue a run of ``job_name`` due now on behalf of ``actor``; return its id. KeyError if unknown."""
@@ -279,18 +240,22 @@ class Runner:
     # -------------------------------------------------------------------------- lifecycle
 
     def start(self) -> None:
-        """Recover orphaned runs, rebuild missing evidence, start the worker pool, APScheduler (one trigger per
-        job) and the dispatcher thread."""
+        """Recover orphaned runs, rebuild missing evidence, start the worker pool, catch up ticks missed while
+        no runner ran (each job's misfire policy), start APScheduler (one trigger per job, every fire time
+        handed to ``fire``) and the dispatcher thread."""
         self.recover()
         outcomes.rebuild_missing_evidence(self.db, self.settings)
         if hasattr(self.executor, "start"):
             self.executor.start()
         self._started = True
-        self.scheduler = BackgroundScheduler(timezone=self.settings.zone,
-                                             job_defaults={"coalesce": True, "max_instances": 1,
-                                                           "misfire_grace_time": 300})
+        self.store_retry.call("catching up missed ticks", lambda: ticks.catch_up_all(
+            self.db, self.settings, self.clock.now(), RUNNER_ACTOR), should_stop=self._stopping.is_set)
+        self.scheduler = BackgroundScheduler(
+            timezone=self.settings.zone, executors={"ticks": ticks.TickExecutor()},
+            job_defaults={"coalesce": False, "misfire_grace_time": None, "max_instances": 1000})
         for name, job in self.settings.jobs.items():
-            self.scheduler.add_job(self.tick, make_trigger(job, self.settings), args=[name], id=name, name=name)
+            self.scheduler.add_job(self.fire, ticks.make_trigger(job, self.settings), args=[name], id=name, name=name,
+                                   executor="ticks")
         self.scheduler.start()
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="medjobs-dispatcher", daemon=True)
         self._dispatcher.start()

@@ -20,7 +20,7 @@ from medjobs_tui.store.db import ClaimLost, transaction
 ACTIVE_STATES = ("queued", "running")
 OUTCOMES = ("succeeded", "failed", "timed_out", "crashed", "interrupted")
 """How an attempt can end; ``crashed``: its worker died from a signal that was not the runner's timeout kill."""
-FINAL_STATES = ("succeeded", "dead", "cancelled", "skipped")
+FINAL_STATES = ("succeeded", "dead", "cancelled", "skipped", "coalesced")
 
 
 class RunStateError(Exception):

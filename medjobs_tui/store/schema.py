@@ -272,6 +272,14 @@ CREATE TABLE error_details (
 """,
     ),
     (
+        30,
+        "schedule watermark: the latest fire time of each job already recorded (missed ticks are found from it)",
+        """
+ALTER TABLE jobs ADD COLUMN ticks_seen_until TEXT;  -- UTC: every fire time up to here has its row (or a catch-up)
+CREATE INDEX ix_runs_job_status ON runs(job_name, status);
+""",
+    ),
+    (
         50,
         "notification delivery: one row per notification and channel (in-app inbox and configured channels)",
         """

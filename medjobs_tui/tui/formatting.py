@@ -23,6 +23,7 @@ STATUS_STYLES: dict[str, str] = {
     "interrupted": "magenta",
     "cancelled": "dim",
     "skipped": "dim",
+    "coalesced": "dim",
     "pending": "dodger_blue1",
     "sent": "green",
     "unconfirmed": "magenta",

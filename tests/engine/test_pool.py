@@ -98,7 +98,7 @@ def test_a_crashed_attempt_waits_out_the_retry_backoff(tmp_path, clock):
 def test_a_schedule_tick_wakes_the_dispatcher_like_a_trigger(tmp_path, clock):
     runner, _ = make_runner(tmp_path, clock, "ok")
     runner._wake.clear()
-    assert runner.tick("backup") is not None
+    assert runner.tick("backup", clock.now().replace(hour=7, minute=45)) is not None
     assert runner._wake.is_set()
     runner.stop()
 

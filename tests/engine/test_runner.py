@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from medjobs_tui.clock import iso
 from medjobs_tui.config import load_settings
 from medjobs_tui.console import Actor, Console, ConsoleError, PermissionDenied
 from medjobs_tui.engine.pool import WorkerPool
@@ -135,14 +136,15 @@ def test_hanging_handler_is_killed_at_its_timeout(tmp_path, clock):
 def test_paused_job_tick_is_recorded_as_skipped_and_resumed_job_queues_again(tmp_path, clock):
     runner, console = make_runner(tmp_path, clock, "ok")
     console.pause(NURSE, "medication_reminder")
-    skipped = runner.tick("medication_reminder")
+    fire = clock.now().replace(minute=45)
+    skipped = runner.tick("medication_reminder", fire)
     assert store_runs.get_run(runner.db, skipped)["status"] == "skipped"
     assert {j.name: j.paused for j in console.jobs()}["medication_reminder"] is True
     runner.drain()
     assert store_runs.get_run(runner.db, skipped)["status"] == "skipped"  # never executed
     console.resume(NURSE, "medication_reminder")
     clock.advance(900)
-    queued = runner.tick("medication_reminder")
+    queued = runner.tick("medication_reminder", fire + timedelta(minutes=15))
     runner.drain()
     assert console.run(queued).status == "succeeded"
     runner.stop()
@@ -150,8 +152,9 @@ def test_paused_job_tick_is_recorded_as_skipped_and_resumed_job_queues_again(tmp
 
 def test_the_same_schedule_tick_is_queued_once(tmp_path, clock):
     runner, _ = make_runner(tmp_path, clock, "ok")
-    first = runner.tick("backup")
-    again = runner.tick("backup")
+    fire = clock.now().replace(hour=7, minute=45)
+    first = runner.tick("backup", fire)
+    again = runner.tick("backup", fire)
     assert first is not None and again is None
     runner.stop()
 
@@ -271,20 +274,22 @@ def test_started_runner_stops_cleanly(tmp_path, clock):
 
 def test_two_runners_on_one_store_queue_each_interval_tick_once(tmp_path, clock):
     from medjobs_tui.config import Schedule
-    from medjobs_tui.engine.runner import tick_instant
+    from medjobs_tui.engine.ticks import make_trigger
 
     runner_a, console = make_runner(tmp_path, clock, "ok")
     runner_b, _ = make_runner(tmp_path, clock, "ok")
     job = runner_a.settings.jobs["backup"].model_copy(update={"schedule": Schedule(type="interval", value=4)})
     runner_a.settings.jobs["backup"] = runner_b.settings.jobs["backup"] = job
-    fire = tick_instant(job, clock.now())
+    trigger = make_trigger(job, runner_a.settings)
+    fire = trigger.get_next_fire_time(None, clock.now())
     clock.set(fire + timedelta(milliseconds=20))
-    first = runner_a.tick("backup")
-    clock.advance(1.5)                        # the other window's scheduler fires a little later
-    assert runner_b.tick("backup") is None    # same tick: not queued twice
-    clock.advance(3)                          # the next tick, 4 s after the first
-    assert runner_b.tick("backup") is not None
-    assert store_runs.get_run(runner_a.db, first)["scheduled_at"] == fire.isoformat(timespec="seconds")
+    first = runner_a.tick("backup", fire)
+    clock.advance(1.5)                                   # the other window's scheduler fires a little later
+    assert runner_b.tick("backup", fire) is None         # same tick: not queued twice
+    clock.advance(3)                                     # the next tick, 4 s after the first
+    runner_a.drain()
+    assert runner_b.tick("backup", trigger.get_next_fire_time(fire, fire)) is not None
+    assert store_runs.get_run(runner_a.db, first)["scheduled_at"] == iso(fire)
     runner_a.stop()
     runner_b.stop()
 

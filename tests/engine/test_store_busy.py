@@ -56,7 +56,7 @@ def test_a_write_lock_held_for_30_s_mid_run_leaves_no_run_stuck(tmp_path, clock,
     locker.conn.execute("BEGIN IMMEDIATE")                    # someone holds the write lock ...
     holder["db"] = locker
     lock_taken_at["at"] = clock.now()
-    ticker = threading.Thread(target=runner.tick, args=("backup",))
+    ticker = threading.Thread(target=runner.tick, args=("backup", clock.now().replace(hour=7, minute=45)))
     ticker.start()                                            # ... while a tick fires ...
     (tmp_path / "gate").write_text("go")                      # ... and the attempt ends
     runner.drain(timeout=60)
