@@ -428,6 +428,34 @@ def channels(obj: Ctx) -> None:
 
 
 @main.command()
+@click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), help="one clinic-local day (default: today)")
+@click.option("--from", "first", type=click.DateTime(["%Y-%m-%d"]), help="first day of a range (with --to)")
+@click.option("--to", "last", type=click.DateTime(["%Y-%m-%d"]), help="last day of a range, included")
+@click.option("--patient", help="only this patient (pseudonym, e.g. P-00012)")
+@click.option("--order", type=ID, help="only this medication request (order id)")
+@click.pass_obj
+def doses(obj: Ctx, day, first, last, patient: str | None, order: int | None) -> None:
+    """List the dose instants MedJobs schedules: local and UTC time, patient, order, dose, status.
+
+    Status: due (not reminded yet), reminded, taken, missed, skipped (or refused). Days are clinic-local
+    dates; a range is at most 31 days. Needs a clinic role (operator, admin, reviewer); audited.
+    """
+    if day is not None and (first is not None or last is not None):
+        raise click.UsageError("give either --date DAY or --from DAY --to DAY")
+    if (first is None) != (last is None):
+        raise click.UsageError("--from and --to go together")
+    console, actor = obj.console()
+    if first is None:
+        first = last = day or console.clock.now().astimezone(obj.settings.zone)
+    rows = console.doses(actor, first.date(), last.date(), patient=patient.strip().upper() if patient else None,
+                         order=order)
+    _print_table(("local time", "UTC", "patient", "order", "medication", "dose", "status"), (
+        (r.local.strftime("%Y-%m-%d %H:%M %Z"), r.at.strftime("%Y-%m-%d %H:%MZ"), r.patient, str(r.order),
+         r.medication, r.dose_text, r.status) for r in rows))
+    err.print(f"{len(rows)} dose(s), {first.date()}" + (f"..{last.date()}" if last.date() != first.date() else ""))
+
+
+@main.command()
 @click.argument("ref")
 @click.pass_obj
 def error(obj: Ctx, ref: str) -> None:

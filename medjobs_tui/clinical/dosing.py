@@ -399,3 +399,22 @@ def dose_text(dose: float | None, unit: str | None) -> str:
         return "as prescribed"
     amount = f"{dose:g}"
     return f"{amount} {unit}" if unit else amount
+
+
+DOSE_STATUSES = ("due", "reminded", "taken", "missed", "skipped", "refused")
+"""What the Doses view says of a dose instant."""
+
+
+def dose_status(logged: str | None, reminded: bool) -> str:
+    """The status of one dose instant for staff, from its dose-log entry and whether a reminder was queued.
+
+    A confirmation (taken, skipped, refused) says what happened; a dose-log 'missed' or 'reminder_missed' is
+    ``missed``; otherwise ``reminded`` when the patient's reminder is in the outbox, else ``due`` (upcoming,
+    or not handled yet). Source: issue 7 item 5 (statuses due, reminded, taken, missed, skipped); DOMAIN.md
+    "Real-world failures of reminder systems" (reminder_missed).
+    """
+    if logged in ("taken", "skipped", "refused"):
+        return logged
+    if logged in ("missed", "reminder_missed"):
+        return "missed"
+    return "reminded" if reminded else "due"

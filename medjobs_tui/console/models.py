@@ -7,7 +7,7 @@ from datetime import datetime
 
 from medjobs_tui.engine.metrics import JobMetrics
 
-__all__ = ["Actor", "DoseConfirmation", "RunRow", "JobRow", "JobMetrics", "EvidenceRow", "DeliveryRow",
+__all__ = ["Actor", "DoseConfirmation", "RunRow", "JobRow", "JobMetrics", "EvidenceRow", "DeliveryRow", "DoseRow",
            "NotificationRow", "ChannelStatus", "Snapshot", "ROLES"]
 
 ROLES = ("admin", "operator", "reviewer", "auditor")
@@ -127,6 +127,27 @@ class NotificationRow:
 
 
 @dataclass(frozen=True)
+class DoseRow:
+    """One scheduled dose instant, as ``medjobs doses`` and the Doses tab show it.
+
+    ``at`` aware UTC; ``local`` the same instant in the patient's zone (else the clinic's); ``patient`` the
+    pseudonym; ``order`` the medication request id; ``dose``/``unit`` of the step in force (None = not
+    stated) and ``dose_text`` as written for people; ``status`` due | reminded | taken | missed | skipped |
+    refused (``clinical.dosing.dose_status``).
+    """
+
+    at: datetime
+    local: datetime
+    patient: str
+    order: int
+    medication: str
+    dose: float | None
+    unit: str | None
+    dose_text: str
+    status: str
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Everything the dashboard shows, fetched in one go by a background worker."""
 
@@ -136,6 +157,8 @@ class Snapshot:
     metrics: list[JobMetrics] = field(default_factory=list)
     evidence: list[EvidenceRow] = field(default_factory=list)
     notifications: list[NotificationRow] = field(default_factory=list)
+    doses: list[DoseRow] | None = None
+    """Today's doses (clinic-local day); None when the actor's role may not see them."""
 
 
 @dataclass(frozen=True)

@@ -13,24 +13,30 @@ from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from medjobs_tui.clinical.dosing import local_to_utc
 from medjobs_tui.clock import Clock, SystemClock, iso, parse_iso
 from medjobs_tui.config import PRIORITIES, Settings
+from medjobs_tui.clinical.dosing import dose_status, dose_text, local_to_utc
 from medjobs_tui.console.models import (
-    Actor, ChannelStatus, DeliveryRow, DoseConfirmation, EvidenceRow, JobMetrics, JobRow, NotificationRow, RunRow,
-    Snapshot,
+    Actor, ChannelStatus, DeliveryRow, DoseConfirmation, DoseRow, EvidenceRow, JobMetrics, JobRow, NotificationRow,
+    RunRow, Snapshot,
 )
 from medjobs_tui.engine import evidence as evidence_mod
 from medjobs_tui.engine.metrics import job_metrics
 from medjobs_tui.engine.runner import LEASE_SECONDS, Runner
 from medjobs_tui.engine.ticks import next_fire_time
+from medjobs_tui.jobs import medication_reminder as reminders
+from medjobs_tui.notify import outbox as notify_outbox
 from medjobs_tui.security import audit
 from medjobs_tui.security.keys import Keys, finish_rotation, load_keys, start_rotation, write_key_file
 from medjobs_tui.store import ThreadLocalDB, outbox, rekey, transaction
 from medjobs_tui.store import dose_log as store_doses
+from medjobs_tui.store import clinical
 from medjobs_tui.store import runs as store_runs
 
 PRIORITY_NAMES = {rank: name for name, rank in PRIORITIES.items()}
+
+MAX_DOSE_DAYS = 31
+"""The Doses view lists at most this many days at a time."""
 
 # Which roles may do what. Source: DESIGN.md "Roles".
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -49,6 +55,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "view.operations": frozenset({"operator", "admin", "reviewer", "auditor"}),
     "evidence.read": frozenset({"operator", "admin", "reviewer", "auditor"}),
     "key.rotate": frozenset({"admin"}),
+    # patient-level schedule (pseudonyms, orders, doses): clinic staff, not the auditor (who reads audit/evidence)
+    "dose.read": frozenset({"operator", "admin", "reviewer"}),
 }
 
 ACTION_WORDS = {
@@ -60,6 +68,7 @@ ACTION_WORDS = {
     "view.operations": "view operations", "evidence.read": "read evidence",
     "key.rotate": "rotate the store key",
     "dose.record": "record what happened to a dose",
+    "dose.read": "see patients' doses",
 }
 """How each action is named to a user who is refused it."""
 
@@ -458,10 +467,69 @@ class Console:
             out.append(ChannelStatus(name, "?", (), False, counts[name]))
         return out
 
-    def snapshot(self, limit: int = 200) -> Snapshot:
-        """Everything the dashboard shows, in one call (meant for a background thread)."""
-        return Snapshot(now=self.clock.now(), runs=self.runs(limit), jobs=self.jobs(), metrics=self.metrics(),
-                        evidence=self.evidence(limit), notifications=self.notifications(limit))
+    def doses(self, actor: Actor, first: date, last: date | None = None, *, patient: str | None = None,
+              order: int | None = None, audit_read: bool = True) -> list[DoseRow]:
+        """Every scheduled dose instant of clinic-local days ``first``..``last`` (inclusive; at most
+        MAX_DOSE_DAYS), oldest first, for active scheduled orders of living patients, optionally of one
+        patient (pseudonym) or one order. Each row has the instant (UTC and the patient's local time), the dose
+        of the step in force and its status (``clinical.dosing.dose_status``: due, reminded, taken, missed,
+        skipped, refused). Role-checked (``dose.read``) and audited with counts only (the dashboard's
+        refreshes pass ``audit_read=False``: they are checked, not logged each second).
+        Raises PermissionDenied, or ConsoleError for a bad range or an unknown patient or order.
+        """
+        target = f"order:{order}" if order is not None else f"patient:{patient}" if patient else "doses"
+        self.authorise(actor, "dose.read", target)
+        last = last or first
+        if last < first:
+            raise ConsoleError(f"--to {last} is before --from {first}")
+        if (last - first).days + 1 > MAX_DOSE_DAYS:
+            raise ConsoleError(f"at most {MAX_DOSE_DAYS} days at a time ({first}..{last} is "
+                               f"{(last - first).days + 1})")
+        zone = self.settings.zone
+        start = local_to_utc(first, time(0, 0), zone)
+        end = local_to_utc(last + timedelta(days=1), time(0, 0), zone)
+        orders = clinical.active_orders(self.db)
+        if patient is not None:
+            orders = [o for o in orders if o["pseudonym"] == patient]
+            if not orders:
+                raise ConsoleError(f"no active orders of patient {patient}")
+        if order is not None:
+            chosen = [o for o in orders if o["id"] == order]
+            if not chosen:
+                raise ConsoleError(f"no active order {order}" + (f" of {patient}" if patient else ""))
+            if chosen[0]["deceased"] or chosen[0]["schedule_status"] != "scheduled":
+                status = "deceased" if chosen[0]["deceased"] else chosen[0]["schedule_status"]
+                raise ConsoleError(f"order {order} has no scheduled doses (schedule status: {status})")
+            orders = chosen
+        found: list[tuple[dict[str, Any], Any]] = []
+        for o in orders:
+            if o["deceased"] or o["schedule_status"] != "scheduled":
+                continue
+            found.extend((o, d) for d in reminders.order_doses(o, self.settings, start, end))
+        logged = clinical.dose_log_between(self.db, iso(start), iso(end))
+        keys = {(o["id"], d.at): notify_outbox.dose_reminder_key(o["id"], d.at) for o, d in found}
+        reminded = clinical.existing_notification_keys(self.db, keys.values())
+        rows = [DoseRow(
+            at=d.at, local=d.at.astimezone(reminders.order_zone(o, self.settings)), patient=o["pseudonym"],
+            order=o["id"], medication=o["medication_text"], dose=d.dose, unit=d.unit,
+            dose_text=dose_text(d.dose, d.unit),
+            status=dose_status(logged.get((o["id"], iso(d.at))), keys[(o["id"], d.at)] in reminded),
+        ) for o, d in found]
+        rows.sort(key=lambda r: (r.at, r.patient, r.order))
+        if audit_read:
+            self._audit_ok(actor, "dose.read", target, {"from": first.isoformat(), "to": last.isoformat(),
+                                                        "doses": len(rows)})
+        return rows
+
+    def snapshot(self, limit: int = 200, actor: Actor | None = None) -> Snapshot:
+        """Everything the dashboard shows, in one call (meant for a background thread). With ``actor`` whose
+        role may see doses, today's doses (clinic-local day) too; otherwise ``doses`` is None."""
+        now = self.clock.now()
+        doses = None
+        if actor is not None and actor.role in PERMISSIONS["dose.read"]:
+            doses = self.doses(actor, now.astimezone(self.settings.zone).date(), audit_read=False)
+        return Snapshot(now=now, runs=self.runs(limit), jobs=self.jobs(), metrics=self.metrics(),
+                        evidence=self.evidence(limit), notifications=self.notifications(limit), doses=doses)
 
 
 _LOCAL = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2})$")

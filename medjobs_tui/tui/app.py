@@ -1,4 +1,4 @@
-"""The MedJobs dashboard: five live tabs over the console, with keys to trigger, pause, retry and cancel.
+"""The MedJobs dashboard: six live tabs over the console (Doses: today's dose instants), with keys to trigger, pause, retry and cancel.
 
 Thread discipline (DESIGN.md): every console call runs in a thread worker that never touches a widget;
 it posts a message and the handler on the event loop changes the screen. The refresh re-arms itself
@@ -43,7 +43,7 @@ TAB_OF_ACTION = {"trigger": "jobs", "toggle_pause": "jobs", "retry": "queue", "c
 
 EXTRA_KEYS = (
     ("enter", "Open the selected run, evidence record or notification", "tables"),
-    ("1 … 5", "Switch to Queue, Jobs, Metrics, Evidence, Notifications", "everywhere"),
+    ("1 … 6", "Switch to Queue, Jobs, Metrics, Evidence, Notifications, Doses", "everywhere"),
     ("↑ ↓ pgup pgdn", "Move the cursor", "tables"),
     ("home end", "Go to the first / last row", "tables"),
     ("ctrl+p", "Command palette (trigger or pause any job, switch tab, theme)", "everywhere"),
@@ -191,7 +191,7 @@ class MedJobsApp(App[None]):
             if self._stopping:
                 return
             try:
-                snapshot = self.operations.snapshot()
+                snapshot = self.operations.snapshot(actor=self.actor)
             except Exception as exc:  # noqa: BLE001 - shown to the user, then the next refresh tries again
                 log.error("refresh failed: %s", type(exc).__name__)
                 self._post(RefreshFailed(commands.describe(exc)))

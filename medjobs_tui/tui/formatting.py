@@ -30,6 +30,11 @@ STATUS_STYLES: dict[str, str] = {
     "expired": "dim",
     "valid": "green",
     "no runs": "dim",
+    "due": "dodger_blue1",
+    "reminded": "yellow",
+    "taken": "green",
+    "missed": "bold red",
+    "refused": "magenta",
 }
 """Rich style of each run / notification / validation status; unknown ones are unstyled."""
 

@@ -87,6 +87,16 @@ def notification_rows(snap: Snapshot, zone: tzinfo) -> list[Row]:
     )) for n in snap.notifications]
 
 
+def dose_rows(snap: Snapshot, zone: tzinfo) -> list[Row]:
+    """Today's dose instants (clinic-local day), oldest first: local time (the patient's zone), UTC, patient
+    pseudonym, order, dose of the step in force, status, medication. None (a role that may not see doses) or
+    no doses: no rows."""
+    return [(f"{d.order}@{d.at.isoformat()}", (
+        d.local.strftime("%H:%M %Z"), d.at.strftime("%H:%MZ"), d.patient, fmt.number(d.order), d.dose_text,
+        fmt.status(d.status), fmt.long_text(d.medication),
+    )) for d in (snap.doses or [])]
+
+
 TABS: tuple[TabSpec, ...] = (
     TabSpec("queue", "Queue", (
         Column("run", "run", 4), Column("job", "job", 12), Column("priority", "priority"),
@@ -123,5 +133,12 @@ TABS: tuple[TabSpec, ...] = (
         Column("message", "message", 12, fill=True),
     ), notification_rows,
         empty="No notifications yet — reminders and alerts appear here when the clinical jobs run."),
+    TabSpec("doses", "Doses", (
+        Column("local", "local", 9), Column("utc", "UTC", 6), Column("patient", "patient", 7),
+        Column("order", "order", 5), Column("dose", "dose", 6), Column("status", "status", 8),
+        Column("medication", "medication", 12, fill=True),
+    ), dose_rows,
+        empty="No scheduled doses today (or your role may not see patients' doses). `medjobs doses` lists "
+              "other days."),
 )
-"""The dashboard's tabs, in order (keys 1-5 switch to them)."""
+"""The dashboard's tabs, in order (keys 1-6 switch to them)."""

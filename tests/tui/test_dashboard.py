@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import date
 
 from medjobs_tui.store import runs as store_runs
 from medjobs_tui.tui.app import MedJobsApp
@@ -11,6 +12,7 @@ from medjobs_tui.tui.screens import DetailScreen, EvidenceScreen, HelpScreen
 from tests.tui.pilot import cell, first_paint, notices, select, settle, wait_until
 
 SIZE = (120, 40)
+NOW_DAY = date(2026, 11, 29)   # the fixed clock's clinic-local day (07:55 New York)
 
 
 async def test_triggering_backup_from_the_jobs_tab_shows_its_run_succeeded_in_the_queue(live_clinic):
@@ -257,3 +259,47 @@ def test_only_roles_that_may_run_jobs_embed_the_runner(settings, monkeypatch):
     app = build_dashboard(settings)
     assert app.runner is not None
     app.runner.stop()
+
+
+async def test_doses_tab_shows_todays_doses_as_the_doses_command_does(clinic):
+    """Key 6 shows today's (2026-11-29, New York) dose instants: the rows `medjobs doses` lists, same order,
+    same statuses; a BID dose of 08:00 EST is 13:00 UTC; after the reminder job its status is 'reminded'."""
+    from medjobs_tui.jobs import get_handler
+    from medjobs_tui.jobs.base import JobContext
+    from medjobs_tui.store import connect
+    from tests.conftest import STORE_KEY
+
+    expected = clinic.console.doses(clinic.actor, NOW_DAY)
+    assert expected, "the demo clinic schedules doses today"
+    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("6")
+        assert app.active_tab == "doses"
+        await settle(pilot)
+        table = app.table("doses")
+        assert [r.value for r in table.rows] == [f"{d.order}@{d.at.isoformat()}" for d in expected]
+        first_bid = next(d for d in expected if d.local.strftime("%H:%M") == "08:00")
+        key = f"{first_bid.order}@{first_bid.at.isoformat()}"
+        assert (cell(app, "doses", key, "local"), cell(app, "doses", key, "utc")) == ("08:00 EST", "13:00Z")
+        assert cell(app, "doses", key, "status") == "due"
+        # the reminder job (07:55, 15-minute window) reminds the 08:00 doses: the tab says so
+        db = connect(clinic.settings.database_path, STORE_KEY)
+        job = clinic.settings.jobs["medication_reminder"]
+        get_handler(job.job_type)(JobContext(db=db, settings=clinic.settings, job_name="medication_reminder",
+                                             job=job, now=clinic.clock.now()))
+        db.close()
+        await wait_until(pilot, lambda: cell(app, "doses", key, "status") == "reminded", what="reminded status")
+
+
+async def test_doses_tab_is_empty_for_a_role_that_may_not_see_patients_doses(clinic):
+    from medjobs_tui.console import Actor
+
+    auditor = Actor("audrey", "auditor")
+    app = MedJobsApp(clinic.console, auditor, refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("6")
+        await settle(pilot)
+        assert app.table("doses").row_count == 0
+    assert app.latest.doses is None

@@ -67,3 +67,7 @@ def test_run_detail_of_the_dead_run(snap_compare, seeded_clinic):
 
 def test_empty_queue(snap_compare, clinic):
     assert snap_compare(dashboard(clinic), terminal_size=SIZE, run_before=ready_for_snapshot)
+
+
+def test_doses_tab(snap_compare, seeded_clinic):
+    assert snap_compare(dashboard(seeded_clinic), terminal_size=SIZE, press=["6"], run_before=ready_for_snapshot)
