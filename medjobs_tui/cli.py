@@ -13,10 +13,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from datetime import timezone
+
 import click
 from rich.console import Console as RichConsole
 from rich.table import Table
 
+from medjobs_tui.clock import parse_iso
 from medjobs_tui.config import PRIORITIES, ConfigError, Settings, load_settings
 from medjobs_tui.console import Actor, Console, ConsoleError, session_actor
 from medjobs_tui.engine.runner import Runner
@@ -491,6 +494,42 @@ def key_recover(obj: Ctx, copy: Path | None) -> None:
     keys = recover_keys(obj.settings, text, copy)
     path = restore_key_file(obj.settings, keys)
     out.print(f"key file {path} rebuilt from the recovery copy")
+
+
+# ------------------------------------------------------------------------------------- audit
+
+
+@main.group("audit")
+def audit_group() -> None:
+    """The audit trail: verify its HMAC chain, list its entries (admin, auditor)."""
+
+
+@audit_group.command("verify")
+@click.pass_obj
+def audit_verify(obj: Ctx) -> None:
+    """Check the chain and its checkpoints; print OK with count and head, or the first bad entry (exit 1)."""
+    console, actor = obj.console()
+    verdict = console.audit_verify(actor)
+    if not verdict.ok:
+        _fail(verdict.line(), 1)
+    out.print(verdict.line(), markup=False)
+
+
+@audit_group.command("list")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]),
+              help="from this clinic-local date or time on")
+@click.option("--actor", "who", help="only this user")
+@click.option("--action", help="only this action, or a prefix ending in '.', e.g. job.")
+@click.option("--limit", default=50, show_default=True, type=LIMIT)
+@click.pass_obj
+def audit_list(obj: Ctx, since, who: str | None, action: str | None, limit: int) -> None:
+    """List audit entries, newest first (clinic-local times)."""
+    console, actor = obj.console()
+    since_utc = since.replace(tzinfo=obj.settings.zone).astimezone(timezone.utc) if since else None
+    rows = console.audit_list(actor, since=since_utc, who=who, action=action, limit=limit)
+    _print_table(("id", "at", "actor", "role", "action", "target", "outcome"), (
+        (str(r["id"]), _local(parse_iso(r["at"]), obj.settings), r["actor"], r["role"], r["action"],
+         r["target"] or "-", r["outcome"]) for r in rows))
 
 
 @main.command("check-config")

@@ -57,6 +57,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "key.rotate": frozenset({"admin"}),
     # patient-level schedule (pseudonyms, orders, doses): clinic staff, not the auditor (who reads audit/evidence)
     "dose.read": frozenset({"operator", "admin", "reviewer"}),
+    "audit.verify": frozenset({"admin", "auditor"}),
+    "audit.list": frozenset({"admin", "auditor"}),
 }
 
 ACTION_WORDS = {
@@ -69,6 +71,7 @@ ACTION_WORDS = {
     "key.rotate": "rotate the store key",
     "dose.record": "record what happened to a dose",
     "dose.read": "see patients' doses",
+    "audit.verify": "verify the audit trail", "audit.list": "list the audit trail",
 }
 """How each action is named to a user who is refused it."""
 
@@ -126,14 +129,14 @@ class Console:
     def authorise(self, actor: Actor, action: str, target: str | None = None) -> None:
         """Raise PermissionDenied (and audit the refusal) unless ``actor``'s role may do ``action``."""
         if actor.role not in PERMISSIONS[action]:
-            audit.record(self.db, actor=actor.username, role=actor.role, action=action, target=target,
+            audit.record(self.db, key=self.keys.audit, actor=actor.username, role=actor.role, action=action, target=target,
                          outcome="denied", at=self.clock.now())
             allowed = " or ".join(sorted(PERMISSIONS[action]))
             raise PermissionDenied(f"{actor.username} ({actor.role}) may not {ACTION_WORDS[action]}; "
                                    f"that needs the {allowed} role")
 
     def _audit_ok(self, actor: Actor, action: str, target: str, detail: dict[str, Any] | None = None) -> None:
-        audit.record(self.db, actor=actor.username, role=actor.role, action=action, target=target,
+        audit.record(self.db, key=self.keys.audit, actor=actor.username, role=actor.role, action=action, target=target,
                      outcome="ok", at=self.clock.now(), detail=detail)
 
     def _job(self, name: str):
@@ -218,7 +221,7 @@ class Console:
         try:
             report = import_paths(self.db, self.settings, paths, self.clock.now(), dry_run=dry_run)
         except Exception as exc:
-            audit.record(self.db, actor=actor.username, role=actor.role, action=action, target="store",
+            audit.record(self.db, key=self.keys.audit, actor=actor.username, role=actor.role, action=action, target="store",
                          outcome="error", at=self.clock.now(),
                          detail={"files": len(paths), "error": type(exc).__name__})
             raise
@@ -353,6 +356,27 @@ class Console:
         self.keys = finish_rotation(self.settings, rotating)
         self.dbs = ThreadLocalDB(self.settings.database_path, self.keys.store)
         self._audit_ok(actor, "key.rotate", "store", {"clinic": self.keys.clinic_id})
+
+    def audit_verify(self, actor: Actor) -> audit.Verdict:
+        """Verify the audit chain under the audit key and against every checkpoint of its head (backup
+        manifests, evidence records). Admin and auditor. Audited (outcome ok, or error when broken)."""
+        self.authorise(actor, "audit.verify", "audit")
+        checkpoints = audit.find_checkpoints(self.settings.backups_dir, self.settings.evidence_dir)
+        verdict = audit.verify(self.db, self.keys.audit, checkpoints)
+        audit.record(self.db, key=self.keys.audit, actor=actor.username, role=actor.role, action="audit.verify",
+                     target="audit", outcome="ok" if verdict.ok else "error", at=self.clock.now(),
+                     detail={"entries": verdict.count, "checkpoints": verdict.checkpoints,
+                             "bad_id": verdict.bad_id})
+        return verdict
+
+    def audit_list(self, actor: Actor, *, since: datetime | None = None, who: str | None = None,
+                   action: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        """Audit entries, newest first, filtered (see ``security.audit.entries``). Admin and auditor. Audited."""
+        self.authorise(actor, "audit.list", "audit")
+        rows = audit.entries(self.db, since=since, actor=who, action=action, limit=limit)
+        self._audit_ok(actor, "audit.list", "audit", {"since": iso(since) if since else None, "actor": who,
+                                                        "action": action, "shown": len(rows)})
+        return rows
 
     def error_detail(self, actor: Actor, ref: str) -> str:
         """The full detail behind an error reference (admins only; may hold patient data). Audited."""

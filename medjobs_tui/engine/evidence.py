@@ -27,8 +27,10 @@ def evidence_relpath(run: dict[str, Any]) -> str:
     return f"jobs/{run['job_type']}/{at:%Y/%m/%d}/{run['id']}.yaml"
 
 
-def build_record(run: dict[str, Any], attempts: list[dict[str, Any]], settings: Settings) -> dict[str, Any]:
-    """The evidence document of ``run`` (a runs row) with its attempt rows."""
+def build_record(run: dict[str, Any], attempts: list[dict[str, Any]], settings: Settings,
+                 audit_head: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The evidence document of ``run`` (a runs row) with its attempt rows, and the audit chain's head
+    (``{"id", "mac"}``) when it was written: a checkpoint that shows a later truncation of the audit log."""
     job = settings.jobs.get(run["job_name"])
     summary = json.loads(run["summary"]) if run.get("summary") else None
     return {
@@ -47,6 +49,7 @@ def build_record(run: dict[str, Any], attempts: list[dict[str, Any]], settings: 
         ],
         "validation_rules": job.validation_rules.model_dump() if job else None,
         "summary": summary,
+        **({"audit_head": audit_head} if audit_head is not None else {}),
     }
 
 

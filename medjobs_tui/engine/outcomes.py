@@ -30,7 +30,7 @@ RETRIED_OUTCOMES = ("failed", "timed_out", "crashed")
 """Outcomes that spend an attempt and are retried by the job's retry policy (then dead)."""
 
 
-def record(db, settings: Settings, run: dict[str, Any], outcome: Outcome, now: datetime) -> str:
+def record(db, settings: Settings, run: dict[str, Any], outcome: Outcome, now: datetime, *, audit_key: bytes) -> str:
     """Record ``outcome`` of the claimed attempt ``run`` (the row as claimed) at ``now``; return the run's
     new status (succeeded, queued, dead). Raises store.ClaimLost, writing nothing, when the claim is no
     longer current (the run was recovered and handed on), and the store's errors (the caller retries)."""
@@ -47,7 +47,7 @@ def record(db, settings: Settings, run: dict[str, Any], outcome: Outcome, now: d
         )
         write_evidence(db, settings, run["id"])
         if status == "dead":
-            audit.record(db, actor=RUNNER_ACTOR, role="system", action="run.dead", target=f"run:{run['id']}",
+            audit.record(db, key=audit_key, actor=RUNNER_ACTOR, role="system", action="run.dead", target=f"run:{run['id']}",
                          outcome="error", at=now, detail={"job": run["job_name"], "attempts": run["attempt"]})
             if job.monitoring_config.alerts_enabled:
                 alert_run_dead(db, run_id=run["id"], job_name=run["job_name"], attempt=run["attempt"], now=now)
@@ -60,7 +60,8 @@ def write_evidence(db, settings: Settings, run_id: int) -> None:
     invalid (never stale-valid), and say so in the log; the outcome stands either way."""
     run = store_runs.get_run(db, run_id)
     try:
-        record_ = evidence.build_record(run, store_runs.run_attempts(db, run_id), settings)
+        record_ = evidence.build_record(run, store_runs.run_attempts(db, run_id), settings,
+                                        audit_head=audit.head(db))
         relpath = evidence.evidence_relpath(run)
         sha = evidence.write_record(settings.evidence_dir, relpath, record_)
     except Exception as exc:  # noqa: BLE001 - evidence is required: a failure must show, not vanish

@@ -206,7 +206,7 @@ class Runner:
 
     def record_outcome(self, run: dict[str, Any], outcome: Outcome) -> str:
         """Record ``outcome`` of the claimed attempt ``run`` (``engine.outcomes.record``); return the new status."""
-        return outcomes.record(self.db, self.settings, run, outcome, self.clock.now())
+        return outcomes.record(self.db, self.settings, run, outcome, self.clock.now(), audit_key=self.keys.audit)
 
     def write_evidence(self, run_id: int) -> None:
         """(Re)write the evidence record of run ``run_id`` and store its SHA-256 (invalid if it cannot be)."""

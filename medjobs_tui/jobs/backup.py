@@ -29,6 +29,7 @@ from typing import Any
 
 from medjobs_tui.clock import iso
 from medjobs_tui.jobs.base import JobContext
+from medjobs_tui.security import audit
 from medjobs_tui.security.keys import load_keys, write_recovery_copy
 from medjobs_tui.store import StoreError
 from medjobs_tui.store import backup as store_backup
@@ -154,7 +155,8 @@ def run(ctx: JobContext) -> dict[str, Any]:
     write_recovery_copy(settings, keys, folder=backups_dir)
     try:
         tmp_copy.unlink(missing_ok=True)
-        counts, version = store_backup.copy_database(source_path, keys.store, tmp_copy, keys.backup)
+        counts, version, (head_id, head_mac) = store_backup.copy_database(source_path, keys.store, tmp_copy,
+                                                                          keys.backup)
         manifest = {
             "format": 2,
             "file": target.name,
@@ -166,6 +168,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
             "encrypted": True,
             "cipher": "SQLCipher 4 (AES-256, HMAC-SHA512 per page) under the clinic's backup key",
             "row_counts": group_counts(counts),
+            "audit_head": {"id": head_id, "mac": head_mac},
         }
         _write_private(tmp_manifest, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         try:
@@ -177,6 +180,9 @@ def run(ctx: JobContext) -> dict[str, Any]:
                 ctx.db, path=str(target), manifest_path=str(manifest_path), size_bytes=manifest["size_bytes"],
                 sha256=manifest["sha256"], integrity=integrity, verified=failure is None, run_id=ctx.run_id,
                 created_at=iso(ctx.now))
+            audit.record(ctx.db, key=keys.audit, actor="runner", role="system", action="backup.create",
+                         target=f"backup:{target.name}", outcome="ok" if failure is None else "error", at=ctx.now,
+                         detail={"backup_id": backup_id, "verified": failure is None})
             os.replace(tmp_manifest, manifest_path)
             os.replace(tmp_copy, target)
     finally:

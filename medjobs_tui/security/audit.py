@@ -1,18 +1,27 @@
-"""The audit trail: every user action and run outcome as an append-only, hash-chained entry.
+"""The audit trail: every user action and run outcome as an append-only entry in an HMAC-SHA256 chain.
 
-Each entry's hash is SHA-256 over the previous entry's hash and the entry's own fields, so an edit,
-a deletion or a reordering breaks the chain (``verify_chain``). Keyed HMAC with the key kept outside
-the database replaces the bare hash in the security issue; the chain layout stays the same.
-Source: 45 CFR 164.312(b) audit controls; DOMAIN.md "Audit trail". Details hold no patient data.
+Each entry's ``hash`` is HMAC-SHA256, under the clinic's audit key (``Keys.audit``, kept in the key
+file, never in the database), over the entry's id, the previous entry's MAC (``prev_hash``) and the
+entry's own fields. So whoever holds the database but not the key cannot edit, delete, reorder or
+insert an entry, nor recompute the chain after doing so (a plain SHA-256 chain could be recomputed).
+Triggers in the schema refuse UPDATE and DELETE. Cutting entries off the end leaves a valid shorter
+chain: the head (last id and MAC) is therefore checkpointed into every backup manifest and every
+evidence record, and ``verify`` compares the chain with every checkpoint it finds (the newest one
+tells a truncated tail). Source: 45 CFR 164.312(b) audit controls, 164.312(c)(1) integrity;
+RFC 2104 (HMAC); DOMAIN.md "Audit trail". Details hold no patient data.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
 
+import yaml
 
 from medjobs_tui.clock import iso
 from medjobs_tui.store import audit as store_audit
@@ -21,35 +30,133 @@ from medjobs_tui.store.db import transaction
 if TYPE_CHECKING:  # the store's connection type; only store/ talks to SQLite
     import sqlite_utils
 
+GENESIS = store_audit.GENESIS
 
-def _digest(prev_hash: str, entry: dict[str, Any]) -> str:
+
+def _mac(key: bytes, entry_id: int, prev: str, entry: dict[str, Any]) -> str:
+    if not isinstance(key, bytes) or len(key) < 32:
+        raise ValueError("the audit key must be 32 bytes (Keys.audit)")
     body = json.dumps(
-        [prev_hash, entry["at"], entry["actor"], entry["role"], entry["action"], entry["target"],
+        [entry_id, prev, entry["at"], entry["actor"], entry["role"], entry["action"], entry["target"],
          entry["outcome"], entry["detail"]],
-        separators=(",", ":"), sort_keys=False,
+        separators=(",", ":"), ensure_ascii=False,
     )
-    return hashlib.sha256(body.encode()).hexdigest()
+    return hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
 
 
-def record(db: sqlite_utils.Database, *, actor: str, role: str, action: str, target: str | None,
+def record(db: sqlite_utils.Database, *, key: bytes, actor: str, role: str, action: str, target: str | None,
            outcome: str, at: datetime, detail: dict[str, Any] | None = None) -> int:
-    """Append one entry (outcome ok | denied | error) in its own transaction; return its id."""
+    """Append one entry (outcome ok | denied | error) MAC'd under ``key`` (``Keys.audit``), in its own
+    transaction or the caller's open one; return its id."""
     with transaction(db):
-        prev = store_audit.last_hash(db)
+        last_id, prev = store_audit.head(db)
         entry = {
             "at": iso(at), "actor": actor, "role": role, "action": action, "target": target,
             "outcome": outcome, "detail": json.dumps(detail, sort_keys=True) if detail else None,
         }
-        entry["prev_hash"] = prev
-        entry["hash"] = _digest(prev, entry)
+        entry_id = last_id + 1
+        entry.update(id=entry_id, prev_hash=prev, hash=_mac(key, entry_id, prev, entry))
         return store_audit.append(db, entry)
 
 
-def verify_chain(db: sqlite_utils.Database) -> tuple[bool, int | None]:
-    """Check the whole chain; return (True, None) or (False, id of the first entry that does not fit)."""
-    prev = store_audit.GENESIS
+@dataclass(frozen=True)
+class Verdict:
+    """What ``verify`` found: ``ok``; ``count`` entries; the head (``head_id``, ``head_mac``); else the first
+    bad entry id (``bad_id``; for a truncation the first missing id) and ``problem`` (one line)."""
+
+    ok: bool
+    count: int
+    head_id: int
+    head_mac: str
+    bad_id: int | None = None
+    problem: str | None = None
+    checkpoints: int = 0
+
+    def line(self) -> str:
+        """One line for the operator."""
+        if self.ok:
+            return (f"audit trail OK: {self.count} entries, head {self.head_id} {self.head_mac[:16]}… "
+                    f"({self.checkpoints} checkpoint(s) agree)")
+        return f"audit trail BROKEN at entry {self.bad_id}: {self.problem}"
+
+
+def head(db: sqlite_utils.Database) -> dict[str, Any]:
+    """The checkpoint of the chain's head: ``{"id": last id (0 if empty), "mac": its MAC}``."""
+    last_id, mac = store_audit.head(db)
+    return {"id": last_id, "mac": mac}
+
+
+def verify(db: sqlite_utils.Database, key: bytes, checkpoints: Iterable[dict[str, Any]] = ()) -> Verdict:
+    """Check the whole chain under ``key``, then every checkpoint (``{"id", "mac"}``) against it.
+
+    Catches an edited entry (its MAC no longer fits), a deleted, inserted or reordered one (ids out of
+    sequence, or its ``prev_hash`` is not the previous MAC even when its own MAC fits), a chain recomputed
+    without the key (no MAC fits), and a truncated tail (a checkpoint names an id past the end, or an id
+    whose MAC differs).
+    """
+    prev, expected_id, count = GENESIS, 1, 0
     for entry in store_audit.entries(db):
-        if entry["prev_hash"] != prev or _digest(prev, entry) != entry["hash"]:
-            return False, entry["id"]
-        prev = entry["hash"]
-    return True, None
+        eid = entry["id"]
+        if eid != expected_id:
+            what = "missing" if eid > expected_id else "out of order"
+            return Verdict(False, count, expected_id - 1, prev, expected_id,
+                           f"entry {expected_id} is {what} (next entry found is {eid})")
+        if not hmac.compare_digest(entry["prev_hash"], prev):
+            return Verdict(False, count, eid - 1, prev, eid,
+                           "its link to the previous entry (prev_hash) does not match: an entry was removed, "
+                           "inserted or reordered before it")
+        if not hmac.compare_digest(_mac(key, eid, prev, entry), entry["hash"]):
+            return Verdict(False, count, eid - 1, prev, eid,
+                           "its MAC does not fit its content: it was changed, or written without the audit key")
+        prev, expected_id, count = entry["hash"], eid + 1, count + 1
+    macs = {e["id"]: e["hash"] for e in store_audit.entries(db)} if checkpoints else {}
+    last_id, seen = expected_id - 1, 0
+    for cp in sorted(checkpoints, key=lambda c: -int(c.get("id", 0))):
+        cid, cmac = int(cp.get("id", 0)), str(cp.get("mac", ""))
+        seen += 1
+        if cid == 0:
+            continue
+        if cid > last_id:
+            return Verdict(False, count, last_id, prev, last_id + 1,
+                           f"the chain ends at entry {last_id} but {cp.get('source', 'a checkpoint')} records "
+                           f"entry {cid}: entries were cut off the end")
+        if not hmac.compare_digest(macs.get(cid, ""), cmac):
+            return Verdict(False, count, last_id, prev, cid,
+                           f"entry {cid} differs from its checkpoint in {cp.get('source', 'a checkpoint')}")
+    return Verdict(True, count, last_id, prev, checkpoints=seen)
+
+
+def verify_chain(db: sqlite_utils.Database, key: bytes) -> tuple[bool, int | None]:
+    """The chain alone (no checkpoints): (True, None) or (False, id of the first entry that does not fit)."""
+    v = verify(db, key)
+    return (True, None) if v.ok else (False, v.bad_id)
+
+
+def find_checkpoints(backups_dir: Path, evidence_dir: Path) -> list[dict[str, Any]]:
+    """Every audit-head checkpoint in backup manifests (``*.manifest.json``) and evidence records
+    (``jobs/**/*.yaml``), each ``{"id", "mac", "source"}``; unreadable files are skipped."""
+    out: list[dict[str, Any]] = []
+    for path in sorted(backups_dir.glob("*.manifest.json")) if backups_dir.is_dir() else []:
+        try:
+            cp = json.loads(path.read_text(encoding="utf-8")).get("audit_head")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(cp, dict) and "id" in cp and "mac" in cp:
+            out.append({**cp, "source": f"backup manifest {path.name}"})
+    jobs = evidence_dir / "jobs"
+    for path in sorted(jobs.rglob("*.yaml")) if jobs.is_dir() else []:
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, yaml.YAMLError):
+            continue
+        cp = doc.get("audit_head") if isinstance(doc, dict) else None
+        if isinstance(cp, dict) and "id" in cp and "mac" in cp:
+            out.append({**cp, "source": f"evidence record {path.relative_to(evidence_dir)}"})
+    return out
+
+
+def entries(db: sqlite_utils.Database, *, since: datetime | None = None, actor: str | None = None,
+            action: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    """Audit entries, newest first, at or after ``since`` (aware), by ``actor``, of ``action`` (exact, or a
+    prefix ending in ``.`` such as ``job.``); at most ``limit``."""
+    return store_audit.search(db, since=since, actor=actor, action=action, limit=limit)

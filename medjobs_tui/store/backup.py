@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from medjobs_tui.store import clinical
+from medjobs_tui.store import audit, clinical
 from medjobs_tui.store.db import DatabaseError, StoreError, _key_pragma, create_private_file, open_keyed
 
 
@@ -22,12 +22,13 @@ def _raw_key_literal(key: bytes) -> str:
     return f"x'{key.hex()}'"
 
 
-def copy_database(source: Path, key: bytes, target: Path, backup_key: bytes) -> tuple[dict[str, int], int | None]:
+def copy_database(source: Path, key: bytes, target: Path,
+                  backup_key: bytes) -> tuple[dict[str, int], int | None, tuple[int, str]]:
     """Export the live store at ``source`` (opened with the store ``key``) into the new file ``target``,
     encrypted with ``backup_key``, in journal mode DELETE (one self-contained file, mode 0600).
 
-    Returns (row count per table of the live store, schema version), both read in the same snapshot as
-    the export. Raises StoreError when ``key`` does not open the store, FileExistsError if ``target``
+    Returns (row count per table of the live store, schema version, audit head (last id, MAC)), all read
+    in the same snapshot as the export. Raises StoreError when ``key`` does not open the store, FileExistsError if ``target``
     exists, and the driver's errors / OSError when the copy cannot be made.
     """
     if target.exists():
@@ -41,6 +42,7 @@ def copy_database(source: Path, key: bytes, target: Path, backup_key: bytes) -> 
         try:
             counts = clinical.table_row_counts(conn)
             version = clinical.schema_version_of(conn)
+            head = audit.head(conn)
             conn.execute("SELECT sqlcipher_export('backup')")
             conn.execute("COMMIT")
         except BaseException:
@@ -54,7 +56,7 @@ def copy_database(source: Path, key: bytes, target: Path, backup_key: bytes) -> 
         os.fsync(fd)
     finally:
         os.close(fd)
-    return counts, version
+    return counts, version, head
 
 
 def inspect_copy(path: Path, backup_key: bytes) -> tuple[str, dict[str, int]]:

@@ -12,7 +12,7 @@ import pytest
 from medjobs_tui.console import Actor, Console, ConsoleError, PermissionDenied
 from medjobs_tui.engine.runner import Runner
 from medjobs_tui.security.audit import verify_chain
-from tests.conftest import SHARED_DATA, write_config
+from tests.conftest import SHARED_DATA, TEST_KEYS, write_config
 from tests.engine.test_runner import NURSE, make_runner
 
 ADMIN = Actor("ada", "admin")
@@ -67,7 +67,7 @@ def test_import_reports_the_bad_line_keeps_the_rest_and_is_audited(console, tmp_
     assert report.skipped[0].line == n_patients + n_orders + 1
     [(detail,)] = console.db.execute("SELECT detail FROM audit_log WHERE action = 'data.import'").fetchall()
     assert json.loads(detail)["skipped"] == 1
-    assert verify_chain(console.db) == (True, None)
+    assert verify_chain(console.db, TEST_KEYS.audit) == (True, None)
 
 
 def test_cli_import_with_a_skipped_line_exits_1_after_importing_the_rest(tmp_path):

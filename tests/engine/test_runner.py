@@ -17,7 +17,7 @@ from medjobs_tui.engine.runner import LEASE_SECONDS, Runner
 from medjobs_tui.security.audit import verify_chain
 from medjobs_tui.store import connect
 from medjobs_tui.store import runs as store_runs
-from tests.conftest import STORE_KEY, write_config
+from tests.conftest import STORE_KEY, TEST_KEYS, write_config
 
 JOB_TYPES = ["medication_reminder", "refill_check", "interaction_check", "supply_monitor",
              "analytics_rollup", "backup"]
@@ -230,7 +230,7 @@ def test_operator_actions_are_audited_and_roles_are_enforced(tmp_path, clock):
     db = connect(runner.settings.database_path, STORE_KEY)
     rows = db.execute("SELECT actor, action, outcome FROM audit_log ORDER BY id").fetchall()
     assert rows == [("nurse.kim", "job.trigger", "ok"), ("audrey", "job.trigger", "denied")]
-    assert verify_chain(db) == (True, None)
+    assert verify_chain(db, TEST_KEYS.audit) == (True, None)
     with pytest.raises(Exception, match="append-only"):
         db.execute("UPDATE audit_log SET actor = 'someone else' WHERE id = 1")
     runner.stop()

@@ -45,7 +45,7 @@ def test_manifest_counts_match_the_copy_and_the_live_store(clinic):
         for group in groups.values():
             for table, n in group.items():
                 assert conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] == n
-                if table != "backups":
+                if table not in ("backups", "audit_log"):  # the backup itself adds one of each
                     assert clinic.scalar(f'SELECT count(*) FROM "{table}"') == n
     finally:
         conn.close()
