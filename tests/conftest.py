@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from datetime import datetime, timezone
@@ -19,8 +20,14 @@ SHARED_DATA = Path(os.environ.get("MEDJOBS_SHARED_DATA", REPO.parent / "shared" 
 """Real inputs nobody here wrote (../shared/data); MEDJOBS_SHARED_DATA points elsewhere. Tests skip without it."""
 FIXED_NOW = datetime(2026, 11, 29, 12, 55, tzinfo=timezone.utc)  # 07:55 in New York: 08:00 doses are due
 
-TEST_KEYS, TEST_RECOVERY_KEY = keys_mod.new_keys("test-clinic")
-"""Every test clinic's keys (fresh random keys per test session): test stores are encrypted like production."""
+_RECOVERY_RAW = bytes(range(100, 100 + keys_mod.RECOVERY_BYTES))
+TEST_RECOVERY_KEY = keys_mod._format_recovery(_RECOVERY_RAW)
+TEST_KEYS = keys_mod.Keys(
+    store=hashlib.sha256(b"test store key").digest(), audit=hashlib.sha256(b"test audit key").digest(),
+    backup=hashlib.sha256(b"test backup key").digest(), clinic_id="test-clinic",
+    recovery_public=keys_mod._public_bytes(keys_mod._recovery_private(_RECOVERY_RAW).public_key()))
+"""Every test clinic's keys: test stores are encrypted like production. Fixed (not secret), so audit MACs
+in evidence records and snapshots are the same on every run."""
 STORE_KEY = TEST_KEYS.store
 """The raw SQLCipher key of every test store: ``connect(path, STORE_KEY)``."""
 
