@@ -39,12 +39,13 @@ class DeliveryLoop:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._unrecorded: dict[int, dict] = {}   # outcomes known, recording them failed (a locked store)
         self.passes = 0
 
     def run_pass(self) -> DeliveryReport:
         """One delivery pass now, on this thread; returns its counts."""
         report = deliver_due(self.dbs.get(), self.settings, self.clock, deliverer=self.deliverer, send=self.send,
-                             should_stop=self._stopping.is_set)
+                             should_stop=self._stopping.is_set, unrecorded=self._unrecorded)
         self.passes += 1
         return report
 

@@ -223,16 +223,22 @@ def claimer_is_gone(claimed_by: str | None, claimed_at: datetime | None, now: da
 
 
 def resolve_interrupted(db: sqlite_utils.Database, settings: Settings, now: datetime, deliverer: str,
-                        report: DeliveryReport | None = None) -> DeliveryReport:
+                        report: DeliveryReport | None = None, unrecorded: dict[int, dict] | None = None
+                        ) -> DeliveryReport:
     """Resolve deliveries left ``sending`` by a deliverer that is gone (see the module's "At most once"):
     ``unconfirmed`` (never re-sent), or pending again now for a channel configured ``on_interrupted: resend``
-    (the same idempotency-key header lets its receiver drop the repeat)."""
+    (the same idempotency-key header lets its receiver drop the repeat).
+
+    A deliverer runs one pass at a time, so at the start of a pass its own claims are cut short too, except
+    those in ``unrecorded`` (outcome known, recording it failed): those are recorded, not guessed at.
+    """
     report = report or DeliveryReport()
     conf = settings.notifications
     for row in store_outbox.in_flight(db):
         if row["claimed_by"] == deliverer:
-            continue  # our own send in progress (another thread of this deliverer)
-        if not claimer_is_gone(row["claimed_by"], parse_iso(row["claimed_at"]), now, conf.claim_timeout):
+            if row["id"] in (unrecorded or {}):
+                continue
+        elif not claimer_is_gone(row["claimed_by"], parse_iso(row["claimed_at"]), now, conf.claim_timeout):
             continue
         channel = conf.channels.get(row["channel"])
         resend = channel is not None and channel.on_interrupted == "resend" and row["attempts"] < conf.retry.max_attempts
@@ -255,22 +261,29 @@ def resolve_interrupted(db: sqlite_utils.Database, settings: Settings, now: date
 
 
 def deliver_due(db: sqlite_utils.Database, settings: Settings, clock: Clock, *, deliverer: str | None = None,
-                send: Sender = apprise_send, limit: int = 100,
-                should_stop: Callable[[], bool] | None = None) -> DeliveryReport:
+                send: Sender = apprise_send, limit: int = 100, should_stop: Callable[[], bool] | None = None,
+                unrecorded: dict[int, dict] | None = None) -> DeliveryReport:
     """One delivery pass: plan new notifications, resolve interrupted sends, then send up to ``limit`` due
     deliveries one by one (claim, send, record). Instants come from ``clock`` (aware UTC).
 
     ``deliverer`` is the id recorded on claims (default: a new ``host:pid:random``; the runner passes its
     own); ``send`` delivers through one channel (default: apprise); ``should_stop`` is asked between sends.
-    Returns the pass's counts. Store errors (a locked database) propagate to the caller, which retries later;
-    a claim left by such an error is resolved like any interrupted send.
+    ``unrecorded`` (kept by the caller across passes) holds outcomes known but not yet recorded: when
+    recording a send's outcome fails (a store locked past its busy timeout), the outcome waits there and is
+    recorded first thing next pass, so a message that went out is recorded ``sent``, never sent twice and
+    never taken for cut short. Returns the pass's counts. Store errors propagate to the caller, which
+    tries again later.
     """
     deliverer = deliverer or deliverer_id()
-    conf = settings.notifications
     report = DeliveryReport()
+    if unrecorded:
+        for delivery_id, outcome in list(unrecorded.items()):
+            store_outbox.finish_delivery(db, delivery_id, **outcome)
+            del unrecorded[delivery_id]
+            report.sent += outcome["status"] == "sent"
     now = clock.now()
     report.planned = plan(db, settings, now)
-    resolve_interrupted(db, settings, now, deliverer, report)
+    resolve_interrupted(db, settings, now, deliverer, report, unrecorded)
     for _ in range(limit):
         if should_stop is not None and should_stop():
             break
@@ -278,13 +291,23 @@ def deliver_due(db: sqlite_utils.Database, settings: Settings, clock: Clock, *, 
         row = store_outbox.claim_delivery(db, deliverer=deliverer, now=iso(now))
         if row is None:
             break
-        _send_claimed(db, settings, clock, row, deliverer, send, report)
+        _send_claimed(db, settings, clock, row, deliverer, send, report, unrecorded)
     return report
 
 
 def _send_claimed(db: sqlite_utils.Database, settings: Settings, clock: Clock, row: dict, deliverer: str,
-                  send: Sender, report: DeliveryReport) -> None:
+                  send: Sender, report: DeliveryReport, unrecorded: dict[int, dict] | None) -> None:
     conf = settings.notifications
+
+    def record(**outcome) -> None:
+        outcome.update(fence)
+        try:
+            store_outbox.finish_delivery(db, row["id"], **outcome)
+        except Exception:
+            if unrecorded is not None:
+                unrecorded[row["id"]] = outcome   # recorded first thing next pass
+            raise
+
     name, attempts = row["channel"], row["attempts"]
     channel = conf.channels.get(name)
     fence = {"claimed_by": deliverer, "attempts": attempts}
@@ -292,13 +315,13 @@ def _send_claimed(db: sqlite_utils.Database, settings: Settings, clock: Clock, r
     now = clock.now()
     if channel is None:
         reason = _masked(name, None, "channel no longer configured")
-        store_outbox.finish_delivery(db, row["id"], status="failed", now=iso(now), error=reason, **fence)
+        record(status="failed", now=iso(now), error=reason)
         report.failed += 1
         report.reasons.append(reason)
         return
     if due < now - timedelta(seconds=conf.stale_after):
         reason = _masked(name, channel, f"expired: not sent within {conf.stale_after:g} s of its due time")
-        store_outbox.finish_delivery(db, row["id"], status="expired", now=iso(now), error=reason, **fence)
+        record(status="expired", now=iso(now), error=reason)
         report.expired += 1
         return
     try:
@@ -307,7 +330,7 @@ def _send_claimed(db: sqlite_utils.Database, settings: Settings, clock: Clock, r
         result = SendResult(False, f"error {type(exc).__name__}")
     now = clock.now()
     if result.ok:
-        store_outbox.finish_delivery(db, row["id"], status="sent", now=iso(now), **fence)
+        record(status="sent", now=iso(now))
         report.sent += 1
         return
     category = result.reason or "not accepted by the channel"
@@ -315,12 +338,11 @@ def _send_claimed(db: sqlite_utils.Database, settings: Settings, clock: Clock, r
         retry_at = now + timedelta(seconds=retry_delay(conf.retry, attempts))
         reason = _masked(name, channel, f"{category}; attempt {attempts} of {conf.retry.max_attempts}, "
                                         f"next at {iso(retry_at)}")
-        store_outbox.finish_delivery(db, row["id"], status="pending", now=iso(now), error=reason,
-                                     next_attempt_at=iso(retry_at), **fence)
+        record(status="pending", now=iso(now), error=reason, next_attempt_at=iso(retry_at))
         report.retrying += 1
     else:
         reason = _masked(name, channel, f"{category}; gave up after {attempts} attempt(s)")
-        store_outbox.finish_delivery(db, row["id"], status="failed", now=iso(now), error=reason, **fence)
+        record(status="failed", now=iso(now), error=reason)
         report.failed += 1
     report.reasons.append(reason)
     log.warning("delivery %s: %s", row["id"], reason)

@@ -267,3 +267,25 @@ def test_apprise_is_silent_in_our_logs(tmp_path, caplog):
     assert not result.ok and result.reason == "connection failed"
     for secret in ("r3lay-token", "relay:", "127.0.0.1", "/notify"):
         assert secret not in caplog.text
+
+
+def test_a_sent_message_whose_record_failed_is_recorded_sent_next_pass_not_sent_again(db, notify_settings, clock,
+                                                                                      monkeypatch):
+    key = queue_staff_alert(db, clock.now())
+    real_finish = store_outbox.finish_delivery
+    locked = {"times": 1}
+
+    def finish_locked_once(db_, delivery_id, **kw):
+        if kw["status"] == "sent" and locked["times"]:
+            locked["times"] -= 1
+            raise RuntimeError("database is locked")        # the store stayed locked past its busy timeout
+        return real_finish(db_, delivery_id, **kw)
+
+    monkeypatch.setattr(store_outbox, "finish_delivery", finish_locked_once)
+    send, unrecorded = FakeChannels(), {}
+    with pytest.raises(RuntimeError):
+        deliver_due(db, notify_settings, clock, deliverer="host:1:me", send=send, unrecorded=unrecorded)
+    assert deliveries(db)[(key, "staff_mail")]["status"] == "sending" and len(unrecorded) == 1
+    report = deliver_due(db, notify_settings, clock, deliverer="host:1:me", send=send, unrecorded=unrecorded)
+    assert report.sent == 1 and report.unconfirmed == 0 and unrecorded == {}
+    assert status_of(db, key) == "sent" and len(send.sent) == 1
