@@ -18,7 +18,8 @@ The rules, as a careful clinic pharmacist reads an order (never a guess):
   on those days. ``wk``: 1 per k wk -> every k weeks on the start's weekday, or on the ``dayOfWeek`` days.
   ``mo``: 1 per k mo -> every k months on the start's day of the month (the last day of a shorter month).
   ``h``: 1 per k h -> the clinic's ``Q{k}H`` row of the administration-time table when it has one, else
-  every k hours of elapsed time from the first dose (the step's start). ``s``, ``min``, ``a`` and any other
+  every k hours of elapsed time from the first dose (the step's start); more often than hourly is not a
+  reminder schedule. ``s``, ``min``, ``a`` and any other
   combination (2 per 3 d, 3 per week without days) are not reminder schedules: no schedule.
 - **Clock times**: explicit ``timeOfDay`` win; else ``when`` codes through the clinic's event table
   (``offset`` minutes before the meal for AC codes, after the event for every other code); else the
@@ -357,6 +358,8 @@ def _part(d: Mapping[str, Any], i: int, sequence: int, zone: ZoneInfo, admin_tim
         if weekdays:
             raise _NotUnderstood(f"{rp}.dayOfWeek", "days of the week with an hourly period")
         gap = float(period) / float(frequency)
+        if gap < 1:
+            raise _NotUnderstood(f"{rp}.period", "more often than once an hour is not a reminder schedule")
         if times is None:
             row = derived if derived and derived != "QD" else (f"Q{int(gap)}H" if gap.is_integer() else None)
             if gap == 24:

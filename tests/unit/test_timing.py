@@ -253,6 +253,7 @@ def test_dose_range_uses_its_upper_bound_and_says_so():
     ({"frequency": 1, "period": 1, "periodUnit": "min"}, "periodUnit"),        # a rate, not reminders
     ({"frequency": 2, "period": 3, "periodUnit": "d"}, "period"),
     ({"frequency": 5, "period": 1, "periodUnit": "d"}, "frequency"),           # no 5-a-day row in the table
+    ({"frequency": 4, "period": 1, "periodUnit": "h"}, "period"),              # every 15 minutes
     ({"timeOfDay": ["08:00:00"], "when": ["HS"]}, "when"),                      # invariant tim-10
     ({"when": ["XYZ"]}, "when[0]"),
     ({"frequency": 1, "period": 1, "periodUnit": "d", "boundsRange": {"low": {"value": 1}}}, "boundsRange"),
@@ -345,3 +346,21 @@ def test_interval_plans_are_evenly_spaced_and_count_bounded(zone, hours, start, 
     assert all(b - a == timedelta(hours=hours) for a, b in zip(got, got[1:]))
     if count is not None:
         assert len(got) == min(count, len([k for k in range(10_000) if k * hours < 240]))
+
+
+@hsettings(max_examples=100, deadline=None)
+@given(zone=st.sampled_from(ZONES), times=st.lists(CLOCK, min_size=1, max_size=4, unique=True),
+       start=st.datetimes(datetime(2026, 1, 1), datetime(2026, 12, 1), timezones=st.just(timezone.utc)),
+       hours=st.integers(1, 24 * 20), inclusive=st.booleans())
+def test_every_instant_lies_inside_the_bounds_and_none_inside_is_missing(zone, times, start, hours, inclusive):
+    start = start.replace(second=0, microsecond=0)
+    end = start + timedelta(hours=hours)
+    step = Step(index=0, sequence=0, cadence="daily", times=tuple(sorted(times)), start=start, end=end,
+                end_inclusive=inclusive)
+    got = [d.at for d in plan_doses(DosePlan((step,)), zone, start - timedelta(days=2), end + timedelta(days=2))]
+    inside = (lambda a: start <= a <= end) if inclusive else (lambda a: start <= a < end)
+    assert all(inside(a) for a in got)
+    first = start.astimezone(zone).date() - timedelta(days=1)
+    expected = {local_to_utc(first + timedelta(days=k), time.fromisoformat(t), zone)
+                for k in range(hours // 24 + 3) for t in times}
+    assert got == sorted(a for a in expected if inside(a))
