@@ -21,6 +21,10 @@ from medjobs_tui.clock import parse_iso
 from medjobs_tui.config import Settings
 
 
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+"""libyaml's safe dumper where PyYAML has it (several times faster), else the pure-Python one."""
+
+
 def evidence_relpath(run: dict[str, Any]) -> str:
     """``jobs/<job_type>/YYYY/MM/DD/<run_id>.yaml``, dated by the run's scheduled instant (UTC)."""
     at: datetime = parse_iso(run["scheduled_at"])
@@ -55,7 +59,7 @@ def build_record(run: dict[str, Any], attempts: list[dict[str, Any]], settings: 
 
 def write_record(evidence_dir: Path, relpath: str, record: dict[str, Any]) -> str:
     """Write ``record`` as YAML at ``evidence_dir/relpath`` atomically; return its SHA-256 hex digest."""
-    data = yaml.safe_dump(record, sort_keys=False, allow_unicode=True).encode("utf-8")
+    data = yaml.dump(record, Dumper=_DUMPER, sort_keys=False, allow_unicode=True).encode("utf-8")
     target = evidence_dir / relpath
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".yaml.tmp")

@@ -268,11 +268,11 @@ class Runner:
                 if time.monotonic() - last_recovery >= RECOVERY_EVERY_S:
                     last_recovery = time.monotonic()
                     self.recover()     # another runner may have died holding runs
+                self._wake.clear()     # before claiming: a wake during the claims is not lost
                 self.dispatch()
             except Exception as exc:  # noqa: BLE001 - the loop must survive a locked db or a bad row
                 log.error("dispatch failed: %s", type(exc).__name__)
             self._wake.wait(self.settings.runner.poll_interval)
-            self._wake.clear()
 
     def _ensure_live(self) -> None:
         """Register this runner and start renewing its lease (once)."""

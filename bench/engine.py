@@ -1,0 +1,201 @@
+"""Bench: the runner's throughput and start latency against Huey's SqliteHuey, measured side by side in one run.
+
+Run: .venv/bin/pip install -e '.[bench]' (once: Huey is only for this bench), then
+     .venv/bin/python bench/engine.py [--runs 600] [--huey-runs 2000] [--samples 40]
+
+MedJobs: the runner as ``medjobs run`` runs it (APScheduler, dispatcher, the worker pool of processes,
+outcome recording with evidence on), one queue of concurrency 2, a no-op handler. Huey: SqliteHuey with
+a consumer of 2 process workers (``-k process -w 2``), polling from 10 ms up to 500 ms when idle.
+
+- throughput: no-op runs per second from the first enqueue to the last recorded outcome (Huey: result);
+- trigger-to-start: from a manual trigger (Huey: enqueue) to the handler's first line, p50/p95;
+- tick-to-start: from a schedule tick's fire time to the handler's first line, p50/p95.
+
+Ends with one line: ``engine: throughput_ratio=R tick_p50_ms=T trigger_p50_ms=U`` (R = MedJobs / Huey).
+Timings vary with the machine and its load; the ratios are measured in the same run. Not part of the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(BENCH))
+
+JOB_TYPES = ["medication_reminder", "refill_check", "interaction_check", "supply_monitor", "analytics_rollup",
+             "backup"]
+
+
+def make_clinic(folder: Path, tick_every_s: int | None) -> Path:
+    """A clinic with one queue (concurrency 2) and two no-op jobs: ``manual`` (never scheduled in the bench's
+    window) and, with ``tick_every_s``, ``ticking`` on an interval."""
+    data = yaml.safe_load((REPO / "config.yaml").read_text())
+    def base():
+        return {"priority": "normal", "retry_policy": {"max_attempts": 1, "delay": 0}, "timeout": 30,
+                "queue": "bench"}
+
+    jobs = {"manual": {**base(), "job_type": "supply_monitor", "schedule": {"type": "cron", "value": "0 3 1 1 *"}}}
+    if tick_every_s:
+        jobs["ticking"] = {**base(), "job_type": "backup", "schedule": {"type": "interval", "value": tick_every_s}}
+    data["jobs"] = jobs
+    data["runner"] = {"poll_interval": 1.0, "queues": {"bench": {"concurrency": 2}}}
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def start_runner(config: Path):
+    from medjobs_tui.config import load_settings
+    from medjobs_tui.engine.pool import WorkerPool
+    from medjobs_tui.engine.runner import Runner
+
+    settings = load_settings(config)
+    pool = WorkerPool(settings, {t: "bench_handlers:noop" for t in JOB_TYPES})
+    runner = Runner(settings, executor=pool)
+    runner.start()
+    return runner
+
+
+def wait_succeeded(db, n: int, limit_s: float = 300) -> None:
+    deadline = time.monotonic() + limit_s
+    while db.execute("SELECT count(*) FROM runs WHERE status = 'succeeded'").fetchone()[0] < n:
+        if time.monotonic() > deadline:
+            raise TimeoutError("runs did not finish")
+        time.sleep(0.005)
+
+
+def medjobs_figures(folder: Path, runs: int, samples: int, tick_seconds: float) -> dict[str, float]:
+    import json
+
+    from medjobs_tui.engine.evidence import is_valid
+    from medjobs_tui.store import connect
+
+    out: dict[str, float] = {}
+    # throughput and trigger-to-start: no schedule fires meanwhile
+    config = make_clinic(folder / "medjobs-a", None)
+    runner = start_runner(config)
+    db = connect(runner.settings.database_path)
+    try:
+        runner.enqueue("manual", "bench")          # warm-up: the pool's workers are up
+        wait_succeeded(db, 1)
+        started = time.perf_counter()
+        for _ in range(runs):
+            runner.enqueue("manual", "bench")
+        wait_succeeded(db, runs + 1)
+        out["throughput"] = runs / (time.perf_counter() - started)
+        latencies = []
+        for i in range(samples):
+            t0 = time.time()
+            run_id = runner.enqueue("manual", "bench")
+            wait_succeeded(db, runs + 2 + i)
+            latencies.append(json.loads(db.execute("SELECT summary FROM runs WHERE id = ?", [run_id]).fetchone()[0])
+                             ["t"] - t0)
+            time.sleep(0.05)
+        out["trigger_p50"], out["trigger_p95"] = p50_p95(latencies)
+        rows = db.execute("SELECT evidence_path, evidence_sha256 FROM runs WHERE status = 'succeeded'").fetchall()
+        out["evidence_ok"] = sum(is_valid(runner.settings.evidence_dir, p, s) for p, s in rows) / len(rows)
+    finally:
+        runner.stop()
+        db.close()
+    # tick-to-start: a job ticking every second
+    from medjobs_tui.clock import parse_iso
+
+    config = make_clinic(folder / "medjobs-b", 1)
+    runner = start_runner(config)
+    db = connect(runner.settings.database_path)
+    try:
+        time.sleep(tick_seconds)
+    finally:
+        runner.stop()
+    rows = db.execute("SELECT scheduled_at, summary FROM runs WHERE job_name = 'ticking' AND status = 'succeeded'"
+                      " ORDER BY id").fetchall()[1:]          # the first tick may race the pool's start
+    db.close()
+    ticks = [json.loads(s)["t"] - parse_iso(at).timestamp() for at, s in rows]
+    out["tick_p50"], out["tick_p95"] = p50_p95(ticks)
+    out["ticks"] = len(ticks)
+    return out
+
+
+def huey_figures(folder: Path, runs: int, samples: int) -> dict[str, float]:
+    db_path = folder / "huey.db"
+    env = {**os.environ, "BENCH_HUEY_DB": str(db_path), "PYTHONPATH": str(BENCH)}
+    os.environ["BENCH_HUEY_DB"] = str(db_path)
+    import bench_handlers
+
+    huey, noop_task = bench_handlers.make_huey()
+    consumer = subprocess.Popen(
+        [shutil.which("huey_consumer") or str(Path(sys.executable).parent / "huey_consumer"),
+         "bench_handlers.huey", "-k", "process", "-w", "2", "-d", "0.01", "-m", "0.5", "-n", "-q"],
+        cwd=BENCH, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out: dict[str, float] = {}
+    try:
+        noop_task().get(blocking=True, timeout=60)      # warm-up: the consumer's workers are up
+        started = time.perf_counter()
+        results = [noop_task() for _ in range(runs)]
+        for r in results:
+            r.get(blocking=True, timeout=300, backoff=1.0, max_delay=0.005)
+        out["throughput"] = runs / (time.perf_counter() - started)
+        latencies = []
+        for _ in range(samples):
+            t0 = time.time()
+            value = noop_task().get(blocking=True, timeout=30, backoff=1.0, max_delay=0.001)
+            latencies.append(value - t0)
+            time.sleep(0.05)
+        out["enqueue_p50"], out["enqueue_p95"] = p50_p95(latencies)
+    finally:
+        consumer.terminate()
+        consumer.wait(30)
+    return out
+
+
+def p50_p95(values: list[float]) -> tuple[float, float]:
+    ordered = sorted(values)
+    return statistics.median(ordered), ordered[max(0, int(round(0.95 * len(ordered))) - 1)]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=600, help="no-op runs for MedJobs' throughput")
+    parser.add_argument("--huey-runs", type=int, default=2000, help="no-op tasks for Huey's throughput")
+    parser.add_argument("--samples", type=int, default=40, help="latency samples per kind")
+    parser.add_argument("--tick-seconds", type=float, default=12.0, help="how long a job ticks every second")
+    args = parser.parse_args()
+    try:
+        import huey  # noqa: F401
+    except ImportError:
+        print("Huey is missing: .venv/bin/pip install -e '.[bench]'", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="medjobs-bench-") as tmp:
+        folder = Path(tmp)
+        (folder / "medjobs-a").mkdir()
+        (folder / "medjobs-b").mkdir()
+        mj = medjobs_figures(folder, args.runs, args.samples, args.tick_seconds)
+        hy = huey_figures(folder, args.huey_runs, args.samples)
+    ms = 1000.0
+    print(f"cpus: {os.cpu_count()}  load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"throughput (no-op runs/s):   medjobs {mj['throughput']:8.1f}   huey {hy['throughput']:8.1f}"
+          f"   ratio {mj['throughput'] / hy['throughput']:.3f}   (medjobs evidence valid: {mj['evidence_ok']:.0%})")
+    print(f"trigger-to-start p50/p95 ms: medjobs {mj['trigger_p50'] * ms:6.1f} / {mj['trigger_p95'] * ms:6.1f}"
+          f"   huey enqueue-to-start {hy['enqueue_p50'] * ms:6.1f} / {hy['enqueue_p95'] * ms:6.1f}"
+          f"   ratio p50 {mj['trigger_p50'] / hy['enqueue_p50']:.2f}")
+    print(f"tick-to-start p50/p95 ms:    medjobs {mj['tick_p50'] * ms:6.1f} / {mj['tick_p95'] * ms:6.1f}"
+          f"   ({mj['ticks']} ticks)   ratio p50 to huey enqueue-to-start {mj['tick_p50'] / hy['enqueue_p50']:.2f}")
+    print(f"engine: throughput_ratio={mj['throughput'] / hy['throughput']:.3f} tick_p50_ms={mj['tick_p50'] * ms:.1f}"
+          f" trigger_p50_ms={mj['trigger_p50'] * ms:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
