@@ -53,6 +53,10 @@ def make_clinic(folder: Path, tick_every_s: int | None) -> Path:
     data["runner"] = {"poll_interval": 1.0, "queues": {"bench": {"concurrency": 2}}}
     path = folder / "config.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
+    from medjobs_tui.config import load_settings
+    from medjobs_tui.security import keys
+
+    keys.write_key_file(load_settings(path), keys.new_keys("bench")[0])
     return path
 
 
@@ -80,7 +84,11 @@ def medjobs_figures(folder: Path, runs: int, samples: int, tick_seconds: float) 
     import json
 
     from medjobs_tui.engine.evidence import is_valid
-    from medjobs_tui.store import connect
+    from medjobs_tui.security.keys import load_keys
+    from medjobs_tui.store import connect as connect_keyed
+
+    def connect(path):
+        return connect_keyed(path, load_keys(runner.settings).store)
 
     out: dict[str, float] = {}
     # throughput and trigger-to-start: no schedule fires meanwhile
