@@ -148,6 +148,11 @@ def run(ctx: JobContext) -> dict[str, Any]:
             return _summary(done["id"], Path(done["path"]), json.loads(Path(done["manifest_path"]).read_text()))
         for stale in backups_dir.glob(f".*-run{ctx.run_id}*.tmp"):   # left by an attempt that was killed
             stale.unlink(missing_ok=True)
+        recorded = store.backup_paths_of_run(ctx.db, ctx.run_id)
+        for name in (f"medjobs-*-run{ctx.run_id}.*", f"medjobs-*-run{ctx.run_id}-*"):
+            for orphan in backups_dir.glob(name):   # renamed by an attempt killed before its transaction committed
+                if str(orphan.parent / (orphan.name.split(".", 1)[0] + ".db")) not in recorded:
+                    orphan.unlink(missing_ok=True)
     target = _target(backups_dir, ctx)
     manifest_path = target.with_suffix(".manifest.json")
     tmp_copy = target.with_name(f".{target.name}.tmp")

@@ -476,6 +476,11 @@ def backup_of_run(db: sqlite_utils.Database, run_id: int) -> dict[str, Any] | No
     return rows[0] if rows else None
 
 
+def backup_paths_of_run(db: sqlite_utils.Database, run_id: int) -> set[str]:
+    """The paths of every backups row made by run ``run_id`` (verified or not)."""
+    return {r[0] for r in db.execute("SELECT path FROM backups WHERE run_id = ?", [run_id])}
+
+
 def list_backups(db: sqlite_utils.Database, limit: int = 20) -> list[dict[str, Any]]:
     """The newest backups rows (path, manifest_path, size_bytes, sha256, integrity, verified, run_id, created_at)."""
     return _rows(db.execute("SELECT * FROM backups ORDER BY id DESC LIMIT ?", [limit]))

@@ -4,6 +4,7 @@ a bounded number of attempts; a worker killed from outside is a crashed attempt,
 from __future__ import annotations
 
 import os
+import time
 from datetime import timedelta
 
 from medjobs_tui.engine.pool import WorkerPool
@@ -120,3 +121,22 @@ def _alive(pid: int) -> bool:
             return fh.read().split(") ")[1][0] != "Z"
     except OSError:
         return False
+
+
+def test_a_worker_killed_while_idle_does_not_break_the_pool(tmp_path, clock):
+    import signal
+
+    runner, console = make_runner(tmp_path, clock, "pid")
+    first = console.trigger(NURSE, "backup")
+    runner.drain()
+    for pid in runner.executor.worker_pids():       # every worker dies while no attempt runs
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while runner.executor.worker_pids() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)                                 # pebble notices the deaths
+    after = console.trigger(NURSE, "backup")
+    runner.drain(timeout=30)
+    assert console.run(after).status == "succeeded"
+    assert console.run_summary(after)["pid"] != console.run_summary(first)["pid"]
+    runner.stop()

@@ -1,0 +1,157 @@
+"""Chaos: the headless runner on a demo clinic with a fast schedule is SIGKILLed 15 times at random moments (and,
+separately, one of its workers), restarted each time; afterwards nothing is stuck, nothing happened twice, every
+finished run has valid evidence and the store is intact."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from medjobs_tui.config import load_settings
+from medjobs_tui.engine.evidence import is_valid
+from medjobs_tui.engine.runner import Runner
+from medjobs_tui.store import connect
+from tests.conftest import STORE_KEY, write_config
+
+KILLS = 15
+SEED = int(os.environ.get("MEDJOBS_CHAOS_SEED", "20261129"))
+FAST = {   # every job every 1-3 s, retried at once: a lot happens between kills
+    "medication_reminder": 1, "refill_check": 2, "interaction_check": 2, "supply_monitor": 2,
+    "analytics_rollup": 3, "backup": 2,
+}
+FINISHED = ("succeeded", "dead")
+SETTLED = ("succeeded", "dead", "queued", "skipped", "cancelled", "coalesced")
+
+
+def children_of(pid: int) -> list[int]:
+    """Every live process whose parent is ``pid`` (from /proc)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(entry.name))
+    return out
+
+
+def workers_of(runner_pid: int) -> list[int]:
+    """The runner's pool workers: the children of its forkserver (grandchildren of the runner)."""
+    return [w for child in children_of(runner_pid) for w in children_of(child)]
+
+
+def wait_until_registered(settings, proc, limit_s: float = 60.0) -> bool:
+    """Wait until the runner ``proc`` has registered (its recovery is done): it is then doing work."""
+    from medjobs_tui.store import runs as store_runs
+
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        db = connect(settings.database_path, STORE_KEY)
+        try:
+            if any(f":{proc.pid}:" in r["id"] for r in store_runs.runners(db)):
+                return True
+        finally:
+            db.close()
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="walks /proc to find the workers")
+def test_runner_and_workers_killed_15_times_leave_no_run_stuck_no_effect_twice_and_valid_evidence(tmp_path):
+    jobs = {}
+    config = write_config(tmp_path)
+    import yaml
+
+    data = yaml.safe_load(config.read_text())
+    for name, every in FAST.items():
+        job = data["jobs"][name]
+        job.update(schedule={"type": "interval", "value": every}, retry_policy={"max_attempts": 3, "delay": 0},
+                   timeout=20)
+        jobs[name] = job
+    config = write_config(tmp_path, jobs=jobs, runner={**data["runner"], "poll_interval": 0.2})
+    made = subprocess.run([sys.executable, "-m", "medjobs_tui.cli", "--config", str(config), "demo"],
+                          capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    settings = load_settings(config)
+
+    rng = random.Random(SEED)
+    started = time.monotonic()
+    runner_kills = worker_kills = 0
+    for cycle in range(KILLS):
+        proc = subprocess.Popen([sys.executable, "-m", "medjobs_tui.cli", "--config", str(config), "run"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            assert wait_until_registered(settings, proc), proc.stderr.read().decode()[-2000:]
+            time.sleep(rng.uniform(0.3, 2.5))
+            if cycle % 2 == 1:                              # separately: a worker dies under its runner
+                workers = workers_of(proc.pid)
+                if workers:
+                    os.kill(rng.choice(workers), signal.SIGKILL)
+                    worker_kills += 1
+                time.sleep(rng.uniform(0.2, 1.0))
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        finally:
+            proc.kill()                                     # SIGKILL: no clean stop
+            proc.wait(30)
+        runner_kills += 1
+    elapsed = time.monotonic() - started
+
+    # the next runner to start recovers at once: the killed one's process is gone
+    recovering = Runner(settings)
+    recovered = recovering.recover()
+    recovering.stop()
+
+    db = connect(settings.database_path, STORE_KEY)
+    runs = [dict(zip(("id", "status", "evidence_path", "evidence_sha256", "job_name"), r)) for r in db.execute(
+        "SELECT id, status, evidence_path, evidence_sha256, job_name FROM runs")]
+    statuses = Counter(r["status"] for r in runs)
+    attempts = Counter(r[0] for r in db.execute("SELECT outcome FROM run_attempts"))
+    errors = Counter(r[0] for r in db.execute("SELECT error FROM run_attempts WHERE outcome IN ('failed', 'crashed')"))
+    print(f"\nchaos: errors {dict(errors)}")
+    print(f"\nchaos: {runner_kills} runner kills, {worker_kills} worker kills in {elapsed:.0f} s; runs {dict(statuses)};"
+          f" attempts {dict(attempts)}; recovered after the last kill: {len(recovered)}")
+
+    assert runner_kills == KILLS and worker_kills >= 3
+    assert statuses["succeeded"] >= 10, statuses              # the runner got work done between kills
+    assert statuses["running"] == 0                           # nothing stuck
+    assert set(statuses) <= set(SETTLED), statuses            # every run finished or queued
+    assert attempts["interrupted"] >= 1                       # kills did land mid-run
+
+    # every finished run has evidence whose hash matches
+    invalid = [r["id"] for r in runs if r["status"] in FINISHED
+               and not is_valid(settings.evidence_dir, r["evidence_path"], r["evidence_sha256"])]
+    assert invalid == []
+
+    # no effect twice: one backup per run, and no backup file that no committed run owns
+    backups = db.execute("SELECT run_id, path FROM backups").fetchall()
+    per_run = Counter(run_id for run_id, _ in backups)
+    assert [r for r, n in per_run.items() if n > 1] == []
+    on_disk = {str(p) for p in Path(settings.backups_dir).glob("medjobs-*.db")}
+    assert on_disk == {path for _, path in backups}
+    for table, key in (("notifications", "idempotency_key"), ("dose_log", "medication_request_id, dose_instant")):
+        total, distinct = db.execute(f"SELECT count(*), count(DISTINCT {key.split(',')[0]} || '|' || "
+                                     f"{key.split(',')[-1].strip()}) FROM {table}").fetchone()
+        assert total == distinct, table
+    dead_alerts = Counter(r[0] for r in db.execute(
+        "SELECT run_id FROM notifications WHERE kind = 'job_failed'"))
+    assert all(n == 1 for n in dead_alerts.values())
+
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    db.close()
+    summary = {"runner_kills": runner_kills, "worker_kills": worker_kills, "runs": dict(statuses),
+               "attempts": dict(attempts), "recovered": len(recovered), "seconds": round(elapsed)}
+    (tmp_path / "chaos.json").write_text(json.dumps(summary))
