@@ -237,13 +237,16 @@ class DosePlan:
 
 @dataclass(frozen=True)
 class Dose:
-    """One dose instant of an order: ``at`` (aware UTC), ``dose`` units (None = not stated), its unit, and
-    the ``step`` index (dosageInstruction position) it belongs to."""
+    """One dose instant of an order: ``at`` (aware UTC), ``dose`` units (None = not stated), its unit, the
+    ``step`` index (dosageInstruction position) it belongs to, and ``count``: how many scheduled
+    administrations meet at this instant (1, or more where daylight saving moved a time in the spring gap onto
+    another dose, or steps of the same sequence coincide; ``dose`` is then their sum)."""
 
     at: datetime
     dose: float | None
     unit: str | None
     step: int
+    count: int = 1
 
 
 def _in_step(step: Step, at: datetime) -> bool:
@@ -303,8 +306,9 @@ def _local_days(step: Step, zone: ZoneInfo, lo: datetime, hi: datetime) -> Itera
 
 
 def _step_instants(step: Step, zone: ZoneInfo, lo: datetime, hi: datetime) -> list[datetime]:
-    """Instants of one step in [lo, hi) before ``count`` is applied, sorted, each once."""
-    out: set[datetime] = set()
+    """Instants of one step in [lo, hi) before ``count`` is applied, sorted; each scheduled (local day, time)
+    gives one entry, so an instant appears twice when the spring gap moved one time onto another."""
+    out: list[datetime] = []
     if step.cadence == "interval":
         if step.start is None or not step.hours:
             return []
@@ -313,7 +317,7 @@ def _step_instants(step: Step, zone: ZoneInfo, lo: datetime, hi: datetime) -> li
         at = step.start + k * gap
         while at < hi:
             if at >= lo and _in_step(step, at):
-                out.add(at)
+                out.append(at)
             at += gap
             if len(out) > MAX_DOSES_PER_QUERY:
                 raise ValueError("dose plan produces too many doses for one query")
@@ -323,7 +327,7 @@ def _step_instants(step: Step, zone: ZoneInfo, lo: datetime, hi: datetime) -> li
         for at_time in clock:
             at = local_to_utc(day, at_time, zone)
             if lo <= at < hi and _in_step(step, at):
-                out.add(at)
+                out.append(at)
         if len(out) > MAX_DOSES_PER_QUERY:
             raise ValueError("dose plan produces too many doses for one query")
     return sorted(out)
@@ -336,6 +340,10 @@ def step_doses(step: Step, zone: ZoneInfo, start: datetime, end: datetime) -> li
     valid instant after it, a repeated time once at its first occurrence; never midnight + minutes).
     ``interval`` steps count elapsed hours from the step's start (the first dose): q8h stays 8 hours apart
     across a clock change. With ``count`` only the first ``count`` doses from the start exist.
+    Where the spring gap moves a time onto another dose of the same day (02:00 and 02:30 both become 03:00,
+    or 02:00 onto an hourly table's 03:00), both administrations are kept as ONE dose instant with their
+    summed quantity and ``count`` 2: nothing is skipped, and no reminder or dose-log entry is doubled (one per
+    instant). DOMAIN.md's rule places each gap time; this is what it implies when two meet.
     Source: FHIR R4 Timing (hl7.org/fhir/R4/datatypes.html#Timing); DOMAIN.md "Dosing schedules".
     """
     if start.tzinfo is None or end.tzinfo is None:
@@ -353,7 +361,15 @@ def step_doses(step: Step, zone: ZoneInfo, start: datetime, end: datetime) -> li
     else:
         lo = start if step.start is None else max(start, step.start)
         instants = _step_instants(step, zone, lo, end) if lo < end else []
-    return [Dose(a, step.dose, step.dose_unit, step.index) for a in instants]
+    out: list[Dose] = []
+    for a in instants:
+        if out and out[-1].at == a:  # two local times met at one instant (spring gap): one dose of both
+            prev = out[-1]
+            total = prev.dose + step.dose if prev.dose is not None and step.dose is not None else None
+            out[-1] = Dose(a, total, step.dose_unit, step.index, prev.count + 1)
+        else:
+            out.append(Dose(a, step.dose, step.dose_unit, step.index))
+    return out
 
 
 def plan_doses(plan: DosePlan, zone: ZoneInfo, start: datetime, end: datetime) -> list[Dose]:
@@ -373,7 +389,7 @@ def plan_doses(plan: DosePlan, zone: ZoneInfo, start: datetime, end: datetime) -
             else:
                 same_unit = prev.unit == d.unit
                 total = prev.dose + d.dose if same_unit and prev.dose is not None and d.dose is not None else None
-                merged[d.at] = Dose(d.at, total, prev.unit if same_unit else None, prev.step)
+                merged[d.at] = Dose(d.at, total, prev.unit if same_unit else None, prev.step, prev.count + d.count)
     return [merged[k] for k in sorted(merged)]
 
 

@@ -304,15 +304,17 @@ def test_daily_plans_give_each_local_time_once_a_day_across_dst(zone, times, fir
     step = Step(index=0, sequence=0, cadence="daily", times=tuple(sorted(times)))
     lo = local_to_utc(first, time(0, 0), zone)
     hi = local_to_utc(first + timedelta(days=n), time(0, 0), zone)
-    got = [d.at for d in plan_doses(DosePlan((step,)), zone, lo, hi)]
+    doses = plan_doses(DosePlan((step,)), zone, lo, hi)
+    got = [d.at for d in doses]
     assert all(a < b for a, b in zip(got, got[1:]))                   # strictly increasing
     assert all(lo <= a < hi for a in got)                              # inside the window
     per_day: dict[date, int] = {}
-    for a in got:
-        per_day[a.astimezone(zone).date()] = per_day.get(a.astimezone(zone).date(), 0) + 1
-    # every local day has exactly len(times) doses: none skipped in a gap, none doubled in a fold (a time in
-    # the gap moves to the first valid instant, still that day)
+    for d in doses:
+        per_day[d.at.astimezone(zone).date()] = per_day.get(d.at.astimezone(zone).date(), 0) + d.count
+    # every local day has exactly len(times) administrations: none skipped in a gap, none doubled in a fold (a
+    # time in the gap moves to the first valid instant, still that day; two that meet there are one instant)
     assert per_day == {d: len(times) for d in _days(zone, first, n)}
+    assert sum(d.count > 1 for d in doses) <= 1 * n                    # meetings happen only on gap days
 
 
 @hsettings(max_examples=100, deadline=None)
@@ -363,4 +365,12 @@ def test_every_instant_lies_inside_the_bounds_and_none_inside_is_missing(zone, t
     first = start.astimezone(zone).date() - timedelta(days=1)
     expected = {local_to_utc(first + timedelta(days=k), time.fromisoformat(t), zone)
                 for k in range(hours // 24 + 3) for t in times}
-    assert got == sorted(a for a in expected if inside(a))
+    assert got == sorted({a for a in expected if inside(a)})
+
+
+def test_two_times_in_the_spring_gap_meet_as_one_dose_of_both():
+    # 2026-03-08 New York: 02:00-03:00 does not exist. 02:00 and 02:30 (1 tablet each) both go to 03:00 EDT
+    # (07:00 UTC): one instant, 2 tablets, count 2 -- nothing skipped, one reminder
+    step = Step(index=0, sequence=0, cadence="daily", times=("02:00", "02:30"), dose=1, dose_unit="tablet")
+    day = plan_doses(DosePlan((step,)), NY, local(2026, 3, 8, 0), local(2026, 3, 9, 0))
+    assert [(d.at, d.dose, d.count) for d in day] == [(datetime(2026, 3, 8, 7, tzinfo=timezone.utc), 2, 2)]
