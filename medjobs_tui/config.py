@@ -140,13 +140,16 @@ class RetryPolicy(_Strict):
 
     ``max_attempts`` counts every attempt including the first; ``delay`` is the wait in seconds before
     the next attempt. With ``backoff: exponential`` the wait before attempt n+1 is
-    ``delay * 2**(n-1)``, capped at ``max_delay`` seconds. ``delay`` is at most a day, ``max_delay`` a week.
+    ``delay * 2**(n-1)``, capped at ``max_delay`` seconds. With ``jitter: true`` the wait is drawn
+    uniformly between 0 and that value ("full jitter"; formula and source in ``engine.retry``).
+    ``delay`` is at most a day, ``max_delay`` a week.
     """
 
     max_attempts: Annotated[int, Field(ge=1, le=25)] = 3
     delay: Annotated[float, Field(ge=0, le=MAX_TIMEOUT_S, allow_inf_nan=False)] = 60
     backoff: Literal["fixed", "exponential"] = "fixed"
     max_delay: Annotated[float, Field(gt=0, le=7 * MAX_TIMEOUT_S, allow_inf_nan=False)] = 3600
+    jitter: bool = False
 
 
 class ValidationRules(_Strict):

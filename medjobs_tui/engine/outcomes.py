@@ -36,7 +36,7 @@ def record(db, settings: Settings, run: dict[str, Any], outcome: Outcome, now: d
     longer current (the run was recovered and handed on), and the store's errors (the caller retries)."""
     job = settings.jobs[run["job_name"]]
     retry_at = None
-    if outcome.status in RETRIED_OUTCOMES:
+    if outcome.status in RETRIED_OUTCOMES and not outcome.permanent:
         retry_at = next_attempt_at(job.retry_policy, run["attempt"], run["max_attempts"], now)
     with transaction(db):
         if outcome.detail and outcome.error_ref:
@@ -44,6 +44,7 @@ def record(db, settings: Settings, run: dict[str, Any], outcome: Outcome, now: d
         status = store_runs.finish_attempt(
             db, run["id"], outcome=outcome.status, now=now, duration_s=round(outcome.duration_s, 6),
             error=outcome.error, summary=outcome.summary, retry_at=retry_at, claim=(run["claimed_by"], run["attempt"]),
+            dead_note="permanent error: not retried" if outcome.permanent else "attempts exhausted",
         )
         write_evidence(db, settings, run["id"])
         if status == "dead":

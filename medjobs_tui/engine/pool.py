@@ -65,6 +65,7 @@ class Outcome:
     error: str | None = None
     detail: str | None = field(default=None, repr=False)
     error_ref: str | None = None
+    permanent: bool = False   # the handler raised PermanentError (bad data): dead at once, no retry
 
 
 def _context():
@@ -213,7 +214,8 @@ def _resolve(ref: str):
 
 
 def _attempt(run: dict[str, Any], now_iso: str) -> tuple:
-    """Run one attempt of ``run`` in this worker; return ('ok', summary) or ('error', masked, detail, ref).
+    """Run one attempt of ``run`` in this worker; return ('ok', summary) or ('error' | 'permanent', masked,
+    detail, ref) ('permanent': the handler raised PermanentError).
 
     The store connection is fenced by the claim (run id, attempt, ``claimed_by``: the runner's id) while
     the handler runs.
@@ -233,8 +235,11 @@ def _attempt(run: dict[str, Any], now_iso: str) -> tuple:
                          now=parse_iso(now_iso), run_id=run_id, attempt=attempt, runner_id=runner_id)
         return ("ok", handler(ctx))
     except Exception as exc:  # noqa: BLE001 - everything is reported to the runner, masked
+        from medjobs_tui.jobs import PermanentError
+
         ref = error_reference()
-        return ("error", mask_exception(exc, ref), traceback.format_exc(), ref)
+        kind = "permanent" if isinstance(exc, PermanentError) else "error"
+        return (kind, mask_exception(exc, ref), traceback.format_exc(), ref)
     finally:
         if db.conn.in_transaction:  # a handler that left a transaction open: nothing of it commits
             db.conn.execute("ROLLBACK")
@@ -303,8 +308,8 @@ class WorkerPool:
         duration = time.monotonic() - started
         if result[0] == "ok":
             return Outcome("succeeded", duration, summary=result[1])
-        _, masked, detail, ref = result
-        return Outcome("failed", duration, error=masked, detail=detail, error_ref=ref)
+        kind, masked, detail, ref = result
+        return Outcome("failed", duration, error=masked, detail=detail, error_ref=ref, permanent=kind == "permanent")
 
     def _schedule(self, run: dict[str, Any], now: datetime, timeout_s: float):
         """Hand the attempt to the pool; a pool that broke (pebble stops for good when a worker dies while no

@@ -14,7 +14,7 @@ from medjobs_tui.jobs import (
     refill_check,
     supply_monitor,
 )
-from medjobs_tui.jobs.base import Handler, JobContext
+from medjobs_tui.jobs.base import Handler, JobContext, PermanentError
 
 HANDLERS: dict[str, Handler] = {
     "medication_reminder": medication_reminder.run,
@@ -36,4 +36,4 @@ def get_handler(job_type: str) -> Handler:
             from None
 
 
-__all__ = ["HANDLERS", "Handler", "JobContext", "get_handler"]
+__all__ = ["HANDLERS", "Handler", "JobContext", "PermanentError", "get_handler"]

@@ -5,7 +5,9 @@ A handler is ``def run(ctx: JobContext) -> dict``. It reads and writes the store
 notifications to the outbox with an idempotency key (so a retried or recovered run never notifies
 twice) and returns a summary: a JSON-serialisable dict of counts and pseudonymous ids only (no names,
 dates of birth or free text), whose top-level scalar values are the run's key figures.
-A handler raises an exception to fail the run; the engine masks the text before showing it.
+A handler raises an exception to fail the run; the engine masks the text before showing it. A failure
+that no retry can cure (bad data) raises ``PermanentError``: the run goes straight to ``dead``
+without spending its remaining attempts.
 
 Fencing: under the engine, ``ctx.db`` is fenced by the attempt's claim (run id, attempt, runner id).
 Every write must be made in ``with ctx.transaction():`` (or the store's ``transaction``), which checks
@@ -26,6 +28,14 @@ from zoneinfo import ZoneInfo
 
 from medjobs_tui.config import JobConfig, Settings
 from medjobs_tui.store.db import transaction
+
+
+
+class PermanentError(Exception):
+    """Raised by a handler when retrying cannot help (bad data, e.g. a record that cannot be read): the
+    attempt fails and the run ends ``dead`` at once, its remaining attempts unspent. The message is
+    masked like any other (only the class name and an error reference are shown)."""
+
 
 if TYPE_CHECKING:  # the store's connection type; only store/ talks to SQLite
     import sqlite_utils

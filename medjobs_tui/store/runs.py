@@ -208,6 +208,7 @@ def finish_attempt(
     retry_at: datetime | None = None,
     actor: str = "runner",
     claim: tuple[str, int] | None = None,
+    dead_note: str = "attempts exhausted",
 ) -> str:
     """Close the running attempt of ``run_id`` with ``outcome`` and move the run on; return its new status.
 
@@ -218,6 +219,7 @@ def finish_attempt(
     jobs back at shutdown. A ``crashed`` attempt (the worker died from a signal) counts like a failure.
     Every transition is written to the run's history. With ``claim`` (runner id, attempt: the fencing
     token of the claim) the attempt is closed only if that claim is still current, else ClaimLost.
+    ``dead_note`` is the history note of a run that ends dead (e.g. ``permanent error: not retried``).
     Raises RunStateError if the run is not running.
     """
     if outcome not in OUTCOMES:
@@ -253,7 +255,7 @@ def finish_attempt(
             _history(db, run_id, outcome, "queued", now, actor, f"retry at {iso(retry_at)}")
             return "queued"
         db.execute("UPDATE runs SET status = 'dead' WHERE id = ?", [run_id])
-        _history(db, run_id, outcome, "dead", now, actor, "attempts exhausted")
+        _history(db, run_id, outcome, "dead", now, actor, dead_note)
         return "dead"
 
 

@@ -87,3 +87,9 @@ def gated_effect(ctx):
                      params={"job": ctx.job_name, "run_id": ctx.run_id}, run_id=ctx.run_id)
         os.replace(tmp, base / f"effect-{ctx.attempt}")
     return {"attempt": ctx.attempt}
+
+
+def bad_data(ctx):
+    from medjobs_tui.jobs import PermanentError
+
+    raise PermanentError("Jane Doe's record cannot be read")   # no retry can cure it; text never shown

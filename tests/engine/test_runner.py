@@ -339,3 +339,32 @@ def test_a_run_whose_evidence_cannot_be_written_shows_as_invalid_not_valid(tmp_p
     assert {m.job_name: m for m in console.metrics()}["backup"].validation_status == "invalid: 1"
     assert f"evidence of run {run_id} could not be written" in caplog.text
     runner.stop()
+
+
+def test_a_permanent_error_goes_straight_to_dead_without_spending_retries(tmp_path, clock):
+    runner, console = make_runner(tmp_path, clock, "bad_data", retry={"max_attempts": 5, "delay": 60})
+    run_id = console.trigger(NURSE, "refill_check")
+    runner.drain(timeout=30)
+    run = console.run(run_id)
+    assert (run.status, run.attempt, run.max_attempts) == ("dead", 1, 5)
+    assert history(runner, run_id) == ["queued", "running", "failed", "dead"]
+    assert store_runs.run_history(runner.db, run_id)[-1]["note"] == "permanent error: not retried"
+    assert "PermanentError" in run.error and "Jane" not in run.error
+    assert [n.kind for n in console.notifications()] == ["job_failed"]     # a dead run alerts as ever
+    runner.stop()
+
+
+def test_a_jittered_backoff_is_drawn_from_the_whole_window(tmp_path, clock, monkeypatch):
+    import random
+
+    import medjobs_tui.engine.retry as retry_mod
+
+    monkeypatch.setattr(retry_mod, "_RNG", random.Random(11))
+    wait = random.Random(11).uniform(0, 300)
+    runner, console = make_runner(tmp_path, clock, "fail", retry={"max_attempts": 3, "delay": 300, "jitter": True})
+    run_id = console.trigger(NURSE, "backup")
+    runner.drain(timeout=30)
+    run = console.run(run_id)
+    assert (run.status, run.attempt) == ("queued", 2)
+    assert run.available_at == (clock.now() + timedelta(seconds=wait)).replace(microsecond=0)
+    runner.stop()
