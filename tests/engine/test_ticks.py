@@ -77,6 +77,16 @@ def runs_per_local_day(runner: Runner, job: str) -> dict[str, int]:
     return out
 
 
+@pytest.fixture(autouse=True)
+def no_real_ticks(request, monkeypatch):
+    """A started runner's APScheduler runs on the real clock; its deliveries would mix real fire times
+    into tests that move an injected clock. Only the tests about APScheduler itself let them through.
+    A started runner's dispatcher stays idle: these tests look at the rows ticks make, then drain."""
+    monkeypatch.setattr(Runner, "_dispatch_loop", lambda self: None)
+    if "apscheduler_hands" not in request.node.name and "tick_executor" not in request.node.name:
+        monkeypatch.setattr(TickExecutor, "submit_job", lambda self, job, run_times: None)
+
+
 @pytest.fixture
 def runners():
     made: list[Runner] = []
