@@ -496,6 +496,53 @@ def key_recover(obj: Ctx, copy: Path | None) -> None:
     out.print(f"key file {path} rebuilt from the recovery copy")
 
 
+# ------------------------------------------------------------------------------------- backups
+
+
+@main.group("backup")
+def backup_group() -> None:
+    """Backups: list them (with a check of each file's SHA-256), verify one."""
+
+
+@backup_group.command("list")
+@click.option("--limit", default=30, show_default=True, type=LIMIT)
+@click.pass_obj
+def backup_list(obj: Ctx, limit: int) -> None:
+    """The backups kept, newest first: verified when made, and intact (SHA-256 still matches) now."""
+    console, _ = obj.console()
+    _print_table(("id", "file", "created", "size", "verified", "intact"), (
+        (str(b.id), b.file, _local(b.created_at, obj.settings), f"{b.size_bytes:,}", "yes" if b.verified else "NO",
+         "yes" if b.intact else "NO (changed or missing)") for b in console.backups(limit)))
+
+
+@backup_group.command("verify")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+def backup_verify(obj: Ctx, file: Path) -> None:
+    """Verify FILE: SHA-256 and size against its manifest, then open it with the backup key
+    (cipher_integrity_check, integrity_check, row counts). Exit 1 when it fails."""
+    console, actor = obj.console()
+    manifest = console.verify_backup_file(actor, file)
+    rows = sum(n for g in manifest["row_counts"].values() for n in g.values())
+    out.print(f"{file.name}: verified (SHA-256 {manifest['sha256'][:16]}…, {rows} rows, integrity ok)",
+              markup=False)
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+@click.pass_obj
+def restore(obj: Ctx, file: Path, yes: bool) -> None:
+    """Replace the store with backup FILE (admin). The backup is verified first; the current store is kept
+    aside; refused while a runner holds a lease."""
+    console, actor = obj.console()
+    if not yes:
+        click.confirm(f"replace the store {obj.settings.database_path} with {file.name}? The current store is "
+                      "kept aside", abort=True)
+    aside = console.restore(actor, file)
+    out.print(f"store restored from {file.name}; the previous store is kept as {aside}", markup=False)
+
+
 # ------------------------------------------------------------------------------------- audit
 
 

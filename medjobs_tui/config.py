@@ -203,10 +203,19 @@ class AnalyticsOptions(_Options):
     day: date | None = None
 
 
+class BackupOptions(_Options):
+    """backup: retention. Keep the newest verified backup of each of the last ``keep_daily`` days that have
+    one, and of each of the last ``keep_weekly`` ISO weeks (clinic time); remove the others' files
+    (as restic ``forget --keep-daily --keep-weekly``)."""
+
+    keep_daily: Annotated[int, Field(ge=1, le=366)] = 7
+    keep_weekly: Annotated[int, Field(ge=0, le=520)] = 4
+
+
 OPTIONS_BY_TYPE: dict[str, type[_Options]] = {
     "medication_reminder": ReminderOptions, "refill_check": RefillOptions,
     "interaction_check": InteractionOptions, "supply_monitor": SupplyOptions,
-    "analytics_rollup": AnalyticsOptions, "backup": _Options,
+    "analytics_rollup": AnalyticsOptions, "backup": BackupOptions,
 }
 """The options each job type understands (config.yaml ``jobs.<name>.options``)."""
 

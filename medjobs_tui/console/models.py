@@ -175,3 +175,18 @@ class DoseConfirmation:
     previous: str | None
     occurred_at: datetime
     history_id: int
+
+
+@dataclass(frozen=True)
+class BackupRow:
+    """One backup as the dashboard and ``medjobs backup list`` show it: file name, when (aware UTC), size,
+    whether it was verified when made (and the integrity text), and ``intact``: the file is there and its
+    SHA-256 still matches the one recorded (False: changed or missing since; a flipped byte shows here)."""
+
+    id: int
+    file: str
+    created_at: datetime
+    size_bytes: int
+    verified: bool
+    integrity: str
+    intact: bool

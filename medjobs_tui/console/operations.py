@@ -17,7 +17,7 @@ from medjobs_tui.clock import Clock, SystemClock, iso, parse_iso
 from medjobs_tui.config import PRIORITIES, Settings
 from medjobs_tui.clinical.dosing import dose_status, dose_text, local_to_utc
 from medjobs_tui.console.models import (
-    Actor, ChannelStatus, DeliveryRow, DoseConfirmation, DoseRow, EvidenceRow, JobMetrics, JobRow, NotificationRow,
+    Actor, BackupRow, ChannelStatus, DeliveryRow, DoseConfirmation, DoseRow, EvidenceRow, JobMetrics, JobRow, NotificationRow,
     RunRow, Snapshot,
 )
 from medjobs_tui.engine import evidence as evidence_mod
@@ -25,10 +25,12 @@ from medjobs_tui.engine.metrics import job_metrics
 from medjobs_tui.engine.runner import LEASE_SECONDS, Runner
 from medjobs_tui.engine.ticks import next_fire_time
 from medjobs_tui.jobs import medication_reminder as reminders
+from medjobs_tui.jobs import backup as backup_job
 from medjobs_tui.notify import outbox as notify_outbox
 from medjobs_tui.security import audit
 from medjobs_tui.security.keys import Keys, finish_rotation, load_keys, start_rotation, write_key_file
 from medjobs_tui.store import ThreadLocalDB, outbox, rekey, transaction
+from medjobs_tui.store import backup as store_backup
 from medjobs_tui.store import dose_log as store_doses
 from medjobs_tui.store import clinical
 from medjobs_tui.store import runs as store_runs
@@ -57,6 +59,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "key.rotate": frozenset({"admin"}),
     # patient-level schedule (pseudonyms, orders, doses): clinic staff, not the auditor (who reads audit/evidence)
     "dose.read": frozenset({"operator", "admin", "reviewer"}),
+    "backup.verify": frozenset({"operator", "admin", "auditor"}),
+    "store.restore": frozenset({"admin"}),
     "audit.verify": frozenset({"admin", "auditor"}),
     "audit.list": frozenset({"admin", "auditor"}),
 }
@@ -71,6 +75,7 @@ ACTION_WORDS = {
     "key.rotate": "rotate the store key",
     "dose.record": "record what happened to a dose",
     "dose.read": "see patients' doses",
+    "backup.verify": "verify backups", "store.restore": "restore the store from a backup",
     "audit.verify": "verify the audit trail", "audit.list": "list the audit trail",
 }
 """How each action is named to a user who is refused it."""
@@ -356,6 +361,81 @@ class Console:
         self.keys = finish_rotation(self.settings, rotating)
         self.dbs = ThreadLocalDB(self.settings.database_path, self.keys.store)
         self._audit_ok(actor, "key.rotate", "store", {"clinic": self.keys.clinic_id})
+
+    # ------------------------------------------------------------------ backups
+
+    def backups(self, limit: int = 50) -> list[BackupRow]:
+        """The newest backups still kept, newest first, each checked against its recorded SHA-256 (cached by
+        file size and modification time, so a refresh does not re-read unchanged files)."""
+        out = []
+        for r in clinical.list_backups(self.db, limit):
+            if r.get("removed_at"):
+                continue
+            path = Path(r["path"])
+            out.append(BackupRow(
+                id=r["id"], file=path.name, created_at=parse_iso(r["created_at"]), size_bytes=r["size_bytes"],
+                verified=bool(r["verified"]), integrity=r["integrity"], intact=self._intact(path, r["sha256"]),
+            ))
+        return out
+
+    def _intact(self, path: Path, sha256: str) -> bool:
+        try:
+            st = path.stat()
+        except OSError:
+            return False
+        cache = self.__dict__.setdefault("_sha_cache", {})
+        key = (str(path), st.st_size, st.st_mtime_ns)
+        if key not in cache:
+            cache[key] = backup_job.sha256_of(path)
+        return cache[key] == sha256
+
+    def verify_backup_file(self, actor: Actor, path: Path) -> dict[str, Any]:
+        """Verify backup file ``path`` against its manifest: SHA-256 and size, then opened with the backup key
+        (cipher_integrity_check, integrity_check, row counts). Returns the manifest; raises ConsoleError
+        naming the first failure. Audited (ok or error)."""
+        self.authorise(actor, "backup.verify", f"backup:{path.name}")
+        try:
+            manifest = backup_job.read_manifest(path)
+            backup_job.verify_backup(path, manifest, self.keys.backup)
+        except backup_job.BackupVerificationError as exc:
+            audit.record(self.db, key=self.keys.audit, actor=actor.username, role=actor.role,
+                         action="backup.verify", target=f"backup:{path.name}", outcome="error",
+                         at=self.clock.now(), detail={"problem": str(exc)[:200]})
+            raise ConsoleError(f"backup NOT verified: {exc}") from None
+        self._audit_ok(actor, "backup.verify", f"backup:{path.name}", {"sha256": manifest["sha256"]})
+        return manifest
+
+    def restore(self, actor: Actor, path: Path) -> Path:
+        """Replace the live store with backup ``path`` (admin). The backup is verified first (SHA-256 against
+        its manifest, integrity, row counts); refused while a runner holds a lease; the current store is
+        kept aside as ``<store>.before-restore-<UTC stamp>``; stale -wal/-shm files are removed. Audited in
+        the store kept aside and in the restored one. Returns the path of the store kept aside.
+        Raises PermissionDenied / ConsoleError (nothing changed)."""
+        target = f"backup:{path.name}"
+        self.authorise(actor, "store.restore", target)
+        self._refuse_while_runner_live("restore the store")
+        try:
+            manifest = backup_job.read_manifest(path)
+            backup_job.verify_backup(path, manifest, self.keys.backup)
+        except backup_job.BackupVerificationError as exc:
+            audit.record(self.db, key=self.keys.audit, actor=actor.username, role=actor.role,
+                         action="store.restore", target=target, outcome="error", at=self.clock.now(),
+                         detail={"problem": str(exc)[:200]})
+            raise ConsoleError(f"not restored, the backup failed verification: {exc}") from None
+        now = self.clock.now()
+        live = Path(self.settings.database_path)
+        aside = live.with_name(f"{live.name}.before-restore-{now:%Y%m%dT%H%M%SZ}")
+        previous = audit.head(self.db)
+        self._audit_ok(actor, "store.restore", target, {"phase": "replacing this store", "kept_as": aside.name})
+        self.dbs.close_all()
+        try:
+            store_backup.restore_copy(path, self.keys.backup, live, self.keys.store, aside)
+        finally:
+            self.dbs = ThreadLocalDB(live, self.keys.store)
+        self._audit_ok(actor, "store.restore", target, {
+            "backup_head": manifest.get("audit_head"), "previous_head": previous, "kept_as": aside.name,
+            "backup_created_at": manifest.get("created_at")})
+        return aside
 
     def audit_verify(self, actor: Actor) -> audit.Verdict:
         """Verify the audit chain under the audit key and against every checkpoint of its head (backup

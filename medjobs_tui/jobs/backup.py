@@ -27,7 +27,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from medjobs_tui.clock import iso
+from medjobs_tui.clock import iso, parse_iso
 from medjobs_tui.jobs.base import JobContext
 from medjobs_tui.security import audit
 from medjobs_tui.security.keys import load_keys, write_recovery_copy
@@ -160,8 +160,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
     write_recovery_copy(settings, keys, folder=backups_dir)
     try:
         tmp_copy.unlink(missing_ok=True)
-        counts, version, (head_id, head_mac) = store_backup.copy_database(source_path, keys.store, tmp_copy,
-                                                                          keys.backup)
+        counts, version, head = store_backup.copy_database(source_path, keys.store, tmp_copy, keys.backup)
         manifest = {
             "format": 2,
             "file": target.name,
@@ -173,7 +172,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
             "encrypted": True,
             "cipher": "SQLCipher 4 (AES-256, HMAC-SHA512 per page) under the clinic's backup key",
             "row_counts": group_counts(counts),
-            "audit_head": {"id": head_id, "mac": head_mac},
+            "audit_head": head,
         }
         _write_private(tmp_manifest, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         try:
@@ -195,7 +194,45 @@ def run(ctx: JobContext) -> dict[str, Any]:
         tmp_manifest.unlink(missing_ok=True)
     if failure is not None:
         raise failure
-    return _summary(backup_id, target, manifest)
+    opts = ctx.job.options
+    removed = apply_retention(ctx, int(opts.get("keep_daily", 7)), int(opts.get("keep_weekly", 4)))
+    return {**_summary(backup_id, target, manifest), "removed_by_retention": len(removed)}
+
+
+def retention_plan(rows: list[dict[str, Any]], zone, keep_daily: int, keep_weekly: int) -> list[dict[str, Any]]:
+    """The backups rows (kept ones, newest first) that the retention rule removes: every verified backup
+    that is not the newest of one of the last ``keep_daily`` days or ``keep_weekly`` ISO weeks (in
+    ``zone``) that have a verified backup, and every unverified one older than the newest verified."""
+    verified = [r for r in rows if r["verified"]]
+    keep: set[int] = set()
+    days: list[Any] = []
+    weeks: list[Any] = []
+    for r in verified:
+        local = parse_iso(r["created_at"]).astimezone(zone)
+        day, week = local.date(), tuple(local.isocalendar())[:2]
+        if day not in days and len(days) < keep_daily:
+            days.append(day)
+            keep.add(r["id"])
+        if week not in weeks and len(weeks) < keep_weekly:
+            weeks.append(week)
+            keep.add(r["id"])
+    newest = parse_iso(verified[0]["created_at"]) if verified else None
+    return [r for r in rows if r["id"] not in keep
+            and (r["verified"] or (newest is not None and parse_iso(r["created_at"]) < newest))]
+
+
+def apply_retention(ctx: JobContext, keep_daily: int, keep_weekly: int) -> list[str]:
+    """Remove the files of the backups ``retention_plan`` names and mark their rows removed (one fenced
+    transaction); return the removed file names."""
+    plan = retention_plan(store_backup.kept_backups(ctx.db), ctx.settings.zone, keep_daily, keep_weekly)
+    removed = []
+    with ctx.transaction():
+        for r in plan:
+            store_backup.mark_removed(ctx.db, r["id"], iso(ctx.now))
+            Path(r["path"]).unlink(missing_ok=True)
+            Path(r["manifest_path"]).unlink(missing_ok=True)
+            removed.append(Path(r["path"]).name)
+    return removed
 
 
 def _summary(backup_id: int, target: Path, manifest: dict[str, Any]) -> dict[str, Any]:

@@ -81,9 +81,8 @@ class Verdict:
 
 
 def head(db: sqlite_utils.Database) -> dict[str, Any]:
-    """The checkpoint of the chain's head: ``{"id": last id (0 if empty), "mac": its MAC}``."""
-    last_id, mac = store_audit.head(db)
-    return {"id": last_id, "mac": mac}
+    """The checkpoint of the chain's head: ``{"id": last id (0 if empty), "mac": its MAC, "at": its time}``."""
+    return store_audit.head_entry(db)
 
 
 def verify(db: sqlite_utils.Database, key: bytes, checkpoints: Iterable[dict[str, Any]] = ()) -> Verdict:
@@ -109,13 +108,19 @@ def verify(db: sqlite_utils.Database, key: bytes, checkpoints: Iterable[dict[str
             return Verdict(False, count, eid - 1, prev, eid,
                            "its MAC does not fit its content: it was changed, or written without the audit key")
         prev, expected_id, count = entry["hash"], eid + 1, count + 1
-    macs = {e["id"]: e["hash"] for e in store_audit.entries(db)} if checkpoints else {}
+    all_entries = store_audit.entries(db) if checkpoints else []
+    macs = {e["id"]: e["hash"] for e in all_entries}
+    # a restore replaced the chain with a backup's: checkpoints written before it may name the old chain
+    restored_at = max((e["at"] for e in all_entries if e["action"] == "store.restore" and e["outcome"] == "ok"
+                       and e["detail"] and "backup_head" in e["detail"]), default=None)
     last_id, seen = expected_id - 1, 0
     for cp in sorted(checkpoints, key=lambda c: -int(c.get("id", 0))):
         cid, cmac = int(cp.get("id", 0)), str(cp.get("mac", ""))
         seen += 1
-        if cid == 0:
+        if cid == 0 or hmac.compare_digest(macs.get(cid, ""), cmac):
             continue
+        if restored_at is not None and str(cp.get("at") or "") <= restored_at:
+            continue  # superseded by the restore (the old chain is in the store kept aside)
         if cid > last_id:
             return Verdict(False, count, last_id, prev, last_id + 1,
                            f"the chain ends at entry {last_id} but {cp.get('source', 'a checkpoint')} records "

@@ -24,6 +24,12 @@ def head(db: sqlite_utils.Database) -> tuple[int, str]:
     return (row[0], row[1]) if row else (0, GENESIS)
 
 
+def head_entry(db: sqlite_utils.Database) -> dict[str, Any]:
+    """The checkpoint of the newest entry: {"id", "mac", "at"} ({"id": 0, "mac": GENESIS, "at": None} if empty)."""
+    row = db.execute("SELECT id, hash, at FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
+    return {"id": row[0], "mac": row[1], "at": row[2]} if row else {"id": 0, "mac": GENESIS, "at": None}
+
+
 def append(db: sqlite_utils.Database, entry: dict[str, Any]) -> int:
     """Insert one audit entry (keys: at, actor, role, action, target, outcome, detail, prev_hash, hash, and
     optionally id: the chain MACs the id, so it is given, not left to SQLite)."""

@@ -23,11 +23,11 @@ def _raw_key_literal(key: bytes) -> str:
 
 
 def copy_database(source: Path, key: bytes, target: Path,
-                  backup_key: bytes) -> tuple[dict[str, int], int | None, tuple[int, str]]:
+                  backup_key: bytes) -> tuple[dict[str, int], int | None, dict[str, object]]:
     """Export the live store at ``source`` (opened with the store ``key``) into the new file ``target``,
     encrypted with ``backup_key``, in journal mode DELETE (one self-contained file, mode 0600).
 
-    Returns (row count per table of the live store, schema version, audit head (last id, MAC)), all read
+    Returns (row count per table of the live store, schema version, audit head {id, mac, at}), all read
     in the same snapshot as the export. Raises StoreError when ``key`` does not open the store, FileExistsError if ``target``
     exists, and the driver's errors / OSError when the copy cannot be made.
     """
@@ -42,7 +42,7 @@ def copy_database(source: Path, key: bytes, target: Path,
         try:
             counts = clinical.table_row_counts(conn)
             version = clinical.schema_version_of(conn)
-            head = audit.head(conn)
+            head = audit.head_entry(conn)
             conn.execute("SELECT sqlcipher_export('backup')")
             conn.execute("COMMIT")
         except BaseException:
@@ -82,3 +82,60 @@ def inspect_copy(path: Path, backup_key: bytes) -> tuple[str, dict[str, int]]:
         return ("; ".join(problems) if problems else "ok"), counts
     finally:
         conn.close()
+
+
+def restore_copy(backup: Path, backup_key: bytes, live: Path, key: bytes, aside: Path) -> None:
+    """Replace the live store at ``live`` with the contents of the backup copy ``backup``.
+
+    The copy is exported (``sqlcipher_export``) from the backup, opened read-only with ``backup_key``, into
+    a new file beside the live store keyed with the store ``key``; the live store is checkpointed (its WAL
+    emptied into it) and renamed to ``aside`` (kept, still encrypted with ``key``), its stale ``-wal`` and
+    ``-shm`` files are removed, and the new file is renamed into place. Nothing may hold the live store
+    open meanwhile (the caller makes sure no runner does). Raises StoreError if a key does not fit.
+    """
+    restoring = live.with_name(f".{live.name}.restoring")
+    restoring.unlink(missing_ok=True)
+    create_private_file(restoring)
+    try:
+        src = open_keyed(f"{backup.resolve().as_uri()}?mode=ro", backup_key, uri=True)
+        try:
+            src.execute(f"ATTACH DATABASE ? AS restored KEY \"{_raw_key_literal(key)}\"", [str(restoring)])
+            src.execute("SELECT sqlcipher_export('restored')")
+            src.execute("DETACH DATABASE restored")
+        finally:
+            src.close()
+        if live.exists():
+            conn = open_keyed(live, key)
+            try:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                conn.close()
+            os.replace(live, aside)
+        for suffix in ("-wal", "-shm", "-journal"):
+            Path(f"{live}{suffix}").unlink(missing_ok=True)
+        os.replace(restoring, live)
+    finally:
+        restoring.unlink(missing_ok=True)
+
+
+def mark_removed(db, backup_id: int, at: str) -> None:
+    """Record that the retention rule removed backup ``backup_id``'s files at ``at`` (UTC ISO)."""
+    db.execute("UPDATE backups SET removed_at = ? WHERE id = ?", [at, backup_id])
+
+
+def kept_backups(db) -> list[dict]:
+    """Every backups row whose files were not removed, newest first."""
+    cur = db.execute("SELECT * FROM backups WHERE removed_at IS NULL ORDER BY created_at DESC, id DESC")
+    cols = [c[0] for c in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def backup_by_file(db, name: str) -> dict | None:
+    """The newest backups row whose file is named ``name``, or None."""
+    cur = db.execute("SELECT * FROM backups WHERE path LIKE ? ORDER BY id DESC", [f"%{name}"])
+    cols = [c[0] for c in cur.description]
+    for r in cur.fetchall():
+        row = dict(zip(cols, r))
+        if Path(row["path"]).name == name:
+            return row
+    return None

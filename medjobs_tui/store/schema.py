@@ -272,6 +272,13 @@ CREATE TABLE error_details (
 """,
     ),
     (
+        25,
+        "backup retention: when a backup's files were removed by the retention rule",
+        """
+ALTER TABLE backups ADD COLUMN removed_at TEXT;  -- UTC; NULL while the file is kept
+""",
+    ),
+    (
         30,
         "schedule watermark: the latest fire time of each job already recorded (missed ticks are found from it)",
         """

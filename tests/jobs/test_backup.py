@@ -86,7 +86,56 @@ def test_two_backups_at_the_same_instant_do_not_overwrite_each_other(clinic):
     first = clinic.run("backup")
     second = clinic.run("backup")
     assert first["file"] != second["file"]
-    assert len(list(clinic.settings.backups_dir.glob("*.db"))) == 2
+    paths = [Path(r["path"]).name for r in list_backups(clinic.db)]
+    assert sorted(paths) == sorted([first["file"], second["file"]])
+    # the same day's older one then goes by the retention rule (newest of each day is kept)
+    assert second["removed_by_retention"] == 1
+    assert [p.name for p in clinic.settings.backups_dir.glob("*.db")] == [second["file"]]
+
+
+def test_retention_keeps_the_newest_of_each_of_n_days_and_m_weeks(clinic):
+    from datetime import timedelta
+
+    from tests.jobs.conftest import NOW
+
+    made = [clinic.run("backup", now=NOW - timedelta(days=d), keep_daily=3, keep_weekly=2)["file"]
+            for d in (20, 13, 6, 5, 4, 3, 2, 1, 0)]
+    kept = sorted(p.name for p in clinic.settings.backups_dir.glob("*.db"))
+    # NOW is Sunday 2026-11-29: days 0-6 back are ISO week 48, days 7-13 week 47. Kept: the 3 newest days
+    # (0, 1, 2 back) and the newest of the 2 newest weeks (day 0 for week 48, day 13 for week 47).
+    assert made[-1] in kept and made[-2] in kept and made[-3] in kept
+    assert made[0] not in kept                      # 20 days back: outside both rules
+    assert len(kept) == 4 and made[1] in kept       # 13 days back: the newest backup of the week before
+    rows = {Path(r["path"]).name: r for r in list_backups(clinic.db, 50)}
+    assert all(rows[n]["removed_at"] for n in made if n not in kept)
+
+
+def test_a_backup_whose_integrity_check_fails_is_recorded_failed_not_verified(clinic, monkeypatch):
+    from medjobs_tui.store import backup as store_backup
+
+    monkeypatch.setattr(store_backup.clinical, "integrity_check", lambda conn: "*** in database main ***\nPage 7: btree")
+    with pytest.raises(BackupVerificationError, match="integrity check failed"):
+        clinic.run("backup", run_id=44)
+    [row] = list_backups(clinic.db)
+    assert row["verified"] == 0 and row["integrity"].startswith("failed")
+
+
+def test_a_copy_that_lost_rows_is_failed_not_verified(clinic, monkeypatch):
+    from medjobs_tui.store import backup as store_backup
+
+    real = store_backup.copy_database
+
+    def lossy(*args):
+        counts, version, head = real(*args)
+        conn = open_keyed(args[2], TEST_KEYS.backup)
+        conn.execute("DELETE FROM dose_log WHERE id IN (SELECT id FROM dose_log LIMIT 3)")
+        conn.close()
+        return counts, version, head
+
+    monkeypatch.setattr(store_backup, "copy_database", lossy)
+    with pytest.raises(BackupVerificationError, match="row counts differ from the live store in dose_log"):
+        clinic.run("backup", run_id=45)
+    assert list_backups(clinic.db)[0]["verified"] == 0
 
 
 def test_backup_is_one_self_contained_file(clinic):

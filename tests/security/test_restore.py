@@ -1,0 +1,157 @@
+"""Backups you can restore: a changed backup file is caught by `backup verify`, by restore and by the backups
+list; restore round-trips the data, keeps the old store aside, is admin-only, audited and refused while a
+runner holds a lease."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from medjobs_tui.config import load_settings
+from medjobs_tui.console import Actor, Console, ConsoleError
+from medjobs_tui.console.operations import PermissionDenied
+from medjobs_tui.jobs import get_handler
+from medjobs_tui.jobs.base import JobContext
+from medjobs_tui.security import audit
+from medjobs_tui.store import runs as store_runs
+from tests.conftest import FIXED_NOW, write_config
+
+ADMIN, OPERATOR = Actor("ada", "admin"), Actor("olga", "operator")
+
+
+@pytest.fixture
+def console(tmp_path, clock):
+    c = Console(load_settings(write_config(tmp_path)), clock=clock)
+    c.write_demo(ADMIN)
+    yield c
+    c.close()
+
+
+def backup(console) -> Path:
+    s = console.settings
+    summary = get_handler("backup")(JobContext(db=console.db, settings=s, job_name="backup",
+                                               job=s.jobs["backup"], now=FIXED_NOW, run_id=None))
+    return s.backups_dir / summary["file"]
+
+
+def flip_a_byte(path: Path, at: int = 4096 + 100) -> None:
+    with path.open("r+b") as fh:
+        fh.seek(at)
+        b = fh.read(1)
+        fh.seek(at)
+        fh.write(bytes([b[0] ^ 0x01]))
+
+
+def count(console, table="dose_log") -> int:
+    return console.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def test_backup_and_its_keys_copy_are_encrypted_and_private(console):
+    path = backup(console)
+    assert not path.read_bytes().startswith(b"SQLite format 3")
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert oct(path.with_suffix(".manifest.json").stat().st_mode & 0o777) == "0o600"
+    assert (console.settings.backups_dir / "medjobs.recovery.json").exists()
+    assert not list(console.settings.backups_dir.glob("*.tmp"))
+
+
+def test_verify_a_good_backup_then_a_changed_one(console):
+    path = backup(console)
+    manifest = console.verify_backup_file(ADMIN, path)
+    assert manifest["encrypted"] is True
+    assert [b.intact for b in console.backups()] == [True]
+    flip_a_byte(path)
+    with pytest.raises(ConsoleError, match="SHA-256 differs"):
+        console.verify_backup_file(ADMIN, path)
+    assert [b.intact for b in console.backups()] == [False]      # the backups view notices too
+    assert [(e["action"], e["outcome"]) for e in audit.entries(console.db, action="backup.verify")] == \
+        [("backup.verify", "error"), ("backup.verify", "ok")]
+
+
+def test_a_copy_changed_with_a_matching_manifest_is_still_caught_by_its_page_macs(console):
+    """Someone who rewrites the manifest's hash too: SQLCipher's per-page HMAC fails on opening."""
+    import json
+
+    from medjobs_tui.jobs.backup import sha256_of
+
+    path = backup(console)
+    flip_a_byte(path)
+    mpath = path.with_suffix(".manifest.json")
+    manifest = json.loads(mpath.read_text())
+    manifest["sha256"] = sha256_of(path)
+    mpath.write_text(json.dumps(manifest))
+    with pytest.raises(ConsoleError, match="NOT verified"):
+        console.verify_backup_file(ADMIN, path)
+
+
+def test_restore_round_trip_keeps_the_old_store_aside(console):
+    path = backup(console)
+    before = count(console)
+    console.db.execute("DELETE FROM dose_log WHERE id IN (SELECT id FROM dose_log LIMIT 10)")
+    assert count(console) == before - 10
+    aside = console.restore(ADMIN, path)
+    assert count(console) == before
+    assert aside.exists() and aside.name.startswith("medjobs.db.before-restore-")
+    restores = audit.entries(console.db, action="store.restore")
+    assert [e["outcome"] for e in restores] == ["ok"] and "backup_head" in restores[0]["detail"]
+    v = console.audit_verify(ADMIN)
+    assert v.ok, v.line()                      # checkpoints of the replaced chain do not count against it
+
+
+def test_restore_refuses_a_changed_backup_and_changes_nothing(console):
+    path = backup(console)
+    flip_a_byte(path)
+    live = console.settings.database_path
+    with pytest.raises(ConsoleError, match="not restored.*SHA-256"):
+        console.restore(ADMIN, path)
+    assert not list(live.parent.glob("*.before-restore-*"))
+    assert audit.entries(console.db, action="store.restore")[0]["outcome"] == "error"
+
+
+def test_restore_is_admin_only_and_refused_while_a_runner_holds_a_lease(console, clock):
+    path = backup(console)
+    with pytest.raises(PermissionDenied):
+        console.restore(OPERATOR, path)
+    store_runs.register_runner(console.db, "host:1:abc", clock.now())
+    with pytest.raises(ConsoleError, match="runner holds a lease"):
+        console.restore(ADMIN, path)
+
+
+def test_restore_removes_stale_wal_and_shm(console):
+    path = backup(console)
+    live = console.settings.database_path
+    console.close()
+    Path(f"{live}-shm").write_bytes(b"stale")
+    console.restore(ADMIN, path)
+    assert count(console, "patients") == 50
+
+
+def _cli(config, *args, stdin=""):
+    return subprocess.run([sys.executable, "-m", "medjobs_tui.cli", "--config", str(config), "--user", "ada",
+                           *args], capture_output=True, text=True, timeout=120, input=stdin,
+                          env={**os.environ, "MEDJOBS_ROLE": "admin"})
+
+
+def test_cli_backup_verify_and_restore(console, tmp_path):
+    path = backup(console)
+    config = tmp_path / "config.yaml"
+    done = _cli(config, "backup", "verify", str(path))
+    if done.returncode != 0 and ("password" in done.stderr or "sign" in done.stderr):
+        pytest.skip("sign-in required for the CLI; covered through the console above")
+    assert done.returncode == 0 and "verified" in done.stdout, done.stderr
+    flip_a_byte(path)
+    bad = _cli(config, "backup", "verify", str(path))
+    assert bad.returncode == 1 and "SHA-256" in bad.stderr and "Traceback" not in bad.stderr
+    assert "NO (changed or missing)" in _cli(config, "backup", "list").stdout
+    refused = _cli(config, "restore", str(path), "--yes")
+    assert refused.returncode == 1 and "not restored" in refused.stderr
+    flip_a_byte(path)  # back as it was
+    no = _cli(config, "restore", str(path), stdin="n\n")
+    assert no.returncode != 0 and not list(console.settings.database_path.parent.glob("*.before-restore-*"))
+    console.close()
+    yes = _cli(config, "restore", str(path), "--yes")
+    assert yes.returncode == 0 and "restored" in yes.stdout, yes.stderr
