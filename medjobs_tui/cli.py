@@ -320,6 +320,55 @@ def dose_history(obj: Ctx, order_id: int, instant: str) -> None:
         (r["status"], r["occurred_at"] or "-", r["recorded_at"], r["recorded_by"] or "(job)") for r in rows))
 
 
+# ------------------------------------------------------------------------------------- interactions
+
+
+@main.group()
+def interactions() -> None:
+    """Drug-drug interaction alerts and the clinic's own interaction list."""
+
+
+@interactions.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+def interactions_import(obj: Ctx, file: Path) -> None:
+    """Replace the clinic's interaction list with FILE (CSV: drug_a, drug_b, severity, effect, source).
+
+    Merged with the ONC baseline at the next interaction check. A file with any bad row is refused
+    whole, every bad row named. Admins only; audited.
+    """
+    console, actor = obj.console()
+    r = console.import_interactions(actor, file)
+    out.print(f"{file.name}: {r['pairs']} pair(s) in the clinic list ({r['added']} added, {r['removed']} removed, "
+              f"{r['kept']} kept); SHA-256 {r['sha256'][:16]}...", markup=False)
+
+
+@interactions.command("list")
+@click.option("--all", "show_all", is_flag=True, help="include acknowledged and superseded alerts")
+@click.option("--limit", default=50, show_default=True, type=LIMIT)
+@click.pass_obj
+def interactions_list(obj: Ctx, show_all: bool, limit: int) -> None:
+    """List interaction alerts (open ones unless --all), patients by pseudonym."""
+    console, _ = obj.console()
+    _print_table(("alert", "patient", "severity", "rule", "drugs", "raised", "closed"), (
+        (str(a["id"]), a["patient"], a["severity"], a["rule_id"], f"{a['drug_a']} + {a['drug_b']}",
+         a["created_at"][:16],
+         f"ack {a['acknowledged_by'] or ''} {a['acknowledged_at'][:16]}" if a["acknowledged_at"] else
+         ("superseded" if a["superseded_at"] else "open"))
+        for a in console.interaction_alerts(open_only=not show_all, limit=limit)))
+
+
+@interactions.command("ack")
+@click.argument("alert_id", type=ID)
+@click.pass_obj
+def interactions_ack(obj: Ctx, alert_id: int) -> None:
+    """Acknowledge interaction alert ALERT_ID: closed, and not raised again until the medication list changes."""
+    console, actor = obj.console()
+    a = console.acknowledge_interaction(actor, alert_id)
+    out.print(f"alert {alert_id} ({a['patient']}, {a['severity']} {a['rule_id']}) acknowledged by "
+              f"{a['acknowledged_by']}", markup=False)
+
+
 # ------------------------------------------------------------------------------------- views
 
 

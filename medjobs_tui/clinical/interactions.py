@@ -5,7 +5,9 @@ the 15 ONC high-priority pairs of Phansalkar et al., JAMIA 2012;19:735-43 (Table
 an object class and a precipitant class (member ingredients, lower-case, normalised as
 ``ingredients.normalise_ingredient`` gives them), a severity and its source. No free, commercially
 usable curated DDI database exists (see ../shared/DOMAIN.md), so a clinic may load its licensed list
-in the same shape with ``load_knowledge_base(path)``.
+in the same shape with ``load_knowledge_base(path)``, or import a list of ingredient pairs (CSV: drug_a, drug_b,
+severity, effect, source; ``parse_clinic_list``) that is merged with the baseline (``merged``). Alerts are
+raised once per patient and drug pair (``one_per_pair``, ``pair_key``).
 
 Matching is on ingredients, never product names, and in both directions: an order containing a member
 of the object class and another order containing a member of the precipitant class interact, whichever
@@ -15,7 +17,10 @@ Reading the packaged file is the only I/O here; everything else is pure.
 
 from __future__ import annotations
 
+import csv
 import functools
+import io
+import re
 from dataclasses import dataclass
 from importlib import resources
 from itertools import combinations
@@ -203,3 +208,135 @@ def find_interactions(ingredients_by_order: Mapping[Hashable, Iterable[str]],
     ``kb`` defaults to the packaged ONC baseline. Source: Phansalkar et al., JAMIA 2012, Table 2.
     """
     return (kb or load_knowledge_base()).find(ingredients_by_order)
+
+
+# ----------------------------------------------------------------------------------------------
+# A clinic's own list (CSV), merged with the baseline; one alert per pair
+
+CLINIC_COLUMNS = ("drug_a", "drug_b", "severity", "effect", "source")
+"""The columns of a clinic's interaction list (CSV with a header row; other columns are ignored)."""
+
+CLINIC_RULE_PREFIX = "CLINIC-"
+MAX_CLINIC_ROWS = 50_000
+_NAME = re.compile(r"^[\w][\w \-,.'()/+]{0,99}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class ClinicPair:
+    """One row of a clinic's list: two ingredients (normalised), severity, effect, source, CSV line."""
+
+    drug_a: str
+    drug_b: str
+    severity: str
+    effect: str
+    source: str
+    line: int
+
+
+def parse_clinic_list(text: str) -> tuple[list[ClinicPair], list[str]]:
+    """Read a clinic's interaction list: CSV with the header ``drug_a, drug_b, severity, effect, source``.
+
+    Returns (pairs, errors). Each error names the CSV line and what is wrong, never quoting a long value:
+    a missing column in the header; an empty or unusable drug name (letters, digits, space and - , . ' ( )
+    / + only, up to 100 characters); the same ingredient on both sides; a severity not on the scale
+    (contraindicated, major, moderate, minor; any case); an empty effect or source, or one longer than
+    500 characters or holding control characters; a pair (in either order) already given on an earlier
+    line; more than MAX_CLINIC_ROWS rows. Drug names are normalised (``normalise_ingredient``) so
+    "Simvastatin" and "simvastatin" are one drug. A file with errors must not be used at all (the
+    caller writes nothing); a header-only file is a valid, empty list.
+    """
+    reader = csv.reader(io.StringIO(text))
+    errors: list[str] = []
+    try:
+        header = next(reader)
+    except StopIteration:
+        return [], ["line 1: empty file; the header drug_a, drug_b, severity, effect, source is required"]
+    except csv.Error as exc:
+        return [], [f"line 1: not CSV ({exc})"]
+    names = [h.strip().lower().lstrip("\ufeff") for h in header]
+    missing = [c for c in CLINIC_COLUMNS if c not in names]
+    if missing:
+        return [], [f"line 1: the header lacks column(s) {', '.join(missing)}; "
+                    f"needed: {', '.join(CLINIC_COLUMNS)}"]
+    col = {c: names.index(c) for c in CLINIC_COLUMNS}
+    pairs: list[ClinicPair] = []
+    seen: dict[frozenset[str], int] = {}
+    try:
+        for record in reader:
+            line = reader.line_num
+            if not any(field.strip() for field in record):
+                continue
+            if len(pairs) + len(errors) >= MAX_CLINIC_ROWS:
+                errors.append(f"line {line}: more than {MAX_CLINIC_ROWS:,} rows; split the list")
+                break
+            problems: list[str] = []
+            fields = {c: (record[i].strip() if i < len(record) else "") for c, i in col.items()}
+            drugs = []
+            for c in ("drug_a", "drug_b"):
+                name = normalise_ingredient(fields[c]) if fields[c] else ""
+                if not name:
+                    problems.append(f"{c} is empty")
+                elif not _NAME.match(name):
+                    problems.append(f"{c} is not an ingredient name (letters, digits, space and - , . ' ( ) / +, "
+                                    "up to 100 characters)")
+                drugs.append(name)
+            if drugs[0] and drugs[0] == drugs[1]:
+                problems.append("drug_a and drug_b are the same ingredient")
+            severity = fields["severity"].lower()
+            if severity not in SEVERITIES:
+                problems.append(f"severity must be one of {', '.join(SEVERITIES)}")
+            for c in ("effect", "source"):
+                if not fields[c]:
+                    problems.append(f"{c} is empty")
+                elif len(fields[c]) > 500 or _CONTROL.search(fields[c]):
+                    problems.append(f"{c} is longer than 500 characters or holds control characters")
+            key = frozenset(drugs)
+            if not problems and key in seen:
+                problems.append(f"the same pair as line {seen[key]}")
+            if problems:
+                errors.append(f"line {line}: " + "; ".join(problems))
+                continue
+            seen[key] = line
+            pairs.append(ClinicPair(drugs[0], drugs[1], severity, fields["effect"], fields["source"], line))
+    except csv.Error as exc:
+        errors.append(f"line {reader.line_num}: not CSV ({exc})")
+    return pairs, errors
+
+
+def clinic_rules(pairs: Iterable[ClinicPair]) -> tuple[Rule, ...]:
+    """A clinic's pairs as rules (id ``CLINIC-<n>``, in list order): drug_a is the object and drug_b the
+    precipitant, but matching finds them in either order, as for the baseline."""
+    return tuple(Rule(id=f"{CLINIC_RULE_PREFIX}{n}", name=f"{p.drug_a} + {p.drug_b} (clinic list)",
+                      object_class=p.drug_a, object_members=frozenset({p.drug_a}), precipitant_class=p.drug_b,
+                      precipitant_members=frozenset({p.drug_b}), severity=p.severity, effect=p.effect,
+                      source=p.source)
+                 for n, p in enumerate(pairs, start=1))
+
+
+def merged(baseline: KnowledgeBase, clinic: Iterable[Rule]) -> KnowledgeBase:
+    """The baseline with a clinic's rules added (both kept; ``one_per_pair`` picks one per drug pair)."""
+    extra = tuple(clinic)
+    if not extra:
+        return baseline
+    return KnowledgeBase(name=f"{baseline.name} + clinic list ({len(extra)} pairs)", rules=baseline.rules + extra)
+
+
+def pair_key(drug_a: str, drug_b: str) -> str:
+    """The unordered pair of two normalised ingredients as text: ``"clarithromycin|simvastatin"``."""
+    a, b = sorted((drug_a, drug_b))
+    return f"{a}|{b}"
+
+
+def one_per_pair(found: Iterable[Interaction]) -> list[Interaction]:
+    """One interaction per drug pair (either order), the most severe; on equal severity the baseline rule
+    before a clinic's, then by rule id and order keys. Alerts are raised per patient and pair, so a pair
+    on both lists, or two orders of the same drug, gives one alert. Most severe first."""
+    def rank(i: Interaction) -> tuple:
+        return (severity_rank(i.severity), i.rule_id.startswith(CLINIC_RULE_PREFIX), i.rule_id,
+                str(i.object_order), str(i.precipitant_order))
+
+    best: dict[str, Interaction] = {}
+    for hit in sorted(found, key=rank):
+        best.setdefault(pair_key(hit.object_drug, hit.precipitant_drug), hit)
+    return sorted(best.values(), key=rank)

@@ -33,6 +33,7 @@ from medjobs_tui.store import ThreadLocalDB, outbox, rekey, transaction
 from medjobs_tui.store import backup as store_backup
 from medjobs_tui.store import dose_log as store_doses
 from medjobs_tui.store import clinical
+from medjobs_tui.store import interactions as store_interactions
 from medjobs_tui.store import runs as store_runs
 
 PRIORITY_NAMES = {rank: name for name, rank in PRIORITIES.items()}
@@ -54,6 +55,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "run.retry": frozenset({"operator", "admin"}),
     "run.cancel": frozenset({"operator", "admin"}),
     "dose.record": frozenset({"operator", "admin"}),
+    "interactions.import": frozenset({"admin"}),
+    "interactions.ack": frozenset({"operator", "admin"}),
     "view.operations": frozenset({"operator", "admin", "reviewer", "auditor"}),
     "evidence.read": frozenset({"operator", "admin", "reviewer", "auditor"}),
     "key.rotate": frozenset({"admin"}),
@@ -77,6 +80,8 @@ ACTION_WORDS = {
     "dose.read": "see patients' doses",
     "backup.verify": "verify backups", "store.restore": "restore the store from a backup",
     "audit.verify": "verify the audit trail", "audit.list": "list the audit trail",
+    "interactions.import": "import the clinic's interaction list",
+    "interactions.ack": "acknowledge interaction alerts",
 }
 """How each action is named to a user who is refused it."""
 
@@ -304,6 +309,83 @@ class Console:
         instant = _when(dose_instant, order_zone(order, self.settings), "the dose instant")
         return [{k: r[k] for k in ("status", "occurred_at", "recorded_at", "recorded_by")}
                 for r in store_doses.dose_history(self.db, order_id, iso(instant))]
+
+    MAX_INTERACTION_FILE_BYTES = 10 * 1024 * 1024
+
+    def import_interactions(self, actor: Actor, path: Path) -> dict[str, Any]:
+        """Replace the clinic's own interaction list with the CSV at ``path`` (admin; audited ok or error).
+
+        The file (UTF-8, at most 10 MB) has the header drug_a, drug_b, severity, effect, source
+        (``clinical.interactions.parse_clinic_list``). Any bad row refuses the whole file, nothing written,
+        with a ConsoleError naming every bad row (up to 20, then a count). The list is merged with the ONC
+        baseline by the next interaction check. Returns ``{pairs, added, removed, kept, sha256}``.
+        """
+        import hashlib
+
+        from medjobs_tui.clinical.interactions import parse_clinic_list
+
+        self.authorise(actor, "interactions.import", "interactions")
+        name = Path(path).name
+
+        def refuse(message: str, errors: int) -> None:
+            audit.record(self.db, actor=actor.username, role=actor.role, action="interactions.import",
+                         target="interactions", outcome="error", at=self.clock.now(),
+                         detail={"file": name, "errors": errors})
+            raise ConsoleError(message)
+
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read(self.MAX_INTERACTION_FILE_BYTES + 1)
+        except OSError as exc:
+            refuse(f"{name}: cannot read ({exc.strerror or type(exc).__name__})", 1)
+        if len(data) > self.MAX_INTERACTION_FILE_BYTES:
+            refuse(f"{name}: larger than 10 MB; not an interaction list", 1)
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            refuse(f"{name}: not UTF-8 text", 1)
+        pairs, errors = parse_clinic_list(text)
+        if errors:
+            shown = "\n".join(f"  {name}:{e}" for e in errors[:20])
+            more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
+            refuse(f"{name}: {len(errors)} bad row(s); nothing imported\n{shown}{more}", len(errors))
+        sha = hashlib.sha256(data).hexdigest()
+        with transaction(self.db):
+            changes = store_interactions.replace_clinic_pairs(
+                self.db, [p.__dict__ for p in pairs], file_name=name, file_sha256=sha,
+                imported_at=iso(self.clock.now()), imported_by=actor.username)
+        result = {"pairs": len(pairs), **changes, "sha256": sha}
+        self._audit_ok(actor, "interactions.import", "interactions", {"file": name, **result})
+        return result
+
+    def interaction_alerts(self, *, open_only: bool = True, limit: int = 200) -> list[dict[str, Any]]:
+        """Interaction alerts, newest first (patients by pseudonym): id, patient, rule_id, drug_a, drug_b,
+        severity, created_at, acknowledged_at/by, superseded_at; ``open_only`` leaves out closed ones."""
+        from medjobs_tui.store import clinical as store_clinical
+
+        return store_clinical.list_interaction_alerts(self.db, open_only=open_only, limit=limit)
+
+    def acknowledge_interaction(self, actor: Actor, alert_id: int) -> dict[str, Any]:
+        """A clinician acknowledges interaction alert ``alert_id``: it is closed and not raised again for
+        the same medication list (a changed list alerts afresh). Audited. Raises ConsoleError for an
+        unknown alert or one already acknowledged or superseded; PermissionDenied for a role without
+        ``interactions.ack``."""
+        from medjobs_tui.store import clinical as store_clinical
+
+        self.authorise(actor, "interactions.ack", f"interaction_alert:{alert_id}")
+        alert = store_interactions.get_alert(self.db, alert_id)
+        if alert is None:
+            raise ConsoleError(f"no interaction alert {alert_id}")
+        if alert["acknowledged_at"]:
+            raise ConsoleError(f"interaction alert {alert_id} was already acknowledged by "
+                               f"{alert['acknowledged_by'] or 'someone'} at {alert['acknowledged_at']}")
+        if alert["superseded_at"]:
+            raise ConsoleError(f"interaction alert {alert_id} is closed: the patient's medication list changed "
+                               "after it (see the newer alert)")
+        store_clinical.acknowledge_interaction_alert(self.db, alert_id, iso(self.clock.now()), actor.username)
+        self._audit_ok(actor, "interactions.ack", f"interaction_alert:{alert_id}",
+                       {"rule_id": alert["rule_id"], "severity": alert["severity"]})
+        return {**alert, "acknowledged_by": actor.username}
 
     def write_demo(self, actor: Actor, *, seed: int = 7, patients: int = 50, replace: bool = False,
                    if_empty: bool = False):

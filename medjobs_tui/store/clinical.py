@@ -126,12 +126,14 @@ def supply_status_counts(db: sqlite_utils.Database) -> dict[str, int]:
 
 
 def interaction_alert_counts(db: sqlite_utils.Database, start: str, end: str) -> dict[str, int]:
-    """Alerts by severity that were created in [start, end) or were open (unacknowledged) at ``end``."""
+    """Alerts by severity that were created in [start, end) or were open (neither acknowledged nor
+    superseded) at ``end``."""
     cur = db.execute(
         "SELECT severity, count(*) FROM interaction_alerts"
         " WHERE (created_at >= ? AND created_at < ?)"
-        "    OR (created_at < ? AND (acknowledged_at IS NULL OR acknowledged_at >= ?))"
-        " GROUP BY severity", [start, end, end, end],
+        "    OR (created_at < ? AND (acknowledged_at IS NULL OR acknowledged_at >= ?)"
+        "        AND (superseded_at IS NULL OR superseded_at >= ?))"
+        " GROUP BY severity", [start, end, end, end, end],
     )
     return {s: n for s, n in cur.fetchall()}
 
@@ -435,12 +437,13 @@ def notification_counts(db: sqlite_utils.Database) -> dict[str, dict[str, int]]:
 
 def list_interaction_alerts(db: sqlite_utils.Database, *, open_only: bool = True,
                             limit: int = 200) -> list[dict[str, Any]]:
-    """Interaction alerts, newest first, with the patient's pseudonym; ``open_only`` hides acknowledged ones."""
+    """Interaction alerts, newest first, with the patient's pseudonym; ``open_only`` hides acknowledged and
+    superseded ones (superseded: the patient's medication list changed after the alert)."""
     sql = ("SELECT a.id, p.pseudonym AS patient, a.rule_id, a.drug_a, a.drug_b, a.severity, a.source,"
-           " a.medication_request_ids, a.acknowledged_at, a.created_at, a.run_id"
+           " a.medication_request_ids, a.acknowledged_at, a.acknowledged_by, a.superseded_at, a.created_at, a.run_id"
            " FROM interaction_alerts a JOIN patients p ON p.id = a.patient_id")
     if open_only:
-        sql += " WHERE a.acknowledged_at IS NULL"
+        sql += " WHERE a.acknowledged_at IS NULL AND a.superseded_at IS NULL"
     sql += " ORDER BY a.id DESC LIMIT ?"
     rows = _rows(db.execute(sql, [limit]))
     for r in rows:
@@ -448,11 +451,12 @@ def list_interaction_alerts(db: sqlite_utils.Database, *, open_only: bool = True
     return rows
 
 
-def acknowledge_interaction_alert(db: sqlite_utils.Database, alert_id: int, at: str) -> bool:
-    """Mark an open alert acknowledged at ``at`` (UTC text); False if no such open alert."""
+def acknowledge_interaction_alert(db: sqlite_utils.Database, alert_id: int, at: str, by: str | None = None) -> bool:
+    """Mark an open alert acknowledged at ``at`` (UTC text) by user ``by``; False if no such open alert
+    (unknown, already acknowledged, or superseded)."""
     with _write(db):
-        cur = db.execute("UPDATE interaction_alerts SET acknowledged_at = ? WHERE id = ? AND acknowledged_at IS NULL",
-                         [at, alert_id])
+        cur = db.execute("UPDATE interaction_alerts SET acknowledged_at = ?, acknowledged_by = ?"
+                         " WHERE id = ? AND acknowledged_at IS NULL AND superseded_at IS NULL", [at, by, alert_id])
         return cur.rowcount == 1
 
 

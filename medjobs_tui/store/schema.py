@@ -354,6 +354,32 @@ CREATE TRIGGER dose_log_history_no_update BEFORE UPDATE ON dose_log_history
 BEGIN SELECT RAISE(ABORT, 'dose_log_history is append-only'); END;
 """,
     ),
+    (
+        71,
+        "interactions: the clinic's own list; alerts once per patient and drug pair, acknowledged by whom, "
+        "superseded when the medication list changes",
+        """
+CREATE TABLE clinic_interactions (                  -- the clinic's imported list; an import replaces it whole
+    id INTEGER PRIMARY KEY,
+    drug_a TEXT NOT NULL,                           -- normalised ingredient names
+    drug_b TEXT NOT NULL,
+    severity TEXT NOT NULL,                         -- contraindicated | major | moderate | minor
+    effect TEXT NOT NULL,
+    source TEXT NOT NULL,
+    line INTEGER NOT NULL,                          -- CSV line of the row
+    file_name TEXT NOT NULL,                        -- base name of the imported file
+    file_sha256 TEXT NOT NULL,
+    imported_at TEXT NOT NULL,
+    imported_by TEXT NOT NULL
+);
+ALTER TABLE interaction_alerts ADD COLUMN pair_key TEXT;         -- 'a|b', the two drugs sorted
+ALTER TABLE interaction_alerts ADD COLUMN acknowledged_by TEXT;
+ALTER TABLE interaction_alerts ADD COLUMN superseded_at TEXT;    -- UTC: the patient's list changed; closed
+UPDATE interaction_alerts SET pair_key = CASE WHEN drug_a <= drug_b THEN drug_a || '|' || drug_b
+                                              ELSE drug_b || '|' || drug_a END;
+CREATE INDEX ix_interaction_alerts_pair ON interaction_alerts(patient_id, pair_key, med_list_hash);
+""",
+    ),
 ]
 """(version, description, SQL script), applied in ascending version order. Never edit a shipped migration:
 add a new one. Numbers are allotted in ranges per line of work so parallel branches never collide:
