@@ -328,7 +328,7 @@ class Console:
         name = Path(path).name
 
         def refuse(message: str, errors: int) -> None:
-            audit.record(self.db, actor=actor.username, role=actor.role, action="interactions.import",
+            audit.record(self.db, key=self.keys.audit, actor=actor.username, role=actor.role, action="interactions.import",
                          target="interactions", outcome="error", at=self.clock.now(),
                          detail={"file": name, "errors": errors})
             raise ConsoleError(message)
