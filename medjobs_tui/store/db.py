@@ -57,13 +57,16 @@ def is_plaintext(path: str | Path) -> bool:
         return False
 
 
-def open_keyed(path: str | Path, key: bytes, *, timeout_s: float = BUSY_TIMEOUT_MS / 1000, uri: bool = False):
-    """A raw SQLCipher connection to ``path`` keyed with ``key`` (32 bytes), busy timeout set, autocommit.
+def open_keyed(path: str | Path, key: bytes, *, timeout_s: float | None = None, uri: bool = False):
+    """A raw SQLCipher connection to ``path`` keyed with ``key`` (32 bytes), busy timeout set (``timeout_s``,
+    default BUSY_TIMEOUT_MS as it is when called), autocommit.
 
     Raises StoreError (one line, nothing changed) when the key does not open the file: a wrong key, a
     plain SQLite file (refused: see README "Store"), or not a database at all.
     """
     pragma = _key_pragma(key)
+    if timeout_s is None:
+        timeout_s = BUSY_TIMEOUT_MS / 1000
     conn = sqlcipher3.connect(str(path), timeout=timeout_s, isolation_level=None, check_same_thread=False,
                               uri=uri)
     try:

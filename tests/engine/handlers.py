@@ -93,3 +93,8 @@ def bad_data(ctx):
     from medjobs_tui.jobs import PermanentError
 
     raise PermanentError("Jane Doe's record cannot be read")   # no retry can cure it; text never shown
+
+
+def busy_timeout(ctx):
+    """The busy timeout (ms) of this worker's store connection."""
+    return {"busy_timeout_ms": ctx.db.execute("PRAGMA busy_timeout").fetchone()[0]}

@@ -86,3 +86,13 @@ def test_the_console_says_when_the_runner_cannot_record_outcomes(tmp_path, clock
                                        "claiming no new runs")
     assert Console(runner.settings, clock=clock).runner_status() is None   # no embedded runner: nothing to say
     runner.stop()
+
+
+def test_every_store_connection_waits_for_a_busy_lock_instead_of_failing_at_once(tmp_path, clock):
+    runner, console = make_runner(tmp_path, clock, "busy_timeout")
+    assert runner.db.execute("PRAGMA busy_timeout").fetchone()[0] == store_db.BUSY_TIMEOUT_MS
+    assert console.db.execute("PRAGMA busy_timeout").fetchone()[0] == store_db.BUSY_TIMEOUT_MS
+    run_id = console.trigger(NURSE, "backup")
+    runner.drain()
+    assert console.run_summary(run_id) == {"busy_timeout_ms": store_db.BUSY_TIMEOUT_MS}   # a worker's own
+    runner.stop()
