@@ -22,4 +22,4 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
 
 clean-demo:
-	rm -rf data/medjobs.db* data/backups evidence/jobs
+	rm -rf data/medjobs.db* data/demo-users.txt data/backups evidence/jobs

@@ -21,7 +21,8 @@ from rich.table import Table
 
 from medjobs_tui.clock import parse_iso
 from medjobs_tui.config import PRIORITIES, ConfigError, Settings, load_settings
-from medjobs_tui.console import Actor, Console, ConsoleError, session_actor
+from medjobs_tui.console import CUSTODIAN, RUNNER, Actor, Console, ConsoleError, SignInFailed
+from medjobs_tui.console import identity
 from medjobs_tui.engine.runner import Runner
 from medjobs_tui.fhir import FhirImportError
 from medjobs_tui.security.keys import (
@@ -36,13 +37,23 @@ ID = click.IntRange(1, 2**62)
 LIMIT = click.IntRange(1, 10_000)
 
 
-class Ctx:
-    """What every command shares: the config path and acting user, loaded lazily."""
+PASSWORD_FILE_ENV = "MEDJOBS_PASSWORD_FILE"
+"""A file whose first line is the acting user's password (for scripts; keep it 0600)."""
 
-    def __init__(self, config: str | None, user: str | None) -> None:
+
+class Ctx:
+    """What every command shares: the config path, the named user and where their password comes from.
+
+    The acting identity is authenticated, never declared: a live ``medjobs login`` session, or the
+    password of ``--user`` (read from ``--password-fd``, ``$MEDJOBS_PASSWORD_FILE`` or a prompt).
+    """
+
+    def __init__(self, config: str | None, user: str | None, password_fd: int | None = None) -> None:
         self.config_path = config
         self.user = user
+        self.password_fd = password_fd
         self._settings: Settings | None = None
+        self._password: str | None = None
 
     @property
     def settings(self) -> Settings:
@@ -51,8 +62,64 @@ class Ctx:
         return self._settings
 
     def console(self, runner: Runner | None = None) -> tuple[Console, Actor]:
+        """A console over the store and the signed-in actor (see ``sign_in``)."""
         console = Console(self.settings, runner=runner)
-        return console, session_actor(console, self.user)
+        return console, self.sign_in(console)
+
+    def viewer(self) -> Console:
+        """A console for a signed-in person whose role may view operations (allowed views are not audited)."""
+        console, actor = self.console()
+        console.authorise(actor, "view.operations", "view")
+        return console
+
+    def sign_in(self, console: Console) -> Actor:
+        """The actor of a live login session (for ``--user`` when it names the same user), else ``--user``
+        signed in with their password. Raises ConsoleError when neither is there."""
+        path = identity.session_file(self.settings.database_path)
+        token = identity.read_session_token(path)
+        if token is not None:
+            try:
+                actor = console.resume_session(token)
+            except SignInFailed as exc:
+                identity.remove_session_token(path)
+                if self.user is None:
+                    raise ConsoleError(f"{exc}: medjobs login --user NAME") from None
+            else:
+                if self.user in (None, actor.username):
+                    return actor
+        if self.user is None:
+            raise ConsoleError("sign in first: `medjobs login --user NAME` opens a session, or give --user NAME "
+                               "(the password is asked, or read from --password-fd N or $MEDJOBS_PASSWORD_FILE)")
+        signed = console.sign_in(self.user, self.password(f"password of {self.user}"))
+        for notice in signed.notices:
+            err.print(f"[bold red]medjobs: NOTICE:[/] {notice}", markup=True, soft_wrap=True)
+        return signed.actor
+
+    def password(self, prompt: str) -> str:
+        """The acting user's password: from ``--password-fd``, else ``$MEDJOBS_PASSWORD_FILE``, else asked
+        (hidden) on the terminal. Raises ConsoleError when there is none to be had."""
+        if self._password is not None:
+            return self._password
+        if self.password_fd is not None:
+            try:
+                with os.fdopen(self.password_fd, "r", closefd=False) as f:
+                    line = f.readline()
+            except OSError as exc:
+                raise ConsoleError(f"--password-fd {self.password_fd}: cannot read it ({exc.strerror})") from None
+        elif os.environ.get(PASSWORD_FILE_ENV):
+            name = os.environ[PASSWORD_FILE_ENV]
+            try:
+                with open(name, encoding="utf-8") as f:
+                    line = f.readline()
+            except OSError as exc:
+                raise ConsoleError(f"${PASSWORD_FILE_ENV} {name}: cannot read it ({exc.strerror})") from None
+        elif sys.stdin.isatty():
+            line = click.prompt(prompt, hide_input=True, err=True)
+        else:
+            raise ConsoleError(f"no password for {self.user}: no terminal to ask on; use --password-fd N or "
+                               f"${PASSWORD_FILE_ENV}")
+        self._password = line.rstrip("\r\n")
+        return self._password
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -81,18 +148,22 @@ class MedJobsGroup(click.Group):
 @click.group(cls=MedJobsGroup, invoke_without_command=True)
 @click.option("--config", "config", envvar="MEDJOBS_CONFIG", type=click.Path(dir_okay=False),
               help="config file (default: $MEDJOBS_CONFIG, else ./config.yaml)")
-@click.option("--user", envvar="MEDJOBS_USER", help="acting user (default: your login name)")
+@click.option("--user", envvar="MEDJOBS_USER",
+              help="act as this user: their password is asked (or read from --password-fd / $MEDJOBS_PASSWORD_FILE)"
+                   " unless a `medjobs login` session of theirs is live")
+@click.option("--password-fd", type=click.IntRange(0, 65535), default=None,
+              help="read the acting user's password from this file descriptor (first line)")
 @click.version_option(package_name="medjobs-tui")
 @click.pass_context
-def main(ctx: click.Context, config: str | None, user: str | None) -> None:
-    """MedJobs: the clinic's medication background jobs. With no command, opens the dashboard."""
+def main(ctx: click.Context, config: str | None, user: str | None, password_fd: int | None) -> None:
+    """MedJobs: the clinic's medication background jobs. With no command, opens the dashboard (sign-in first)."""
     os.umask(0o077)  # every file MedJobs creates is 0600, every folder 0700 (store, WAL, backups, evidence, keys)
-    ctx.obj = Ctx(config, user)
+    ctx.obj = Ctx(config, user, password_fd)
     if ctx.invoked_subcommand is None:
         settings = ctx.obj.settings  # validate before anything starts
         from medjobs_tui.tui.app import run_dashboard
 
-        run_dashboard(settings, actor_name=user)
+        run_dashboard(settings, username=user)
 
 
 # ------------------------------------------------------------------------------------- data
@@ -126,13 +197,28 @@ def import_cmd(obj: Ctx, paths: tuple[Path, ...], dry_run: bool) -> None:
 def demo(obj: Ctx, if_empty: bool, replace: bool, seed: int, patients: int) -> None:
     """Generate a deterministic synthetic demo clinic (no real patient data).
 
+    In a store without users it also creates one demo user per role, prints their passwords once and
+    keeps them in demo-users.txt (0600) beside the store: for the demo only.
     In a fresh folder (no store, no key file) the demo clinic's keys are created first.
     """
     recovery = create_demo_keys(obj.settings)
     if recovery is not None:
         out.print(f"demo clinic keys created in {key_file_path(obj.settings)}; recovery key (shown once): "
                   f"{recovery}", markup=False)
-    console, actor = obj.console()
+    console = Console(obj.settings)
+    actor = None
+    if not console.has_users():
+        made = console.create_demo_users(CUSTODIAN)
+        path = identity.write_demo_users(obj.settings.database_path, made)
+        out.print(f"demo users (for the demo only; kept in {path}):", markup=False)
+        for name, role, review_role, password in made:
+            out.print(f"  {name:<15} {role:<9} {password}" + (f"   ({review_role})" if review_role else ""),
+                      markup=False)
+        actor = next(Actor(n, r, rr) for n, r, rr, _ in made if r == "admin")
+    if if_empty and console.has_patients():
+        out.print(f"the store already holds patients ({obj.settings.database_path}); demo not written")
+        return
+    actor = actor or obj.sign_in(console)
     report = console.write_demo(actor, seed=seed, patients=patients, replace=replace, if_empty=if_empty)
     if report is None:
         out.print(f"the store already holds patients ({obj.settings.database_path}); demo not written")
@@ -147,9 +233,13 @@ def demo(obj: Ctx, if_empty: bool, replace: bool, seed: int, patients: int) -> N
 @click.option("--once", is_flag=True, help="run every job once, in priority order, then exit")
 @click.pass_obj
 def run(obj: Ctx, once: bool) -> None:
-    """Run the job runner headless until interrupted (or, with --once, every job once)."""
+    """Run the job runner headless until interrupted (or, with --once, every job once).
+
+    It acts as the `runner` service identity: it needs the store's key file, not a person's password,
+    and may only run jobs.
+    """
     settings = obj.settings
-    console, actor = obj.console()
+    console, actor = Console(settings), RUNNER
     console.authorise(actor, "runner.run", "runner")
     runner = Runner(settings)
     if once:
@@ -314,7 +404,7 @@ for _status, _meaning in (("taken", "taken"), ("skipped", "skipped (not given)")
 @click.pass_obj
 def dose_history(obj: Ctx, order_id: int, instant: str) -> None:
     """Every entry that stood for the dose of ORDER_ID due at INSTANT, oldest first."""
-    console, _ = obj.console()
+    console = obj.viewer()
     rows = console.dose_history(order_id, instant)
     _print_table(("status", "happened", "recorded", "by"), (
         (r["status"], r["occurred_at"] or "-", r["recorded_at"], r["recorded_by"] or "(job)") for r in rows))
@@ -389,7 +479,7 @@ def _local(dt, settings: Settings) -> str:
 @click.pass_obj
 def jobs(obj: Ctx) -> None:
     """List the jobs: schedule, next run, paused, last status."""
-    console, _ = obj.console()
+    console = obj.viewer()
     _print_table(("job", "type", "priority", "queue", "schedule", "next run", "paused", "last status"), (
         (j.name, j.job_type, j.priority, j.queue, j.schedule, _local(j.next_run_at, obj.settings),
          "yes" if j.paused else "no", j.last_status or "-") for j in console.jobs()))
@@ -402,7 +492,7 @@ def jobs(obj: Ctx) -> None:
 def runs(obj: Ctx, limit: int, include_skipped: bool) -> None:
     """List the newest runs (at most --limit), plus every run still queued or running. A coalesced or
     skipped tick shows why it did not run in the error column."""
-    console, _ = obj.console()
+    console = obj.viewer()
     _print_table(("run", "job", "priority", "status", "attempt", "scheduled", "duration", "error"), (
         (str(r.id), r.job_name, r.priority, r.status, f"{r.attempt}/{r.max_attempts}",
          _local(r.scheduled_at, obj.settings), f"{r.duration_s:.3f} s" if r.duration_s is not None else "-",
@@ -413,7 +503,7 @@ def runs(obj: Ctx, limit: int, include_skipped: bool) -> None:
 @click.pass_obj
 def metrics(obj: Ctx) -> None:
     """Per-job metrics: execution time, success and error rate, retries, timeouts, validation."""
-    console, _ = obj.console()
+    console = obj.viewer()
 
     def f(v, pct=False):
         if v is None:
@@ -433,6 +523,7 @@ def metrics(obj: Ctx) -> None:
 def evidence(obj: Ctx, run_id: int | None) -> None:
     """List evidence records, or print the record of RUN_ID."""
     console, actor = obj.console()
+    console.authorise(actor, "view.operations", "view")
     if run_id is not None:
         out.print(console.read_evidence(actor, run_id), markup=False)
         if not console.evidence_valid(run_id):
@@ -455,7 +546,7 @@ NOTIFICATION_STATUSES = ("pending", "sent", "failed", "unconfirmed", "expired")
 def notifications(obj: Ctx, limit: int, status: str | None, errors: bool) -> None:
     """List the newest notifications of the outbox (patients by pseudonym) and how each was delivered:
     the in-app inbox and every channel of its audience (`medjobs channels` sums them up)."""
-    console, _ = obj.console()
+    console = obj.viewer()
     notes = [n for n in console.notifications(limit) if status is None or n.status == status]
     columns = ("id", "created", "kind", "audience", "patient", "due", "message", "status", "delivery")
     rows = [[str(n.id), _local(n.created_at, obj.settings), n.kind, n.audience, n.patient or "-",
@@ -472,7 +563,7 @@ def notifications(obj: Ctx, limit: int, status: str | None, errors: bool) -> Non
 def channels(obj: Ctx) -> None:
     """Notification channels (the in-app inbox and those of config.yaml, by name and URL scheme, never the
     URL) with how many deliveries of each are sent, pending, failed, unconfirmed or expired."""
-    console, _ = obj.console()
+    console = obj.viewer()
     _print_table(("channel", "scheme", "audience", "sent", "pending", "sending", "failed", "unconfirmed", "expired"), (
         (c.channel + ("" if c.configured else " (not in config)"), c.scheme, ", ".join(c.audience) or "-",
          *(str(c.counts.get(k, 0)) for k in ("sent", "pending", "sending", "failed", "unconfirmed", "expired")))
@@ -626,6 +717,175 @@ def audit_list(obj: Ctx, since, who: str | None, action: str | None, limit: int)
     _print_table(("id", "at", "actor", "role", "action", "target", "outcome"), (
         (str(r["id"]), _local(parse_iso(r["at"]), obj.settings), r["actor"], r["role"], r["action"],
          r["target"] or "-", r["outcome"]) for r in rows))
+
+
+# ------------------------------------------------------------------------------------- sign-in
+
+
+@main.command()
+@click.pass_obj
+def login(obj: Ctx) -> None:
+    """Sign in as --user and open a session for the next commands (ends after the idle timeout or logout)."""
+    if obj.user is None:
+        raise click.UsageError("login needs --user NAME")
+    console = Console(obj.settings)
+    signed, token = console.open_session(obj.user, obj.password(f"password of {obj.user}"))
+    identity.write_session_token(identity.session_file(obj.settings.database_path), token)
+    for notice in signed.notices:
+        err.print(f"[bold red]medjobs: NOTICE:[/] {notice}", markup=True, soft_wrap=True)
+    minutes = obj.settings.security.idle_timeout / 60
+    out.print(f"signed in as {signed.actor.username} ({_role_text(signed.actor)}); the session ends after "
+              f"{minutes:g} min without a command, or with `medjobs logout`", markup=False)
+
+
+@main.command()
+@click.pass_obj
+def logout(obj: Ctx) -> None:
+    """End this store's login session."""
+    path = identity.session_file(obj.settings.database_path)
+    token = identity.read_session_token(path)
+    if token is None:
+        out.print("no session to end")
+        return
+    console = Console(obj.settings)
+    try:
+        actor = console.resume_session(token)
+    except SignInFailed:
+        identity.remove_session_token(path)
+        out.print("the session had already ended")
+        return
+    console.end_session(actor, token)
+    identity.remove_session_token(path)
+    out.print(f"signed out {actor.username}")
+
+
+@main.command()
+@click.pass_obj
+def whoami(obj: Ctx) -> None:
+    """Show who the commands act as (the session's user, or --user after the password)."""
+    _, actor = obj.console()
+    out.print(f"{actor.username} ({_role_text(actor)})", markup=False)
+
+
+def _role_text(actor: Actor) -> str:
+    return actor.role + (f", {actor.review_role}" if actor.review_role else "")
+
+
+def _new_password(generate: bool, who: str) -> str | None:
+    """A new password typed twice on the terminal, or None to have one generated (``--generate``)."""
+    if generate:
+        return None
+    if not sys.stdin.isatty():
+        raise click.UsageError("no terminal to type the new password on; use --generate (it is shown once)")
+    return click.prompt(f"new password for {who}", hide_input=True, confirmation_prompt=True, err=True)
+
+
+def _show_generated(who: str, password: str | None) -> None:
+    if password is not None:
+        out.print(f"password of {who} (shown once; hand it over in person): {password}", markup=False)
+
+
+@main.command("password")
+@click.pass_obj
+def password_cmd(obj: Ctx) -> None:
+    """Change your own password (the current one is asked first)."""
+    console, actor = obj.console()
+    if not sys.stdin.isatty():
+        raise click.UsageError("changing your password needs a terminal")
+    current = obj.password(f"current password of {actor.username}")
+    new = click.prompt("new password", hide_input=True, confirmation_prompt=True, err=True)
+    console.change_password(actor, current, new)
+    out.print("password changed")
+
+
+@main.group()
+def user() -> None:
+    """Users and their roles (admins)."""
+
+
+ROLE = click.Choice(["admin", "operator", "reviewer", "auditor"])
+REVIEW_ROLE = click.Choice(["technical lead", "security officer", "compliance officer", "project manager"])
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--role", type=ROLE, required=True)
+@click.option("--review-role", type=REVIEW_ROLE, help="a reviewer's review role")
+@click.option("--generate", is_flag=True, help="generate the password and show it once (else typed twice)")
+@click.pass_obj
+def user_add(obj: Ctx, name: str, role: str, review_role: str | None, generate: bool) -> None:
+    """Add user NAME with ROLE."""
+    console, actor = obj.console()
+    console.authorise(actor, "user.add", f"user:{name}")
+    generated = console.add_user(actor, name, role, _new_password(generate, name), review_role)
+    out.print(f"added {name} ({role}{', ' + review_role if review_role else ''})", markup=False)
+    _show_generated(name, generated)
+
+
+@user.command("passwd")
+@click.argument("name")
+@click.option("--generate", is_flag=True, help="generate the password and show it once (else typed twice)")
+@click.pass_obj
+def user_passwd(obj: Ctx, name: str, generate: bool) -> None:
+    """Set NAME's password (their sessions end; a lockout is lifted)."""
+    console, actor = obj.console()
+    console.authorise(actor, "user.passwd", f"user:{name}")
+    generated = console.set_user_password(actor, name, _new_password(generate, name))
+    out.print(f"password of {name} set", markup=False)
+    _show_generated(name, generated)
+
+
+@user.command("role")
+@click.argument("name")
+@click.argument("role", type=ROLE)
+@click.option("--review-role", type=REVIEW_ROLE, help="a reviewer's review role")
+@click.pass_obj
+def user_role(obj: Ctx, name: str, role: str, review_role: str | None) -> None:
+    """Give NAME the role ROLE (their sessions end)."""
+    console, actor = obj.console()
+    console.set_user_role(actor, name, role, review_role)
+    out.print(f"{name} is now {role}{', ' + review_role if review_role else ''}", markup=False)
+
+
+@user.command("disable")
+@click.argument("name")
+@click.pass_obj
+def user_disable(obj: Ctx, name: str) -> None:
+    """Disable NAME: no sign-in, sessions end (the last admin cannot be disabled)."""
+    console, actor = obj.console()
+    console.disable_user(actor, name)
+    out.print(f"{name} disabled", markup=False)
+
+
+@user.command("enable")
+@click.argument("name")
+@click.pass_obj
+def user_enable(obj: Ctx, name: str) -> None:
+    """Enable NAME again."""
+    console, actor = obj.console()
+    console.enable_user(actor, name)
+    out.print(f"{name} enabled", markup=False)
+
+
+@user.command("unlock")
+@click.argument("name")
+@click.pass_obj
+def user_unlock(obj: Ctx, name: str) -> None:
+    """Lift NAME's lockout after failed sign-ins."""
+    console, actor = obj.console()
+    console.unlock_user(actor, name)
+    out.print(f"{name} unlocked", markup=False)
+
+
+@user.command("list")
+@click.pass_obj
+def user_list(obj: Ctx) -> None:
+    """List the users: role, review role, enabled, failures, lockout, last sign-in."""
+    console, actor = obj.console()
+    s = obj.settings
+    _print_table(("user", "role", "review role", "enabled", "failures", "locked until", "last sign-in"), (
+        (u.username, u.role, u.review_role or "-", "yes" if u.enabled else "NO", str(u.failed_signins),
+         _local(u.locked_until, s), _local(u.last_signin_at, s)) for u in console.list_users(actor)))
 
 
 @main.command("check-config")

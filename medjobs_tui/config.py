@@ -505,13 +505,31 @@ class PathsConfig(_Strict):
     evidence: str = "evidence"
 
 
-class SecurityConfig(_Strict):
-    """Where the clinic's key file lives (relative to the config file; ``$MEDJOBS_KEY_FILE`` overrides).
+class PasswordHashConfig(_Strict):
+    """Argon2id cost of new password hashes: ``memory_kib`` KiB, ``iterations`` passes, ``lanes``.
 
-    It must lie outside the store's folder and the backups folder, so no copy of the store carries its key.
+    Defaults are OWASP's minimum for Argon2id (m=19 MiB, t=2, p=1; OWASP Password Storage Cheat Sheet).
+    Lower values exist for the test suite only; a stored hash keeps the cost it was made with.
+    """
+
+    memory_kib: Annotated[int, Field(ge=8, le=4 * 1024 * 1024)] = 19 * 1024
+    iterations: Annotated[int, Field(ge=1, le=100)] = 2
+    lanes: Annotated[int, Field(ge=1, le=16)] = 1
+
+
+class SecurityConfig(_Strict):
+    """Keys, sign-in and session settings.
+
+    ``key_file``: where the clinic's key file lives (relative to the config file; ``$MEDJOBS_KEY_FILE``
+    overrides). It must lie outside the store's folder and the backups folder, so no copy of the store
+    carries its key. ``idle_timeout``: seconds without input before the dashboard locks and a
+    ``medjobs login`` session expires (automatic logoff, 45 CFR 164.312(a)(2)(iii)); default 10 minutes.
+    ``password_hash``: the Argon2id cost of new password hashes.
     """
 
     key_file: str = "keys/medjobs.key"
+    idle_timeout: Annotated[float, Field(gt=0, le=MAX_TIMEOUT_S, allow_inf_nan=False)] = 600
+    password_hash: PasswordHashConfig = PasswordHashConfig()
 
 
 class Settings(_Strict):

@@ -84,7 +84,6 @@ ROUTINE = ("lisinopril", "amlodipine", "hctz", "metformin", "metoprolol", "levot
 SEEDED_PAIRS = (("simvastatin20", "clarithromycin"), ("sertraline", "phenelzine"), ("tizanidine", "ciprofloxacin"))
 """Interacting pairs given to one patient each (ONC pairs 25, 8 and 28)."""
 OTHER_ZONES = ("America/Chicago", "America/Denver", "America/Los_Angeles", "America/Phoenix")
-USERS = (("admin", "admin"), ("operator", "operator"), ("reviewer", "reviewer"), ("auditor", "auditor"))
 
 
 @dataclass
@@ -104,7 +103,6 @@ class DemoReport:
     dispenses: int = 0
     supply_counts: int = 0
     dose_log: int = 0
-    users: int = 0
     supply_targets: dict[str, int] = field(default_factory=dict)
     interacting_patients: dict[str, str] = field(default_factory=dict)   # "drug+drug" -> pseudonym
     unconfirmed_orders: list[int] = field(default_factory=list)          # last ~20 h left out of the dose log
@@ -115,7 +113,7 @@ class DemoReport:
         return (f"{self.patients} patients ({self.deceased} deceased, {self.opted_out} opted out, "
                 f"{self.other_zone} in other zones), {self.orders} active orders ({self.scheduled_orders} scheduled, "
                 f"{self.prn_orders} PRN, {self.no_schedule_orders} without schedule), {self.dispenses} dispenses, "
-                f"{self.supply_counts} supply counts, {self.dose_log} dose-log entries, {self.users} users "
+                f"{self.supply_counts} supply counts, {self.dose_log} dose-log entries "
                 f"(seed {self.seed})")
 
 
@@ -196,8 +194,6 @@ class _Builder:
 
         self._supply()
         self._dose_log()
-        for username, role in USERS:
-            self.report.users += int(store.ensure_user(self.db, username=username, role=role, created_at=self.stamp))
 
     # ------------------------------------------------------------------------------------ orders
     def _order(self, patient: dict[str, Any], drug: Drug) -> None:

@@ -14,6 +14,7 @@ import yaml
 from medjobs_tui.clock import FixedClock
 from medjobs_tui.config import Settings, load_settings
 from medjobs_tui.security import keys as keys_mod
+from medjobs_tui.console import CUSTODIAN, Actor, Console
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("MEDJOBS_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -30,6 +31,10 @@ TEST_KEYS = keys_mod.Keys(
 in evidence records and snapshots are the same on every run."""
 STORE_KEY = TEST_KEYS.store
 """The raw SQLCipher key of every test store: ``connect(path, STORE_KEY)``."""
+
+CHEAP_HASH = {"memory_kib": 8, "iterations": 1, "lanes": 1}
+"""Argon2id cost of the test clinics' new password hashes: cheap, so the suite stays fast (production: OWASP's)."""
+
 
 
 def write_test_keys(folder: Path, key_file: str = "keys/medjobs.key") -> Path:
@@ -52,6 +57,7 @@ def write_config(folder: Path, keys: bool = True, **overrides) -> Path:
     ``overrides`` are top-level keys merged one level deep, e.g. ``jobs={"backup": {...}}``.
     """
     data = yaml.safe_load((REPO / "config.yaml").read_text())
+    data["security"] = {**data.get("security", {}), "password_hash": dict(CHEAP_HASH)}
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(data.get(key), dict):
             data[key] = {**data[key], **value}
@@ -87,3 +93,39 @@ def settings(clinic_config: Path) -> Settings:
 def clock() -> FixedClock:
     """A clock standing at FIXED_NOW until moved."""
     return FixedClock(FIXED_NOW)
+
+
+@pytest.fixture(autouse=True)
+def own_session_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`medjobs login` session files of a test go to its tmp_path, never the user's runtime folder; no
+    password or user is inherited from the shell running the tests."""
+    monkeypatch.setenv("MEDJOBS_SESSION_DIR", str(tmp_path / "sessions"))
+    for name in ("MEDJOBS_PASSWORD_FILE", "MEDJOBS_USER", "MEDJOBS_ROLE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+ADMIN_NAME = "ada.admin"
+PASSWORD = "correct-horse-battery-staple"
+"""The password of every user made by ``make_user`` (long enough, not on the common list)."""
+
+
+def make_user(settings: Settings, name: str = ADMIN_NAME, role: str = "admin", password: str = PASSWORD,
+              review_role: str | None = None, clock=None) -> Actor:
+    """Create user ``name`` (the first admin ADMIN_NAME first, if the store has no users); return its Actor."""
+    console = Console(settings, clock=clock)
+    try:
+        if not console.has_users():
+            console.create_first_admin(CUSTODIAN, ADMIN_NAME, PASSWORD)
+        if name != ADMIN_NAME:
+            console.add_user(Actor(ADMIN_NAME, "admin"), name, role, password, review_role)
+    finally:
+        console.close()
+    return Actor(name, role, review_role)
+
+
+def password_file(folder: Path, password: str = PASSWORD) -> Path:
+    """A 0600 file holding ``password`` (for MEDJOBS_PASSWORD_FILE)."""
+    path = folder / "password.txt"
+    path.write_text(password + "\n")
+    path.chmod(0o600)
+    return path

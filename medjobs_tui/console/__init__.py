@@ -1,14 +1,15 @@
 """The operations users perform, with role checks and audit; the only API of the dashboard and the CLI."""
 
-from medjobs_tui.console.identity import session_actor
+from medjobs_tui.console.accounts import CUSTODIAN, RUNNER, SignIn, SignInFailed
+from medjobs_tui.console.errors import ConsoleError, PermissionDenied
 from medjobs_tui.console.models import (
-    ROLES, Actor, ChannelStatus, DeliveryRow, DoseRow, EvidenceRow, JobMetrics, JobRow, NotificationRow, RunRow,
-    Snapshot,
+    REVIEW_ROLES, ROLES, SERVICE_ROLES, Actor, AuditRow, ChannelStatus, DeliveryRow, DoseRow, EvidenceRow, JobMetrics,
+    JobRow, NotificationRow, RunRow, Snapshot, UserRow,
 )
-from medjobs_tui.console.operations import Console, ConsoleError, PermissionDenied
+from medjobs_tui.console.operations import Console
 
 __all__ = [
-    "ROLES", "Actor", "ChannelStatus", "Console", "DeliveryRow", "DoseRow", "ConsoleError", "EvidenceRow",
-    "JobMetrics", "JobRow", "NotificationRow",
-    "PermissionDenied", "RunRow", "Snapshot", "session_actor",
+    "CUSTODIAN", "REVIEW_ROLES", "ROLES", "RUNNER", "SERVICE_ROLES", "Actor", "AuditRow", "ChannelStatus", "Console",
+    "ConsoleError", "DeliveryRow", "DoseRow", "EvidenceRow", "JobMetrics", "JobRow", "NotificationRow",
+    "PermissionDenied", "RunRow", "SignIn", "SignInFailed", "Snapshot", "UserRow",
 ]

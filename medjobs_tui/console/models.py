@@ -8,17 +8,55 @@ from datetime import datetime
 from medjobs_tui.engine.metrics import JobMetrics
 
 __all__ = ["Actor", "DoseConfirmation", "RunRow", "JobRow", "JobMetrics", "EvidenceRow", "DeliveryRow", "DoseRow",
-           "NotificationRow", "ChannelStatus", "Snapshot", "ROLES"]
+           "NotificationRow", "ChannelStatus", "Snapshot", "ROLES", "SERVICE_ROLES", "REVIEW_ROLES", "UserRow", "AuditRow"]
 
 ROLES = ("admin", "operator", "reviewer", "auditor")
+"""The roles of people (users table)."""
+
+SERVICE_ROLES = ("runner",)
+"""Roles of service identities, which no person signs in as: the headless runner (``medjobs run``)."""
+
+REVIEW_ROLES = ("technical lead", "security officer", "compliance officer", "project manager")
+"""Review roles a reviewer may carry (which checklist items they sign)."""
 
 
 @dataclass(frozen=True)
 class Actor:
-    """Who performs an action: a unique username and one role of ROLES."""
+    """Who performs an action: a unique username, one role of ROLES (or SERVICE_ROLES), and for a
+    reviewer the review role of REVIEW_ROLES they carry (else None)."""
 
     username: str
     role: str
+    review_role: str | None = None
+
+
+@dataclass(frozen=True)
+class UserRow:
+    """One user as ``medjobs user list`` shows it (never the password hash). Instants are aware UTC."""
+
+    username: str
+    role: str
+    review_role: str | None
+    enabled: bool
+    has_password: bool
+    failed_signins: int
+    locked_until: datetime | None
+    last_signin_at: datetime | None
+    created_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """One audit entry: UTC instant, actor and role, action, object, outcome (ok | denied | error), detail JSON."""
+
+    id: int
+    at: datetime
+    actor: str
+    role: str
+    action: str
+    target: str | None
+    outcome: str
+    detail: str | None
 
 
 @dataclass(frozen=True)

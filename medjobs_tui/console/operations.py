@@ -20,6 +20,8 @@ from medjobs_tui.console.models import (
     Actor, BackupRow, ChannelStatus, DeliveryRow, DoseConfirmation, DoseRow, EvidenceRow, JobMetrics, JobRow, NotificationRow,
     RunRow, Snapshot,
 )
+from medjobs_tui.console.accounts import AccountsMixin
+from medjobs_tui.console.errors import ConsoleError, PermissionDenied
 from medjobs_tui.engine import evidence as evidence_mod
 from medjobs_tui.engine.metrics import job_metrics
 from medjobs_tui.engine.runner import LEASE_SECONDS, Runner
@@ -41,13 +43,16 @@ PRIORITY_NAMES = {rank: name for name, rank in PRIORITIES.items()}
 MAX_DOSE_DAYS = 31
 """The Doses view lists at most this many days at a time."""
 
-# Which roles may do what. Source: DESIGN.md "Roles".
+# Which roles may do what. Source: DESIGN.md "Roles". People hold ROLES; ``runner`` is the headless
+# runner's service identity (it may only run jobs); ``custodian`` is whoever holds the machine's key file
+# or the recovery key at a clinic with no one to sign in (init, emergency access), never a signed-in user.
+PEOPLE = frozenset({"admin", "operator", "reviewer", "auditor"})
 PERMISSIONS: dict[str, frozenset[str]] = {
     "data.import": frozenset({"operator", "admin"}),
     "data.import_dry_run": frozenset({"operator", "admin"}),
     "data.demo": frozenset({"operator", "admin"}),
     "data.replace": frozenset({"admin"}),
-    "runner.run": frozenset({"operator", "admin"}),
+    "runner.run": frozenset({"operator", "admin", "runner"}),
     "error.read": frozenset({"admin"}),
     "job.trigger": frozenset({"operator", "admin"}),
     "job.pause": frozenset({"operator", "admin"}),
@@ -57,8 +62,23 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "dose.record": frozenset({"operator", "admin"}),
     "interactions.import": frozenset({"admin"}),
     "interactions.ack": frozenset({"operator", "admin"}),
-    "view.operations": frozenset({"operator", "admin", "reviewer", "auditor"}),
-    "evidence.read": frozenset({"operator", "admin", "reviewer", "auditor"}),
+    "view.operations": PEOPLE,
+    "evidence.read": PEOPLE,
+    "signin": PEOPLE,
+    "session.login": PEOPLE,
+    "session.logout": PEOPLE,
+    "session.lock": PEOPLE,
+    "session.unlock": PEOPLE,
+    "password.change": PEOPLE,
+    "user.add": frozenset({"admin"}),
+    "user.disable": frozenset({"admin"}),
+    "user.enable": frozenset({"admin"}),
+    "user.passwd": frozenset({"admin"}),
+    "user.role": frozenset({"admin"}),
+    "user.list": frozenset({"admin"}),
+    "user.unlock": frozenset({"admin"}),
+    "clinic.init": frozenset({"custodian"}),
+    "clinic.recover": frozenset({"custodian"}),
     "key.rotate": frozenset({"admin"}),
     # patient-level schedule (pseudonyms, orders, doses): clinic staff, not the auditor (who reads audit/evidence)
     "dose.read": frozenset({"operator", "admin", "reviewer"}),
@@ -75,6 +95,13 @@ ACTION_WORDS = {
     "error.read": "read error details", "job.trigger": "trigger jobs", "job.pause": "pause jobs",
     "job.resume": "resume jobs", "run.retry": "retry runs", "run.cancel": "cancel runs",
     "view.operations": "view operations", "evidence.read": "read evidence",
+    "signin": "sign in", "session.login": "open a login session", "session.logout": "end a login session",
+    "session.lock": "lock the dashboard", "session.unlock": "unlock the dashboard",
+    "password.change": "change their own password",
+    "user.add": "add users", "user.disable": "disable users", "user.enable": "enable users",
+    "user.passwd": "set users' passwords", "user.role": "change users' roles", "user.list": "list users",
+    "user.unlock": "unlock users",
+    "clinic.init": "create a clinic", "clinic.recover": "use emergency access",
     "key.rotate": "rotate the store key",
     "dose.record": "record what happened to a dose",
     "dose.read": "see patients' doses",
@@ -89,16 +116,8 @@ TAMPERED_WARNING = ("# WARNING: this record does not match the SHA-256 stored wh
                     " it was changed or damaged afterwards.\n")
 
 
-class ConsoleError(Exception):
-    """An operation cannot be done; the message says why, for the user (no patient data)."""
-
-
-class PermissionDenied(ConsoleError):
-    """The actor's role does not allow the operation."""
-
-
-class Console:
-    """The clinic's operations over one store.
+class Console(AccountsMixin):
+    """The clinic's operations over one store (sign-in and user administration: ``AccountsMixin``).
 
     With ``runner`` (the dashboard's embedded runner, or ``medjobs run``) new runs are handed to it and
     next fire times come from its scheduler; without one, runs are queued in the store for whichever
@@ -141,7 +160,7 @@ class Console:
         if actor.role not in PERMISSIONS[action]:
             audit.record(self.db, key=self.keys.audit, actor=actor.username, role=actor.role, action=action, target=target,
                          outcome="denied", at=self.clock.now())
-            allowed = " or ".join(sorted(PERMISSIONS[action]))
+            allowed = " or ".join(sorted(PERMISSIONS[action])) or "no"
             raise PermissionDenied(f"{actor.username} ({actor.role}) may not {ACTION_WORDS[action]}; "
                                    f"that needs the {allowed} role")
 
@@ -386,6 +405,12 @@ class Console:
         self._audit_ok(actor, "interactions.ack", f"interaction_alert:{alert_id}",
                        {"rule_id": alert["rule_id"], "severity": alert["severity"]})
         return {**alert, "acknowledged_by": actor.username}
+
+    def has_patients(self) -> bool:
+        """True when the store holds patients (demo or imported)."""
+        from medjobs_tui.store import clinical
+
+        return bool(clinical.patient_sources(self.db))
 
     def write_demo(self, actor: Actor, *, seed: int = 7, patients: int = 50, replace: bool = False,
                    if_empty: bool = False):

@@ -380,13 +380,6 @@ def insert_supply_count(db: sqlite_utils.Database, *, medication_request_id: int
     return cur.lastrowid
 
 
-def ensure_user(db: sqlite_utils.Database, *, username: str, role: str, created_at: str) -> bool:
-    """Insert a user unless the username exists (an existing user's role is left alone); True if inserted."""
-    cur = db.execute("INSERT OR IGNORE INTO users (username, role, created_at) VALUES (?, ?, ?)",
-                     [username, role, created_at])
-    return cur.rowcount == 1
-
-
 def clear_clinic_data(db: sqlite_utils.Database) -> dict[str, int]:
     """Delete all patient data (the tables of CLINIC_TABLES_CHILD_FIRST) in the caller's transaction.
 

@@ -272,6 +272,37 @@ CREATE TABLE error_details (
 """,
     ),
     (
+        20,
+        "sign-in: password hashes, enabled flag, review role and lockout state of users; login sessions; "
+        "security notices for the next admin sign-in",
+        """
+ALTER TABLE users ADD COLUMN password_hash TEXT;           -- Argon2id PHC string; NULL: cannot sign in
+ALTER TABLE users ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE users ADD COLUMN review_role TEXT;             -- reviewers: technical lead | security officer | compliance officer | project manager
+ALTER TABLE users ADD COLUMN failed_signins INTEGER NOT NULL DEFAULT 0;   -- consecutive failures
+ALTER TABLE users ADD COLUMN locked_until TEXT;            -- UTC; sign-in refused before this instant
+ALTER TABLE users ADD COLUMN last_signin_at TEXT;          -- UTC
+ALTER TABLE users ADD COLUMN password_changed_at TEXT;     -- UTC
+ALTER TABLE users ADD COLUMN updated_at TEXT;              -- UTC
+
+CREATE TABLE sessions (
+    token_hash TEXT PRIMARY KEY,              -- SHA-256 of the token kept in the user's 0600 session file
+    username TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    last_used_at TEXT NOT NULL                -- UTC; the session ends security.idle_timeout after this
+);
+
+CREATE TABLE security_notices (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,                         -- UTC
+    kind TEXT NOT NULL,                       -- recovery
+    message TEXT NOT NULL,                    -- no patient data
+    shown_to TEXT,                            -- the admin who was shown it at sign-in
+    shown_at TEXT
+);
+""",
+    ),
+    (
         25,
         "backup retention: when a backup's files were removed by the retention rule",
         """

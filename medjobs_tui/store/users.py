@@ -1,11 +1,132 @@
-"""Queries of the users table (username and role)."""
+"""Queries of the users, their login sessions and the security notices (schema migrations 1 and 20).
+
+Instants are aware UTC datetimes in, ISO text in the store. Callers write inside ``transaction(db)``
+where several statements must hold together.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 import sqlite_utils
+
+from medjobs_tui.clock import iso
+from medjobs_tui.store.db import IntegrityError
+
+class UserExists(Exception):
+    """A user of that name exists already."""
+
+
+USER_COLUMNS = ("id", "username", "role", "review_role", "enabled", "password_hash", "failed_signins",
+                "locked_until", "last_signin_at", "password_changed_at", "created_at", "updated_at")
+
+
+def _rows(cur) -> list[dict[str, Any]]:
+    cols = [c[0] for c in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
 
 
 def role_of(db: sqlite_utils.Database, username: str) -> str | None:
     """The role of ``username``, or None if there is no such user."""
     row = db.execute("SELECT role FROM users WHERE username = ?", [username]).fetchone()
     return row[0] if row else None
+
+
+def get(db: sqlite_utils.Database, username: str) -> dict[str, Any] | None:
+    """The row of ``username`` (keys USER_COLUMNS), or None."""
+    rows = _rows(db.execute(f"SELECT {', '.join(USER_COLUMNS)} FROM users WHERE username = ?", [username]))
+    return rows[0] if rows else None
+
+
+def all_users(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Every user row, by user name."""
+    return _rows(db.execute(f"SELECT {', '.join(USER_COLUMNS)} FROM users ORDER BY username"))
+
+
+def count(db: sqlite_utils.Database) -> int:
+    """How many users there are."""
+    return db.execute("SELECT count(*) FROM users").fetchone()[0]
+
+
+def insert(db: sqlite_utils.Database, *, username: str, role: str, password_hash: str, now: datetime,
+           review_role: str | None = None) -> int:
+    """Add an enabled user; return its id. Raises UserExists if the name is taken."""
+    try:
+        cur = db.execute(
+            "INSERT INTO users (username, role, review_role, password_hash, enabled, failed_signins, created_at,"
+            " updated_at, password_changed_at) VALUES (?, ?, ?, ?, 1, 0, ?, ?, ?)",
+            [username, role, review_role, password_hash, iso(now), iso(now), iso(now)])
+    except IntegrityError:
+        raise UserExists(username) from None
+    return cur.lastrowid
+
+
+def update(db: sqlite_utils.Database, username: str, now: datetime, **fields: Any) -> bool:
+    """Set ``fields`` (columns of USER_COLUMNS; datetimes are stored as UTC text) of ``username``.
+    Returns False if there is no such user."""
+    unknown = set(fields) - set(USER_COLUMNS)
+    if unknown:
+        raise KeyError(f"not a users column: {sorted(unknown)}")
+    values = {k: iso(v) if isinstance(v, datetime) else v for k, v in fields.items()}
+    values["updated_at"] = iso(now)
+    sets = ", ".join(f"{k} = :{k}" for k in values)
+    cur = db.execute(f"UPDATE users SET {sets} WHERE username = :_name", {**values, "_name": username})
+    return cur.rowcount > 0
+
+
+def enabled_admins_with_password(db: sqlite_utils.Database) -> list[str]:
+    """User names of enabled admins that have a password (those who could sign in)."""
+    return [r[0] for r in db.execute(
+        "SELECT username FROM users WHERE role = 'admin' AND enabled = 1 AND password_hash IS NOT NULL"
+        " ORDER BY username")]
+
+
+# ------------------------------------------------------------------------------------- sessions
+
+
+def add_session(db: sqlite_utils.Database, token_hash: str, username: str, now: datetime) -> None:
+    """Record a new login session (by the SHA-256 of its token)."""
+    db.execute("INSERT INTO sessions (token_hash, username, created_at, last_used_at) VALUES (?, ?, ?, ?)",
+               [token_hash, username, iso(now), iso(now)])
+
+
+def get_session(db: sqlite_utils.Database, token_hash: str) -> dict[str, Any] | None:
+    """The session row of ``token_hash`` (username, created_at, last_used_at), or None."""
+    rows = _rows(db.execute("SELECT token_hash, username, created_at, last_used_at FROM sessions"
+                            " WHERE token_hash = ?", [token_hash]))
+    return rows[0] if rows else None
+
+
+def touch_session(db: sqlite_utils.Database, token_hash: str, now: datetime) -> None:
+    """Mark the session used at ``now`` (its idle time starts again)."""
+    db.execute("UPDATE sessions SET last_used_at = ? WHERE token_hash = ?", [iso(now), token_hash])
+
+
+def end_session(db: sqlite_utils.Database, token_hash: str) -> bool:
+    """Delete the session; False if there was none."""
+    return db.execute("DELETE FROM sessions WHERE token_hash = ?", [token_hash]).rowcount > 0
+
+
+def end_sessions_of(db: sqlite_utils.Database, username: str) -> int:
+    """Delete every session of ``username`` (disabled, role or password changed); return how many."""
+    return db.execute("DELETE FROM sessions WHERE username = ?", [username]).rowcount
+
+
+# ------------------------------------------------------------------------------------- notices
+
+
+def add_notice(db: sqlite_utils.Database, kind: str, message: str, now: datetime) -> int:
+    """Record a security notice for the next admin sign-in; return its id."""
+    return db.execute("INSERT INTO security_notices (at, kind, message) VALUES (?, ?, ?)",
+                      [iso(now), kind, message]).lastrowid
+
+
+def take_notices(db: sqlite_utils.Database, admin: str, now: datetime) -> list[dict[str, Any]]:
+    """The notices no admin has been shown yet, oldest first, marked as shown to ``admin`` at ``now``."""
+    rows = _rows(db.execute("SELECT id, at, kind, message FROM security_notices WHERE shown_at IS NULL"
+                            " ORDER BY id"))
+    if rows:
+        db.execute("UPDATE security_notices SET shown_to = ?, shown_at = ? WHERE shown_at IS NULL",
+                   [admin, iso(now)])
+    return rows

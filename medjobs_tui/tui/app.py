@@ -16,7 +16,7 @@ from functools import partial
 from typing import Callable, Iterable
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
@@ -27,11 +27,15 @@ from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from medjobs_tui.config import Settings
-from medjobs_tui.console import Actor, Console, ConsoleError, NotificationRow, Snapshot, session_actor
+from medjobs_tui.console import Actor, Console, ConsoleError, NotificationRow, SignIn, Snapshot
+from medjobs_tui.console import identity
 from medjobs_tui.console.operations import PERMISSIONS
 from medjobs_tui.engine.runner import Runner
 from medjobs_tui.tui import commands, details
-from medjobs_tui.tui.messages import CommandDone, EvidenceLoaded, RefreshFailed, SnapshotReady
+from medjobs_tui.tui.login import LockScreen, LoginScreen
+from medjobs_tui.tui.messages import (
+    CommandDone, EvidenceLoaded, RefreshFailed, SignInRefused, SignedIn, SnapshotReady, Unlocked,
+)
 from medjobs_tui.tui.screens import DetailScreen, EvidenceScreen, HelpScreen
 from medjobs_tui.tui.tables import TABS
 from medjobs_tui.tui.widgets import ClinicHeader, LiveTable
@@ -57,6 +61,12 @@ TOAST_SECONDS = 4
 
 MAX_TOASTS = 3
 """At most this many toasts on screen: a new one pushes out the oldest."""
+
+IDLE_CHECK_SECONDS = 1.0
+"""How often (real seconds) the dashboard compares the injected clock with the last input."""
+
+INPUT_EVENTS = (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp, events.Paste)
+"""What counts as input for the automatic logoff."""
 
 REPEAT_ERROR_AFTER = 60.0
 """Seconds before the same refresh error is shown again (a flapping store does not flood the screen)."""
@@ -89,6 +99,11 @@ TABLE_CLASS: dict[str, type[LiveTable]] = {
 class MedJobsApp(App[None]):
     """The clinic's background-jobs dashboard over a Console, acting as ``actor``.
 
+    Without ``actor`` it opens on the sign-in screen and acts as whoever signs in; ``runner_factory``
+    then makes the embedded runner once a user whose role may run jobs has signed in. After
+    ``security.idle_timeout`` seconds without input (by the console's clock) it locks until that
+    user's password is typed again; the runner keeps running meanwhile.
+
     With ``runner`` the app starts it on mount and stops it on quit (the embedded runner); without one
     the dashboard only shows and commands the store that some other runner serves.
     ``refresh_interval`` is the pause in seconds between the end of one refresh and the next.
@@ -110,12 +125,19 @@ class MedJobsApp(App[None]):
         Binding("q", "quit", "Quit", id="quit", tooltip="Stop the runner and quit"),
     ]
 
-    def __init__(self, console: Console, actor: Actor, runner: Runner | None = None,
-                 refresh_interval: float = 1.0) -> None:
+    def __init__(self, console: Console, actor: Actor | None = None, runner: Runner | None = None,
+                 refresh_interval: float = 1.0, *, username: str | None = None,
+                 runner_factory: Callable[[], Runner] | None = None) -> None:
         super().__init__()
         self.operations = console
         self.actor = actor
         self.runner = runner
+        self.runner_factory = runner_factory
+        self.login_name = username
+        """The user name the sign-in screen starts with."""
+        self.locked = False
+        """True while the lock screen is up (automatic logoff)."""
+        self._last_input = console.clock.now()
         self.refresh_interval = refresh_interval
         self.zone = console.settings.zone
         self.latest: Snapshot | None = None
@@ -148,7 +170,17 @@ class MedJobsApp(App[None]):
 
     def on_mount(self) -> None:
         self.title = self.operations.settings.clinic.name
+        self.set_interval(IDLE_CHECK_SECONDS, self.check_idle_lock, name="idle check")
+        if self.actor is None:
+            self.push_screen(LoginScreen(self.title, self.login_name,
+                                         identity.demo_users_path(self.operations.settings.database_path)))
+            return
+        self._open_console()
+
+    def _open_console(self) -> None:
+        """Start acting as ``self.actor``: the tables, the embedded runner (if any) and the refresh."""
         self.sub_title = f"{self.actor.username} ({self.actor.role})"
+        self._last_input = self.operations.clock.now()
         self.table("queue").focus()
         if self.runner is not None:
             self.run_worker(self._start_runner, thread=True, group="runner", name="start runner",
@@ -280,7 +312,10 @@ class MedJobsApp(App[None]):
     # ------------------------------------------------------------------ keys
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Grey out (None) the keys that do not apply to the tab shown; hide them under a modal."""
+        """Grey out (None) the keys that do not apply to the tab shown; hide them under a modal; before
+        sign-in and while locked only quitting is possible."""
+        if self.actor is None or self.locked:
+            return action == "quit"
         tab = TAB_OF_ACTION.get(action)
         if tab is None:
             return True
@@ -355,7 +390,9 @@ class MedJobsApp(App[None]):
 
     def run_command(self, command: Callable[[], str | Message]) -> None:
         """Run a console command in a thread worker; its text (or error) comes back as CommandDone,
-        or, if it returns a message, as that message."""
+        or, if it returns a message, as that message. Refused before sign-in and while locked."""
+        if self.actor is None or self.locked:
+            return
         self.run_worker(partial(self._command_thread, command), thread=True, group="command",
                         name="command", exit_on_error=False)
 
@@ -382,7 +419,10 @@ class MedJobsApp(App[None]):
 
     def toast(self, text: str, *, title: str = "", severity: str = "information") -> None:
         """Show ``text`` for TOAST_SECONDS, unless the same text is already up; at most MAX_TOASTS at once.
-        The text is literal (never read as markup). Textual 8.2 has no public list of the toasts shown."""
+        The text is literal (never read as markup). Textual 8.2 has no public list of the toasts shown.
+        Nothing is shown before sign-in or while locked."""
+        if self.actor is None or self.locked:
+            return
         shown = list(self._notifications)
         if any(n.message == text and n.title == title for n in shown):
             return
@@ -452,7 +492,10 @@ class MedJobsApp(App[None]):
     # ------------------------------------------------------------------ command palette
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        """Textual's commands, plus: trigger / pause-resume each job, and show each tab."""
+        """Textual's commands, plus: trigger / pause-resume each job, and show each tab (none before sign-in
+        or while locked)."""
+        if self.actor is None or self.locked:
+            return
         yield from super().get_system_commands(screen)
         for name in self.operations.settings.jobs:
             yield SystemCommand(f"Trigger {name}", f"Queue a run of {name} now", partial(self.trigger_job, name))
@@ -461,6 +504,104 @@ class MedJobsApp(App[None]):
         for spec in TABS:
             yield SystemCommand(f"Show {spec.title}", f"Switch to the {spec.title} tab",
                                 partial(self.action_show_tab, spec.id))
+
+    # ------------------------------------------------------------------ sign-in and automatic logoff
+
+    def attempt_sign_in(self, username: str, password: str) -> None:
+        """Check ``username``'s password through the console in a worker; SignedIn or SignInRefused comes back."""
+        def check() -> None:
+            try:
+                signed = self.operations.sign_in(username, password)
+                self.operations.authorise(signed.actor, "view.operations", "dashboard")
+            except ConsoleError as exc:
+                self._post(SignInRefused(str(exc)))
+            except Exception as exc:  # noqa: BLE001 - shown, not raised
+                log.error("sign-in failed: %s", type(exc).__name__)
+                self._post(SignInRefused(commands.describe(exc)))
+            else:
+                self._post(SignedIn(signed))
+        self.run_worker(check, thread=True, group="signin", name="sign in", exit_on_error=False)
+
+    @on(SignedIn)
+    def _signed_in(self, message: SignedIn) -> None:
+        signed: SignIn = message.signin
+        if self.actor is not None:
+            return
+        self.actor = signed.actor
+        if self.runner is None and self.runner_factory is not None and self.actor.role in PERMISSIONS["runner.run"]:
+            self.runner = self.runner_factory()
+            self.operations = Console(self.operations.settings, runner=self.runner)
+        if isinstance(self.screen, LoginScreen):
+            self.pop_screen()
+        self._open_console()
+        self.refresh_bindings()
+        for notice in signed.notices:
+            self.notify(notice, title="Security notice", severity="error", timeout=60, markup=False)
+
+    @on(SignInRefused)
+    def _sign_in_refused(self, message: SignInRefused) -> None:
+        if isinstance(self.screen, (LoginScreen, LockScreen)):
+            self.screen.show_error(message.text)
+
+    async def on_event(self, event: events.Event) -> None:
+        """Any key, click, scroll or paste counts as input for the automatic logoff."""
+        if isinstance(event, INPUT_EVENTS):
+            self._last_input = self.operations.clock.now()
+        await super().on_event(event)
+
+    def check_idle_lock(self) -> None:
+        """Lock when the signed-in user has given no input for ``security.idle_timeout`` seconds."""
+        if self.actor is None or self.locked or self._stopping:
+            return
+        idle = (self.operations.clock.now() - self._last_input).total_seconds()
+        if idle >= self.operations.settings.security.idle_timeout:
+            self.lock_now("idle")
+
+    def lock_now(self, reason: str = "idle") -> None:
+        """Lock the dashboard: a full lock screen over everything, toasts cleared, the lock audited.
+        Refreshes and the runner go on underneath; nothing of them is shown until unlocked."""
+        if self.actor is None or self.locked:
+            return
+        actor = self.actor
+        self.locked = True
+        self.clear_notifications()
+        self.push_screen(LockScreen(actor.username, actor.role,
+                                    self.operations.settings.security.idle_timeout / 60))
+        self.run_worker(partial(self._audit_lock, actor, reason), thread=True, group="lock", name="lock",
+                        exit_on_error=False)
+
+    def _audit_lock(self, actor: Actor, reason: str) -> None:
+        with self._console_lock:
+            try:
+                self.operations.lock(actor, reason)
+            except Exception as exc:  # noqa: BLE001 - the screen is locked either way
+                log.error("lock audit failed: %s", type(exc).__name__)
+
+    def attempt_unlock(self, password: str) -> None:
+        """Check the locked user's password in a worker; Unlocked or SignInRefused comes back."""
+        actor = self.actor
+
+        def check() -> None:
+            try:
+                self._post(Unlocked(self.operations.unlock(actor, password)))
+            except ConsoleError as exc:
+                self._post(SignInRefused(str(exc)))
+            except Exception as exc:  # noqa: BLE001 - shown, not raised
+                log.error("unlock failed: %s", type(exc).__name__)
+                self._post(SignInRefused(commands.describe(exc)))
+        self.run_worker(check, thread=True, group="signin", name="unlock", exit_on_error=False)
+
+    @on(Unlocked)
+    def _unlocked(self, message: Unlocked) -> None:
+        if not self.locked:
+            return
+        self.actor = message.actor
+        self.locked = False
+        self._last_input = self.operations.clock.now()
+        if isinstance(self.screen, LockScreen):
+            self.pop_screen()
+        self.refresh_bindings()
+        self.paint()
 
     # ------------------------------------------------------------------ runner lifecycle
 
@@ -502,20 +643,20 @@ class MedJobsApp(App[None]):
         self._stop_runner_blocking()
 
 
-def build_dashboard(settings: Settings, actor_name: str | None = None, refresh_interval: float = 1.0) -> MedJobsApp:
-    """The dashboard over ``settings``' store for ``actor_name`` (or the session user), not yet running.
+def build_dashboard(settings: Settings, username: str | None = None, refresh_interval: float = 1.0) -> MedJobsApp:
+    """The dashboard over ``settings``' store, not yet running: it opens on the sign-in screen (with
+    ``username`` filled in) and acts as whoever signs in.
 
-    The runner is embedded when the user's role may run jobs (operator, admin); a reviewer's or
-    auditor's dashboard only watches: the clinic's jobs run in an operator's console or `medjobs run`.
+    The runner is embedded once a user whose role may run jobs (operator, admin) signs in; a reviewer's
+    or auditor's dashboard only watches: the clinic's jobs run in an operator's console or `medjobs run`.
     """
-    actor = session_actor(Console(settings), actor_name)
-    runner = Runner(settings) if actor.role in PERMISSIONS["runner.run"] else None
-    return MedJobsApp(Console(settings, runner=runner), actor, runner=runner, refresh_interval=refresh_interval)
+    return MedJobsApp(Console(settings), None, refresh_interval=refresh_interval, username=username,
+                      runner_factory=lambda: Runner(settings))
 
 
-def run_dashboard(settings: Settings, actor_name: str | None = None, refresh_interval: float = 1.0) -> None:
+def run_dashboard(settings: Settings, username: str | None = None, refresh_interval: float = 1.0) -> None:
     """Run the dashboard (see ``build_dashboard``) until the user quits; the runner is stopped on the way out."""
-    app = build_dashboard(settings, actor_name, refresh_interval)
+    app = build_dashboard(settings, username, refresh_interval)
     try:
         app.run()
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from medjobs_tui.console import Snapshot
+from medjobs_tui.console import Actor, SignIn, Snapshot
 
 
 class SnapshotReady(Message):
@@ -42,3 +42,27 @@ class EvidenceLoaded(Message):
         super().__init__()
         self.run_id = run_id
         self.text = text
+
+
+class SignedIn(Message):
+    """The sign-in screen's user name and password were accepted: ``signin`` (actor, notices)."""
+
+    def __init__(self, signin: SignIn) -> None:
+        super().__init__()
+        self.signin = signin
+
+
+class SignInRefused(Message):
+    """Sign-in or unlock was refused: ``text`` says why (never the password)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class Unlocked(Message):
+    """The locked user typed their password: go on as ``actor`` (their role as the store now has it)."""
+
+    def __init__(self, actor: Actor) -> None:
+        super().__init__()
+        self.actor = actor

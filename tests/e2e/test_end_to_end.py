@@ -14,7 +14,7 @@ import yaml
 from medjobs_tui.config import load_settings
 from medjobs_tui.engine.evidence import file_sha256
 from medjobs_tui.store import connect
-from tests.conftest import STORE_KEY, SHARED_DATA, write_config
+from tests.conftest import STORE_KEY, SHARED_DATA, make_user, password_file, write_config
 
 SYNTHEA = SHARED_DATA / "synthea-10"
 JOB_NAMES = ["interaction_check", "medication_reminder", "backup", "refill_check", "supply_monitor",
@@ -66,15 +66,20 @@ def test_demo_clinic_runs_all_six_jobs_green(tmp_path):
     for name in JOB_NAMES:
         assert name in once.stdout
     summaries = check_every_job_ran_green_with_valid_evidence(config)
+    db = connect(load_settings(config).database_path, STORE_KEY)   # `run` needs no password: it is the runner identity
+    assert {r[0] for r in db.execute("SELECT created_by FROM runs WHERE trigger = 'once'")} == {"runner"}
+    db.close()
     # the demo gives every job real work
     assert summaries["interaction_check"]["alerts_new"] >= 2
     assert summaries["supply_monitor"]["critical"] >= 1
 
 
 @pytest.mark.skipif(not SYNTHEA.exists(), reason="../shared/data/synthea-10 is not present (a user's clone)")
-def test_synthea_import_then_every_job_runs_green_without_leaking_identifiers(tmp_path):
+def test_synthea_import_then_every_job_runs_green_without_leaking_identifiers(tmp_path, monkeypatch):
     config = write_config(tmp_path)
-    imported = medjobs(config, "import", *sorted(str(p) for p in SYNTHEA.glob("*.ndjson")))
+    make_user(load_settings(config), "nurse.kim", "operator")
+    monkeypatch.setenv("MEDJOBS_PASSWORD_FILE", str(password_file(tmp_path)))
+    imported = medjobs(config, "--user", "nurse.kim", "import", *sorted(str(p) for p in SYNTHEA.glob("*.ndjson")))
     assert imported.returncode == 0, imported.stderr
     once = medjobs(config, "run", "--once")
     assert once.returncode == 0, once.stdout + once.stderr

@@ -12,7 +12,8 @@ import pytest
 from medjobs_tui.console import Actor, Console, ConsoleError, PermissionDenied
 from medjobs_tui.engine.runner import Runner
 from medjobs_tui.security.audit import verify_chain
-from tests.conftest import SHARED_DATA, TEST_KEYS, write_config
+from medjobs_tui.config import load_settings
+from tests.conftest import SHARED_DATA, TEST_KEYS, make_user, password_file, write_config
 from tests.engine.test_runner import NURSE, make_runner
 
 ADMIN = Actor("ada", "admin")
@@ -70,27 +71,38 @@ def test_import_reports_the_bad_line_keeps_the_rest_and_is_audited(console, tmp_
     assert verify_chain(console.db, TEST_KEYS.audit) == (True, None)
 
 
-def test_cli_import_with_a_skipped_line_exits_1_after_importing_the_rest(tmp_path):
+def test_cli_import_with_a_skipped_line_exits_1_after_importing_the_rest(tmp_path, monkeypatch):
     path, n_patients, _ = synthea_patient_file(tmp_path)
     config = write_config(tmp_path)
-    proc = subprocess.run([sys.executable, "-m", "medjobs_tui.cli", "--config", str(config), "import", str(path)],
-                          capture_output=True, text=True, timeout=120)
+    make_user(load_settings(config), "nurse.kim", "operator")
+    monkeypatch.setenv("MEDJOBS_PASSWORD_FILE", str(password_file(tmp_path)))
+    proc = subprocess.run([sys.executable, "-m", "medjobs_tui.cli", "--config", str(config), "--user", "nurse.kim",
+                           "import", str(path)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert f"Patients: {n_patients}" in proc.stdout and "Skipped: 1" in proc.stdout
 
 
-def test_cli_refuses_an_auditor_writing_the_demo(tmp_path):
+def test_cli_refuses_a_signed_in_auditor_writing_the_demo(tmp_path, monkeypatch):
     config = write_config(tmp_path)
-    proc = subprocess.run([sys.executable, "-m", "medjobs_tui.cli", "--config", str(config), "demo"],
-                          capture_output=True, text=True, timeout=120, env={**_env(), "MEDJOBS_ROLE": "auditor"})
+    make_user(load_settings(config), "audrey", "auditor")
+    monkeypatch.setenv("MEDJOBS_PASSWORD_FILE", str(password_file(tmp_path)))
+    proc = subprocess.run([sys.executable, "-m", "medjobs_tui.cli", "--config", str(config), "--user", "audrey",
+                           "demo"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and "may not write the demo clinic" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
-def _env():
-    import os
-
-    return {k: v for k, v in os.environ.items() if k not in ("MEDJOBS_USER", "MEDJOBS_ROLE")}
+def test_cli_grants_nothing_to_a_declared_user_or_role(tmp_path, monkeypatch):
+    config = write_config(tmp_path)
+    make_user(load_settings(config), "audrey", "auditor")
+    monkeypatch.setenv("MEDJOBS_ROLE", "admin")
+    proc = subprocess.run([sys.executable, "-m", "medjobs_tui.cli", "--config", str(config), "--user", "ada.admin",
+                           "error", "E-000000"], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1 and "no password for ada.admin" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "medjobs_tui.cli", "--config", str(config), "jobs"],
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1 and "sign in first" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_tampered_evidence_is_shown_with_a_warning(tmp_path, clock):
@@ -130,8 +142,6 @@ def test_runner_console_sees_the_same_store_as_a_cli_console(settings, clock):
 
 
 def test_a_user_name_with_a_line_break_is_refused_before_it_reaches_the_audit_log(console):
-    from medjobs_tui.console import session_actor
-
     with pytest.raises(ConsoleError, match="user name"):
-        session_actor(console, "x\nadmin")
-    assert session_actor(console, "nurse.kim").username == "nurse.kim"
+        console.sign_in("x\nadmin", "whatever-password")
+    assert console.db.execute("SELECT count(*) FROM audit_log").fetchone()[0] == 0

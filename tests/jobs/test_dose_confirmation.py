@@ -180,7 +180,10 @@ def test_cli_dose_taken_and_history(clinic, clinic_config):
 
     settings, db, oid = clinic
     run_job(settings, db, "medication_reminder", utc(2026, 11, 29, 6, 0))
-    runner = CliRunner()
+    from tests.conftest import make_user, password_file
+
+    make_user(settings, "nurse", "operator")
+    runner = CliRunner(env={"MEDJOBS_PASSWORD_FILE": str(password_file(clinic_config.parent))})
     base = ["--config", str(clinic_config), "--user", "nurse"]
     result = runner.invoke(main, base + ["dose", "taken", str(oid), "2026-11-28 23:30", "--at", "2026-11-29 00:15"])
     assert result.exit_code == 0, result.output

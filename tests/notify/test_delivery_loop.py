@@ -84,7 +84,10 @@ def test_cli_shows_each_notifications_delivery_and_the_channels_without_urls(tmp
     clock = FixedClock(FIXED_NOW)
     queue_staff_alert(db, clock.now(), run_id=1)
     deliver_due(db, settings, clock, send=FakeChannels(fail={"staff_mail"}, reason="authentication refused"))
-    cli = CliRunner()
+    from tests.conftest import make_user, password_file
+
+    make_user(settings, "nurse.kim", "operator")
+    cli = CliRunner(env={"MEDJOBS_USER": "nurse.kim", "MEDJOBS_PASSWORD_FILE": str(password_file(tmp_path))})
     shown = cli.invoke(main, ["--config", str(config), "notifications", "--errors"])
     assert shown.exit_code == 0, shown.output
     cells = [[c.strip() for c in line.split("│")[1:-1]] for line in shown.output.splitlines() if line.startswith("│")]

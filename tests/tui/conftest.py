@@ -48,6 +48,7 @@ def write_config(tmp_path: Path, **runner: Any) -> Settings:
     data = yaml.safe_load(REPO_CONFIG.read_text(encoding="utf-8"))
     data["paths"] = {"database": "data/medjobs.db", "backups": "data/backups", "evidence": "evidence"}
     data.setdefault("runner", {}).update(runner)
+    data["security"] = {**data.get("security", {}), "password_hash": {"memory_kib": 8, "iterations": 1, "lanes": 1}}
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     write_test_keys(tmp_path)

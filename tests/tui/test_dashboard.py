@@ -249,18 +249,6 @@ async def test_the_evidence_header_gives_local_time_and_validity_and_a_changed_r
         assert app.screen.header.plain.endswith("· ✓ SHA-256 matches") and not app.screen.warnings
 
 
-def test_only_roles_that_may_run_jobs_embed_the_runner(settings, monkeypatch):
-    from medjobs_tui.tui.app import build_dashboard
-
-    monkeypatch.delenv("MEDJOBS_USER", raising=False)
-    monkeypatch.setenv("MEDJOBS_ROLE", "auditor")
-    assert build_dashboard(settings).runner is None
-    monkeypatch.setenv("MEDJOBS_ROLE", "operator")
-    app = build_dashboard(settings)
-    assert app.runner is not None
-    app.runner.stop()
-
-
 async def test_doses_tab_shows_todays_doses_as_the_doses_command_does(clinic):
     """Key 6 shows today's (2026-11-29, New York) dose instants: the rows `medjobs doses` lists, same order,
     same statuses; a BID dose of 08:00 EST is 13:00 UTC; after the reminder job its status is 'reminded'."""

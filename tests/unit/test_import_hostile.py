@@ -289,10 +289,12 @@ def test_cli_import_dry_run(tmp_path, clinic_config):
     from click.testing import CliRunner
 
     from medjobs_tui.cli import main
+    from tests.conftest import make_user, password_file
 
     f = write_ndjson(tmp_path / "in.ndjson", [patient(), order()])
+    make_user(load_settings(clinic_config), "nurse", "operator")
     result = CliRunner().invoke(main, ["--config", str(clinic_config), "--user", "nurse", "import", "--dry-run",
-                                       str(f)])
+                                       str(f)], env={"MEDJOBS_PASSWORD_FILE": str(password_file(tmp_path))})
     assert result.exit_code == 0, result.output
     assert "DRY RUN: nothing was written" in result.output and "Patients: 1 (1 new" in result.output
     db = connect(load_settings(clinic_config).database_path, STORE_KEY)

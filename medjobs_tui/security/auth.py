@@ -1,0 +1,159 @@
+"""Person authentication: the password check with lockout, login sessions, and their audit entries.
+
+After LOCKOUT_AFTER consecutive failed sign-ins a user is locked out for LOCKOUT_FIRST_S seconds; each
+further failure after a lockout doubles the delay, up to LOCKOUT_MAX_S. While locked out, sign-in is
+refused without checking the password (so guessing gains nothing). A success, or an admin's unlock,
+starts the count again. Every sign-in, failure, refusal and lockout is an audit entry.
+Sources: 45 CFR 164.312(d) person or entity authentication; NIST SP 800-63B 5.2.2 (rate limiting);
+OWASP Authentication Cheat Sheet (generic failure messages, account lockout).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TYPE_CHECKING
+
+from medjobs_tui.clock import parse_iso
+from medjobs_tui.security import audit
+from medjobs_tui.security.masking import SafeError
+from medjobs_tui.security.passwords import HashParams, hash_password, needs_rehash, verify_password
+from medjobs_tui.store import transaction
+from medjobs_tui.store import users as store_users
+
+if TYPE_CHECKING:  # the store's connection type; only store/ talks to SQLite
+    import sqlite_utils
+
+LOCKOUT_AFTER = 5
+"""Consecutive failures that lock a user out."""
+LOCKOUT_FIRST_S = 30
+"""Seconds of the first lockout; each further failure doubles it."""
+LOCKOUT_MAX_S = 15 * 60
+"""Longest lockout, in seconds."""
+
+BAD_CREDENTIALS = "wrong user name or password"
+"""The one message for an unknown user and a wrong password alike (it does not tell which)."""
+
+
+class SignInError(SafeError):
+    """Sign-in refused; the message is fit for the person at the keyboard."""
+
+
+class LockedOut(SignInError):
+    """Sign-in refused because of too many failures; ``until`` is when it may be tried again (UTC)."""
+
+    def __init__(self, message: str, until: datetime) -> None:
+        super().__init__(message)
+        self.until = until
+
+
+class SessionExpired(SignInError):
+    """A login session is unknown, ended, or was idle longer than the idle timeout."""
+
+
+def lockout_seconds(failures: int) -> int:
+    """Seconds of lockout after ``failures`` consecutive failures: 0 below LOCKOUT_AFTER, then 30, 60,
+    120 … doubling, at most LOCKOUT_MAX_S."""
+    if failures < LOCKOUT_AFTER:
+        return 0
+    return min(LOCKOUT_FIRST_S * 2 ** (failures - LOCKOUT_AFTER), LOCKOUT_MAX_S)
+
+
+def _wait_text(seconds: float) -> str:
+    seconds = max(1, int(seconds + 0.999))
+    return f"{seconds} s" if seconds < 120 else f"{(seconds + 59) // 60} min"
+
+
+def authenticate(db: sqlite_utils.Database, username: str, password: str, now: datetime,
+                 params: HashParams, *, audit_key: bytes, action: str = "signin") -> dict[str, Any]:
+    """Check ``username``'s password; return the user row (as ``store.users.get``) on success.
+
+    Raises LockedOut while the user is locked out, SignInError(BAD_CREDENTIALS) for an unknown user or
+    a wrong password (counting the failure, and locking out at LOCKOUT_AFTER), and SignInError for a
+    disabled account or one without a password. Each outcome is audited under ``action`` (``signin``,
+    or ``session.unlock`` when the dashboard is unlocked), MAC'd under ``audit_key``. A hash weaker than
+    ``params`` is replaced.
+    """
+    user = store_users.get(db, username)
+    role = user["role"] if user else "-"
+
+    def refuse(reason: str, message: str, detail: dict[str, Any] | None = None, exc=SignInError, **kw):
+        audit.record(db, key=audit_key, actor=username, role=role, action=action, target=f"user:{username}", outcome="denied",
+                     at=now, detail={"reason": reason, **(detail or {})})
+        raise exc(message, **kw) if kw else exc(message)
+
+    locked_until = parse_iso(user["locked_until"]) if user else None
+    if locked_until is not None and now < locked_until:
+        refuse("locked out", f"too many failed sign-ins: {username} is locked out for another "
+                             f"{_wait_text((locked_until - now).total_seconds())} (or until an admin unlocks it)",
+               exc=LockedOut, until=locked_until)
+    ok = verify_password(password, user["password_hash"] if user else None)
+    if user is None:
+        refuse("unknown user", BAD_CREDENTIALS)
+    if not ok:
+        failures = user["failed_signins"] + 1
+        lock = lockout_seconds(failures)
+        with transaction(db):
+            store_users.update(db, username, now, failed_signins=failures,
+                               locked_until=now + timedelta(seconds=lock) if lock else None)
+        if lock:
+            audit.record(db, key=audit_key, actor=username, role=role, action="user.lockout", target=f"user:{username}",
+                         outcome="ok", at=now, detail={"failures": failures, "seconds": lock})
+        refuse("wrong password", BAD_CREDENTIALS, {"failures": failures})
+    if not user["enabled"]:
+        refuse("disabled", f"{username}'s account is disabled; an admin can enable it")
+    fields: dict[str, Any] = {"failed_signins": 0, "locked_until": None, "last_signin_at": now}
+    if needs_rehash(user["password_hash"], params):
+        fields["password_hash"] = hash_password(password, params)
+    with transaction(db):
+        store_users.update(db, username, now, **fields)
+    audit.record(db, key=audit_key, actor=username, role=role, action=action, target=f"user:{username}", outcome="ok", at=now)
+    return {**user, **fields}
+
+
+# ------------------------------------------------------------------------------------- sessions
+
+
+def token_hash(token: str) -> str:
+    """The SHA-256 (hex) under which a session token is stored (the token itself is only in the file)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_session(db: sqlite_utils.Database, username: str, now: datetime) -> str:
+    """Start a login session for ``username``; return its token (256 random bits, URL-safe text)."""
+    token = secrets.token_urlsafe(32)
+    with transaction(db):
+        store_users.add_session(db, token_hash(token), username, now)
+    return token
+
+
+@dataclass(frozen=True)
+class ResumedSession:
+    """A live session: its user's row and the hash of its token."""
+
+    user: dict[str, Any]
+    token_hash: str
+
+
+def resume_session(db: sqlite_utils.Database, token: str, now: datetime, idle_timeout_s: float, *,
+                   audit_key: bytes) -> ResumedSession:
+    """The session of ``token`` if it is live (known, used within ``idle_timeout_s`` seconds, its user
+    enabled); it counts as used now. Raises SessionExpired otherwise (an idle session is ended)."""
+    th = token_hash(token)
+    row = store_users.get_session(db, th)
+    if row is None:
+        raise SessionExpired("no live session; sign in again (medjobs login)")
+    idle = (now - parse_iso(row["last_used_at"])).total_seconds()
+    user = store_users.get(db, row["username"])
+    if idle > idle_timeout_s or user is None or not user["enabled"]:
+        with transaction(db):
+            store_users.end_session(db, th)
+        if idle > idle_timeout_s:
+            audit.record(db, key=audit_key, actor=row["username"], role=user["role"] if user else "-", action="session.expired",
+                         target=f"user:{row['username']}", outcome="ok", at=now, detail={"idle_s": int(idle)})
+        raise SessionExpired("the login session has expired; sign in again (medjobs login)")
+    with transaction(db):
+        store_users.touch_session(db, th, now)
+    return ResumedSession(user, th)

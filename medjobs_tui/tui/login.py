@@ -1,0 +1,98 @@
+"""The sign-in screen the dashboard opens on, and the lock screen of the automatic logoff.
+
+Both are full screens (not dialogs over the tabs): while either is up nothing of the clinic shows, no
+run, no notification text. They hand the typed password to the app, which checks it through the
+console in a worker thread (Argon2id takes a moment) and answers with ``show_error`` or by closing
+the screen. Their own keys: enter (next field / sign in), ctrl+q quits.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Input, Static
+
+
+class LoginScreen(Screen[None]):
+    """User name and password; ``demo_file`` (if it exists) is pointed to as where the demo users are."""
+
+    def __init__(self, clinic: str, username: str | None = None, demo_file: Path | None = None) -> None:
+        super().__init__()
+        self.clinic = clinic
+        self.username = username or ""
+        self.demo_file = demo_file
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="login-dialog", classes="dialog"):
+            yield Static(f"MedJobs · {self.clinic}", classes="dialog-title")
+            yield Static("Sign in to open the console.", id="login-intro")
+            yield Input(value=self.username, placeholder="user name", id="login-user")
+            yield Input(placeholder="password", password=True, id="login-password")
+            yield Static("", id="login-error")
+            if self.demo_file is not None and self.demo_file.exists():
+                yield Static(f"Demo clinic: the demo users and their passwords are in {self.demo_file} "
+                             "(for the demo only).", id="login-demo-hint")
+            yield Static("enter signs in · ctrl+q quits", classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#login-password" if self.username else "#login-user", Input).focus()
+
+    @on(Input.Submitted, "#login-user")
+    def _user_entered(self) -> None:
+        self.query_one("#login-password", Input).focus()
+
+    @on(Input.Submitted, "#login-password")
+    def _password_entered(self) -> None:
+        user = self.query_one("#login-user", Input).value.strip()
+        password = self.query_one("#login-password", Input).value
+        if not user:
+            self.show_error("Type your user name first.")
+            self.query_one("#login-user", Input).focus()
+            return
+        self.query_one("#login-error", Static).update("Signing in…")
+        self.app.attempt_sign_in(user, password)
+
+    def show_error(self, text: str) -> None:
+        """Show why sign-in was refused; the password field is cleared for the next try."""
+        self.query_one("#login-error", Static).update(text)
+        field = self.query_one("#login-password", Input)
+        field.value = ""
+        field.focus()
+
+
+class LockScreen(Screen[None]):
+    """The dashboard locked after ``idle_minutes`` without input: only the user's password unlocks it."""
+
+    def __init__(self, username: str, role: str, idle_minutes: float) -> None:
+        super().__init__()
+        self.username = username
+        self.role = role
+        self.idle_minutes = idle_minutes
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="lock-dialog", classes="dialog"):
+            yield Static("MedJobs is locked", classes="dialog-title")
+            yield Static(f"Locked after {self.idle_minutes:g} min without input. The runner keeps running.\n"
+                         f"{self.username} ({self.role}): type your password to go on.", id="lock-intro")
+            yield Input(placeholder="password", password=True, id="lock-password")
+            yield Static("", id="lock-error")
+            yield Static("enter unlocks · ctrl+q quits", classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#lock-password", Input).focus()
+
+    @on(Input.Submitted, "#lock-password")
+    def _password_entered(self) -> None:
+        self.query_one("#lock-error", Static).update("Checking…")
+        self.app.attempt_unlock(self.query_one("#lock-password", Input).value)
+
+    def show_error(self, text: str) -> None:
+        """Show why unlocking was refused; the field is cleared."""
+        self.query_one("#lock-error", Static).update(text)
+        field = self.query_one("#lock-password", Input)
+        field.value = ""
+        field.focus()

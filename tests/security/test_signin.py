@@ -1,0 +1,242 @@
+"""Sign-in: Argon2id passwords, the password rules, lockout timing on the injected clock, login sessions,
+user administration and emergency access, through the console (45 CFR 164.312(a)(2)(i), (a)(2)(ii), (d))."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from medjobs_tui.console import CUSTODIAN, Actor, Console, ConsoleError, SignInFailed
+from medjobs_tui.security import auth
+from medjobs_tui.security.passwords import (
+    OWASP, HashParams, PasswordRuleError, check_password_rules, generate_password, hash_password, parse_phc,
+    verify_password,
+)
+from tests.conftest import ADMIN_NAME, PASSWORD
+
+ADMIN = Actor(ADMIN_NAME, "admin")
+CHEAP = HashParams(8, 1, 1)
+
+
+@pytest.fixture
+def console(settings, clock):
+    c = Console(settings, clock=clock)
+    c.create_first_admin(CUSTODIAN, ADMIN_NAME, PASSWORD)
+    c.add_user(ADMIN, "nurse.kim", "operator", PASSWORD)
+    yield c
+    c.close()
+
+
+def audit(console, action=None):
+    sql = "SELECT actor, action, outcome, detail FROM audit_log" + (" WHERE action = ?" if action else "") + " ORDER BY id"
+    return [(a, b, c, json.loads(d) if d else None) for a, b, c, d in console.db.execute(sql, [action] if action else [])]
+
+
+# ------------------------------------------------------------------------------------- passwords
+
+
+def test_passwords_are_argon2id_phc_strings_at_owasp_cost_by_default():
+    phc = hash_password("a long enough passphrase")
+    assert phc.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    params, salt, digest = parse_phc(phc)
+    assert params == OWASP and len(salt) == 16 and len(digest) == 32
+    assert verify_password("a long enough passphrase", phc)
+    assert not verify_password("a long enough passphrasE", phc)
+    assert hash_password("a long enough passphrase") != phc          # a fresh salt each time
+
+
+def test_the_config_sets_the_cost_and_a_stored_hash_keeps_its_own(settings):
+    assert settings.security.password_hash.memory_kib == 8           # the suite's cheap cost (tests/conftest.py)
+    from medjobs_tui.config import SecurityConfig
+    assert SecurityConfig().password_hash.memory_kib == 19 * 1024 and SecurityConfig().idle_timeout == 600
+    cheap = hash_password("a long enough passphrase", CHEAP)
+    assert "$m=8,t=1,p=1$" in cheap and verify_password("a long enough passphrase", cheap)
+
+
+@pytest.mark.parametrize("password, why", [
+    ("short-pass1", "at least 12"),
+    ("passwordpassword", "common"),
+    ("Password2024!", "common"),
+    ("12345678901234", "pattern"),
+    ("abcabcabcabcabc", "pattern"),
+    ("!!!!!!!!!!!!!!", "pattern"),
+    ("iloveyou123456", "common"),
+    ("nurse.kim-is-here", "user name"),
+])
+def test_password_rules_refuse_short_common_and_patterned_passwords(password, why):
+    with pytest.raises(PasswordRuleError, match=why):
+        check_password_rules(password, "nurse.kim")
+
+
+def test_generated_passwords_pass_the_rules():
+    for _ in range(20):
+        check_password_rules(generate_password(), "nurse.kim")
+
+
+def test_a_weak_password_is_refused_when_adding_a_user_and_nothing_is_written(console):
+    with pytest.raises(ConsoleError, match="common passwords"):
+        console.add_user(ADMIN, "bob", "operator", "Password1234")
+    assert [u.username for u in console.list_users(ADMIN)] == [ADMIN_NAME, "nurse.kim"]
+
+
+# ------------------------------------------------------------------------------------- lockout
+
+
+def test_lockout_after_five_failures_doubles_from_30_s_to_15_min(console, clock):
+    for _ in range(4):
+        with pytest.raises(SignInFailed, match="wrong user name or password"):
+            console.sign_in("nurse.kim", "wrong-password-123")
+    with pytest.raises(SignInFailed, match="wrong user name or password"):
+        console.sign_in("nurse.kim", "wrong-password-123")        # the 5th: locked out for 30 s
+    with pytest.raises(SignInFailed, match="locked out for another 30 s"):
+        console.sign_in("nurse.kim", PASSWORD)                     # even the right password waits
+    clock.advance(29)
+    with pytest.raises(SignInFailed, match="locked out for another 1 s"):
+        console.sign_in("nurse.kim", PASSWORD)
+    delays = []
+    for _ in range(7):                                             # each further failure doubles the delay
+        user = console.list_users(ADMIN)[1]
+        clock.set(user.locked_until)
+        with pytest.raises(SignInFailed, match="wrong user name"):
+            console.sign_in("nurse.kim", "wrong-password-123")
+        delays.append((console.list_users(ADMIN)[1].locked_until - clock.now()).total_seconds())
+    assert delays == [60, 120, 240, 480, 900, 900, 900]
+    lockouts = [d["seconds"] for _, _, _, d in audit(console, "user.lockout")]
+    assert lockouts == [30, 60, 120, 240, 480, 900, 900, 900]
+    clock.advance(900)
+    assert console.sign_in("nurse.kim", PASSWORD).actor == Actor("nurse.kim", "operator")
+    assert console.list_users(ADMIN)[1].failed_signins == 0         # a success starts the count again
+
+
+def test_lockout_seconds_rule():
+    assert [auth.lockout_seconds(n) for n in range(1, 12)] == [0, 0, 0, 0, 30, 60, 120, 240, 480, 900, 900]
+
+
+def test_an_admin_unlocks_a_locked_out_user(console):
+    for _ in range(5):
+        with pytest.raises(SignInFailed):
+            console.sign_in("nurse.kim", "wrong-password-123")
+    with pytest.raises(SignInFailed, match="locked out"):
+        console.sign_in("nurse.kim", PASSWORD)
+    console.unlock_user(ADMIN, "nurse.kim")
+    assert console.sign_in("nurse.kim", PASSWORD).actor.username == "nurse.kim"
+    assert audit(console, "user.unlock") == [(ADMIN_NAME, "user.unlock", "ok", {"failures": 5})]
+
+
+def test_sign_in_is_audited_ok_and_denied_without_the_password(console):
+    console.sign_in("nurse.kim", PASSWORD)
+    with pytest.raises(SignInFailed, match="wrong user name or password"):
+        console.sign_in("nobody", PASSWORD)                       # an unknown user: the same message
+    entries = audit(console, "signin")
+    assert [(a, o) for a, _, o, _ in entries] == [("nurse.kim", "ok"), ("nobody", "denied")]
+    assert entries[1][3] == {"reason": "unknown user"}
+    everything = json.dumps(audit(console))
+    assert PASSWORD not in everything and "$argon2id" not in everything
+
+
+# ------------------------------------------------------------------------------------- users
+
+
+def test_a_disabled_user_cannot_sign_in_and_their_sessions_end(console):
+    _, token = console.open_session("nurse.kim", PASSWORD)
+    console.disable_user(ADMIN, "nurse.kim")
+    with pytest.raises(SignInFailed, match="disabled"):
+        console.sign_in("nurse.kim", PASSWORD)
+    with pytest.raises(SignInFailed):
+        console.resume_session(token)
+    console.enable_user(ADMIN, "nurse.kim")
+    assert console.sign_in("nurse.kim", PASSWORD).actor.role == "operator"
+
+
+def test_the_last_admin_can_be_neither_disabled_nor_demoted(console):
+    with pytest.raises(ConsoleError, match="only admin"):
+        console.disable_user(ADMIN, ADMIN_NAME)
+    with pytest.raises(ConsoleError, match="only admin"):
+        console.set_user_role(ADMIN, ADMIN_NAME, "auditor")
+    console.add_user(ADMIN, "bea", "admin", PASSWORD)
+    console.set_user_role(ADMIN, ADMIN_NAME, "auditor")
+    assert console.sign_in(ADMIN_NAME, PASSWORD).actor.role == "auditor"
+
+
+def test_roles_review_roles_and_reserved_names(console):
+    generated = console.add_user(ADMIN, "rita", "reviewer", review_role="security officer")
+    check_password_rules(generated, "rita")
+    assert console.sign_in("rita", generated).actor == Actor("rita", "reviewer", "security officer")
+    with pytest.raises(ConsoleError, match="only a reviewer"):
+        console.add_user(ADMIN, "otto", "operator", PASSWORD, review_role="technical lead")
+    with pytest.raises(ConsoleError, match="unknown role"):
+        console.add_user(ADMIN, "otto", "superuser", PASSWORD)
+    with pytest.raises(ConsoleError, match="reserved"):
+        console.add_user(ADMIN, "runner", "operator", PASSWORD)
+    with pytest.raises(ConsoleError, match="already a user"):
+        console.add_user(ADMIN, "rita", "operator", PASSWORD)
+    assert [a for _, a, o, _ in audit(console) if a.startswith("user.")] == ["user.add", "user.add"]
+
+
+def test_an_admin_sets_a_password_which_ends_sessions_and_lifts_a_lockout(console):
+    _, token = console.open_session("nurse.kim", PASSWORD)
+    new = console.set_user_password(ADMIN, "nurse.kim")
+    with pytest.raises(SignInFailed):
+        console.resume_session(token)
+    with pytest.raises(SignInFailed):
+        console.sign_in("nurse.kim", PASSWORD)
+    assert console.sign_in("nurse.kim", new).actor.username == "nurse.kim"
+
+
+def test_a_user_changes_their_own_password_after_giving_the_current_one(console):
+    kim = Actor("nurse.kim", "operator")
+    with pytest.raises(SignInFailed):
+        console.change_password(kim, "wrong-password-123", "a-brand-new-passphrase")
+    console.change_password(kim, PASSWORD, "a-brand-new-passphrase")
+    assert console.sign_in("nurse.kim", "a-brand-new-passphrase").actor == kim
+
+
+# ------------------------------------------------------------------------------------- sessions
+
+
+def test_a_login_session_expires_after_the_idle_timeout(console, clock, settings):
+    signed, token = console.open_session("nurse.kim", PASSWORD)
+    timeout = settings.security.idle_timeout
+    clock.advance(timeout - 1)
+    assert console.resume_session(token) == signed.actor            # each use starts the idle time again
+    clock.advance(timeout - 1)
+    assert console.resume_session(token) == signed.actor
+    clock.advance(timeout + 1)
+    with pytest.raises(SignInFailed, match="expired"):
+        console.resume_session(token)
+    with pytest.raises(SignInFailed, match="no live session"):
+        console.resume_session(token)                                # it is gone, not merely idle
+    assert [a for _, a, _, _ in audit(console) if a.startswith("session.")] == ["session.login", "session.expired"]
+
+
+def test_a_session_follows_the_users_current_role(console):
+    _, token = console.open_session("nurse.kim", PASSWORD)
+    assert console.resume_session(token).role == "operator"
+    console.set_user_role(ADMIN, "nurse.kim", "auditor")             # sessions end on a role change
+    with pytest.raises(SignInFailed):
+        console.resume_session(token)
+
+
+# ------------------------------------------------------------------------------------- emergency access
+
+
+def test_emergency_access_makes_an_admin_is_audited_and_shown_once_at_the_next_admin_sign_in(console):
+    generated = console.emergency_admin(CUSTODIAN, ADMIN_NAME)        # the admin forgot the password
+    assert console.sign_in(ADMIN_NAME, generated).notices[0].endswith(
+        "EMERGENCY ACCESS: the recovery key was used to give ada.admin the admin role at the workstation; "
+        "check the audit trail (medjobs audit list --action clinic.recover)")
+    assert console.sign_in(ADMIN_NAME, generated).notices == []       # shown once
+    [(actor, _, outcome, detail)] = audit(console, "clinic.recover")
+    assert (actor, outcome, detail["emergency"], detail["new_user"]) == ("custodian", "ok", True, False)
+
+
+def test_emergency_access_can_create_a_new_admin(console):
+    console.emergency_admin(CUSTODIAN, "erin", PASSWORD)
+    assert console.sign_in("erin", PASSWORD).actor.role == "admin"
+
+
+def test_first_admin_only_in_a_clinic_without_users(console):
+    with pytest.raises(ConsoleError, match="has users already"):
+        console.create_first_admin(CUSTODIAN, "eve", PASSWORD)

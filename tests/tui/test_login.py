@@ -1,0 +1,148 @@
+"""The dashboard's sign-in screen and automatic logoff (Pilot tests on the injected clock).
+
+45 CFR 164.312(d) person authentication: the console opens on a sign-in screen and acts as whoever signs in.
+45 CFR 164.312(a)(2)(iii) automatic logoff: after security.idle_timeout without input the dashboard locks;
+nothing of the clinic shows, the runner goes on, and only the user's password unlocks it (audited).
+"""
+
+from __future__ import annotations
+
+from medjobs_tui.console import Console
+from medjobs_tui.console.identity import write_demo_users
+from medjobs_tui.store import runs as store_runs
+from medjobs_tui.tui.app import MedJobsApp, build_dashboard
+from medjobs_tui.tui.login import LockScreen, LoginScreen
+from tests.conftest import PASSWORD, make_user
+from tests.tui.pilot import first_paint, notices, settle, wait_until
+
+SIZE = (120, 40)
+
+
+def audit_rows(settings, action_prefix):
+    console = Console(settings)
+    try:
+        return [(r[0], r[1], r[2]) for r in console.db.execute(
+            "SELECT actor, action, outcome FROM audit_log WHERE action LIKE ? ORDER BY id", [action_prefix + "%"])]
+    finally:
+        console.close()
+
+
+async def type_in(pilot, text: str) -> None:
+    for ch in text:
+        await pilot.press(ch if ch != "-" else "minus")
+
+
+async def sign_in(pilot, user: str, password: str) -> None:
+    app = pilot.app
+    app.screen.query_one("#login-user").value = user
+    app.screen.query_one("#login-password").value = password
+    app.screen.query_one("#login-password").focus()
+    await pilot.press("enter")
+
+
+async def test_the_dashboard_opens_on_the_sign_in_screen_and_shows_nothing_before(settings):
+    make_user(settings, "nurse.kim", "operator")
+    app = build_dashboard(settings, refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, LoginScreen)
+        await pilot.press("2", "t", "ctrl+p")           # no tab switch, no trigger, no palette behind the sign-in
+        await pilot.pause()
+        assert isinstance(app.screen, LoginScreen) and app.refresh_count == 0 and app.runner is None
+        assert store_runs.recent_runs(app.operations.db) == []
+
+
+async def test_a_wrong_password_is_refused_and_audited_then_the_right_one_opens_the_console(settings):
+    make_user(settings, "nurse.kim", "operator")
+    app = build_dashboard(settings, refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot, "nurse.kim", "not-the-password-at-all")
+        await wait_until(pilot, lambda: "wrong user name or password" in str(
+            app.screen.query_one("#login-error").render()), what="refusal")
+        assert app.actor is None and isinstance(app.screen, LoginScreen)
+        await sign_in(pilot, "nurse.kim", PASSWORD)
+        await wait_until(pilot, lambda: app.actor is not None, what="sign-in")
+        await first_paint(pilot)
+        assert app.actor.username == "nurse.kim" and app.actor.role == "operator"
+        assert app.runner is not None                   # an operator's console embeds the runner
+        assert "nurse.kim (operator)" in app.sub_title
+    assert audit_rows(settings, "signin") == [("nurse.kim", "signin", "denied"), ("nurse.kim", "signin", "ok")]
+
+
+async def test_an_auditors_console_only_watches_no_runner_is_embedded(settings):
+    make_user(settings, "audrey", "auditor")
+    app = build_dashboard(settings, username="audrey", refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.screen.query_one("#login-password").has_focus   # the name is filled in already
+        await sign_in(pilot, "audrey", PASSWORD)
+        await wait_until(pilot, lambda: app.actor is not None, what="sign-in")
+        await first_paint(pilot)
+        assert app.runner is None
+
+
+async def test_the_sign_in_screen_points_to_the_demo_users_file_only_when_there_is_one(settings):
+    app = build_dashboard(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert not app.screen.query("#login-demo-hint")
+    path = write_demo_users(settings.database_path, [("demo.admin", "admin", None, "x" * 12)])
+    app = build_dashboard(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert str(path) in str(app.screen.query_one("#login-demo-hint").render())
+
+
+async def test_idle_timeout_locks_the_screen_hides_the_clinic_and_only_the_password_unlocks(seeded_clinic):
+    c = seeded_clinic
+    actor = make_user(c.settings, "nurse.kim", "operator", clock=c.clock)
+    app = MedJobsApp(c.console, actor, refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.toast("backup succeeded")
+        await pilot.pause()
+        assert "refill_check" in app.export_screenshot() and notices(app) == ["backup succeeded"]
+        c.clock.advance(c.settings.security.idle_timeout - 1)
+        app.check_idle_lock()
+        assert not app.locked                            # not yet: one second short
+        c.clock.advance(1)
+        await wait_until(pilot, lambda: isinstance(app.screen, LockScreen), what="the lock screen")
+        await pilot.pause()
+        shown = app.export_screenshot()
+        assert "locked" in shown
+        for hidden in ("refill_check", "E-TEST", "dead"):
+            assert hidden not in shown                   # no run details
+        assert notices(app) == []                        # no notification text
+        app.toast("run 7 of backup succeeded")
+        await pilot.pause()
+        assert notices(app) == []                        # nor any new one while locked                  # no run details, no notification text
+        seen = app.refresh_count
+        await settle(pilot, 2)                           # refreshes go on underneath
+        assert app.refresh_count > seen and isinstance(app.screen, LockScreen)
+        await pilot.press("2", "t")                      # keys of the console do nothing while locked
+        assert isinstance(app.screen, LockScreen)
+        app.screen.query_one("#lock-password").value = "not-the-password-at-all"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "wrong user name or password" in str(
+            app.screen.query_one("#lock-error").render()), what="refusal")
+        assert app.locked
+        await type_in(pilot, PASSWORD)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not app.locked, what="unlock")
+        await pilot.pause()
+        assert "refill_check" in app.export_screenshot()
+    assert audit_rows(c.settings, "session.") == [
+        ("nurse.kim", "session.lock", "ok"), ("nurse.kim", "session.unlock", "denied"),
+        ("nurse.kim", "session.unlock", "ok")]
+
+
+async def test_input_keeps_the_dashboard_unlocked(clinic):
+    actor = make_user(clinic.settings, "nurse.kim", "operator", clock=clinic.clock)
+    app = MedJobsApp(clinic.console, actor, refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for _ in range(3):
+            clinic.clock.advance(clinic.settings.security.idle_timeout - 10)
+            await pilot.press("down")                    # a key press is input: the idle time starts again
+            app.check_idle_lock()
+            assert not app.locked
