@@ -101,9 +101,13 @@ def test_dose_status_rule(logged, reminded, want):
     assert dose_status(logged, reminded) == want
 
 
-def test_cli_doses_lists_one_day(console, settings):
+def test_cli_doses_lists_one_day(console, settings, tmp_path):
+    from tests.conftest import make_user, password_file
+
+    make_user(settings, "nurse", "operator")
+    env = {"MEDJOBS_PASSWORD_FILE": str(password_file(tmp_path))}
     result = CliRunner().invoke(main, ["--config", str(settings.source), "--user", "nurse", "doses",
-                                       "--date", "2026-11-30"])
+                                       "--date", "2026-11-30"], env=env)
     assert result.exit_code == 0, result.output
     assert result.output.count("08:00 EST") == 2 and "2026-12-01 01:00Z" in result.output
     assert "4 tablet" in result.output and "Ibuprofen" not in result.output
