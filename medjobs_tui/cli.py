@@ -649,7 +649,7 @@ def backup_group() -> None:
 @click.pass_obj
 def backup_list(obj: Ctx, limit: int) -> None:
     """The backups kept, newest first: verified when made, and intact (SHA-256 still matches) now."""
-    console, _ = obj.console()
+    console = obj.viewer()
     _print_table(("id", "file", "created", "size", "verified", "intact"), (
         (str(b.id), b.file, _local(b.created_at, obj.settings), f"{b.size_bytes:,}", "yes" if b.verified else "NO",
          "yes" if b.intact else "NO (changed or missing)") for b in console.backups(limit)))
@@ -676,6 +676,7 @@ def restore(obj: Ctx, file: Path, yes: bool) -> None:
     """Replace the store with backup FILE (admin). The backup is verified first; the current store is kept
     aside; refused while a runner holds a lease."""
     console, actor = obj.console()
+    console.authorise(actor, "store.restore", "store")      # refused before anything is asked
     if not yes:
         click.confirm(f"replace the store {obj.settings.database_path} with {file.name}? The current store is "
                       "kept aside", abort=True)
