@@ -439,7 +439,7 @@ def interactions_import(obj: Ctx, file: Path) -> None:
 @click.pass_obj
 def interactions_list(obj: Ctx, show_all: bool, limit: int) -> None:
     """List interaction alerts (open ones unless --all), patients by pseudonym."""
-    console, _ = obj.console()
+    console = obj.viewer()
     _print_table(("alert", "patient", "severity", "rule", "drugs", "raised", "closed"), (
         (str(a["id"]), a["patient"], a["severity"], a["rule_id"], f"{a['drug_a']} + {a['drug_b']}",
          a["created_at"][:16],

@@ -160,17 +160,17 @@ def test_cli_interactions_import_list_ack(clinic, tmp_path):
     config = str(clinic.settings.source)
     f = tmp_path / "clinic.csv"
     f.write_text(HEADER + "warfarin,aspirin,major,Bleeding,Clinic list\n")
+    from tests.conftest import make_user, password_file
+
+    make_user(clinic.settings, "nurse", "operator")                      # and the first admin, ada.admin
+    env = {"MEDJOBS_PASSWORD_FILE": str(password_file(tmp_path))}
     runner = CliRunner()
-    r = runner.invoke(main, ["--config", config, "--user", "ada", "interactions", "import", str(f)],
-                      env={"MEDJOBS_ROLE": "admin"})
+    r = runner.invoke(main, ["--config", config, "--user", "ada.admin", "interactions", "import", str(f)], env=env)
     assert r.exit_code == 0 and "1 pair(s) in the clinic list (1 added, 0 removed, 0 kept)" in r.output, r.output
-    r = runner.invoke(main, ["--config", config, "--user", "nurse", "interactions", "list"],
-                      env={"MEDJOBS_ROLE": "operator"})
+    r = runner.invoke(main, ["--config", config, "--user", "nurse", "interactions", "list"], env=env)
     assert r.exit_code == 0 and r.output.count("contraindicated") == 3
     first = min(a["id"] for a in store.list_interaction_alerts(clinic.db))
-    r = runner.invoke(main, ["--config", config, "--user", "nurse", "interactions", "ack", str(first)],
-                      env={"MEDJOBS_ROLE": "operator"})
+    r = runner.invoke(main, ["--config", config, "--user", "nurse", "interactions", "ack", str(first)], env=env)
     assert r.exit_code == 0 and f"alert {first} (P-" in r.output and "acknowledged by nurse" in r.output
-    r = runner.invoke(main, ["--config", config, "--user", "nurse", "interactions", "import", str(f)],
-                      env={"MEDJOBS_ROLE": "operator"})
+    r = runner.invoke(main, ["--config", config, "--user", "nurse", "interactions", "import", str(f)], env=env)
     assert r.exit_code == 1 and "needs the admin role" in r.output
