@@ -518,6 +518,21 @@ def metrics(obj: Ctx) -> None:
 
 
 @main.command()
+@click.pass_obj
+def validation(obj: Ctx) -> None:
+    """Each job's validation status (valid, failing, stale) with its reasons; exit 1 if any job is not valid."""
+    console, _ = obj.console()
+    results = console.validation()
+    _print_table(("job", "status", "critical path", "evidence", "last run", "checked", "reasons"), (
+        (v.job_name, v.status, f"{v.ticks_ok}/{v.ticks_checked} ticks" if v.critical_path else "-",
+         f"{v.evidence_ok}/{v.runs_checked} runs" if v.evidence_required else "-",
+         _local(v.last_run_at, obj.settings), _local(v.timestamp, obj.settings), "; ".join(v.reasons))
+        for v in results))
+    if not all(v.is_valid for v in results):
+        sys.exit(1)
+
+
+@main.command()
 @click.argument("run_id", type=ID, required=False)
 @click.pass_obj
 def evidence(obj: Ctx, run_id: int | None) -> None:

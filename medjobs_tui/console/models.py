@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from medjobs_tui.engine.metrics import JobMetrics
+from medjobs_tui.engine.validation import JobValidation
 
 __all__ = ["Actor", "DoseConfirmation", "RunRow", "JobRow", "JobMetrics", "EvidenceRow", "DeliveryRow", "DoseRow",
            "NotificationRow", "ChannelStatus", "Snapshot", "ROLES", "SERVICE_ROLES", "REVIEW_ROLES", "UserRow", "AuditRow"]
@@ -197,6 +198,8 @@ class Snapshot:
     notifications: list[NotificationRow] = field(default_factory=list)
     doses: list[DoseRow] | None = None
     """Today's doses (clinic-local day); None when the actor's role may not see them."""
+    validation: list[JobValidation] = field(default_factory=list)
+    """Each job's validation status (``engine.validation.JobValidation``)."""
 
 
 @dataclass(frozen=True)

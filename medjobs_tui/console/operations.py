@@ -26,6 +26,8 @@ from medjobs_tui.engine import evidence as evidence_mod
 from medjobs_tui.engine.metrics import job_metrics
 from medjobs_tui.engine.runner import LEASE_SECONDS, Runner
 from medjobs_tui.engine.ticks import next_fire_time
+from medjobs_tui.engine import validation as validation_mod
+from medjobs_tui.engine.validation import JobValidation
 from medjobs_tui.jobs import medication_reminder as reminders
 from medjobs_tui.jobs import backup as backup_job
 from medjobs_tui.notify import outbox as notify_outbox
@@ -620,6 +622,10 @@ class Console(AccountsMixin):
         return [job_metrics(name, attempts.get(name, []), terminal.get(name, []), self.settings.evidence_dir)
                 for name in self.settings.jobs]
 
+    def validation(self) -> list[JobValidation]:
+        """Each job's validation status now (valid, failing or stale, with reasons): ``engine.validation``."""
+        return validation_mod.evaluate(self.db, self.settings, self.clock.now())
+
     def evidence(self, limit: int = 200) -> list[EvidenceRow]:
         """Evidence records, newest first, each checked against its stored SHA-256."""
         out = []
@@ -740,7 +746,8 @@ class Console(AccountsMixin):
         if actor is not None and actor.role in PERMISSIONS["dose.read"]:
             doses = self.doses(actor, now.astimezone(self.settings.zone).date(), audit_read=False)
         return Snapshot(now=now, runs=self.runs(limit), jobs=self.jobs(), metrics=self.metrics(),
-                        evidence=self.evidence(limit), notifications=self.notifications(limit), doses=doses)
+                        evidence=self.evidence(limit), notifications=self.notifications(limit), doses=doses,
+                        validation=self.validation())
 
 
 _LOCAL = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2})$")

@@ -32,9 +32,11 @@ def evidence_relpath(run: dict[str, Any]) -> str:
 
 
 def build_record(run: dict[str, Any], attempts: list[dict[str, Any]], settings: Settings,
-                 audit_head: dict[str, Any] | None = None) -> dict[str, Any]:
+                 audit_head: dict[str, Any] | None = None, chain: dict[str, Any] | None = None) -> dict[str, Any]:
     """The evidence document of ``run`` (a runs row) with its attempt rows, and the audit chain's head
-    (``{"id", "mac"}``) when it was written: a checkpoint that shows a later truncation of the audit log."""
+    (``{"id", "mac"}``) when it was written: a checkpoint that shows a later truncation of the audit log.
+    ``chain`` (``{"prev_sha256": <hex or None>}``) names the SHA-256 of the record written before this one,
+    so the records form a chain (``engine.validation`` checks it)."""
     job = settings.jobs.get(run["job_name"])
     summary = json.loads(run["summary"]) if run.get("summary") else None
     return {
@@ -54,6 +56,7 @@ def build_record(run: dict[str, Any], attempts: list[dict[str, Any]], settings: 
         "validation_rules": job.validation_rules.model_dump() if job else None,
         "summary": summary,
         **({"audit_head": audit_head} if audit_head is not None else {}),
+        **({"chain": chain} if chain is not None else {}),
     }
 
 

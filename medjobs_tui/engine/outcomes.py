@@ -22,6 +22,7 @@ from medjobs_tui.notify.alerts import alert_run_dead
 from medjobs_tui.security import audit
 from medjobs_tui.store import transaction
 from medjobs_tui.store import runs as store_runs
+from medjobs_tui.store import validation as store_validation
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +61,11 @@ def write_evidence(db, settings: Settings, run_id: int) -> None:
     its path and SHA-256. If the file cannot be written, clear the reference instead, so the run shows as
     invalid (never stale-valid), and say so in the log; the outcome stands either way."""
     run = store_runs.get_run(db, run_id)
+    previous = store_validation.last_link(db)
+    prev_sha = previous["sha256"] if previous else None
     try:
         record_ = evidence.build_record(run, store_runs.run_attempts(db, run_id), settings,
-                                        audit_head=audit.head(db))
+                                        audit_head=audit.head(db), chain={"prev_sha256": prev_sha})
         relpath = evidence.evidence_relpath(run)
         sha = evidence.write_record(settings.evidence_dir, relpath, record_)
     except Exception as exc:  # noqa: BLE001 - evidence is required: a failure must show, not vanish
@@ -70,6 +73,8 @@ def write_evidence(db, settings: Settings, run_id: int) -> None:
         log.error("evidence of run %s could not be written: %s", run_id, type(exc).__name__)
         return
     store_runs.set_evidence(db, run_id, relpath, sha)
+    store_validation.append_link(db, run_id=run_id, path=relpath, sha256=sha, prev_sha256=prev_sha,
+                                 at=run["finished_at"] or run["created_at"])
 
 
 def rebuild_missing_evidence(db, settings: Settings) -> list[int]:

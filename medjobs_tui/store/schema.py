@@ -411,6 +411,24 @@ UPDATE interaction_alerts SET pair_key = CASE WHEN drug_a <= drug_b THEN drug_a 
 CREATE INDEX ix_interaction_alerts_pair ON interaction_alerts(patient_id, pair_key, med_list_hash);
 """,
     ),
+    (
+        90,
+        "evidence chain: every evidence record written, in order, naming the previous record's SHA-256",
+        """
+CREATE TABLE evidence_chain (                       -- append-only: one link per record written (a rewrite is a new link)
+    seq INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    path TEXT NOT NULL,                             -- relative to the evidence root
+    sha256 TEXT NOT NULL,                           -- of the record's bytes
+    prev_sha256 TEXT,                               -- the previous link's sha256 (NULL for the first)
+    written_at TEXT NOT NULL                        -- UTC
+);
+CREATE INDEX ix_evidence_chain_run ON evidence_chain(run_id, seq);
+INSERT INTO evidence_chain (run_id, path, sha256, prev_sha256, written_at)
+SELECT id, evidence_path, evidence_sha256, LAG(evidence_sha256) OVER (ORDER BY id), COALESCE(finished_at, created_at)
+FROM runs WHERE evidence_path IS NOT NULL AND evidence_sha256 IS NOT NULL ORDER BY id;
+""",
+    ),
 ]
 """(version, description, SQL script), applied in ascending version order. Never edit a shipped migration:
 add a new one. Numbers are allotted in ranges per line of work so parallel branches never collide:

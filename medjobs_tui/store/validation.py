@@ -1,0 +1,61 @@
+"""Queries behind validation: the evidence chain (one link per evidence record written) and each job's runs.
+
+The chain is append-only: a link names the previous link's SHA-256, so a record dropped, swapped or
+rewritten outside MedJobs shows as a break. A run whose record is rewritten (a retry) gets a new link.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlite_utils
+
+from medjobs_tui.clock import iso
+from medjobs_tui.store.runs import _row, _rows
+
+
+def last_link(db: sqlite_utils.Database) -> dict[str, Any] | None:
+    """The newest chain link ``{seq, run_id, path, sha256, prev_sha256, written_at}``, or None for an empty chain."""
+    return _row(db.execute("SELECT * FROM evidence_chain ORDER BY seq DESC LIMIT 1"))
+
+
+def append_link(db: sqlite_utils.Database, *, run_id: int, path: str, sha256: str, prev_sha256: str | None,
+                at: str) -> int:
+    """Append the link of a record just written (call inside the transaction that stores its SHA-256), ``at``
+    a UTC ISO time (the run's finish); return its seq."""
+    cur = db.execute("INSERT INTO evidence_chain (run_id, path, sha256, prev_sha256, written_at) VALUES (?, ?, ?, ?, ?)",
+                     [run_id, path, sha256, prev_sha256, at])
+    return cur.lastrowid
+
+
+def chain_links(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Every link, oldest first."""
+    return _rows(db.execute("SELECT * FROM evidence_chain ORDER BY seq"))
+
+
+def audit_mac(db: sqlite_utils.Database, entry_id: int) -> str | None:
+    """The MAC stored with audit entry ``entry_id``, or None if there is no such entry."""
+    row = db.execute("SELECT hash FROM audit_log WHERE id = ?", [entry_id]).fetchone()
+    return row[0] if row else None
+
+
+def job_runs(db: sqlite_utils.Database, job_name: str, since: datetime | None = None) -> list[dict[str, Any]]:
+    """Runs of ``job_name`` (every status) scheduled at or after ``since`` (all if None), oldest first."""
+    if since is None:
+        return _rows(db.execute("SELECT * FROM runs WHERE job_name = ? ORDER BY id", [job_name]))
+    return _rows(db.execute("SELECT * FROM runs WHERE job_name = ? AND scheduled_at >= ? ORDER BY id",
+                            [job_name, iso(since)]))
+
+
+def first_run_at(db: sqlite_utils.Database, job_name: str) -> str | None:
+    """UTC ISO time of the earliest run row of ``job_name`` (any trigger or status): when MedJobs began running it."""
+    row = db.execute("SELECT MIN(scheduled_at) FROM runs WHERE job_name = ?", [job_name]).fetchone()
+    return row[0] if row else None
+
+
+def last_finished_at(db: sqlite_utils.Database, job_name: str) -> str | None:
+    """UTC ISO time at which the newest finished run of ``job_name`` ended (any outcome), or None."""
+    row = db.execute("SELECT MAX(finished_at) FROM runs WHERE job_name = ? AND finished_at IS NOT NULL"
+                     " AND status NOT IN ('skipped', 'cancelled')", [job_name]).fetchone()
+    return row[0] if row else None

@@ -1,0 +1,152 @@
+"""Validation status per job: critical path (every tick succeeded within its timeout), evidence (hash and chain), stale.
+
+Ticks are handed to a runner whose attempts succeed at once (``test_ticks.clinic``), with the injected
+clock standing where each tick's outcome is recorded; the evaluation runs at a later instant.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from medjobs_tui.cli import main
+from medjobs_tui.engine import validation
+from medjobs_tui.engine.runner import Runner
+from medjobs_tui.engine.ticks import make_trigger
+from medjobs_tui.store import validation as store_validation
+from tests.engine.test_ticks import clinic, no_real_ticks, runners  # noqa: F401 - fixtures
+
+UTC = timezone.utc
+START = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+def deliver_every(runner: Runner, clock, job: str, start: datetime, end: datetime, *, skip=(), late=()) -> list[datetime]:
+    """Hand each fire time of ``job`` in (start, end] to the runner and run it 0.3 s after, except the fire
+    times in ``skip`` (never fired: no runner was up) and those in ``late`` (run past the job's timeout)."""
+    trigger = make_trigger(runner.settings.jobs[job], runner.settings)
+    timeout = runner.settings.jobs[job].timeout
+    fired, t = [], trigger.get_next_fire_time(None, start + timedelta(microseconds=1))
+    while t is not None and t <= end:
+        if t not in skip:
+            delay = timeout + 60 if t in late else 0.3
+            clock.set(t.astimezone(UTC) + timedelta(seconds=delay))
+            runner.fire(job, [t])
+            runner.drain()
+            fired.append(t)
+        t = trigger.get_next_fire_time(t, t)
+    return fired
+
+
+def status_of(runner: Runner, clock, job: str) -> validation.JobValidation:
+    return next(v for v in validation.evaluate(runner.db, runner.settings, clock.now()) if v.job_name == job)
+
+
+def test_a_critical_job_that_ran_every_tick_in_time_is_valid(tmp_path, clock, runners):
+    runners.append(runner := clinic(tmp_path, clock))
+    fired = deliver_every(runner, clock, "medication_reminder", START, START + timedelta(hours=3))
+    clock.set(START + timedelta(hours=3, minutes=10))
+    v = status_of(runner, clock, "medication_reminder")
+    assert (v.status, v.reasons) == ("valid", ())
+    assert v.is_valid and v.as_status() == {"is_valid": True, "timestamp": "2026-11-28T15:10:00+00:00"}
+    assert v.ticks_checked == v.ticks_ok == len(fired) == 12       # every 15 minutes, 3 hours
+    assert v.runs_checked == v.evidence_ok == 12
+
+
+def test_a_missed_tick_makes_a_critical_job_failing_and_raises_one_alert(tmp_path, clock, runners):
+    runners.append(runner := clinic(tmp_path, clock))
+    missed = START + timedelta(hours=1)
+    deliver_every(runner, clock, "medication_reminder", START, START + timedelta(hours=2), skip={missed})
+    clock.set(START + timedelta(hours=2, minutes=10))
+    v = status_of(runner, clock, "medication_reminder")
+    assert v.status == "failing" and not v.is_valid
+    assert v.reasons == ("1 scheduled tick(s) missed",)
+    results = validation.evaluate(runner.db, runner.settings, clock.now())
+    assert validation.raise_alerts(runner.db, runner.settings, results, clock.now()) == ["medication_reminder"]
+    assert validation.raise_alerts(runner.db, runner.settings, results, clock.now()) == []   # once a day
+    rows = runner.db.execute("SELECT kind, message FROM notifications WHERE idempotency_key LIKE "
+                             "'ops_alert:critical_job_failing:%'").fetchall()
+    assert len(rows) == 1 and "medication_reminder" in rows[0][1]
+
+
+def test_a_run_that_finished_after_fire_time_plus_timeout_is_late(tmp_path, clock, runners):
+    runners.append(runner := clinic(tmp_path, clock))
+    late = START + timedelta(minutes=30)
+    deliver_every(runner, clock, "medication_reminder", START, START + timedelta(hours=1), late={late})
+    clock.set(START + timedelta(hours=1, minutes=10))
+    v = status_of(runner, clock, "medication_reminder")
+    assert v.status == "failing"
+    assert v.reasons == ("1 critical run(s) late (not done within the 300 s timeout)",)
+
+
+def test_a_tick_younger_than_its_timeout_is_not_yet_judged(tmp_path, clock, runners):
+    runners.append(runner := clinic(tmp_path, clock))
+    deliver_every(runner, clock, "medication_reminder", START, START + timedelta(hours=1))
+    clock.set(START + timedelta(hours=1, minutes=16))   # 13:15 fired a minute ago, nobody ran it yet
+    assert status_of(runner, clock, "medication_reminder").status == "valid"
+    clock.set(START + timedelta(hours=1, minutes=21))   # now past 13:15 + 300 s
+    assert status_of(runner, clock, "medication_reminder").reasons == ("1 scheduled tick(s) missed",)
+
+
+def test_a_job_without_a_run_within_two_schedule_periods_is_stale(tmp_path, clock, runners):
+    runners.append(runner := clinic(tmp_path, clock))
+    assert status_of(runner, clock, "supply_monitor").reasons == ("no run yet",)
+    deliver_every(runner, clock, "supply_monitor", START, START + timedelta(hours=1, minutes=10))   # 12:05, 13:05
+    clock.set(START + timedelta(hours=2, minutes=30))
+    assert status_of(runner, clock, "supply_monitor").status == "valid"
+    clock.set(START + timedelta(hours=3, minutes=10))   # last run 13:05; two periods later is 15:05
+    v = status_of(runner, clock, "supply_monitor")
+    assert (v.status, v.reasons) == ("stale", ("no run within two schedule periods",))
+
+
+def test_an_altered_evidence_record_fails_its_job(tmp_path, clock, runners):
+    runners.append(runner := clinic(tmp_path, clock))
+    deliver_every(runner, clock, "supply_monitor", START, START + timedelta(hours=2))
+    run = runner.db.execute("SELECT evidence_path FROM runs WHERE job_name='supply_monitor' ORDER BY id LIMIT 1").fetchone()
+    path = runner.settings.evidence_dir / run[0]
+    path.write_text(path.read_text().replace("succeeded", "dead", 1))
+    clock.set(START + timedelta(hours=2, minutes=10))
+    v = status_of(runner, clock, "supply_monitor")
+    assert v.status == "failing" and v.reasons == ("evidence: 1 run(s) record missing or altered",)
+    assert (v.runs_checked, v.evidence_ok) == (2, 1)
+
+
+def test_records_form_a_chain_naming_the_previous_record_and_the_audit_head(tmp_path, clock, runners):
+    runners.append(runner := clinic(tmp_path, clock))
+    deliver_every(runner, clock, "supply_monitor", START, START + timedelta(hours=3))
+    links = store_validation.chain_links(runner.db)
+    assert [link["prev_sha256"] for link in links[1:]] == [link["sha256"] for link in links[:-1]]
+    docs = [yaml.safe_load((runner.settings.evidence_dir / link["path"]).read_text()) for link in links]
+    assert docs[0]["chain"] == {"prev_sha256": None}
+    assert docs[2]["chain"] == {"prev_sha256": links[1]["sha256"]}
+    assert all(d["audit_head"]["mac"] == store_validation.audit_mac(runner.db, d["audit_head"]["id"])
+               for d in docs if d["audit_head"]["id"])
+
+
+def test_a_record_rewritten_with_its_hashes_fixed_in_the_store_still_breaks_the_chain(tmp_path, clock, runners):
+    """An insider edits a record and also stores its new SHA-256 in the run and its link: the record still
+    fits its own hash, but the next link names the old hash, so the chain is broken."""
+    runners.append(runner := clinic(tmp_path, clock))
+    deliver_every(runner, clock, "supply_monitor", START, START + timedelta(hours=3))
+    first = store_validation.chain_links(runner.db)[0]
+    path = runner.settings.evidence_dir / first["path"]
+    path.write_text(path.read_text().replace("succeeded", "dead", 1))
+    from medjobs_tui.engine.evidence import file_sha256
+
+    sha = file_sha256(path)
+    runner.db.execute("UPDATE runs SET evidence_sha256 = ? WHERE id = ?", [sha, first["run_id"]])
+    runner.db.execute("UPDATE evidence_chain SET sha256 = ? WHERE seq = ?", [sha, first["seq"]])
+    runner.db.conn.commit()
+    clock.set(START + timedelta(hours=3, minutes=10))
+    v = status_of(runner, clock, "supply_monitor")
+    assert v.status == "failing" and v.reasons[-1].startswith("evidence chain broken at link 2")
+
+
+def test_medjobs_validation_prints_each_job_and_exits_1_when_one_is_not_valid(tmp_path, clock, runners):
+    runners.append(runner := clinic(tmp_path, clock))
+    result = CliRunner().invoke(main, ["--config", str(tmp_path / "config.yaml"), "validation"])
+    assert result.exit_code == 1, result.output
+    assert "medication_reminder" in result.output and "stale" in result.output and "no run yet" in result.output
