@@ -146,7 +146,11 @@ def test_a_record_rewritten_with_its_hashes_fixed_in_the_store_still_breaks_the_
 
 
 def test_medjobs_validation_prints_each_job_and_exits_1_when_one_is_not_valid(tmp_path, clock, runners):
+    from tests.conftest import make_user, password_file
+
     runners.append(runner := clinic(tmp_path, clock))
-    result = CliRunner().invoke(main, ["--config", str(tmp_path / "config.yaml"), "validation"])
+    make_user(runner.settings, "reviewer1", "reviewer")
+    result = CliRunner().invoke(main, ["--config", str(tmp_path / "config.yaml"), "--user", "reviewer1", "validation"],
+                                env={"MEDJOBS_PASSWORD_FILE": str(password_file(tmp_path))})
     assert result.exit_code == 1, result.output
     assert "medication_reminder" in result.output and "stale" in result.output and "no run yet" in result.output
