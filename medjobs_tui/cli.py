@@ -500,10 +500,15 @@ def runs(obj: Ctx, limit: int, include_skipped: bool) -> None:
 
 
 @main.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "prometheus"]), default="table", show_default=True,
+              help="prometheus: the Prometheus text exposition format, for a monitoring stack")
 @click.pass_obj
-def metrics(obj: Ctx) -> None:
+def metrics(obj: Ctx, fmt: str) -> None:
     """Per-job metrics: execution time, success and error rate, retries, timeouts, validation."""
     console = obj.viewer()
+    if fmt == "prometheus":
+        click.echo(console.prometheus_metrics(), nl=False)
+        return
 
     def f(v, pct=False):
         if v is None:
@@ -521,7 +526,7 @@ def metrics(obj: Ctx) -> None:
 @click.pass_obj
 def validation(obj: Ctx) -> None:
     """Each job's validation status (valid, failing, stale) with its reasons; exit 1 if any job is not valid."""
-    console, _ = obj.console()
+    console = obj.viewer()
     results = console.validation()
     _print_table(("job", "status", "critical path", "evidence", "last run", "checked", "reasons"), (
         (v.job_name, v.status, f"{v.ticks_ok}/{v.ticks_checked} ticks" if v.critical_path else "-",

@@ -503,6 +503,9 @@ class PathsConfig(_Strict):
     database: str = "data/medjobs.db"
     backups: str = "data/backups"
     evidence: str = "evidence"
+    metrics_textfile: str | None = None
+    """Optional: a ``.prom`` file the runner rewrites every minute with the metrics in the Prometheus text
+    format (for node_exporter's textfile collector); None writes none."""
 
 
 class PasswordHashConfig(_Strict):
@@ -549,7 +552,9 @@ class Settings(_Strict):
         problems = []
         for key, path, want_dir in (("paths.database", self.database_path, False),
                                     ("paths.backups", self.backups_dir, True),
-                                    ("paths.evidence", self.evidence_dir, True)):
+                                    ("paths.evidence", self.evidence_dir, True),
+                                    *((("paths.metrics_textfile", self.metrics_textfile_path, False),)
+                                      if self.metrics_textfile_path else ())):
             problem = _path_problem(path, want_dir)
             if problem:
                 problems.append(f"{key}: {path} {problem}")
@@ -575,6 +580,11 @@ class Settings(_Strict):
     def backups_dir(self) -> Path:
         """Absolute path of the backups folder."""
         return self._resolve(self.paths.backups)
+
+    @property
+    def metrics_textfile_path(self) -> Path | None:
+        """Absolute path of the Prometheus textfile the runner rewrites every minute, or None."""
+        return self._resolve(self.paths.metrics_textfile) if self.paths.metrics_textfile else None
 
     @property
     def evidence_dir(self) -> Path:

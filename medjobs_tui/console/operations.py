@@ -26,6 +26,7 @@ from medjobs_tui.engine import evidence as evidence_mod
 from medjobs_tui.engine.metrics import job_metrics
 from medjobs_tui.engine.runner import LEASE_SECONDS, Runner
 from medjobs_tui.engine.ticks import next_fire_time
+from medjobs_tui.engine import exposition
 from medjobs_tui.engine import validation as validation_mod
 from medjobs_tui.engine.validation import JobValidation
 from medjobs_tui.jobs import medication_reminder as reminders
@@ -621,6 +622,10 @@ class Console(AccountsMixin):
         terminal = store_runs.terminal_runs_by_job(self.db)
         return [job_metrics(name, attempts.get(name, []), terminal.get(name, []), self.settings.evidence_dir)
                 for name in self.settings.jobs]
+
+    def prometheus_metrics(self) -> str:
+        """The metrics and validation status in the Prometheus text exposition format (``engine.exposition``)."""
+        return exposition.exposition(self.db, self.settings, self.clock.now)
 
     def validation(self) -> list[JobValidation]:
         """Each job's validation status now (valid, failing or stale, with reasons): ``engine.validation``."""

@@ -32,7 +32,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from medjobs_tui.clock import Clock, SystemClock, iso
 from medjobs_tui.config import Settings
-from medjobs_tui.engine import outcomes, recovery, ticks
+from medjobs_tui.engine import exposition, outcomes, recovery, ticks, validation
 from medjobs_tui.engine.delivery import DeliveryLoop
 from medjobs_tui.engine.outcomes import RUNNER_ACTOR
 from medjobs_tui.engine.pool import Outcome, WorkerPool
@@ -41,6 +41,9 @@ from medjobs_tui.engine.storeretry import GaveUp, StoreRetry
 from medjobs_tui.security.keys import Keys, load_keys
 from medjobs_tui.store import ClaimLost, ThreadLocalDB, is_transient
 from medjobs_tui.store import runs as store_runs
+
+MINUTELY_S = 60
+"""Seconds between the runner's validation-alert and metrics-textfile passes."""
 
 log = logging.getLogger(__name__)
 
@@ -256,10 +259,24 @@ class Runner:
         for name, job in self.settings.jobs.items():
             self.scheduler.add_job(self.fire, ticks.make_trigger(job, self.settings), args=[name], id=name, name=name,
                                    executor="ticks")
+        self.scheduler.add_job(self.minutely, "interval", seconds=MINUTELY_S, id="medjobs.minutely",
+                               name="validation alerts and metrics textfile")
         self.scheduler.start()
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="medjobs-dispatcher", daemon=True)
         self._dispatcher.start()
         self.delivery.start()
+
+    def minutely(self) -> None:
+        """Every MINUTELY_S seconds: alert on critical jobs that fail validation (``engine.validation``) and
+        rewrite the Prometheus textfile (``paths.metrics_textfile``) if configured. Errors are logged, never raised."""
+        try:
+            now = self.clock.now()
+            results = validation.evaluate(self.db, self.settings, now)
+            validation.raise_alerts(self.db, self.settings, results, now)
+            if self.settings.metrics_textfile_path is not None:
+                exposition.write_textfile(self.db, self.settings, self.clock.now, self.settings.metrics_textfile_path)
+        except Exception as exc:  # noqa: BLE001 - monitoring must never stop the runner
+            log.error("validation and metrics pass failed: %s", type(exc).__name__)
 
     def _dispatch_loop(self) -> None:
         last_recovery = time.monotonic()
