@@ -42,6 +42,10 @@ from medjobs_tui.tui.widgets import ClinicHeader, LiveTable
 
 log = logging.getLogger(__name__)
 
+SIGNED_OUT_ACTIONS = frozenset({"quit", "focus_next", "focus_previous"})
+"""What keys may do before sign-in and while locked: quit, and tab / shift+tab between the fields
+(the command palette and every dashboard action stay closed)."""
+
 TAB_OF_ACTION = {"trigger": "jobs", "toggle_pause": "jobs", "retry": "queue", "cancel": "queue"}
 """The tab an action works on; elsewhere its key is greyed out in the footer."""
 
@@ -315,7 +319,7 @@ class MedJobsApp(App[None]):
         """Grey out (None) the keys that do not apply to the tab shown; hide them under a modal; before
         sign-in and while locked only quitting is possible."""
         if self.actor is None or self.locked:
-            return action == "quit"
+            return action in SIGNED_OUT_ACTIONS
         tab = TAB_OF_ACTION.get(action)
         if tab is None:
             return True

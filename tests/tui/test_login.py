@@ -69,6 +69,36 @@ async def test_a_wrong_password_is_refused_and_audited_then_the_right_one_opens_
     assert audit_rows(settings, "signin") == [("nurse.kim", "signin", "denied"), ("nurse.kim", "signin", "ok")]
 
 
+async def test_a_person_types_the_name_presses_tab_types_the_password_and_is_signed_in(settings):
+    """Typed as a person types: tab moves to the password field (the password never lands in the
+    visible name field), shift+tab goes back, enter signs in."""
+    make_user(settings, "nurse.kim", "operator")
+    app = build_dashboard(settings, refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_in(pilot, "nurse.kim")
+        await pilot.press("tab")
+        assert app.focused is app.screen.query_one("#login-password")
+        await pilot.press("shift+tab")
+        assert app.focused is app.screen.query_one("#login-user")
+        await pilot.press("tab")
+        await type_in(pilot, PASSWORD)
+        assert app.screen.query_one("#login-user").value == "nurse.kim"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.actor is not None, what="sign-in")
+        assert app.actor.username == "nurse.kim"
+
+
+async def test_before_sign_in_the_command_palette_and_dashboard_keys_stay_closed(settings):
+    make_user(settings, "nurse.kim", "operator")
+    app = build_dashboard(settings, refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        assert isinstance(app.screen, LoginScreen)
+        for action in ("command_palette", "trigger", "retry", "cancel", "show_tab", "help"):
+            assert not app.check_action(action, ())
+
+
 async def test_an_auditors_console_only_watches_no_runner_is_embedded(settings):
     make_user(settings, "audrey", "auditor")
     app = build_dashboard(settings, username="audrey", refresh_interval=0.1)
