@@ -23,10 +23,11 @@ from medjobs_tui.clock import parse_iso
 from medjobs_tui.config import PRIORITIES, ConfigError, Settings, load_settings
 from medjobs_tui.console import CUSTODIAN, RUNNER, Actor, Console, ConsoleError, SignInFailed
 from medjobs_tui.console import identity
+from medjobs_tui.console.accounts import check_username
 from medjobs_tui.engine.runner import Runner
 from medjobs_tui.fhir import FhirImportError
 from medjobs_tui.security.keys import (
-    KeyFileError, create_demo_keys, key_file_path, recover_keys, restore_key_file,
+    KeyFileError, create_demo_keys, create_keys, key_file_exists, key_file_path, recover_keys, restore_key_file,
 )
 from medjobs_tui.store import StoreError
 
@@ -738,6 +739,73 @@ def audit_list(obj: Ctx, since, who: str | None, action: str | None, limit: int)
     _print_table(("id", "at", "actor", "role", "action", "target", "outcome"), (
         (str(r["id"]), _local(parse_iso(r["at"]), obj.settings), r["actor"], r["role"], r["action"],
          r["target"] or "-", r["outcome"]) for r in rows))
+
+
+# ------------------------------------------------------------------------------------- clinic set-up
+
+
+def _print_recovery_key(recovery: str) -> None:
+    out.print("RECOVERY KEY (shown once; write it down and keep it away from this machine. With it,"
+              " `medjobs recover` rebuilds a lost key file and gives an admin back to a clinic none can"
+              " sign in to):", markup=False)
+    out.print(f"    {recovery}", markup=False)
+
+
+@main.command()
+@click.option("--admin", "admin", required=True, help="user name of the clinic's first admin")
+@click.option("--generate", is_flag=True, help="generate the admin's password and show it once (else typed twice)")
+@click.pass_obj
+def init(obj: Ctx, admin: str, generate: bool) -> None:
+    """Create a clinic: its keys (the recovery key is shown once) and its first admin."""
+    settings = obj.settings
+    check_username(admin)
+    password = _new_password(generate, admin)
+    recovery = None
+    if not key_file_exists(settings):
+        recovery = create_keys(settings)          # refuses, writing nothing, beside a store without its key
+    console = Console(settings)
+    if console.has_users():
+        raise ConsoleError(f"{settings.database_path}: this clinic is set up already; an admin adds users "
+                           "with `medjobs user add`")
+    generated = console.create_first_admin(CUSTODIAN, admin, password)
+    out.print(f"clinic created: store {settings.database_path}, key file {key_file_path(settings)} (0600; keep "
+              "it out of backups)", markup=False)
+    if recovery is not None:
+        _print_recovery_key(recovery)
+    out.print(f"first admin: {admin}", markup=False)
+    _show_generated(admin, generated)
+
+
+@main.command()
+@click.option("--admin", "admin", required=True,
+              help="the user to make an admin: a new user, or an existing one whose password is lost")
+@click.option("--generate", is_flag=True, help="generate the admin's password and show it once (else typed twice)")
+@click.option("--from", "copy", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="recovery copy of the keys to use (default: the one beside the store)")
+@click.pass_obj
+def recover(obj: Ctx, admin: str, generate: bool, copy: Path | None) -> None:
+    """Emergency access with the recovery key: rebuild a lost key file, and make ADMIN an admin who can sign
+    in. Its use is audited and shown to the next admin who signs in."""
+    settings = obj.settings
+    check_username(admin)
+    text = click.prompt("recovery key", hide_input=True, err=True)
+    try:
+        keys = recover_keys(settings, text, copy)
+    except KeyFileError:
+        if key_file_exists(settings):
+            Console(settings).emergency_refused(CUSTODIAN, "wrong recovery key")
+        raise
+    restored = not key_file_exists(settings)
+    if restored:
+        restore_key_file(settings, keys)
+    password = _new_password(generate, admin)
+    generated = Console(settings, keys=keys).emergency_admin(CUSTODIAN, admin, password,
+                                                              key_file_restored=restored)
+    if restored:
+        out.print(f"key file {key_file_path(settings)} rebuilt from the recovery copy", markup=False)
+    err.print(f"[bold red]EMERGENCY ACCESS:[/] {admin} is an admin now; this is in the audit trail and will be "
+              "shown to the next admin who signs in", markup=True, soft_wrap=True)
+    _show_generated(admin, generated)
 
 
 # ------------------------------------------------------------------------------------- sign-in

@@ -323,7 +323,14 @@ class AccountsMixin:
         self._audit_ok(actor, "clinic.init", "users", {"demo_users": [n for n, _, _ in DEMO_USERS]})
         return out
 
-    def emergency_admin(self, actor: Actor, username: str, password: str | None = None) -> str | None:
+    def emergency_refused(self, actor: Actor, reason: str) -> None:
+        """Record a refused emergency access (e.g. a wrong recovery key) as a denied ``clinic.recover``."""
+        audit.record(self.db, key=self.keys.audit, actor=actor.username, role=actor.role, action="clinic.recover",
+                     target="users",
+                     outcome="denied", at=self.clock.now(), detail={"reason": reason})
+
+    def emergency_admin(self, actor: Actor, username: str, password: str | None = None, *,
+                        key_file_restored: bool = False) -> str | None:
         """Emergency access, for when no admin can sign in (forgotten password, admins disabled or gone);
         the caller has proved the recovery key. Creates admin ``username``, or, if that user exists, makes
         it an enabled admin with a new password and no lockout. Audited loudly (with the admins that
@@ -340,12 +347,14 @@ class AccountsMixin:
                       password_changed_at=self.clock.now(), failed_signins=0, locked_until=None)
         now = self.clock.now()
         message = (f"EMERGENCY ACCESS: the recovery key was used to give {username} the admin role at the "
-                   "workstation; check the audit trail (medjobs audit list --action clinic.recover)")
+                   "workstation" + ("; the lost key file was rebuilt" if key_file_restored else "")
+                   + "; check the audit trail (medjobs audit list --action clinic.recover)")
         with transaction(self.db):
             store_users.add_notice(self.db, "recovery", message, now)
         audit.record(self.db, key=self.keys.audit, actor=actor.username, role=actor.role, action="clinic.recover",
                      target=f"user:{username}", outcome="ok", at=now,
-                     detail={"emergency": True, "new_user": existing is None, "admins_before": admins})
+                     detail={"emergency": True, "new_user": existing is None, "admins_before": admins,
+                             "key_file_restored": key_file_restored})
         return generated
 
     def _add_unchecked(self, username: str, role: str, password: str | None, review_role: str | None) -> str | None:

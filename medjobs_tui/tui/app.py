@@ -32,9 +32,10 @@ from medjobs_tui.console import identity
 from medjobs_tui.console.operations import PERMISSIONS
 from medjobs_tui.engine.runner import Runner
 from medjobs_tui.tui import commands, details
+from medjobs_tui.tui.audit_tab import AUDIT_LIMIT, AUDIT_TAB, audit_pane, audit_rows
 from medjobs_tui.tui.login import LockScreen, LoginScreen
 from medjobs_tui.tui.messages import (
-    CommandDone, EvidenceLoaded, RefreshFailed, SignInRefused, SignedIn, SnapshotReady, Unlocked,
+    AuditReady, CommandDone, EvidenceLoaded, RefreshFailed, SignInRefused, SignedIn, SnapshotReady, Unlocked,
 )
 from medjobs_tui.tui.screens import DetailScreen, EvidenceScreen, HelpScreen
 from medjobs_tui.tui.tables import TABS
@@ -142,6 +143,10 @@ class MedJobsApp(App[None]):
         self.locked = False
         """True while the lock screen is up (automatic logoff)."""
         self._last_input = console.clock.now()
+        self.latest_audit: list = []
+        """The newest audit entries (AuditRow), for the Audit tab of admins and auditors."""
+        self.audit_tab = False
+        """True once the Audit tab is there (the signed-in role may read the audit trail)."""
         self.refresh_interval = refresh_interval
         self.zone = console.settings.zone
         self.latest: Snapshot | None = None
@@ -185,6 +190,9 @@ class MedJobsApp(App[None]):
         """Start acting as ``self.actor``: the tables, the embedded runner (if any) and the refresh."""
         self.sub_title = f"{self.actor.username} ({self.actor.role})"
         self._last_input = self.operations.clock.now()
+        if self.actor.role in PERMISSIONS["audit.list"] and not self.audit_tab:
+            self.audit_tab = True
+            self.query_one(TabbedContent).add_pane(audit_pane())
         self.table("queue").focus()
         if self.runner is not None:
             self.run_worker(self._start_runner, thread=True, group="runner", name="start runner",
@@ -228,6 +236,8 @@ class MedJobsApp(App[None]):
                 return
             try:
                 snapshot = self.operations.snapshot(actor=self.actor)
+                if self.audit_tab and self.actor is not None:
+                    self._post(AuditReady(self.operations.audit_entries(self.actor, limit=AUDIT_LIMIT)))
             except Exception as exc:  # noqa: BLE001 - shown to the user, then the next refresh tries again
                 log.error("refresh failed: %s", type(exc).__name__)
                 self._post(RefreshFailed(commands.describe(exc)))
@@ -239,6 +249,10 @@ class MedJobsApp(App[None]):
             self.post_message(message)
         except RuntimeError:  # the event loop is already closed: the app is gone
             pass
+
+    @on(AuditReady)
+    def _audit_ready(self, message: AuditReady) -> None:
+        self.latest_audit = message.entries
 
     @on(SnapshotReady)
     def _snapshot_ready(self, message: SnapshotReady) -> None:
@@ -285,11 +299,15 @@ class MedJobsApp(App[None]):
         tab = self.active_tab
         if self.latest is None or tab is None:
             return
-        spec = next(s for s in TABS if s.id == tab)
         try:
             table = self.table(tab)
         except NoMatches:  # the app is closing: a late snapshot has nowhere to go
             return
+        if tab == AUDIT_TAB:
+            table.sync(audit_rows(self.latest_audit, self.zone))
+            self.query_one(f"TabPane#{tab}").set_class(table.row_count == 0, "-empty")
+            return
+        spec = next(s for s in TABS if s.id == tab)
         with self.batch_update():
             table.sync(spec.build(self.latest, self.zone))
             self.query_one(f"TabPane#{tab}").set_class(table.row_count == 0, "-empty")
@@ -328,7 +346,9 @@ class MedJobsApp(App[None]):
         return True if self.active_tab == tab else None
 
     def action_show_tab(self, tab: str) -> None:
-        """Switch to tab ``tab``."""
+        """Switch to tab ``tab`` (the Audit tab only where there is one)."""
+        if tab == AUDIT_TAB and not self.audit_tab:
+            return
         self.query_one(TabbedContent).active = tab
 
     def action_refresh(self) -> None:
@@ -505,6 +525,9 @@ class MedJobsApp(App[None]):
             yield SystemCommand(f"Trigger {name}", f"Queue a run of {name} now", partial(self.trigger_job, name))
             yield SystemCommand(f"Pause or resume {name}", f"Toggle whether {name}'s schedule queues runs",
                                 partial(self.toggle_job, name))
+        if self.audit_tab:
+            yield SystemCommand("Show Audit", "Switch to the Audit tab (the audit trail)",
+                                partial(self.action_show_tab, AUDIT_TAB))
         for spec in TABS:
             yield SystemCommand(f"Show {spec.title}", f"Switch to the {spec.title} tab",
                                 partial(self.action_show_tab, spec.id))

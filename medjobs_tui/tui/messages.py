@@ -66,3 +66,14 @@ class Unlocked(Message):
     def __init__(self, actor: Actor) -> None:
         super().__init__()
         self.actor = actor
+
+
+class AuditReady(Message):
+    """The newest audit entries were read for the Audit tab (``entries``: AuditRow, newest first)."""
+
+    def __init__(self, entries: list) -> None:
+        super().__init__()
+        self.entries = entries
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, AuditReady)

@@ -176,3 +176,26 @@ async def test_input_keeps_the_dashboard_unlocked(clinic):
             await pilot.press("down")                    # a key press is input: the idle time starts again
             app.check_idle_lock()
             assert not app.locked
+
+
+async def test_admins_and_auditors_get_an_audit_tab_with_the_sign_ins_others_do_not(settings):
+    make_user(settings, "audrey", "auditor")
+    make_user(settings, "nurse.kim", "operator")
+    for user, has_tab in (("audrey", True), ("nurse.kim", False)):
+        app = build_dashboard(settings, username=user, refresh_interval=0.1)
+        async with app.run_test(size=SIZE) as pilot:
+            await sign_in(pilot, user, PASSWORD)
+            await wait_until(pilot, lambda: app.actor is not None, what="sign-in")
+            await first_paint(pilot)
+            assert app.audit_tab is has_tab and bool(app.query("#audit-table")) is has_tab
+            if has_tab:
+                app.action_show_tab("audit")
+                await wait_until(pilot, lambda: any(
+                    str(app.table("audit").get_row(k)[3]) == "signin" for k in app.table("audit").rows),
+                    what="the sign-in in the Audit tab")
+                row = next(app.table("audit").get_row(k) for k in app.table("audit").rows)
+                assert [str(c) for c in row[1:4]] == ["audrey", "auditor", "signin"]
+            else:
+                app.action_show_tab("audit")
+                await pilot.pause()
+                assert app.active_tab == "queue"
