@@ -4,6 +4,8 @@ whose own MAC fits but whose prev_hash is wrong, and a truncated tail (through a
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import hashlib
 import json
 import os
@@ -208,19 +210,31 @@ def test_verify_and_list_are_for_admins_and_auditors_and_audited(console):
     assert ("audit.list", "aud", "ok") in actions
 
 
+def _signed_in_admin(console, folder):
+    """User ada (admin) in the store, added without an audit entry, and a password file for the CLI."""
+    from medjobs_tui.security.passwords import HashParams, hash_password
+    from medjobs_tui.store import transaction as write
+    from medjobs_tui.store import users as store_users
+    from tests.conftest import PASSWORD, password_file
+
+    with write(console.db):
+        store_users.insert(console.db, username="ada", role="admin", now=FIXED_NOW,
+                           password_hash=hash_password(PASSWORD, HashParams(8, 1, 1)))
+    return password_file(folder)
+
+
 def _cli(config, *args):
     return subprocess.run([sys.executable, "-m", "medjobs_tui.cli", "--config", str(config), "--user", "ada",
                            *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "MEDJOBS_ROLE": "admin"})
+                          env={**os.environ, "MEDJOBS_PASSWORD_FILE": str(Path(config).parent / "password.txt")})
 
 
 def test_cli_audit_verify_prints_ok_then_the_first_bad_entry(console, tmp_path):
     config = tmp_path / "config.yaml"
+    _signed_in_admin(console, tmp_path)
     done = _cli(config, "audit", "verify")
-    if done.returncode != 0 and ("password" in done.stderr or "sign" in done.stderr):
-        pytest.skip("sign-in required for the CLI; covered through the console above")
     assert done.returncode == 0, done.stderr
-    assert "audit trail OK: 6 entries, head 6" in done.stdout
+    assert "audit trail OK: 7 entries, head 7" in done.stdout              # the six, and ada's sign-in
     entries = rows(console.db)
     entries[1]["detail"] = json.dumps({"run_id": 99})
     rewrite(console.db, entries)

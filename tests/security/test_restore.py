@@ -130,18 +130,30 @@ def test_restore_removes_stale_wal_and_shm(console):
     assert count(console, "patients") == 50
 
 
+def _signed_in_admin(console, folder):
+    """User ada (admin) in the store, added without an audit entry, and a password file for the CLI."""
+    from medjobs_tui.security.passwords import HashParams, hash_password
+    from medjobs_tui.store import transaction as write
+    from medjobs_tui.store import users as store_users
+    from tests.conftest import PASSWORD, password_file
+
+    with write(console.db):
+        store_users.insert(console.db, username="ada", role="admin", now=FIXED_NOW,
+                           password_hash=hash_password(PASSWORD, HashParams(8, 1, 1)))
+    return password_file(folder)
+
+
 def _cli(config, *args, stdin=""):
     return subprocess.run([sys.executable, "-m", "medjobs_tui.cli", "--config", str(config), "--user", "ada",
                            *args], capture_output=True, text=True, timeout=120, input=stdin,
-                          env={**os.environ, "MEDJOBS_ROLE": "admin"})
+                          env={**os.environ, "MEDJOBS_PASSWORD_FILE": str(Path(config).parent / "password.txt")})
 
 
 def test_cli_backup_verify_and_restore(console, tmp_path):
+    _signed_in_admin(console, tmp_path)
     path = backup(console)
     config = tmp_path / "config.yaml"
     done = _cli(config, "backup", "verify", str(path))
-    if done.returncode != 0 and ("password" in done.stderr or "sign" in done.stderr):
-        pytest.skip("sign-in required for the CLI; covered through the console above")
     assert done.returncode == 0 and "verified" in done.stdout, done.stderr
     flip_a_byte(path)
     bad = _cli(config, "backup", "verify", str(path))
