@@ -4,13 +4,12 @@ whose own MAC fits but whose prev_hash is wrong, and a truncated tail (through a
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import hashlib
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from datetime import timedelta
 
 import pytest
