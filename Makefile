@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint clean-demo
+.PHONY: run test lint clean-demo bench
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -23,3 +23,10 @@ test: $(STAMP)
 
 clean-demo:
 	rm -rf data/medjobs.db* data/demo-users.txt data/backups evidence/jobs
+
+# The bench suite (not part of `make test`): handlers at 50, 1,000 and 10,000 patients, the SQLite floor,
+# engine vs Huey; table on stdout, bench/results/latest.json. BENCH_ARGS=--sizes 50,1000 for a quicker run.
+BENCH_ARGS ?=
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python bench/suite.py $(BENCH_ARGS)

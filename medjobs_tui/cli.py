@@ -193,7 +193,7 @@ def import_cmd(obj: Ctx, paths: tuple[Path, ...], dry_run: bool) -> None:
 @click.option("--if-empty", is_flag=True, help="do nothing if the store already has patients")
 @click.option("--replace", is_flag=True, help="delete the demo clinic's data first (never imported data)")
 @click.option("--seed", default=7, show_default=True, help="random seed (same seed, same clinic)")
-@click.option("--patients", default=50, show_default=True, type=click.IntRange(12, 5000), help="number of patients")
+@click.option("--patients", default=50, show_default=True, type=click.IntRange(12, 100_000), help="number of patients (10,000 is a clinic group; see make bench)")
 @click.pass_obj
 def demo(obj: Ctx, if_empty: bool, replace: bool, seed: int, patients: int) -> None:
     """Generate a deterministic synthetic demo clinic (no real patient data).
