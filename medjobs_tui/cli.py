@@ -460,6 +460,56 @@ def interactions_ack(obj: Ctx, alert_id: int) -> None:
               f"{a['acknowledged_by']}", markup=False)
 
 
+# ------------------------------------------------------------------------------------- patients
+
+
+@main.group()
+def patient() -> None:
+    """Patients' reminder preferences."""
+
+
+@patient.command("prefs")
+@click.argument("pseudonym")
+@click.option("--channel", help="a configured channel serving patients, 'inbox' (in-app only) or 'default'")
+@click.option("--lead", "lead", type=int, help="minutes before the dose the reminder is sent (0-180)")
+@click.option("--quiet", help="quiet hours 'HH:MM-HH:MM' in the patient's local time (held until they end), or 'off'")
+@click.option("--opt-out/--opt-in", "opt_out", default=None, help="no dose reminders at all / reminders again")
+@click.pass_obj
+def patient_prefs(obj: Ctx, pseudonym: str, channel: str | None, lead: int | None, quiet: str | None,
+                  opt_out: bool | None) -> None:
+    """Show PSEUDONYM's reminder preferences, or change those given (audited).
+
+    A reminder in quiet hours is held until they end, unless its order is time-critical
+    (`medjobs order critical ORDER_ID`); one held past the catch-up limit is not sent and staff are told.
+    """
+    console, actor = obj.console()
+    if channel is None and lead is None and quiet is None and opt_out is None:
+        p = console.patient_prefs(pseudonym.strip().upper())
+    else:
+        p = console.set_patient_prefs(actor, pseudonym.strip().upper(), channel=channel, lead_minutes=lead,
+                                      quiet_hours=quiet, opt_out=opt_out)
+    out.print(f"{p['patient']}: channel {p['channel'] or 'default'}, lead {p['lead_minutes']} min, quiet hours "
+              f"{p['quiet_hours'] or 'off'}, reminders {'OPTED OUT' if p['opt_out'] else 'on'}"
+              + (f" (set by {p['updated_by'] or p['source']} at {p['updated_at']})" if p["updated_at"] else ""),
+              markup=False)
+
+
+@main.group()
+def order() -> None:
+    """Medication orders."""
+
+
+@order.command("critical")
+@click.argument("order_id", type=ID)
+@click.option("--off", is_flag=True, help="no longer time-critical")
+@click.pass_obj
+def order_critical(obj: Ctx, order_id: int, off: bool) -> None:
+    """Mark ORDER_ID time-critical: its reminders are never held for the patient's quiet hours (audited)."""
+    console, actor = obj.console()
+    console.set_order_critical(actor, order_id, not off)
+    out.print(f"order {order_id} {'is no longer' if off else 'is now'} time-critical", markup=False)
+
+
 # ------------------------------------------------------------------------------------- views
 
 

@@ -39,6 +39,7 @@ from medjobs_tui.store import backup as store_backup
 from medjobs_tui.store import dose_log as store_doses
 from medjobs_tui.store import clinical
 from medjobs_tui.store import interactions as store_interactions
+from medjobs_tui.store import preferences as store_prefs
 from medjobs_tui.store import runs as store_runs
 
 PRIORITY_NAMES = {rank: name for name, rank in PRIORITIES.items()}
@@ -65,6 +66,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "dose.record": frozenset({"operator", "admin"}),
     "interactions.import": frozenset({"admin"}),
     "interactions.ack": frozenset({"operator", "admin"}),
+    "patient.prefs": frozenset({"operator", "admin"}),
+    "order.critical": frozenset({"operator", "admin"}),
     "view.operations": PEOPLE,
     "evidence.read": PEOPLE,
     "signin": PEOPLE,
@@ -112,6 +115,8 @@ ACTION_WORDS = {
     "audit.verify": "verify the audit trail", "audit.list": "list the audit trail",
     "interactions.import": "import the clinic's interaction list",
     "interactions.ack": "acknowledge interaction alerts",
+    "patient.prefs": "set patients' reminder preferences",
+    "order.critical": "mark orders time-critical",
 }
 """How each action is named to a user who is refused it."""
 
@@ -414,6 +419,76 @@ class Console(AccountsMixin):
         from medjobs_tui.store import clinical
 
         return bool(clinical.patient_sources(self.db))
+
+    def patient_prefs(self, pseudonym: str) -> dict[str, Any]:
+        """A patient's reminder preferences: ``{patient, channel, lead_minutes, quiet_hours ('HH:MM-HH:MM' or
+        None), opt_out, source, updated_at, updated_by}`` (defaults where none were set). Raises ConsoleError
+        for an unknown pseudonym."""
+        patient = store_prefs.patient_by_pseudonym(self.db, pseudonym)
+        if patient is None:
+            raise ConsoleError(f"no patient {pseudonym}")
+        row = store_prefs.preferences_of(self.db, [patient["id"]]).get(patient["id"], {})
+        quiet = f"{row['quiet_start']}-{row['quiet_end']}" if row.get("quiet_start") else None
+        return {"patient": pseudonym, "channel": row.get("channel"), "lead_minutes": row.get("lead_minutes") or 0,
+                "quiet_hours": quiet, "opt_out": bool(patient["reminders_opt_out"]), "source": row.get("source"),
+                "updated_at": row.get("updated_at"), "updated_by": row.get("updated_by")}
+
+    def set_patient_prefs(self, actor: Actor, pseudonym: str, *, channel: str | None = None,
+                          lead_minutes: int | None = None, quiet_hours: str | None = None,
+                          opt_out: bool | None = None) -> dict[str, Any]:
+        """Change a patient's reminder preferences (only the arguments given); audited with what changed.
+
+        ``channel``: a configured channel serving patients, ``inbox`` (in-app only), or ``default`` (every
+        patient channel). ``lead_minutes``: 0..180 minutes before the dose. ``quiet_hours``:
+        ``'HH:MM-HH:MM'`` in the patient's local time, or ``off``. ``opt_out``: no reminders at all.
+        Rules: ``clinical.preferences``. Returns ``patient_prefs`` after the change. Raises ConsoleError
+        for an unknown patient or a value not allowed (nothing changed), PermissionDenied for a role
+        without ``patient.prefs``.
+        """
+        from medjobs_tui.clinical.preferences import check_lead_minutes, parse_quiet_hours
+
+        self.authorise(actor, "patient.prefs", f"patient:{pseudonym}")
+        patient = store_prefs.patient_by_pseudonym(self.db, pseudonym)
+        if patient is None:
+            raise ConsoleError(f"no patient {pseudonym}")
+        values: dict[str, Any] = {}
+        if channel is not None:
+            allowed = ["inbox", *self.settings.notifications.channels_for("patient")]
+            if channel == "default":
+                values["channel"] = None
+            elif channel in allowed:
+                values["channel"] = channel
+            else:
+                raise ConsoleError(f"channel {channel!r} does not serve patients; allowed: default, "
+                                   f"{', '.join(allowed)}")
+        try:
+            if lead_minutes is not None:
+                values["lead_minutes"] = check_lead_minutes(lead_minutes)
+            if quiet_hours is not None:
+                quiet = parse_quiet_hours(quiet_hours)
+                values["quiet_start"], values["quiet_end"] = (
+                    (quiet[0].strftime("%H:%M"), quiet[1].strftime("%H:%M")) if quiet else (None, None))
+        except ValueError as exc:
+            raise ConsoleError(str(exc)) from None
+        now = iso(self.clock.now())
+        with transaction(self.db):
+            if values:
+                store_prefs.set_preferences(self.db, patient["id"], values, source="staff", at=now, by=actor.username)
+            if opt_out is not None:
+                store_prefs.set_opt_out(self.db, patient["id"], opt_out, now)
+        changed = {**values, **({"opt_out": opt_out} if opt_out is not None else {})}
+        self._audit_ok(actor, "patient.prefs", f"patient:{pseudonym}", {"changed": changed})
+        return self.patient_prefs(pseudonym)
+
+    def set_order_critical(self, actor: Actor, order_id: int, critical: bool = True) -> None:
+        """Mark order ``order_id`` time-critical (its reminders are never held for quiet hours), or not.
+        Audited. Raises ConsoleError for an unknown order."""
+        self.authorise(actor, "order.critical", f"order:{order_id}")
+        with transaction(self.db):
+            found = store_prefs.set_time_critical(self.db, order_id, critical, iso(self.clock.now()))
+        if not found:
+            raise ConsoleError(f"no medication order {order_id}")
+        self._audit_ok(actor, "order.critical", f"order:{order_id}", {"time_critical": critical})
 
     def write_demo(self, actor: Actor, *, seed: int = 7, patients: int = 50, replace: bool = False,
                    if_empty: bool = False):

@@ -50,9 +50,12 @@ from medjobs_tui.fhir.mapping import (
     medication_from_resource,
     now_iso,
 )
+from medjobs_tui.clock import parse_iso
 from medjobs_tui.fhir import values
+from medjobs_tui.fhir.preferences import preferred_channel
 from medjobs_tui.fhir.reader import Found, ReadResult, read_paths
 from medjobs_tui.clinical.ingredients import ingredients_from_rxnorm_text
+from medjobs_tui.store import preferences as store_prefs
 from medjobs_tui.store import records, transaction
 
 if TYPE_CHECKING:  # the store's connection type; only store/ talks to SQLite
@@ -86,7 +89,8 @@ class ImportReport:
     """What one ``import_paths`` call did. Counts are of resources in THIS input that were imported
     (inserted, updated or found unchanged), so a re-import reports the same totals with 0 new/changed.
 
-    - ``patients``: Patient resources imported; ``patients_new`` inserted, ``patients_changed`` updated.
+    - ``patients``: Patient resources imported; ``patients_new`` inserted, ``patients_changed`` updated;
+      ``preferences``: patients whose preferred reminder channel was set from Patient.telecom rank.
     - ``orders_active`` (status active) + ``orders_stopped`` (every other status) = orders imported;
       their ``schedule_status`` split: ``scheduled``, ``prn``, ``no_schedule``, ``deceased_orders``
       (patient deceased, any status), ``inactive`` (living patient, status not active).
@@ -105,6 +109,7 @@ class ImportReport:
     patients: int = 0
     patients_new: int = 0
     patients_changed: int = 0
+    preferences: int = 0
     orders_active: int = 0
     orders_stopped: int = 0
     orders_new: int = 0
@@ -151,6 +156,8 @@ class ImportReport:
             f"Dispenses: {self.dispenses:,} ({self.dispenses_new:,} new, {self.dispenses_changed:,} changed, "
             f"{self.dispenses_removed:,} removed)",
         ]
+        if self.preferences:
+            lines.append(f"Reminder channels set from Patient.telecom rank: {self.preferences:,}")
         if self.orders_marked_deceased:
             lines.append(f"Stored orders of deceased patients marked 'deceased': {self.orders_marked_deceased:,}")
         if self.medications:
@@ -363,6 +370,7 @@ class _Importer:
             patient_rows.pop(fhir_id, None)
         report.patients = len(patient_rows)
         report.patients_new, report.patients_changed = pc.inserted, pc.updated
+        report.preferences = self._preferences(patient_rows, patient_ids)
 
         request_rows = self._requests(request_subject, patient_rows, patient_ids, stored_patients)
         request_ids, rc = records.upsert_medication_requests(self.db, request_rows, self.now)
@@ -381,6 +389,25 @@ class _Importer:
         report.dispenses = len(dispense_rows) - len(dc.rejected)
         report.dispenses_new, report.dispenses_changed = dc.inserted, dc.updated
         report.dispenses_removed = records.delete_dispenses(self.db, remove)
+
+    def _preferences(self, patient_rows: dict[str, dict[str, Any]], patient_ids: dict[str, int]) -> int:
+        """Preferred channels from Patient.telecom rank (``fhir.preferences``); never over staff's. Returns
+        how many patients' preferences were set or changed."""
+        names = self.settings.notifications.channels_for("patient")
+        if not names:
+            return 0
+        now = parse_iso(self.now)
+        wanted = {patient_ids[f]: ch for f in patient_rows if f in patient_ids
+                  and (ch := preferred_channel(self.by_type["Patient"][f].resource, names, now))}
+        existing = store_prefs.preferences_of(self.db, wanted)
+        changed = 0
+        for pid, channel in wanted.items():
+            row = existing.get(pid)
+            if row and (row["source"] == "staff" or row["channel"] == channel):
+                continue
+            store_prefs.set_preferences(self.db, pid, {"channel": channel}, source="fhir", at=self.now, by=None)
+            changed += 1
+        return changed
 
     def _count(self, row: dict[str, Any], step: int = 1) -> None:
         report = self.report

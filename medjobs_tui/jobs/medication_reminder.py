@@ -16,6 +16,12 @@ Rules and their sources:
   the dose log records 'reminder_missed' and staff get one notice per dose. Source: DOMAIN.md "Real-world
   failures of reminder systems".
 - One reminder per dose, ever: idempotency key ``dose_reminder:<order>:<UTC instant>``.
+- The patient's reminder preferences (``clinical.preferences``): a reminder goes out ``lead_minutes`` before
+  its dose; one falling in the patient's quiet hours is held until they end (its notification is due then),
+  unless the order is time-critical; one held past the catch-up limit is not sent (the dose then follows
+  the reminder-missed rule). The preferred channel is applied at delivery. Summary ``preferences`` counts
+  what each preference changed: patients_with_preferences, opted_out_orders, lead_time_applied,
+  quiet_hours_held, quiet_hours_not_held_critical, held_past_catch_up, channel ({name: reminders}).
 """
 
 from __future__ import annotations
@@ -24,12 +30,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from medjobs_tui.clinical.dosing import Dose, DosePlan, daily_plan, dose_text, plan_doses
+from medjobs_tui.clinical.dosing import Dose, DosePlan, daily_plan, dose_text, parse_clock_time, plan_doses
+from medjobs_tui.clinical.preferences import ReminderPreferences, ReminderTiming, reminder_timing, too_late
 from medjobs_tui.clock import iso, parse_iso
 from medjobs_tui.config import Settings
 from medjobs_tui.jobs.base import JobContext
 from medjobs_tui.notify import outbox
 from medjobs_tui.store import clinical as store
+from medjobs_tui.store import preferences as store_prefs
 from medjobs_tui.store.db import transaction
 
 DEFAULT_WINDOW_MINUTES = 15
@@ -134,41 +142,66 @@ def run(ctx: JobContext) -> dict[str, Any]:
             eligible.append(order)
     counts["orders_eligible"] = len(eligible)
 
-    logged = store.dose_log_between(db, iso(look_start), iso(due_end))
-    to_remind: list[tuple[dict[str, Any], Dose, bool]] = []   # (order, dose, late)
+    prefs_rows = store_prefs.preferences_of(db, {o["patient_id"] for o in eligible})
+    prefs_of = {pid: preferences_from_row(row) for pid, row in prefs_rows.items()}
+    lead_max = timedelta(minutes=max([p.lead_minutes for p in prefs_of.values()] + [0]))
+    logged = store.dose_log_between(db, iso(look_start), iso(due_end + lead_max))
+    to_remind: list[tuple[dict[str, Any], Dose, bool, ReminderTiming]] = []   # (order, dose, late, timing)
     past: list[tuple[dict[str, Any], datetime]] = []
+    effects = dict(patients_with_preferences=len(prefs_of), opted_out_orders=counts["opted_out_skipped"],
+                   lead_time_applied=0, quiet_hours_held=0, quiet_hours_not_held_critical=0,
+                   held_past_catch_up=0, channel={})
     for order in eligible:
-        for dose in order_doses(order, settings, look_start, due_end):
+        prefs = prefs_of.get(order["patient_id"], NO_PREFERENCES)
+        zone = order_zone(order, settings)
+        critical = bool(order.get("time_critical"))
+        for dose in order_doses(order, settings, look_start, due_end + timedelta(minutes=prefs.lead_minutes)):
             instant = dose.at
             if (order["id"], iso(instant)) in logged:
-                if instant >= now - catch_up:
+                if now - catch_up <= instant < due_end:
                     counts["doses_already_confirmed"] += 1
                 continue
-            if instant >= now:
-                to_remind.append((order, dose, False))
-            elif instant >= now - catch_up:
-                to_remind.append((order, dose, True))
-            elif instant >= known_since(order):
+            timing = reminder_timing(instant, prefs, zone, critical)
+            if too_late(timing, instant, catch_up):
+                # held by quiet hours past the catch-up limit: never sent (double-dose risk); once the dose
+                # is past that limit it takes the reminder-missed path below and staff are told
+                if now <= instant < due_end:
+                    effects["held_past_catch_up"] += 1
+                if instant < now - catch_up and instant >= known_since(order):
+                    past.append((order, instant))
+                continue
+            if now <= timing.send_at < due_end:
+                to_remind.append((order, dose, False, timing))
+            elif timing.send_at < now and instant >= now - catch_up:
+                to_remind.append((order, dose, True, timing))
+            elif instant < now - catch_up and instant >= known_since(order):
                 past.append((order, instant))
-            # else: the dose passed before the order was in the store; no reminder could have been sent
+            # else: its reminder is due after this window (a later run sends it), or the dose passed before
+            # the order was in the store (no reminder could have been sent)
 
     reminded_before = store.existing_notification_keys(
         db, [outbox.dose_reminder_key(o["id"], i) for o, i in past])
 
     with transaction(db):
-        for order, dose, late in to_remind:
+        for order, dose, late, timing in to_remind:
             instant = dose.at
             counts["doses_due"] += 1
             local = instant.astimezone(order_zone(order, settings)).strftime("%H:%M")
             new = outbox.queue(
                 db, kind="dose_reminder", key=outbox.dose_reminder_key(order["id"], instant), now=now,
                 params={"order": order["id"], "local_time": local, "dose": dose_text(dose.dose, dose.unit)},
-                patient_id=order["patient_id"],
-                medication_request_id=order["id"], due_at=instant, run_id=ctx.run_id,
+                patient_id=order["patient_id"], medication_request_id=order["id"],
+                due_at=instant if late and not timing.held else timing.send_at, run_id=ctx.run_id,
             )
             if new:
                 counts["reminders_queued"] += 1
                 counts["late_reminders_queued"] += int(late)
+                effects["lead_time_applied"] += int(timing.lead_applied)
+                effects["quiet_hours_held"] += int(timing.held)
+                effects["quiet_hours_not_held_critical"] += int(timing.critical_not_held)
+                channel = prefs_of.get(order["patient_id"], NO_PREFERENCES).channel
+                if channel:
+                    effects["channel"][channel] = effects["channel"].get(channel, 0) + 1
             else:
                 counts["reminders_already_sent"] += 1
         for order, instant in past:
@@ -185,4 +218,22 @@ def run(ctx: JobContext) -> dict[str, Any]:
             ):
                 counts["missed_notices_queued"] += 1
     counts["window_minutes"] = int(window.total_seconds() // 60)
+    counts["preferences"] = effects
     return counts
+
+
+NO_PREFERENCES = ReminderPreferences()
+
+
+def preferences_from_row(row: dict[str, Any] | None) -> ReminderPreferences:
+    """A ``patient_preferences`` row as ReminderPreferences (opt-out is the patients table's; an unreadable
+    time leaves the quiet hours off)."""
+    if not row:
+        return NO_PREFERENCES
+    try:
+        start = parse_clock_time(row["quiet_start"]) if row.get("quiet_start") else None
+        end = parse_clock_time(row["quiet_end"]) if row.get("quiet_end") else None
+    except ValueError:
+        start = end = None
+    return ReminderPreferences(channel=row.get("channel"), lead_minutes=int(row.get("lead_minutes") or 0),
+                               quiet_start=start, quiet_end=end)

@@ -5,7 +5,8 @@
 
 1. **Plan.** Each pending notification without delivery rows gets one row per channel: ``inbox`` (the
    Notifications tab; delivered as soon as it is planned) and each configured channel whose ``audience``
-   lists the notification's audience (pending, due at the notification's ``due_at``). A notification already
+   lists the notification's audience (pending, due at the notification's ``due_at``); for a patient
+   with a preferred channel (``medjobs patient prefs --channel``) only that one (``inbox``: none outgoing). A notification already
    ``stale_after`` seconds past its due time is recorded ``expired`` instead: a reminder hours late does more
    harm than good. Channels added to config later do not apply to notifications already planned.
 2. **Resolve sends cut short.** A row left ``sending`` by a deliverer that is gone (same host and its
@@ -58,6 +59,7 @@ import apprise
 from medjobs_tui.clock import Clock, iso, parse_iso
 from medjobs_tui.config import ChannelConfig, DeliveryRetry, Settings, channel_plugin, quiet_apprise
 from medjobs_tui.store import outbox as store_outbox
+from medjobs_tui.store import preferences as store_prefs
 
 if TYPE_CHECKING:  # the store's connection type; only store/ talks to SQLite
     import sqlite_utils
@@ -189,10 +191,19 @@ def plan(db: sqlite_utils.Database, settings: Settings, now: datetime, limit: in
     conf = settings.notifications
     stale_before = now - timedelta(seconds=conf.stale_after)
     created = 0
-    for n in store_outbox.unplanned(db, limit):
+    unplanned = store_outbox.unplanned(db, limit)
+    preferred = store_prefs.channels_of_patients(
+        db, {n["patient_id"] for n in unplanned if n["audience"] == "patient" and n["patient_id"] is not None})
+    for n in unplanned:
         due = parse_iso(n["due_at"]) or parse_iso(n["created_at"])
         rows = [{"channel": INBOX, "status": "sent", "next_attempt_at": iso(now), "sent_at": iso(now)}]
-        for name in conf.channels_for(n["audience"]):
+        channels = conf.channels_for(n["audience"])
+        choice = preferred.get(n["patient_id"]) if n["audience"] == "patient" else None
+        if choice == INBOX:
+            channels = []  # the patient chose the in-app inbox only
+        elif choice in channels:
+            channels = [choice]  # the patient's preferred channel (clinical.preferences); else the default
+        for name in channels:
             if due < stale_before:
                 rows.append({"channel": name, "status": "expired", "next_attempt_at": iso(due),
                              "error": _masked(name, conf.channels[name], "expired: due more than "

@@ -20,7 +20,7 @@ from medjobs_tui.store.db import transaction
 
 CLINIC_TABLES_CHILD_FIRST = (
     "analytics_adherence", "analytics_supply", "analytics_safety", "notifications", "interaction_alerts",
-    "supply_status", "dose_log_history", "dose_log", "supply_counts", "dispenses", "medication_requests", "patients",
+    "supply_status", "patient_preferences", "dose_log_history", "dose_log", "supply_counts", "dispenses", "medication_requests", "patients",
 )
 """Tables holding the clinic's patient data, children before parents (the order ``clear_clinic_data`` deletes)."""
 

@@ -48,9 +48,11 @@ def _rows(cur) -> list[dict[str, Any]]:
 
 
 def unplanned(db: sqlite_utils.Database, limit: int = 500) -> list[dict[str, Any]]:
-    """Pending notifications that have no delivery rows yet, oldest first: id, audience, due_at, created_at."""
+    """Pending notifications that have no delivery rows yet, oldest first: id, audience, due_at, created_at,
+    patient_id."""
     return _rows(db.execute(
-        "SELECT n.id, n.audience, n.due_at, n.created_at FROM notifications n WHERE n.status = 'pending'"
+        "SELECT n.id, n.audience, n.due_at, n.created_at, n.patient_id FROM notifications n"
+        " WHERE n.status = 'pending'"
         " AND NOT EXISTS (SELECT 1 FROM notification_deliveries d WHERE d.notification_id = n.id)"
         " ORDER BY n.id LIMIT ?", [limit]))
 

@@ -412,6 +412,23 @@ CREATE INDEX ix_interaction_alerts_pair ON interaction_alerts(patient_id, pair_k
 """,
     ),
     (
+        72,
+        "reminder preferences per patient (channel, lead time, quiet hours); time-critical orders",
+        """
+CREATE TABLE patient_preferences (                  -- opt-out stays in patients.reminders_opt_out
+    patient_id INTEGER PRIMARY KEY REFERENCES patients(id),
+    channel TEXT,                                   -- a configured channel name or 'inbox'; NULL = clinic default
+    lead_minutes INTEGER NOT NULL DEFAULT 0,        -- reminder sent this long before the dose
+    quiet_start TEXT,                               -- local 'HH:MM'; reminders held until quiet_end
+    quiet_end TEXT,
+    source TEXT NOT NULL,                           -- 'staff' | 'fhir' (an import never overwrites staff's)
+    updated_at TEXT NOT NULL,
+    updated_by TEXT
+);
+ALTER TABLE medication_requests ADD COLUMN time_critical INTEGER NOT NULL DEFAULT 0;  -- never held for quiet hours
+""",
+    ),
+    (
         90,
         "evidence chain: every evidence record written, in order, naming the previous record's SHA-256",
         """
