@@ -47,7 +47,8 @@ SIGNED_OUT_ACTIONS = frozenset({"quit", "focus_next", "focus_previous"})
 """What keys may do before sign-in and while locked: quit, and tab / shift+tab between the fields
 (the command palette and every dashboard action stay closed)."""
 
-TAB_OF_ACTION = {"trigger": "jobs", "toggle_pause": "jobs", "retry": "queue", "cancel": "queue"}
+TAB_OF_ACTION = {"trigger": "jobs", "toggle_pause": "jobs", "retry": "queue", "cancel": "queue",
+                 "dose_taken": "doses"}
 """The tab an action works on; elsewhere its key is greyed out in the footer."""
 
 EXTRA_KEYS = (
@@ -122,6 +123,10 @@ class MedJobsApp(App[None]):
         Binding("p", "toggle_pause", "Pause/resume", id="job.pause", tooltip="Pause or resume the selected job"),
         Binding("r", "retry", "Retry", id="run.retry", tooltip="Retry the selected dead or backing-off run now"),
         Binding("c", "cancel", "Cancel", id="run.cancel", tooltip="Cancel the selected queued run"),
+        # not in the footer yet (every tab's footer and snapshot would change under the dashboard work);
+        # listed in help (?) under Doses
+        Binding("d", "dose_taken", "Taken", id="dose.taken", show=False,
+                tooltip="Record the selected dose as taken (audited)"),
         Binding("f5", "refresh", "Refresh", show=False, id="refresh", tooltip="Refresh now"),
         Binding("question_mark", "help", "Help", key_display="?", id="help", tooltip="List the keys"),
         Binding("f1", "help", "Help", show=False, id="help.f1", tooltip="List the keys"),
@@ -403,6 +408,11 @@ class MedJobsApp(App[None]):
         """Cancel the selected run (only a queued run can be cancelled)."""
         if (key := self._selected("queue")) is not None:
             self.run_command(partial(commands.cancel, self.operations, self.actor, int(key)))
+
+    def action_dose_taken(self) -> None:
+        """Record the selected dose as taken (``medjobs dose taken``): the console checks the role and audits."""
+        if (key := self._selected("doses")) is not None:
+            self.run_command(partial(commands.dose_taken, self.operations, self.actor, key))
 
     def trigger_job(self, name: str) -> None:
         """Queue a run of job ``name`` (from a key or the command palette)."""

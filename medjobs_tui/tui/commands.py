@@ -31,6 +31,16 @@ def cancel(console: Console, actor: Actor, run_id: int) -> str:
     return f"Cancelled run {run_id}"
 
 
+def dose_taken(console: Console, actor: Actor, row_key: str) -> str:
+    """Record the dose of a Doses-tab row (key ``<order>@<UTC ISO instant>``) as taken, now."""
+    from datetime import datetime
+
+    order, _, instant = row_key.partition("@")
+    done = console.record_dose(actor, int(order), datetime.fromisoformat(instant), "taken")
+    was = f" (was {done.previous.replace('_', ' ')})" if done.previous else ""
+    return f"Dose of order {done.order_id} due {done.local_time} recorded as taken{was}"
+
+
 def describe(exc: BaseException | None) -> str:
     """A short text for an unexpected error: console errors are already safe; others give only their type
     (their message may quote stored data, so it is neither shown nor logged)."""

@@ -1,0 +1,48 @@
+"""The Doses tab's key `d` records the selected dose as taken, through the console (role-checked, audited),
+as `medjobs dose taken` does; the row then says 'taken'."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from medjobs_tui.console import Actor
+from medjobs_tui.tui.app import MedJobsApp
+from tests.tui.pilot import cell, notices, select, settle, wait_until
+
+SIZE = (120, 40)
+TODAY = date(2026, 11, 29)   # the fixed clock's clinic-local day (07:55 New York)
+
+
+async def test_d_records_the_selected_dose_as_taken(clinic):
+    doses = clinic.console.doses(clinic.actor, TODAY)
+    dose = next(d for d in doses if d.local.strftime("%H:%M") == "08:00" and d.status == "due")
+    key = f"{dose.order}@{dose.at.isoformat()}"
+    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("6")
+        await settle(pilot)
+        select(app, "doses", key)
+        await pilot.press("d")
+        await wait_until(pilot, lambda: cell(app, "doses", key, "status") == "taken", what="taken status")
+        assert any(f"Dose of order {dose.order} due 2026-11-29 08:00 EST recorded as taken" in n
+                   for n in notices(app))
+    history = clinic.console.dose_history(dose.order, dose.at)
+    assert [(h["status"], h["recorded_by"]) for h in history] == [("taken", clinic.actor.username)]
+
+
+async def test_d_is_refused_for_a_role_that_may_not_record_doses(clinic):
+    reviewer = Actor("rita", "reviewer")   # may see doses, may not record them
+    doses = clinic.console.doses(reviewer, TODAY)
+    dose = doses[0]
+    key = f"{dose.order}@{dose.at.isoformat()}"
+    app = MedJobsApp(clinic.console, reviewer, refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("6")
+        await settle(pilot)
+        select(app, "doses", key)
+        await pilot.press("d")
+        await wait_until(pilot, lambda: any("may not record what happened to a dose" in n for n in notices(app)),
+                         what="refusal toast")
+    assert clinic.console.dose_history(dose.order, dose.at) == []
