@@ -152,8 +152,11 @@ def test_cli_patient_prefs_and_order_critical(clinic, clinic_config):
 
     from medjobs_tui.cli import main
 
+    from tests.conftest import make_user, password_file
+
     settings, db, oid, console = clinic
-    runner = CliRunner()
+    make_user(settings, "nurse", "operator")
+    runner = CliRunner(env={"MEDJOBS_PASSWORD_FILE": str(password_file(clinic_config.parent))})
     base = ["--config", str(clinic_config), "--user", "nurse"]
     r = runner.invoke(main, base + ["patient", "prefs", "p-00001", "--lead", "20", "--quiet", "22:00-07:00"])
     assert r.exit_code == 0, r.output

@@ -66,6 +66,8 @@ CALLS = {
     "clinic.recover": lambda c, a, t: c.emergency_admin(a, "new.admin", PASSWORD),
     "key.rotate": lambda c, a, t: c.rotate_store_key(a),
     "dose.record": lambda c, a, t: c.record_dose(a, 999, "2026-11-29 08:00", "taken"),
+    "patient.prefs": lambda c, a, t: c.set_patient_prefs(a, "P-09999", lead_minutes=5),
+    "order.critical": lambda c, a, t: c.set_order_critical(a, 999),
 }
 """How each operation is performed through the console (``c`` console, ``a`` actor, ``t`` a tmp folder)."""
 
@@ -88,6 +90,8 @@ CLI_OPERATIONS = {
     "key rotate": {"key.rotate"}, "key recover": set(),
     "dose taken": {"dose.record"}, "dose skipped": {"dose.record"}, "dose refused": {"dose.record"},
     "dose history": {"view.operations"},
+    "patient prefs": {"patient.prefs", "view.operations"}, "order critical": {"order.critical"},
+    "validation": {"view.operations"},
 }
 """The operations each CLI command performs (``check-config`` reads only the config file; ``key recover``
 rebuilds the key file from the recovery key, which is its own credential, before any store can be opened)."""
