@@ -91,7 +91,6 @@ CLI_OPERATIONS = {
     "dose taken": {"dose.record"}, "dose skipped": {"dose.record"}, "dose refused": {"dose.record"},
     "dose history": {"view.operations"},
     "patient prefs": {"patient.prefs", "view.operations"}, "order critical": {"order.critical"},
-    "validation": {"view.operations"},
 }
 """The operations each CLI command performs (``check-config`` reads only the config file; ``key recover``
 rebuilds the key file from the recovery key, which is its own credential, before any store can be opened)."""
