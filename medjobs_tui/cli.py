@@ -574,6 +574,26 @@ def metrics(obj: Ctx, fmt: str) -> None:
 
 
 @main.command()
+@click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="write to FILE instead of printing")
+@click.pass_obj
+def report(obj: Ctx, fmt: str, output: str | None) -> None:
+    """The validation report (VALIDATION.md's sections, filled from live state), ending with its SHA-256."""
+    console, actor = obj.console()
+    text = console.validation_report(actor, fmt)
+    if output:
+        from medjobs_tui.console.report import write
+
+        try:
+            write(text, output)
+        except OSError as exc:
+            _fail(f"cannot write the report to {output}: {exc.strerror or type(exc).__name__}", 1)
+        out.print(f"report written: {output}", markup=False)
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command()
 @click.pass_obj
 def validation(obj: Ctx) -> None:
     """Each job's validation status (valid, failing, stale) with its reasons; exit 1 if any job is not valid."""

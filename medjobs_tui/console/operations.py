@@ -6,6 +6,7 @@ entry, allowed or denied. The dashboard and the CLI call only this layer; neithe
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import replace
@@ -92,6 +93,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "store.restore": frozenset({"admin"}),
     "audit.verify": frozenset({"admin", "auditor"}),
     "audit.list": frozenset({"admin", "auditor"}),
+    "report.write": frozenset({"admin", "reviewer", "auditor"}),
 }
 
 ACTION_WORDS = {
@@ -113,6 +115,7 @@ ACTION_WORDS = {
     "dose.read": "see patients' doses",
     "backup.verify": "verify backups", "store.restore": "restore the store from a backup",
     "audit.verify": "verify the audit trail", "audit.list": "list the audit trail",
+    "report.write": "write the validation report",
     "interactions.import": "import the clinic's interaction list",
     "interactions.ack": "acknowledge interaction alerts",
     "patient.prefs": "set patients' reminder preferences",
@@ -697,6 +700,19 @@ class Console(AccountsMixin):
         terminal = store_runs.terminal_runs_by_job(self.db)
         return [job_metrics(name, attempts.get(name, []), terminal.get(name, []), self.settings.evidence_dir)
                 for name in self.settings.jobs]
+
+    def validation_report(self, actor: Actor, fmt: str = "md") -> str:
+        """The validation report (``console.report``) as Markdown (``md``) or HTML (``html``), from live state;
+        audited with its SHA-256. Raises PermissionDenied, ConsoleError for an unknown format."""
+        self.authorise(actor, "report.write", "report")
+        if fmt not in ("md", "html"):
+            raise ConsoleError(f"report format must be md or html, not {fmt!r}")
+        from medjobs_tui.console import report
+
+        text = report.render_markdown(self) if fmt == "md" else report.render_html(self)
+        self._audit_ok(actor, "report.write", "report", {"format": fmt,
+                                                         "sha256": hashlib.sha256(text.encode()).hexdigest()})
+        return text
 
     def prometheus_metrics(self) -> str:
         """The metrics and validation status in the Prometheus text exposition format (``engine.exposition``)."""

@@ -59,3 +59,43 @@ def last_finished_at(db: sqlite_utils.Database, job_name: str) -> str | None:
     row = db.execute("SELECT MAX(finished_at) FROM runs WHERE job_name = ? AND finished_at IS NOT NULL"
                      " AND status NOT IN ('skipped', 'cancelled')", [job_name]).fetchone()
     return row[0] if row else None
+
+
+def attempts_since(db: sqlite_utils.Database, since: datetime) -> list[dict[str, Any]]:
+    """Attempts started at or after ``since`` with their run's job, queue, priority, status and evidence columns,
+    oldest first: ``{attempt, outcome, error, run_id, job_name, queue, priority, run_status, evidence_path,
+    evidence_sha256}``."""
+    return _rows(db.execute(
+        "SELECT a.attempt, a.outcome, a.error, a.run_id, r.job_name, r.queue, r.priority, r.status AS run_status,"
+        " r.evidence_path, r.evidence_sha256 FROM run_attempts a JOIN runs r ON r.id = a.run_id"
+        " WHERE a.started_at >= ? ORDER BY a.id", [iso(since)]))
+
+
+def audit_counts_since(db: sqlite_utils.Database, since: datetime) -> dict[str, int]:
+    """Audit entries at or after ``since`` by outcome (ok, denied, error)."""
+    return dict(db.execute("SELECT outcome, count(*) FROM audit_log WHERE at >= ? GROUP BY outcome",
+                           [iso(since)]).fetchall())
+
+
+def supply_rows(db: sqlite_utils.Database, limit: int = 20) -> list[dict[str, Any]]:
+    """The supply monitor's latest figures per order, most critical first (fewest days remaining):
+    ``{medication_request_id, current_supply, daily_usage, days_remaining, status, computed_at}``; no patient data."""
+    return _rows(db.execute(
+        "SELECT medication_request_id, current_supply, daily_usage, days_remaining, status, computed_at"
+        " FROM supply_status ORDER BY days_remaining IS NULL, days_remaining, medication_request_id LIMIT ?", [limit]))
+
+
+def supply_counts(db: sqlite_utils.Database) -> dict[str, int]:
+    """Orders per supply status (ok, low, critical, unknown)."""
+    return dict(db.execute("SELECT status, count(*) FROM supply_status GROUP BY status").fetchall())
+
+
+def latest_backup(db: sqlite_utils.Database) -> dict[str, Any] | None:
+    """The newest backups row, or None."""
+    return _row(db.execute("SELECT * FROM backups ORDER BY id DESC LIMIT 1"))
+
+
+def latest_run(db: sqlite_utils.Database, job_type: str, status: str = "succeeded") -> dict[str, Any] | None:
+    """The newest run of ``job_type`` in ``status``, or None."""
+    return _row(db.execute("SELECT * FROM runs WHERE job_type = ? AND status = ? ORDER BY id DESC LIMIT 1",
+                           [job_type, status]))
