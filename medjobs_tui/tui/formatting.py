@@ -30,6 +30,8 @@ STATUS_STYLES: dict[str, str] = {
     "expired": "dim",
     "valid": "green",
     "no runs": "dim",
+    "failing": "bold red",
+    "stale": "yellow",
     "due": "dodger_blue1",
     "reminded": "yellow",
     "taken": "green",

@@ -142,3 +142,8 @@ TABS: tuple[TabSpec, ...] = (
               "other days."),
 )
 """The dashboard's tabs, in order (keys 1-6 switch to them)."""
+
+from medjobs_tui.tui import validation_tab  # noqa: E402 - the Validation tab lives in its own module
+
+TABS = TABS + (TabSpec("validation", "Validation", tuple(Column(*c) for c in validation_tab.COLUMNS),
+                       validation_tab.rows, empty=validation_tab.EMPTY),)
