@@ -26,6 +26,7 @@ from medjobs_tui.console import identity
 from medjobs_tui.console.accounts import check_username
 from medjobs_tui.engine.runner import Runner
 from medjobs_tui.fhir import FhirImportError
+from medjobs_tui.security.masking import install_log_redaction
 from medjobs_tui.security.keys import (
     KeyFileError, create_demo_keys, create_keys, key_file_exists, key_file_path, recover_keys, restore_key_file,
 )
@@ -159,6 +160,7 @@ class MedJobsGroup(click.Group):
 def main(ctx: click.Context, config: str | None, user: str | None, password_fd: int | None) -> None:
     """MedJobs: the clinic's medication background jobs. With no command, opens the dashboard (sign-in first)."""
     os.umask(0o077)  # every file MedJobs creates is 0600, every folder 0700 (store, WAL, backups, evidence, keys)
+    install_log_redaction()  # every log line is redacted of identifier-shaped text on its way out
     ctx.obj = Ctx(config, user, password_fd)
     if ctx.invoked_subcommand is None:
         settings = ctx.obj.settings  # validate before anything starts

@@ -171,7 +171,10 @@ def _init_worker(settings: Settings, runner_pid: int, overrides: dict[str, str])
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _watch_runner(runner_pid)
     from medjobs_tui.security.keys import load_keys
+    from medjobs_tui.security.masking import install_log_redaction
     from medjobs_tui.store import connect
+
+    install_log_redaction()
 
     _WORKER.update(settings=settings, overrides=overrides, runner_pid=runner_pid,
                    db=connect(settings.database_path, load_keys(settings).store))

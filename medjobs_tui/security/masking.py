@@ -7,6 +7,8 @@ reference. Source: DOMAIN.md "Error masking"; OWASP Error Handling Cheat Sheet.
 
 from __future__ import annotations
 
+import logging
+import re
 import secrets
 
 
@@ -25,3 +27,78 @@ def mask_exception(exc: BaseException, ref: str | None = None) -> str:
     if isinstance(exc, SafeError):
         return f"{exc} (ref {ref})"
     return f"{type(exc).__name__}: details withheld (ref {ref})"
+
+
+# ---------------------------------------------------------------------------------------------- logs
+# The second line of defence: MedJobs' own texts carry pseudonyms and counts only, but an exception from a
+# library may quote what it was given. Every log line passes through ``redact`` on its way out.
+
+_REDACTIONS: list[tuple[re.Pattern[str], str]] = [
+    # e-mail addresses
+    (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "[email]"),
+    # UUIDs (FHIR resource ids; Synthea reuses them as medical record numbers), also as urn:uuid:
+    (re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"), "[id]"),
+    # FHIR references such as Patient/abc-123
+    (re.compile(r"\b(Patient|Person|RelatedPerson|Practitioner)/[A-Za-z0-9.\-]{1,64}"), r"\1/[id]"),
+    # US social security numbers
+    (re.compile(r"\b\d{3}-\d{2}-\d{4}\b"), "[ssn]"),
+    # phone numbers: (555) 123-4567, 555-123-4567, +1 555 123 4567, 555.123.4567
+    (re.compile(r"(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\b\d{3}[\s.-])\d{3}[\s.-]\d{4}\b"), "[phone]"),
+    # full dates (a birth date is one): 1970-05-04, 05/04/1970, 4.5.1970 (the time of day is kept)
+    (re.compile(r"\b(?:18|19|20)\d{2}-\d{2}-\d{2}"), "[date]"),
+    (re.compile(r"\b\d{1,2}[/.]\d{1,2}[/.](?:18|19|20)?\d{2}\b"), "[date]"),
+    # MRN-like identifiers: a long run of digits, optionally with letters around it (S99912345, X12345678X)
+    (re.compile(r"\b[A-Za-z]{0,3}\d{7,}[A-Za-z]{0,2}\b"), "[id]"),
+    # names after a key that says so: name=..., "family": "...", patient: ...
+    (re.compile(r"""(\b(?i:name|given|family|patient|prefix|suffix)["']?\s*[:=]\s*\[?["']?)"""
+                r"""([A-Z][\w'.-]*(?:[ ,]+["']?[A-Z][\w'.-]*){0,3})"""), r"\1[name]"),
+    # Synthea-style names (a capitalised word ending in digits: Jacinto644); no real word looks like that
+    (re.compile(r"\b[A-Z][a-z]+\d{1,4}\b"), "[name]"),
+    # street addresses: a house number, a capitalised street name and a street word
+    (re.compile(r"\b\d{1,6}\s+(?:[A-Z][\w'.-]*\s+){1,4}(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|"
+                r"Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Circle|Parkway|Highway|Suite)\b\.?(?:\s+(?:Unit|Apt|Suite)"
+                r"\s+\w+)?"), "[address]"),
+]
+
+
+def redact(text: str) -> str:
+    """``text`` with identifier-shaped parts replaced by placeholders: e-mail addresses, UUIDs and FHIR
+    references, SSNs, phone numbers, full dates, MRN-like ids, names after a name/patient key, Synthea-style
+    names and street addresses. Pseudonyms (P-00012), run ids, counts and times of day are kept."""
+    for pattern, replacement in _REDACTIONS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that redacts every record's message, exception text and stack (see ``redact``).
+
+    Install it on handlers (``install_log_redaction``): a filter on a logger does not see its children's
+    records, a filter on a handler sees every record it writes.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad format string must not lose the line
+            message = str(record.msg)
+        record.msg, record.args = redact(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return True
+
+
+_FILTER = RedactingFilter()
+
+
+def install_log_redaction() -> None:
+    """Put RedactingFilter on every handler of the root logger and on ``logging.lastResort`` (which writes
+    MedJobs' warnings and errors to stderr when nothing else is configured), so no log line of MedJobs or
+    of a library leaves unredacted. Idempotent; call it again after adding a handler."""
+    for handler in [*logging.getLogger().handlers, logging.lastResort]:
+        if handler is not None and _FILTER not in handler.filters:
+            handler.addFilter(_FILTER)
