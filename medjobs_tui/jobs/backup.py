@@ -222,17 +222,17 @@ def retention_plan(rows: list[dict[str, Any]], zone, keep_daily: int, keep_weekl
 
 
 def apply_retention(ctx: JobContext, keep_daily: int, keep_weekly: int) -> list[str]:
-    """Remove the files of the backups ``retention_plan`` names and mark their rows removed (one fenced
-    transaction); return the removed file names."""
+    """Mark the backups ``retention_plan`` names as removed (one fenced transaction), then delete the files
+    of every backup marked removed (so files left by an attempt killed after its commit go too); return the
+    names marked now."""
     plan = retention_plan(store_backup.kept_backups(ctx.db), ctx.settings.zone, keep_daily, keep_weekly)
-    removed = []
     with ctx.transaction():
         for r in plan:
             store_backup.mark_removed(ctx.db, r["id"], iso(ctx.now))
-            Path(r["path"]).unlink(missing_ok=True)
-            Path(r["manifest_path"]).unlink(missing_ok=True)
-            removed.append(Path(r["path"]).name)
-    return removed
+    for r in store_backup.removed_backups(ctx.db):
+        Path(r["path"]).unlink(missing_ok=True)
+        Path(r["manifest_path"]).unlink(missing_ok=True)
+    return [Path(r["path"]).name for r in plan]
 
 
 def _summary(backup_id: int, target: Path, manifest: dict[str, Any]) -> dict[str, Any]:

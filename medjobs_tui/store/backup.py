@@ -130,6 +130,13 @@ def kept_backups(db) -> list[dict]:
     return [dict(zip(cols, r)) for r in cur.fetchall()]
 
 
+def removed_backups(db) -> list[dict]:
+    """Every backups row the retention rule marked removed (their files should be gone)."""
+    cur = db.execute("SELECT * FROM backups WHERE removed_at IS NOT NULL ORDER BY id")
+    cols = [c[0] for c in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
 def backup_by_file(db, name: str) -> dict | None:
     """The newest backups row whose file is named ``name``, or None."""
     cur = db.execute("SELECT * FROM backups WHERE path LIKE ? ORDER BY id DESC", [f"%{name}"])
