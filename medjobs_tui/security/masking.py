@@ -44,8 +44,9 @@ _REDACTIONS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b\d{3}-\d{2}-\d{4}\b"), "[ssn]"),
     # phone numbers: (555) 123-4567, 555-123-4567, +1 555 123 4567, 555.123.4567
     (re.compile(r"(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\b\d{3}[\s.-])\d{3}[\s.-]\d{4}\b"), "[phone]"),
-    # full dates (a birth date is one): 1970-05-04, 05/04/1970, 4.5.1970 (the time of day is kept)
-    (re.compile(r"\b(?:18|19|20)\d{2}-\d{2}-\d{2}"), "[date]"),
+    # full dates (a birth date is one): 1970-05-04, 05/04/1970, 4.5.1970; an ISO instant (a run's schedule,
+    # 2026-11-29T07:45:00+00:00) is kept
+    (re.compile(r"\b(?:18|19|20)\d{2}-\d{2}-\d{2}(?!T\d)"), "[date]"),
     (re.compile(r"\b\d{1,2}[/.]\d{1,2}[/.](?:18|19|20)?\d{2}\b"), "[date]"),
     # MRN-like identifiers: a long run of digits, optionally with letters around it (S99912345, X12345678X)
     (re.compile(r"\b[A-Za-z]{0,3}\d{7,}[A-Za-z]{0,2}\b"), "[id]"),
@@ -96,9 +97,9 @@ _FILTER = RedactingFilter()
 
 
 def install_log_redaction() -> None:
-    """Put RedactingFilter on every handler of the root logger and on ``logging.lastResort`` (which writes
-    MedJobs' warnings and errors to stderr when nothing else is configured), so no log line of MedJobs or
-    of a library leaves unredacted. Idempotent; call it again after adding a handler."""
-    for handler in [*logging.getLogger().handlers, logging.lastResort]:
-        if handler is not None and _FILTER not in handler.filters:
-            handler.addFilter(_FILTER)
+    """Put RedactingFilter on ``logging.lastResort``: MedJobs configures no log handler, so its warnings
+    and errors (and any library's) reach stderr through that handler. A deployment that adds its own
+    handlers adds ``RedactingFilter()`` to them. Idempotent."""
+    handler = logging.lastResort
+    if handler is not None and _FILTER not in handler.filters:
+        handler.addFilter(_FILTER)

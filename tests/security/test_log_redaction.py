@@ -28,7 +28,8 @@ def test_redact_removes_every_identifier_and_keeps_the_rest():
 
 
 def test_pseudonyms_run_ids_counts_and_times_of_day_are_kept():
-    text = "run 42 of refill_check: 3 notifications for P-00012 at 08:00, took 0.25 s (ref E-3F9A1C)"
+    text = ("run 42 of refill_check: 3 notifications for P-00012 at 08:00, took 0.25 s (ref E-3F9A1C); "
+            "catch-up tick at 2026-11-29T07:45:00+00:00")
     assert redact(text) == text
 
 
