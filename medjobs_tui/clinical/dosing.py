@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import calendar
 import json
+import functools
 import math
 from dataclasses import dataclass, fields
 from datetime import date, datetime, time, timedelta, timezone
@@ -57,6 +58,7 @@ def timing_code(frequency: float | None, period: float | None, period_unit: str 
     return None
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_clock_time(text: str) -> time:
     """``'HH:MM'`` -> datetime.time. Raises ValueError naming the text if it is not a 24-hour time."""
     try:
@@ -72,6 +74,7 @@ def _exists(naive: datetime, zone: ZoneInfo) -> bool:
     return back == naive
 
 
+@functools.lru_cache(maxsize=1 << 17)
 def local_to_utc(day: date, at: time, zone: ZoneInfo) -> datetime:
     """The UTC instant of wall-clock time ``at`` on local date ``day`` in ``zone``.
 
@@ -80,6 +83,7 @@ def local_to_utc(day: date, at: time, zone: ZoneInfo) -> datetime:
     given at the first valid instant after the gap (03:00 local); a time that occurs twice (fall back,
     01:30 on 2026-11-01) is given once, at its first occurrence (fold=0).
     Source: ../shared/DOMAIN.md "Dosing schedules"; Python zoneinfo / PEP 495 fold semantics.
+    Pure, so memoised (the supply jobs ask for the same local dates and times of every order).
     """
     naive = datetime.combine(day, at)
     if not _exists(naive, zone):

@@ -211,10 +211,15 @@ class PlannedUsage(Usage):
         limit = t0 + timedelta(days=self.HORIZON_DAYS)
         while lo < limit and (self.end is None or lo <= self.end):
             hi = lo + timedelta(days=62)
-            for at, need in self._doses(lo, hi):
-                if need > left + 1e-9:
-                    return at
-                left -= need
+            # the first 62 days in growing pieces (most supplies run out early); same doses, same result
+            cuts = (lo + timedelta(days=8), lo + timedelta(days=24), hi) if lo == t0 else (hi,)
+            piece = lo
+            for cut in cuts:
+                for at, need in self._doses(piece, cut):
+                    if need > left + 1e-9:
+                        return at
+                    left -= need
+                piece = cut
             lo = hi
         return None if self.end is not None and lo > self.end else limit
 
