@@ -18,6 +18,7 @@ from datetime import timezone
 import click
 from rich.console import Console as RichConsole
 from rich.table import Table
+from rich.text import Text
 
 from medjobs_tui.clock import parse_iso
 from medjobs_tui.config import PRIORITIES, ConfigError, Settings, load_settings
@@ -26,7 +27,7 @@ from medjobs_tui.console import identity
 from medjobs_tui.console.accounts import check_username
 from medjobs_tui.engine.runner import Runner
 from medjobs_tui.fhir import FhirImportError
-from medjobs_tui.security.masking import install_log_redaction
+from medjobs_tui.security.masking import has_control_characters, install_log_redaction, printable
 from medjobs_tui.security.keys import (
     KeyFileError, create_demo_keys, create_keys, key_file_exists, key_file_path, recover_keys, restore_key_file,
 )
@@ -520,8 +521,15 @@ def _print_table(columns: tuple[str, ...], rows) -> None:
     for col in columns:
         table.add_column(col)
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(_cell(c) for c in row))
     out.print(table)
+
+
+def _cell(value) -> Text:
+    """A table cell as literal text (no Rich markup read from stored data), terminal escape codes removed."""
+    if isinstance(value, Text):
+        return Text(printable(value.plain), style=value.style) if has_control_characters(value.plain) else value
+    return Text(printable("" if value is None else str(value)))
 
 
 def _local(dt, settings: Settings) -> str:

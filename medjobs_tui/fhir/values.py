@@ -18,7 +18,11 @@ sanity bounds written down here because FHIR sets none):
 - Quantities a dose, a fill or a supply is computed from must be > 0 (FHIR allows a negative or zero
   decimal, a pharmacy never dispenses one): doseQuantity, doseRange.low/high, rateQuantity,
   maxDosePerAdministration, dispenseRequest.quantity / expectedSupplyDuration / initialFill,
-  MedicationDispense.quantity / daysSupply, Timing duration and boundsDuration.
+  MedicationDispense.quantity / daysSupply, Timing duration and boundsDuration; and at most
+  ``MAX_QUANTITY`` (100,000: a dose of 1e30 tablets, or a fill of a million units, is no prescription;
+  the largest real fills, litres of solution in mL, stay far below).
+- Text holds no control characters but tab, newline and carriage return (``security.masking``):
+  an ESC in a medication name would clear an operator's screen (CWE-150).
 - Timing.repeat: ``frequency``/``frequencyMax`` whole numbers 1..``MAX_FREQUENCY`` (FHIR positiveInt;
   100 administrations in one period is past any dosing instruction a clinic reminds); ``period``/
   ``periodMax`` > 0 and <= ``MAX_PERIOD``; ``count``/``countMax`` whole 1..``MAX_COUNT``; ``offset``
@@ -38,6 +42,8 @@ import math
 import re
 from typing import Any, Iterator
 
+from medjobs_tui.security.masking import has_control_characters
+
 MAX_JSON_DEPTH = 64
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 YEAR_MIN, YEAR_MAX = 1900, 2200
@@ -46,6 +52,7 @@ MAX_PERIOD = 10_000
 MAX_COUNT = 10_000
 MAX_OFFSET_MINUTES = 1440
 MAX_REPEATS = 100
+MAX_QUANTITY = 100_000
 MAX_DOSES_PER_DAY = 1440.0
 
 Problem = tuple[str, str]
@@ -95,6 +102,8 @@ def number_problem(value: Any) -> str | None:
             value.encode("utf-8")
         except UnicodeEncodeError:
             return "text that is not valid Unicode (a lone surrogate escape)"
+        if has_control_characters(value):
+            return "text with control characters (terminal escape codes are no clinical text)"
         return None
     if isinstance(value, bool):
         return None
@@ -143,8 +152,12 @@ def _positive(node: Any, path: str, out: list[Problem]) -> None:
 
 
 def _quantity(node: Any, path: str, out: list[Problem]) -> None:
+    """A Quantity's value must be > 0 and at most ``MAX_QUANTITY``."""
     if isinstance(node, dict):
-        _positive(node.get("value"), f"{path}.value", out)
+        value = node.get("value")
+        _positive(value, f"{path}.value", out)
+        if _real(value) and math.isfinite(value) and value > MAX_QUANTITY:
+            out.append((f"{path}.value", f"more than {MAX_QUANTITY:,}"))
 
 
 def _whole(node: Any, path: str, lo: int, hi: int, out: list[Problem]) -> None:

@@ -11,6 +11,9 @@ import logging
 import re
 import secrets
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""C0 and C1 control characters except tab and newline: ESC/CSI start terminal escape sequences."""
+
 
 class SafeError(Exception):
     """An error whose message is safe to show: it names what is wrong and where, with no patient data."""
@@ -103,3 +106,15 @@ def install_log_redaction() -> None:
     handler = logging.lastResort
     if handler is not None and _FILTER not in handler.filters:
         handler.addFilter(_FILTER)
+def printable(text: str) -> str:
+    """``text`` safe to put on a terminal: every C0/C1 control character except tab and newline (ESC and
+    CSI start escape sequences that clear the screen, move the cursor or retitle the window) becomes
+    U+FFFD. Stored text comes from imported files nobody here wrote; this is the last line before a
+    screen or a CLI table. Source: OWASP "Log Injection" / terminal escape injection (CWE-150)."""
+    return _CONTROL.sub("\ufffd", text)
+
+
+def has_control_characters(text: str) -> bool:
+    """True when ``text`` holds a control character that ``printable`` would replace (tab, newline and
+    carriage return aside: FHIR narrative uses them)."""
+    return any(ch != "\r" for ch in _CONTROL.findall(text))

@@ -13,6 +13,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Header
 
 from medjobs_tui.clock import Clock
+from medjobs_tui.security.masking import has_control_characters, printable
 from medjobs_tui.tui.tables import Column, Row
 
 
@@ -128,8 +129,12 @@ class LiveTable(DataTable):
 def _literal(cell: object) -> object:
     """A cell as the table stores it: strings as literal Text, Text copied (each cell its own object)."""
     if isinstance(cell, str):
-        return Text(cell)
-    return cell.copy() if isinstance(cell, Text) else cell
+        return Text(printable(cell))
+    if isinstance(cell, Text):
+        if has_control_characters(cell.plain):  # imported text with terminal escape codes
+            return Text(printable(cell.plain), style=cell.style, justify=cell.justify)
+        return cell.copy()
+    return cell
 
 
 def _cell_width(cell: object) -> int:

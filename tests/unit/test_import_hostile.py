@@ -114,6 +114,16 @@ HOSTILE = [
      "extension[0].valueInteger: a whole number beyond 64 bits"),
     ("lone surrogate in a status", "order", ("status",), "\ud800x",
      "status: text that is not valid Unicode (a lone surrogate escape)"),
+    ("dose of 1e30 tablets", "order", DOSE, 1e30, "doseQuantity.value: more than 100,000"),
+    ("fill of a million", "order", ("dispenseRequest", "quantity", "value"), 1e6,
+     "dispenseRequest.quantity.value: more than 100,000"),
+    ("days supply of 1e9", "dispense", ("daysSupply", "value"), 1e9, "daysSupply.value: more than 100,000"),
+    ("screen-clearing escape code in a medication name", "order", ("medicationCodeableConcept", "text"),
+     "\u001b[2J\u001b[31mEVIL", "medicationCodeableConcept.text: text with control characters"),
+    ("bell and backspace in a dose unit", "order", DOSE[:-1] + ("unit",), "tab\u0007\u0008let",
+     "doseQuantity.unit: text with control characters"),
+    ("C1 control (CSI) in a patient extension", "patient", ("extension",), [{"url": "x", "valueString": "a\u009bb"}],
+     "extension[0].valueString: text with control characters"),
     ("negative dispense", "dispense", ("quantity", "value"), -30, "quantity.value: must be greater than 0"),
     ("days supply 0", "dispense", ("daysSupply", "value"), 0, "daysSupply.value: must be greater than 0"),
     ("handed over in 9999", "dispense", ("whenHandedOver",), "9999-12-31T23:59:59-12:00",
@@ -402,3 +412,13 @@ def test_hostile_records_never_break_the_import_and_good_records_always_land(dat
         assert all(s.file in (str(f), str(bundle)) for s in report.skipped)
         assert not db.conn.in_transaction
         db.close()
+
+
+def test_tabs_and_line_breaks_of_narrative_text_are_not_control_characters(tmp_path, settings):
+    """FHIR narrative and dosage text carry tabs and CR LF line breaks: those records still land."""
+    good = order("n", dosageInstruction=[{**order()["dosageInstruction"][0], "text": "Take 1\ttablet\r\ndaily"}])
+    f = write_ndjson(tmp_path / "in.ndjson", [patient(), good])
+    db = connect(tmp_path / "t.db", STORE_KEY)
+    report = import_paths(db, settings, [f], NOW)
+    assert report.skipped == []
+    assert counts(db)["medication_requests"] == 1
