@@ -63,20 +63,23 @@ def inspect_copy(path: Path, backup_key: bytes) -> tuple[str, dict[str, int]]:
     """Open a copy read-only with ``backup_key``; return (integrity text, row count per table).
 
     The integrity text is 'ok' only when both ``PRAGMA cipher_integrity_check`` (every page's HMAC) and
-    ``PRAGMA integrity_check`` find nothing; otherwise it holds their first findings. Raises StoreError
-    when the key does not open the copy (or it is not a database at all).
+    ``PRAGMA integrity_check`` find nothing; otherwise it holds their first findings (a page so damaged
+    that reading it fails, as DatabaseError or SQLCipher's out-of-memory, is a finding, never a
+    traceback). Raises StoreError when the key does not open the copy (or it is not a database at all).
     """
     try:
         conn = open_keyed(f"{path.resolve().as_uri()}?mode=ro", backup_key, uri=True)
     except StoreError as exc:
         raise StoreError(str(exc).replace("the store key", "the backup key")) from None
     try:
-        problems = [str(r[0]) for r in conn.execute("PRAGMA cipher_integrity_check")][:5]
+        problems: list[str] = []
         try:
+            problems = [str(r[0]) for r in conn.execute("PRAGMA cipher_integrity_check")][:5]
             integrity = clinical.integrity_check(conn)
             counts = clinical.table_row_counts(conn)
-        except DatabaseError as exc:
-            return "; ".join(problems + [f"unreadable: {exc}"]), {}
+        except (DatabaseError, MemoryError) as exc:
+            # a damaged page: SQLCipher's HMAC failure surfaces as an error, SQLITE_NOMEM as MemoryError
+            return "; ".join(problems + [f"unreadable: {type(exc).__name__}: {exc}"]), {}
         if integrity != "ok":
             problems.append(integrity)
         return ("; ".join(problems) if problems else "ok"), counts

@@ -72,14 +72,18 @@ def test_verify_a_good_backup_then_a_changed_one(console):
         [("backup.verify", "error"), ("backup.verify", "ok")]
 
 
-def test_a_copy_changed_with_a_matching_manifest_is_still_caught_by_its_page_macs(console):
-    """Someone who rewrites the manifest's hash too: SQLCipher's per-page HMAC fails on opening."""
+@pytest.mark.parametrize("where", ["second page", "byte 50000", "last page"])
+def test_a_copy_changed_with_a_matching_manifest_is_still_caught_by_its_page_macs(console, where):
+    """Someone who rewrites the manifest's hash too: SQLCipher's per-page HMAC fails on reading that page,
+    wherever it is (a damaged data page once surfaced as a MemoryError traceback from the row counts)."""
     import json
 
     from medjobs_tui.jobs.backup import sha256_of
 
     path = backup(console)
-    flip_a_byte(path)
+    size = path.stat().st_size
+    flip_a_byte(path, {"second page": 4096 + 100, "byte 50000": min(50_000, size - 200),
+                       "last page": size - 100}[where])
     mpath = path.with_suffix(".manifest.json")
     manifest = json.loads(mpath.read_text())
     manifest["sha256"] = sha256_of(path)
