@@ -106,6 +106,8 @@ def install_log_redaction() -> None:
     handler = logging.lastResort
     if handler is not None and _FILTER not in handler.filters:
         handler.addFilter(_FILTER)
+
+
 def printable(text: str) -> str:
     """``text`` safe to put on a terminal: every C0/C1 control character except tab and newline (ESC and
     CSI start escape sequences that clear the screen, move the cursor or retitle the window) becomes
