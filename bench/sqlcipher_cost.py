@@ -34,9 +34,36 @@ def make_clinic(folder: Path) -> Path:
     return path
 
 
-def medjobs(config: Path, plain: bool, *args: str) -> float:
+ADMIN = "bench.admin"
+PASSWORD = "bench-password-not-secret-1"
+
+
+def init_clinic(config: Path, plain: bool) -> Path:
+    """Keys and a first admin for a fresh clinic (in a child process, so the plain variant applies)."""
+    script = (
+        "import sys\n"
+        "from medjobs_tui.config import load_settings\n"
+        "from medjobs_tui.console import CUSTODIAN, Console\n"
+        "from medjobs_tui.security.keys import create_keys\n"
+        "s = load_settings(sys.argv[1]); create_keys(s)\n"
+        "c = Console(s); c.create_first_admin(CUSTODIAN, sys.argv[2], sys.argv[3]); c.close()\n"
+    )
     env = dict(os.environ)
     env.pop("MEDJOBS_KEY_FILE", None)
+    if plain:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PLAIN), env.get("PYTHONPATH")]))
+    subprocess.run([sys.executable, "-c", script, str(config), ADMIN, PASSWORD], check=True, env=env)
+    path = config.parent / "admin-password.txt"
+    path.write_text(PASSWORD + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def medjobs(config: Path, plain: bool, *args: str, password_file: Path | None = None) -> float:
+    env = dict(os.environ)
+    env.pop("MEDJOBS_KEY_FILE", None)
+    if password_file is not None:
+        env["MEDJOBS_PASSWORD_FILE"] = str(password_file)
     if plain:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PLAIN), env.get("PYTHONPATH")]))
     started = time.perf_counter()
@@ -79,13 +106,9 @@ def one_round(tmp: Path, plain: bool, synthea: Path | None) -> dict[str, float]:
     if synthea is not None:
         syn = make_clinic(tmp / f"synthea-{mode}")
         files = sorted(str(p) for p in synthea.glob("*.ndjson"))
-        # no key file yet in a fresh folder: `demo --if-empty` would create keys and a demo; make keys via
-        # a demo-free path instead: the import command needs keys, so create them with the keys module
-        from medjobs_tui.config import load_settings
-        from medjobs_tui.security.keys import create_keys
-
-        create_keys(load_settings(syn))
-        out["synthea: import"] = medjobs(syn, plain, "import", *files)
+        admin_password_file = init_clinic(syn, plain)  # what `medjobs init` does: keys and a first admin
+        out["synthea: import"] = medjobs(syn, plain, "--user", ADMIN, "import", *files,
+                                         password_file=admin_password_file)
         out["synthea: run --once (wall)"] = medjobs(syn, plain, "run", "--once")
         out["synthea: run --once (sum of job durations)"] = job_seconds(syn, plain)
     return out
