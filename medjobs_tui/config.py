@@ -357,9 +357,11 @@ class QueueConfig(_Strict):
 
 
 class RunnerConfig(_Strict):
-    """The embedded runner: dispatcher poll interval (seconds) and the queues."""
+    """The embedded runner: dispatcher poll interval (seconds), the queues, and ``retention_days``: finished
+    runs older than this are folded into daily metrics and removed (their evidence files stay)."""
 
     poll_interval: Annotated[float, Field(gt=0, le=60)] = 1.0
+    retention_days: Annotated[int, Field(ge=1, le=3660)] = 90
     queues: dict[str, QueueConfig] = Field(
         default_factory=lambda: {"clinical": QueueConfig(concurrency=2), "maintenance": QueueConfig(concurrency=1)}
     )

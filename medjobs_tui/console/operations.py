@@ -41,6 +41,7 @@ from medjobs_tui.store import dose_log as store_doses
 from medjobs_tui.store import clinical
 from medjobs_tui.store import interactions as store_interactions
 from medjobs_tui.store import preferences as store_prefs
+from medjobs_tui.store import pruning as store_pruning
 from medjobs_tui.store import runs as store_runs
 
 PRIORITY_NAMES = {rank: name for name, rank in PRIORITIES.items()}
@@ -695,11 +696,13 @@ class Console(AccountsMixin):
         return sorted(out, key=lambda j: (-PRIORITIES[j.priority], j.name))
 
     def metrics(self) -> list[JobMetrics]:
-        """Per-job metrics (execution time, success, errors, retries, timeouts, validation)."""
+        """Per-job metrics (execution time, success, errors, retries, timeouts, validation), over all
+        history: pruned runs count through their folded daily metrics."""
         attempts = store_runs.attempts_by_job(self.db)
         terminal = store_runs.terminal_runs_by_job(self.db)
-        return [job_metrics(name, attempts.get(name, []), terminal.get(name, []), self.settings.evidence_dir)
-                for name in self.settings.jobs]
+        folded = store_pruning.folded_by_job(self.db)    # runs pruned past the retention
+        return [job_metrics(name, attempts.get(name, []), terminal.get(name, []), self.settings.evidence_dir,
+                            folded.get(name)) for name in self.settings.jobs]
 
     def validation_report(self, actor: Actor, fmt: str = "md") -> str:
         """The validation report (``console.report``) as Markdown (``md``) or HTML (``html``), from live state;

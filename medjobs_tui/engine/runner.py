@@ -32,7 +32,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from medjobs_tui.clock import Clock, SystemClock, iso
 from medjobs_tui.config import Settings
-from medjobs_tui.engine import exposition, outcomes, recovery, ticks, validation
+from medjobs_tui.engine import exposition, outcomes, pruning, recovery, ticks, validation
 from medjobs_tui.engine.delivery import DeliveryLoop
 from medjobs_tui.engine.outcomes import RUNNER_ACTOR
 from medjobs_tui.engine.pool import Outcome, WorkerPool
@@ -115,6 +115,16 @@ class Runner:
         self.wake()
         self._changed()
         return rows
+
+    def prune(self) -> int:
+        """Fold finished runs past ``runner.retention_days`` into daily metrics and remove them (evidence
+        files stay; see ``engine.pruning``); return how many. A failure is logged in one line, not raised."""
+        try:
+            return self.store_retry.call("pruning finished runs", lambda: pruning.prune(
+                self.db, self.settings, self.clock.now()), should_stop=self._stopping.is_set)
+        except Exception as exc:  # noqa: BLE001 - pruning can wait for its next turn
+            log.error("pruning failed: %s", type(exc).__name__)
+            return 0
 
     def tick(self, job_name: str, fire_time: datetime) -> int | None:
         """One fire time of ``job_name``: the run id of its row (queued, coalesced or skipped), or None if
@@ -245,7 +255,7 @@ class Runner:
     def start(self) -> None:
         """Recover orphaned runs, rebuild missing evidence, start the worker pool, catch up ticks missed while
         no runner ran (each job's misfire policy), start APScheduler (one trigger per job, every fire time
-        handed to ``fire``) and the dispatcher thread."""
+        handed to ``fire``; pruning now and every ``pruning.PRUNE_EVERY_S``) and the dispatcher thread."""
         self.recover()
         outcomes.rebuild_missing_evidence(self.db, self.settings)
         if hasattr(self.executor, "start"):
@@ -261,6 +271,9 @@ class Runner:
                                    executor="ticks")
         self.scheduler.add_job(self.minutely, "interval", seconds=MINUTELY_S, id="medjobs.minutely",
                                name="validation alerts and metrics textfile")
+        self.prune()
+        self.scheduler.add_job(self.prune, "interval", seconds=pruning.PRUNE_EVERY_S, id="_prune",
+                               name="pruning finished runs")
         self.scheduler.start()
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="medjobs-dispatcher", daemon=True)
         self._dispatcher.start()

@@ -318,6 +318,30 @@ CREATE INDEX ix_runs_job_status ON runs(job_name, status);
 """,
     ),
     (
+        31,
+        "daily metrics of pruned runs: finished runs past the retention are folded in here, then removed",
+        """
+CREATE TABLE run_metrics_daily (
+    day TEXT NOT NULL,                        -- UTC date (YYYY-MM-DD) the runs finished on
+    job_name TEXT NOT NULL,
+    runs INTEGER NOT NULL DEFAULT 0,          -- finished runs (succeeded or dead)
+    succeeded_runs INTEGER NOT NULL DEFAULT 0,
+    dead_runs INTEGER NOT NULL DEFAULT 0,
+    other_rows INTEGER NOT NULL DEFAULT 0,    -- skipped, coalesced and cancelled rows removed (never run)
+    attempts INTEGER NOT NULL DEFAULT 0,      -- finished attempts (interrupted ones included)
+    succeeded_attempts INTEGER NOT NULL DEFAULT 0,
+    error_attempts INTEGER NOT NULL DEFAULT 0,   -- failed, timed out or crashed
+    retries INTEGER NOT NULL DEFAULT 0,       -- attempts after the first
+    timeouts INTEGER NOT NULL DEFAULT 0,
+    duration_sum_s REAL NOT NULL DEFAULT 0,   -- of the attempts with a duration
+    duration_count INTEGER NOT NULL DEFAULT 0,
+    duration_max_s REAL,
+    invalid_evidence INTEGER NOT NULL DEFAULT 0,  -- finished runs whose evidence did not match when folded
+    PRIMARY KEY (day, job_name)
+);
+""",
+    ),
+    (
         50,
         "notification delivery: one row per notification and channel (in-app inbox and configured channels)",
         """
