@@ -7,9 +7,9 @@ the runner's clock, so two runners whose clocks differ record a fire time once:
 - **Wall-clock schedules** (a cron whose hour field names hours, e.g. ``30 1 * * *``): each named local
   time runs once per local day. On the fall-back day the second occurrence of the repeated hour is
   recorded as ``skipped`` (``repeated hour``); on the spring-forward day a time in the gap runs once, at
-  the end of the gap. APScheduler 3.11's own CronTrigger fires such a job twice on fall-back, fires a
-  gap time an hour late in America/New_York and not at all in Australia/Sydney, hence
-  ``WallClockCronTrigger``.
+  the end of the gap. APScheduler 3.11's own CronTrigger fires such a job twice on fall-back and a
+  gap time an hour after its wall time (02:30 at 03:30, not at 03:00), in America/New_York and
+  Australia/Sydney alike, hence ``WallClockCronTrigger``.
 - **Sub-daily schedules** (``*/15 * * * *``, ``5 * * * *``, intervals) keep every real instant.
 - **Coalescing**: at most one scheduled run of a job waits in the queue; a further tick meanwhile is
   recorded as ``coalesced`` (a row, not run).

@@ -138,7 +138,7 @@ def test_daily_job_in_the_spring_forward_gap_runs_once_at_the_end_of_the_gap_in_
     deliver(runner, clock, "backup", datetime(2026, 10, 2, tzinfo=UTC), datetime(2026, 10, 5, tzinfo=UTC))
     assert rows(runner, "backup") == [
         ("2026-10-03T02:30:00+10:00", "succeeded", None),
-        ("2026-10-04T03:00:00+11:00", "succeeded", None),   # APScheduler's CronTrigger skips this day entirely
+        ("2026-10-04T03:00:00+11:00", "succeeded", None),   # APScheduler's CronTrigger alone: 03:30
         ("2026-10-05T02:30:00+11:00", "succeeded", None),
     ]
 
