@@ -1,7 +1,7 @@
 """Queries of pruning: fold finished runs older than the retention into ``run_metrics_daily``, then remove them.
 
-A pruned run leaves its counts behind (one row per UTC day and job) and its evidence file on disk;
-its row, attempts, history and error details go. Each batch is one transaction, so a crash leaves
+A pruned run leaves its counts behind (one row per UTC day and job), its evidence file on disk and its
+evidence-chain links; its row, attempts, history and error details go. Each batch is one transaction, so a crash leaves
 every run either whole or folded, never both.
 """
 
@@ -33,6 +33,19 @@ def prune_batch(db: sqlite_utils.Database, before: datetime, evidence_ok: Callab
 
     ``evidence_ok(path, sha256)`` says whether a run's evidence record matches (checked as it is folded).
     """
+    # The evidence chain (validation) keeps its links of pruned runs: they name evidence files that stay,
+    # and the chain is append-only. Its run_id therefore outlives the run row, so this connection deletes
+    # with foreign keys off (a PRAGMA that only takes effect outside a transaction); every other child
+    # row of the runs (attempts, history, error details) is deleted here explicitly.
+    db.execute("PRAGMA foreign_keys = OFF")
+    try:
+        return _prune_batch(db, before, evidence_ok, limit)
+    finally:
+        db.execute("PRAGMA foreign_keys = ON")
+
+
+def _prune_batch(db: sqlite_utils.Database, before: datetime, evidence_ok: Callable[[str | None, str | None], bool],
+                 limit: int) -> int:
     marks = ",".join("?" for _ in PRUNED_STATES)
     with transaction(db):
         runs = _rows(db.execute(

@@ -91,3 +91,22 @@ def test_retention_comes_from_the_config(tmp_path, clock):
     settings = load_settings(write_config(tmp_path, runner={"retention_days": 7}))
     assert settings.runner.retention_days == 7
     assert load_settings(write_config(tmp_path)).runner.retention_days == 90
+
+
+def test_pruned_runs_keep_their_evidence_chain_links_and_the_chain_still_checks(tmp_path, clock):
+    from medjobs_tui.engine.validation import check_chain
+    from medjobs_tui.store import validation as store_validation
+
+    runner, console = make_runner(tmp_path, clock, "ok")
+    run_id = console.trigger(NURSE, "backup")
+    runner.drain()
+    links = store_validation.chain_links(runner.db)
+    assert [link["run_id"] for link in links] == [run_id]
+    clock.advance(91 * 86400)
+    assert runner.prune() == 1
+    assert store_runs.get_run(runner.db, run_id) is None
+    assert store_validation.chain_links(runner.db) == links          # the record's link stays
+    check = check_chain(runner.db, runner.settings.evidence_dir)
+    assert check.chain_problems == [] and check.run_problems == {}
+    assert runner.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    runner.stop()
