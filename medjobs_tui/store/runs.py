@@ -154,32 +154,44 @@ def finished_runs_without_evidence(db: sqlite_utils.Database) -> list[int]:
         " ORDER BY id").fetchall()]
 
 
+def _next_claimable(db: sqlite_utils.Database, capacity: dict[str, int], now: datetime,
+                    only: Iterable[int] | None) -> dict[str, Any] | None:
+    """The run ``claim_next`` would claim now (a read), or None when no queue has room or nothing is due."""
+    running = dict(db.execute(
+        "SELECT queue, count(*) FROM runs WHERE status = 'running' GROUP BY queue").fetchall())
+    open_queues = [q for q, limit in capacity.items() if running.get(q, 0) < limit]
+    if not open_queues:
+        return None
+    marks = ",".join("?" for _ in open_queues)
+    params: list[Any] = [iso(now), *open_queues]
+    restrict = ""
+    if only is not None:
+        wanted = [int(i) for i in only]
+        restrict = f" AND id IN ({','.join('?' for _ in wanted)})" if wanted else " AND 0"
+        params += wanted
+    return _row(db.execute(
+        f"SELECT * FROM runs WHERE status = 'queued' AND available_at <= ? AND queue IN ({marks}){restrict}"
+        " ORDER BY priority DESC, scheduled_at ASC, id ASC LIMIT 1",
+        params,
+    ))
+
+
 def claim_next(db: sqlite_utils.Database, capacity: dict[str, int], now: datetime,
                worker: str = "runner", only: Iterable[int] | None = None) -> dict[str, Any] | None:
     """Claim the next due run: highest priority first, then oldest scheduled time, then lowest id.
 
     ``capacity`` maps queue -> concurrency limit; a queue with as many running runs as its limit is
-    skipped. The run is marked as held by runner ``worker``. With ``only``, just those run ids are eligible. The claim is one ``BEGIN IMMEDIATE`` transaction: the run moves queued -> running, its
-    attempt row is opened and a history row written. Returns the claimed run row, or None.
+    skipped. The run is marked as held by runner ``worker``. With ``only``, just those run ids are eligible.
+    When a read finds nothing to claim (every queue full, nothing due) it returns None without taking the
+    write lock. Otherwise the claim is one ``BEGIN IMMEDIATE`` transaction that looks again: the run moves
+    queued -> running, its attempt row is opened and a history row written. Returns the claimed run row, or None.
     """
+    if only is not None:
+        only = list(only)
+    if _next_claimable(db, capacity, now, only) is None:     # the common idle poll: no write transaction
+        return None
     with transaction(db):
-        running = dict(db.execute(
-            "SELECT queue, count(*) FROM runs WHERE status = 'running' GROUP BY queue").fetchall())
-        open_queues = [q for q, limit in capacity.items() if running.get(q, 0) < limit]
-        if not open_queues:
-            return None
-        marks = ",".join("?" for _ in open_queues)
-        params: list[Any] = [iso(now), *open_queues]
-        restrict = ""
-        if only is not None:
-            wanted = [int(i) for i in only]
-            restrict = f" AND id IN ({','.join('?' for _ in wanted)})" if wanted else " AND 0"
-            params += wanted
-        row = _row(db.execute(
-            f"SELECT * FROM runs WHERE status = 'queued' AND available_at <= ? AND queue IN ({marks}){restrict}"
-            " ORDER BY priority DESC, scheduled_at ASC, id ASC LIMIT 1",
-            params,
-        ))
+        row = _next_claimable(db, capacity, now, only)
         if row is None:
             return None
         db.execute(
