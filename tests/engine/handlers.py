@@ -41,7 +41,7 @@ def hang_after_pid(ctx):
     """Write this worker's pid to hung.pid, then hang."""
     import os
 
-    (Path(ctx.settings.base_dir) / "hung.pid").write_text(str(os.getpid()))
+    _announce(Path(ctx.settings.base_dir) / "hung.pid", str(os.getpid()))
     time.sleep(60)
     return {"never": True}
 
@@ -60,6 +60,16 @@ def _wait_for(path: Path, limit_s: float = 30.0) -> None:
         time.sleep(0.01)
 
 
+def _announce(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (temporary name, then rename): a test polling for the file
+    must never read it created but still empty (seen under load as int('') in the SIGKILL test)."""
+    import os
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def gated(ctx):
     """Wait until the test creates ``gate`` beside the config, then succeed."""
     _wait_for(Path(ctx.settings.base_dir) / "gate")
@@ -75,7 +85,7 @@ def gated_effect(ctx):
     from medjobs_tui.notify import outbox
 
     base = Path(ctx.settings.base_dir)
-    (base / f"started-{ctx.attempt}").write_text(str(os.getpid()))
+    _announce(base / f"started-{ctx.attempt}", str(os.getpid()))
     if (base / "effect_delay").exists():
         time.sleep(1.5)
     else:
