@@ -22,9 +22,12 @@ from rich.text import Text
 
 from medjobs_tui.clock import parse_iso
 from medjobs_tui.config import PRIORITIES, ConfigError, Settings, load_settings
-from medjobs_tui.console import CUSTODIAN, RUNNER, Actor, Console, ConsoleError, SignInFailed
+from medjobs_tui.console import (
+    CUSTODIAN, RUN_STATES, RUNNER, Actor, Console, ConsoleError, RunFilter, SignInFailed, percent, render_table,
+)
 from medjobs_tui.console import identity
 from medjobs_tui.console.accounts import check_username
+from medjobs_tui.console.words import parse_since
 from medjobs_tui.engine.runner import Runner
 from medjobs_tui.fhir import FhirImportError
 from medjobs_tui.security.masking import has_control_characters, install_log_redaction, printable
@@ -36,12 +39,40 @@ from medjobs_tui.store import StoreError
 # On a terminal, tables fit its width; piped into a file or a log, they are laid out 160 wide, unwrapped.
 out = RichConsole(highlight=False, width=None if sys.stdout.isatty() else 160)
 err = RichConsole(stderr=True, highlight=False, soft_wrap=True)
-ID = click.IntRange(1, 2**62)
 LIMIT = click.IntRange(1, 10_000)
 
 
 PASSWORD_FILE_ENV = "MEDJOBS_PASSWORD_FILE"
 """A file whose first line is the acting user's password (for scripts; keep it 0600)."""
+
+
+class RunId(click.ParamType):
+    """A run id: a whole number from 1, with a message that says so for ``abc`` or ``-3``."""
+
+    name = "RUN_ID"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        else:
+            text = str(value).strip().lstrip("#")
+            if not text.isdigit():
+                self.fail(f"{value!r} is not a run id: run ids are whole numbers like 42 (see `medjobs runs`)",
+                          param, ctx)
+            number = int(text)
+        if not 1 <= number <= 2**62:
+            self.fail(f"{value!r} is not a run id: run ids start at 1", param, ctx)
+        return number
+
+
+ID = RunId()
+FORMATS = ("table", "csv", "json")
+
+
+def format_option(command):
+    """``--format table|csv|json`` (table by default): every view prints as a table or as CSV / JSON for scripts."""
+    return click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+                        help="table for people; csv or json for scripts and spreadsheets")(command)
 
 
 class Ctx:
@@ -351,23 +382,44 @@ def resume(obj: Ctx, job: str) -> None:
 
 
 @main.command()
-@click.argument("run_id", type=ID)
+@click.argument("run_ids", type=ID, nargs=-1)
+@click.option("--dead-of", "dead_of", metavar="JOB", help="retry every dead run of JOB")
 @click.pass_obj
-def retry(obj: Ctx, run_id: int) -> None:
-    """Give dead run RUN_ID one more attempt."""
+def retry(obj: Ctx, run_ids: tuple[int, ...], dead_of: str | None) -> None:
+    """Retry runs now: a dead run gets one more attempt, a failed one waiting out its backoff runs at once.
+    Give RUN_IDs, or --dead-of JOB for all of that job's dead runs; each is audited."""
     console, actor = obj.console()
-    console.retry(actor, run_id)
-    out.print(f"run {run_id} queued again")
+    ids = list(run_ids) + (console.dead_runs(dead_of) if dead_of else [])
+    if not ids:
+        raise click.UsageError("give one or more RUN_IDs, or --dead-of JOB" if not dead_of
+                               else f"{dead_of} has no dead runs")
+    if len(ids) == 1 and not dead_of:
+        console.retry(actor, ids[0])
+        out.print(f"run {ids[0]} queued again")
+        return
+    _report_bulk(console.retry_many(actor, ids), "queued again")
 
 
 @main.command()
-@click.argument("run_id", type=ID)
+@click.argument("run_ids", type=ID, nargs=-1, required=True)
 @click.pass_obj
-def cancel(obj: Ctx, run_id: int) -> None:
-    """Cancel queued run RUN_ID."""
+def cancel(obj: Ctx, run_ids: tuple[int, ...]) -> None:
+    """Cancel queued runs RUN_IDS (each audited)."""
     console, actor = obj.console()
-    console.cancel(actor, run_id)
-    out.print(f"run {run_id} cancelled")
+    if len(run_ids) == 1:
+        console.cancel(actor, run_ids[0])
+        out.print(f"run {run_ids[0]} cancelled")
+        return
+    _report_bulk(console.cancel_many(actor, run_ids), "cancelled")
+
+
+def _report_bulk(result, verb: str) -> None:
+    if result.done:
+        out.print(f"{len(result.done)} run(s) {verb}: {', '.join(map(str, result.done))}")
+    for run_id, reason in result.refused:
+        err.print(f"run {run_id} left as it was: {reason}", markup=False)
+    if result.refused:
+        sys.exit(1)
 
 
 # ------------------------------------------------------------------------------------- doses
@@ -516,7 +568,15 @@ def order_critical(obj: Ctx, order_id: int, off: bool) -> None:
 # ------------------------------------------------------------------------------------- views
 
 
-def _print_table(columns: tuple[str, ...], rows) -> None:
+def _emit(fmt: str, columns: tuple[str, ...], rows, empty: str) -> None:
+    """Print ``rows`` as a table (or ``empty``, a sentence, when there are none), or as CSV / JSON."""
+    rows = [tuple(str(v) for v in row) for row in rows]
+    if fmt != "table":
+        sys.stdout.write(render_table(columns, rows, fmt))
+        return
+    if not rows:
+        out.print(empty, markup=False)
+        return
     table = Table()
     for col in columns:
         table.add_column(col)
@@ -525,6 +585,9 @@ def _print_table(columns: tuple[str, ...], rows) -> None:
     out.print(table)
 
 
+def _print_table(columns: tuple[str, ...], rows, empty: str = "nothing to list") -> None:
+    """Print ``rows`` as a table for people (a view without ``--format``)."""
+    _emit("table", columns, rows, empty)
 def _cell(value) -> Text:
     """A table cell as literal text (no Rich markup read from stored data), terminal escape codes removed."""
     if isinstance(value, Text):
@@ -536,33 +599,110 @@ def _local(dt, settings: Settings) -> str:
     return dt.astimezone(settings.zone).strftime("%Y-%m-%d %H:%M") if dt else "-"
 
 
+def _seconds(value: float | None) -> str:
+    return f"{value:.2f} s" if value is not None else "-"
+
+
 @main.command()
+@format_option
 @click.pass_obj
-def jobs(obj: Ctx) -> None:
+def jobs(obj: Ctx, fmt: str) -> None:
     """List the jobs: schedule, next run, paused, last status."""
     console = obj.viewer()
-    _print_table(("job", "type", "priority", "queue", "schedule", "next run", "paused", "last status"), (
+    _emit(fmt, ("job", "type", "priority", "queue", "schedule", "next run", "paused", "last status"), (
         (j.name, j.job_type, j.priority, j.queue, j.schedule, _local(j.next_run_at, obj.settings),
-         "yes" if j.paused else "no", j.last_status or "-") for j in console.jobs()))
+         "yes" if j.paused else "no", j.last_status or "-") for j in console.jobs()),
+        "no jobs are configured (see the jobs section of the config file)")
 
 
-@main.command()
+def _statuses(values: tuple[str, ...]) -> tuple[str, ...]:
+    wanted = tuple(dict.fromkeys(s.strip().lower() for v in values for s in v.split(",") if s.strip()))
+    unknown = [s for s in wanted if s not in RUN_STATES]
+    if unknown:
+        raise click.BadParameter(f"unknown state {', '.join(unknown)}; states: {', '.join(RUN_STATES)}",
+                                 param_hint="--status")
+    return wanted
+
+
+@main.group(invoke_without_command=True)
 @click.option("--limit", default=30, show_default=True, type=LIMIT)
+@click.option("--job", help="only this job's runs")
+@click.option("--status", "status", multiple=True,
+              help=f"only runs in these states (repeat or comma-separate): {', '.join(RUN_STATES)}")
+@click.option("--since", help="only runs scheduled since: 30m, 2h, 7d, 1w, or a clinic-local date or time (2026-11-29T08:00)")
+@click.option("--text", help="only runs whose job, state, trigger, error or creator contains this")
 @click.option("--all", "include_skipped", is_flag=True, help="also list skipped ticks, with the reason")
-@click.pass_obj
-def runs(obj: Ctx, limit: int, include_skipped: bool) -> None:
-    """List the newest runs (at most --limit), plus every run still queued or running. A coalesced or
-    skipped tick shows why it did not run in the error column."""
+@format_option
+@click.pass_context
+def runs(ctx: click.Context, limit: int, job: str | None, status: tuple[str, ...], since: str | None,
+         text: str | None, include_skipped: bool, fmt: str) -> None:
+    """List the newest runs (at most --limit, plus every run still queued or running); cancelled runs and
+    coalesced ticks always, skipped ticks with --all or --status skipped (a coalesced or skipped tick shows
+    why it did not run in the error column). `runs show RUN_ID` tells one run's whole story."""
+    if ctx.invoked_subcommand is not None:
+        return
+    obj: Ctx = ctx.obj
     console = obj.viewer()
-    _print_table(("run", "job", "priority", "status", "attempt", "scheduled", "duration", "error"), (
-        (str(r.id), r.job_name, r.priority, r.status, f"{r.attempt}/{r.max_attempts}",
-         _local(r.scheduled_at, obj.settings), f"{r.duration_s:.3f} s" if r.duration_s is not None else "-",
-         r.error or "") for r in console.runs(limit, include_skipped=include_skipped)))
+    try:
+        since_at = parse_since(since, console.clock.now(), obj.settings.zone) if since else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    run_filter = RunFilter(job=job, statuses=_statuses(status), since=since_at, text=text or None)
+    rows = console.runs(limit, run_filter, include_skipped=include_skipped)
+    _emit(fmt, ("run", "job", "priority", "status", "attempt", "trigger", "scheduled", "duration", "error"), (
+        (r.id, r.job_name, r.priority, r.status, f"{r.attempt}/{r.max_attempts}", r.trigger,
+         _local(r.scheduled_at, obj.settings), _seconds(r.duration_s), r.error or "") for r in rows),
+        "no runs match these filters" if run_filter else "no runs yet: `medjobs trigger JOB` queues one")
+
+
+@runs.command("show")
+@click.argument("run_id", type=ID)
+@format_option
+@click.pass_obj
+def runs_show(obj: Ctx, run_id: int, fmt: str) -> None:
+    """Tell run RUN_ID's whole story: its fields, every state change (who or what), every attempt, its evidence."""
+    console = obj.viewer()
+    story = console.run_story(run_id)
+    r, s = story.run, obj.settings
+    evidence = ("none yet" if story.evidence_valid is None else
+                f"{story.evidence_path} ({'SHA-256 matches' if story.evidence_valid else 'INVALID: SHA-256 differs'})"
+                f"; `medjobs evidence {run_id}` prints it")
+    fields = [("run", r.id), ("job", r.job_name), ("status", r.status), ("attempt", f"{r.attempt} of {r.max_attempts}"),
+              ("priority", r.priority), ("queue", r.queue), ("trigger", r.trigger), ("created by", story.created_by),
+              ("scheduled", _local(r.scheduled_at, s)), ("started", _local(r.started_at, s)),
+              ("finished", _local(r.finished_at, s)), ("duration", _seconds(r.duration_s)),
+              ("error", r.error or "-"), ("evidence", evidence)]
+    history = [(_local(h.at, s), h.from_status or "-", h.to_status, h.actor, h.note or "") for h in story.history]
+    attempts = [(a.attempt, _local(a.started_at, s), _local(a.finished_at, s), a.outcome or "running",
+                 _seconds(a.duration_s), a.error or "") for a in story.attempts]
+    if fmt == "json":
+        import json
+
+        sys.stdout.write(json.dumps({
+            "run": dict((k, str(v)) for k, v in fields),
+            "history": [dict(zip(("at", "from", "to", "by", "note"), h)) for h in history],
+            "attempts": [dict(zip(("attempt", "started", "finished", "outcome", "duration", "error"), map(str, a)))
+                         for a in attempts]}, indent=2) + "\n")
+        return
+    if fmt == "csv":
+        _emit(fmt, ("at", "from", "to", "by", "note"), history, "")
+        return
+    table = Table(show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column()
+    for label, value in fields:
+        table.add_row(label, str(value))
+    out.print(table)
+    out.print("\n[bold]state history[/]")
+    _emit(fmt, ("at", "from", "to", "by", "note"), history, "no state changes recorded")
+    out.print("[bold]attempts[/]")
+    _emit(fmt, ("attempt", "started", "finished", "outcome", "duration", "error"), attempts, "no attempt yet")
 
 
 @main.command()
-@click.option("--format", "fmt", type=click.Choice(["table", "prometheus"]), default="table", show_default=True,
-              help="prometheus: the Prometheus text exposition format, for a monitoring stack")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "prometheus"]), default="table",
+              show_default=True, help="csv or json for scripts; prometheus: the Prometheus text exposition format, "
+                                      "for a monitoring stack")
 @click.pass_obj
 def metrics(obj: Ctx, fmt: str) -> None:
     """Per-job metrics: execution time, success and error rate, retries, timeouts, validation."""
@@ -571,16 +711,14 @@ def metrics(obj: Ctx, fmt: str) -> None:
         click.echo(console.prometheus_metrics(), nl=False)
         return
 
-    def f(v, pct=False):
-        if v is None:
-            return "-"
-        return f"{v * 100:.0f}%" if pct else f"{v:.3f}"
+    def f(v):
+        return "-" if v is None else f"{v:.2f}"
 
-    _print_table(("job", "runs", "last s", "median s", "95% s", "success", "errors", "retries", "timeouts",
-                  "evidence"), (
+    _emit(fmt, ("job", "runs", "last s", "median s", "95% s", "success", "errors", "retries", "timeouts",
+                "evidence"), (
         (m.job_name, str(m.runs), f(m.last_duration_s), f(m.p50_duration_s), f(m.p95_duration_s),
-         f(m.success_rate, True), f(m.error_rate, True), str(m.retry_count), str(m.timeout_count),
-         m.validation_status) for m in console.metrics()))
+         percent(m.success_rate, "-"), percent(m.error_rate, "-"), str(m.retry_count), str(m.timeout_count),
+         m.validation_status) for m in console.metrics()), "no jobs are configured")
 
 
 @main.command()
@@ -620,8 +758,9 @@ def validation(obj: Ctx) -> None:
 
 @main.command()
 @click.argument("run_id", type=ID, required=False)
+@format_option
 @click.pass_obj
-def evidence(obj: Ctx, run_id: int | None) -> None:
+def evidence(obj: Ctx, run_id: int | None, fmt: str) -> None:
     """List evidence records, or print the record of RUN_ID."""
     console, actor = obj.console()
     console.authorise(actor, "view.operations", "view")
@@ -630,9 +769,10 @@ def evidence(obj: Ctx, run_id: int | None) -> None:
         if not console.evidence_valid(run_id):
             _fail(f"evidence of run {run_id} does not match its recorded SHA-256", 1)
         return
-    _print_table(("run", "job", "status", "finished", "valid", "path"), (
+    _emit(fmt, ("run", "job", "status", "finished", "valid", "path"), (
         (str(e.run_id), e.job_name, e.status, _local(e.finished_at, obj.settings), "yes" if e.valid else "NO",
-         e.path) for e in console.evidence(50)))
+         e.path) for e in console.evidence(50)),
+        "no evidence records yet: each finished run writes one")
 
 
 NOTIFICATION_STATUSES = ("pending", "sent", "failed", "unconfirmed", "expired")
@@ -643,8 +783,9 @@ NOTIFICATION_STATUSES = ("pending", "sent", "failed", "unconfirmed", "expired")
 @click.option("--status", "status", type=click.Choice(NOTIFICATION_STATUSES),
               help="only notifications with this delivery outcome")
 @click.option("--errors", is_flag=True, help="add each channel's masked reason of its last failed send")
+@format_option
 @click.pass_obj
-def notifications(obj: Ctx, limit: int, status: str | None, errors: bool) -> None:
+def notifications(obj: Ctx, limit: int, status: str | None, errors: bool, fmt: str) -> None:
     """List the newest notifications of the outbox (patients by pseudonym) and how each was delivered:
     the in-app inbox and every channel of its audience (`medjobs channels` sums them up)."""
     console = obj.viewer()
@@ -656,19 +797,21 @@ def notifications(obj: Ctx, limit: int, status: str | None, errors: bool) -> Non
         columns += ("reason",)
         for row, n in zip(rows, notes):
             row.append("; ".join(d.error for d in n.deliveries if d.error and d.status != "sent") or "-")
-    _print_table(columns, rows)
+    _emit(fmt, columns, rows, "no notifications with this status" if status else
+          "no notifications yet: reminders and alerts appear when the clinical jobs run")
 
 
 @main.command()
+@format_option
 @click.pass_obj
-def channels(obj: Ctx) -> None:
+def channels(obj: Ctx, fmt: str) -> None:
     """Notification channels (the in-app inbox and those of config.yaml, by name and URL scheme, never the
     URL) with how many deliveries of each are sent, pending, failed, unconfirmed or expired."""
     console = obj.viewer()
-    _print_table(("channel", "scheme", "audience", "sent", "pending", "sending", "failed", "unconfirmed", "expired"), (
+    _emit(fmt, ("channel", "scheme", "audience", "sent", "pending", "sending", "failed", "unconfirmed", "expired"), (
         (c.channel + ("" if c.configured else " (not in config)"), c.scheme, ", ".join(c.audience) or "-",
          *(str(c.counts.get(k, 0)) for k in ("sent", "pending", "sending", "failed", "unconfirmed", "expired")))
-        for c in console.channels()))
+        for c in console.channels()), "no channels")
 
 
 @main.command()

@@ -3,13 +3,18 @@
 from medjobs_tui.console.accounts import CUSTODIAN, RUNNER, SignIn, SignInFailed
 from medjobs_tui.console.errors import ConsoleError, PermissionDenied
 from medjobs_tui.console.models import (
-    REVIEW_ROLES, ROLES, SERVICE_ROLES, Actor, AuditRow, ChannelStatus, DeliveryRow, DoseRow, EvidenceRow, JobMetrics,
-    JobRow, NotificationRow, RunRow, Snapshot, UserRow,
+    REVIEW_ROLES, ROLES, RUN_STATES, SERVICE_ROLES, Actor, AttemptRow, AuditRow, BulkResult, ChannelStatus, DayStats,
+    DeliveryRow, DoseRow, EvidenceRow, HistoryEntry, JobMetrics, JobPage, JobRow, LogLine, NotificationRow, Overview,
+    QueueLoad, RunFilter, RunnerInfo, RunRow, RunStory, Snapshot, UserRow,
 )
-from medjobs_tui.console.operations import Console
+from medjobs_tui.console.operations import PERMISSIONS, Console
+from medjobs_tui.console.views import EXPORT_FORMATS, render_table
+from medjobs_tui.console.words import percent, priority_name
 
 __all__ = [
-    "CUSTODIAN", "REVIEW_ROLES", "ROLES", "RUNNER", "SERVICE_ROLES", "Actor", "AuditRow", "ChannelStatus", "Console",
-    "ConsoleError", "DeliveryRow", "DoseRow", "EvidenceRow", "JobMetrics", "JobRow", "NotificationRow",
-    "PermissionDenied", "RunRow", "SignIn", "SignInFailed", "Snapshot", "UserRow",
+    "CUSTODIAN", "EXPORT_FORMATS", "PERMISSIONS", "REVIEW_ROLES", "ROLES", "RUNNER", "RUN_STATES", "SERVICE_ROLES",
+    "Actor", "AttemptRow", "AuditRow", "BulkResult", "ChannelStatus", "Console", "ConsoleError", "DayStats",
+    "DeliveryRow", "DoseRow", "EvidenceRow", "HistoryEntry", "JobMetrics", "JobPage", "JobRow", "LogLine",
+    "NotificationRow", "Overview", "PermissionDenied", "QueueLoad", "RunFilter", "RunRow", "RunStory", "RunnerInfo",
+    "SignIn", "SignInFailed", "Snapshot", "UserRow", "percent", "priority_name", "render_table",
 ]

@@ -9,7 +9,13 @@ from medjobs_tui.engine.metrics import JobMetrics
 from medjobs_tui.engine.validation import JobValidation
 
 __all__ = ["Actor", "DoseConfirmation", "RunRow", "JobRow", "JobMetrics", "EvidenceRow", "DeliveryRow", "DoseRow",
-           "NotificationRow", "ChannelStatus", "Snapshot", "ROLES", "SERVICE_ROLES", "REVIEW_ROLES", "UserRow", "AuditRow"]
+           "NotificationRow", "ChannelStatus", "Snapshot", "ROLES", "SERVICE_ROLES", "REVIEW_ROLES", "UserRow", "AuditRow",
+           "RunnerInfo", "RunFilter", "HistoryEntry", "AttemptRow", "RunStory", "DayStats", "JobPage", "QueueLoad",
+           "Overview", "LogLine", "BulkResult", "RUN_STATES"]
+
+RUN_STATES = ("queued", "running", "succeeded", "failed", "timed_out", "interrupted", "dead", "cancelled",
+              "skipped", "coalesced")
+"""Every state a run row can be in (coalesced: a missed tick folded into the next one)."""
 
 ROLES = ("admin", "operator", "reviewer", "auditor")
 """The roles of people (users table)."""
@@ -79,6 +85,29 @@ class RunRow:
     finished_at: datetime | None
     duration_s: float | None
     error: str | None        # masked: a generic text and a reference, never patient data
+    progress_done: int | None = None     # items the handler reported done in this attempt (patients, pages)
+    progress_total: int | None = None    # items in all, when the handler knows
+    progress_at: datetime | None = None  # when it last reported
+
+    @property
+    def progress(self) -> tuple[int, int | None] | None:
+        """``(done, total)`` reported by the running attempt, or None (not running, or nothing reported yet)."""
+        if self.status != "running" or self.progress_done is None or self.progress_at is None:
+            return None
+        if self.started_at is not None and self.progress_at < self.started_at:
+            return None          # reported by an earlier attempt
+        return self.progress_done, self.progress_total
+
+    def eta_s(self, now: datetime) -> float | None:
+        """Seconds left at the pace so far (elapsed / done x items left), or None when it cannot be told."""
+        progress = self.progress
+        if progress is None or self.started_at is None:
+            return None
+        done, total = progress
+        if not total or done <= 0:
+            return None
+        elapsed = (now - self.started_at).total_seconds()
+        return max(0.0, elapsed / done * (total - done))
 
 
 @dataclass(frozen=True)
@@ -200,6 +229,12 @@ class Snapshot:
     """Today's doses (clinic-local day); None when the actor's role may not see them."""
     validation: list[JobValidation] = field(default_factory=list)
     """Each job's validation status (``engine.validation.JobValidation``)."""
+    runners: list["RunnerInfo"] = field(default_factory=list)
+    status_counts: dict[str, int] = field(default_factory=dict)
+    overview: "Overview | None" = None
+    log: list["LogLine"] = field(default_factory=list)
+    views: frozenset[str] = frozenset()
+    """Which views this snapshot holds (the visible tab's, plus the header's runners and counts)."""
 
 
 @dataclass(frozen=True)
@@ -231,3 +266,133 @@ class BackupRow:
     verified: bool
     integrity: str
     intact: bool
+
+
+@dataclass(frozen=True)
+class RunnerInfo:
+    """A runner alive on the store (its heartbeat within the lease): ``this_console`` when it is the one
+    embedded in the console asking."""
+
+    id: str
+    started_at: datetime
+    heartbeat_at: datetime
+    this_console: bool
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """Which runs to list: a job name, any of some states, scheduled since an instant (UTC), a text to find."""
+
+    job: str | None = None
+    statuses: tuple[str, ...] = ()
+    since: datetime | None = None
+    text: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.job or self.statuses or self.since or self.text)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One state change of a run: when, from, to, who or what made it (a user, ``runner``, a runner id), why."""
+
+    at: datetime
+    from_status: str | None
+    to_status: str
+    actor: str
+    note: str | None
+
+
+@dataclass(frozen=True)
+class AttemptRow:
+    """One attempt of a run: start, end, outcome, masked error (with its reference), seconds."""
+
+    attempt: int
+    started_at: datetime
+    finished_at: datetime | None
+    duration_s: float | None
+    outcome: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class RunStory:
+    """A run's whole story: the run, who created it, every state change, every attempt, its evidence."""
+
+    run: RunRow
+    created_by: str
+    history: list[HistoryEntry]
+    attempts: list[AttemptRow]
+    evidence_path: str | None
+    evidence_valid: bool | None    # None: no record
+    summary: dict | None
+
+
+@dataclass(frozen=True)
+class DayStats:
+    """One clinic-local day of a job's finished attempts: counts per outcome and the median seconds."""
+
+    day: str                 # YYYY-MM-DD, clinic-local
+    succeeded: int
+    failed: int
+    timed_out: int
+    median_s: float | None
+
+
+@dataclass(frozen=True)
+class JobPage:
+    """Everything a job's page shows: the job, its next fire times, its policy, recent runs, 7 days of outcomes."""
+
+    job: JobRow
+    next_fires: list[datetime]
+    policy: list[tuple[str, str]]
+    runs: list[RunRow]
+    days: list[DayStats]
+    dead_run_ids: list[int]
+
+
+@dataclass(frozen=True)
+class QueueLoad:
+    """One queue: runs waiting (queued and due or backing off), runs running, and its concurrency (slots)."""
+
+    queue: str
+    queued: int
+    running: int
+    slots: int
+
+
+@dataclass(frozen=True)
+class Overview:
+    """The landing page: attempts per minute over the last hour (oldest first, 60 buckets per outcome),
+    queue load, each job's next fire time, staff alerts of the last 24 h, dead runs, runners alive."""
+
+    minutes: list[datetime]
+    succeeded: list[int]
+    failed: list[int]
+    timed_out: list[int]
+    queues: list[QueueLoad]
+    next_fires: list[tuple[str, datetime | None]]
+    staff_alerts_24h: int
+    dead_runs: int
+    runners: list[RunnerInfo]
+    runner_problem: str | None = None
+    """This console's runner in words when it cannot do its work (e.g. cannot record outcomes), else None."""
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line of the runner's log (already masked: exception classes and ids, never stored data)."""
+
+    seq: int
+    at: datetime
+    level: str
+    logger: str
+    message: str
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    """What a bulk retry or cancel did: the runs it changed, and those it left with the reason."""
+
+    done: list[int]
+    refused: list[tuple[int, str]]

@@ -18,11 +18,12 @@ from medjobs_tui.clock import Clock, SystemClock, iso, parse_iso
 from medjobs_tui.config import PRIORITIES, Settings
 from medjobs_tui.clinical.dosing import dose_status, dose_text, local_to_utc
 from medjobs_tui.console.models import (
-    Actor, BackupRow, ChannelStatus, DeliveryRow, DoseConfirmation, DoseRow, EvidenceRow, JobMetrics, JobRow, NotificationRow,
-    RunRow, Snapshot,
+    Actor, BackupRow, ChannelStatus, DeliveryRow, DoseConfirmation, DoseRow, EvidenceRow, JobMetrics, JobRow,
+    NotificationRow, RunFilter, RunRow, Snapshot,
 )
 from medjobs_tui.console.accounts import AccountsMixin
 from medjobs_tui.console.errors import ConsoleError, PermissionDenied
+from medjobs_tui.console.views import VIEWS, ConsoleViews, run_row
 from medjobs_tui.engine import evidence as evidence_mod
 from medjobs_tui.engine.metrics import job_metrics
 from medjobs_tui.engine.runner import LEASE_SECONDS, Runner
@@ -95,6 +96,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "audit.verify": frozenset({"admin", "auditor"}),
     "audit.list": frozenset({"admin", "auditor"}),
     "report.write": frozenset({"admin", "reviewer", "auditor"}),
+    "view.export": frozenset({"operator", "admin", "reviewer", "auditor"}),
 }
 
 ACTION_WORDS = {
@@ -121,6 +123,7 @@ ACTION_WORDS = {
     "interactions.ack": "acknowledge interaction alerts",
     "patient.prefs": "set patients' reminder preferences",
     "order.critical": "mark orders time-critical",
+    "view.export": "export views",
 }
 """How each action is named to a user who is refused it."""
 
@@ -128,8 +131,9 @@ TAMPERED_WARNING = ("# WARNING: this record does not match the SHA-256 stored wh
                     " it was changed or damaged afterwards.\n")
 
 
-class Console(AccountsMixin):
-    """The clinic's operations over one store (sign-in and user administration: ``AccountsMixin``).
+class Console(AccountsMixin, ConsoleViews):
+    """The clinic's operations over one store (sign-in and user administration: ``AccountsMixin``; the
+    operator console's views and bulk actions: ``ConsoleViews``).
 
     With ``runner`` (the dashboard's embedded runner, or ``medjobs run``) new runs are handed to it and
     next fire times come from its scheduler; without one, runs are queued in the store for whichever
@@ -658,17 +662,18 @@ class Console(AccountsMixin):
 
     # ------------------------------------------------------------------ views
 
-    def runs(self, limit: int = 200, include_skipped: bool = False) -> list[RunRow]:
-        """The newest runs (and every active one), newest first; skipped ticks (paused job, repeated hour,
-        missed with ``misfire: skip``) only with ``include_skipped``. Coalesced ticks are always listed."""
-        return [_run_row(r) for r in store_runs.recent_runs(self.db, limit, include_skipped=include_skipped)]
+    def runs(self, limit: int = 200, run_filter: RunFilter | None = None, include_skipped: bool = False) -> list[RunRow]:
+        """The newest runs matching ``run_filter``, and every active one, newest first. Skipped ticks (paused
+        job, repeated hour, missed with ``misfire: skip``) are listed with ``include_skipped`` or when the
+        filter asks for them by status; cancelled runs and coalesced ticks always."""
+        return self.find_runs(run_filter, limit, include_skipped=include_skipped)
 
     def run(self, run_id: int) -> RunRow:
         """One run. Raises ConsoleError if there is none with that id."""
         row = store_runs.get_run(self.db, run_id)
         if row is None:
             raise ConsoleError(f"no run {run_id}")
-        return _run_row(row)
+        return run_row(row)
 
     def run_summary(self, run_id: int) -> dict[str, Any] | None:
         """The handler's summary of run ``run_id`` (counts and pseudonyms), or None."""
@@ -837,16 +842,31 @@ class Console(AccountsMixin):
                                                         "doses": len(rows)})
         return rows
 
-    def snapshot(self, limit: int = 200, actor: Actor | None = None) -> Snapshot:
-        """Everything the dashboard shows, in one call (meant for a background thread). With ``actor`` whose
-        role may see doses, today's doses (clinic-local day) too; otherwise ``doses`` is None."""
+    def snapshot(self, limit: int = 200, views: frozenset[str] | set[str] | None = None,
+                 run_filter: RunFilter | None = None, log_level: str = "INFO", actor: Actor | None = None) -> Snapshot:
+        """What the dashboard shows, in one call (meant for a background thread): the runners alive and the
+        count of runs per state always, and of ``views`` (default: all of VIEWS) only those asked for, so a
+        refresh reads just the visible tab. ``run_filter`` narrows the queue (every state listed, skipped
+        ticks too); ``log_level`` the log. With ``actor`` whose role may see doses, today's doses
+        (clinic-local day) too; otherwise ``doses`` is None."""
+        views = frozenset(VIEWS if views is None else views)
         now = self.clock.now()
         doses = None
-        if actor is not None and actor.role in PERMISSIONS["dose.read"]:
+        if "doses" in views and actor is not None and actor.role in PERMISSIONS["dose.read"]:
             doses = self.doses(actor, now.astimezone(self.settings.zone).date(), audit_read=False)
-        return Snapshot(now=now, runs=self.runs(limit), jobs=self.jobs(), metrics=self.metrics(),
-                        evidence=self.evidence(limit), notifications=self.notifications(limit), doses=doses,
-                        validation=self.validation())
+        return Snapshot(
+            now=now,
+            runs=self.runs(limit, run_filter, include_skipped=True) if "queue" in views else [],
+            jobs=self.jobs() if "jobs" in views else [],
+            metrics=self.metrics() if "metrics" in views else [],
+            evidence=self.evidence(limit) if "evidence" in views else [],
+            notifications=self.notifications(limit) if "notifications" in views else [],
+            doses=doses,
+            overview=self.overview() if "overview" in views else None,
+            log=self.log_lines(log_level) if "log" in views else [],
+            validation=self.validation() if views & {"metrics", "jobs"} else [],
+            runners=self.runners_alive(), status_counts=self.status_counts(), views=views,
+        )
 
 
 _LOCAL = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2})$")
@@ -873,13 +893,4 @@ def _when(value: datetime | str, zone, what: str) -> datetime:
                            "offset, e.g. 2026-11-29T08:00-05:00")
     return parsed.astimezone(timezone.utc)
 
-
-def _run_row(r: dict[str, Any]) -> RunRow:
-    return RunRow(
-        id=r["id"], job_name=r["job_name"], job_type=r["job_type"], queue=r["queue"],
-        priority=PRIORITY_NAMES.get(r["priority"], str(r["priority"])), status=r["status"], attempt=r["attempt"],
-        max_attempts=r["max_attempts"], trigger=r["trigger"], scheduled_at=parse_iso(r["scheduled_at"]),
-        available_at=parse_iso(r["available_at"]), started_at=parse_iso(r["started_at"]),
-        finished_at=parse_iso(r["finished_at"]), duration_s=r["duration_s"], error=r["error"],
-    )
 

@@ -18,7 +18,10 @@ import yaml
 
 from medjobs_tui import __version__
 from medjobs_tui.clock import parse_iso
-from medjobs_tui.config import Settings
+from medjobs_tui.config import PRIORITIES, Settings
+
+PRIORITY_NAMES = {rank: name for name, rank in PRIORITIES.items()}
+"""Priorities by name in the record (``low``), as on screen, not the stored rank."""
 
 
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -44,7 +47,7 @@ def build_record(run: dict[str, Any], attempts: list[dict[str, Any]], settings: 
         "medjobs_version": __version__,
         "run": {
             "id": run["id"], "job_name": run["job_name"], "job_type": run["job_type"],
-            "queue": run["queue"], "priority": run["priority"], "trigger": run["trigger"],
+            "queue": run["queue"], "priority": PRIORITY_NAMES.get(run["priority"], run["priority"]), "trigger": run["trigger"],
             "status": run["status"], "attempt": run["attempt"], "max_attempts": run["max_attempts"],
             "scheduled_at": run["scheduled_at"], "started_at": run["started_at"],
             "finished_at": run["finished_at"], "duration_s": run["duration_s"], "error": run["error"],

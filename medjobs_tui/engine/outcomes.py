@@ -53,6 +53,8 @@ def record(db, settings: Settings, run: dict[str, Any], outcome: Outcome, now: d
                          outcome="error", at=now, detail={"job": run["job_name"], "attempts": run["attempt"]})
             if job.monitoring_config.alerts_enabled:
                 alert_run_dead(db, run_id=run["id"], job_name=run["job_name"], attempt=run["attempt"], now=now)
+    log.info("run %s of %s attempt %s %s in %.2f s: now %s", run["id"], run["job_name"], run["attempt"],
+             outcome.status, outcome.duration_s, status)
     return status
 
 

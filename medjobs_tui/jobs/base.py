@@ -19,9 +19,10 @@ stale attempt leaves no file behind either.
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Callable, Iterator, TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -75,5 +76,27 @@ class JobContext:
         """A job-specific option from config.yaml ``jobs.<name>.options``, or ``default``."""
         return self.job.options.get(key, default)
 
+    _progress_sent: float = field(default=float("-inf"), init=False, repr=False)
+    _started: float = field(default_factory=time.monotonic, init=False, repr=False)
+
+    def progress(self, done: int, total: int | None = None) -> bool:
+        """Report that ``done`` of ``total`` items (patients, orders, pages) are processed; the dashboard shows
+        a bar and the time left. Written to the run's row at most once per PROGRESS_EVERY_S seconds (and
+        always for the last item), so a tight loop may call it on every item. Returns True if written.
+        Outside the engine (no ``run_id``) it does nothing."""
+        from medjobs_tui.store import runs as store_runs
+
+        if self.run_id is None:
+            return False
+        elapsed = time.monotonic() - self._started
+        last = total is not None and done >= total
+        if not last and elapsed - self._progress_sent < PROGRESS_EVERY_S:
+            return False
+        self._progress_sent = elapsed
+        return store_runs.set_progress(self.db, self.run_id, done, total, self.now + timedelta(seconds=elapsed))
+
+
+PROGRESS_EVERY_S = 1.0
+"""At most one progress write per run per this many seconds (the dashboard refreshes each second)."""
 
 Handler = Callable[[JobContext], dict[str, Any]]

@@ -442,3 +442,14 @@ def live_runners(db: sqlite_utils.Database, heartbeat_after: datetime) -> list[s
     """Ids of the runners whose heartbeat is newer than ``heartbeat_after`` (they hold leases on the store)."""
     return [r[0] for r in db.execute("SELECT id FROM runners WHERE heartbeat_at >= ? ORDER BY id",
                                      [iso(heartbeat_after)])]
+def set_progress(db: sqlite_utils.Database, run_id: int, done: int, total: int | None, at: datetime) -> bool:
+    """Record that running run ``run_id`` has done ``done`` of ``total`` items (patients, pages) at ``at``.
+
+    Only a run still ``running`` is updated (a late report of a run already finished changes nothing);
+    returns True if the row was updated.
+    """
+    with transaction(db):
+        cur = db.execute(
+            "UPDATE runs SET progress_done = ?, progress_total = ?, progress_at = ? WHERE id = ? AND status = 'running'",
+            [int(done), None if total is None else int(total), iso(at), run_id])
+        return cur.rowcount == 1

@@ -453,6 +453,17 @@ ALTER TABLE medication_requests ADD COLUMN time_critical INTEGER NOT NULL DEFAUL
 """,
     ),
     (
+        80,
+        "dashboard: progress a running run reports; indexes for the overview's per-minute counts and run filters",
+        """
+ALTER TABLE runs ADD COLUMN progress_done INTEGER;   -- items done so far (patients, pages), as the handler reports
+ALTER TABLE runs ADD COLUMN progress_total INTEGER;  -- items in all; NULL when the handler does not know
+ALTER TABLE runs ADD COLUMN progress_at TEXT;        -- UTC: when progress was last reported
+CREATE INDEX ix_run_attempts_finished ON run_attempts(finished_at);
+CREATE INDEX ix_runs_scheduled ON runs(scheduled_at);
+""",
+    ),
+    (
         90,
         "evidence chain: every evidence record written, in order, naming the previous record's SHA-256",
         """

@@ -1,4 +1,5 @@
-"""The MedJobs dashboard: six live tabs over the console (Doses: today's dose instants), with keys to trigger, pause, retry and cancel.
+"""The MedJobs dashboard: an Overview and live tabs over the console (Doses: today's dose instants; Log: the
+runner's log), with keys to trigger, pause, retry and cancel.
 
 Thread discipline (DESIGN.md): every console call runs in a thread worker that never touches a widget;
 it posts a message and the handler on the event loop changes the screen. The refresh re-arms itself
@@ -23,7 +24,7 @@ from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from medjobs_tui.config import Settings
@@ -31,15 +32,19 @@ from medjobs_tui.console import Actor, Console, ConsoleError, NotificationRow, S
 from medjobs_tui.console import identity
 from medjobs_tui.console.operations import PERMISSIONS
 from medjobs_tui.engine.runner import Runner
-from medjobs_tui.tui import commands, details
-from medjobs_tui.tui.audit_tab import AUDIT_LIMIT, AUDIT_TAB, audit_pane, audit_rows
+from medjobs_tui.tui import commands, details, filters, prefs
+from medjobs_tui.tui.audit_tab import AUDIT_COLUMNS, AUDIT_LIMIT, AUDIT_TAB, audit_pane, audit_rows
 from medjobs_tui.tui.login import LockScreen, LoginScreen
 from medjobs_tui.tui.messages import (
     AuditReady, CommandDone, EvidenceLoaded, RefreshFailed, SignInRefused, SignedIn, SnapshotReady, Unlocked,
 )
 from medjobs_tui.tui.screens import DetailScreen, EvidenceScreen, HelpScreen
-from medjobs_tui.tui.tables import TABS
+from medjobs_tui.tui.screens.job import JobScreen
+from medjobs_tui.tui.screens.prompts import ConfirmScreen, PathScreen
+from medjobs_tui.tui.screens.run import RunScreen
+from medjobs_tui.tui.tables import TABS, tab_keys
 from medjobs_tui.tui.widgets import ClinicHeader, LiveTable
+from medjobs_tui.tui.widgets.overview import OverviewPane, runners_short
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +53,25 @@ SIGNED_OUT_ACTIONS = frozenset({"quit", "focus_next", "focus_previous"})
 (the command palette and every dashboard action stay closed)."""
 
 TAB_OF_ACTION = {"trigger": "jobs", "toggle_pause": "jobs", "retry": "queue", "cancel": "queue",
-                 "dose_taken": "doses"}
-"""The tab an action works on; elsewhere its key is greyed out in the footer."""
+                 "dose_taken": "doses",
+                 "mark": "queue", "mark_all": "queue", "log_level": "log", "goto_dead": "overview",
+                 "goto_alerts": "overview"}
+"""The tab an action works on; elsewhere its key is not offered."""
+
+PERMISSION_OF_ACTION = {"trigger": "job.trigger", "toggle_pause": "job.pause", "retry": "run.retry",
+                        "cancel": "run.cancel", "mark": ("run.retry", "run.cancel"),
+                        "mark_all": ("run.retry", "run.cancel"), "dose_taken": "dose.record"}
+"""The console permission an action needs: a role without it is not offered the key (the console refuses anyway)."""
+
+OVERVIEW = "overview"
+LOG_LEVELS = ("INFO", "WARNING", "ERROR")
 
 EXTRA_KEYS = (
-    ("enter", "Open the selected run, evidence record or notification", "tables"),
-    ("1 … 6", "Switch to Queue, Jobs, Metrics, Evidence, Notifications, Doses", "everywhere"),
+    ("enter", "Open the selected run, job, evidence record or notification", "tables"),
+    ("0 1 … 6 l", "Switch to Overview, Queue, Jobs, Metrics, Evidence, Notifications, Doses, Log", "everywhere"),
     ("↑ ↓ pgup pgdn", "Move the cursor", "tables"),
     ("home end", "Go to the first / last row", "tables"),
-    ("ctrl+p", "Command palette (trigger or pause any job, switch tab, theme)", "everywhere"),
+    ("ctrl+p", "Command palette (jobs, tabs, theme: the theme chosen is remembered)", "everywhere"),
     ("ctrl+q", "Quit at once", "everywhere"),
 )
 """Keys the help screen lists besides the app's own bindings."""
@@ -79,9 +94,15 @@ REPEAT_ERROR_AFTER = 60.0
 
 
 class RunTable(LiveTable):
-    """The Queue tab's table: enter (or a click) opens the selected run in full (attempts, status, error)."""
+    """The Queue tab's table: enter (or a click) opens the selected run's story."""
 
-    BINDINGS = [Binding("enter", "select_cursor", "Run details", id="run.view")]
+    BINDINGS = [Binding("enter", "select_cursor", "Open run", id="run.view")]
+
+
+class JobTable(LiveTable):
+    """The Jobs tab's table: enter (or a click) opens the selected job's page."""
+
+    BINDINGS = [Binding("enter", "select_cursor", "Open job", id="job.view")]
 
 
 class EvidenceTable(LiveTable):
@@ -97,7 +118,7 @@ class NotificationTable(LiveTable):
 
 
 TABLE_CLASS: dict[str, type[LiveTable]] = {
-    "queue": RunTable, "evidence": EvidenceTable, "notifications": NotificationTable,
+    "queue": RunTable, "jobs": JobTable, "evidence": EvidenceTable, "notifications": NotificationTable,
 }
 """The table of each tab whose rows open in a dialog; the other tabs use a plain LiveTable."""
 
@@ -113,32 +134,48 @@ class MedJobsApp(App[None]):
     With ``runner`` the app starts it on mount and stops it on quit (the embedded runner); without one
     the dashboard only shows and commands the store that some other runner serves.
     ``refresh_interval`` is the pause in seconds between the end of one refresh and the next.
-    The console is kept as ``operations`` (``App.console`` is Textual's own Rich console).
+    The console is kept as ``operations`` (``App.console`` is Textual's own Rich console). ``tab`` is the
+    tab shown first (the Overview unless asked otherwise).
     """
 
     CSS_PATH = "medjobs.tcss"
     TITLE = "MedJobs"
     BINDINGS = [
-        Binding("t", "trigger", "Trigger", id="job.trigger", tooltip="Queue a run of the selected job now"),
-        Binding("p", "toggle_pause", "Pause/resume", id="job.pause", tooltip="Pause or resume the selected job"),
-        Binding("r", "retry", "Retry", id="run.retry", tooltip="Retry the selected dead or backing-off run now"),
-        Binding("c", "cancel", "Cancel", id="run.cancel", tooltip="Cancel the selected queued run"),
-        # not in the footer yet (every tab's footer and snapshot would change under the dashboard work);
-        # listed in help (?) under Doses
-        Binding("d", "dose_taken", "Taken", id="dose.taken", show=False,
-                tooltip="Record the selected dose as taken (audited)"),
-        Binding("f5", "refresh", "Refresh", show=False, id="refresh", tooltip="Refresh now"),
+        # Quit and Help first: the footer keeps them on an 80-column terminal
+        Binding("q", "quit", "Quit", id="quit", tooltip="Stop the runner and quit"),
         Binding("question_mark", "help", "Help", key_display="?", id="help", tooltip="List the keys"),
         Binding("f1", "help", "Help", show=False, id="help.f1", tooltip="List the keys"),
-        *(Binding(str(n), f"show_tab('{spec.id}')", spec.title, show=False, id=f"tab.{spec.id}",
-                  tooltip=f"Show the {spec.title} tab") for n, spec in enumerate(TABS, start=1)),
-        Binding("q", "quit", "Quit", id="quit", tooltip="Stop the runner and quit"),
+        Binding("t", "trigger", "Trigger", id="job.trigger", tooltip="Queue a run of the selected job now"),
+        Binding("p", "toggle_pause", "Pause/resume", id="job.pause", tooltip="Pause or resume the selected job"),
+        Binding("r", "retry", "Retry", id="run.retry",
+                tooltip="Retry the marked runs, or the selected dead or backing-off run, now"),
+        Binding("c", "cancel", "Cancel", id="run.cancel", tooltip="Cancel the marked runs, or the selected queued run"),
+        Binding("space", "mark", "Mark", id="run.mark", tooltip="Mark or unmark the selected run for r / c"),
+        Binding("d", "dose_taken", "Taken", id="dose.taken", tooltip="Record the selected dose as taken (audited)"),
+        Binding("a", "mark_all", "Mark all", show=False, id="run.mark_all",
+                tooltip="Mark every run shown (filter first, e.g. job:backup status:dead)"),
+        Binding("d", "goto_dead", "Dead runs", id="overview.dead", tooltip="List the dead runs"),
+        Binding("a", "goto_alerts", "Alerts", id="overview.alerts", tooltip="List the staff alerts"),
+        Binding("v", "log_level", "Level", id="log.level", tooltip="Show log lines from INFO, WARNING or ERROR up"),
+        Binding("slash", "filter", "Filter", key_display="/", id="filter",
+                tooltip="Filter this tab: job:NAME status:dead since:2h words..."),
+        Binding("e", "export", "Export", id="export", tooltip="Export this tab's rows (as filtered) to CSV or JSON"),
+        Binding("escape", "clear", "Clear", show=False, id="clear",
+                tooltip="Clear the filter and the marks (on a screen or dialog: close it)"),
+        Binding("f5", "refresh", "Refresh", show=False, id="refresh", tooltip="Refresh now"),
+        # tab keys are priority bindings: a burst such as `2 Home t` lands on the tab it switched to
+        Binding("0", f"show_tab('{OVERVIEW}')", "Overview", show=False, priority=True, id="tab.overview",
+                tooltip="Show the Overview tab"),
+        *(Binding(key, f"show_tab('{spec.id}')", spec.title, show=False, priority=True, id=f"tab.{spec.id}",
+                  tooltip=f"Show the {spec.title} tab") for key, spec in tab_keys()),
     ]
 
     def __init__(self, console: Console, actor: Actor | None = None, runner: Runner | None = None,
                  refresh_interval: float = 1.0, *, username: str | None = None,
-                 runner_factory: Callable[[], Runner] | None = None) -> None:
+                 runner_factory: Callable[[], Runner] | None = None, tab: str = OVERVIEW) -> None:
         super().__init__()
+        self.start_tab = tab
+        """The tab shown first (the Overview, unless asked otherwise)."""
         self.operations = console
         self.actor = actor
         self.runner = runner
@@ -167,12 +204,31 @@ class MedJobsApp(App[None]):
         self._console_lock = threading.Lock()
         """Held by every worker thread during its console call, and while the runner stops: stopping the
         runner closes the store connections, which must never happen under a query in progress."""
+        self.filters: dict[str, filters.TableFilter] = {}
+        """The `/` filter of each tab that has one."""
+        self.marked: set[str] = set()
+        """Run ids (row keys) marked on the Queue for a bulk retry or cancel."""
+        self.log_level = "INFO"
+
+    @property
+    def console_lock(self) -> threading.Lock:
+        """The lock every console call from a worker thread holds (see ``_console_lock``)."""
+        return self._console_lock
+
+    def may(self, action: str | tuple[str, ...]) -> bool:
+        """Whether the signed-in role may do console ``action`` (any of them, for a tuple)."""
+        if self.actor is None:
+            return False
+        actions = (action,) if isinstance(action, str) else action
+        return any(self.actor.role in PERMISSIONS[a] for a in actions)
 
     # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
         yield ClinicHeader(self.operations.clock, self.zone)
-        with TabbedContent(id="tabs"):
+        with TabbedContent(id="tabs", initial=self.start_tab):
+            with TabPane("Overview", id=OVERVIEW):
+                yield OverviewPane(id="overview-pane")
             for spec in TABS:
                 with TabPane(spec.title, id=spec.id):
                     yield TABLE_CLASS.get(spec.id, LiveTable)(spec.columns, id=f"{spec.id}-table")
@@ -180,11 +236,18 @@ class MedJobsApp(App[None]):
                         yield Static("", id="notifications-preview", classes="preview")
                     if spec.empty:
                         yield Static(spec.empty, id=f"{spec.id}-empty", classes="empty-hint")
+        yield Input(placeholder="filter: job:NAME status:dead,failed since:2h words…  (enter applies, escape clears)",
+                    id="filter-input")
         yield Footer()
 
     def on_mount(self) -> None:
         self.title = self.operations.settings.clinic.name
         self.set_interval(IDLE_CHECK_SECONDS, self.check_idle_lock, name="idle check")
+        theme = prefs.load().get("theme")
+        if isinstance(theme, str) and theme in self.available_themes:
+            self.theme = theme
+        self.theme_changed_signal.subscribe(self, lambda theme: prefs.save(theme=theme.name))
+        self.query_one("#filter-input").display = False
         if self.actor is None:
             self.push_screen(LoginScreen(self.title, self.login_name,
                                          identity.demo_users_path(self.operations.settings.database_path)))
@@ -198,7 +261,7 @@ class MedJobsApp(App[None]):
         if self.actor.role in PERMISSIONS["audit.list"] and not self.audit_tab:
             self.audit_tab = True
             self.query_one(TabbedContent).add_pane(audit_pane())
-        self.table("queue").focus()
+        self._focus_tab(self.start_tab)
         if self.runner is not None:
             self.run_worker(self._start_runner, thread=True, group="runner", name="start runner",
                             exit_on_error=False)
@@ -221,10 +284,22 @@ class MedJobsApp(App[None]):
 
     # ------------------------------------------------------------------ live refresh
 
+    @property
+    def _snapshot_request(self) -> dict:
+        """What the next fetch reads: only the visible tab's view, with the Queue's filter and the log level.
+        Read on the event loop when the fetch starts (the worker receives a copy)."""
+        return self.__dict__.get("_request", {"views": {self.active_tab or OVERVIEW}})
+
     def refresh_now(self) -> None:
-        """Fetch a snapshot now (or right after the fetch in progress); cancels the armed timer."""
-        if self._stopping:
+        """Fetch a snapshot now (or right after the fetch in progress); cancels the armed timer. Nothing is
+        fetched before sign-in."""
+        if self._stopping or self.actor is None:
             return
+        tab = self.active_tab or OVERVIEW
+        request: dict = {"views": {tab}, "log_level": self.log_level, "actor": self.actor}
+        if tab == "queue" and self.filters.get("queue"):
+            request["run_filter"] = self.filters["queue"].run_filter()
+        self.__dict__["_request"] = request
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
@@ -235,13 +310,14 @@ class MedJobsApp(App[None]):
         self.run_worker(self._fetch_snapshot, thread=True, group="refresh", name="snapshot", exit_on_error=False)
 
     def _fetch_snapshot(self) -> None:
-        """Thread worker: read the snapshot and post it; never touches a widget."""
+        """Thread worker: read the visible tab's snapshot and post it; never touches a widget."""
         with self._console_lock:
             if self._stopping:
                 return
             try:
-                snapshot = self.operations.snapshot(actor=self.actor)
-                if self.audit_tab and self.actor is not None:
+                request = self._snapshot_request
+                snapshot = self.operations.snapshot(**request)
+                if self.audit_tab and self.actor is not None and AUDIT_TAB in request.get("views", ()):
                     self._post(AuditReady(self.operations.audit_entries(self.actor, limit=AUDIT_LIMIT)))
             except Exception as exc:  # noqa: BLE001 - shown to the user, then the next refresh tries again
                 log.error("refresh failed: %s", type(exc).__name__)
@@ -300,61 +376,225 @@ class MedJobsApp(App[None]):
             self._arm_next()
 
     def paint(self) -> None:
-        """Show the latest snapshot in the visible tab (hidden tabs are painted when shown)."""
+        """Show the latest snapshot in the visible tab, if it holds that tab's view (a snapshot fetched for
+        another tab never empties this one); hidden tabs are fetched and painted when shown."""
         tab = self.active_tab
-        if self.latest is None or tab is None:
+        snap = self.latest
+        if snap is None or tab is None:
             return
-        try:
-            table = self.table(tab)
-        except NoMatches:  # the app is closing: a late snapshot has nowhere to go
-            return
-        if tab == AUDIT_TAB:
-            table.sync(audit_rows(self.latest_audit, self.zone))
-            self.query_one(f"TabPane#{tab}").set_class(table.row_count == 0, "-empty")
-            return
-        spec = next(s for s in TABS if s.id == tab)
         with self.batch_update():
-            table.sync(spec.build(self.latest, self.zone))
+            self.sub_title = self._status_line(snap)
+            if tab not in snap.views:
+                return
+            if tab == OVERVIEW:
+                if snap.overview is not None:
+                    self.query_one(OverviewPane).paint(snap.overview, self.zone, self.runner is not None)
+                return
+            try:
+                table = self.table(tab)
+            except NoMatches:  # the app is closing: a late snapshot has nowhere to go
+                return
+            if tab == AUDIT_TAB:
+                columns, rows = AUDIT_COLUMNS, audit_rows(self.latest_audit, self.zone)
+            else:
+                spec = next(s for s in TABS if s.id == tab)
+                columns, rows = spec.columns, spec.build(snap, self.zone)
+            if self.filters.get(tab):
+                rows = self.filters[tab].keep(columns, rows)
+            if tab == "queue":
+                rows = self._with_marks(rows)
+            table.sync(rows)
             self.query_one(f"TabPane#{tab}").set_class(table.row_count == 0, "-empty")
-            self.sub_title = self._status_line(self.latest)
             if tab == "notifications":
                 self._preview_notification(table.selected_key)
 
+    def _with_marks(self, rows):
+        """The Queue's rows with a ● before the id of each marked run (marks of runs no longer listed are dropped)."""
+        keys = {key for key, _ in rows}
+        self.marked &= keys
+        out = []
+        for key, cells in rows:
+            if key in self.marked:
+                first = Text("● ", style="bold magenta") + (cells[0] if isinstance(cells[0], Text) else Text(str(cells[0])))
+                first.justify = "right"
+                cells = (first, *cells[1:])
+            out.append((key, cells))
+        return out
+
     def _status_line(self, snap: Snapshot) -> str:
-        counts: dict[str, int] = {}
-        for run in snap.runs:
-            counts[run.status] = counts.get(run.status, 0) + 1
+        """Which runner serves the store (in words, first: it must show on an 80-column screen), who is signed in,
+        and the runs running, queued, dead."""
+        counts = snap.status_counts
         parts = [f"{counts[s]} {s}" for s in ("running", "queued", "dead") if counts.get(s)]
+        runner = runners_short(snap.runners, self.runner is not None)
         blocked = self.operations.runner_status()
         if blocked:
-            parts.append(blocked.upper())
-        return " · ".join([f"{self.actor.username} ({self.actor.role})", *parts])
+            runner = blocked.upper()
+        if self.marked:
+            parts.append(f"{len(self.marked)} marked")
+        who = f"{self.actor.username} ({self.actor.role})" if self.actor is not None else "not signed in"
+        return " · ".join([runner, who, *parts])
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self._focus_tab(event.pane.id)
         self.paint()
-        self.table(event.pane.id).focus()
+        self.refresh_now()
         self.refresh_bindings()
+
+    def _focus_tab(self, tab: str) -> None:
+        """Give the keyboard to tab ``tab``'s table (or the Overview) at once, so the next keys land there."""
+        target = self.query_one(OverviewPane) if tab == OVERVIEW else self.table(tab)
+        if target.screen.focused is not target:
+            target.screen.set_focus(target)      # its own screen: a dialog or sign-in screen on top keeps its focus
 
     # ------------------------------------------------------------------ keys
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Grey out (None) the keys that do not apply to the tab shown; hide them under a modal; before
-        sign-in and while locked only quitting is possible."""
+        """Offer only the keys that apply to the tab shown and that the signed-in role may use (the console
+        refuses the others anyway); none of the tabs' keys under a dialog or a story screen, and tab keys
+        not while the filter is being typed. Before sign-in and while locked only quitting is possible."""
         if self.actor is None or self.locked:
             return action in SIGNED_OUT_ACTIONS
+        if action == "show_tab":
+            return not isinstance(self.focused, Input) and not self._modal_open()
+        needs = PERMISSION_OF_ACTION.get(action)
+        if needs is not None and not self.may(needs):
+            return False
         tab = TAB_OF_ACTION.get(action)
+        if action in ("filter", "export", "clear"):
+            if self._modal_open() or self.active_tab in (None, OVERVIEW) or isinstance(self.focused, Input):
+                return False
+            if action == "clear":
+                return bool(self.filters.get(self.active_tab) or self.marked)
+            return True
         if tab is None:
             return True
         if self._modal_open():
             return False
-        return True if self.active_tab == tab else None
+        return self.active_tab == tab
 
     def action_show_tab(self, tab: str) -> None:
-        """Switch to tab ``tab`` (the Audit tab only where there is one)."""
+        """Switch to tab ``tab`` and focus its table now (not when the switch's message arrives); the Audit tab
+        only where there is one."""
         if tab == AUDIT_TAB and not self.audit_tab:
             return
         self.query_one(TabbedContent).active = tab
+        self._focus_tab(tab)
+
+    # ------------------------------------------------------------------ filter, marks, export, log level
+
+    def action_filter(self) -> None:
+        """Open the filter line under the tab, holding the tab's filter."""
+        field = self.query_one("#filter-input", Input)
+        current = self.filters.get(self.active_tab)
+        field.value = current.text if current else ""
+        field.display = True
+        field.focus()
+
+    @on(Input.Submitted, "#filter-input")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        self.set_filter(self.active_tab, event.value)
+
+    def set_filter(self, tab: str, text: str) -> bool:
+        """Filter tab ``tab`` by ``text`` (empty clears it); the tab's title shows it. False (and a warning)
+        if the text cannot be read."""
+        spec = next((s for s in TABS if s.id == tab), None)
+        if spec is None and tab != AUDIT_TAB:
+            return False
+        columns, title = (spec.columns, spec.title) if spec is not None else (AUDIT_COLUMNS, "Audit")
+        field = self.query_one("#filter-input", Input)
+        try:
+            parsed = filters.parse(text, columns, self.operations.clock.now(), self.zone)
+        except filters.FilterError as exc:
+            self.toast(str(exc), title="Filter", severity="warning")
+            return False
+        if parsed:
+            self.filters[tab] = parsed
+            if parsed.level and tab == "log":
+                self.log_level = parsed.level
+        else:
+            self.filters.pop(tab, None)
+        field.display = False
+        tabbed = self.query_one(TabbedContent)
+        tabbed.get_tab(tab).label = f"{title} ⧩ {parsed.text}" if parsed else title
+        if tabbed.active != tab:
+            tabbed.active = tab
+        self._focus_tab(tab)
+        self.paint()
+        self.refresh_now()
+        self.refresh_bindings()
+        return True
+
+    def action_clear(self) -> None:
+        """Clear the tab's filter (and the Queue's marks)."""
+        tab = self.active_tab
+        if self.marked and tab == "queue":
+            self.marked.clear()
+        if tab in self.filters:
+            self.set_filter(tab, "")
+        else:
+            self.paint()
+        self.refresh_bindings()
+
+    def on_key(self, event) -> None:
+        """escape in the filter line closes it, leaving the filter as it was."""
+        if event.key == "escape" and isinstance(self.focused, Input) and self.focused.id == "filter-input":
+            event.stop()
+            self.focused.display = False
+            self._focus_tab(self.active_tab)
+
+    def action_mark(self) -> None:
+        """Mark the selected run for a bulk retry or cancel (or unmark it), and move down a row."""
+        table = self.table("queue")
+        key = table.selected_key
+        if key is None:
+            return
+        self.marked.symmetric_difference_update({key})
+        self.paint()
+        table.action_cursor_down()
+        self.refresh_bindings()
+
+    def action_mark_all(self) -> None:
+        """Mark every run the Queue shows (as filtered)."""
+        self.marked = {row.key.value for row in self.table("queue").ordered_rows}
+        self.paint()
+        self.refresh_bindings()
+
+    def action_goto_dead(self) -> None:
+        """The dead runs: the Queue filtered to them."""
+        self.set_filter("queue", "status:dead")
+
+    def action_goto_alerts(self) -> None:
+        """The staff alerts: Notifications filtered to the staff audience."""
+        self.set_filter("notifications", "audience:staff")
+
+    @on(OverviewPane.Go)
+    def _overview_go(self, message: OverviewPane.Go) -> None:
+        self.set_filter(message.tab, message.filter_text)
+
+    def action_log_level(self) -> None:
+        """Show log lines from the next level up (INFO, WARNING, ERROR, then INFO again)."""
+        self.log_level = LOG_LEVELS[(LOG_LEVELS.index(self.log_level) + 1) % len(LOG_LEVELS)]
+        label = "Log" if self.log_level == "INFO" else f"Log ≥ {self.log_level}"
+        self.query_one(TabbedContent).get_tab("log").label = label
+        self.refresh_now()
+
+    def action_export(self) -> None:
+        """Ask for a file, then export the tab's rows as shown (filtered) as CSV or JSON (by its suffix)."""
+        tab = self.active_tab
+        table = self.table(tab)
+        columns = [c.label for c in table.shown_columns]
+        rows = table.plain_rows()
+        stamp = self.operations.clock.now().astimezone(self.zone).strftime("%Y%m%d-%H%M")
+        default = f"~/medjobs-{tab}-{stamp}.csv"
+
+        def chosen(path: str | None) -> None:
+            if path:
+                self.run_command(partial(commands.export, self.operations, self.actor, tab, columns, rows, path))
+
+        self.push_screen(PathScreen(f"Export {len(rows)} rows of {tab}", default,
+                                    "a name ending .csv or .json · enter writes it · escape cancels"), callback=chosen)
 
     def action_refresh(self) -> None:
         """Refresh now."""
@@ -369,19 +609,31 @@ class MedJobsApp(App[None]):
         self.push_screen(HelpScreen(self.help_keys(), columns), callback=lambda _: self.paint())
 
     def help_keys(self) -> list[tuple[str, str, str]]:
-        """``(keys, description, where)`` for every action of the app's bindings (its keys on one line,
-        e.g. ``? f1``), then the table and palette keys."""
+        """``(keys, description, where)`` for every action of the app's bindings the signed-in role may use
+        (its keys on one line, e.g. ``? f1``), then the table and palette keys."""
         rows: dict[str, list] = {}
         for binding in self.BINDINGS:
             if binding.id.startswith("tab."):
+                continue
+            needs = PERMISSION_OF_ACTION.get(binding.action)
+            if needs is not None and not self.may(needs):
                 continue
             if binding.action in rows:
                 rows[binding.action][0] += f" {self.get_key_display(binding)}"
                 continue
             tab = TAB_OF_ACTION.get(binding.action)
-            where = next(s.title for s in TABS if s.id == tab) if tab else "everywhere"
-            rows[binding.action] = [self.get_key_display(binding), binding.tooltip or binding.description, where]
-        return [tuple(row) for row in rows.values()] + list(EXTRA_KEYS)
+            where = ("Overview" if tab == OVERVIEW else next(s.title for s in TABS if s.id == tab) if tab
+                     else "tables" if binding.action in ("filter", "export", "clear") else "everywhere")
+            tooltip = binding.tooltip or binding.description
+            if binding.action == "quit" and self.runner is None:
+                tooltip = "Quit (this console runs no jobs)"
+            rows[binding.action] = [self.get_key_display(binding), tooltip, where]
+        if self.may(("run.retry", "job.trigger")):
+            extra = [("v r c t p R", "On a run's or a job's screen: evidence, retry, cancel, trigger, pause, "
+                      "retry every dead run of the job", "screens")]
+        else:
+            extra = [("v", "On a run's screen: its evidence record", "screens")]
+        return [tuple(row) for row in rows.values()] + list(EXTRA_KEYS) + extra
 
     def _selected(self, tab: str) -> str | None:
         key = self.table(tab).selected_key
@@ -400,48 +652,86 @@ class MedJobsApp(App[None]):
             self.toggle_job(name)
 
     def action_retry(self) -> None:
-        """Retry the selected run: a dead run, or a failed one waiting out its backoff (the console says why otherwise)."""
-        if (key := self._selected("queue")) is not None:
-            self.run_command(partial(commands.retry, self.operations, self.actor, int(key)))
+        """Retry the marked runs (after confirmation), else the selected run: a dead run, or a failed one
+        waiting out its backoff (the console says why otherwise)."""
+        if self.marked:
+            self.retry_runs(sorted(int(k) for k in self.marked), after=self._unmark)
+        elif (key := self._selected("queue")) is not None:
+            self.retry_runs([int(key)])
 
     def action_cancel(self) -> None:
-        """Cancel the selected run (only a queued run can be cancelled)."""
-        if (key := self._selected("queue")) is not None:
-            self.run_command(partial(commands.cancel, self.operations, self.actor, int(key)))
+        """Cancel the marked runs, else the selected run, after confirmation (only queued runs can be cancelled)."""
+        if self.marked:
+            self.cancel_runs(sorted(int(k) for k in self.marked), after=self._unmark)
+        elif (key := self._selected("queue")) is not None:
+            self.cancel_runs([int(key)])
 
     def action_dose_taken(self) -> None:
         """Record the selected dose as taken (``medjobs dose taken``): the console checks the role and audits."""
         if (key := self._selected("doses")) is not None:
             self.run_command(partial(commands.dose_taken, self.operations, self.actor, key))
 
-    def trigger_job(self, name: str) -> None:
-        """Queue a run of job ``name`` (from a key or the command palette)."""
-        self.run_command(partial(commands.trigger, self.operations, self.actor, name))
+    def _unmark(self) -> None:
+        self.marked.clear()
+        self.paint()
 
-    def toggle_job(self, name: str) -> None:
+    def retry_runs(self, run_ids: list[int], after: Callable[[], None] | None = None, what: str = "") -> None:
+        """Retry ``run_ids``: one at once; several after confirmation, each audited (``what`` names them)."""
+        if len(run_ids) == 1 and not what:
+            self.run_command(partial(commands.retry, self.operations, self.actor, run_ids[0]), after=after)
+            return
+        self._confirm(f"Retry {what or f'{len(run_ids)} runs'}?", run_ids, "Retry",
+                      partial(commands.retry_many, self.operations, self.actor, run_ids), after)
+
+    def cancel_runs(self, run_ids: list[int], after: Callable[[], None] | None = None) -> None:
+        """Cancel ``run_ids`` after confirmation (each audited)."""
+        if len(run_ids) == 1:
+            command = partial(commands.cancel, self.operations, self.actor, run_ids[0])
+            question = f"Cancel run {run_ids[0]}?"
+        else:
+            command = partial(commands.cancel_many, self.operations, self.actor, run_ids)
+            question = f"Cancel {len(run_ids)} runs?"
+        self._confirm(question, run_ids, "Cancel", command, after)
+
+    def _confirm(self, question: str, run_ids: list[int], yes: str, command, after) -> None:
+        shown = ", ".join(map(str, run_ids[:20])) + (f" and {len(run_ids) - 20} more" if len(run_ids) > 20 else "")
+        detail = f"run{'s' if len(run_ids) > 1 else ''} {shown}"
+
+        def answered(ok: bool | None) -> None:
+            if ok:
+                self.run_command(command, after=after)
+
+        self.push_screen(ConfirmScreen(question, detail, yes=yes), callback=answered)
+
+    def trigger_job(self, name: str, after: Callable[[], None] | None = None) -> None:
+        """Queue a run of job ``name`` (from a key, a job's page or the command palette)."""
+        self.run_command(partial(commands.trigger, self.operations, self.actor, name), after=after)
+
+    def toggle_job(self, name: str, after: Callable[[], None] | None = None) -> None:
         """Pause or resume job ``name``."""
-        self.run_command(partial(commands.toggle_pause, self.operations, self.actor, name))
+        self.run_command(partial(commands.toggle_pause, self.operations, self.actor, name), after=after)
 
-    def run_command(self, command: Callable[[], str | Message]) -> None:
+    def run_command(self, command: Callable[[], str | Message], after: Callable[[], None] | None = None) -> None:
         """Run a console command in a thread worker; its text (or error) comes back as CommandDone,
-        or, if it returns a message, as that message. Refused before sign-in and while locked."""
+        or, if it returns a message, as that message. ``after`` runs on the event loop once it is done.
+        Refused before sign-in and while locked."""
         if self.actor is None or self.locked:
             return
-        self.run_worker(partial(self._command_thread, command), thread=True, group="command",
+        self.run_worker(partial(self._command_thread, command, after), thread=True, group="command",
                         name="command", exit_on_error=False)
 
-    def _command_thread(self, command: Callable[[], str | Message]) -> None:
+    def _command_thread(self, command: Callable[[], str | Message], after=None) -> None:
         with self._console_lock:
             if self._stopping:
                 return
             try:
                 result = command()
-                self._post(result if isinstance(result, Message) else CommandDone(result))
+                self._post(result if isinstance(result, Message) else CommandDone(result, after=after))
             except ConsoleError as exc:  # includes PermissionDenied
-                self._post(CommandDone(str(exc), "error"))
+                self._post(CommandDone(str(exc), "error", after=after))
             except Exception as exc:  # noqa: BLE001 - shown, not raised: the app keeps running
                 log.error("command failed: %s", type(exc).__name__)
-                self._post(CommandDone(commands.describe(exc), "error"))
+                self._post(CommandDone(commands.describe(exc), "error", after=after))
 
     @on(CommandDone)
     def _command_done(self, message: CommandDone) -> None:
@@ -449,6 +739,8 @@ class MedJobsApp(App[None]):
             return
         if message.text:
             self.toast(message.text, severity=message.severity)
+        if message.after is not None:
+            message.after()
         self.refresh_now()
 
     def toast(self, text: str, *, title: str = "", severity: str = "information") -> None:
@@ -471,13 +763,16 @@ class MedJobsApp(App[None]):
         self.open_run(int(event.row_key.value))
 
     def open_run(self, run_id: int) -> None:
-        """Show run ``run_id`` in full (status, attempts, masked error, local times), as last refreshed."""
-        run = next((r for r in self.latest.runs if r.id == run_id), None) if self.latest else None
-        if run is None:
-            self.toast(f"Run {run_id} is no longer listed", severity="warning")
-            return
-        self.push_screen(DetailScreen(f"Run {run_id}", details.run_fields(run, self.zone)),
-                         callback=lambda _: self.paint())
+        """Open run ``run_id``'s story: state history, attempts, trigger, evidence (kept fresh while open)."""
+        self.push_screen(RunScreen(run_id, interval=max(self.refresh_interval, 0.5)), callback=lambda _: self.paint())
+
+    @on(DataTable.RowSelected, "#jobs-table")
+    def _job_selected(self, event: DataTable.RowSelected) -> None:
+        self.open_job(event.row_key.value)
+
+    def open_job(self, name: str) -> None:
+        """Open job ``name``'s page: schedule, policy, 7-day chart, recent runs."""
+        self.push_screen(JobScreen(name, interval=max(self.refresh_interval, 1.0)), callback=lambda _: self.paint())
 
     @on(DataTable.RowHighlighted, "#notifications-table")
     def _notification_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -526,18 +821,24 @@ class MedJobsApp(App[None]):
     # ------------------------------------------------------------------ command palette
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        """Textual's commands, plus: trigger / pause-resume each job, and show each tab (none before sign-in
+        """Textual's commands (theme, keys, quit...), plus what the signed-in role may do: trigger /
+        pause-resume each job; and for everyone: open each job's page, show each tab (none before sign-in
         or while locked)."""
         if self.actor is None or self.locked:
             return
         yield from super().get_system_commands(screen)
         for name in self.operations.settings.jobs:
-            yield SystemCommand(f"Trigger {name}", f"Queue a run of {name} now", partial(self.trigger_job, name))
-            yield SystemCommand(f"Pause or resume {name}", f"Toggle whether {name}'s schedule queues runs",
-                                partial(self.toggle_job, name))
+            if self.may("job.trigger"):
+                yield SystemCommand(f"Trigger {name}", f"Queue a run of {name} now", partial(self.trigger_job, name))
+            if self.may("job.pause"):
+                yield SystemCommand(f"Pause or resume {name}", f"Toggle whether {name}'s schedule queues runs",
+                                    partial(self.toggle_job, name))
+            yield SystemCommand(f"Open job {name}", f"{name}'s page: schedule, policy, 7 days, runs",
+                                partial(self.open_job, name))
         if self.audit_tab:
             yield SystemCommand("Show Audit", "Switch to the Audit tab (the audit trail)",
                                 partial(self.action_show_tab, AUDIT_TAB))
+        yield SystemCommand("Show Overview", "Switch to the Overview tab", partial(self.action_show_tab, OVERVIEW))
         for spec in TABS:
             yield SystemCommand(f"Show {spec.title}", f"Switch to the {spec.title} tab",
                                 partial(self.action_show_tab, spec.id))

@@ -6,6 +6,8 @@ safe to show); the app turns either into a notification.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from medjobs_tui.console import Actor, Console, ConsoleError
 
 
@@ -47,3 +49,27 @@ def describe(exc: BaseException | None) -> str:
     if isinstance(exc, ConsoleError):
         return str(exc)
     return f"{type(exc).__name__}: unexpected error"
+
+
+def _bulk_text(result, verb: str) -> str:
+    text = f"{len(result.done)} run{'s' if len(result.done) != 1 else ''} {verb}"
+    if result.refused:
+        first_id, first_reason = result.refused[0]
+        text += f"; {len(result.refused)} left as they were (e.g. {first_reason})"
+    return text
+
+
+def retry_many(console: Console, actor: Actor, run_ids: list[int]) -> str:
+    """Retry each of ``run_ids`` (each audited); say how many were queued again and why others were not."""
+    return _bulk_text(console.retry_many(actor, run_ids), "queued for one more attempt")
+
+
+def cancel_many(console: Console, actor: Actor, run_ids: list[int]) -> str:
+    """Cancel each of ``run_ids`` (each audited); say how many were cancelled and why others were not."""
+    return _bulk_text(console.cancel_many(actor, run_ids), "cancelled")
+
+
+def export(console: Console, actor: Actor, view: str, columns: list[str], rows: list[list[str]], path: str) -> str:
+    """Write the rows of ``view`` to ``path`` (CSV or JSON by its suffix); audited by the console."""
+    written = console.export_table(actor, view, columns, rows, Path(path))
+    return f"Exported {len(rows)} rows of {view} to {written}"

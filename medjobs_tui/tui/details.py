@@ -55,3 +55,12 @@ def evidence_header(row: EvidenceRow, zone: tzinfo) -> Text:
         (f"run {row.run_id}", "bold"), " · ", fmt.job(row.job_name, row.job_type), " · ", fmt.status(row.status),
         f" · finished {fmt.local_datetime(row.finished_at, zone)} · ", check,
     )
+
+
+def evidence_line(story) -> Text:
+    """Where the run's evidence record is and whether its SHA-256 still matches (v opens it)."""
+    if story.evidence_valid is None:
+        return Text("none yet (written when the run finishes)", style="dim")
+    check = (Text("✓ SHA-256 matches", style="green") if story.evidence_valid
+             else Text("✗ INVALID: SHA-256 differs", style="bold red"))
+    return Text.assemble(story.evidence_path, " · ", check, (" · v opens it", "dim"))

@@ -9,6 +9,8 @@ from datetime import datetime, tzinfo
 
 from rich.text import Text
 
+from medjobs_tui.console import words
+
 MISSING = "—"
 """What an empty cell shows (no time, no duration yet)."""
 
@@ -66,8 +68,48 @@ def seconds(value: float | None) -> Text:
 
 
 def percent(rate: float | None) -> Text:
-    """A rate in 0..1 as a right-aligned percentage (``97.5 %``); MISSING for None."""
-    return Text(MISSING if rate is None else f"{rate * 100:.1f} %", justify="right")
+    """A rate in 0..1 as a right-aligned percentage (``97.5 %``, as the CLI writes it); MISSING for None."""
+    return Text(words.percent(rate, MISSING), justify="right")
+
+
+DIMMED = ("skipped", "cancelled", "coalesced")
+"""Run states that did not run: their rows are dimmed in the Queue."""
+
+
+def dim_if(value: Text | str, status: str) -> Text:
+    """``value`` dimmed when ``status`` is one of DIMMED (a tick that never ran, a cancelled run)."""
+    text = value.copy() if isinstance(value, Text) else Text(value)
+    if status in DIMMED:
+        text.style = f"{text.style} dim".strip() if isinstance(text.style, str) else "dim"
+    return text
+
+
+BAR_CELLS = 6
+
+
+def progress(done: int, total: int | None, eta_s: float | None) -> Text:
+    """A running run's progress: ``███░░░ 50% ~12 s`` (a bar, the share done, the time left at the pace so
+    far), or ``120 done`` when the handler does not know the total."""
+    if not total:
+        return Text(f"{done} done", style="yellow", justify="right")
+    share = max(0.0, min(1.0, done / total))
+    filled = round(share * BAR_CELLS)
+    out = Text("█" * filled, style="yellow")
+    out.append("░" * (BAR_CELLS - filled), style="dim")
+    out.append(f" {share * 100:.0f}%")
+    if eta_s is not None:
+        out.append(f" ~{eta(eta_s)}", style="dim")
+    return out
+
+
+def eta(seconds: float) -> str:
+    """Seconds left, as a person says it: ``12 s``, ``3 min``, ``1 h 05``."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d}"
 
 
 def number(value: int) -> Text:

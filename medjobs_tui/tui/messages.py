@@ -27,12 +27,14 @@ class RefreshFailed(Message):
 
 
 class CommandDone(Message):
-    """A user command finished: ``text`` to notify, at ``severity`` information / warning / error."""
+    """A user command finished: ``text`` to notify, at ``severity`` information / warning / error;
+    ``after`` (if any) runs on the event loop then (a screen re-reads what it shows)."""
 
-    def __init__(self, text: str, severity: str = "information") -> None:
+    def __init__(self, text: str, severity: str = "information", after=None) -> None:
         super().__init__()
         self.text = text
         self.severity = severity
+        self.after = after
 
 
 class EvidenceLoaded(Message):

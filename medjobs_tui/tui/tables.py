@@ -7,12 +7,13 @@ can be updated by row key instead of being cleared and refilled.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from typing import Callable, Sequence
 
 from rich.console import RenderableType
+from rich.text import Text
 
-from medjobs_tui.console import Snapshot
+from medjobs_tui.console import RunRow, Snapshot
 from medjobs_tui.tui import formatting as fmt
 
 Row = tuple[str, Sequence[RenderableType]]
@@ -25,6 +26,8 @@ class Column:
     ``width`` is a floor: the table widens a column to its widest cell on each refresh. A ``fill``
     column (at most one, the last: the long free text) takes the width the others leave, never less
     than ``width``, and its text ends in "…" when cut. ``help`` explains the heading on the help screen.
+    ``wide_only`` columns are left out of a table narrower than WIDE_TABLE cells (an 80-column terminal
+    keeps the key columns instead).
     """
 
     key: str
@@ -32,6 +35,11 @@ class Column:
     width: int = 0
     fill: bool = False
     help: str = ""
+    wide_only: bool = False
+
+
+WIDE_TABLE = 100
+"""Tables at least this many cells wide show their ``wide_only`` columns too."""
 
 
 @dataclass(frozen=True)
@@ -43,14 +51,26 @@ class TabSpec:
     columns: tuple[Column, ...]
     build: Callable[[Snapshot, tzinfo], list[Row]]
     empty: str = ""
+    key: str = ""
+    """The key that shows the tab; empty: its number among the numbered tabs (1, 2, ...)."""
 
 
 def queue_rows(snap: Snapshot, zone: tzinfo) -> list[Row]:
-    """Runs, newest first; the masked error (never patient data) last."""
-    return [(str(r.id), (
-        fmt.number(r.id), r.job_name, r.priority, fmt.status(r.status), f"{r.attempt}/{r.max_attempts}",
-        r.trigger, fmt.local_time(r.scheduled_at, zone), fmt.duration(r.duration_s), fmt.long_text(r.error),
-    )) for r in snap.runs]
+    """The Queue's rows (see ``run_rows``)."""
+    return run_rows(snap.runs, snap.now, zone)
+
+
+def run_rows(runs: Sequence[RunRow], now: datetime, zone: tzinfo) -> list[Row]:
+    """Runs, newest first, skipped ticks and cancelled runs dimmed; a running run's progress (bar, share,
+    time left at ``now``) where its duration will be; the masked error (never patient data) last."""
+    rows = []
+    for r in runs:
+        progress = r.progress
+        took = (fmt.progress(*progress, r.eta_s(now)) if progress is not None else fmt.duration(r.duration_s))
+        cells = (fmt.number(r.id), r.job_name, fmt.status(r.status), f"{r.attempt}/{r.max_attempts}",
+                 took, fmt.local_time(r.scheduled_at, zone), r.priority, r.trigger, fmt.long_text(r.error))
+        rows.append((str(r.id), tuple(fmt.dim_if(c, r.status) if i != 2 else c for i, c in enumerate(cells))))
+    return rows
 
 
 def job_rows(snap: Snapshot, zone: tzinfo) -> list[Row]:
@@ -78,6 +98,17 @@ def evidence_rows(snap: Snapshot, zone: tzinfo) -> list[Row]:
     )) for e in snap.evidence]
 
 
+LEVEL_STYLES = {"WARNING": "yellow", "ERROR": "bold red", "CRITICAL": "bold red", "INFO": "", "DEBUG": "dim"}
+
+
+def log_rows(snap: Snapshot, zone: tzinfo) -> list[Row]:
+    """The runner's log lines, newest first: clinic-local time, level (coloured), source module, message."""
+    return [(str(line.seq), (
+        line.at.astimezone(zone).strftime("%H:%M:%S"), Text(line.level, style=LEVEL_STYLES.get(line.level, "")),
+        line.logger.removeprefix("medjobs_tui."), fmt.long_text(line.message),
+    )) for line in snap.log]
+
+
 def notification_rows(snap: Snapshot, zone: tzinfo) -> list[Row]:
     """Outbox entries, newest first; patients by pseudonym only. The message comes last: it is the long one,
     without its leading "P-00047: " when the patient column already says it (enter shows it whole)."""
@@ -99,10 +130,10 @@ def dose_rows(snap: Snapshot, zone: tzinfo) -> list[Row]:
 
 TABS: tuple[TabSpec, ...] = (
     TabSpec("queue", "Queue", (
-        Column("run", "run", 4), Column("job", "job", 12), Column("priority", "priority"),
-        Column("status", "status", 9), Column("attempt", "attempt"), Column("trigger", "trigger", 8),
-        Column("scheduled", "scheduled", 11), Column("duration", "duration", 8),
-        Column("error", "error", 20, fill=True),
+        Column("run", "run", 4), Column("job", "job", 12), Column("status", "status", 9),
+        Column("attempt", "attempt"), Column("duration", "duration", 8), Column("scheduled", "scheduled", 11, wide_only=True),
+        Column("priority", "priority", wide_only=True), Column("trigger", "trigger", 8, wide_only=True),
+        Column("error", "error", 12, fill=True),
     ), queue_rows, empty="No runs yet — press 2 for the Jobs tab, pick a job, then t to trigger it."),
     TabSpec("jobs", "Jobs", (
         Column("job", "job", 12), Column("paused", "paused"), Column("last", "last status", 11),
@@ -140,10 +171,25 @@ TABS: tuple[TabSpec, ...] = (
     ), dose_rows,
         empty="No scheduled doses today (or your role may not see patients' doses). `medjobs doses` lists "
               "other days."),
+    TabSpec("log", "Log", (
+        Column("time", "time", 8), Column("level", "level", 7), Column("source", "source", 10, wide_only=True),
+        Column("message", "message", 20, fill=True),
+    ), log_rows, key="l",
+        empty="No log lines yet — the runner of this console writes here (another window's runner logs there)."),
 )
-"""The dashboard's tabs, in order (keys 1-6 switch to them)."""
+"""The dashboard's table tabs, in order after the Overview (key 0): numbered 1, 2, ... unless given a key."""
 
 from medjobs_tui.tui import validation_tab  # noqa: E402 - the Validation tab lives in its own module
 
 TABS = TABS + (TabSpec("validation", "Validation", tuple(Column(*c) for c in validation_tab.COLUMNS),
                        validation_tab.rows, empty=validation_tab.EMPTY),)
+
+
+def tab_keys() -> list[tuple[str, TabSpec]]:
+    """``(key, tab)`` for every table tab: its own key, else its number among the numbered tabs."""
+    out, n = [], 0
+    for spec in TABS:
+        if not spec.key:
+            n += 1
+        out.append((spec.key or str(n), spec))
+    return out

@@ -69,6 +69,7 @@ CALLS = {
     "dose.record": lambda c, a, t: c.record_dose(a, 999, "2026-11-29 08:00", "taken"),
     "patient.prefs": lambda c, a, t: c.set_patient_prefs(a, "P-09999", lead_minutes=5),
     "order.critical": lambda c, a, t: c.set_order_critical(a, 999),
+    "view.export": lambda c, a, t: c.export_table(a, "queue", ["run"], [["1"]], t / "runs.csv"),
 }
 """How each operation is performed through the console (``c`` console, ``a`` actor, ``t`` a tmp folder)."""
 
@@ -76,6 +77,7 @@ CLI_OPERATIONS = {
     "import": {"data.import", "data.import_dry_run"}, "demo": {"data.demo", "data.replace", "clinic.init"}, "run": {"runner.run"},
     "trigger": {"job.trigger"}, "pause": {"job.pause"}, "resume": {"job.resume"}, "retry": {"run.retry"},
     "cancel": {"run.cancel"}, "jobs": {"view.operations"}, "runs": {"view.operations"},
+    "runs show": {"view.operations"},
     "metrics": {"view.operations"}, "validation": {"view.operations"},
     "evidence": {"view.operations", "evidence.read"},
     "notifications": {"view.operations"}, "channels": {"view.operations"}, "error": {"error.read"},

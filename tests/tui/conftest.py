@@ -61,6 +61,14 @@ def no_animations(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("textual.constants.TEXTUAL_ANIMATIONS", "none")
 
 
+@pytest.fixture(autouse=True)
+def own_ui_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test keeps its dashboard settings (the theme) in its own file, never the user's."""
+    path = tmp_path / "ui" / "dashboard.json"
+    monkeypatch.setenv("MEDJOBS_UI_SETTINGS", str(path))
+    return path
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """A temp clinic's settings, its store seeded by the demo generator when there is one."""
@@ -113,6 +121,7 @@ def seed_runs(settings: Settings, clock: FixedClock) -> None:
         default=Outcome("succeeded", 0.5, summary={"ok": 1}),
     )
     runner = Runner(settings, clock=clock, executor=executor)
+    runner.id = "clinic-pc:4242:a1b2c3"     # a fixed runner id: the run history names it
     try:
         for name in ("backup", "supply_monitor", "interaction_check", "medication_reminder", "refill_check"):
             runner.enqueue(name, "tester")

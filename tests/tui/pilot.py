@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from typing import Callable
 
 from medjobs_tui.tui.app import MedJobsApp
@@ -56,3 +57,27 @@ async def ready_for_snapshot(pilot) -> None:
     await first_paint(pilot)
     for field in pilot.app.screen.query(Input):
         field.cursor_blink = False
+
+
+@contextmanager
+def fixed_log(book, lines=(("INFO", "medjobs_tui.engine.runner", "run 7 of backup claimed"),
+                           ("WARNING", "medjobs_tui.engine.runner", "heartbeat failed: OperationalError"),
+                           ("ERROR", "medjobs_tui.engine.runner", "could not record the outcome of run 7: "
+                                                                   "OperationalError"))):
+    """The logbook holding just ``lines`` (level, source, message) at the fixed instant, for a stable picture."""
+    from datetime import datetime, timezone
+
+    from medjobs_tui.console.models import LogLine
+
+    saved = list(book._lines), book._seq
+    book._lines.clear()
+    at = datetime(2026, 11, 29, 12, 55, tzinfo=timezone.utc)
+    for seq, (level, source, message) in enumerate(lines, start=1):
+        book._lines.append(LogLine(seq, at, level, source, message))
+    book._seq = len(lines)
+    try:
+        yield book
+    finally:
+        book._lines.clear()
+        book._lines.extend(saved[0])
+        book._seq = saved[1]

@@ -8,6 +8,8 @@ from datetime import date
 from medjobs_tui.store import runs as store_runs
 from medjobs_tui.tui.app import MedJobsApp
 from medjobs_tui.tui.screens import DetailScreen, EvidenceScreen, HelpScreen
+from medjobs_tui.tui.screens.prompts import ConfirmScreen
+from medjobs_tui.tui.screens.run import RunScreen
 
 from tests.tui.pilot import cell, first_paint, notices, select, settle, wait_until
 
@@ -17,7 +19,7 @@ NOW_DAY = date(2026, 11, 29)   # the fixed clock's clinic-local day (07:55 New Y
 
 async def test_triggering_backup_from_the_jobs_tab_shows_its_run_succeeded_in_the_queue(live_clinic):
     c = live_clinic
-    app = MedJobsApp(c.console, c.actor, runner=c.runner, refresh_interval=0.1)
+    app = MedJobsApp(c.console, c.actor, runner=c.runner, refresh_interval=0.1, tab="queue")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("2")
@@ -35,7 +37,7 @@ async def test_triggering_backup_from_the_jobs_tab_shows_its_run_succeeded_in_th
 
 
 async def test_p_pauses_the_selected_job_and_p_again_resumes_it(clinic):
-    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.1)
+    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.1, tab="queue")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
         await settle(pilot)
@@ -53,7 +55,7 @@ async def test_p_pauses_the_selected_job_and_p_again_resumes_it(clinic):
 
 async def test_r_on_a_run_that_is_not_dead_shows_the_console_error_and_changes_nothing(clinic):
     run_id = clinic.console.trigger(clinic.actor, "backup")       # no runner: it stays queued
-    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.1)
+    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.1, tab="queue")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         select(app, "queue", str(run_id))
@@ -69,17 +71,35 @@ async def test_r_on_a_run_that_is_not_dead_shows_the_console_error_and_changes_n
 
 async def test_c_cancels_a_queued_run(clinic):
     run_id = clinic.console.trigger(clinic.actor, "backup")
-    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.1)
+    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.1, tab="queue")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         select(app, "queue", str(run_id))
         await pilot.press("c")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+        assert app.screen.question == f"Cancel run {run_id}?"
+        assert store_runs.get_run(clinic.console.db, run_id)["status"] == "queued"    # nothing yet
+        await pilot.press("y")
         await wait_until(pilot, lambda: cell(app, "queue", str(run_id), "status") == "cancelled", what="cancel")
         assert f"Cancelled run {run_id}" in notices(app)
 
 
+async def test_c_answered_no_cancels_nothing(clinic):
+    run_id = clinic.console.trigger(clinic.actor, "backup")
+    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.1, tab="queue")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        select(app, "queue", str(run_id))
+        await pilot.press("c")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+        await pilot.press("n")
+        await settle(pilot)
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert store_runs.get_run(clinic.console.db, run_id)["status"] == "queued"
+
+
 async def test_question_mark_opens_help_listing_the_keys_and_escape_closes_it(clinic):
-    app = MedJobsApp(clinic.console, clinic.actor)
+    app = MedJobsApp(clinic.console, clinic.actor, tab="queue")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("question_mark")
         await pilot.pause()
@@ -93,19 +113,19 @@ async def test_question_mark_opens_help_listing_the_keys_and_escape_closes_it(cl
         assert isinstance(app.screen, HelpScreen)
 
 
-async def test_keys_of_other_tabs_are_greyed_out(clinic):
-    app = MedJobsApp(clinic.console, clinic.actor)
+async def test_keys_of_other_tabs_are_not_offered(clinic):
+    app = MedJobsApp(clinic.console, clinic.actor, tab="queue")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        assert app.check_action("retry", ()) is True and app.check_action("trigger", ()) is None
+        assert app.check_action("retry", ()) is True and app.check_action("trigger", ()) is False
         await pilot.press("2")
-        assert app.check_action("trigger", ()) is True and app.check_action("cancel", ()) is None
+        assert app.check_action("trigger", ()) is True and app.check_action("cancel", ()) is False
         assert app.check_action("quit", ()) is True
 
 
 async def test_q_quits_and_stops_the_runner(live_clinic):
     c = live_clinic
-    app = MedJobsApp(c.console, c.actor, runner=c.runner)
+    app = MedJobsApp(c.console, c.actor, runner=c.runner, tab="queue")
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: c.runner.scheduler is not None and c.runner.scheduler.running,
                          what="runner start")
@@ -116,7 +136,7 @@ async def test_q_quits_and_stops_the_runner(live_clinic):
 
 
 async def test_r_on_a_dead_run_queues_one_more_attempt(seeded_clinic):
-    app = MedJobsApp(seeded_clinic.console, seeded_clinic.actor, refresh_interval=0.1)
+    app = MedJobsApp(seeded_clinic.console, seeded_clinic.actor, refresh_interval=0.1, tab="queue")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert cell(app, "queue", "5", "status") == "dead"
@@ -145,7 +165,7 @@ async def test_q_during_a_refresh_waits_for_it_before_the_runner_closes_the_stor
         return real_stop(*args, **kwargs)
 
     c.console.snapshot, c.runner.stop = slow_snapshot, stop
-    app = MedJobsApp(c.console, c.actor, runner=c.runner, refresh_interval=0.01)
+    app = MedJobsApp(c.console, c.actor, runner=c.runner, refresh_interval=0.01, tab="queue")
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: events and events[-1] == "fetch start", what="a fetch in progress")
         await pilot.press("q")
@@ -155,7 +175,7 @@ async def test_q_during_a_refresh_waits_for_it_before_the_runner_closes_the_stor
 
 async def test_enter_on_a_notification_shows_its_whole_message_in_clinic_time(seeded_clinic):
     note = next(n for n in seeded_clinic.console.notifications() if n.kind == "reminder_missed")
-    app = MedJobsApp(seeded_clinic.console, seeded_clinic.actor, refresh_interval=3600)
+    app = MedJobsApp(seeded_clinic.console, seeded_clinic.actor, refresh_interval=3600, tab="queue")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("5")
         await first_paint(pilot)
@@ -175,7 +195,7 @@ async def test_enter_on_a_notification_shows_its_whole_message_in_clinic_time(se
 
 
 async def test_a_dead_run_shows_its_masked_error_in_the_queue_and_enter_shows_attempts(seeded_clinic):
-    app = MedJobsApp(seeded_clinic.console, seeded_clinic.actor, refresh_interval=3600)
+    app = MedJobsApp(seeded_clinic.console, seeded_clinic.actor, refresh_interval=3600, tab="queue")
     async with app.run_test(size=SIZE) as pilot:
         await first_paint(pilot)
         assert [c.key.value for c in app.table("queue").ordered_columns][-1] == "error"
@@ -183,16 +203,15 @@ async def test_a_dead_run_shows_its_masked_error_in_the_queue_and_enter_shows_at
         assert cell(app, "queue", "6", "error") == "—"
         select(app, "queue", "5")
         await pilot.press("enter")
-        await wait_until(pilot, lambda: isinstance(app.screen, DetailScreen), what="run dialog")
-        fields = {label: getattr(value, "plain", value) for label, value in app.screen.fields}
-        assert fields["status"] == "dead" and fields["attempt"] == "3 of 3"
-        assert fields["error"] == "handler error (ref E-TEST)"
-        assert fields["finished"] == "2026-11-29 08:15:00 EST"
-        assert app.check_action("retry", ()) is False                   # the queue's keys wait under the dialog
+        await wait_until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.loaded, what="run screen")
+        story = app.screen.data
+        assert story.run.status == "dead" and story.run.attempt == 3 and story.run.max_attempts == 3
+        assert story.run.error == "handler error (ref E-TEST)"
+        assert app.check_action("retry", ()) is False                   # the queue's keys wait under the screen
 
 
 async def test_the_jobs_tab_at_80_columns_shows_job_paused_last_status_and_next_run_first(seeded_clinic):
-    app = MedJobsApp(seeded_clinic.console, seeded_clinic.actor, refresh_interval=3600)
+    app = MedJobsApp(seeded_clinic.console, seeded_clinic.actor, refresh_interval=3600, tab="queue")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("2")
         await first_paint(pilot)
@@ -204,7 +223,7 @@ async def test_the_jobs_tab_at_80_columns_shows_job_paused_last_status_and_next_
 
 
 async def test_home_and_end_move_the_cursor_to_the_first_and_last_row(seeded_clinic):
-    app = MedJobsApp(seeded_clinic.console, seeded_clinic.actor, refresh_interval=3600)
+    app = MedJobsApp(seeded_clinic.console, seeded_clinic.actor, refresh_interval=3600, tab="queue")
     async with app.run_test(size=SIZE) as pilot:
         await first_paint(pilot)
         table = app.table("queue")
@@ -215,7 +234,7 @@ async def test_home_and_end_move_the_cursor_to_the_first_and_last_row(seeded_cli
 
 
 async def test_an_empty_queue_says_how_to_trigger_a_job_until_a_run_arrives(clinic):
-    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.05)
+    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.05, tab="queue")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         hint = app.query_one("#queue-empty")
@@ -230,7 +249,7 @@ async def test_the_evidence_header_gives_local_time_and_validity_and_a_changed_r
     record = next(e for e in seeded_clinic.console.evidence() if e.run_id == 5)
     path = seeded_clinic.settings.evidence_dir / record.path
     path.write_text(path.read_text(encoding="utf-8") + "# edited afterwards\n", encoding="utf-8")
-    app = MedJobsApp(seeded_clinic.console, seeded_clinic.actor, refresh_interval=3600)
+    app = MedJobsApp(seeded_clinic.console, seeded_clinic.actor, refresh_interval=3600, tab="queue")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("4")
         await first_paint(pilot)

@@ -67,7 +67,7 @@ async def test_fetches_never_overlap_however_often_a_refresh_is_asked_for(clinic
                 inside[0] -= 1
 
     clinic.console.snapshot = slow_snapshot
-    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.01)
+    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.01, tab="queue")
     async with app.run_test(size=SIZE) as pilot:
         for _ in range(20):
             app.refresh_now()
@@ -87,7 +87,7 @@ async def test_a_failing_refresh_is_shown_once_and_the_next_one_recovers(clinic)
         return real(*args, **kwargs)
 
     clinic.console.snapshot = flaky_snapshot
-    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.05)
+    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.05, tab="queue")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert notices(app).count("store is busy") == 1      # two failures, one notice
@@ -95,7 +95,7 @@ async def test_a_failing_refresh_is_shown_once_and_the_next_one_recovers(clinic)
 
 
 async def test_no_repaint_while_a_modal_is_open_then_the_latest_is_painted(clinic):
-    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.05)
+    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.05, tab="queue")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("question_mark")
@@ -108,20 +108,23 @@ async def test_no_repaint_while_a_modal_is_open_then_the_latest_is_painted(clini
         assert cell(app, "queue", run_id, "status") == "queued"
 
 
-async def test_an_auditor_pressing_t_is_refused_by_the_console(clinic):
+async def test_an_auditor_is_not_offered_t_and_the_console_still_refuses_the_trigger(clinic):
     auditor = Actor("ada", "auditor")
-    app = MedJobsApp(clinic.console, auditor, refresh_interval=0.05)
+    app = MedJobsApp(clinic.console, auditor, refresh_interval=0.05, tab="queue")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
         await settle(pilot)
         select(app, "jobs", "backup")
-        await pilot.press("t")
+        assert app.check_action("trigger", ()) is False                   # not in the footer
+        await pilot.press("t")                                             # pressed anyway: nothing happens
+        await pilot.pause()
+        app.trigger_job("backup")                                          # asked anyway (palette of old)
         await wait_until(pilot, lambda: any("may not" in n for n in notices(app)), what="denial")
         assert clinic.console.runs() == []
 
 
 async def test_the_command_palette_offers_trigger_and_pause_for_each_job(clinic):
-    app = MedJobsApp(clinic.console, clinic.actor)
+    app = MedJobsApp(clinic.console, clinic.actor, tab="queue")
     async with app.run_test(size=SIZE) as pilot:
         titles = [c.title for c in app.get_system_commands(app.screen)]
         for name in clinic.settings.jobs:
@@ -136,7 +139,7 @@ async def test_a_snapshot_arriving_while_the_app_closes_is_dropped_quietly(clini
 
     from medjobs_tui.tui.messages import SnapshotReady
 
-    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=3600)
+    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=3600, tab="queue")
     async with app.run_test(size=SIZE) as pilot:
         await first_paint(pilot)
         await app.query_one(TabbedContent).remove()          # as at shutdown: the tables are gone
@@ -169,7 +172,7 @@ async def test_columns_fit_their_cells_as_soon_as_rows_are_synced_before_any_rep
 async def test_a_burst_of_toasts_shows_each_text_once_and_at_most_three_at_a_time(clinic):
     from medjobs_tui.tui.app import MAX_TOASTS
 
-    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=3600)
+    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=3600, tab="queue")
     async with app.run_test(size=SIZE) as pilot:
         for _ in range(5):
             app.toast("Run 3 is queued")
@@ -196,7 +199,7 @@ async def test_a_refresh_error_that_comes_and_goes_is_shown_once(clinic):
         return real(*args, **kwargs)
 
     clinic.console.snapshot = flapping_snapshot
-    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.02)
+    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.02, tab="queue")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, 3)                                   # three failures in between
         assert calls[0] >= 6

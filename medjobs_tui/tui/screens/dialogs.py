@@ -1,4 +1,4 @@
-"""Modal screens: the key help, the detail of one run or notification, and the evidence record viewer.
+"""Modal dialogs: the key help, the detail of one run or notification, and the evidence record viewer.
 
 All close with escape.
 """

@@ -13,8 +13,12 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Header
 
 from medjobs_tui.clock import Clock
+<<<<<<< HEAD:medjobs_tui/tui/widgets.py
 from medjobs_tui.security.masking import has_control_characters, printable
 from medjobs_tui.tui.tables import Column, Row
+=======
+from medjobs_tui.tui.tables import WIDE_TABLE, Column, Row
+>>>>>>> 5fe7e90 (Operator console (issue 8): Overview first tab (0), keys routed to the tab they switch to, keys offered by tab and role, / filter + runs --job/--status/--since, run story screen + runs show, job page, bulk retry/cancel with confirmation (each audited), progress bars with ETA (JobContext.progress), Log tab (l), export + --format csv|json, 80x24 columns, remembered themes, one percentage format, friendly run ids and empty views; bench/dashboard_refresh.py):medjobs_tui/tui/widgets/live.py
 
 
 class LiveTable(DataTable):
@@ -40,16 +44,52 @@ class LiveTable(DataTable):
 
     def __init__(self, columns: Sequence[Column], **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
-        self._spec = tuple(columns)
+        self._all_spec = tuple(columns)
+        self._wide = True
+        self._shown = list(range(len(self._all_spec)))
+        self._spec = self._all_spec
         self._content_widths = [max(c.width, cell_len(c.label)) for c in self._spec]
+        self._rows: list[Row] = []
+        """The rows of the last sync, every column (a narrow table shows some of them)."""
 
     def on_mount(self) -> None:
+        self._add_columns()
+
+    def _add_columns(self) -> None:
+        self._content_widths = [max(c.width, cell_len(c.label)) for c in self._spec]
         for column, width in zip(self._spec, self._content_widths):
             self.add_column(column.label, key=column.key, width=width)
         self._fit_columns()
 
     def on_resize(self) -> None:
+        wide = self.size.width >= WIDE_TABLE
+        if wide != self._wide and any(c.wide_only for c in self._all_spec):
+            self._set_wide(wide)
         self._fit_columns()
+        if self.row_count:
+            self.call_after_refresh(self._scroll_cursor_into_view, animate=False)
+
+    def _set_wide(self, wide: bool) -> None:
+        """Show (wide) or leave out the ``wide_only`` columns: the columns are laid out again, rows and cursor kept."""
+        self._wide = wide
+        self._shown = [i for i, c in enumerate(self._all_spec) if wide or not c.wide_only]
+        self._spec = tuple(self._all_spec[i] for i in self._shown)
+        selected = self.selected_key
+        self.clear(columns=True)
+        self._add_columns()
+        if self._rows:
+            self.sync(self._rows)
+            if selected is not None and selected in self.rows:
+                self.move_cursor(row=self.get_row_index(selected), animate=False)
+
+    @property
+    def shown_columns(self) -> tuple[Column, ...]:
+        """The columns on screen now (all of them, or without the ``wide_only`` ones on a narrow table)."""
+        return self._spec
+
+    def plain_rows(self) -> list[list[str]]:
+        """The rows on screen, in order, as plain text (for an export)."""
+        return [[getattr(cell, "plain", str(cell)) for cell in self.get_row(row.key)] for row in self.ordered_rows]
 
     @property
     def selected_key(self) -> str | None:
@@ -61,7 +101,8 @@ class LiveTable(DataTable):
     def sync(self, rows: Sequence[Row]) -> bool:
         """Make the table show ``rows`` (in that order) with as few changes as possible; True if any."""
         selected = self.selected_key
-        rows = [(key, tuple(_literal(cell) for cell in cells)) for key, cells in rows]
+        self._rows = list(rows)
+        rows = [(key, tuple(_literal(cells[i]) for i in self._shown)) for key, cells in rows]
         self._content_widths = self._measure(rows)
         changed = self._fit_columns()
         wanted = dict(rows)

@@ -1,0 +1,251 @@
+"""The operator console's views and bulk actions: filtered runs, a run's story, a job's page, the overview,
+the runners alive, the log, exports, and retry or cancel of many runs at once.
+
+A mixin of ``Console`` (console/operations.py): it uses the console's store connection, clock, settings,
+role checks and audit. Reads fetch only what a screen shows; every action is audited as the single ones are.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import statistics
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+from medjobs_tui.clock import parse_iso
+from medjobs_tui.console.errors import ConsoleError
+from medjobs_tui.console.logbook import logbook
+from medjobs_tui.console.models import (
+    Actor, AttemptRow, BulkResult, DayStats, HistoryEntry, JobPage, LogLine, Overview, QueueLoad, RunFilter,
+    RunnerInfo, RunRow, RunStory,
+)
+from medjobs_tui.engine import evidence as evidence_mod
+from medjobs_tui.engine.runner import LEASE_SECONDS
+from medjobs_tui.engine.ticks import next_fire_time
+from medjobs_tui.store import runs as store_runs
+from medjobs_tui.store import views as store_views
+
+if TYPE_CHECKING:
+    from medjobs_tui.console.operations import Console
+
+EXPORT_FORMATS = ("csv", "json")
+
+VIEWS = ("overview", "queue", "jobs", "metrics", "evidence", "notifications", "doses", "log")
+"""The views a snapshot can hold (the dashboard's tabs)."""
+
+
+class ConsoleViews:
+    """Views and bulk actions of the Console (mixed into it; ``self`` is the Console)."""
+
+    # ------------------------------------------------------------------ runs
+
+    def find_runs(self: Console, run_filter: RunFilter | None = None, limit: int = 200,
+                  include_skipped: bool = True) -> list[RunRow]:
+        """The newest runs matching ``run_filter``, newest first: every state (cancelled, coalesced; skipped
+        ticks unless ``include_skipped`` is False and no status is asked for); without a status filter every
+        queued or running run is included too, however old. Raises ConsoleError for an unknown job."""
+        f = run_filter or RunFilter()
+        if f.job:
+            self._job(f.job)
+        exclude = ("skipped",) if not include_skipped and not f.statuses else ()
+        return [run_row(r) for r in store_views.find_runs(self.db, limit=limit, job=f.job, statuses=f.statuses,
+                                                          since=f.since, text=f.text, exclude=exclude)]
+
+    def run_story(self: Console, run_id: int) -> RunStory:
+        """Run ``run_id``'s whole story: state history (who or what moved it), attempts, trigger, evidence.
+        Raises ConsoleError if there is no such run."""
+        row = store_runs.get_run(self.db, run_id)
+        if row is None:
+            raise ConsoleError(f"no run {run_id}")
+        valid = None
+        if row["evidence_path"]:
+            valid = evidence_mod.is_valid(self.settings.evidence_dir, row["evidence_path"], row["evidence_sha256"])
+        return RunStory(
+            run=run_row(row), created_by=row["created_by"],
+            history=[HistoryEntry(parse_iso(h["at"]), h["from_status"], h["to_status"], h["actor"], h["note"])
+                     for h in store_runs.run_history(self.db, run_id)],
+            attempts=[AttemptRow(a["attempt"], parse_iso(a["started_at"]), parse_iso(a["finished_at"]),
+                                 a["duration_s"], a["outcome"], a["error"])
+                      for a in store_runs.run_attempts(self.db, run_id)],
+            evidence_path=row["evidence_path"], evidence_valid=valid,
+            summary=json.loads(row["summary"]) if row["summary"] else None,
+        )
+
+    # ------------------------------------------------------------------ jobs
+
+    def next_fire_times(self: Console, job_name: str, count: int = 5) -> list[datetime]:
+        """The next ``count`` instants (aware UTC) at which ``job_name``'s schedule fires, from now."""
+        job = self._job(job_name)
+        out: list[datetime] = []
+        after = self.clock.now()
+        while len(out) < count:
+            nxt = next_fire_time(job, self.settings, after)
+            if nxt is None:
+                break
+            out.append(nxt.astimezone(timezone.utc))
+            after = nxt + timedelta(microseconds=1)
+        return out
+
+    def job_page(self: Console, job_name: str, days: int = 7, limit: int = 50) -> JobPage:
+        """Job ``job_name``'s page: its row, next five fire times, policy, newest runs, and per clinic-local day
+        of the last ``days`` its attempts' outcomes and median seconds. Raises ConsoleError for an unknown job."""
+        job = self._job(job_name)
+        row = next(j for j in self.jobs() if j.name == job_name)
+        policy = job.retry_policy
+        retry = f"{policy.max_attempts} attempts, {policy.delay:g} s apart"
+        if getattr(policy, "backoff", None):
+            retry += f", {policy.backoff} backoff"
+        if getattr(policy, "max_delay", None):
+            retry += f" (at most {policy.max_delay:g} s)"
+        lines = [("priority", job.priority), ("queue", job.queue_name), ("schedule", row.schedule),
+                 ("retry", retry), ("timeout", f"{job.timeout:g} s"),
+                 ("alerts", "on a dead run" if job.monitoring_config.alerts_enabled else "off")]
+        now = self.clock.now()
+        zone = self.settings.zone
+        start_day = (now.astimezone(zone) - timedelta(days=days - 1)).date()
+        since = datetime.combine(start_day, datetime.min.time(), zone)
+        buckets: dict[str, list[dict[str, Any]]] = {
+            (start_day + timedelta(days=i)).isoformat(): [] for i in range(days)}
+        for a in store_views.job_attempts_since(self.db, job_name, since):
+            day = parse_iso(a["finished_at"]).astimezone(zone).date().isoformat()
+            buckets.setdefault(day, []).append(a)
+        stats = []
+        for day, attempts in sorted(buckets.items()):
+            durations = [a["duration_s"] for a in attempts if a["duration_s"] is not None]
+            stats.append(DayStats(
+                day, sum(a["outcome"] == "succeeded" for a in attempts), sum(a["outcome"] == "failed" for a in attempts),
+                sum(a["outcome"] == "timed_out" for a in attempts), statistics.median(durations) if durations else None))
+        runs = self.find_runs(RunFilter(job=job_name), limit)
+        dead = [r["id"] for r in store_views.find_runs(self.db, limit=10_000, job=job_name, statuses=("dead",))]
+        return JobPage(row, self.next_fire_times(job_name), lines, runs, stats, dead)
+
+    # ------------------------------------------------------------------ overview and runners
+
+    def runners_alive(self: Console) -> list[RunnerInfo]:
+        """The runners serving this store now (heartbeat within the lease); this console's own marked."""
+        own = getattr(self.runner, "id", None)
+        after = self.clock.now() - timedelta(seconds=LEASE_SECONDS)
+        return [RunnerInfo(r["id"], parse_iso(r["started_at"]), parse_iso(r["heartbeat_at"]), r["id"] == own)
+                for r in store_views.live_runners(self.db, after)]
+
+    def status_counts(self: Console) -> dict[str, int]:
+        """How many runs are in each state."""
+        return store_views.status_counts(self.db)
+
+    def overview(self: Console) -> Overview:
+        """The landing page's figures (see ``Overview``): computed in SQL, a handful of rows whatever the store's size."""
+        now = self.clock.now().replace(second=0, microsecond=0)
+        minutes = [now - timedelta(minutes=59 - i) for i in range(60)]
+        index = {m.isoformat(timespec="minutes")[:16]: i for i, m in enumerate(minutes)}
+        series = {"succeeded": [0] * 60, "failed": [0] * 60, "timed_out": [0] * 60}
+        for minute, outcome, n in store_views.attempts_per_minute(self.db, minutes[0]):
+            if outcome in series and minute in index:
+                series[outcome][index[minute]] += n
+        load = store_views.queue_load(self.db)
+        queues = [QueueLoad(name, load.get(name, {}).get("queued", 0), load.get(name, {}).get("running", 0),
+                            q.concurrency) for name, q in self.settings.runner.queues.items()]
+        jobs = self.jobs()
+        return Overview(
+            minutes=minutes, succeeded=series["succeeded"], failed=series["failed"], timed_out=series["timed_out"],
+            queues=queues, next_fires=[(j.name, j.next_run_at) for j in sorted(
+                jobs, key=lambda j: (j.next_run_at is None, j.next_run_at or now))],
+            staff_alerts_24h=store_views.staff_alerts_since(self.db, self.clock.now() - timedelta(hours=24)),
+            dead_runs=self.status_counts().get("dead", 0), runners=self.runners_alive(),
+            runner_problem=self.runner_status(),
+        )
+
+    def log_lines(self: Console, min_level: str = "INFO", limit: int = 500) -> list[LogLine]:
+        """The newest lines of this process's runner log at ``min_level`` or above (masked at the source)."""
+        try:
+            return logbook().lines(min_level, limit)
+        except ValueError as exc:
+            raise ConsoleError(str(exc)) from None
+
+    # ------------------------------------------------------------------ bulk actions
+
+    def retry_many(self: Console, actor: Actor, run_ids: Iterable[int]) -> BulkResult:
+        """Retry each run of ``run_ids`` (see ``retry``); each is audited. A run that cannot be retried is
+        left and reported; a role that may not retry is refused before any run changes (PermissionDenied)."""
+        return self._bulk(actor, "run.retry", run_ids, self.retry)
+
+    def cancel_many(self: Console, actor: Actor, run_ids: Iterable[int]) -> BulkResult:
+        """Cancel each queued run of ``run_ids``; each is audited; the others are reported with the reason."""
+        return self._bulk(actor, "run.cancel", run_ids, self.cancel)
+
+    def dead_runs(self: Console, job_name: str) -> list[int]:
+        """The ids of job ``job_name``'s dead runs, oldest first (for "retry all dead runs of this job")."""
+        self._job(job_name)
+        return sorted(r["id"] for r in store_views.find_runs(self.db, limit=10_000, job=job_name, statuses=("dead",)))
+
+    def _bulk(self: Console, actor: Actor, action: str, run_ids: Iterable[int], one) -> BulkResult:
+        ids = list(dict.fromkeys(int(i) for i in run_ids))
+        if not ids:
+            raise ConsoleError("no runs selected")
+        self.authorise(actor, action, f"runs:{len(ids)}")
+        done, refused = [], []
+        for run_id in ids:
+            try:
+                one(actor, run_id)
+            except ConsoleError as exc:
+                refused.append((run_id, str(exc)))
+            else:
+                done.append(run_id)
+        return BulkResult(done, refused)
+
+    # ------------------------------------------------------------------ export
+
+    def export_table(self: Console, actor: Actor, view: str, columns: Sequence[str], rows: Sequence[Sequence[str]],
+                     path: Path, fmt: str | None = None) -> Path:
+        """Write a view's rows (as shown: pseudonyms, masked errors) to ``path`` as CSV or JSON (``fmt``, else
+        from the suffix); audited with the view, the row count and the format. Returns the path written.
+        Raises ConsoleError for an unknown format or a path that cannot be written (nothing half-written)."""
+        path = Path(path).expanduser()
+        fmt = (fmt or path.suffix.lstrip(".") or "csv").lower()
+        if fmt not in EXPORT_FORMATS:
+            raise ConsoleError(f"export format must be csv or json (got {fmt!r})")
+        self.authorise(actor, "view.export", f"view:{view}")
+        text = render_table(columns, rows, fmt)
+        tmp = path.with_name(path.name + ".part")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(path)
+        except OSError as exc:
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
+            raise ConsoleError(f"cannot write {path}: {exc.strerror or type(exc).__name__}") from None
+        self._audit_ok(actor, "view.export", f"view:{view}", {"rows": len(rows), "format": fmt, "file": path.name})
+        return path
+
+
+def render_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> str:
+    """``rows`` under ``columns`` as CSV (a header line, then one line per row) or JSON (a list of objects)."""
+    if fmt == "json":
+        return json.dumps([dict(zip(columns, row)) for row in rows], indent=2, ensure_ascii=False, default=str) + "\n"
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(rows)
+        return buffer.getvalue()
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+def run_row(r: dict[str, Any]) -> RunRow:
+    """A runs row of the store as the console's RunRow (priority by name)."""
+    from medjobs_tui.console.operations import PRIORITY_NAMES
+
+    return RunRow(
+        id=r["id"], job_name=r["job_name"], job_type=r["job_type"], queue=r["queue"],
+        priority=PRIORITY_NAMES.get(r["priority"], str(r["priority"])), status=r["status"], attempt=r["attempt"],
+        max_attempts=r["max_attempts"], trigger=r["trigger"], scheduled_at=parse_iso(r["scheduled_at"]),
+        available_at=parse_iso(r["available_at"]), started_at=parse_iso(r["started_at"]),
+        finished_at=parse_iso(r["finished_at"]), duration_s=r["duration_s"], error=r["error"],
+        progress_done=r.get("progress_done"), progress_total=r.get("progress_total"),
+        progress_at=parse_iso(r.get("progress_at")),
+    )

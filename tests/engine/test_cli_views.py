@@ -1,0 +1,130 @@
+"""The CLI's views, as the dashboard's: filters on `runs`, `runs show ID`, `--format csv|json` on every view,
+bulk retry/cancel, friendly words for bad ids and empty views, one percentage format."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from medjobs_tui.cli import main
+from medjobs_tui.console import Actor, Console
+from medjobs_tui.engine.runner import Runner
+from medjobs_tui.config import load_settings
+from tests.conftest import make_user, password_file
+from tests.tui.conftest import seed_runs
+
+
+@pytest.fixture
+def cli(clinic_config, settings, clock, monkeypatch):
+    """``cli("runs", "--status", "dead")`` -> (exit code, output) against the seeded clinic, as an operator."""
+    seed_runs(settings, clock)
+    make_user(settings, "olga", "operator")
+    monkeypatch.setenv("MEDJOBS_USER", "olga")
+    monkeypatch.setenv("MEDJOBS_PASSWORD_FILE", str(password_file(clinic_config.parent)))
+    runner = CliRunner()
+
+    def run(*args: str) -> tuple[int, str]:
+        result = runner.invoke(main, ["--config", str(clinic_config), *args])
+        return result.exit_code, result.output
+
+    return run
+
+
+def test_runs_filters_by_status_job_and_since(cli):
+    code, out = cli("runs", "--status", "dead,cancelled", "--format", "csv")
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["run"], r["status"]) for r in rows] == [("7", "cancelled"), ("5", "dead")]
+    code, out = cli("runs", "--job", "supply_monitor", "--format", "json")
+    assert {r["job"] for r in json.loads(out)} == {"supply_monitor"}
+    code, out = cli("runs", "--since", "2026-11-29T08:10", "--format", "json")     # clinic time (EST)
+    assert [r["run"] for r in json.loads(out)] == ["8", "7", "6"]
+
+
+def test_runs_shows_skipped_ticks_of_a_paused_job(cli, settings, clock):
+    assert cli("pause", "backup")[0] == 0
+    runner = Runner(settings, clock=clock)
+    skipped = runner.tick("backup", clock.now().replace(second=0, microsecond=0))
+    runner.stop()
+    code, out = cli("runs", "--status", "skipped", "--format", "json")
+    assert [(r["run"], r["status"]) for r in json.loads(out)] == [(str(skipped), "skipped")]
+
+
+def test_runs_with_a_bad_filter_says_what_is_allowed(cli):
+    code, out = cli("runs", "--status", "exploded")
+    assert code == 2 and "unknown state exploded; states: queued, running" in out
+    code, out = cli("runs", "--since", "yesterday")
+    assert code == 2 and "30m, 2h, 7d, 1w" in out
+    code, out = cli("runs", "--status", "dead", "--job", "backup")
+    assert code == 0 and "no runs match these filters" in out
+
+
+def test_runs_show_tells_the_whole_story(cli):
+    code, out = cli("runs", "show", "5")
+    assert code == 0
+    for text in ("refill_check", "dead", "3 of 3", "created by", "tester", "attempts exhausted",
+                 "handler error (ref E-TEST)", "SHA-256 matches", "medjobs evidence 5"):
+        assert text in out, text
+    code, out = cli("runs", "show", "5", "--format", "json")
+    story = json.loads(out)
+    assert story["run"]["status"] == "dead" and [h["to"] for h in story["history"]][-1] == "dead"
+    assert len(story["attempts"]) == 3
+    code, out = cli("runs", "show", "99")
+    assert code == 1 and "no run 99" in out
+
+
+@pytest.mark.parametrize("args", [("cancel", "abc"), ("retry", "abc"), ("runs", "show", "abc"), ("evidence", "0"), ("retry", "x1")])
+def test_a_bad_run_id_gets_a_friendly_message(cli, args):
+    code, out = cli(*args)
+    assert code == 2 and "is not a run id" in out and "valid integer" not in out
+
+
+def test_bulk_retry_and_cancel(cli, settings):
+    code, out = cli("retry", "--dead-of", "refill_check")
+    assert code == 0 and "1 run(s) queued again: 5" in out
+    code, out = cli("cancel", "5", "8")
+    assert code == 0 and "2 run(s) cancelled: 5, 8" in out
+    code, out = cli("cancel", "5", "6")
+    assert code == 1 and "run 5 left as it was" in out and "run 6 left as it was" in out
+    audit = Console(settings).db.execute(
+        "SELECT action, target, outcome FROM audit_log WHERE actor = 'olga' AND action LIKE 'run.%' ORDER BY id").fetchall()
+    assert [tuple(a) for a in audit] == [("run.retry", "run:5", "ok"), ("run.cancel", "run:5", "ok"),
+                                         ("run.cancel", "run:8", "ok")]
+
+
+def test_every_view_prints_csv_and_json(cli):
+    for view in ("jobs", "runs", "metrics", "evidence", "notifications"):
+        code, out = cli(view, "--format", "json")
+        assert code == 0, view
+        assert isinstance(json.loads(out), list), view
+        code, out = cli(view, "--format", "csv")
+        assert code == 0 and out.splitlines()[0].count(",") >= 2, view
+
+
+def test_empty_views_say_so_in_words(tmp_path, monkeypatch):
+    from tests.conftest import write_config
+
+    (tmp_path / "empty").mkdir()
+    config = write_config(tmp_path / "empty")
+    make_user(load_settings(config), "olga", "operator")
+    monkeypatch.setenv("MEDJOBS_USER", "olga")
+    monkeypatch.setenv("MEDJOBS_PASSWORD_FILE", str(password_file(tmp_path / "empty")))
+    for view, words in (("notifications", "no notifications yet"), ("runs", "no runs yet"),
+                        ("evidence", "no evidence records yet")):
+        result = CliRunner().invoke(main, ["--config", str(config), view])
+        assert result.exit_code == 0 and words in result.output, view
+
+
+def test_percentages_read_the_same_in_the_cli_as_on_screen(cli):
+    code, out = cli("metrics", "--format", "json")
+    rows = {r["job"]: r for r in json.loads(out)}
+    assert rows["backup"]["success"] == "100.0 %" and rows["refill_check"]["errors"] == "100.0 %"
+
+
+def test_evidence_names_the_priority(cli, settings):
+    code, out = cli("evidence", "5")
+    assert code == 0 and "priority: normal" in out
