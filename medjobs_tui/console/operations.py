@@ -864,7 +864,7 @@ class Console(AccountsMixin, ConsoleViews):
             doses=doses,
             overview=self.overview() if "overview" in views else None,
             log=self.log_lines(log_level) if "log" in views else [],
-            validation=self.validation() if views & {"metrics", "jobs"} else [],
+            validation=self.validation() if views & {"metrics", "jobs", "validation"} else [],
             runners=self.runners_alive(), status_counts=self.status_counts(), views=views,
         )
 

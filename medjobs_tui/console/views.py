@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 EXPORT_FORMATS = ("csv", "json")
 
-VIEWS = ("overview", "queue", "jobs", "metrics", "evidence", "notifications", "doses", "log")
+VIEWS = ("overview", "queue", "jobs", "metrics", "evidence", "notifications", "doses", "validation", "log")
 """The views a snapshot can hold (the dashboard's tabs)."""
 
 

@@ -171,11 +171,6 @@ TABS: tuple[TabSpec, ...] = (
     ), dose_rows,
         empty="No scheduled doses today (or your role may not see patients' doses). `medjobs doses` lists "
               "other days."),
-    TabSpec("log", "Log", (
-        Column("time", "time", 8), Column("level", "level", 7), Column("source", "source", 10, wide_only=True),
-        Column("message", "message", 20, fill=True),
-    ), log_rows, key="l",
-        empty="No log lines yet — the runner of this console writes here (another window's runner logs there)."),
 )
 """The dashboard's table tabs, in order after the Overview (key 0): numbered 1, 2, ... unless given a key."""
 
@@ -183,6 +178,11 @@ from medjobs_tui.tui import validation_tab  # noqa: E402 - the Validation tab li
 
 TABS = TABS + (TabSpec("validation", "Validation", tuple(Column(*c) for c in validation_tab.COLUMNS),
                        validation_tab.rows, empty=validation_tab.EMPTY),)
+TABS = TABS + (TabSpec("log", "Log", (
+    Column("time", "time", 8), Column("level", "level", 7), Column("source", "source", 10, wide_only=True),
+    Column("message", "message", 20, fill=True),
+), log_rows, key="l", empty="No log lines yet — the runner of this console writes here (another window's runner "
+                            "logs there)."),)
 
 
 def tab_keys() -> list[tuple[str, TabSpec]]:
