@@ -570,8 +570,9 @@ def order_critical(obj: Ctx, order_id: int, off: bool) -> None:
 
 def _emit(fmt: str, columns: tuple[str, ...], rows, empty: str) -> None:
     """Print ``rows`` as a table (or ``empty``, a sentence, when there are none), or as CSV / JSON."""
-    rows = [tuple(str(v) for v in row) for row in rows]
+    rows = [tuple("" if v is None else str(v) for v in row) for row in rows]
     if fmt != "table":
+        rows = [tuple(printable(v) for v in row) for row in rows]        # no terminal escape codes from stored data
         sys.stdout.write(render_table(columns, rows, fmt))
         return
     if not rows:

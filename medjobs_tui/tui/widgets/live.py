@@ -13,12 +13,8 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Header
 
 from medjobs_tui.clock import Clock
-<<<<<<< HEAD:medjobs_tui/tui/widgets.py
 from medjobs_tui.security.masking import has_control_characters, printable
-from medjobs_tui.tui.tables import Column, Row
-=======
 from medjobs_tui.tui.tables import WIDE_TABLE, Column, Row
->>>>>>> 5fe7e90 (Operator console (issue 8): Overview first tab (0), keys routed to the tab they switch to, keys offered by tab and role, / filter + runs --job/--status/--since, run story screen + runs show, job page, bulk retry/cancel with confirmation (each audited), progress bars with ETA (JobContext.progress), Log tab (l), export + --format csv|json, 80x24 columns, remembered themes, one percentage format, friendly run ids and empty views; bench/dashboard_refresh.py):medjobs_tui/tui/widgets/live.py
 
 
 class LiveTable(DataTable):
