@@ -19,7 +19,8 @@ from medjobs_tui.config import Settings, load_settings
 from medjobs_tui.demo import DemoReport, generate_demo
 from medjobs_tui.jobs import get_handler
 from medjobs_tui.jobs.base import JobContext
-from medjobs_tui.store import connect
+from medjobs_tui.store import clinical as store_clinical
+from medjobs_tui.store import connect, transaction
 from tests.conftest import STORE_KEY, write_config
 
 NOW = datetime(2026, 11, 29, 12, 55, tzinfo=timezone.utc)
@@ -77,3 +78,20 @@ def clinic(tmp_path: Path, demo_template: tuple[Path, DemoReport]) -> Clinic:
     db = connect(settings.database_path, STORE_KEY)
     yield Clinic(settings=settings, db=db, report=report)
     db.close()
+
+
+def one_order_clinic(settings: Settings, medication: str, ingredient: str,
+                     times_of_day: list[str]) -> tuple[sqlite_utils.Database, int]:
+    """Write one patient (P-00001, clinic zone) with one active twice-a-day order of ``medication`` at the
+    local ``times_of_day`` (HH:MM), both in the store since 1 Jan 2026 UTC; return (store, order id)."""
+    db = connect(settings.database_path, STORE_KEY)
+    since = "2026-01-01T00:00:00+00:00"
+    with transaction(db):
+        pid = store_clinical.insert_patient(db, pseudonym="P-00001", source="demo", birth_year=1950,
+                                            deceased=False, timezone=None, reminders_opt_out=False,
+                                            created_at=since)
+        oid = store_clinical.insert_medication_request(
+            db, patient_id=pid, status="active", medication_text=medication, ingredients=[ingredient],
+            schedule_status="scheduled", times_of_day=times_of_day, doses_per_day=float(len(times_of_day)),
+            dose_quantity=1.0, dose_unit="tablet", created_at=since, updated_at=since)
+    return db, oid

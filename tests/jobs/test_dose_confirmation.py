@@ -19,9 +19,8 @@ from medjobs_tui.console import Actor, Console, ConsoleError
 from medjobs_tui.console.operations import PermissionDenied
 from medjobs_tui.jobs import get_handler
 from medjobs_tui.jobs.base import JobContext
-from medjobs_tui.store import connect, transaction
 from medjobs_tui.store import clinical as store
-from tests.conftest import STORE_KEY
+from tests.jobs.conftest import one_order_clinic
 
 NURSE = Actor("nurse", "operator")
 
@@ -33,15 +32,7 @@ def utc(*args) -> datetime:
 @pytest.fixture
 def clinic(settings):
     """One patient, one active order with a 23:30 and a 02:30 dose, in the store since 1 Jan 2026."""
-    db = connect(settings.database_path, STORE_KEY)
-    with transaction(db):
-        pid = store.insert_patient(db, pseudonym="P-00001", source="demo", birth_year=1950, deceased=False,
-                                   timezone=None, reminders_opt_out=False, created_at="2026-01-01T00:00:00+00:00")
-        oid = store.insert_medication_request(
-            db, patient_id=pid, status="active", medication_text="lisinopril 10 MG Oral Tablet",
-            ingredients=["lisinopril"], schedule_status="scheduled", times_of_day=["02:30", "23:30"],
-            doses_per_day=2.0, dose_quantity=1.0, dose_unit="tablet",
-            created_at="2026-01-01T00:00:00+00:00", updated_at="2026-01-01T00:00:00+00:00")
+    db, oid = one_order_clinic(settings, "lisinopril 10 MG Oral Tablet", "lisinopril", ['02:30', '23:30'])
     return settings, db, oid
 
 

@@ -18,9 +18,7 @@ from medjobs_tui.console import Actor, Console, ConsoleError
 from medjobs_tui.console.operations import PermissionDenied
 from medjobs_tui.jobs import get_handler
 from medjobs_tui.jobs.base import JobContext
-from medjobs_tui.store import connect, transaction
-from medjobs_tui.store import clinical as store
-from tests.conftest import STORE_KEY
+from tests.jobs.conftest import one_order_clinic
 
 NURSE = Actor("nurse", "operator")
 
@@ -31,15 +29,7 @@ def utc(*args) -> datetime:
 
 @pytest.fixture
 def clinic(settings):
-    db = connect(settings.database_path, STORE_KEY)
-    with transaction(db):
-        pid = store.insert_patient(db, pseudonym="P-00001", source="demo", birth_year=1950, deceased=False,
-                                   timezone=None, reminders_opt_out=False, created_at="2026-01-01T00:00:00+00:00")
-        oid = store.insert_medication_request(
-            db, patient_id=pid, status="active", medication_text="levodopa 100 MG Oral Tablet",
-            ingredients=["levodopa"], schedule_status="scheduled", times_of_day=["06:00", "08:00"],
-            doses_per_day=2.0, dose_quantity=1.0, dose_unit="tablet",
-            created_at="2026-01-01T00:00:00+00:00", updated_at="2026-01-01T00:00:00+00:00")
+    db, oid = one_order_clinic(settings, "levodopa 100 MG Oral Tablet", "levodopa", ['06:00', '08:00'])
     console = Console(settings, clock=FixedClock(utc(2026, 11, 29, 10, 0)))
     yield settings, db, oid, console
     console.close()
