@@ -77,7 +77,9 @@ def run(ctx: JobContext) -> dict[str, Any]:
     dispenses = store.dispenses_by_order(db)
 
     rows: list[dict[str, Any]] = []
-    for order in store.active_orders(db):
+    orders = store.active_orders(db)
+    for index, order in enumerate(orders, start=1):
+        ctx.progress(index, len(orders))          # orders rolled up, for the dashboard's bar
         if order["deceased"] or order["schedule_status"] != "scheduled":
             continue
         zone = order_zone(order, settings)

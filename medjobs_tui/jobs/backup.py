@@ -160,7 +160,8 @@ def run(ctx: JobContext) -> dict[str, Any]:
     write_recovery_copy(settings, keys, folder=backups_dir)
     try:
         tmp_copy.unlink(missing_ok=True)
-        counts, version, head = store_backup.copy_database(source_path, keys.store, tmp_copy, keys.backup)
+        counts, version, head = store_backup.copy_database(source_path, keys.store, tmp_copy, keys.backup,
+                                                            progress=ctx.progress)   # pages copied
         manifest = {
             "format": 2,
             "file": target.name,

@@ -80,17 +80,21 @@ def run(ctx: JobContext) -> dict[str, Any]:
                                    orders_without_ingredients=0, clinic_pairs=len(clinic))
     by_severity = {s: 0 for s in SEVERITIES}
     hashes: dict[int, str] = {}
+    checked: list[tuple[int, str, list]] = []      # (patient id, pseudonym, interactions found)
+    # looked up before the write transaction, so the dashboard sees the patients checked as they go
+    for index, (patient_id, orders) in enumerate(sorted(by_patient.items()), start=1):
+        ctx.progress(index, len(by_patient))
+        summary["patients_checked"] += 1
+        summary["orders_checked"] += len(orders)
+        n = len(orders)
+        summary["pairs_checked"] += n * (n - 1) // 2
+        ingredients = {o["id"]: order_ingredients(o) for o in orders}
+        summary["orders_without_ingredients"] += sum(1 for v in ingredients.values() if not v)
+        hashes[patient_id] = med_list_hash(ingredients)
+        checked.append((patient_id, orders[0]["pseudonym"], one_per_pair(find_interactions(ingredients, kb))))
     with transaction(db):
-        for patient_id, orders in sorted(by_patient.items()):
-            summary["patients_checked"] += 1
-            summary["orders_checked"] += len(orders)
-            n = len(orders)
-            summary["pairs_checked"] += n * (n - 1) // 2
-            ingredients = {o["id"]: order_ingredients(o) for o in orders}
-            summary["orders_without_ingredients"] += sum(1 for v in ingredients.values() if not v)
-            list_hash = hashes[patient_id] = med_list_hash(ingredients)
-            found = one_per_pair(find_interactions(ingredients, kb))
-            pseudonym = orders[0]["pseudonym"]
+        for patient_id, pseudonym, found in checked:
+            list_hash = hashes[patient_id]
             for hit in found:
                 summary["interactions"] += 1
                 by_severity[hit.severity] = by_severity.get(hit.severity, 0) + 1

@@ -151,7 +151,8 @@ def run(ctx: JobContext) -> dict[str, Any]:
     effects = dict(patients_with_preferences=len(prefs_of), opted_out_orders=counts["opted_out_skipped"],
                    lead_time_applied=0, quiet_hours_held=0, quiet_hours_not_held_critical=0,
                    held_past_catch_up=0, channel={})
-    for order in eligible:
+    for index, order in enumerate(eligible, start=1):
+        ctx.progress(index, len(eligible))        # eligible orders looked at, for the dashboard's bar
         prefs = prefs_of.get(order["patient_id"], NO_PREFERENCES)
         zone = order_zone(order, settings)
         critical = bool(order.get("time_critical"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Callable
 
 from medjobs_tui.store import audit, clinical
 from medjobs_tui.store.db import DatabaseError, StoreError, _key_pragma, create_private_file, open_keyed
@@ -22,13 +23,21 @@ def _raw_key_literal(key: bytes) -> str:
     return f"x'{key.hex()}'"
 
 
-def copy_database(source: Path, key: bytes, target: Path,
-                  backup_key: bytes) -> tuple[dict[str, int], int | None, dict[str, object]]:
+PROGRESS_EVERY_OPS = 20_000
+"""SQLite virtual-machine instructions between two looks at how many pages the copy has written."""
+
+
+def copy_database(source: Path, key: bytes, target: Path, backup_key: bytes,
+                  progress: Callable[[int, int], object] | None = None,
+                  ) -> tuple[dict[str, int], int | None, dict[str, object]]:
     """Export the live store at ``source`` (opened with the store ``key``) into the new file ``target``,
     encrypted with ``backup_key``, in journal mode DELETE (one self-contained file, mode 0600).
 
     Returns (row count per table of the live store, schema version, audit head {id, mac, at}), all read
-    in the same snapshot as the export. Raises StoreError when ``key`` does not open the store, FileExistsError if ``target``
+    in the same snapshot as the export. ``progress(pages_copied, pages_total)`` is called while the export
+    runs (from SQLite's progress handler, on this thread: pages copied = the copy's size so far in pages,
+    pages in all = the live store's page count) and once at the end with both equal; it must not use
+    this connection. Raises StoreError when ``key`` does not open the store, FileExistsError if ``target``
     exists, and the driver's errors / OSError when the copy cannot be made.
     """
     if target.exists():
@@ -43,7 +52,21 @@ def copy_database(source: Path, key: bytes, target: Path,
             counts = clinical.table_row_counts(conn)
             version = clinical.schema_version_of(conn)
             head = audit.head_entry(conn)
-            conn.execute("SELECT sqlcipher_export('backup')")
+            total = int(conn.execute("PRAGMA main.page_count").fetchone()[0])
+            if progress is not None:
+                page_size = int(conn.execute("PRAGMA main.page_size").fetchone()[0])
+
+                def report() -> int:
+                    try:
+                        progress(min(total, target.stat().st_size // page_size), total)
+                    except Exception:  # noqa: BLE001 - a progress report that fails never stops the copy
+                        pass
+                    return 0
+                conn.set_progress_handler(report, PROGRESS_EVERY_OPS)
+            try:
+                conn.execute("SELECT sqlcipher_export('backup')")
+            finally:
+                conn.set_progress_handler(None, 0)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -56,6 +79,8 @@ def copy_database(source: Path, key: bytes, target: Path,
         os.fsync(fd)
     finally:
         os.close(fd)
+    if progress is not None:
+        progress(total, total)
     return counts, version, head
 
 

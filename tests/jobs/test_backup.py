@@ -125,8 +125,8 @@ def test_a_copy_that_lost_rows_is_failed_not_verified(clinic, monkeypatch):
 
     real = store_backup.copy_database
 
-    def lossy(*args):
-        counts, version, head = real(*args)
+    def lossy(*args, **kwargs):
+        counts, version, head = real(*args, **kwargs)
         conn = open_keyed(args[2], TEST_KEYS.backup)
         conn.execute("DELETE FROM dose_log WHERE id IN (SELECT id FROM dose_log LIMIT 3)")
         conn.close()
