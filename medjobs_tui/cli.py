@@ -88,6 +88,8 @@ class Ctx:
         self.password_fd = password_fd
         self._settings: Settings | None = None
         self._password: str | None = None
+        self.session_token: str | None = None
+        """The token of the live ``medjobs login`` session the actor came from (None: signed in by --user)."""
 
     @property
     def settings(self) -> Settings:
@@ -120,6 +122,7 @@ class Ctx:
                     raise ConsoleError(f"{exc}: medjobs login --user NAME") from None
             else:
                 if self.user in (None, actor.username):
+                    self.session_token = token
                     return actor
         if self.user is None:
             raise ConsoleError("sign in first: `medjobs login --user NAME` opens a session, or give --user NAME "
@@ -1124,13 +1127,14 @@ REVIEW_ROLE = click.Choice(["technical lead", "security officer", "compliance of
 @click.argument("name")
 @click.option("--role", type=ROLE, required=True)
 @click.option("--review-role", type=REVIEW_ROLE, help="a reviewer's review role")
+@click.option("--full-name", help="the printed name on the user's signatures (default: the user name)")
 @click.option("--generate", is_flag=True, help="generate the password and show it once (else typed twice)")
 @click.pass_obj
-def user_add(obj: Ctx, name: str, role: str, review_role: str | None, generate: bool) -> None:
+def user_add(obj: Ctx, name: str, role: str, review_role: str | None, full_name: str | None, generate: bool) -> None:
     """Add user NAME with ROLE."""
     console, actor = obj.console()
     console.authorise(actor, "user.add", f"user:{name}")
-    generated = console.add_user(actor, name, role, _new_password(generate, name), review_role)
+    generated = console.add_user(actor, name, role, _new_password(generate, name), review_role, full_name)
     out.print(f"added {name} ({role}{', ' + review_role if review_role else ''})", markup=False)
     _show_generated(name, generated)
 
@@ -1208,6 +1212,11 @@ def check_config(obj: Ctx) -> None:
     s = obj.settings
     out.print(f"{s.source}: ok — {s.clinic.name}, zone {s.clinic.timezone}, {len(s.jobs)} jobs, "
               f"store {s.database_path}")
+
+
+from medjobs_tui.signoff_cli import signoff_group  # noqa: E402 - its own module; it reads Ctx and the printers above
+
+main.add_command(signoff_group)
 
 
 if __name__ == "__main__":  # pragma: no cover

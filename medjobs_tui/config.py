@@ -537,6 +537,100 @@ class SecurityConfig(_Strict):
     password_hash: PasswordHashConfig = PasswordHashConfig()
 
 
+REVIEW_ROLES = ("technical lead", "security officer", "compliance officer", "project manager")
+"""Review roles a reviewer may carry; each sign-off item names the one that signs it."""
+
+MEANINGS = ("reviewed", "approved", "responsible")
+"""What a signature means (21 CFR 11.50(a)(3): review, approval, responsibility)."""
+
+_SIGNOFF_KEY = r"^[a-z][a-z0-9_]{0,47}$"
+SignoffKey = Annotated[str, StringConstraints(pattern=_SIGNOFF_KEY)]
+
+
+class SignoffItem(_Strict):
+    """One item of a sign-off checklist: its title and the review role whose holder signs it."""
+
+    title: Annotated[str, StringConstraints(min_length=1, max_length=80)]
+    review_role: Literal["technical lead", "security officer", "compliance officer", "project manager"]
+
+
+class Checklist(_Strict):
+    """A sign-off checklist: title, items (key -> item, in order), the checklists that must be complete before
+    any of its items may be signed (``requires``, earlier ones only), and the meaning offered first."""
+
+    title: Annotated[str, StringConstraints(min_length=1, max_length=60)]
+    items: dict[SignoffKey, SignoffItem]
+    requires: list[str] = Field(default_factory=list)
+    meaning: Literal["reviewed", "approved", "responsible"] = "reviewed"
+
+    @field_validator("items")
+    @classmethod
+    def _has_items(cls, value: dict[str, SignoffItem]) -> dict[str, SignoffItem]:
+        if not value:
+            raise ValueError("a checklist needs at least one item")
+        return value
+
+
+def _item(title: str, role: str) -> dict[str, str]:
+    return {"title": title, "review_role": role}
+
+
+DEFAULT_CHECKLISTS: dict[str, dict[str, Any]] = {
+    "technical_review": {"title": "Technical Review", "meaning": "reviewed", "items": {
+        "code_review": _item("Code review completed", "technical lead"),
+        "tests_passing": _item("Tests passing", "technical lead"),
+        "performance_verified": _item("Performance verified", "technical lead"),
+        "security_validated": _item("Security validated", "security officer")}},
+    "compliance_review": {"title": "Compliance Review", "meaning": "reviewed", "items": {
+        "hipaa_compliance": _item("HIPAA compliance verified", "compliance officer"),
+        "data_protection": _item("Data protection validated", "security officer"),
+        "audit_requirements": _item("Audit requirements met", "compliance officer"),
+        "documentation_complete": _item("Documentation complete", "project manager")}},
+    "final_approval": {"title": "Final Approval", "meaning": "approved",
+                       "requires": ["technical_review", "compliance_review"], "items": {
+        "technical_lead": _item("Technical lead", "technical lead"),
+        "security_officer": _item("Security officer", "security officer"),
+        "compliance_officer": _item("Compliance officer", "compliance officer"),
+        "project_manager": _item("Project manager", "project manager")}},
+}
+"""VALIDATION.md section 6: the three checklists and who signs each item (used when config.yaml has no
+``signoff`` section)."""
+
+
+class SignoffConfig(_Strict):
+    """The sign-off checklists (``signoff.checklists`` in config.yaml; VALIDATION.md section 6 by default).
+    An item is named ``<checklist>.<item>``, e.g. ``technical_review.code_review``."""
+
+    checklists: dict[SignoffKey, Checklist] = Field(
+        default_factory=lambda: {k: Checklist.model_validate(v) for k, v in DEFAULT_CHECKLISTS.items()})
+
+    @field_validator("checklists")
+    @classmethod
+    def _requires_earlier_ones(cls, value: dict[str, Checklist]) -> dict[str, Checklist]:
+        if not value:
+            raise ValueError("give at least one checklist (or leave the signoff section out for the defaults)")
+        seen: list[str] = []
+        for name, checklist in value.items():
+            for needed in checklist.requires:
+                if needed not in seen:
+                    raise ValueError(f"{name}.requires: {needed!r} is not a checklist listed before {name}; "
+                                     f"allowed: {', '.join(seen) or 'none (it is the first)'}")
+            seen.append(name)
+        return value
+
+    def item(self, item_id: str) -> tuple[str, Checklist, str, SignoffItem] | None:
+        """``(checklist key, checklist, item key, item)`` of ``checklist.item``, or None."""
+        name, _, key = item_id.partition(".")
+        checklist = self.checklists.get(name)
+        if checklist is None or key not in checklist.items:
+            return None
+        return name, checklist, key, checklist.items[key]
+
+    def item_ids(self) -> list[str]:
+        """Every item's id, checklists and items in config order."""
+        return [f"{name}.{key}" for name, c in self.checklists.items() for key in c.items]
+
+
 class Settings(_Strict):
     """The whole validated config.yaml, plus the folder it was read from (``base_dir``)."""
 
@@ -546,6 +640,7 @@ class Settings(_Strict):
     paths: PathsConfig = PathsConfig()
     security: SecurityConfig = SecurityConfig()
     notifications: NotificationsConfig = NotificationsConfig()
+    signoff: SignoffConfig = SignoffConfig()
     base_dir: Path = Path(".")
     source: Path | None = None
 

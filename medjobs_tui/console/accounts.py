@@ -45,8 +45,33 @@ DEMO_USERS = (
     ("demo.operator", "operator", None),
     ("demo.reviewer", "reviewer", "technical lead"),
     ("demo.auditor", "auditor", None),
+    ("demo.security", "reviewer", "security officer"),
+    ("demo.compliance", "reviewer", "compliance officer"),
+    ("demo.manager", "reviewer", "project manager"),
 )
-"""The demo clinic's users: one per role (the reviewer carries a review role)."""
+"""The demo clinic's users: one per role, and a reviewer for each review role (so the whole sign-off can be
+done on the demo clinic)."""
+
+DEMO_FULL_NAMES = {
+    "demo.admin": "Demo Admin", "demo.operator": "Demo Operator", "demo.reviewer": "Demo Technical Lead",
+    "demo.auditor": "Demo Auditor", "demo.security": "Demo Security Officer",
+    "demo.compliance": "Demo Compliance Officer", "demo.manager": "Demo Project Manager",
+}
+"""The demo users' printed names (shown on their signatures)."""
+
+MAX_FULL_NAME = 80
+"""Longest printed name, in characters."""
+
+
+def check_full_name(name: str | None) -> str | None:
+    """``name`` stripped (None when empty) if it is a printable name of at most MAX_FULL_NAME characters;
+    raises ConsoleError otherwise (it is shown on signatures and in the report)."""
+    if name is None or not name.strip():
+        return None
+    name = " ".join(name.split())
+    if len(name) > MAX_FULL_NAME or any(not ch.isprintable() for ch in name):
+        raise ConsoleError(f"a full name is at most {MAX_FULL_NAME} printable characters")
+    return name
 
 
 class SignInFailed(ConsoleError):
@@ -202,19 +227,21 @@ class AccountsMixin:
     # ------------------------------------------------------------------ user administration (admins)
 
     def add_user(self, actor: Actor, username: str, role: str, password: str | None = None,
-                 review_role: str | None = None) -> str | None:
-        """Add a user; return the generated password when none was given (show it once), else None.
-        Raises ConsoleError for a taken or reserved name, an unknown role or a password that breaks the rules."""
+                 review_role: str | None = None, full_name: str | None = None) -> str | None:
+        """Add a user (``full_name``: the printed name on their signatures; default the user name); return the
+        generated password when none was given (show it once), else None. Raises ConsoleError for a taken or
+        reserved name, an unknown role, a bad full name or a password that breaks the rules."""
         self.authorise(actor, "user.add", f"user:{username}")
         check_username(username)
         if username in RESERVED_NAMES:
             raise ConsoleError(f"{username} is reserved for a service identity")
         self._check_role(role, review_role)
+        full_name = check_full_name(full_name)
         password_hash, generated = self._new_password(username, password)
         try:
             with transaction(self.db):
                 store_users.insert(self.db, username=username, role=role, review_role=review_role,
-                                   password_hash=password_hash, now=self.clock.now())
+                                   password_hash=password_hash, now=self.clock.now(), full_name=full_name)
         except store_users.UserExists:
             raise ConsoleError(f"there is already a user named {username}") from None
         self._audit_ok(actor, "user.add", f"user:{username}", {"role": role, "review_role": review_role})
@@ -319,7 +346,8 @@ class AccountsMixin:
             raise ConsoleError("this store has users already; the demo users are made in a new store only")
         out = []
         for name, role, review_role in DEMO_USERS:
-            out.append((name, role, review_role, self._add_unchecked(name, role, None, review_role)))
+            out.append((name, role, review_role,
+                        self._add_unchecked(name, role, None, review_role, DEMO_FULL_NAMES.get(name))))
         self._audit_ok(actor, "clinic.init", "users", {"demo_users": [n for n, _, _ in DEMO_USERS]})
         return out
 
@@ -357,12 +385,13 @@ class AccountsMixin:
                              "key_file_restored": key_file_restored})
         return generated
 
-    def _add_unchecked(self, username: str, role: str, password: str | None, review_role: str | None) -> str | None:
+    def _add_unchecked(self, username: str, role: str, password: str | None, review_role: str | None,
+                       full_name: str | None = None) -> str | None:
         check_username(username)
         if username in RESERVED_NAMES:
             raise ConsoleError(f"{username} is reserved for a service identity")
         password_hash, generated = self._new_password(username, password)
         with transaction(self.db):
             store_users.insert(self.db, username=username, role=role, review_role=review_role,
-                               password_hash=password_hash, now=self.clock.now())
+                               password_hash=password_hash, now=self.clock.now(), full_name=full_name)
         return generated

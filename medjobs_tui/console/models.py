@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from medjobs_tui import config
 from medjobs_tui.engine.metrics import JobMetrics
 from medjobs_tui.engine.validation import JobValidation
 
@@ -23,8 +24,8 @@ ROLES = ("admin", "operator", "reviewer", "auditor")
 SERVICE_ROLES = ("runner",)
 """Roles of service identities, which no person signs in as: the headless runner (``medjobs run``)."""
 
-REVIEW_ROLES = ("technical lead", "security officer", "compliance officer", "project manager")
-"""Review roles a reviewer may carry (which checklist items they sign)."""
+REVIEW_ROLES = config.REVIEW_ROLES
+"""Review roles a reviewer may carry (which checklist items they sign: config.yaml ``signoff``)."""
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from medjobs_tui.console.models import (
     NotificationRow, RunFilter, RunRow, Snapshot,
 )
 from medjobs_tui.console.accounts import AccountsMixin
+from medjobs_tui.console.signoff import SignoffMixin
 from medjobs_tui.console.errors import ConsoleError, PermissionDenied
 from medjobs_tui.console.views import VIEWS, ConsoleViews, run_row
 from medjobs_tui.engine import evidence as evidence_mod
@@ -97,6 +98,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "audit.list": frozenset({"admin", "auditor"}),
     "report.write": frozenset({"admin", "reviewer", "auditor"}),
     "view.export": frozenset({"operator", "admin", "reviewer", "auditor"}),
+    # sign-off (console/signoff.py): reviewers sign the items of their review role; the report's readers read
+    "signoff.read": frozenset({"admin", "reviewer", "auditor"}),
+    "signoff.sign": frozenset({"reviewer"}),
+    "signoff.revoke": frozenset({"reviewer"}),
 }
 
 ACTION_WORDS = {
@@ -124,6 +129,8 @@ ACTION_WORDS = {
     "patient.prefs": "set patients' reminder preferences",
     "order.critical": "mark orders time-critical",
     "view.export": "export views",
+    "signoff.read": "read the sign-off checklists", "signoff.sign": "sign sign-off items",
+    "signoff.revoke": "revoke sign-off signatures",
 }
 """How each action is named to a user who is refused it."""
 
@@ -131,7 +138,7 @@ TAMPERED_WARNING = ("# WARNING: this record does not match the SHA-256 stored wh
                     " it was changed or damaged afterwards.\n")
 
 
-class Console(AccountsMixin, ConsoleViews):
+class Console(AccountsMixin, SignoffMixin, ConsoleViews):
     """The clinic's operations over one store (sign-in and user administration: ``AccountsMixin``; the
     operator console's views and bulk actions: ``ConsoleViews``).
 

@@ -481,6 +481,40 @@ SELECT id, evidence_path, evidence_sha256, LAG(evidence_sha256) OVER (ORDER BY i
 FROM runs WHERE evidence_path IS NOT NULL AND evidence_sha256 IS NOT NULL ORDER BY id;
 """,
     ),
+    (
+        91,
+        "sign-off: electronic signatures of the checklist items (append-only), bound to a validation baseline; "
+        "users' printed names",
+        """
+CREATE TABLE signoff_signatures (                   -- append-only: a revocation is a new row, never an edit
+    id INTEGER PRIMARY KEY,                         -- given by the writer (the MAC covers it)
+    item TEXT NOT NULL,                             -- '<checklist>.<item>' of config.yaml signoff
+    kind TEXT NOT NULL,                             -- sign | revoke
+    revokes INTEGER REFERENCES signoff_signatures(id),  -- for revoke: the signature it revokes
+    user_id INTEGER NOT NULL,
+    username TEXT NOT NULL,
+    printed_name TEXT NOT NULL,                     -- the signer's full name when signed (21 CFR 11.50(a)(1))
+    review_role TEXT NOT NULL,
+    meaning TEXT NOT NULL,                          -- reviewed | approved | responsible | revoked
+    comment TEXT,                                   -- the signer's own words (never logged)
+    signed_at TEXT NOT NULL,                        -- UTC
+    components TEXT NOT NULL,                       -- 'user name + password' | 'password' (21 CFR 11.200(a)(1))
+    session_hash TEXT,                              -- SHA-256 of the signing session (NULL: a one-off signing)
+    config_sha256 TEXT NOT NULL,                    -- baseline: the jobs configuration when signed
+    app_version TEXT NOT NULL,                      -- baseline: MedJobs' version
+    evidence_head TEXT,                             -- baseline: 'seq:sha256' of the evidence chain's last link
+    audit_head_id INTEGER NOT NULL,                 -- baseline: the audit chain's head (id and MAC)
+    audit_head_mac TEXT NOT NULL,
+    mac TEXT NOT NULL                               -- HMAC-SHA256 under the audit key over every field above
+);
+CREATE INDEX ix_signoff_item ON signoff_signatures(item, id);
+CREATE TRIGGER signoff_signatures_no_update BEFORE UPDATE ON signoff_signatures
+BEGIN SELECT RAISE(ABORT, 'signoff_signatures is append-only'); END;
+CREATE TRIGGER signoff_signatures_no_delete BEFORE DELETE ON signoff_signatures
+BEGIN SELECT RAISE(ABORT, 'signoff_signatures is append-only'); END;
+ALTER TABLE users ADD COLUMN full_name TEXT;        -- printed name on signatures; NULL: the user name
+""",
+    ),
 ]
 """(version, description, SQL script), applied in ascending version order. Never edit a shipped migration:
 add a new one. Numbers are allotted in ranges per line of work so parallel branches never collide:

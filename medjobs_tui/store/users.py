@@ -18,7 +18,7 @@ class UserExists(Exception):
     """A user of that name exists already."""
 
 
-USER_COLUMNS = ("id", "username", "role", "review_role", "enabled", "password_hash", "failed_signins",
+USER_COLUMNS = ("id", "username", "full_name", "role", "review_role", "enabled", "password_hash", "failed_signins",
                 "locked_until", "last_signin_at", "password_changed_at", "created_at", "updated_at")
 
 
@@ -50,13 +50,13 @@ def count(db: sqlite_utils.Database) -> int:
 
 
 def insert(db: sqlite_utils.Database, *, username: str, role: str, password_hash: str, now: datetime,
-           review_role: str | None = None) -> int:
+           review_role: str | None = None, full_name: str | None = None) -> int:
     """Add an enabled user; return its id. Raises UserExists if the name is taken."""
     try:
         cur = db.execute(
-            "INSERT INTO users (username, role, review_role, password_hash, enabled, failed_signins, created_at,"
-            " updated_at, password_changed_at) VALUES (?, ?, ?, ?, 1, 0, ?, ?, ?)",
-            [username, role, review_role, password_hash, iso(now), iso(now), iso(now)])
+            "INSERT INTO users (username, full_name, role, review_role, password_hash, enabled, failed_signins,"
+            " created_at, updated_at, password_changed_at) VALUES (?, ?, ?, ?, ?, 1, 0, ?, ?, ?)",
+            [username, full_name, role, review_role, password_hash, iso(now), iso(now), iso(now)])
     except IntegrityError:
         raise UserExists(username) from None
     return cur.lastrowid

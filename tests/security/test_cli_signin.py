@@ -87,7 +87,9 @@ def test_demo_makes_one_user_per_role_in_a_0600_file_beside_the_store(tmp_path, 
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     lines = [line.split() for line in path.read_text().splitlines()]
     assert [(u, r) for u, r, _ in lines] == [("demo.admin", "admin"), ("demo.operator", "operator"),
-                                             ("demo.reviewer", "reviewer"), ("demo.auditor", "auditor")]
+                                             ("demo.reviewer", "reviewer"), ("demo.auditor", "auditor"),
+                                             ("demo.security", "reviewer"), ("demo.compliance", "reviewer"),
+                                             ("demo.manager", "reviewer")]
     assert all(password in made.stdout for _, _, password in lines)      # printed once
     for user, role, password in lines:
         (tmp_path / "pw").write_text(password)

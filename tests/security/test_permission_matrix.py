@@ -70,6 +70,11 @@ CALLS = {
     "patient.prefs": lambda c, a, t: c.set_patient_prefs(a, "P-09999", lead_minutes=5),
     "order.critical": lambda c, a, t: c.set_order_critical(a, 999),
     "view.export": lambda c, a, t: c.export_table(a, "queue", ["run"], [["1"]], t / "runs.csv"),
+    "signoff.read": lambda c, a, t: c.signoff_items(a),
+    "signoff.sign": lambda c, a, t: c.sign_item(a, "technical_review.code_review", "reviewed", PASSWORD,
+                                                username=a.username),
+    "signoff.revoke": lambda c, a, t: c.revoke_item(a, "technical_review.code_review", "matrix", PASSWORD,
+                                                    username=a.username),
 }
 """How each operation is performed through the console (``c`` console, ``a`` actor, ``t`` a tmp folder)."""
 
@@ -94,6 +99,7 @@ CLI_OPERATIONS = {
     "dose taken": {"dose.record"}, "dose skipped": {"dose.record"}, "dose refused": {"dose.record"},
     "dose history": {"view.operations"},
     "patient prefs": {"patient.prefs", "view.operations"}, "order critical": {"order.critical"},
+    "signoff list": {"signoff.read"}, "signoff sign": {"signoff.sign"}, "signoff revoke": {"signoff.revoke"},
 }
 """The operations each CLI command performs (``check-config`` reads only the config file; ``key recover``
 rebuilds the key file from the recovery key, which is its own credential, before any store can be opened)."""
