@@ -818,6 +818,39 @@ def channels(obj: Ctx, fmt: str) -> None:
         for c in console.channels()), "no channels")
 
 
+@main.group("alerts", invoke_without_command=True)
+@click.option("--state", type=click.Choice(["open", "acknowledged", "resolved", "active", "all"]), default="active",
+              show_default=True, help="active: open and acknowledged")
+@click.option("--limit", default=50, show_default=True, type=LIMIT)
+@format_option
+@click.pass_context
+def alerts_group(ctx: click.Context, state: str, limit: int, fmt: str) -> None:
+    """List MedJobs' own alerts (dead run, critical job failing, schedule missed, error rate, critical supply,
+    major interaction), open first: state in words (open, acknowledged by whom, resolved and why), how many
+    times seen, first and last seen. Evaluates the dead-man's switch and error rates first.
+    `alerts ack ALERT_ID` acknowledges one."""
+    if ctx.invoked_subcommand is not None:
+        return
+    obj: Ctx = ctx.obj
+    console, actor = obj.console()
+    _emit(fmt, ("alert", "kind", "severity", "scope", "state", "count", "first seen", "last seen", "summary"), (
+        (a.id, a.kind, a.severity, a.scope, a.state_words, a.count, _local(a.first_seen, obj.settings),
+         _local(a.last_seen, obj.settings), a.summary) for a in console.alerts(actor, state, limit)),
+        f"no {'' if state in ('all', 'active') else state + ' '}alerts" + (" (none open or acknowledged)"
+                                                                             if state == "active" else ""))
+
+
+@alerts_group.command("ack")
+@click.argument("alert_id", type=ID)
+@click.pass_obj
+def alerts_ack(obj: Ctx, alert_id: int) -> None:
+    """Acknowledge open alert ALERT_ID (audited): it stays until its cause clears, then resolves itself."""
+    console, actor = obj.console()
+    a = console.acknowledge_alert(actor, alert_id)
+    out.print(f"alert {a.id} ({a.kind_words}, {a.scope}) {a.state_words} at "
+              f"{_local(a.acknowledged_at, obj.settings)}", markup=False)
+
+
 @main.command()
 @click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), help="one clinic-local day (default: today)")
 @click.option("--from", "first", type=click.DateTime(["%Y-%m-%d"]), help="first day of a range (with --to)")

@@ -631,6 +631,20 @@ class SignoffConfig(_Strict):
         return [f"{name}.{key}" for name, c in self.checklists.items() for key in c.items]
 
 
+class AlertsConfig(_Strict):
+    """When MedJobs raises its own alerts (``engine.alerting``). No standard sets these: the clinic's choice.
+
+    ``error_rate_threshold``: percent of a job's finished attempts in the last 24 h that failed or timed out
+    above which an ``error_rate`` alert opens (it resolves when the rate is back at or under it), once the
+    job has at least ``error_rate_min_attempts`` finished attempts in that window. ``schedule_grace``: seconds
+    after a scheduled fire time before a tick with no recorded row counts as missed (the dead-man's switch).
+    """
+
+    error_rate_threshold: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)] = 25.0
+    error_rate_min_attempts: Annotated[int, Field(ge=1, le=100_000)] = 4
+    schedule_grace: Annotated[int, Field(ge=0, le=86_400)] = 120
+
+
 class Settings(_Strict):
     """The whole validated config.yaml, plus the folder it was read from (``base_dir``)."""
 
@@ -641,6 +655,7 @@ class Settings(_Strict):
     security: SecurityConfig = SecurityConfig()
     notifications: NotificationsConfig = NotificationsConfig()
     signoff: SignoffConfig = SignoffConfig()
+    alerts: AlertsConfig = AlertsConfig()
     base_dir: Path = Path(".")
     source: Path | None = None
 

@@ -3,7 +3,7 @@
 from medjobs_tui.console.accounts import CUSTODIAN, RUNNER, SignIn, SignInFailed
 from medjobs_tui.console.errors import ConsoleError, PermissionDenied
 from medjobs_tui.console.models import (
-    REVIEW_ROLES, ROLES, RUN_STATES, SERVICE_ROLES, Actor, AttemptRow, AuditRow, BulkResult, ChannelStatus, DayStats,
+    REVIEW_ROLES, ROLES, RUN_STATES, SERVICE_ROLES, Actor, AlertRow, AttemptRow, AuditRow, BulkResult, ChannelStatus, DayStats,
     DeliveryRow, DoseRow, EvidenceRow, HistoryEntry, JobMetrics, JobPage, JobRow, LogLine, NotificationRow, Overview,
     QueueLoad, RunFilter, RunnerInfo, RunRow, RunStory, Snapshot, UserRow,
 )
@@ -13,7 +13,7 @@ from medjobs_tui.console.words import percent, priority_name
 
 __all__ = [
     "CUSTODIAN", "EXPORT_FORMATS", "PERMISSIONS", "REVIEW_ROLES", "ROLES", "RUNNER", "RUN_STATES", "SERVICE_ROLES",
-    "Actor", "AttemptRow", "AuditRow", "BulkResult", "ChannelStatus", "Console", "ConsoleError", "DayStats",
+    "Actor", "AlertRow", "AttemptRow", "AuditRow", "BulkResult", "ChannelStatus", "Console", "ConsoleError", "DayStats",
     "DeliveryRow", "DoseRow", "EvidenceRow", "HistoryEntry", "JobMetrics", "JobPage", "JobRow", "LogLine",
     "NotificationRow", "Overview", "PermissionDenied", "QueueLoad", "RunFilter", "RunRow", "RunStory", "RunnerInfo",
     "SignIn", "SignInFailed", "Snapshot", "UserRow", "percent", "priority_name", "render_table",

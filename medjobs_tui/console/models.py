@@ -234,6 +234,8 @@ class Snapshot:
     status_counts: dict[str, int] = field(default_factory=dict)
     overview: "Overview | None" = None
     log: list["LogLine"] = field(default_factory=list)
+    alerts: list["AlertRow"] = field(default_factory=list)
+    """MedJobs' own alerts, open first (``Console.alerts``): the Alerts tab."""
     views: frozenset[str] = frozenset()
     """Which views this snapshot holds (the visible tab's, plus the header's runners and counts)."""
 
@@ -397,3 +399,39 @@ class BulkResult:
 
     done: list[int]
     refused: list[tuple[int, str]]
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    """One of MedJobs' own alerts (``notify.alerts``) as the Alerts view and ``medjobs alerts`` show it.
+
+    ``kind`` (``run_dead``, ``schedule_missed``...) and ``kind_words`` (``dead run``, ``schedule missed``...);
+    ``scope`` what it is about (``job backup``, ``run 12``, ``order 45 (P-00012)``: ids and pseudonyms only);
+    ``severity`` critical | high | warning; ``state`` open | acknowledged | resolved; ``count`` occurrences
+    while active; instants aware UTC; ``resolved_reason`` says what cleared its cause.
+    """
+
+    id: int
+    kind: str
+    kind_words: str
+    scope: str
+    job_name: str | None
+    severity: str
+    state: str
+    summary: str
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    resolved_at: datetime | None = None
+    resolved_reason: str | None = None
+
+    @property
+    def state_words(self) -> str:
+        """The state in words: ``open``, ``acknowledged by ann.op``, ``resolved: run 12 succeeded on retry``."""
+        if self.state == "acknowledged":
+            return f"acknowledged by {self.acknowledged_by}"
+        if self.state == "resolved":
+            return f"resolved: {self.resolved_reason}" if self.resolved_reason else "resolved"
+        return self.state

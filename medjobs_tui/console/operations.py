@@ -23,6 +23,7 @@ from medjobs_tui.console.models import (
 )
 from medjobs_tui.console.accounts import AccountsMixin
 from medjobs_tui.console.signoff import SignoffMixin
+from medjobs_tui.console.alerts import AlertsMixin
 from medjobs_tui.console.errors import ConsoleError, PermissionDenied
 from medjobs_tui.console.views import VIEWS, ConsoleViews, run_row
 from medjobs_tui.engine import evidence as evidence_mod
@@ -102,6 +103,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "signoff.read": frozenset({"admin", "reviewer", "auditor"}),
     "signoff.sign": frozenset({"reviewer"}),
     "signoff.revoke": frozenset({"reviewer"}),
+    "alert.list": PEOPLE,
+    "alert.ack": frozenset({"operator", "admin"}),
 }
 
 ACTION_WORDS = {
@@ -131,6 +134,7 @@ ACTION_WORDS = {
     "view.export": "export views",
     "signoff.read": "read the sign-off checklists", "signoff.sign": "sign sign-off items",
     "signoff.revoke": "revoke sign-off signatures",
+    "alert.list": "list alerts", "alert.ack": "acknowledge alerts",
 }
 """How each action is named to a user who is refused it."""
 
@@ -138,7 +142,7 @@ TAMPERED_WARNING = ("# WARNING: this record does not match the SHA-256 stored wh
                     " it was changed or damaged afterwards.\n")
 
 
-class Console(AccountsMixin, SignoffMixin, ConsoleViews):
+class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
     """The clinic's operations over one store (sign-in and user administration: ``AccountsMixin``; the
     operator console's views and bulk actions: ``ConsoleViews``).
 
@@ -871,6 +875,8 @@ class Console(AccountsMixin, SignoffMixin, ConsoleViews):
             doses=doses,
             overview=self.overview() if "overview" in views else None,
             log=self.log_lines(log_level) if "log" in views else [],
+            alerts=(self.alerts(actor, "all", limit) if "alerts" in views and actor is not None
+                    and actor.role in PERMISSIONS["alert.list"] else []),
             validation=self.validation() if views & {"metrics", "jobs", "validation"} else [],
             runners=self.runners_alive(), status_counts=self.status_counts(), views=views,
         )

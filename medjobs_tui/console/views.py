@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 
 EXPORT_FORMATS = ("csv", "json")
 
-VIEWS = ("overview", "queue", "jobs", "metrics", "evidence", "notifications", "doses", "validation", "log")
+VIEWS = ("overview", "queue", "jobs", "metrics", "evidence", "notifications", "doses", "validation", "log",
+         "alerts")
 """The views a snapshot can hold (the dashboard's tabs)."""
 
 

@@ -2,7 +2,8 @@
 
 ``record`` applies the retry policy, closes the attempt (only if the claim is still current: the
 fencing token is the runner id and the attempt number), writes the evidence record (temporary name,
-then rename) and stores its SHA-256, and for a dead run the audit entry and the staff alert, all in
+then rename) and stores its SHA-256, and for a dead run the audit entry and the staff alert (a success
+resolves the run's dead-run alert: "succeeded on retry"), all in
 one ``BEGIN IMMEDIATE`` transaction. The evidence file is in place before the transaction commits, so
 no recorded outcome lacks its record; if the runner dies between the rename and the commit, the run is
 recovered as interrupted and its record rewritten then.
@@ -18,7 +19,7 @@ from medjobs_tui.config import Settings
 from medjobs_tui.engine import evidence
 from medjobs_tui.engine.pool import Outcome
 from medjobs_tui.engine.retry import next_attempt_at
-from medjobs_tui.notify.alerts import alert_run_dead
+from medjobs_tui.notify.alerts import alert_run_dead, resolve_run_dead
 from medjobs_tui.security import audit
 from medjobs_tui.store import transaction
 from medjobs_tui.store import runs as store_runs
@@ -53,6 +54,8 @@ def record(db, settings: Settings, run: dict[str, Any], outcome: Outcome, now: d
                          outcome="error", at=now, detail={"job": run["job_name"], "attempts": run["attempt"]})
             if job.monitoring_config.alerts_enabled:
                 alert_run_dead(db, run_id=run["id"], job_name=run["job_name"], attempt=run["attempt"], now=now)
+        elif status == "succeeded" and run["attempt"] > 1:   # a dead run retried: its alert resolves itself
+            resolve_run_dead(db, run_id=run["id"], attempt=run["attempt"], now=now)
     log.info("run %s of %s attempt %s %s in %.2f s: now %s", run["id"], run["job_name"], run["attempt"],
              outcome.status, outcome.duration_s, status)
     return status

@@ -32,7 +32,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from medjobs_tui.clock import Clock, SystemClock, iso
 from medjobs_tui.config import Settings
-from medjobs_tui.engine import exposition, outcomes, pruning, recovery, ticks, validation
+from medjobs_tui.engine import alerting, exposition, outcomes, pruning, recovery, ticks, validation
 from medjobs_tui.engine.delivery import DeliveryLoop
 from medjobs_tui.engine.outcomes import RUNNER_ACTOR
 from medjobs_tui.engine.pool import Outcome, WorkerPool
@@ -261,6 +261,7 @@ class Runner:
         if hasattr(self.executor, "start"):
             self.executor.start()
         self._started = True
+        self.evaluate_alerts()  # before the catch-up: ticks missed while no runner ran fire the dead-man's switch
         self.store_retry.call("catching up missed ticks", lambda: ticks.catch_up_all(
             self.db, self.settings, self.clock.now(), RUNNER_ACTOR), should_stop=self._stopping.is_set)
         self.scheduler = BackgroundScheduler(
@@ -280,16 +281,26 @@ class Runner:
         self.delivery.start()
 
     def minutely(self) -> None:
-        """Every MINUTELY_S seconds: alert on critical jobs that fail validation (``engine.validation``) and
-        rewrite the Prometheus textfile (``paths.metrics_textfile``) if configured. Errors are logged, never raised."""
+        """Every MINUTELY_S seconds: alert on critical jobs that fail validation (``engine.validation``),
+        evaluate the alerts' life cycle (``engine.alerting``: open, bump, resolve) and rewrite the Prometheus
+        textfile (``paths.metrics_textfile``) if configured. Errors are logged, never raised."""
         try:
             now = self.clock.now()
             results = validation.evaluate(self.db, self.settings, now)
             validation.raise_alerts(self.db, self.settings, results, now)
+            alerting.evaluate(self.db, self.settings, now, results)
             if self.settings.metrics_textfile_path is not None:
                 exposition.write_textfile(self.db, self.settings, self.clock.now, self.settings.metrics_textfile_path)
         except Exception as exc:  # noqa: BLE001 - monitoring must never stop the runner
             log.error("validation and metrics pass failed: %s", type(exc).__name__)
+
+    def evaluate_alerts(self) -> None:
+        """Evaluate the alerts read from the records (``engine.alerting``: dead-man's switch, error rate, dead
+        runs) now; a failure is logged in one line, never raised."""
+        try:
+            alerting.evaluate(self.db, self.settings, self.clock.now())
+        except Exception as exc:  # noqa: BLE001 - monitoring must never stop the runner
+            log.error("alert evaluation failed: %s", type(exc).__name__)
 
     def _dispatch_loop(self) -> None:
         last_recovery = time.monotonic()

@@ -16,6 +16,9 @@ Rules and their sources:
   re-alerts and closes the alerts raised for the old list (``superseded_at``); an acknowledged alert is
   not raised again for the same list. Source: DOMAIN.md "Drug-drug interactions".
 - One 'interaction_alert' staff notice per alert row (idempotency key ``interaction_alert:<alert id>``).
+- A major or contraindicated interaction also keeps one ``interaction_major`` alert (``notify.alerts``) per
+  patient and pair of orders open until a run no longer finds the pair on the active medication list
+  (then resolved, saying so); a changed list that keeps the pair bumps its count.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from medjobs_tui.clinical.interactions import (
 from medjobs_tui.clock import iso
 from medjobs_tui.jobs.base import JobContext
 from medjobs_tui.notify import outbox
+from medjobs_tui.notify.alerts import Observed, reconcile
 from medjobs_tui.store import clinical as store
 from medjobs_tui.store import interactions as store_interactions
 from medjobs_tui.store.db import transaction
@@ -92,6 +96,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
         summary["orders_without_ingredients"] += sum(1 for v in ingredients.values() if not v)
         hashes[patient_id] = med_list_hash(ingredients)
         checked.append((patient_id, orders[0]["pseudonym"], one_per_pair(find_interactions(ingredients, kb))))
+    major: dict[str, Observed] = {}
     with transaction(db):
         for patient_id, pseudonym, found in checked:
             list_hash = hashes[patient_id]
@@ -117,9 +122,27 @@ def run(ctx: JobContext) -> dict[str, Any]:
                     patient_id=patient_id, medication_request_id=hit.object_order, run_id=ctx.run_id,
                 )
                 summary["notices_queued" if queued else "notices_already_sent"] += 1
+                if hit.severity in MAJOR:
+                    a, b = sorted((hit.object_order, hit.precipitant_order))
+                    major[interaction_scope(a, b, pseudonym)] = Observed(
+                        summary=f"{pseudonym}: {hit.severity} interaction ({hit.rule_id}) between orders {a} and {b}",
+                        ref=f"interaction alert {alert_id}", severity=MAJOR[hit.severity])
         summary["alerts_superseded"] = store_interactions.supersede_alerts(db, hashes, iso(now))
+        summary["major_alerts_resolved"] = reconcile(
+            db, "interaction_major", major, now, notify=False,
+            reason=lambda row: f"{row['scope']}: the interacting pair is no longer on the active medication list",
+        )["resolved"]
     summary["by_severity"] = by_severity
     return summary
+
+
+MAJOR = {"contraindicated": "critical", "major": "high"}
+"""Interaction severities that open an ``interaction_major`` alert, with the alert's severity."""
+
+
+def interaction_scope(order_a: int, order_b: int, pseudonym: str) -> str:
+    """The scope of a major interaction's alert: ``orders 45+46 (P-00012)`` (lower order id first)."""
+    return f"orders {order_a}+{order_b} ({pseudonym})"
 
 
 _NOT_NOTICE_TEXT = re.compile(r"[^\w .:+()/'-]")

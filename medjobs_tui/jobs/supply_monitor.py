@@ -15,6 +15,9 @@ Rules and their sources (see ``clinical.supply`` and ../shared/DOMAIN.md "Supply
 - Where a stated duration (expectedSupplyDuration, or a dispense's days supply) and the computed days
   supply (quantity / daily usage) disagree, the mismatch is counted and the smaller is used.
 - One 'supply_critical' staff notice per order and clinic-local day (idempotency key).
+- One ``supply_critical`` alert per critical order while it stays critical (``notify.alerts``; its count goes
+  up once per clinic-local day), resolved by the first run that finds the order's supply no longer
+  critical ("supply refilled") or the order no longer active.
 Orders of deceased patients are skipped and their supply_status rows removed, as are rows of orders no
 longer active.
 """
@@ -32,6 +35,7 @@ from medjobs_tui.config import Settings
 from medjobs_tui.jobs.base import JobContext
 from medjobs_tui.jobs.medication_reminder import order_plan, order_zone
 from medjobs_tui.notify import outbox
+from medjobs_tui.notify.alerts import Observed, reconcile
 from medjobs_tui.store import clinical as store
 from medjobs_tui.store.db import transaction
 
@@ -113,6 +117,37 @@ def run(ctx: JobContext) -> dict[str, Any]:
                 patient_id=order["patient_id"], medication_request_id=order["id"], run_id=ctx.run_id,
             )
             summary["notices_queued" if new else "notices_already_sent"] += 1
+        changed = reconcile_supply_alerts(db, critical, rows, critical_days, local_day, now)
+        summary["alerts_opened"], summary["alerts_resolved"] = changed["opened"], changed["resolved"]
     summary["critical_supply_days"] = critical_days
     summary["low_supply_days"] = low_days
     return summary
+
+
+def supply_scope(order_id: int, pseudonym: str) -> str:
+    """The scope of an order's ``supply_critical`` alert: ``order 45 (P-00012)`` (ids and pseudonym only)."""
+    return f"order {order_id} ({pseudonym})"
+
+
+def reconcile_supply_alerts(db: Any, critical: list[tuple[dict[str, Any], int]], rows: list[dict[str, Any]],
+                            critical_days: int, local_day: str, now: datetime) -> dict[str, int]:
+    """Open (or bump once per clinic-local day) a ``supply_critical`` alert per order in ``critical`` (order
+    row, days remaining) and resolve those of orders whose supply_status ``rows`` are no longer critical
+    (refilled) or that have none (no longer active). Joins the caller's transaction; returns the counts of
+    ``notify.alerts.reconcile``. The staff notice of a new alert is the job's own ``supply_critical`` one."""
+    observed = {supply_scope(order["id"], order["pseudonym"]): Observed(
+        summary=f"order {order['id']} ({order['pseudonym']}): {days} day(s) of supply left "
+                f"(critical at {critical_days} day(s) or less)", ref=local_day)
+        for order, days in critical}
+    status = {r["medication_request_id"]: r for r in rows}
+
+    def reason(alert: dict[str, Any]) -> str:
+        order_id = int(alert["scope"].split()[1])
+        r = status.get(order_id)
+        if r is None:
+            return f"order {order_id} is no longer active"
+        if r["days_remaining"] is None:
+            return f"order {order_id}: supply no longer known to be critical (now {r['status']})"
+        return f"supply refilled: order {order_id} has {r['days_remaining']} day(s) of supply left ({r['status']})"
+
+    return reconcile(db, "supply_critical", observed, now, reason, notify=False)

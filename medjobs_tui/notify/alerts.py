@@ -1,34 +1,171 @@
-"""Alerts raised by MedJobs itself (a run that went dead, an operational check), written to the outbox once.
+"""Alerts raised by MedJobs itself, with a life cycle: open -> acknowledged -> resolved.
 
-``queue_alert`` is the entry point for any part of MedJobs that wants to tell an audience something: it
-queues one notification per idempotency key, which ``notify.delivery`` then delivers to the in-app inbox
-and to every channel of config.yaml that serves the audience.
+An alert is one row of the ``alerts`` table per (kind, scope) while active: a repeat of its cause bumps its
+count and last-seen time instead of adding a row. It resolves itself when its cause clears, saying why
+(``run 12 succeeded on retry``, ``supply refilled``). Staff hear of it through the notification outbox: one
+``alert_opened`` and one ``alert_resolved`` notice per alert row (idempotency keys ``alert_opened:<id>`` and
+``alert_resolved:<id>``), which ``notify.delivery`` delivers to the in-app inbox and the staff channels.
+Kinds whose cause already tells staff in its own notice (a dead run: ``job_failed``; a failing critical job:
+``ops_alert``; critical supply: ``supply_critical``; an interaction: ``interaction_alert``) open without a
+second notice. Texts carry ids, job names, pseudonyms and counts only, never patient data.
+
+``queue_alert`` remains the entry point for a one-off operational notice (no row, no life cycle).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import TYPE_CHECKING
-
-
 import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from medjobs_tui.notify import outbox
+from medjobs_tui.store import alerts as store_alerts
 from medjobs_tui.store.db import transaction
 
 if TYPE_CHECKING:  # the store's connection type; only store/ talks to SQLite
     import sqlite_utils
 
 
-def alert_run_dead(db: sqlite_utils.Database, *, run_id: int, job_name: str, attempt: int, now: datetime) -> bool:
-    """Queue one staff alert that run ``run_id`` of ``job_name`` died at ``attempt``; True if new.
+@dataclass(frozen=True)
+class AlertKind:
+    """One kind of alert: its name, default severity and what it is called on screen."""
 
-    Keyed ``run_dead:<run id>:attempt<n>``: a recovered or repeated recording never alerts twice, while a
-    run retried by an operator that dies again alerts again.
+    kind: str
+    severity: str
+    words: str
+
+
+KINDS: dict[str, AlertKind] = {k.kind: k for k in (
+    AlertKind("run_dead", "high", "dead run"),
+    AlertKind("critical_job_failing", "critical", "critical job failing"),
+    AlertKind("schedule_missed", "critical", "schedule missed"),
+    AlertKind("error_rate", "warning", "error rate over threshold"),
+    AlertKind("supply_critical", "high", "critical supply"),
+    AlertKind("interaction_major", "high", "major interaction"),
+)}
+"""Every kind of alert MedJobs raises."""
+
+SEVERITIES = ("critical", "high", "warning")
+"""Alert severities, most urgent first."""
+
+_UNSAFE = re.compile(r"[^\w .:+()/'-]")
+_SCOPE_TEXT = re.compile(r"^[\w .:+()/'@#-]{1,80}$")
+
+
+def plain(text: str, limit: int = 120) -> str:
+    """``text`` as a notice may carry it: characters other than letters, digits and `` .:+()/'-`` become
+    spaces, runs of spaces one, at most ``limit`` characters."""
+    return re.sub(r" +", " ", _UNSAFE.sub(" ", text)).strip()[:limit]
+
+
+@dataclass(frozen=True)
+class AlertChange:
+    """What ``raise_alert`` did: the alert's id and ``opened``, ``bumped`` (a new occurrence) or ``seen``."""
+
+    alert_id: int
+    what: str
+
+
+def raise_alert(db: sqlite_utils.Database, *, kind: str, scope: str, summary: str, now: datetime,
+                severity: str | None = None, job_name: str | None = None, ref: str | None = None,
+                notify: bool = True, run_id: int | None = None) -> AlertChange:
+    """Open alert (``kind``, ``scope``) at ``now`` (aware UTC), or bump the active one if ``ref`` names an
+    occurrence it has not counted yet. ``scope`` names what it is about with ids and pseudonyms only
+    (``job backup``, ``run 12``, ``order 45 (P-00012)``); ``summary`` says it in plain words. A new alert
+    queues its ``alert_opened`` staff notice unless ``notify`` is False. Joins the caller's transaction.
+    Raises ValueError for an unknown kind or severity, or a scope with other characters than ids need.
+    """
+    spec = KINDS.get(kind)
+    if spec is None:
+        raise ValueError(f"raise_alert: kind must be one of {', '.join(KINDS)}")
+    severity = severity or spec.severity
+    if severity not in SEVERITIES:
+        raise ValueError(f"raise_alert: severity must be one of {', '.join(SEVERITIES)}")
+    if not _SCOPE_TEXT.match(scope):
+        raise ValueError("raise_alert: scope must be 1-80 letters, digits, spaces or .:+()/'@#-")
+    summary = plain(summary)
+    with transaction(db):
+        alert_id, what = store_alerts.touch(db, kind=kind, scope=scope, severity=severity, summary=summary,
+                                            now=now, job_name=job_name, ref=ref)
+        if what == "opened" and notify:
+            outbox.queue(db, kind="alert_opened", key=f"alert_opened:{alert_id}", now=now, run_id=run_id,
+                         params={"alert": alert_id, "severity": severity, "summary": summary or spec.words})
+    return AlertChange(alert_id, what)
+
+
+def resolve_alert(db: sqlite_utils.Database, alert_id: int, reason: str, now: datetime) -> bool:
+    """Resolve active alert ``alert_id`` because ``reason`` (plain words: what cleared its cause) and queue
+    its ``alert_resolved`` staff notice; False (nothing queued) if it was not active. Joins the caller's
+    transaction."""
+    reason = plain(reason) or "its cause cleared"
+    with transaction(db):
+        if not store_alerts.resolve(db, alert_id, reason, now):
+            return False
+        outbox.queue(db, kind="alert_resolved", key=f"alert_resolved:{alert_id}", now=now,
+                     params={"alert": alert_id, "reason": reason})
+    return True
+
+
+@dataclass(frozen=True)
+class Observed:
+    """A cause observed by an evaluation: the summary, its occurrence ``ref`` and optional severity/job."""
+
+    summary: str
+    ref: str | None = None
+    severity: str | None = None
+    job_name: str | None = None
+
+
+def reconcile(db: sqlite_utils.Database, kind: str, observed: Mapping[str, Observed], now: datetime,
+              reason: Callable[[dict], str | None], *, notify: bool = True,
+              scopes: Callable[[str], bool] | None = None) -> dict[str, int]:
+    """Make the active alerts of ``kind`` match what an evaluation saw: raise (or bump) one per scope of
+    ``observed``; resolve every other active alert of ``kind`` (only those whose scope ``scopes`` accepts,
+    when given: an evaluation that looked at part of the scopes) with ``reason(alert row)``, or leave it
+    when that returns None. Returns counts ``{opened, bumped, seen, resolved}``. One transaction."""
+    counts = {"opened": 0, "bumped": 0, "seen": 0, "resolved": 0}
+    with transaction(db):
+        for scope, o in observed.items():
+            change = raise_alert(db, kind=kind, scope=scope, summary=o.summary, now=now, severity=o.severity,
+                                 job_name=o.job_name, ref=o.ref, notify=notify)
+            counts[change.what] += 1
+        for row in store_alerts.active(db, kind):
+            if row["scope"] in observed or (scopes is not None and not scopes(row["scope"])):
+                continue
+            why = reason(row)
+            if why is not None and resolve_alert(db, row["id"], why, now):
+                counts["resolved"] += 1
+    return counts
+
+
+def run_dead_scope(run_id: int) -> str:
+    """The scope of run ``run_id``'s dead-run alert."""
+    return f"run {run_id}"
+
+
+def alert_run_dead(db: sqlite_utils.Database, *, run_id: int, job_name: str, attempt: int, now: datetime) -> bool:
+    """Open (or bump: the same run died again after a retry) the ``run_dead`` alert of run ``run_id`` and
+    queue one staff notice that it died at ``attempt``; True if the notice is new.
+
+    The notice is keyed ``run_dead:<run id>:attempt<n>``: a recovered or repeated recording never alerts
+    twice, while a run retried by an operator that dies again alerts again.
     """
     with transaction(db):
+        raise_alert(db, kind="run_dead", scope=run_dead_scope(run_id), job_name=job_name, ref=f"attempt{attempt}",
+                    summary=f"run {run_id} of job {job_name} is dead after attempt {attempt}", now=now,
+                    notify=False, run_id=run_id)
         return outbox.queue(db, kind="job_failed", key=f"run_dead:{run_id}:attempt{attempt}", now=now,
                             params={"job": job_name, "run_id": run_id}, run_id=run_id)
+
+
+def resolve_run_dead(db: sqlite_utils.Database, *, run_id: int, attempt: int, now: datetime) -> bool:
+    """Run ``run_id`` succeeded at ``attempt``: resolve its dead-run alert, if one is active ("run 12
+    succeeded on retry (attempt 4)"). True if one was resolved. Joins the caller's transaction."""
+    row = store_alerts.find_active(db, "run_dead", run_dead_scope(run_id))
+    if row is None:
+        return False
+    return resolve_alert(db, row["id"], f"run {run_id} succeeded on retry (attempt {attempt})", now)
 
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")

@@ -10,6 +10,7 @@ retried, recovered or repeated run never notifies twice. Keys are built here and
 - ``supply_critical:<order id>:<clinic-local YYYY-MM-DD>`` one per order and day
 - ``run_dead:<run id>:attempt<n>``                          one per run and final attempt (engine alerts)
 - ``ops_alert:<code>:<scope>``                             one per operational alert and scope (``alerts.queue_alert``)
+- ``alert_opened:<alert id>`` / ``alert_resolved:<alert id>``  one notice per alert row and change (``alerts.raise_alert``)
 
 Messages are fixed templates filled with pseudonyms (P-00012), order numbers, clock times and counts:
 never names, birth dates, contact details or free text (``render`` refuses a ``patient`` value that is not a
@@ -60,6 +61,10 @@ TEMPLATES: dict[str, Template] = {t.kind: t for t in (
              "Job {job} failed: run {run_id} is dead after its last attempt. Review it and retry."),
     Template("ops_alert", "staff",
              "MedJobs alert {code}: {count} item(s) in {area} need attention. Open MedJobs to review."),
+    Template("alert_opened", "staff",
+             "MedJobs alert {alert} ({severity}): {summary}. Open MedJobs (Alerts) to acknowledge it."),
+    Template("alert_resolved", "staff",
+             "MedJobs alert {alert} resolved: {reason}."),
     Template("supply_critical", "staff",
              "{patient}: order #{order} has {days_remaining} day(s) of supply left (critical at <= "
              "{threshold_days} day(s))."),

@@ -515,6 +515,31 @@ BEGIN SELECT RAISE(ABORT, 'signoff_signatures is append-only'); END;
 ALTER TABLE users ADD COLUMN full_name TEXT;        -- printed name on signatures; NULL: the user name
 """,
     ),
+    (
+        94,
+        "alerts with a life cycle: open -> acknowledged -> resolved, one active alert per kind and scope",
+        """
+CREATE TABLE alerts (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,               -- run_dead | critical_job_failing | schedule_missed | error_rate | supply_critical | interaction_major
+    scope TEXT NOT NULL,              -- what it is about: 'job backup', 'run 12', 'order 45 (P-00012)'; ids and pseudonyms only
+    job_name TEXT,                    -- the job concerned, if any
+    severity TEXT NOT NULL,           -- critical | high | warning
+    state TEXT NOT NULL DEFAULT 'open',  -- open | acknowledged | resolved
+    summary TEXT NOT NULL,            -- plain words, never patient data
+    count INTEGER NOT NULL DEFAULT 1, -- occurrences while active (a repeat bumps it)
+    last_ref TEXT,                    -- the occurrence last counted (run attempt, missed tick, local day...)
+    first_seen TEXT NOT NULL,         -- UTC
+    last_seen TEXT NOT NULL,          -- UTC: when its cause was last observed
+    acknowledged_by TEXT,
+    acknowledged_at TEXT,             -- UTC
+    resolved_at TEXT,                 -- UTC
+    resolved_reason TEXT              -- why it cleared, in plain words ('run 12 succeeded on retry')
+);
+CREATE UNIQUE INDEX ux_alerts_active ON alerts(kind, scope) WHERE state != 'resolved';
+CREATE INDEX ix_alerts_state ON alerts(state, last_seen);
+""",
+    ),
 ]
 """(version, description, SQL script), applied in ascending version order. Never edit a shipped migration:
 add a new one. Numbers are allotted in ranges per line of work so parallel branches never collide:

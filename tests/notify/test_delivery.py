@@ -248,7 +248,10 @@ def test_templates_carry_no_patient_data():
         # a pseudonym at most, and only to staff and prescribers; patients get no identifier at all
         assert placeholders <= {"patient", "order", "local_time", "catch_up_minutes", "days_remaining",
                                 "refills_left", "severity", "rule_id", "rule_name", "object_order",
-                                "precipitant_order", "job", "run_id", "threshold_days", "code", "count", "area", "dose"}
+                                "precipitant_order", "job", "run_id", "threshold_days", "code", "count", "area", "dose",
+                                # MedJobs' own alerts: texts notify.alerts composes from ids, job names, pseudonyms
+                                # and counts, cut to plain characters (tests/engine/test_alerts.py)
+                                "alert", "summary", "reason"}
         if template.audience == "patient":
             assert "patient" not in placeholders
     with pytest.raises(ValueError, match="patient must be a pseudonym"):

@@ -75,6 +75,8 @@ CALLS = {
                                                 username=a.username),
     "signoff.revoke": lambda c, a, t: c.revoke_item(a, "technical_review.code_review", "matrix", PASSWORD,
                                                     username=a.username),
+    "alert.list": lambda c, a, t: c.alerts(a),
+    "alert.ack": lambda c, a, t: c.acknowledge_alert(a, 999),
 }
 """How each operation is performed through the console (``c`` console, ``a`` actor, ``t`` a tmp folder)."""
 
@@ -100,6 +102,7 @@ CLI_OPERATIONS = {
     "dose history": {"view.operations"},
     "patient prefs": {"patient.prefs", "view.operations"}, "order critical": {"order.critical"},
     "signoff list": {"signoff.read"}, "signoff sign": {"signoff.sign"}, "signoff revoke": {"signoff.revoke"},
+    "alerts": {"alert.list"}, "alerts ack": {"alert.ack"},
 }
 """The operations each CLI command performs (``check-config`` reads only the config file; ``key recover``
 rebuilds the key file from the recovery key, which is its own credential, before any store can be opened)."""
