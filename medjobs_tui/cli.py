@@ -961,8 +961,17 @@ def restore(obj: Ctx, file: Path, yes: bool) -> None:
     if not yes:
         click.confirm(f"replace the store {obj.settings.database_path} with {file.name}? The current store is "
                       "kept aside", abort=True)
-    aside = console.restore(actor, file)
-    out.print(f"store restored from {file.name}; the previous store is kept as {aside}", markup=False)
+    done = console.restore(actor, file)
+    out.print(f"store restored from {file.name}; the previous store is kept as {done.kept_as}; "
+              f"{done.audit_carried} audit entr{'y' if done.audit_carried == 1 else 'ies'} written after the backup "
+              "carried over", markup=False)
+    if done.audit_problem:
+        left = done.audit_after_backup - done.audit_carried
+        err.print(f"[bold red]medjobs: WARNING:[/] the audit trail of the store kept aside does not chain after "
+                  f"the backup's head: {done.audit_problem}. {left} later entr{'y was' if left == 1 else 'ies were'} "
+                  f"NOT carried over (they stay in {done.kept_as.name}); this is in the audit trail. The store WAS "
+                  "restored.", markup=True, soft_wrap=True)
+        sys.exit(1)
 
 
 # ------------------------------------------------------------------------------------- audit

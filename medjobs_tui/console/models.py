@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from medjobs_tui import config
 from medjobs_tui.engine.metrics import JobMetrics
@@ -269,6 +270,19 @@ class BackupRow:
     verified: bool
     integrity: str
     intact: bool
+
+
+@dataclass(frozen=True)
+class RestoreOutcome:
+    """What ``Console.restore`` did: ``kept_as`` (path of the store kept aside); ``audit_carried`` audit
+    entries written after the backup carried over from it into the restored chain, of ``audit_after_backup``
+    found there; ``audit_problem`` (one line) when some of them did not chain under the audit key and were
+    left out (they stay in the store kept aside), else None."""
+
+    kept_as: Path
+    audit_carried: int
+    audit_after_backup: int
+    audit_problem: str | None = None
 
 
 @dataclass(frozen=True)

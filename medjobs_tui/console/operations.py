@@ -19,7 +19,7 @@ from medjobs_tui.config import PRIORITIES, Settings
 from medjobs_tui.clinical.dosing import dose_status, dose_text, local_to_utc
 from medjobs_tui.console.models import (
     Actor, BackupRow, ChannelStatus, DeliveryRow, DoseConfirmation, DoseRow, EvidenceRow, JobMetrics, JobRow,
-    NotificationRow, RunFilter, RunRow, Snapshot,
+    NotificationRow, RestoreOutcome, RunFilter, RunRow, Snapshot,
 )
 from medjobs_tui.console.accounts import AccountsMixin
 from medjobs_tui.console.signoff import SignoffMixin
@@ -38,7 +38,7 @@ from medjobs_tui.jobs import backup as backup_job
 from medjobs_tui.notify import outbox as notify_outbox
 from medjobs_tui.security import audit
 from medjobs_tui.security.keys import Keys, finish_rotation, load_keys, start_rotation, write_key_file
-from medjobs_tui.store import ThreadLocalDB, outbox, rekey, transaction
+from medjobs_tui.store import StoreError, ThreadLocalDB, outbox, rekey, transaction
 from medjobs_tui.store import backup as store_backup
 from medjobs_tui.store import dose_log as store_doses
 from medjobs_tui.store import clinical
@@ -609,11 +609,17 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
         self._audit_ok(actor, "backup.verify", f"backup:{path.name}", {"sha256": manifest["sha256"]})
         return manifest
 
-    def restore(self, actor: Actor, path: Path) -> Path:
+    def restore(self, actor: Actor, path: Path) -> RestoreOutcome:
         """Replace the live store with backup ``path`` (admin). The backup is verified first (SHA-256 against
         its manifest, integrity, row counts); refused while a runner holds a lease; the current store is
-        kept aside as ``<store>.before-restore-<UTC stamp>``; stale -wal/-shm files are removed. Audited in
-        the store kept aside and in the restored one. Returns the path of the store kept aside.
+        kept aside as ``<store>.before-restore-<UTC stamp>``; stale -wal/-shm files are removed.
+
+        The audit trail loses nothing: the entries the store kept aside holds after the backup's audit head
+        (written after the backup was taken, the restore's own first entry among them) are carried over
+        into the restored chain, verbatim, as far as they chain from that head under the audit key
+        (``security.audit.carry_over``); then the restore itself is audited. Entries that do not chain (the
+        store kept aside was changed) are left out, and an ``audit.carry_over`` entry with outcome error
+        names the first of them (``RestoreOutcome.audit_problem``; the CLI prints it as a warning).
         Raises PermissionDenied / ConsoleError (nothing changed)."""
         target = f"backup:{path.name}"
         self.authorise(actor, "store.restore", target)
@@ -636,10 +642,22 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
             store_backup.restore_copy(path, self.keys.backup, live, self.keys.store, aside)
         finally:
             self.dbs = ThreadLocalDB(live, self.keys.store)
+        restored_head = audit.head(self.db)
+        try:
+            tail = store_backup.audit_tail(aside, self.keys.store, restored_head["id"])
+        except StoreError as exc:
+            carried = audit.CarriedOver(0, 0, f"the store kept aside could not be read: {exc}")
+        else:
+            carried = audit.carry_over(self.db, self.keys.audit, tail)
+        if carried.problem:
+            audit.record(self.db, key=self.keys.audit, actor=actor.username, role=actor.role,
+                         action="audit.carry_over", target=f"store:{aside.name}", outcome="error",
+                         at=self.clock.now(), detail={"problem": carried.problem, "copied": carried.copied,
+                                                      "left_out": carried.offered - carried.copied})
         self._audit_ok(actor, "store.restore", target, {
             "backup_head": manifest.get("audit_head"), "previous_head": previous, "kept_as": aside.name,
-            "backup_created_at": manifest.get("created_at")})
-        return aside
+            "backup_created_at": manifest.get("created_at"), "audit_carried_over": carried.copied})
+        return RestoreOutcome(aside, carried.copied, carried.offered, carried.problem)
 
     def audit_verify(self, actor: Actor) -> audit.Verdict:
         """Verify the audit chain under the audit key and against every checkpoint of its head (backup

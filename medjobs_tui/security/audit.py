@@ -131,6 +131,52 @@ def verify(db: sqlite_utils.Database, key: bytes, checkpoints: Iterable[dict[str
     return Verdict(True, count, last_id, prev, checkpoints=seen)
 
 
+@dataclass(frozen=True)
+class CarriedOver:
+    """What ``carry_over`` did: ``copied`` entries appended; ``offered`` entries there were after the head;
+    ``problem`` (one line) when the rest did not chain from the head under the key, else None."""
+
+    copied: int
+    offered: int
+    problem: str | None = None
+
+
+def carry_over(db: sqlite_utils.Database, key: bytes, tail: list[dict[str, Any]]) -> CarriedOver:
+    """Append to ``db``'s chain the entries of ``tail`` (another copy of this clinic's chain, oldest first,
+    starting at ``db``'s head entry or, for an empty ``db``, at entry 1) that come after ``db``'s head,
+    verbatim (same ids and MACs), as far as they chain from that head under ``key``: each id the next one,
+    its ``prev_hash`` the previous MAC, its own MAC fitting its content. The first entry that does not fit
+    stops the copy; it and every later one are left out and named in ``problem``. One transaction.
+
+    Used by restore: the entries written after the backup was taken are carried over from the store kept
+    aside, so the restored chain loses no tail (and every checkpoint written since still agrees with it).
+    """
+    with transaction(db):
+        head_id, prev = store_audit.head(db)
+        rest = [e for e in tail if int(e["id"]) > head_id]
+        link = next((e for e in tail if int(e["id"]) == head_id), None)
+        problem = None
+        if head_id and (link is None or not hmac.compare_digest(str(link["hash"]), prev)):
+            problem = (f"the other copy's entry {head_id} is missing or differs from this chain's head: "
+                       "its later entries do not continue this chain")
+            return CarriedOver(0, len(rest), problem)
+        copied, expected_id = 0, head_id + 1
+        for entry in rest:
+            eid = int(entry["id"])
+            if eid != expected_id:
+                problem = f"entry {expected_id} is missing (next entry found is {eid})"
+            elif not hmac.compare_digest(str(entry["prev_hash"]), prev):
+                problem = f"entry {eid}'s link to the previous entry (prev_hash) does not match"
+            elif not hmac.compare_digest(_mac(key, eid, prev, entry), str(entry["hash"])):
+                problem = f"entry {eid}'s MAC does not fit its content (changed, or written without the audit key)"
+            if problem:
+                break
+            store_audit.append(db, {k: entry[k] for k in ("id", "at", "actor", "role", "action", "target",
+                                                         "outcome", "detail", "prev_hash", "hash")})
+            prev, expected_id, copied = entry["hash"], eid + 1, copied + 1
+        return CarriedOver(copied, len(rest), problem)
+
+
 def verify_chain(db: sqlite_utils.Database, key: bytes) -> tuple[bool, int | None]:
     """The chain alone (no checkpoints): (True, None) or (False, id of the first entry that does not fit)."""
     v = verify(db, key)

@@ -146,6 +146,22 @@ def restore_copy(backup: Path, backup_key: bytes, live: Path, key: bytes, aside:
         restoring.unlink(missing_ok=True)
 
 
+def audit_tail(path: Path, key: bytes, from_id: int) -> list[dict]:
+    """The audit entries with id >= ``from_id`` of the store file ``path`` (opened read-only with the store
+    ``key``), oldest first, as ``store.audit.entries`` returns them. Used after a restore to carry the entries
+    written after the backup over from the store kept aside. Raises StoreError when the key does not open
+    it or it cannot be read."""
+    conn = open_keyed(f"{path.resolve().as_uri()}?mode=ro", key, uri=True)
+    try:
+        cur = conn.execute("SELECT * FROM audit_log WHERE id >= ? ORDER BY id", [int(from_id)])
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, r)) for r in cur.fetchall()]
+    except (DatabaseError, MemoryError) as exc:
+        raise StoreError(f"{path.name}: its audit trail cannot be read ({type(exc).__name__})") from None
+    finally:
+        conn.close()
+
+
 def mark_removed(db, backup_id: int, at: str) -> None:
     """Record that the retention rule removed backup ``backup_id``'s files at ``at`` (UTC ISO)."""
     db.execute("UPDATE backups SET removed_at = ? WHERE id = ?", [at, backup_id])

@@ -4,6 +4,7 @@ runner holds a lease."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -97,11 +98,12 @@ def test_restore_round_trip_keeps_the_old_store_aside(console):
     before = count(console)
     console.db.execute("DELETE FROM dose_log WHERE id IN (SELECT id FROM dose_log LIMIT 10)")
     assert count(console) == before - 10
-    aside = console.restore(ADMIN, path)
+    aside = console.restore(ADMIN, path).kept_as
     assert count(console) == before
     assert aside.exists() and aside.name.startswith("medjobs.db.before-restore-")
     restores = audit.entries(console.db, action="store.restore")
-    assert [e["outcome"] for e in restores] == ["ok"] and "backup_head" in restores[0]["detail"]
+    assert [e["outcome"] for e in restores] == ["ok", "ok"] and "backup_head" in restores[0]["detail"]
+    assert "replacing this store" in restores[1]["detail"]     # written before, carried over from the old store
     v = console.audit_verify(ADMIN)
     assert v.ok, v.line()                      # checkpoints of the replaced chain do not count against it
 
@@ -171,3 +173,73 @@ def test_cli_backup_verify_and_restore(console, tmp_path):
     console.close()
     yes = _cli(config, "restore", str(path), "--yes")
     assert yes.returncode == 0 and "restored" in yes.stdout, yes.stderr
+    assert "audit entries written after the backup carried over" in " ".join(yes.stdout.split())
+
+
+def _after_backup(console) -> list[dict]:
+    """Audit entries written after a backup: a pause, a resume and an audit listing by the admin."""
+    console.pause(ADMIN, "backup")
+    console.resume(ADMIN, "backup")
+    console.audit_list(ADMIN, limit=5)
+    return audit.store_audit.entries(console.db)
+
+
+def test_restore_keeps_the_audit_entries_written_after_the_backup(console):
+    """The restored store's data is the backup's, but its audit trail is not cut back to the backup's head:
+    the entries written since are carried over (same ids and MACs), then the restore itself follows."""
+    path = backup(console)
+    head = json.loads(path.with_suffix(".manifest.json").read_text())["audit_head"]   # the backup's own head
+    before = _after_backup(console)
+    later = [(e["id"], e["action"], e["hash"]) for e in before if e["id"] > head["id"]]
+    assert [a for _, a, _ in later] == ["backup.create", "job.pause", "job.resume", "audit.list"]
+    done = console.restore(ADMIN, path)
+    assert done.audit_problem is None and done.audit_carried == done.audit_after_backup == len(later) + 1
+    after = audit.store_audit.entries(console.db)
+    assert [(e["id"], e["action"], e["hash"]) for e in after[:len(before)]] == \
+        [(e["id"], e["action"], e["hash"]) for e in before]
+    assert [(e["action"], json.loads(e["detail"]).get("phase")) for e in after[len(before):]] == \
+        [("store.restore", "replacing this store"), ("store.restore", None)]
+    assert json.loads(after[-1]["detail"])["audit_carried_over"] == len(later) + 1
+    backup(console)                               # a checkpoint of the restored chain, past the old one
+    v = console.audit_verify(ADMIN)
+    assert v.ok and v.count == len(after) + 1 and v.checkpoints == 2, v.line()
+
+
+def test_restore_reports_a_changed_audit_tail_in_the_store_kept_aside(console):
+    """Someone edited an entry written after the backup (dropping the append-only trigger): the entries
+    before it are carried over, it and the later ones are not, and the restore says so in the audit trail."""
+    from medjobs_tui.store import transaction as write
+
+    path = backup(console)
+    head = json.loads(path.with_suffix(".manifest.json").read_text())["audit_head"]   # the backup's own head
+    _after_backup(console)
+    edited = head["id"] + 3                          # the job.resume entry
+    with write(console.db):
+        console.db.execute("DROP TRIGGER IF EXISTS audit_log_no_update")
+        console.db.execute("UPDATE audit_log SET outcome = 'denied' WHERE id = ?", [edited])
+    done = console.restore(ADMIN, path)
+    assert done.audit_carried == 2 and done.audit_after_backup == 5
+    assert done.audit_problem == f"entry {edited}'s MAC does not fit its content (changed, or written without the audit key)"
+    entries = audit.store_audit.entries(console.db)
+    assert [e["action"] for e in entries[head["id"]:]] == [
+        "backup.create", "job.pause", "audit.carry_over", "store.restore"]
+    flagged = entries[-2]
+    assert flagged["outcome"] == "error" and json.loads(flagged["detail"])["left_out"] == 3
+    assert console.audit_verify(ADMIN).ok          # the new chain itself is sound; the break is recorded in it
+
+
+def test_a_restore_whose_store_kept_aside_forked_from_the_backup_carries_nothing_over(console):
+    """The entry at the backup's head differs in the store kept aside (not the same history): nothing of
+    it continues the restored chain."""
+    from medjobs_tui.store import transaction as write
+
+    path = backup(console)
+    head = json.loads(path.with_suffix(".manifest.json").read_text())["audit_head"]   # the backup's own head
+    _after_backup(console)
+    with write(console.db):
+        console.db.execute("DROP TRIGGER IF EXISTS audit_log_no_update")
+        console.db.execute("UPDATE audit_log SET hash = ? WHERE id = ?", ["f" * 64, head["id"]])
+    done = console.restore(ADMIN, path)
+    assert done.audit_carried == 0 and "differs from this chain's head" in done.audit_problem
+    assert [e["action"] for e in audit.store_audit.entries(console.db)[head["id"]:]] == [
+        "audit.carry_over", "store.restore"]
