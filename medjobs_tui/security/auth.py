@@ -3,7 +3,9 @@
 After LOCKOUT_AFTER consecutive failed sign-ins a user is locked out for LOCKOUT_FIRST_S seconds; each
 further failure after a lockout doubles the delay, up to LOCKOUT_MAX_S. While locked out, sign-in is
 refused without checking the password (so guessing gains nothing). A success, or an admin's unlock,
-starts the count again. Every sign-in, failure, refusal and lockout is an audit entry.
+starts the count again. A name that is no user is counted and locked out the same way (in
+``signin_failures``, under an HMAC of the name; at most UNKNOWN_NAMES_KEPT names), so the answers and
+delays do not tell which names exist. Every sign-in, failure, refusal and lockout is an audit entry.
 Sources: 45 CFR 164.312(d) person or entity authentication; NIST SP 800-63B 5.2.2 (rate limiting);
 OWASP Authentication Cheat Sheet (generic failure messages, account lockout).
 """
@@ -11,6 +13,7 @@ OWASP Authentication Cheat Sheet (generic failure messages, account lockout).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,6 +36,11 @@ LOCKOUT_FIRST_S = 30
 LOCKOUT_MAX_S = 15 * 60
 """Longest lockout, in seconds."""
 
+UNKNOWN_NAMES_KEPT = 10_000
+"""Most names that are no user whose failures are remembered (table ``signin_failures``); beyond it the
+records of the names whose last failure is oldest (and that are not locked out) are dropped. Filling it
+takes that many failed sign-ins, each costing an Argon2id hash."""
+
 BAD_CREDENTIALS = "wrong user name or password"
 """The one message for an unknown user and a wrong password alike (it does not tell which)."""
 
@@ -53,6 +61,12 @@ class SessionExpired(SignInError):
     """A login session is unknown, ended, or was idle longer than the idle timeout."""
 
 
+def _name_key(audit_key: bytes, username: str) -> str:
+    """HMAC-SHA256 (hex) of a user name under the audit key: how the failures of a name that is no user
+    are kept without writing the name (often a mistyped password) into the store."""
+    return hmac.new(audit_key, b"medjobs sign-in failures\0" + username.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
 def lockout_seconds(failures: int) -> int:
     """Seconds of lockout after ``failures`` consecutive failures: 0 below LOCKOUT_AFTER, then 30, 60,
     120 … doubling, at most LOCKOUT_MAX_S."""
@@ -70,7 +84,7 @@ def authenticate(db: sqlite_utils.Database, username: str, password: str, now: d
                  params: HashParams, *, audit_key: bytes, action: str = "signin") -> dict[str, Any]:
     """Check ``username``'s password; return the user row (as ``store.users.get``) on success.
 
-    Raises LockedOut while the user is locked out, SignInError(BAD_CREDENTIALS) for an unknown user or
+    Raises LockedOut while the user (or the name, if no user has it) is locked out, SignInError(BAD_CREDENTIALS) for an unknown user or
     a wrong password (counting the failure, and locking out at LOCKOUT_AFTER), and SignInError for a
     disabled account or one without a password. Each outcome is audited under ``action`` (``signin``,
     or ``session.unlock`` when the dashboard is unlocked), MAC'd under ``audit_key``. A hash weaker than
@@ -78,30 +92,36 @@ def authenticate(db: sqlite_utils.Database, username: str, password: str, now: d
     """
     user = store_users.get(db, username)
     role = user["role"] if user else "-"
+    # a name that is no user is counted and locked out exactly like one that is (under a keyed hash of it):
+    # otherwise the fifth failure's answer would tell which names exist
+    name_key = None if user else _name_key(audit_key, username)
+    known = store_users.name_failures(db, name_key) if name_key else None
+    failures_so_far = user["failed_signins"] if user else (known["failures"] if known else 0)
 
     def refuse(reason: str, message: str, detail: dict[str, Any] | None = None, exc=SignInError, **kw):
         audit.record(db, key=audit_key, actor=username, role=role, action=action, target=f"user:{username}", outcome="denied",
                      at=now, detail={"reason": reason, **(detail or {})})
         raise exc(message, **kw) if kw else exc(message)
 
-    locked_until = parse_iso(user["locked_until"]) if user else None
+    locked_until = parse_iso((user or known or {}).get("locked_until"))
     if locked_until is not None and now < locked_until:
         refuse("locked out", f"too many failed sign-ins: {username} is locked out for another "
                              f"{_wait_text((locked_until - now).total_seconds())} (or until an admin unlocks it)",
                exc=LockedOut, until=locked_until)
     ok = verify_password(password, user["password_hash"] if user else None)
-    if user is None:
-        refuse("unknown user", BAD_CREDENTIALS)
-    if not ok:
-        failures = user["failed_signins"] + 1
+    if user is None or not ok:
+        failures = failures_so_far + 1
         lock = lockout_seconds(failures)
+        until = now + timedelta(seconds=lock) if lock else None
         with transaction(db):
-            store_users.update(db, username, now, failed_signins=failures,
-                               locked_until=now + timedelta(seconds=lock) if lock else None)
+            if user is not None:
+                store_users.update(db, username, now, failed_signins=failures, locked_until=until)
+            else:
+                store_users.record_name_failure(db, name_key, failures, until, now, keep=UNKNOWN_NAMES_KEPT)
         if lock:
             audit.record(db, key=audit_key, actor=username, role=role, action="user.lockout", target=f"user:{username}",
                          outcome="ok", at=now, detail={"failures": failures, "seconds": lock})
-        refuse("wrong password", BAD_CREDENTIALS, {"failures": failures})
+        refuse("unknown user" if user is None else "wrong password", BAD_CREDENTIALS, {"failures": failures})
     if not user["enabled"]:
         refuse("disabled", f"{username}'s account is disabled; an admin can enable it")
     fields: dict[str, Any] = {"failed_signins": 0, "locked_until": None, "last_signin_at": now}

@@ -303,6 +303,19 @@ CREATE TABLE security_notices (
 """,
     ),
     (
+        21,
+        "sign-in failures of names that are no user, keyed by a keyed hash of the name (never the name itself)",
+        """
+CREATE TABLE signin_failures (
+    name_key TEXT PRIMARY KEY,                -- HMAC-SHA256 of the name under the audit key (security/auth.py)
+    failures INTEGER NOT NULL,                -- consecutive failures, as users.failed_signins
+    locked_until TEXT,                        -- UTC; sign-in refused before this instant, as users.locked_until
+    last_failure_at TEXT NOT NULL             -- UTC; the oldest rows go first when the table is full
+);
+CREATE INDEX ix_signin_failures_last ON signin_failures(last_failure_at);
+""",
+    ),
+    (
         25,
         "backup retention: when a backup's files were removed by the retention rule",
         """

@@ -1,4 +1,5 @@
-"""Queries of the users, their login sessions and the security notices (schema migrations 1 and 20).
+"""Queries of the users, their login sessions, the security notices and the sign-in failures of names that
+are no user (schema migrations 1, 20 and 21).
 
 Instants are aware UTC datetimes in, ISO text in the store. Callers write inside ``transaction(db)``
 where several statements must hold together.
@@ -80,6 +81,37 @@ def enabled_admins_with_password(db: sqlite_utils.Database) -> list[str]:
     return [r[0] for r in db.execute(
         "SELECT username FROM users WHERE role = 'admin' AND enabled = 1 AND password_hash IS NOT NULL"
         " ORDER BY username")]
+
+
+# ------------------------------------------------------------------------------------- unknown names
+
+
+def name_failures(db: sqlite_utils.Database, name_key: str) -> dict[str, Any] | None:
+    """The failure record of a name that is no user (``failures``, ``locked_until``), by its keyed hash."""
+    rows = _rows(db.execute("SELECT failures, locked_until FROM signin_failures WHERE name_key = ?", [name_key]))
+    return rows[0] if rows else None
+
+
+def record_name_failure(db: sqlite_utils.Database, name_key: str, failures: int, locked_until: datetime | None,
+                        now: datetime, keep: int) -> int:
+    """Store the failure count and lockout of a name that is no user, then keep at most ``keep`` records:
+    the ones whose last failure is oldest go first, those not locked out now before those that are.
+    Returns how many records were dropped."""
+    db.execute("INSERT INTO signin_failures (name_key, failures, locked_until, last_failure_at) VALUES (?, ?, ?, ?)"
+               " ON CONFLICT(name_key) DO UPDATE SET failures = excluded.failures,"
+               " locked_until = excluded.locked_until, last_failure_at = excluded.last_failure_at",
+               [name_key, failures, iso(locked_until) if locked_until else None, iso(now)])
+    extra = db.execute("SELECT count(*) FROM signin_failures").fetchone()[0] - keep
+    if extra <= 0:
+        return 0
+    return db.execute(
+        "DELETE FROM signin_failures WHERE name_key IN (SELECT name_key FROM signin_failures"
+        " ORDER BY coalesce(locked_until > ?, 0), last_failure_at LIMIT ?)", [iso(now), extra]).rowcount
+
+
+def count_name_failures(db: sqlite_utils.Database) -> int:
+    """How many names that are no user have a failure record."""
+    return db.execute("SELECT count(*) FROM signin_failures").fetchone()[0]
 
 
 # ------------------------------------------------------------------------------------- sessions

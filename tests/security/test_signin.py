@@ -110,6 +110,65 @@ def test_lockout_after_five_failures_doubles_from_30_s_to_15_min(console, clock)
     assert console.list_users(ADMIN)[1].failed_signins == 0         # a success starts the count again
 
 
+def _lockout_story(console, clock, name: str) -> list[str]:
+    """What a person trying ``name`` sees: five wrong passwords, the right one 29 s into the lockout, then
+    seven times a wrong password the moment the lockout ends (the delay doubles) and the right one a second
+    later; each answer with its time and with the name replaced by NAME."""
+    start = clock.now()
+    seen = []
+
+    def attempt(password="wrong-password-123"):
+        with pytest.raises(SignInFailed) as exc:
+            console.sign_in(name, password)
+        seen.append(f"{(clock.now() - start).total_seconds():g}s: " + str(exc.value).replace(name, "NAME"))
+
+    for _ in range(5):
+        attempt()
+    clock.advance(29)
+    attempt(PASSWORD)
+    clock.advance(1)
+    delay = 30
+    for _ in range(7):
+        attempt()                                   # at the end of the lockout: a failure that doubles it
+        delay = min(delay * 2, 900)
+        clock.advance(1)
+        attempt(PASSWORD)                           # 1 s later: locked for the rest of the new delay
+        clock.advance(delay - 1)
+    clock.set(start)
+    return seen
+
+
+def test_a_made_up_name_locks_out_like_a_real_user(console, clock):
+    """Lockout must not tell which names exist: the answers and delays for a name that is no user are the
+    ones a real user gets, failure by failure."""
+    real = _lockout_story(console, clock, "nurse.kim")
+    made_up = _lockout_story(console, clock, "nurse.kimm")
+    assert made_up == real
+    assert real[4] == "0s: wrong user name or password" and real[5].startswith("29s: too many failed sign-ins: NAME")
+    assert "locked out for another 15 min" in real[-1]
+    lockouts = [(a, d["seconds"]) for a, _, _, d in audit(console, "user.lockout")]
+    assert [s for a, s in lockouts if a == "nurse.kimm"] == [s for a, s in lockouts if a == "nurse.kim"]
+
+
+def test_failures_of_made_up_names_are_kept_under_a_keyed_hash_and_bounded(console, clock, monkeypatch):
+    from medjobs_tui.store import users as store_users
+
+    monkeypatch.setattr(auth, "UNKNOWN_NAMES_KEPT", 3)
+    for _ in range(5):
+        with pytest.raises(SignInFailed):
+            console.sign_in("locked.name", "wrong-password-123")          # locked out: kept first
+    for n in range(6):
+        clock.advance(1)
+        with pytest.raises(SignInFailed):
+            console.sign_in(f"random.name{n}", "wrong-password-123")
+    assert store_users.count_name_failures(console.db) == 3
+    stored = console.db.execute("SELECT name_key, failures FROM signin_failures").fetchall()
+    assert all("name" not in key and len(key) == 64 for key, _ in stored)
+    assert sorted(f for _, f in stored) == [1, 1, 5]                     # the locked name and the two newest
+    with pytest.raises(SignInFailed, match="locked out"):
+        console.sign_in("locked.name", PASSWORD)
+
+
 def test_lockout_seconds_rule():
     assert [auth.lockout_seconds(n) for n in range(1, 12)] == [0, 0, 0, 0, 30, 60, 120, 240, 480, 900, 900]
 
@@ -131,7 +190,7 @@ def test_sign_in_is_audited_ok_and_denied_without_the_password(console):
         console.sign_in("nobody", PASSWORD)                       # an unknown user: the same message
     entries = audit(console, "signin")
     assert [(a, o) for a, _, o, _ in entries] == [("nurse.kim", "ok"), ("nobody", "denied")]
-    assert entries[1][3] == {"reason": "unknown user"}
+    assert entries[1][3] == {"reason": "unknown user", "failures": 1}
     everything = json.dumps(audit(console))
     assert PASSWORD not in everything and "$argon2id" not in everything
 
