@@ -510,16 +510,36 @@ class PathsConfig(_Strict):
     format (for node_exporter's textfile collector); None writes none."""
 
 
+PASSWORD_HASH_FLOOR = {"memory_kib": 19 * 1024, "iterations": 2, "lanes": 1}
+"""OWASP's minimum Argon2id cost (Password Storage Cheat Sheet: m=19 MiB, t=2, p=1): ``security.password_hash``
+below it in any field stops start-up."""
+
+TEST_HASH_ENV = "MEDJOBS_TEST_ONLY_CHEAP_PASSWORD_HASH"
+"""The test suite's switch (set by tests/conftest.py, inherited by the CLI processes the tests start): when it
+is ``1``, ``security.password_hash`` may go below PASSWORD_HASH_FLOOR so the tests hash quickly. It is an
+environment variable of the test run, not a config value: a clinic's config.yaml cannot lower the floor."""
+
+
 class PasswordHashConfig(_Strict):
     """Argon2id cost of new password hashes: ``memory_kib`` KiB, ``iterations`` passes, ``lanes``.
 
-    Defaults are OWASP's minimum for Argon2id (m=19 MiB, t=2, p=1; OWASP Password Storage Cheat Sheet).
-    Lower values exist for the test suite only; a stored hash keeps the cost it was made with.
+    Defaults are OWASP's minimum for Argon2id (m=19 MiB, t=2, p=1; OWASP Password Storage Cheat Sheet), and
+    no field may be lower (PASSWORD_HASH_FLOOR) unless the test suite's TEST_HASH_ENV is set. A stored hash
+    keeps the cost it was made with (a weaker one is replaced at the next sign-in).
     """
 
     memory_kib: Annotated[int, Field(ge=8, le=4 * 1024 * 1024)] = 19 * 1024
     iterations: Annotated[int, Field(ge=1, le=100)] = 2
     lanes: Annotated[int, Field(ge=1, le=16)] = 1
+
+    @model_validator(mode="after")
+    def _not_below_owasp(self) -> "PasswordHashConfig":
+        low = [f"{k} {getattr(self, k)} < {v}" for k, v in PASSWORD_HASH_FLOOR.items() if getattr(self, k) < v]
+        if low and os.environ.get(TEST_HASH_ENV) != "1":
+            raise ValueError(
+                f"Argon2id cost below OWASP's minimum ({', '.join(low)}); use at least "
+                + ", ".join(f"{k}: {v}" for k, v in PASSWORD_HASH_FLOOR.items()) + " (or leave it out)")
+        return self
 
 
 class SecurityConfig(_Strict):

@@ -33,8 +33,21 @@ STORE_KEY = TEST_KEYS.store
 """The raw SQLCipher key of every test store: ``connect(path, STORE_KEY)``."""
 
 CHEAP_HASH = {"memory_kib": 8, "iterations": 1, "lanes": 1}
-"""Argon2id cost of the test clinics' new password hashes: cheap, so the suite stays fast (production: OWASP's)."""
+"""Argon2id cost of the test clinics' new password hashes: cheap, so the suite stays fast (production: OWASP's).
+Below OWASP's floor, so config validation accepts it only under the test-only switch (``allow_cheap_hashes``)."""
 
+
+def allow_cheap_hashes() -> None:
+    """The test suite's explicit switch (``config.TEST_HASH_ENV``): test clinics may hash passwords below
+    OWASP's floor. Set in this process's environment when the suite starts (before any fixture, module- and
+    session-scoped ones too), so the CLI processes a test starts inherit it; a test of the floor itself
+    removes it with ``monkeypatch.delenv``."""
+    from medjobs_tui.config import TEST_HASH_ENV
+
+    os.environ[TEST_HASH_ENV] = "1"
+
+
+allow_cheap_hashes()
 
 
 def write_test_keys(folder: Path, key_file: str = "keys/medjobs.key") -> Path:

@@ -4,6 +4,7 @@ user administration and emergency access, through the console (45 CFR 164.312(a)
 from __future__ import annotations
 
 import json
+import os
 from datetime import timedelta
 
 import pytest
@@ -53,6 +54,41 @@ def test_the_config_sets_the_cost_and_a_stored_hash_keeps_its_own(settings):
     assert SecurityConfig().password_hash.memory_kib == 19 * 1024 and SecurityConfig().idle_timeout == 600
     cheap = hash_password("a long enough passphrase", CHEAP)
     assert "$m=8,t=1,p=1$" in cheap and verify_password("a long enough passphrase", cheap)
+
+
+@pytest.mark.parametrize("cost, low", [
+    ({"memory_kib": 8, "iterations": 1, "lanes": 1}, "memory_kib 8 < 19456, iterations 1 < 2"),
+    ({"memory_kib": 19455, "iterations": 2, "lanes": 1}, "memory_kib 19455 < 19456"),
+    ({"memory_kib": 65536, "iterations": 1, "lanes": 1}, "iterations 1 < 2"),
+])
+def test_a_password_hash_cost_below_owasp_stops_start_up(tmp_path, monkeypatch, cost, low):
+    """Only the test suite's own switch (an environment variable of the test run, not a config value) lets a
+    clinic's config hash below OWASP's m=19456 KiB, t=2, p=1; without it check-config and start-up refuse."""
+    import subprocess
+    import sys
+
+    from medjobs_tui.config import TEST_HASH_ENV, ConfigError, load_settings
+    from tests.conftest import REPO, write_config
+
+    config = write_config(tmp_path, security={"password_hash": cost})
+    assert load_settings(config).security.password_hash.memory_kib == cost["memory_kib"]   # the switch is on
+    monkeypatch.delenv(TEST_HASH_ENV)
+    with pytest.raises(ConfigError, match=f"security.password_hash.*below OWASP's minimum \\({low}\\)"):
+        load_settings(config)
+    done = subprocess.run([sys.executable, "-m", "medjobs_tui.cli", "--config", str(config), "check-config"],
+                          capture_output=True, text=True, timeout=60, env={k: v for k, v in os.environ.items()})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "below OWASP's minimum" in done.stderr and "memory_kib: 19456, iterations: 2, lanes: 1" in done.stderr
+    assert load_settings(REPO / "config.yaml").security.password_hash.memory_kib == 19456   # the shipped config
+
+
+def test_the_test_only_switch_needs_its_exact_value(tmp_path, monkeypatch):
+    from medjobs_tui.config import TEST_HASH_ENV, ConfigError, load_settings
+    from tests.conftest import write_config
+
+    monkeypatch.setenv(TEST_HASH_ENV, "yes")
+    with pytest.raises(ConfigError, match="below OWASP"):
+        load_settings(write_config(tmp_path))
 
 
 @pytest.mark.parametrize("password, why", [
