@@ -241,7 +241,7 @@ class MedJobsApp(App[None]):
                     id="filter-input")
         yield Footer()
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         self.title = self.operations.settings.clinic.name
         self.set_interval(IDLE_CHECK_SECONDS, self.check_idle_lock, name="idle check")
         theme = prefs.load().get("theme")
@@ -250,8 +250,9 @@ class MedJobsApp(App[None]):
         self.theme_changed_signal.subscribe(self, lambda theme: prefs.save(theme=theme.name))
         self.query_one("#filter-input").display = False
         if self.actor is None:
-            self.push_screen(LoginScreen(self.title, self.login_name,
-                                         identity.demo_users_path(self.operations.settings.database_path)))
+            # awaited: the sign-in screen is mounted (its field focused) before the first key is handled
+            await self.push_screen(LoginScreen(self.title, self.login_name,
+                                               identity.demo_users_path(self.operations.settings.database_path)))
             return
         self._open_console()
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Input, Static
@@ -20,11 +21,22 @@ from textual.widgets import Input, Static
 class LoginScreen(Screen[None]):
     """User name and password; ``demo_file`` (if it exists) is pointed to as where the demo users are."""
 
+    # priority: tab moves the focus when the app takes the key from its queue, before the keys typed after
+    # it are routed; as an ordinary binding it ran only once tab had bubbled up from the name field, and
+    # a fast typist's password, already routed there, landed in the visible name field
+    BINDINGS = [
+        Binding("tab", "app.focus_next", "Next field", show=False, priority=True),
+        Binding("shift+tab", "app.focus_previous", "Previous field", show=False, priority=True),
+    ]
+
     def __init__(self, clinic: str, username: str | None = None, demo_file: Path | None = None) -> None:
         super().__init__()
         self.clinic = clinic
         self.username = username or ""
         self.demo_file = demo_file
+        # focused while the screen is composed, before any key can reach it: a deferred focus() from
+        # on_mount could land after a fast typist's tab and pull the password back into the name field
+        self.AUTO_FOCUS = "#login-password" if self.username else "#login-user"
 
     def compose(self) -> ComposeResult:
         with Vertical(id="login-dialog", classes="dialog"):
@@ -37,9 +49,6 @@ class LoginScreen(Screen[None]):
                 yield Static(f"Demo clinic: the demo users and their passwords are in {self.demo_file} "
                              "(for the demo only).", id="login-demo-hint")
             yield Static("enter signs in · ctrl+q quits", classes="dialog-hint")
-
-    def on_mount(self) -> None:
-        self.query_one("#login-password" if self.username else "#login-user", Input).focus()
 
     @on(Input.Submitted, "#login-user")
     def _user_entered(self) -> None:
@@ -82,8 +91,7 @@ class LockScreen(Screen[None]):
             yield Static("", id="lock-error")
             yield Static("enter unlocks · ctrl+q quits", classes="dialog-hint")
 
-    def on_mount(self) -> None:
-        self.query_one("#lock-password", Input).focus()
+    AUTO_FOCUS = "#lock-password"
 
     @on(Input.Submitted, "#lock-password")
     def _password_entered(self) -> None:

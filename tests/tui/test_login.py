@@ -88,6 +88,54 @@ async def test_a_person_types_the_name_presses_tab_types_the_password_and_is_sig
         assert app.actor.username == "nurse.kim"
 
 
+def _keys(text: str) -> list[str]:
+    """The key names a terminal sends for ``text`` (as ``pilot.press`` takes them)."""
+    return [{"-": "minus", ".": "full_stop", " ": "space"}.get(ch, ch) for ch in text]
+
+
+async def burst(pilot, keys: list[str]) -> None:
+    """Send ``keys`` as a fast typist's terminal does under load: each the key event ``pilot.press`` sends,
+    all of them queued before the app has handled the first (``pilot.press`` waits after each key)."""
+    from textual import events
+
+    app = pilot.app
+    for key in keys:
+        event = events.Key(key, key if len(key) == 1 else {"minus": "-", "full_stop": ".", "space": " "}.get(key))
+        event.set_sender(app)
+        app._driver.send_message(event)
+
+
+async def test_a_burst_of_name_tab_password_enter_as_the_screen_opens_signs_in(settings):
+    """The whole sign-in typed in one burst, the first key arriving as the sign-in screen mounts: the tab
+    is not lost (the password never lands in the visible name field) and enter signs in."""
+    make_user(settings, "nurse.kim", "operator")
+    app = build_dashboard(settings, refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await burst(pilot, [*_keys("nurse.kim"), "tab", *_keys(PASSWORD), "enter"])
+        await wait_until(pilot, lambda: app.actor is not None or "wrong" in str(
+            app.screen.query_one("#login-error").render()), what="the sign-in's answer")
+        assert app.actor is not None and app.actor.username == "nurse.kim", (
+            app.screen.query_one("#login-user").value, str(app.screen.query_one("#login-error").render()))
+    assert audit_rows(settings, "signin") == [("nurse.kim", "signin", "ok")]
+
+
+async def test_keys_pressed_one_by_one_from_the_first_instant_sign_in(settings):
+    """As a person types, from the moment the app starts (no pause first): pilot.press for every
+    character, tab between the fields, enter; with the name given on the command line only the password."""
+    make_user(settings, "nurse.kim", "operator")
+    app = build_dashboard(settings, refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(*_keys("nurse.kim"), "tab", *_keys(PASSWORD))
+        assert app.screen.query_one("#login-user").value == "nurse.kim"
+        assert app.screen.query_one("#login-password").value == PASSWORD
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.actor is not None, what="sign-in")
+    app = build_dashboard(settings, username="nurse.kim", refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await burst(pilot, [*_keys(PASSWORD), "enter"])
+        await wait_until(pilot, lambda: app.actor is not None, what="sign-in with the name given")
+
+
 async def test_before_sign_in_the_command_palette_and_dashboard_keys_stay_closed(settings):
     make_user(settings, "nurse.kim", "operator")
     app = build_dashboard(settings, refresh_interval=0.1)
