@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import calendar
 import json
+from bisect import bisect_left
 import functools
 import math
 from dataclasses import dataclass, fields
@@ -307,6 +308,106 @@ def _local_days(step: Step, zone: ZoneInfo, lo: datetime, hi: datetime) -> Itera
                     if ((day - week0).days // 7) % step.every == 0:
                         yield day
         day += timedelta(days=1)
+
+
+_EPOCH = date(2000, 1, 3)
+"""The day series of a daily step without a start count from here (any date works: every day is a dose day)."""
+
+
+class DailySeries:
+    """The dose instants of a ``daily`` step (every ``every`` local days at its clock times), addressed by index.
+
+    Dose ``p`` is on local day ``base + (p // n) * every`` at the ``p % n``-th clock time (``n`` times a day,
+    sorted; ``base`` the start's local date, else a fixed epoch with every day a dose day). Its instant is
+    ``local_to_utc`` of that (day, time), so instants never decrease with ``p`` (wall-clock order survives
+    daylight saving: a time in the spring gap moves to the gap's end, a repeated time is taken once at its
+    first occurrence). Hence "how many doses in [t0, t1)" and "the k-th dose from t0" are arithmetic on
+    indices, with no dose enumerated: the same instants ``step_doses`` gives, each scheduled (day, time) one
+    index (two indices share an instant where the spring gap moved one time onto another). The step's
+    ``start``, ``end`` and ``end_inclusive`` bound it as in ``step_doses``. ``count`` steps are not a series
+    (their end is the n-th dose). Raises ValueError for another cadence, a ``count`` or no times.
+    """
+
+    __slots__ = ("zone", "clock", "n", "base", "every", "start", "end", "end_inclusive")
+
+    def __init__(self, step: Step, zone: ZoneInfo) -> None:
+        if step.cadence != "daily" or step.count is not None or not step.times:
+            raise ValueError("DailySeries needs a daily step with times and no count")
+        self.zone = zone
+        self.clock = tuple(sorted(parse_clock_time(t) for t in step.times))
+        self.n = len(self.clock)
+        anchor = step.start.astimezone(zone).date() if step.start is not None else None
+        self.base = anchor if anchor is not None else _EPOCH
+        self.every = max(1, int(step.every)) if anchor is not None else 1
+        self.start, self.end, self.end_inclusive = step.start, step.end, step.end_inclusive
+
+    def instant(self, p: int) -> datetime:
+        """The UTC instant of dose index ``p`` (bounds not applied)."""
+        q, i = divmod(p, self.n)
+        return local_to_utc(self.base + timedelta(days=q * self.every), self.clock[i], self.zone)
+
+    def _guess(self, t: datetime) -> int:
+        # the index of the first clock time at or after t's local wall time on t's local day (or the next dose
+        # day): exact away from clock changes; index_* correct it by a step or two where DST moved an instant
+        local = t.astimezone(self.zone)
+        q, r = divmod((local.date() - self.base).days, self.every)
+        if r:
+            return (q + 1) * self.n
+        return q * self.n + bisect_left(self.clock, local.time())
+
+    def index_at_or_after(self, t: datetime) -> int:
+        """The smallest index whose instant is >= ``t`` (bounds not applied)."""
+        p = self._guess(t)
+        while self.instant(p) < t:
+            p += 1
+        while self.instant(p - 1) >= t:
+            p -= 1
+        return p
+
+    def index_after(self, t: datetime) -> int:
+        """The smallest index whose instant is > ``t`` (bounds not applied)."""
+        p = self._guess(t)
+        while self.instant(p) <= t:
+            p += 1
+        while self.instant(p - 1) > t:
+            p -= 1
+        return p
+
+    def within_end(self, at: datetime) -> bool:
+        """Whether an instant is not past the step's end (``end`` excluded unless ``end_inclusive``)."""
+        return self.end is None or (at <= self.end if self.end_inclusive else at < self.end)
+
+    def _first(self, t0: datetime) -> int:
+        # the first index of a dose of the step at or after t0 (the step's start applied)
+        return self.index_at_or_after(self.start if self.start is not None and self.start > t0 else t0)
+
+    def _stop(self, t1: datetime) -> int:
+        # one past the last index of a dose of the step before t1 (the step's end applied)
+        if self.end is not None and (self.end < t1 or (self.end == t1 and not self.end_inclusive)):
+            return self.index_after(self.end) if self.end_inclusive else self.index_at_or_after(self.end)
+        return self.index_at_or_after(t1)
+
+    def span(self, t0: datetime, t1: datetime) -> tuple[int, int]:
+        """[first, stop) indices of the step's doses in [t0, t1) (stop <= first: none)."""
+        if t1 <= t0:
+            return 0, 0
+        return self._first(t0), self._stop(t1)
+
+    def count(self, t0: datetime, t1: datetime) -> int:
+        """How many scheduled (day, time) doses of the step fall in [t0, t1)."""
+        lo, hi = self.span(t0, t1)
+        return max(0, hi - lo)
+
+    def nth_from(self, t0: datetime, k: int) -> datetime | None:
+        """The instant of the step's ``k``-th dose (0 = the first) at or after ``t0``, None when the step ends
+        before it."""
+        at = self.instant(self._first(t0) + k)
+        return at if self.within_end(at) else None
+
+    def instants(self, t0: datetime, t1: datetime) -> list[datetime]:
+        """The step's dose instants in [t0, t1), sorted, one entry per scheduled (day, time)."""
+        lo, hi = self.span(t0, t1)
+        return [self.instant(p) for p in range(lo, hi)]
 
 
 def _step_instants(step: Step, zone: ZoneInfo, lo: datetime, hi: datetime) -> list[datetime]:

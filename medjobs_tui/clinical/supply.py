@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Callable, Iterable, Sequence
 from zoneinfo import ZoneInfo
 
-from medjobs_tui.clinical.dosing import DosePlan, plan_doses, step_in_force
+from medjobs_tui.clinical.dosing import DailySeries, DosePlan, plan_doses, step_in_force
 
 SECONDS_PER_DAY = 86400.0
 
@@ -224,6 +224,42 @@ class PlannedUsage(Usage):
         return None if self.end is not None and lo > self.end else limit
 
 
+class DailyUsage(Usage):
+    """Use of a plan of one ``daily`` step with a constant dose (most orders), in closed form: the same figures
+    as ``PlannedUsage`` over the same doses, computed from dose indices (``dosing.DailySeries``) instead of
+    enumerating every dose instant. ``need``: units per scheduled administration (the dose, scaled to the
+    upper bound of a frequency range). ``run_out`` keeps PlannedUsage's look-ahead (62-day pieces up to
+    HORIZON_DAYS): a supply outlasting it is reported as lasting to the horizon, as there.
+    Source: issue 10 item 2 (closed-form run-out); the rules are PlannedUsage's (issue 7 item 8)."""
+
+    PIECE_DAYS = 62
+
+    def __init__(self, series: DailySeries, need: float, per_day: float | None, end: datetime | None) -> None:
+        self.series = series
+        self.need = float(need)
+        self.per_day = per_day
+        self.end = end
+
+    def units(self, t0: datetime, t1: datetime) -> float:
+        return self.need * self.series.count(t0, t1) if t1 > t0 else 0.0
+
+    def run_out(self, t0: datetime, units: float) -> datetime | None:
+        limit = t0 + timedelta(days=PlannedUsage.HORIZON_DAYS)
+        # PlannedUsage looks at 62-day pieces [t0 + 62j, t0 + 62(j+1)) while the piece starts before the horizon
+        # and not after the plan's end: ``lo`` is where its look stops (the doses it can see are before it)
+        pieces = math.ceil(PlannedUsage.HORIZON_DAYS / self.PIECE_DAYS)
+        if self.end is not None:
+            after_end = math.floor((self.end - t0) / timedelta(days=self.PIECE_DAYS)) + 1
+            pieces = min(pieces, max(0, after_end))
+        lo = t0 + timedelta(days=self.PIECE_DAYS * pieces)
+        if pieces > 0 and self.need > 0:
+            # whole doses the units cover (each a ``need``; doses meeting at one instant are still each covered)
+            at = self.series.nth_from(t0, max(0, math.floor((float(units) + 1e-9) / self.need)))
+            if at is not None and at < lo:
+                return at
+        return None if self.end is not None and lo > self.end else limit
+
+
 @dataclass(frozen=True)
 class Fill:
     """One dispense: when it was handed over (aware UTC), units dispensed, and stated days supply (days)."""
@@ -346,7 +382,7 @@ def count_by_status(statuses: Iterable[str]) -> dict[str, int]:
     return out
 
 
-def plan_usage(plan: DosePlan, zone: ZoneInfo, now: datetime) -> PlannedUsage | None:
+def plan_usage(plan: DosePlan, zone: ZoneInfo, now: datetime, *, closed_form: bool = True) -> Usage | None:
     """The planned use of an order's dose plan, or None when it is unknown: a PRN instruction in the order
     (use depends on need: supply comes from the dispensing history, never a guessed rate), no scheduled step,
     or a step without a dose quantity.
@@ -355,6 +391,10 @@ def plan_usage(plan: DosePlan, zone: ZoneInfo, now: datetime) -> PlannedUsage | 
     frequency range (``max_per_day``) counts each dose as max_per_day / doses_per_day doses: supply runs out
     at the upper bound (the conservative case). ``per_day`` is the use of the step(s) in force at ``now``
     (the first step before the plan starts, 0 after it ends). Source: issue 7 items 2, 3, 8.
+    A plan of one ``daily`` step without ``count`` (a constant dose every day or every k-th day: most orders)
+    gets ``DailyUsage`` (closed form, same figures); every other plan (tapers, weekly, monthly, hourly, count)
+    ``PlannedUsage`` over its enumerated doses. ``closed_form=False`` always enumerates (the reference the
+    closed form is tested against).
     """
     if plan.prn or not plan.steps or any(s.dose is None for s in plan.steps):
         return None
@@ -368,4 +408,8 @@ def plan_usage(plan: DosePlan, zone: ZoneInfo, now: datetime) -> PlannedUsage | 
         starts = [s.start for s in plan.steps if s.start is not None]
         in_force = [plan.steps[0]] if not starts or now < min(starts) else []
     per_day = sum(float(s.dose or 0.0) * (s.max_per_day or s.doses_per_day()) for s in in_force)
+    if closed_form and len(plan.steps) == 1 and plan.steps[0].cadence == "daily" and plan.steps[0].count is None \
+            and plan.steps[0].times:
+        step = plan.steps[0]
+        return DailyUsage(DailySeries(step, zone), float(step.dose or 0.0) * scale[step.index], per_day, plan.end)
     return PlannedUsage(doses, per_day, plan.end)

@@ -26,7 +26,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from medjobs_tui.clinical import adherence
-from medjobs_tui.clinical.dosing import local_to_utc
+from medjobs_tui.clinical.dosing import DosePlan, local_to_utc
 from medjobs_tui.clinical.interactions import SEVERITIES
 from medjobs_tui.clinical.supply import effective_days_supply, plan_usage
 from medjobs_tui.clock import iso, parse_iso
@@ -73,11 +73,12 @@ def run(ctx: JobContext) -> dict[str, Any]:
     day = _target_day(ctx)
     day_start, day_end = day_bounds(day, ctx.zone)
     # a patient's local day can sit up to a day either side of the clinic's in UTC
-    logged = store.dose_log_between(db, iso(day_start - timedelta(days=1)), iso(day_end + timedelta(days=1)))
+    logged = store.dose_log_between(db, iso(day_start - timedelta(days=1)), iso(day_end + timedelta(days=1)),
+                                    status="taken")
     dispenses = store.dispenses_by_order(db)
 
     rows: list[dict[str, Any]] = []
-    orders = store.active_orders(db)
+    orders = store.active_orders(db, store.ORDER_PLAN_COLUMNS)
     for index, order in enumerate(orders, start=1):
         ctx.progress(index, len(orders))          # orders rolled up, for the dashboard's bar
         if order["deceased"] or order["schedule_status"] != "scheduled":
@@ -85,14 +86,15 @@ def run(ctx: JobContext) -> dict[str, Any]:
         zone = order_zone(order, settings)
         start, end = day_bounds(day, zone)
         # doses before the order entered the store were never tracked: not counted as scheduled
-        instants = order_dose_instants(order, settings, max(start, known_since(order)), end)
+        plan = order_plan(order, settings)
+        instants = order_dose_instants(order, settings, max(start, known_since(order)), end, plan)
         if not instants:
             continue
-        taken = sum(1 for i in instants if logged.get((order["id"], iso(i))) == "taken")
+        taken = sum(1 for i in instants if (order["id"], iso(i)) in logged)
         rows.append(dict(
             medication_request_id=order["id"], patient_id=order["patient_id"], doses_scheduled=len(instants),
             doses_taken=taken, adherence_pct=_round(adherence.dose_adherence(taken, len(instants))),
-            pdc_pct=_round(_order_pdc(order, dispenses.get(order["id"], []), day, zone, settings)),
+            pdc_pct=_round(_order_pdc(order, dispenses.get(order["id"], []), day, zone, settings, plan)),
         ))
 
     supply = store.supply_status_counts(db)
@@ -132,11 +134,15 @@ def _round(value: float | None) -> float | None:
 
 
 def _order_pdc(order: dict[str, Any], dispenses: list[dict[str, Any]], day: date, zone,
-               settings: Settings) -> float | None:
-    """PDC (percent) of one order over the PDC_WINDOW_DAYS days ending ``day``; None if PQA-ineligible."""
+               settings: Settings, plan: DosePlan | None = None) -> float | None:
+    """PDC (percent) of one order over the PDC_WINDOW_DAYS days ending ``day``; None if PQA-ineligible.
+    ``plan``: the order's plan when the caller has read it (else ``order_plan``)."""
     window_start = day - timedelta(days=PDC_WINDOW_DAYS - 1)
-    usage = plan_usage(order_plan(order, settings), zone, local_to_utc(day, time(0, 0), zone))
     fills: list[adherence.Fill] = []
+    if not dispenses:
+        return None                       # no fill: not PQA-eligible (>= 2 fills), nothing to compute
+    usage = plan_usage(plan if plan is not None else order_plan(order, settings), zone,
+                       local_to_utc(day, time(0, 0), zone))
     for d in dispenses:
         handed = parse_iso(d["handed_over_at"])
         filled = handed.astimezone(zone).date()

@@ -91,16 +91,20 @@ def order_plan(order: dict[str, Any], settings: Settings) -> DosePlan:
                       dose_unit=order.get("dose_unit"))
 
 
-def order_doses(order: dict[str, Any], settings: Settings, start: datetime, end: datetime) -> list[Dose]:
-    """The doses (instant, dose, unit, step) of an order in [start, end), from ``order_plan``."""
+def order_doses(order: dict[str, Any], settings: Settings, start: datetime, end: datetime,
+                plan: DosePlan | None = None) -> list[Dose]:
+    """The doses (instant, dose, unit, step) of an order in [start, end), from ``order_plan`` (or ``plan``, the
+    caller's reading of it)."""
     if start >= end:
         return []
-    return plan_doses(order_plan(order, settings), order_zone(order, settings), start, end)
+    return plan_doses(plan if plan is not None else order_plan(order, settings), order_zone(order, settings),
+                      start, end)
 
 
-def order_dose_instants(order: dict[str, Any], settings: Settings, start: datetime, end: datetime) -> list[datetime]:
-    """UTC dose instants of an order in [start, end), within the order's bounds."""
-    return [d.at for d in order_doses(order, settings, start, end)]
+def order_dose_instants(order: dict[str, Any], settings: Settings, start: datetime, end: datetime,
+                        plan: DosePlan | None = None) -> list[datetime]:
+    """UTC dose instants of an order in [start, end), within the order's bounds (``plan`` as in order_doses)."""
+    return [d.at for d in order_doses(order, settings, start, end, plan)]
 
 
 def run(ctx: JobContext) -> dict[str, Any]:
@@ -128,13 +132,15 @@ def run(ctx: JobContext) -> dict[str, Any]:
                   deceased_skipped=0, opted_out_skipped=0, no_schedule_skipped=0, reminders_missed=0,
                   missed_notices_queued=0)
     eligible: list[dict[str, Any]] = []
-    for order in store.active_orders(db):
+    plans: dict[int, DosePlan] = {}          # order id -> its plan, read once
+    for order in store.active_orders(db, store.ORDER_PLAN_COLUMNS):
         counts["orders_considered"] += 1
         if order["deceased"] or order["schedule_status"] == "deceased":
             counts["deceased_skipped"] += 1
         elif order["schedule_status"] == "prn":
             counts["prn_skipped"] += 1
-        elif order["schedule_status"] != "scheduled" or not order_plan(order, settings).steps:
+        elif order["schedule_status"] != "scheduled" or not plans.setdefault(order["id"],
+                                                                            order_plan(order, settings)).steps:
             counts["no_schedule_skipped"] += 1
         elif order["reminders_opt_out"]:
             counts["opted_out_skipped"] += 1
@@ -156,7 +162,8 @@ def run(ctx: JobContext) -> dict[str, Any]:
         prefs = prefs_of.get(order["patient_id"], NO_PREFERENCES)
         zone = order_zone(order, settings)
         critical = bool(order.get("time_critical"))
-        for dose in order_doses(order, settings, look_start, due_end + timedelta(minutes=prefs.lead_minutes)):
+        for dose in order_doses(order, settings, look_start, due_end + timedelta(minutes=prefs.lead_minutes),
+                                plans[order["id"]]):
             instant = dose.at
             if (order["id"], iso(instant)) in logged:
                 if now - catch_up <= instant < due_end:

@@ -44,7 +44,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
                    supply_unknown=0, not_due=0, refills_unknown=0, deceased_skipped=0, not_scheduled_skipped=0,
                    opted_out_skipped=0)
     notices: list[tuple[str, dict[str, Any], int, int | None, int]] = []
-    orders = store.active_orders(db)
+    orders = store.active_orders(db, store.ORDER_PLAN_COLUMNS)
     for index, order in enumerate(orders, start=1):
         ctx.progress(index, len(orders))          # orders looked at, for the dashboard's bar
         if order["deceased"] or order["schedule_status"] == "deceased":

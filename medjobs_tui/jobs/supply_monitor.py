@@ -82,7 +82,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
                    notices_queued=0, notices_already_sent=0, deceased_skipped=0, rows_pruned=0)
     rows: list[dict[str, Any]] = []
     critical: list[tuple[dict[str, Any], int]] = []
-    orders = store.active_orders(db)
+    orders = store.active_orders(db, store.ORDER_PLAN_COLUMNS)
     for index, order in enumerate(orders, start=1):
         ctx.progress(index, len(orders))          # orders looked at, for the dashboard's bar
         if order["deceased"] or order["schedule_status"] == "deceased":

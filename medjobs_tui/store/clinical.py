@@ -50,22 +50,36 @@ def _write(db: sqlite_utils.Database) -> Iterator[None]:
 # ------------------------------------------------------------------------------------------ reads
 
 
-def active_orders(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+ORDER_PLAN_COLUMNS = ("id", "patient_id", "status", "schedule_status", "dose_plan", "times_of_day", "timing_code",
+                      "authored_on", "bounds_start", "bounds_end", "dose_quantity", "dose_unit", "created_at",
+                      "dispense_quantity", "expected_supply_days", "repeats_allowed", "time_critical")
+"""The medication_requests columns the dose and supply jobs read (an order's plan, bounds, supply and refills)."""
+
+
+def active_orders(db: sqlite_utils.Database, columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Every medication request with status 'active', joined with its patient, ordered by id.
 
-    Each dict has the medication_requests columns (``times_of_day`` and ``ingredients`` decoded to lists)
-    plus ``pseudonym``, ``deceased`` (0/1), ``patient_timezone`` (IANA zone or None = clinic zone) and
-    ``reminders_opt_out`` (0/1).
+    Each dict has the medication_requests columns (``times_of_day`` and ``ingredients`` decoded to lists),
+    or only ``columns`` of them when given (e.g. ``ORDER_PLAN_COLUMNS``: less to read and decode), plus
+    ``pseudonym``, ``deceased`` (0/1), ``patient_timezone`` (IANA zone or None = clinic zone) and
+    ``reminders_opt_out`` (0/1). Raises ValueError for a column name that is not an identifier.
     """
+    if columns is None:
+        picked = "mr.*"
+    else:
+        if not all(c.isidentifier() for c in columns):
+            raise ValueError("active_orders: columns must be column names")
+        picked = ", ".join(f"mr.{c}" for c in columns)
     cur = db.execute(
-        "SELECT mr.*, p.pseudonym, p.deceased, p.timezone AS patient_timezone, p.reminders_opt_out"
+        f"SELECT {picked}, p.pseudonym, p.deceased, p.timezone AS patient_timezone, p.reminders_opt_out"
         " FROM medication_requests mr JOIN patients p ON p.id = mr.patient_id"
         " WHERE mr.status = 'active' ORDER BY mr.id"
     )
     out = _rows(cur)
+    decode = [c for c in ("times_of_day", "ingredients") if columns is None or c in columns]
     for r in out:
-        r["times_of_day"] = json.loads(r["times_of_day"] or "[]")
-        r["ingredients"] = json.loads(r["ingredients"] or "[]")
+        for c in decode:
+            r[c] = json.loads(r[c]) if r[c] else []
     return out
 
 
@@ -97,11 +111,14 @@ def dispenses_by_order(db: sqlite_utils.Database) -> dict[int, list[dict[str, An
     return out
 
 
-def dose_log_between(db: sqlite_utils.Database, start: str, end: str) -> dict[tuple[int, str], str]:
-    """(medication_request_id, dose_instant) -> status for dose-log entries with start <= instant < end (UTC text)."""
+def dose_log_between(db: sqlite_utils.Database, start: str, end: str,
+                     status: str | None = None) -> dict[tuple[int, str], str]:
+    """(medication_request_id, dose_instant) -> status for dose-log entries with start <= instant < end (UTC text),
+    only those of ``status`` when given. Read from the covering index on (instant, order, status)."""
     cur = db.execute(
         "SELECT medication_request_id, dose_instant, status FROM dose_log"
-        " WHERE dose_instant >= ? AND dose_instant < ?", [start, end],
+        " WHERE dose_instant >= ? AND dose_instant < ?" + (" AND status = ?" if status is not None else ""),
+        [start, end] + ([status] if status is not None else []),
     )
     return {(r[0], r[1]): r[2] for r in cur.fetchall()}
 

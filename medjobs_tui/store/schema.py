@@ -553,6 +553,19 @@ CREATE UNIQUE INDEX ux_alerts_active ON alerts(kind, scope) WHERE state != 'reso
 CREATE INDEX ix_alerts_state ON alerts(state, last_seen);
 """,
     ),
+    (
+        100,
+        "performance: dose-log reads by instant from the index alone; dispenses by order in fill order",
+        """
+-- dose_log_between (reminders, analytics) reads (order, instant, status) of a window of instants: covering, so no
+-- table row is read (the old index on the instant alone is its prefix, dropped)
+CREATE INDEX ix_dose_log_instant_cover ON dose_log(dose_instant, medication_request_id, status);
+DROP INDEX IF EXISTS ix_dose_log_instant;
+-- dispenses_by_order reads every order's fills oldest first: in index order, no sort (replaces the order-only index)
+CREATE INDEX ix_dispenses_mr_handed ON dispenses(medication_request_id, handed_over_at);
+DROP INDEX IF EXISTS ix_dispenses_mr;
+""",
+    ),
 ]
 """(version, description, SQL script), applied in ascending version order. Never edit a shipped migration:
 add a new one. Numbers are allotted in ranges per line of work so parallel branches never collide:
