@@ -46,7 +46,8 @@ SIGN_OFF = {
                           "Documentation complete"],
     "Final Approval": ["Technical lead", "Security officer", "Compliance officer", "Project manager"],
 }
-"""VALIDATION.md section 6: the checklists people sign."""
+"""VALIDATION.md section 6: the checklists people sign (the defaults of config.yaml ``signoff``; section 6 of the
+report lists the configured ones with their signatures)."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,7 @@ def facts(console: Console) -> dict[str, Any]:
     encrypted = key_opens(settings.database_path, console.keys.store) and not key_opens(settings.database_path, wrong_key)
     denied = audit_counts.get("denied", 0)
     n_records = sum(1 for _ in store_validation.chain_links(db))
+    signoff = console.signoff_state()
     all_valid = all(v.is_valid for v in validation.values())
     critical = [v for v in validation.values() if v.critical_path]
 
@@ -136,7 +138,7 @@ def facts(console: Console) -> dict[str, Any]:
               f"{n_records} evidence record(s) written in the chain; "
               + (chain.chain_problems[0] if chain.chain_problems else
                  (f"{len(chain_bad)} record(s) with problems" if chain_bad else "chain intact"))),
-        Check("Updates documentation", False, "needs the signed sign-off item \"Documentation complete\""),
+        _documentation_check(signoff, zone=settings.zone),
     ]
     job_checks = [
         Check("Priority-based execution", len(priorities) >= 2,
@@ -170,8 +172,54 @@ def facts(console: Console) -> dict[str, Any]:
                    "Security": security_checks},
         "supply": store_validation.supply_rows(db), "supply_counts": store_validation.supply_counts(db),
         "analytics": store_validation.latest_run(db, "analytics_rollup"),
-        "backup": store_validation.latest_backup(db), "audit": verdict,
+        "backup": store_validation.latest_backup(db), "audit": verdict, "signoff": signoff,
     }
+
+
+def _documentation_check(signoff, zone) -> Check:
+    """"Updates documentation" holds when the sign-off item ``documentation_complete`` is signed (in force,
+    intact, not stale): a person has confirmed the documentation matches the system as configured now."""
+    from medjobs_tui.console.signoff import DOCUMENTATION_ITEM
+
+    item = next((i for i in signoff.items if i.id.rpartition(".")[2] == DOCUMENTATION_ITEM), None)
+    if item is None:
+        return Check("Updates documentation", False, f"no sign-off item {DOCUMENTATION_ITEM} is configured")
+    if item.signed:
+        return Check("Updates documentation", True, f"sign-off item \"{item.title}\" ({item.id}) signed by "
+                     f"{_signer(item.signature, zone)}")
+    return Check("Updates documentation", False, f"needs the signed sign-off item \"{item.title}\" ({item.id}): "
+                 f"{item.status}" + (f" ({item.note})" if item.note else ""))
+
+
+def _signer(sig, zone) -> str:
+    """``Printed Name (user, review role), meaning, UTC (clinic time)``: 21 CFR 11.50's manifestation."""
+    return (f"{sig.printed_name} ({sig.username}, {sig.review_role}), {sig.meaning}, "
+            f"{sig.signed_at.strftime('%Y-%m-%d %H:%M:%S')} UTC ({sig.signed_at.astimezone(zone).strftime('%Y-%m-%d %H:%M %Z')})")
+
+
+def signoff_lines(signoff, zone) -> list[str]:
+    """Section 6: each checklist with its items, ticked only when signed (in force, intact, not stale), each
+    with who signed it, when, with what meaning and against which baseline; stale ones say so. Comments
+    are left out (free text)."""
+    out: list[str] = []
+    for c in signoff.checklists:
+        out += [f"### {c.title}", "", f"{c.signed_count} of {len(c.items)} items signed"
+                + ("; complete" if c.complete else "") + ".", ""]
+        for i in c.items:
+            head = f"- [{'x' if i.signed else ' '}] {i.title} (signed by the {i.review_role}; `{i.id}`): "
+            sig = i.signature
+            if sig is None:
+                out.append(head + "not signed" + (f"; {i.note}" if i.note else ""))
+                continue
+            state = {"signed": "signed", "stale": f"{i.note}; was signed", "revoked": f"{i.note}; was signed",
+                     "altered": f"{i.note}; was signed"}[i.status]
+            out.append(head + f"{state} by {_signer(sig, zone)}, against baseline {sig.baseline.short()}")
+        out.append("")
+    out.append(f"Current baseline: {signoff.baseline.short()} (jobs configuration SHA-256 "
+               f"{signoff.baseline.config_sha256}).")
+    out += [f"WARNING: {p}" for p in signoff.problems]
+    out.append("")
+    return out
 
 
 def validation_chain(console: Console):
@@ -285,10 +333,12 @@ def render_markdown(console: Console) -> str:
              for name, j in f["jobs"].items() if not j["validation"].is_valid]
     steps += [f"- {title}: \"{c.name}\" does not hold yet ({c.basis})"
               for title, checks in f["checks"].items() for c in checks if not c.holds]
+    steps += [f"- {c.title} is not complete: {c.signed_count} of {len(c.items)} items signed"
+              + (f" ({sum(i.status == 'stale' for i in c.items)} stale)" if any(i.status == "stale" for i in c.items)
+                 else "") for c in f["signoff"].checklists if not c.complete]
     out += steps or ["- nothing fails, is stale or is missing"]
     out += ["", "## 6. Sign-off requirements", ""]
-    for title, items in SIGN_OFF.items():
-        out += [f"### {title}", ""] + [f"- [ ] {item}: not signed" for item in items] + [""]
+    out += signoff_lines(f["signoff"], zone)
     v = f["audit"]
     out += ["---", "", f"Audit head: entry {v.head_id}, MAC {v.head_mac} ({'chain verified' if v.ok else 'CHAIN BROKEN'}).", ""]
     body = "\n".join(out)

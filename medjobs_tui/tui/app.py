@@ -42,6 +42,9 @@ from medjobs_tui.tui.screens import DetailScreen, EvidenceScreen, HelpScreen
 from medjobs_tui.tui.screens.job import JobScreen
 from medjobs_tui.tui.screens.prompts import ConfirmScreen, PathScreen
 from medjobs_tui.tui.screens.run import RunScreen
+from medjobs_tui.tui.signoff_tab import (
+    SIGNOFF_COLUMNS, SIGNOFF_KEY, SIGNOFF_TAB, SignoffActions, signoff_rows,
+)
 from medjobs_tui.tui.tables import TABS, tab_keys
 from medjobs_tui.tui.widgets import ClinicHeader, LiveTable
 from medjobs_tui.tui.widgets.overview import OverviewPane, runners_short
@@ -55,12 +58,13 @@ SIGNED_OUT_ACTIONS = frozenset({"quit", "focus_next", "focus_previous"})
 TAB_OF_ACTION = {"trigger": "jobs", "toggle_pause": "jobs", "retry": "queue", "cancel": "queue",
                  "dose_taken": "doses",
                  "mark": "queue", "mark_all": "queue", "log_level": "log", "goto_dead": "overview",
-                 "goto_alerts": "overview"}
+                 "goto_alerts": "overview", "sign": SIGNOFF_TAB, "revoke": SIGNOFF_TAB}
 """The tab an action works on; elsewhere its key is not offered."""
 
 PERMISSION_OF_ACTION = {"trigger": "job.trigger", "toggle_pause": "job.pause", "retry": "run.retry",
                         "cancel": "run.cancel", "mark": ("run.retry", "run.cancel"),
-                        "mark_all": ("run.retry", "run.cancel"), "dose_taken": "dose.record"}
+                        "mark_all": ("run.retry", "run.cancel"), "dose_taken": "dose.record",
+                        "sign": "signoff.sign", "revoke": "signoff.revoke"}
 """The console permission an action needs: a role without it is not offered the key (the console refuses anyway)."""
 
 OVERVIEW = "overview"
@@ -124,7 +128,7 @@ TABLE_CLASS: dict[str, type[LiveTable]] = {
 """The table of each tab whose rows open in a dialog; the other tabs use a plain LiveTable."""
 
 
-class MedJobsApp(App[None]):
+class MedJobsApp(SignoffActions, App[None]):
     """The clinic's background-jobs dashboard over a Console, acting as ``actor``.
 
     Without ``actor`` it opens on the sign-in screen and acts as whoever signs in; ``runner_factory``
@@ -158,6 +162,10 @@ class MedJobsApp(App[None]):
         Binding("d", "goto_dead", "Dead runs", id="overview.dead", tooltip="List the dead runs"),
         Binding("a", "goto_alerts", "Alerts", id="overview.alerts", tooltip="List the staff alerts"),
         Binding("v", "log_level", "Level", id="log.level", tooltip="Show log lines from INFO, WARNING or ERROR up"),
+        Binding("s", "sign", "Sign", id="signoff.sign",
+                tooltip="Sign the selected item (password again; meaning and comment)"),
+        Binding("x", "revoke", "Revoke", id="signoff.revoke",
+                tooltip="Revoke the selected item's signature (a new signed entry; password again)"),
         Binding("slash", "filter", "Filter", key_display="/", id="filter",
                 tooltip="Filter this tab: job:NAME status:dead since:2h words..."),
         Binding("e", "export", "Export", id="export", tooltip="Export this tab's rows (as filtered) to CSV or JSON"),
@@ -169,6 +177,8 @@ class MedJobsApp(App[None]):
                 tooltip="Show the Overview tab"),
         *(Binding(key, f"show_tab('{spec.id}')", spec.title, show=False, priority=True, id=f"tab.{spec.id}",
                   tooltip=f"Show the {spec.title} tab") for key, spec in tab_keys()),
+        Binding(SIGNOFF_KEY, f"show_tab('{SIGNOFF_TAB}')", "Sign-off", show=False, priority=True, id="tab.signoff",
+                tooltip="Show the Sign-off tab (admin, reviewer, auditor)"),
     ]
 
     def __init__(self, console: Console, actor: Actor | None = None, runner: Runner | None = None,
@@ -263,6 +273,8 @@ class MedJobsApp(App[None]):
         if self.actor.role in PERMISSIONS["audit.list"] and not self.audit_tab:
             self.audit_tab = True
             self.query_one(TabbedContent).add_pane(audit_pane())
+        self.add_signoff_tab(self.query_one(TabbedContent))
+        self.new_signing_session()
         self._focus_tab(self.start_tab)
         if self.runner is not None:
             self.run_worker(self._start_runner, thread=True, group="runner", name="start runner",
@@ -321,6 +333,8 @@ class MedJobsApp(App[None]):
                 snapshot = self.operations.snapshot(**request)
                 if self.audit_tab and self.actor is not None and AUDIT_TAB in request.get("views", ()):
                     self._post(AuditReady(self.operations.audit_entries(self.actor, limit=AUDIT_LIMIT)))
+                if self.signoff_tab and self.actor is not None and SIGNOFF_TAB in request.get("views", ()):
+                    self.fetch_signoff()
             except Exception as exc:  # noqa: BLE001 - shown to the user, then the next refresh tries again
                 log.error("refresh failed: %s", type(exc).__name__)
                 self._post(RefreshFailed(commands.describe(exc)))
@@ -398,6 +412,8 @@ class MedJobsApp(App[None]):
                 return
             if tab == AUDIT_TAB:
                 columns, rows = AUDIT_COLUMNS, audit_rows(self.latest_audit, self.zone)
+            elif tab == SIGNOFF_TAB:
+                columns, rows = SIGNOFF_COLUMNS, signoff_rows(self.latest_signoff, self.zone)
             else:
                 spec = next(s for s in TABS if s.id == tab)
                 columns, rows = spec.columns, spec.build(snap, self.zone)
@@ -409,6 +425,8 @@ class MedJobsApp(App[None]):
             self.query_one(f"TabPane#{tab}").set_class(table.row_count == 0, "-empty")
             if tab == "notifications":
                 self._preview_notification(table.selected_key)
+            if tab == SIGNOFF_TAB:
+                self.show_signoff_preview()
 
     def _with_marks(self, rows):
         """The Queue's rows with a ● before the id of each marked run (marks of runs no longer listed are dropped)."""
@@ -465,7 +483,7 @@ class MedJobsApp(App[None]):
             return False
         tab = TAB_OF_ACTION.get(action)
         if action in ("filter", "export", "clear"):
-            if self._modal_open() or self.active_tab in (None, OVERVIEW) or isinstance(self.focused, Input):
+            if self._modal_open() or self.active_tab in (None, OVERVIEW, SIGNOFF_TAB) or isinstance(self.focused, Input):
                 return False
             if action == "clear":
                 return bool(self.filters.get(self.active_tab) or self.marked)
@@ -479,7 +497,7 @@ class MedJobsApp(App[None]):
     def action_show_tab(self, tab: str) -> None:
         """Switch to tab ``tab`` and focus its table now (not when the switch's message arrives); the Audit tab
         only where there is one."""
-        if tab == AUDIT_TAB and not self.audit_tab:
+        if (tab == AUDIT_TAB and not self.audit_tab) or (tab == SIGNOFF_TAB and not self.signoff_tab):
             return
         self.query_one(TabbedContent).active = tab
         self._focus_tab(tab)
@@ -624,7 +642,8 @@ class MedJobsApp(App[None]):
                 rows[binding.action][0] += f" {self.get_key_display(binding)}"
                 continue
             tab = TAB_OF_ACTION.get(binding.action)
-            where = ("Overview" if tab == OVERVIEW else next(s.title for s in TABS if s.id == tab) if tab
+            where = ("Overview" if tab == OVERVIEW else "Sign-off" if tab == SIGNOFF_TAB
+                     else next(s.title for s in TABS if s.id == tab) if tab
                      else "tables" if binding.action in ("filter", "export", "clear") else "everywhere")
             tooltip = binding.tooltip or binding.description
             if binding.action == "quit" and self.runner is None:
@@ -635,6 +654,8 @@ class MedJobsApp(App[None]):
                       "retry every dead run of the job", "screens")]
         else:
             extra = [("v", "On a run's screen: its evidence record", "screens")]
+        if self.signoff_tab:
+            extra.append((SIGNOFF_KEY, "Switch to the Sign-off tab (enter: an item's signatures)", "everywhere"))
         return [tuple(row) for row in rows.values()] + list(EXTRA_KEYS) + extra
 
     def _selected(self, tab: str) -> str | None:
@@ -937,6 +958,7 @@ class MedJobsApp(App[None]):
             return
         self.actor = message.actor
         self.locked = False
+        self.new_signing_session()      # the session's continuity ended at the lock: both components again
         self._last_input = self.operations.clock.now()
         if isinstance(self.screen, LockScreen):
             self.pop_screen()

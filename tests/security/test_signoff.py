@@ -429,3 +429,44 @@ def test_the_repositorys_config_yaml_writes_out_the_default_checklists():
     from tests.conftest import REPO
 
     assert load_settings(REPO / "config.yaml").signoff == SignoffConfig()
+
+
+# ------------------------------------------------------------------------------------- the report
+
+
+def section_6(text: str) -> str:
+    return text.split("## 6. Sign-off requirements", 1)[1].split("\n---\n", 1)[0]
+
+
+def test_the_reports_sign_off_section_says_who_signed_what_when_with_which_meaning_against_which_baseline(
+        signoff_clinic):
+    console, config = signoff_clinic
+    admin = Actor(ADMIN_NAME, "admin")
+    text = console.validation_report(admin)
+    assert "- [ ] Updates documentation: needs the signed sign-off item \"Documentation complete\"" in text
+    assert "- [ ] Code review completed (signed by the technical lead; `technical_review.code_review`): not signed" in text
+    assert "0 of 4 items signed." in section_6(text)
+    sig = sign(console, "compliance_review.documentation_complete", "pat.manager", "approved", comment="secret words")
+    text = console.validation_report(admin)
+    expected = (f"- [x] Documentation complete (signed by the project manager; `compliance_review.documentation_complete`):"
+                f" signed by Pat Manager (pat.manager, project manager), approved, 2026-11-29 12:55:00 UTC "
+                f"(2026-11-29 07:55 EST), against baseline {sig.baseline.short()}")
+    assert expected in section_6(text)
+    assert "- [x] Updates documentation: sign-off item \"Documentation complete\"" in text
+    assert "secret words" not in text                                         # comments stay out of the report
+    assert f"Current baseline: {console.signing_baseline().short()}".split(" · audit")[0] in text
+    # every item of the console's state appears once, ticked exactly when the console counts it signed
+    state = console.signoff_state()
+    for item in state.items:
+        (line,) = [ln for ln in section_6(text).splitlines() if f"`{item.id}`" in ln]
+        assert line.startswith("- [x]" if item.signed else "- [ ]")
+    console = change_config(config, console)
+    try:
+        text = console.validation_report(admin)
+        assert (f"- [ ] Documentation complete (signed by the project manager; `compliance_review.documentation_complete`):"
+                f" stale: configuration changed since signed; was signed by Pat Manager") in text
+        assert "- [ ] Updates documentation: needs the signed sign-off item \"Documentation complete\" " \
+               "(compliance_review.documentation_complete): stale (stale: configuration changed since signed)" in text
+        assert "- Compliance Review is not complete: 0 of 4 items signed (1 stale)" in text
+    finally:
+        console.close()
