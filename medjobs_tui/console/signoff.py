@@ -274,6 +274,11 @@ class SignoffMixin:
         self.authorise(actor, "signoff.read", "signoff")
         return self.signoff_state()
 
+    def printed_name(self, actor: Actor) -> str:
+        """The name ``actor``'s signatures print (their full name, else their user name)."""
+        user = store_users.get(self.db, actor.username)
+        return (user.get("full_name") if user else None) or actor.username
+
     def signing_needs_name(self, actor: Actor, session: str | None) -> bool:
         """True when ``actor``'s next signing takes both components (no session, or none signed in it yet)."""
         hashed = session_hash(session)

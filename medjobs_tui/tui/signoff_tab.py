@@ -53,12 +53,13 @@ EMPTY = "No sign-off checklists configured (config.yaml signoff)."
 
 class SignoffReady(Message):
     """A refresh read the sign-off checklists (``state``) and whether the actor's next signing takes both
-    components (``needs_name``)."""
+    components (``needs_name``), and the name the actor's signatures print (``printed_name``)."""
 
-    def __init__(self, state: SignoffState, needs_name: bool) -> None:
+    def __init__(self, state: SignoffState, needs_name: bool, printed_name: str) -> None:
         super().__init__()
         self.state = state
         self.needs_name = needs_name
+        self.printed_name = printed_name
 
 
 def short_checklist(title: str) -> str:
@@ -211,8 +212,8 @@ class SignScreen(ModalScreen["Signature | None"]):
         with Vertical(id="sign-dialog", classes="dialog"):
             yield Static(f"{verb}: {self.item.checklist_title} · {self.item.title}", classes="dialog-title",
                          markup=False)
-            who = app.actor
-            yield Static(f"Signer: {who.username} ({self.item.review_role}). Bound to: {self.baseline}",
+            who, role = app.actor, app.actor.review_role or "no review role"
+            yield Static(f"Signer: {app.signer_name or who.username} ({who.username}, {role}). Bound to: {self.baseline}",
                          id="sign-statement", markup=False)
             if self.needs_name:
                 yield Static("First signing of this session: your user name and your password "
@@ -315,6 +316,8 @@ class SignoffActions:
     latest_signoff: SignoffState | None = None
     signoff_tab: bool = False
     signing_session: str | None = None
+    signer_name: str | None = None
+    """The printed name on the actor's signatures (as of the last refresh)."""
     signing_needs_name: bool = True
     """Whether the next signing takes the user name too (as of the last refresh; the console decides)."""
 
@@ -332,11 +335,13 @@ class SignoffActions:
     def fetch_signoff(self) -> None:
         """Worker thread: read the checklists and post them (call under the console lock)."""
         state = self.operations.signoff_items(self.actor)
-        self._post(SignoffReady(state, self.operations.signing_needs_name(self.actor, self.signing_session)))
+        self._post(SignoffReady(state, self.operations.signing_needs_name(self.actor, self.signing_session),
+                                self.operations.printed_name(self.actor)))
 
     def on_signoff_ready(self, message: SignoffReady) -> None:
         self.latest_signoff = message.state
         self.signing_needs_name = message.needs_name
+        self.signer_name = message.printed_name
 
     def signoff_item(self, item_id: str | None) -> ItemState | None:
         """The item ``item_id`` as last refreshed, or None."""

@@ -57,6 +57,7 @@ async def sign_in_dialog(pilot, app, item: str, password: str, *, name: str | No
     select(app, SIGNOFF_TAB, item)
     await pilot.press("s")
     await wait_until(pilot, lambda: isinstance(app.screen, SignScreen), what="the signing dialog")
+    assert "Signer: Tess Lead (tess.lead, technical lead)." in str(app.screen.query_one("#sign-statement").render())
     if name is not None:
         await type_in(pilot, name)
         await pilot.press("enter")
@@ -101,6 +102,28 @@ async def test_a_reviewer_types_name_and_password_in_the_dialog_signs_and_reads_
         assert "with user name + password" in shown and "comment: all diffs read" in shown
     state = clinic.console.signoff_state()
     assert [s.components for i in state.items for s in i.history] == ["user name + password", "password"]
+
+
+async def test_after_the_dashboard_locks_the_next_signing_takes_both_components_again(clinic):
+    from medjobs_tui.tui.login import LockScreen
+
+    add_reviewers(clinic.console)
+    app = MedJobsApp(clinic.console, LEAD, refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_tab(pilot, app)
+        await sign_in_dialog(pilot, app, "technical_review.code_review", PASSWORD, name="tess.lead")
+        await wait_until(pilot, lambda: cell(app, SIGNOFF_TAB, "technical_review.code_review", "status") == "signed",
+                         what="the signature")
+        app.lock_now("user")
+        await wait_until(pilot, lambda: isinstance(app.screen, LockScreen), what="the lock screen")
+        await type_in(pilot, PASSWORD)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not app.locked, what="unlocked")
+        await settle(pilot)
+        select(app, SIGNOFF_TAB, "technical_review.tests_passing")
+        await pilot.press("s")
+        await wait_until(pilot, lambda: isinstance(app.screen, SignScreen), what="the signing dialog")
+        assert app.screen.query("#sign-user"), "a new session after the lock: the user name is asked again"
 
 
 async def test_a_wrong_password_is_refused_in_the_dialog_and_audited(clinic):
