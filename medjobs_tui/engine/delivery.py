@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from medjobs_tui.clock import Clock
 from medjobs_tui.config import Settings
@@ -18,6 +19,9 @@ from medjobs_tui.security.keys import load_keys
 from medjobs_tui.store import ThreadLocalDB
 
 log = logging.getLogger(__name__)
+
+MIN_WOKEN_GAP_S = 0.05
+"""Seconds at least between the starts of an idle pass and a pass it was woken for (runs finishing back to back)."""
 
 
 class DeliveryLoop:
@@ -59,13 +63,16 @@ class DeliveryLoop:
     def _loop(self) -> None:
         while not self._stopping.is_set():
             busy = False
+            started = time.monotonic()
             try:
                 busy = self.run_pass().worked
             except Exception as exc:  # noqa: BLE001 - the loop must outlive a locked store or a bad row
                 log.error("notification delivery failed: %s", type(exc).__name__)
             if busy:
                 continue  # more may be due right away (a full batch, a re-send)
-            self._wake.wait(self.settings.notifications.poll_interval)
+            if self._wake.wait(self.settings.notifications.poll_interval):
+                # woken (a run finished): runs finishing back to back share one pass
+                self._stopping.wait(max(0.0, started + MIN_WOKEN_GAP_S - time.monotonic()))
             self._wake.clear()
 
     def wake(self) -> None:

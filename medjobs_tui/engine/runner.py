@@ -9,7 +9,8 @@ The life of one run, top to bottom in this module:
 2. ``dispatch`` claims due runs, highest priority first, then oldest, within each queue's
    concurrency limit (one ``BEGIN IMMEDIATE`` transaction per claim).
 3. ``execute_claimed`` runs the attempt in a long-lived worker process of the pool (``engine.pool``),
-   killed at the job's timeout, fenced by its claim.
+   killed at the job's timeout, fenced by its claim. In a started runner the thread that recorded an
+   outcome claims the next due run itself (``_execute_chain``), as ``dispatch`` would.
 4. ``engine.outcomes.record`` records the outcome in one transaction: succeeded; or failed / timed out /
    crashed, re-queued after the retry policy's backoff, or dead when attempts are exhausted; the
    evidence record and its SHA-256; an audit entry (and an alert) for a dead run. A busy or full store
@@ -164,19 +165,47 @@ class Runner:
                 break
             started.append(run["id"])
             with self._lock:
-                self._inflight[run["id"]] = self._pool.submit(self.execute_claimed, run)
+                if self._dispatcher is not None and only is None:   # started: the thread claims on (``_execute_chain``)
+                    holder: list[Future] = []
+                    holder.append(self._pool.submit(self._execute_chain, run, holder))
+                    self._inflight[run["id"]] = holder[0]
+                else:
+                    self._inflight[run["id"]] = self._pool.submit(self.execute_claimed, run)
         if started:
             self._changed()
         return started
 
     # -------------------------------------------------------------------------- 3-4. execute, record
 
-    def execute_claimed(self, run: dict[str, Any]) -> str:
+    def _execute_chain(self, run: dict[str, Any], holder: list[Future]) -> str:
+        """Execute ``run``, then, while the runner runs and can record outcomes, claim the next due run
+        (``store.runs.claim_next``: the same order and queue limits as ``dispatch``) and execute it on this
+        thread, without a round trip through the dispatcher. Wakes the dispatcher once the chain ends."""
+        status = self.execute_claimed(run, wake=False)
+        try:
+            while not self._stopping.is_set() and not self._blocked:
+                try:
+                    run = store_runs.claim_next(self.db, self.capacity, self.clock.now(), worker=self.id)
+                except Exception as exc:  # noqa: BLE001 - the dispatcher claims again at its next wake or poll
+                    log.warning("claiming failed (%s); claiming again at the next poll", str(exc)[:60])
+                    break
+                if run is None:
+                    break
+                with self._lock:
+                    self._inflight[run["id"]] = holder[0]
+                self._changed()
+                status = self.execute_claimed(run, wake=False)
+        finally:
+            self.wake()
+        return status
+
+    def execute_claimed(self, run: dict[str, Any], wake: bool = True) -> str:
         """Execute one claimed attempt of ``run`` and record its outcome; return the run's new status.
 
         The run's queue slot is released only when its outcome is recorded: a busy or full store is
         waited out with backoff (one log line per try), and meanwhile the runner claims nothing
-        (``status`` says so). Only a stop gives up; the run is then recovered as interrupted.
+        (``status`` says so). Only a stop gives up; the run is then recovered as interrupted. ``wake``: ask
+        the dispatcher to look for work afterwards (``_execute_chain`` claims the next run itself).
         """
         job = self.settings.jobs[run["job_name"]]
         try:
@@ -206,7 +235,8 @@ class Runner:
                 if self._blocked.pop(run["id"], None) is not None and not self._blocked:
                     log.warning("outcomes are recorded again; claiming resumes")
             self._changed()
-            self.wake()
+            if wake:
+                self.wake()
             self.delivery.wake()  # the run may have queued notifications
 
     def _block(self, run_id: int, why: str) -> None:

@@ -77,11 +77,14 @@ def plan_deliveries(db: sqlite_utils.Database, notification_id: int, rows: list[
 def claim_delivery(db: sqlite_utils.Database, *, deliverer: str, now: str) -> dict[str, Any] | None:
     """Claim the oldest due pending delivery for ``deliverer`` (one ``BEGIN IMMEDIATE`` transaction): it
     becomes 'sending' with attempts + 1. Returns the delivery joined with its notification (kind, audience,
-    message, idempotency_key, due_at, patient pseudonym), or None when nothing is due."""
+    message, idempotency_key, due_at, patient pseudonym), or None when nothing is due. When a read finds
+    nothing due (the common case: the runner asks after every run) it returns None without taking the write lock."""
+    due = ("SELECT d.id FROM notification_deliveries d WHERE d.status = 'pending' AND d.next_attempt_at <= ?"
+           " ORDER BY d.next_attempt_at, d.id LIMIT 1")
+    if db.execute(due, [now]).fetchone() is None:
+        return None
     with transaction(db):
-        row = db.execute(
-            "SELECT d.id FROM notification_deliveries d WHERE d.status = 'pending' AND d.next_attempt_at <= ?"
-            " ORDER BY d.next_attempt_at, d.id LIMIT 1", [now]).fetchone()
+        row = db.execute(due, [now]).fetchone()
         if row is None:
             return None
         db.execute(
