@@ -250,7 +250,8 @@ def applied_versions(db: sqlite_utils.Database) -> set[int]:
 
 
 def migrate(db: sqlite_utils.Database) -> int:
-    """Apply, in ascending order and each in one transaction, every migration not yet applied.
+    """Apply, in ascending order and each in one transaction, every migration not yet applied (an SQL
+    script, or a function called with ``db``).
 
     Migration numbers are allotted in ranges to parallel lines of work, so a migration may land after
     one with a higher number: any version missing from ``schema_version`` is applied, not only those
@@ -261,13 +262,15 @@ def migrate(db: sqlite_utils.Database) -> int:
         " applied_at TEXT NOT NULL)"
     )
     done = applied_versions(db)
-    for version, description, script in sorted(MIGRATIONS):
+    for version, description, script in sorted(MIGRATIONS, key=lambda m: m[0]):
         if version in done:
             continue
-        statements = [s for s in _split_sql(script) if s.strip()]
+        statements = [s for s in _split_sql(script) if s.strip()] if isinstance(script, str) else []
         with transaction(db):
             if version in applied_versions(db):  # another process migrated meanwhile
                 continue
+            if callable(script):
+                script(db)       # a migration SQL alone cannot express (e.g. conditional on the schema)
             for stmt in statements:
                 db.execute(stmt)
             db.execute("INSERT INTO schema_version VALUES (?, ?, ?)", [version, description, _utcnow()])

@@ -34,18 +34,9 @@ def prune_batch(db: sqlite_utils.Database, before: datetime, evidence_ok: Callab
     ``evidence_ok(path, sha256)`` says whether a run's evidence record matches (checked as it is folded).
     """
     # The evidence chain (validation) keeps its links of pruned runs: they name evidence files that stay,
-    # and the chain is append-only. Its run_id therefore outlives the run row, so this connection deletes
-    # with foreign keys off (a PRAGMA that only takes effect outside a transaction); every other child
-    # row of the runs (attempts, history, error details) is deleted here explicitly.
-    db.execute("PRAGMA foreign_keys = OFF")
-    try:
-        return _prune_batch(db, before, evidence_ok, limit)
-    finally:
-        db.execute("PRAGMA foreign_keys = ON")
-
-
-def _prune_batch(db: sqlite_utils.Database, before: datetime, evidence_ok: Callable[[str | None, str | None], bool],
-                 limit: int) -> int:
+    # and the chain is append-only; its run_id outlives the run row and has no foreign key (migration 32).
+    # Foreign keys stay on: every other child row of the runs (attempts, history, error details) is
+    # deleted here first, and a child table added later with a key to runs makes pruning fail loudly.
     marks = ",".join("?" for _ in PRUNED_STATES)
     with transaction(db):
         runs = _rows(db.execute(

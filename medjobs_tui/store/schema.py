@@ -8,7 +8,31 @@ FHIR id used to keep imports idempotent.
 
 from __future__ import annotations
 
-MIGRATIONS: list[tuple[int, str, str]] = [
+from typing import Any, Callable
+
+
+def _evidence_chain_without_foreign_key(db: Any) -> None:
+    """Migration 32: rebuild ``evidence_chain`` without its foreign key to ``runs``, keeping every link (same
+    ``seq``, same values) and its index. Pruning removes runs whose links stay (the chain is append-only);
+    with the key it had to delete with foreign keys off. A store that has no ``evidence_chain`` yet (its
+    migration 90 comes after this one) or has it without the key is left as it is."""
+    if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'evidence_chain'").fetchone():
+        return
+    if not db.execute("SELECT count(*) FROM pragma_foreign_key_list('evidence_chain')").fetchone()[0]:
+        return
+    for statement in (
+        "CREATE TABLE evidence_chain_rebuilt (seq INTEGER PRIMARY KEY, run_id INTEGER NOT NULL, path TEXT NOT NULL,"
+        " sha256 TEXT NOT NULL, prev_sha256 TEXT, written_at TEXT NOT NULL)",
+        "INSERT INTO evidence_chain_rebuilt (seq, run_id, path, sha256, prev_sha256, written_at)"
+        " SELECT seq, run_id, path, sha256, prev_sha256, written_at FROM evidence_chain ORDER BY seq",
+        "DROP TABLE evidence_chain",
+        "ALTER TABLE evidence_chain_rebuilt RENAME TO evidence_chain",
+        "CREATE INDEX ix_evidence_chain_run ON evidence_chain(run_id, seq)",
+    ):
+        db.execute(statement)
+
+
+MIGRATIONS: list[tuple[int, str, str | Callable[[Any], None]]] = [
     (
         1,
         "initial schema",
@@ -355,6 +379,12 @@ CREATE TABLE run_metrics_daily (
 """,
     ),
     (
+        32,
+        "evidence chain without a foreign key to runs: pruned runs keep their links (Python: a table rebuild, "
+        "only where migration 90 made the key)",
+        _evidence_chain_without_foreign_key,
+    ),
+    (
         50,
         "notification delivery: one row per notification and channel (in-app inbox and configured channels)",
         """
@@ -482,7 +512,7 @@ CREATE INDEX ix_runs_scheduled ON runs(scheduled_at);
         """
 CREATE TABLE evidence_chain (                       -- append-only: one link per record written (a rewrite is a new link)
     seq INTEGER PRIMARY KEY,
-    run_id INTEGER NOT NULL REFERENCES runs(id),
+    run_id INTEGER NOT NULL,                        -- outlives its run (pruning); no foreign key (see 32)
     path TEXT NOT NULL,                             -- relative to the evidence root
     sha256 TEXT NOT NULL,                           -- of the record's bytes
     prev_sha256 TEXT,                               -- the previous link's sha256 (NULL for the first)
@@ -567,7 +597,8 @@ DROP INDEX IF EXISTS ix_dispenses_mr;
 """,
     ),
 ]
-"""(version, description, SQL script), applied in ascending version order. Never edit a shipped migration:
+"""(version, description, SQL script or a function of the store, run inside the migration's transaction),
+applied in ascending version order. Never edit a shipped migration:
 add a new one. Numbers are allotted in ranges per line of work so parallel branches never collide:
 security 10-29, engine 30-49, notification delivery 50-59, clinical 60-79, dashboard 80-89,
 validation 90-99, performance 100-109. ``migrate`` applies any missing version, not only the highest."""

@@ -110,3 +110,54 @@ def test_pruned_runs_keep_their_evidence_chain_links_and_the_chain_still_checks(
     assert check.chain_problems == [] and check.run_problems == {}
     assert runner.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     runner.stop()
+
+
+OLD_EVIDENCE_CHAIN = (   # as migration 90 made it before migration 32 existed
+    "CREATE TABLE evidence_chain (seq INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(id),"
+    " path TEXT NOT NULL, sha256 TEXT NOT NULL, prev_sha256 TEXT, written_at TEXT NOT NULL)")
+
+
+def chain_keys(db):
+    return db.execute("SELECT count(*) FROM pragma_foreign_key_list('evidence_chain')").fetchone()[0]
+
+
+def test_a_new_store_has_no_foreign_key_from_the_evidence_chain_to_runs(tmp_path, clock):
+    runner, _ = make_runner(tmp_path, clock, "ok")
+    assert chain_keys(runner.db) == 0
+    runner.stop()
+
+
+def test_migration_32_drops_the_chains_foreign_key_keeps_its_links_and_pruning_runs_with_keys_on(tmp_path, clock):
+    from medjobs_tui.engine.validation import check_chain
+    from medjobs_tui.store import migrate, transaction
+    from medjobs_tui.store import validation as store_validation
+
+    runner, console = make_runner(tmp_path, clock, "ok")
+    first, second = console.trigger(NURSE, "backup"), console.trigger(NURSE, "supply_monitor")
+    runner.drain()
+    db = runner.db
+    links = store_validation.chain_links(db)
+    assert sorted(link["run_id"] for link in links) == [first, second]     # in the order they finished
+    with transaction(db):                               # the store as it was before migration 32
+        db.execute("DROP TABLE evidence_chain")
+        db.execute(OLD_EVIDENCE_CHAIN)
+        db.execute("CREATE INDEX ix_evidence_chain_run ON evidence_chain(run_id, seq)")
+        for link in links:
+            db.execute("INSERT INTO evidence_chain VALUES (?, ?, ?, ?, ?, ?)", [link[k] for k in (
+                "seq", "run_id", "path", "sha256", "prev_sha256", "written_at")])
+        db.execute("DELETE FROM schema_version WHERE version = 32")
+    assert chain_keys(db) == 1
+
+    migrate(db)
+
+    assert chain_keys(db) == 0
+    assert store_validation.chain_links(db) == links                  # every link, same seq and values
+    assert db.execute("SELECT 1 FROM sqlite_master WHERE name = 'ix_evidence_chain_run'").fetchone()
+    clock.advance(91 * 86400)
+    assert runner.prune() == 2                          # with foreign keys on: nothing else refers to runs
+    assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+    assert store_validation.chain_links(db) == links
+    check = check_chain(db, runner.settings.evidence_dir)
+    assert check.chain_problems == [] and check.run_problems == {}
+    runner.stop()
