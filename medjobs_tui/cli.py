@@ -761,6 +761,38 @@ def validation(obj: Ctx) -> None:
 
 
 @main.command()
+@click.option("--last", is_flag=True, help="show the latest recorded self-test instead of running one")
+@click.pass_obj
+def selftest(obj: Ctx, last: bool) -> None:
+    """Run the validation exercise on a scratch copy of the clinic (each job once, a forced retry, timeout
+    and crash; evidence, chains, timings, encryption, access control), print each check and record the
+    result as evidence; exit 1 if a check failed."""
+    if last:
+        result = obj.viewer().latest_selftest()
+        if result is None:
+            _fail("no self-test recorded yet: `medjobs selftest` runs one", 1)
+    else:
+        console, actor = obj.console()
+        err.print("running the self-test on a scratch copy of the clinic…", markup=False)
+        result = console.selftest(actor)
+    _print_selftest(result, obj.settings)
+    if not result.passed:
+        sys.exit(1)
+
+
+def _print_selftest(result, settings: Settings) -> None:
+    for c in result.checks:
+        mark = Text("PASS", style="green") if c.passed else Text("FAIL", style="bold red")
+        out.print(Text.assemble(mark, f"  {c.name:<28} ", printable(c.detail)), soft_wrap=True)
+    verdict = lambda ok: "yes" if ok else "NO"  # noqa: E731
+    out.print(f"self-test {result.id} {'PASSED' if result.passed else 'FAILED'} at {_local(result.finished_at, settings)}"
+              f" in {result.duration_s:.1f} s: {len(result.checks) - len(result.failed)}/{len(result.checks)} checks"
+              f" passed; tests passing {verdict(result.passed)}, performance verified "
+              f"{verdict(result.performance_ok)}, security validated {verdict(result.security_ok)}", markup=False)
+    out.print(f"evidence: {result.evidence_path} (SHA-256 {result.evidence_sha256})", markup=False)
+
+
+@main.command()
 @click.argument("run_id", type=ID, required=False)
 @format_option
 @click.pass_obj

@@ -239,6 +239,8 @@ class Snapshot:
     """MedJobs' own alerts, open first (``Console.alerts``): the Alerts tab."""
     views: frozenset[str] = frozenset()
     """Which views this snapshot holds (the visible tab's, plus the header's runners and counts)."""
+    selftest: "SelfTestResult | None" = None
+    """The newest self-test (``console.selftest.SelfTestResult``), with the Validation view; None otherwise."""
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "audit.verify": frozenset({"admin", "auditor"}),
     "audit.list": frozenset({"admin", "auditor"}),
     "report.write": frozenset({"admin", "reviewer", "auditor"}),
+    # the self-test exercises the job machinery on a scratch copy and records evidence that backs the
+    # Technical Review's items: the technical lead (reviewer) and admins produce it, operators may run it as
+    # they run jobs; the auditor reads its result but does not make the evidence being audited
+    "selftest.run": frozenset({"operator", "admin", "reviewer"}),
     "view.export": frozenset({"operator", "admin", "reviewer", "auditor"}),
     # sign-off (console/signoff.py): reviewers sign the items of their review role; the report's readers read
     "signoff.read": frozenset({"admin", "reviewer", "auditor"}),
@@ -127,6 +131,7 @@ ACTION_WORDS = {
     "backup.verify": "verify backups", "store.restore": "restore the store from a backup",
     "audit.verify": "verify the audit trail", "audit.list": "list the audit trail",
     "report.write": "write the validation report",
+    "selftest.run": "run the self-test",
     "interactions.import": "import the clinic's interaction list",
     "interactions.ack": "acknowledge interaction alerts",
     "patient.prefs": "set patients' reminder preferences",
@@ -751,6 +756,21 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
                                                          "sha256": hashlib.sha256(text.encode()).hexdigest()})
         return text
 
+    def selftest(self, actor: Actor):
+        """Run the self-test (``console.selftest``: a validation exercise on a scratch copy of the clinic) and
+        record its result as evidence, a ``selftest_results`` row and an audit entry; return the
+        SelfTestResult (a failed check is a result, not an error). Raises PermissionDenied."""
+        self.authorise(actor, "selftest.run", "selftest")
+        from medjobs_tui.console import selftest as selftest_mod
+
+        return selftest_mod.run_selftest(self, actor)
+
+    def latest_selftest(self):
+        """The newest recorded self-test (``console.selftest.SelfTestResult``), or None."""
+        from medjobs_tui.console import selftest as selftest_mod
+
+        return selftest_mod.latest(self)
+
     def prometheus_metrics(self) -> str:
         """The metrics and validation status in the Prometheus text exposition format (``engine.exposition``)."""
         return exposition.exposition(self.db, self.settings, self.clock.now)
@@ -896,6 +916,7 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
             alerts=(self.alerts(actor, "all", limit) if "alerts" in views and actor is not None
                     and actor.role in PERMISSIONS["alert.list"] else []),
             validation=self.validation() if views & {"metrics", "jobs", "validation"} else [],
+            selftest=self.latest_selftest() if "validation" in views else None,
             runners=self.runners_alive(), status_counts=self.status_counts(), views=views,
         )
 

@@ -164,6 +164,10 @@ def facts(console: Console) -> dict[str, Any]:
     ]
     security_checks.append(Check("HIPAA compliance", all(c.holds for c in security_checks),
                                  "holds when encryption, access control, audit logging and error masking all hold"))
+    from medjobs_tui.console.selftest import SIGN_OFF_ITEMS, standing
+
+    backed = standing(console, now, REVIEW_DAYS)
+    selftest_checks = [Check(item, *backed[group]) for item, group in SIGN_OFF_ITEMS.items()]
     return {
         "now": now, "zone": settings.zone, "clinic": settings.clinic.name, "version": __version__,
         "jobs": {name: {"config": job, "metrics": metrics[name], "validation": validation[name]}
@@ -173,6 +177,7 @@ def facts(console: Console) -> dict[str, Any]:
         "supply": store_validation.supply_rows(db), "supply_counts": store_validation.supply_counts(db),
         "analytics": store_validation.latest_run(db, "analytics_rollup"),
         "backup": store_validation.latest_backup(db), "audit": verdict, "signoff": signoff,
+        "selftest": selftest_checks,
     }
 
 
@@ -336,9 +341,15 @@ def render_markdown(console: Console) -> str:
     steps += [f"- {c.title} is not complete: {c.signed_count} of {len(c.items)} items signed"
               + (f" ({sum(i.status == 'stale' for i in c.items)} stale)" if any(i.status == "stale" for i in c.items)
                  else "") for c in f["signoff"].checklists if not c.complete]
+    steps += [f"- Technical Review: \"{c.name}\" is not backed by a passing self-test ({c.basis})"
+              for c in f["selftest"] if not c.holds]
     out += steps or ["- nothing fails, is stale or is missing"]
     out += ["", "## 6. Sign-off requirements", ""]
     out += signoff_lines(f["signoff"], zone)
+    out += ["### Self-test backing the Technical Review", "",
+            "The latest `medjobs selftest` (a validation exercise on a scratch copy of the clinic) backs these items "
+            f"when it passed within the last {REVIEW_DAYS} days against the jobs configuration in force.", ""]
+    out += [f"- [{'x' if c.holds else ' '}] {c.name}: {c.basis}" for c in f["selftest"]] + [""]
     v = f["audit"]
     out += ["---", "", f"Audit head: entry {v.head_id}, MAC {v.head_mac} ({'chain verified' if v.ok else 'CHAIN BROKEN'}).", ""]
     body = "\n".join(out)

@@ -584,6 +584,29 @@ CREATE INDEX ix_alerts_state ON alerts(state, last_seen);
 """,
     ),
     (
+        97,
+        "self-test results: the validation exercise run on a scratch copy of the clinic, per check and per job",
+        """
+CREATE TABLE selftest_results (                     -- append-only: one row per `medjobs selftest`
+    id INTEGER PRIMARY KEY,
+    started_at TEXT NOT NULL,                       -- UTC
+    finished_at TEXT NOT NULL,                      -- UTC
+    duration_s REAL NOT NULL,                       -- wall seconds of the whole exercise
+    passed INTEGER NOT NULL,                        -- 1: every check passed ("Tests passing")
+    performance_ok INTEGER NOT NULL,                -- 1: every job finished within its timeout
+    security_ok INTEGER NOT NULL,                   -- 1: encryption, access control and audit chain checks passed
+    app_version TEXT NOT NULL,
+    config_sha256 TEXT NOT NULL,                    -- of the jobs configuration (as sign-off baselines hash it)
+    checks TEXT NOT NULL,                           -- JSON list of {name, group, passed, detail}
+    durations TEXT NOT NULL,                        -- JSON {job: {status, duration_s, timeout_s}}
+    actor TEXT NOT NULL,
+    evidence_path TEXT,                             -- relative to the evidence root
+    evidence_sha256 TEXT
+);
+CREATE INDEX ix_selftest_results_finished ON selftest_results(finished_at);
+""",
+    ),
+    (
         100,
         "performance: dose-log reads by instant from the index alone; dispenses by order in fill order",
         """

@@ -32,7 +32,7 @@ from medjobs_tui.console import Actor, Console, ConsoleError, NotificationRow, S
 from medjobs_tui.console import identity
 from medjobs_tui.console.operations import PERMISSIONS
 from medjobs_tui.engine.runner import Runner
-from medjobs_tui.tui import commands, details, filters, prefs
+from medjobs_tui.tui import commands, details, filters, prefs, validation_tab
 from medjobs_tui.tui.audit_tab import AUDIT_COLUMNS, AUDIT_LIMIT, AUDIT_TAB, audit_pane, audit_rows
 from medjobs_tui.tui.login import LockScreen, LoginScreen
 from medjobs_tui.tui.messages import (
@@ -58,13 +58,14 @@ SIGNED_OUT_ACTIONS = frozenset({"quit", "focus_next", "focus_previous"})
 TAB_OF_ACTION = {"trigger": "jobs", "toggle_pause": "jobs", "retry": "queue", "cancel": "queue",
                  "dose_taken": "doses",
                  "mark": "queue", "mark_all": "queue", "log_level": "log", "goto_dead": "overview",
-                 "goto_alerts": "overview", "sign": SIGNOFF_TAB, "revoke": SIGNOFF_TAB}
+                 "goto_alerts": "overview", "sign": SIGNOFF_TAB, "revoke": SIGNOFF_TAB, "selftest": "validation"}
 """The tab an action works on; elsewhere its key is not offered."""
 
 PERMISSION_OF_ACTION = {"trigger": "job.trigger", "toggle_pause": "job.pause", "retry": "run.retry",
                         "cancel": "run.cancel", "mark": ("run.retry", "run.cancel"),
                         "mark_all": ("run.retry", "run.cancel"), "dose_taken": "dose.record",
-                        "sign": "signoff.sign", "revoke": "signoff.revoke"}
+                        "sign": "signoff.sign", "revoke": "signoff.revoke",
+                        "selftest": "selftest.run"}
 """The console permission an action needs: a role without it is not offered the key (the console refuses anyway)."""
 
 OVERVIEW = "overview"
@@ -161,6 +162,8 @@ class MedJobsApp(SignoffActions, App[None]):
                 tooltip="Mark every run shown (filter first, e.g. job:backup status:dead)"),
         Binding("d", "goto_dead", "Dead runs", id="overview.dead", tooltip="List the dead runs"),
         Binding("a", "goto_alerts", "Alerts", id="overview.alerts", tooltip="List the staff alerts"),
+        Binding("s", "selftest", "Self-test", id="validation.selftest",
+                tooltip="Run the self-test on a scratch copy of the clinic (a few seconds; the result is recorded)"),
         Binding("v", "log_level", "Level", id="log.level", tooltip="Show log lines from INFO, WARNING or ERROR up"),
         Binding("s", "sign", "Sign", id="signoff.sign",
                 tooltip="Sign the selected item (password again; meaning and comment)"),
@@ -245,6 +248,8 @@ class MedJobsApp(SignoffActions, App[None]):
                     yield TABLE_CLASS.get(spec.id, LiveTable)(spec.columns, id=f"{spec.id}-table")
                     if spec.id == "notifications":
                         yield Static("", id="notifications-preview", classes="preview")
+                    if spec.id == "validation":
+                        yield Static("", id=validation_tab.SELFTEST_ID, classes="preview")
                     if spec.empty:
                         yield Static(spec.empty, id=f"{spec.id}-empty", classes="empty-hint")
         yield Input(placeholder="filter: job:NAME status:dead,failed since:2h words…  (enter applies, escape clears)",
@@ -427,6 +432,8 @@ class MedJobsApp(SignoffActions, App[None]):
                 self._preview_notification(table.selected_key)
             if tab == SIGNOFF_TAB:
                 self.show_signoff_preview()
+            if tab == "validation":
+                validation_tab.paint_summary(self, snap)
 
     def _with_marks(self, rows):
         """The Queue's rows with a ● before the id of each marked run (marks of runs no longer listed are dropped)."""
@@ -693,6 +700,15 @@ class MedJobsApp(SignoffActions, App[None]):
         """Record the selected dose as taken (``medjobs dose taken``): the console checks the role and audits."""
         if (key := self._selected("doses")) is not None:
             self.run_command(partial(commands.dose_taken, self.operations, self.actor, key))
+
+    def action_selftest(self) -> None:
+        """Run the self-test (Validation tab): a worker runs it, the line under the table shows the result."""
+        validation_tab.start_selftest(self)
+
+    @on(validation_tab.SelfTestDone)
+    def _selftest_done(self, message: validation_tab.SelfTestDone) -> None:
+        if not self._stopping:
+            validation_tab.selftest_done(self, message)
 
     def _unmark(self) -> None:
         self.marked.clear()

@@ -9,6 +9,8 @@ in CLI_OPERATIONS.
 
 from __future__ import annotations
 
+from unittest import mock
+
 import click
 import pytest
 
@@ -26,6 +28,13 @@ ALL_ROLES = sorted(set(ROLES) | set(SERVICE_ROLES) | set().union(*PERMISSIONS.va
 def actor_for(role: str) -> Actor:
     """The actor of ``role`` in the matrix clinic: a real user for people, the identity for services."""
     return Actor(f"u.{role}", role) if role in ROLES else Actor(role, role)
+
+
+def _selftest_refused_or_allowed(console: Console, actor: Actor):
+    """``Console.selftest`` with the exercise itself stubbed (it takes seconds; tests/engine/test_selftest.py
+    runs it): the role check and its audit entry are the real ones."""
+    with mock.patch("medjobs_tui.console.selftest.run_selftest", return_value=None):
+        return console.selftest(actor)
 
 
 CALLS = {
@@ -77,6 +86,7 @@ CALLS = {
                                                     username=a.username),
     "alert.list": lambda c, a, t: c.alerts(a),
     "alert.ack": lambda c, a, t: c.acknowledge_alert(a, 999),
+    "selftest.run": lambda c, a, t: _selftest_refused_or_allowed(c, a),
 }
 """How each operation is performed through the console (``c`` console, ``a`` actor, ``t`` a tmp folder)."""
 
@@ -103,6 +113,7 @@ CLI_OPERATIONS = {
     "patient prefs": {"patient.prefs", "view.operations"}, "order critical": {"order.critical"},
     "signoff list": {"signoff.read"}, "signoff sign": {"signoff.sign"}, "signoff revoke": {"signoff.revoke"},
     "alerts": {"alert.list"}, "alerts ack": {"alert.ack"},
+    "selftest": {"selftest.run", "view.operations"},
 }
 """The operations each CLI command performs (``check-config`` reads only the config file; ``key recover``
 rebuilds the key file from the recovery key, which is its own credential, before any store can be opened)."""
