@@ -773,6 +773,7 @@ def selftest(obj: Ctx, last: bool) -> None:
             _fail("no self-test recorded yet: `medjobs selftest` runs one", 1)
     else:
         console, actor = obj.console()
+        console.authorise(actor, "selftest.run", "selftest")   # refused before saying it runs (audited once)
         err.print("running the self-test on a scratch copy of the clinic…", markup=False)
         result = console.selftest(actor)
     _print_selftest(result, obj.settings)

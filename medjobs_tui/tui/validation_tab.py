@@ -73,9 +73,9 @@ def summary(result, zone: tzinfo) -> Text:
     head = Text.assemble(
         (f"Self-test {result.id} ", "bold"),
         ("PASSED" if result.passed else "FAILED", "bold green" if result.passed else "bold red"),
-        f" {fmt.local_time(result.finished_at, zone)} in {result.duration_s:.1f} s: "
+        f" {fmt.local_time(result.finished_at, zone)} ({result.duration_s:.1f} s): "
         f"{len(result.checks) - len(result.failed)}/{len(result.checks)} checks · tests passing {mark(result.passed)}"
-        f" · performance verified {mark(result.performance_ok)} · security validated {mark(result.security_ok)}")
+        f" · performance {mark(result.performance_ok)} · security {mark(result.security_ok)}")
     if result.failed:
         head.append("\nfailed: " + "; ".join(f"{c.name}: {c.detail}" for c in result.failed[:3]), style="red")
     return head

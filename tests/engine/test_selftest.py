@@ -249,3 +249,14 @@ def test_an_auditor_may_not_run_the_selftest_and_nothing_is_recorded(small_clini
     assert store_selftest.latest_result(console.db) is None
     denied = audit.entries(console.db, actor="aud", action="selftest.run", limit=1)
     assert denied and denied[0]["outcome"] == "denied"
+
+
+def test_medjobs_selftest_refuses_an_auditor_with_exit_1_before_running(small_clinic, tmp_path, monkeypatch):
+    console, _ = small_clinic
+    make_user(console.settings, "aud", "auditor")
+    monkeypatch.setattr(st, "run_selftest", lambda *a, **k: pytest.fail("the exercise must not start"))
+    monkeypatch.setenv("MEDJOBS_PASSWORD_FILE", str(password_file(tmp_path)))
+    out = CliRunner().invoke(main, ["--config", str(console.settings.source), "--user", "aud", "selftest"])
+    assert out.exit_code == 1 and "may not run the self-test" in out.output
+    assert "running the self-test" not in out.output
+    assert store_selftest.latest_result(console.db) is None
