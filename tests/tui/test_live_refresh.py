@@ -188,7 +188,9 @@ async def test_a_burst_of_toasts_shows_each_text_once_and_at_most_three_at_a_tim
         assert "[b]not markup[/b]" in notices(app)
 
 
-async def test_a_refresh_error_that_comes_and_goes_is_shown_once(clinic):
+def flapping_refreshes(clinic):
+    """An app whose every other snapshot fails with "store is busy": (snapshot calls so far, the app, the texts
+    of every toast it raised, however long each stayed up)."""
     real = clinic.console.snapshot
     calls = [0]
 
@@ -200,10 +202,26 @@ async def test_a_refresh_error_that_comes_and_goes_is_shown_once(clinic):
 
     clinic.console.snapshot = flapping_snapshot
     app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.02, tab="queue")
-    shown = []                                                   # every toast raised, however long it stays up
+    shown: list[str] = []
     notify = app.notify
     app.notify = lambda text, *a, **kw: (shown.append(str(text)), notify(text, *a, **kw))[1]
+    return calls, app, shown
+
+
+async def test_a_refresh_error_that_comes_and_goes_is_shown_once(clinic):
+    calls, app, shown = flapping_refreshes(clinic)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, 3)                                   # three failures in between
+        assert calls[0] >= 6
+        assert shown.count("store is busy") == 1
+
+
+async def test_a_refresh_error_is_not_shown_again_within_a_minute_after_its_toast_went(clinic):
+    calls, app, shown = flapping_refreshes(clinic)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, 1)
+        assert shown.count("store is busy") == 1
+        app.clear_notifications()                                # the toast's 4 s are over
+        await settle(pilot, 2)                                   # two more failures in between
         assert calls[0] >= 6
         assert shown.count("store is busy") == 1
