@@ -48,7 +48,7 @@ def signoff_list(obj: Ctx, history: bool, fmt: str) -> None:
             (s.id, s.item, s.kind, s.revokes or "-", s.printed_name, s.username, s.review_role, s.meaning,
              _utc(s), _clinic(s, zone), s.components, s.baseline.short() + (" (stale)" if s.stale else ""),
              "intact" if s.intact else "ALTERED", s.comment or "") for s in sigs), "no signatures yet")
-    else:
+    elif fmt != "table":
         rows = []
         for c in state.checklists:
             for i in c.items:
@@ -58,12 +58,33 @@ def signoff_list(obj: Ctx, history: bool, fmt: str) -> None:
                              _clinic(s, zone) if s else "-", s.baseline.short() if s else "-", i.note or "-"))
         cli._emit(fmt, ("checklist", "item", "title", "signed by role", "status", "signed by", "meaning", "UTC",
                         "clinic time", "baseline", "note"), rows, "no checklists configured")
+    else:
+        _print_items(state, zone)
     if fmt == "table":
-        done = ", ".join(f"{c.title} {c.signed_count}/{len(c.items)}{' complete' if c.complete else ''}"
-                         for c in state.checklists)
-        cli.out.print(f"{done}\ncurrent baseline: {state.baseline.short()}", markup=False)
+        cli.out.print(f"current baseline: {state.baseline.short()}", markup=False)
         for problem in state.problems:
             cli.err.print(f"medjobs: WARNING: {problem}", markup=False)
+
+
+def _print_items(state, zone) -> None:
+    """The items for people: one table per checklist, the item id whole (it is what `sign` takes); the
+    signature's UTC time and baseline are in ``--history`` and ``--format json``."""
+    from rich.table import Table
+
+    from medjobs_tui import cli
+
+    for c in state.checklists:
+        table = Table(title=f"{c.title}: {c.signed_count} of {len(c.items)} signed"
+                      + ("; complete" if c.complete else ""), title_justify="left")
+        table.add_column("item", no_wrap=True)
+        for name in ("title", "signed by role", "status", "signed by", "meaning", "clinic time", "note"):
+            table.add_column(name)
+        for i in c.items:
+            s = i.signature
+            table.add_row(*(cli._cell(v) for v in (
+                i.id, i.title, i.review_role, i.status, s.printed_name if s else "-", s.meaning if s else "-",
+                _clinic(s, zone) if s else "-", i.note or "")))
+        cli.out.print(table)
 
 
 def _credentials(obj: Ctx, console, actor, name: str | None) -> tuple[str | None, str]:

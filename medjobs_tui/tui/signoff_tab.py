@@ -22,6 +22,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, RadioButton, RadioSet, Static, TabPane
@@ -270,6 +271,8 @@ class SignScreen(ModalScreen["Signature | None"]):
 
         def call() -> None:
             with app.console_lock:
+                if app._stopping:       # the app is quitting: the store's connections are closing
+                    return
                 try:
                     if mode == "sign":
                         sig = app.operations.sign_item(app.actor, item, meaning, password, username=username,
@@ -354,7 +357,7 @@ class SignoffActions:
         try:
             table = self.table(SIGNOFF_TAB)
             self.query_one("#signoff-preview", Static).update(preview(self.signoff_item(table.selected_key), self.zone))
-        except Exception:  # noqa: BLE001 - the tab is not there (role) or the app is closing
+        except NoMatches:  # the tab is not there (role) or the app is closing
             pass
 
     def open_signoff_item(self, item_id: str) -> None:

@@ -341,6 +341,9 @@ def test_cli_signs_with_the_user_name_and_password_of_the_command_and_lists_the_
         "technical_review.code_review"]["UTC"].endswith("Z")
     assert rows["final_approval.technical_lead"]["status"] == "unsigned"
     assert "opens when Technical Review and Compliance Review are complete" in rows["final_approval.technical_lead"]["note"]
+    code, out, _ = medjobs(config, "--user", "tess.lead", "signoff", "list")       # for people: item ids whole
+    assert code == 0 and "Technical Review: 1 of 4 signed" in out and "Final Approval: 0 of 4 signed" in out
+    assert "technical_review.code_review" in out and "compliance_review.documentation_complete" in out
     code, out, _ = medjobs(config, "--user", "tess.lead", "signoff", "list", "--history", "--format", "json")
     (entry,) = json.loads(out)
     assert (entry["components"], entry["record"], entry["comment"]) == ("user name + password", "intact", "all diffs read")
