@@ -13,6 +13,19 @@ Run: .venv/bin/python bench/suite.py [--sizes 50,1000,10000] [--cache DIR] [--no
   per job: the anchor of the engine rows.
 - engine: ``bench/engine.py`` (needs the ``bench`` extra) as a subprocess, its no-op throughput relative to Huey.
 - dashboard refresh: ``bench/dashboard_refresh.py`` when it exists (its last ``name=value`` line).
+- handler CPU seconds (``time.process_time`` of the run) beside the wall seconds: on a shared machine the wall
+  time grows with the load, the CPU time much less.
+- analytics year: ``analytics_rollup`` of the 365 days before the clinic's instant as one back-fill run (option
+  ``days``; a MedJobs without that option: 365 runs with option ``day``, one process, one connection), at
+  --year-size patients (1,000; only when among --sizes); target 10 s.
+- backup vs its floor: the backup job's throughput (store bytes / seconds; it exports, hashes and verifies)
+  against SQLCipher's own ``sqlcipher_export`` of the same file to the same backup key (nothing else): the
+  anchor, measured side by side on the same copy; SQLCipher's backup API (``Connection.backup``, same key
+  both sides) is shown as a second reference. Target ratio >= 0.7.
+- import: ``bench/fhir_export.py``'s synthetic FHIR export (Patient, MedicationRequest, MedicationDispense with
+  interacting pairs) of each size imported into an empty clinic by a child process (``fhir.importer.import_paths``,
+  what ``medjobs import`` runs): seconds, resources per second (target >= 20,000) and the child's peak RSS
+  (``os.wait4`` rusage, MiB; target < 150 at 10,000 patients).
 
 The machine is shared: absolute seconds vary with its load; compare ratios measured in the same run
 (``bench/compare.py OLD NEW`` for two runs). Not part of the tests.
@@ -98,8 +111,9 @@ def fresh_copy(clinic: Path, work: Path) -> Path:
     return work / "config.yaml"
 
 
-def time_handler(config: Path, job_name: str, profile: Path | None = None) -> float:
-    """Seconds of one in-process run of the job ``job_name`` of the clinic at ``config``."""
+def time_handler(config: Path, job_name: str, profile: Path | None = None) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process) of one in-process run of the job ``job_name`` of the clinic
+    at ``config``."""
     from medjobs_tui.jobs import JobContext, get_handler
 
     settings, db = open_store(config)
@@ -110,16 +124,126 @@ def time_handler(config: Path, job_name: str, profile: Path | None = None) -> fl
         import cProfile
 
         prof = cProfile.Profile()
-        started = time.perf_counter()
+        cpu, started = time.process_time(), time.perf_counter()
         prof.runcall(handler, ctx)
-        secs = time.perf_counter() - started
+        secs, cpu = time.perf_counter() - started, time.process_time() - cpu
         prof.dump_stats(str(profile))
     else:
-        started = time.perf_counter()
+        cpu, started = time.process_time(), time.perf_counter()
         handler(ctx)
-        secs = time.perf_counter() - started
+        secs, cpu = time.perf_counter() - started, time.process_time() - cpu
     db.close()
-    return secs
+    return secs, cpu
+
+
+def analytics_year(config: Path, days: int = 365) -> tuple[float, float]:
+    """(wall, CPU) seconds of ``analytics_rollup`` run for each of the ``days`` clinic-local days before NOW
+    (option ``day``), one after the other on one connection, as a back-fill of a year would run them."""
+    from datetime import timedelta
+
+    from medjobs_tui.jobs import JobContext, get_handler
+
+    settings, db = open_store(config)
+    job = settings.jobs["analytics_rollup"]
+    handler = get_handler(job.job_type)
+    last = NOW.astimezone(settings.zone).date() - timedelta(days=1)
+    cpu, started = time.process_time(), time.perf_counter()
+    # the back-fill option (one run, days=365); a MedJobs without it rolls up one day: then 365 runs, oldest first
+    fill = job.model_copy(update={"options": {**job.options, "day": last.isoformat(), "days": days}})
+    summary = handler(JobContext(db=db, settings=settings, job_name="analytics_rollup", job=fill, now=NOW))
+    if "days_rolled_up" not in summary:
+        for k in range(days - 1, 0, -1):
+            day = last - timedelta(days=k)
+            one = job.model_copy(update={"options": {**job.options, "day": day.isoformat()}})
+            handler(JobContext(db=db, settings=settings, job_name="analytics_rollup", job=one, now=NOW))
+    secs, cpu = time.perf_counter() - started, time.process_time() - cpu
+    db.close()
+    return secs, cpu
+
+
+def backup_floor(config: Path, target: Path) -> dict[str, float]:
+    """Seconds of SQLCipher's own copies of the store at ``config``: ``export`` = ``sqlcipher_export`` into a new
+    file keyed with the backup key (what the backup job does, without its hash, manifest and verification),
+    ``backup_api`` = the SQLite online-backup API into a new file keyed with the same key. Plus ``bytes``:
+    the store's size."""
+    from medjobs_tui.config import load_settings
+    from medjobs_tui.security.keys import load_keys
+    from medjobs_tui.store.db import open_keyed
+
+    settings = load_settings(config)
+    keys = load_keys(settings)
+    source = Path(settings.database_path)
+    out: dict[str, float] = {"bytes": float(source.stat().st_size)}
+    target.unlink(missing_ok=True)
+    conn = open_keyed(source, keys.store)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    started = time.perf_counter()
+    conn.execute(f"ATTACH DATABASE ? AS backup KEY \"x'{keys.backup.hex()}'\"", [str(target)])
+    conn.execute("PRAGMA backup.journal_mode = DELETE")
+    conn.execute("SELECT sqlcipher_export('backup')")
+    conn.execute("DETACH DATABASE backup")
+    fd = os.open(target, os.O_RDONLY)
+    os.fsync(fd)
+    os.close(fd)
+    out["export"] = time.perf_counter() - started
+    target.unlink()
+    started = time.perf_counter()
+    dest = open_keyed(target, keys.store)
+    conn.backup(dest)
+    dest.close()
+    fd = os.open(target, os.O_RDONLY)
+    os.fsync(fd)
+    os.close(fd)
+    out["backup_api"] = time.perf_counter() - started
+    conn.close()
+    target.unlink()
+    return out
+
+
+IMPORT_CHILD = """
+import sys, time
+from datetime import datetime, timezone
+from pathlib import Path
+sys.path.insert(0, sys.argv[3])
+from medjobs_tui.config import load_settings
+from medjobs_tui.fhir.importer import import_paths
+from medjobs_tui.security.keys import load_keys
+from medjobs_tui.store import connect
+settings = load_settings(Path(sys.argv[1]))
+db = connect(settings.database_path, load_keys(settings).store)
+started = time.perf_counter()
+report = import_paths(db, settings, [Path(sys.argv[2])], datetime(2026, 3, 10, 14, 0, tzinfo=timezone.utc))
+print("import_seconds", time.perf_counter() - started, "skipped", len(report.skipped))
+"""
+
+
+def import_figures(cache: Path, work: Path, patients: int) -> dict[str, float]:
+    """Import the synthetic export of ``patients`` patients into an empty clinic in a child process: resources,
+    seconds (the import call), resources per second and the child's peak RSS in MiB (``os.wait4``)."""
+    sys.path.insert(0, str(BENCH))
+    from fhir_export import write_export
+
+    export = cache / f"fhir-{patients}-s{SEED}"
+    if not (export / "ready").exists():
+        shutil.rmtree(export, ignore_errors=True)
+        resources = write_export(export, patients, SEED)
+        (export / "ready").write_text(f"{resources}\n")
+    resources = int((export / "ready").read_text())
+    folder = work / f"import-{patients}"
+    shutil.rmtree(folder, ignore_errors=True)
+    config = make_config(folder)
+    proc = subprocess.Popen([sys.executable, "-c", IMPORT_CHILD, str(config), str(export), str(REPO)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    _, status, usage = os.wait4(proc.pid, 0)
+    out, err = proc.stdout.read(), proc.stderr.read()
+    proc.stdout.close()
+    proc.stderr.close()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0 or "import_seconds" not in out:
+        raise RuntimeError(f"import child failed ({proc.returncode}): {err.strip().splitlines()[-1:]}")
+    secs = float(out.split()[1])
+    shutil.rmtree(folder, ignore_errors=True)
+    return {"resources": resources, "seconds": secs, "per_s": resources / secs, "peak_mib": usage.ru_maxrss / 1024}
 
 
 def sqlite_floor(folder: Path, jobs: int = 2000) -> float:
@@ -180,7 +304,8 @@ def dashboard_figures() -> dict[str, float] | None:
     return out or None
 
 
-def measure(sizes: list[int], cache: Path, engine_runs: int, profile_dir: Path | None) -> list[dict]:
+def measure(sizes: list[int], cache: Path, engine_runs: int, profile_dir: Path | None,
+            year_size: int | None = None, imports: bool = True, dashboard: bool = True) -> list[dict]:
     """All measurements: [{name, value, unit, anchor, ...}]; anchor names the measurement it is a ratio to."""
     out: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="medjobs-suite-") as tmp:
@@ -194,9 +319,31 @@ def measure(sizes: list[int], cache: Path, engine_runs: int, profile_dir: Path |
             for job in HANDLER_ORDER:
                 config = fresh_copy(clinic, work / "run")
                 prof = profile_dir / f"{job}@{n}.prof" if profile_dir else None
-                secs = time_handler(config, job, prof)
+                secs, cpu = time_handler(config, job, prof)
                 out.append({"name": f"{job}@{n}", "value": secs, "unit": "s", "anchor": "sqlite_floor_per_job",
-                            "target": TARGETS_S.get(job) if n >= 10_000 else None})
+                            "cpu_s": cpu, "target": TARGETS_S.get(job) if n >= 10_000 else None})
+                if job == "backup":
+                    floor_of = backup_floor(config, work / "floor-copy.db")
+                    size = floor_of["bytes"]
+                    out.append({"name": f"backup_floor_export@{n}", "value": size / floor_of["export"] / 2**20,
+                                "unit": "MiB/s", "anchor": None})
+                    out.append({"name": f"backup_floor_backup_api@{n}", "value": size / floor_of["backup_api"] / 2**20,
+                                "unit": "MiB/s", "anchor": f"backup_floor_export@{n}"})
+                    out.append({"name": f"backup_throughput@{n}", "value": size / secs / 2**20, "unit": "MiB/s",
+                                "anchor": f"backup_floor_export@{n}", "target": 0.7 if n >= 10_000 else None})
+            if year_size is not None and n == year_size:
+                config = fresh_copy(clinic, work / "run")
+                secs, cpu = analytics_year(config)
+                out.append({"name": f"analytics_year@{n}", "value": secs, "unit": "s", "anchor": None, "cpu_s": cpu,
+                            "target": 10.0})
+            if imports:
+                fig = import_figures(cache, work, n)
+                out.append({"name": f"import@{n}", "value": fig["seconds"], "unit": "s", "anchor": None,
+                            "resources": fig["resources"]})
+                out.append({"name": f"import_throughput@{n}", "value": fig["per_s"], "unit": "resources/s",
+                            "anchor": None, "target": 20_000 if n >= 10_000 else None})
+                out.append({"name": f"import_peak_rss@{n}", "value": fig["peak_mib"], "unit": "MiB", "anchor": None,
+                            "target": 150 if n >= 10_000 else None})
         (work / "again").mkdir()
         floor2 = sqlite_floor(work / "again")
         out.append({"name": "sqlite_floor_per_job_end", "value": floor2, "unit": "s", "anchor": "sqlite_floor_per_job"})
@@ -222,7 +369,7 @@ def measure(sizes: list[int], cache: Path, engine_runs: int, profile_dir: Path |
                         "anchor": "sqlite_floor_per_job"})
             out.append({"name": "engine_tick_p50", "value": eng["tick_p50_ms"] / 1000, "unit": "s",
                         "anchor": "sqlite_floor_per_job"})
-    dash = dashboard_figures()
+    dash = dashboard_figures() if dashboard else None
     if dash:
         for k, v in dash.items():
             out.append({"name": f"dashboard_{k}", "value": v, "unit": "s" if not k.endswith("_ms") else "ms",
@@ -235,7 +382,8 @@ def table(measurements: list[dict], sizes: list[int]) -> str:
     values = {m["name"]: m for m in measurements}
     lines = [f"cpus {os.cpu_count()}  load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
              "  (absolute times move with the load; ratios are from this one run)", ""]
-    head = f"{'handler (s)':22}" + "".join(f"{n:>10,}" for n in sizes) + f"{'growth k':>10}{'target':>8}{'x floor':>10}"
+    head = (f"{'handler (s)':22}" + "".join(f"{n:>10,}" for n in sizes) + f"{'growth k':>10}{'target':>8}"
+            f"{'x floor':>10}{'cpu s':>9}")
     lines += [head, "-" * len(head)]
     floor = values["sqlite_floor_per_job"]["value"]
     big = max(sizes)
@@ -246,7 +394,17 @@ def table(measurements: list[dict], sizes: list[int]) -> str:
         target = TARGETS_S.get(job)
         row += (f"{target:8.1f}" if target and big >= 10_000 else f"{'':8}")
         row += f"{values[f'{job}@{big}']['value'] / floor:10.0f}"
+        row += f"{values[f'{job}@{big}'].get('cpu_s', float('nan')):9.3f}"
         lines.append(row)
+    lines += ["", f"{'per size':34}{'value':>12} {'unit':12}{'target':>10}{'ratio to anchor':>17}  cpu s", "-" * 94]
+    for m in measurements:
+        if "@" not in m["name"] or m["name"].split("@")[0] in HANDLER_ORDER:
+            continue
+        anchor = values.get(m["anchor"]) if m["anchor"] else None
+        ratio = f"{m['value'] / anchor['value']:17.2f}" if anchor and anchor["value"] else f"{'':17}"
+        target = f"{m['target']:10g}" if m.get("target") is not None else f"{'':10}"
+        cpu = f"  {m['cpu_s']:.2f}" if "cpu_s" in m else ""
+        lines.append(f"{m['name']:34}{m['value']:12.2f} {m['unit']:12}{target}{ratio}{cpu}")
     lines += ["", f"{'measurement':30}{'value':>12} {'unit':8}{'anchor':>28}{'ratio':>10}", "-" * 90]
     for m in measurements:
         if "@" in m["name"] or ":" in m["name"]:
@@ -266,13 +424,19 @@ def main() -> int:
     parser.add_argument("--no-engine", action="store_true", help="skip bench/engine.py")
     parser.add_argument("--profile", type=Path, default=None, help="write a cProfile file per handler and size here")
     parser.add_argument("--out", type=Path, default=BENCH / "results" / "latest.json")
+    parser.add_argument("--year-size", type=int, default=1000,
+                        help="clinic size of the analytics-year measurement (0: skip; only when among --sizes)")
+    parser.add_argument("--no-import", action="store_true", help="skip the import measurement")
+    parser.add_argument("--no-dashboard", action="store_true", help="skip bench/dashboard_refresh.py")
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
     args.cache.mkdir(parents=True, exist_ok=True)
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    measurements = measure(sizes, args.cache, 0 if args.no_engine else args.engine_runs, args.profile)
+    measurements = measure(sizes, args.cache, 0 if args.no_engine else args.engine_runs, args.profile,
+                           year_size=args.year_size or None, imports=not args.no_import,
+                           dashboard=not args.no_dashboard)
     print(table(measurements, sizes))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO)

@@ -328,7 +328,10 @@ class DailySeries:
     (their end is the n-th dose). Raises ValueError for another cadence, a ``count`` or no times.
     """
 
-    __slots__ = ("zone", "clock", "n", "base", "every", "start", "end", "end_inclusive")
+    __slots__ = ("zone", "clock", "n", "base", "every", "start", "end", "end_inclusive", "_days")
+
+    KEEP_DAYS = 8
+    """Dose days whose instants are kept (the last ones asked for: lookups walk back and forth a day or two)."""
 
     def __init__(self, step: Step, zone: ZoneInfo) -> None:
         if step.cadence != "daily" or step.count is not None or not step.times:
@@ -340,11 +343,22 @@ class DailySeries:
         self.base = anchor if anchor is not None else _EPOCH
         self.every = max(1, int(step.every)) if anchor is not None else 1
         self.start, self.end, self.end_inclusive = step.start, step.end, step.end_inclusive
+        self._days: dict[int, tuple[datetime, ...]] = {}
+
+    def _day(self, q: int) -> tuple[datetime, ...]:
+        # the UTC instants of the q-th dose day's clock times
+        found = self._days.get(q)
+        if found is None:
+            if len(self._days) >= self.KEEP_DAYS:
+                self._days.clear()
+            day = self.base + timedelta(days=q * self.every)
+            found = self._days[q] = tuple(local_to_utc(day, at, self.zone) for at in self.clock)
+        return found
 
     def instant(self, p: int) -> datetime:
         """The UTC instant of dose index ``p`` (bounds not applied)."""
         q, i = divmod(p, self.n)
-        return local_to_utc(self.base + timedelta(days=q * self.every), self.clock[i], self.zone)
+        return self._day(q)[i]
 
     def _guess(self, t: datetime) -> int:
         # the index of the first clock time at or after t's local wall time on t's local day (or the next dose
@@ -408,6 +422,22 @@ class DailySeries:
         """The step's dose instants in [t0, t1), sorted, one entry per scheduled (day, time)."""
         lo, hi = self.span(t0, t1)
         return [self.instant(p) for p in range(lo, hi)]
+
+    def on_day(self, day: date, start: datetime, end: datetime) -> list[datetime]:
+        """The step's dose instants in [start, end), the UTC bounds of local ``day`` (local midnight to the next,
+        or narrower), sorted, one per instant: the same as ``sorted(set(instants(start, end)))`` without index
+        lookups. Only ``day``'s clock times can fall in it, and those of the day before where daylight saving
+        moved one past midnight (a gap only moves a time forward, by less than a day)."""
+        if self.start is not None and self.start > start:
+            start = self.start
+        found: list[datetime] = []
+        for d in (day - timedelta(days=1), day):
+            q, r = divmod((d - self.base).days, self.every)
+            if not r:
+                found.extend(at for at in self._day(q) if start <= at < end and self.within_end(at))
+        if len(found) > 1:
+            found = sorted(set(found))
+        return found
 
 
 def _step_instants(step: Step, zone: ZoneInfo, lo: datetime, hi: datetime) -> list[datetime]:

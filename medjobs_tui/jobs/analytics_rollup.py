@@ -17,22 +17,25 @@ Rules and their sources:
 - Performance: runs of each job that finished that day (``runs`` table): runs, succeeded, success rate,
   p95 duration (nearest-rank, seconds).
 - Re-running a day deletes that day's rows and inserts afresh, in ONE transaction.
+- A back-fill (option ``days``: N days ending with the target day) rolls each day up as above, one
+  transaction per day, reading the orders, plans and fills once.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Callable
 
 from medjobs_tui.clinical import adherence
-from medjobs_tui.clinical.dosing import DosePlan, local_to_utc
+from medjobs_tui.clinical.dosing import DailySeries, DosePlan, local_to_utc, plan_doses
 from medjobs_tui.clinical.interactions import SEVERITIES
 from medjobs_tui.clinical.supply import effective_days_supply, plan_usage
 from medjobs_tui.clock import iso, parse_iso
 from medjobs_tui.config import Settings
 from medjobs_tui.jobs.base import JobContext
-from medjobs_tui.jobs.medication_reminder import known_since, order_dose_instants, order_plan, order_zone
+from medjobs_tui.jobs.medication_reminder import known_since, order_plan, order_zone
 from medjobs_tui.store import clinical as store
 
 PDC_WINDOW_DAYS = 90
@@ -61,40 +64,129 @@ def _target_day(ctx: JobContext) -> date:
     return ctx.now.astimezone(ctx.zone).date() - timedelta(days=1)
 
 
+@dataclass
+class _Order:
+    """What a roll-up needs of one active scheduled order of a living patient, read once for every day rolled
+    up: the row, its zone and dose plan, when it entered the store, and its fills as (local fill date, whole
+    days supply or None when it counts for nothing)."""
+
+    row: dict[str, Any]
+    zone: Any
+    plan: DosePlan
+    since: datetime
+    fills: list[tuple[date, int | None]]
+    series: DailySeries | None = None     # the plan's one daily step (most orders): its doses by arithmetic
+
+    def instants(self, day: date, start: datetime, end: datetime,
+                 shared: dict[tuple[Any, ...], list[datetime]] | None = None) -> list[datetime]:
+        """The plan's dose instants in [start, end) (within local ``day``), sorted, one per instant (as
+        ``plan_doses`` gives them). ``shared`` (given when [start, end) is the whole local day): the day's doses
+        of daily series by (clock times, zone, day), reused by every order whose series covers the whole day
+        (most orders: few distinct times, one zone)."""
+        if start >= end:
+            return []
+        series = self.series
+        if series is None:
+            return [d.at for d in plan_doses(self.plan, self.zone, start, end)]
+        if shared is None or series.every != 1 or (series.start is not None and series.start > start) \
+                or (series.end is not None and series.end < end):
+            return series.on_day(day, start, end)
+        key = (series.clock, series.zone, day)
+        found = shared.get(key)
+        if found is None:
+            found = shared[key] = series.on_day(day, start, end)
+        return found
+
+
 def run(ctx: JobContext) -> dict[str, Any]:
     """Compute and store the day's analytics, replacing any earlier roll-up of that day; return key figures.
 
+    Option ``days`` (default 1): roll up that many days ending with the target day (a back-fill), oldest first,
+    each day in its own transaction exactly as a run for that day alone would; orders, plans and fills are
+    read once for all of them. The summary is the target day's, plus ``days_rolled_up``.
     Summary: day ('YYYY-MM-DD'), orders (adherence rows), doses_scheduled, doses_taken, adherence_pct
     (overall, percent), pdc_orders (orders with a PDC), pdc_mean_pct, pdc_adherent (PDC >= 80 %),
     supply ({critical, low, ok, unknown}), safety_alerts, safety ({severity: n}), jobs (performance rows),
-    runs, runs_succeeded.
+    runs, runs_succeeded. Raises ValueError for a ``days`` that is not a whole number from 1 to 3660.
     """
     db, settings = ctx.db, ctx.settings
-    day = _target_day(ctx)
+    last = _target_day(ctx)
+    try:
+        days = int(ctx.option("days", 1))
+    except (TypeError, ValueError):
+        raise ValueError("analytics_rollup: option 'days' must be a whole number") from None
+    if not 1 <= days <= 3660:
+        raise ValueError("analytics_rollup: option 'days' must be from 1 to 3660")
+    # the dashboard's bar: one day = active orders read (plans and fills: most of the work), a back-fill = days
+    orders = _prepare(db, settings, ctx.progress if days == 1 else None)
+    summary: dict[str, Any] = {}
+    for k in range(days - 1, -1, -1):
+        if days > 1:
+            ctx.progress(days - k, days)
+        summary = _roll_up_day(ctx, last - timedelta(days=k), orders)
+    summary["days_rolled_up"] = days
+    return summary
+
+
+def _prepare(db, settings: Settings, progress: Callable[[int, int], object] | None = None) -> list[_Order]:
+    """The active scheduled orders of living patients with their plans and fills (fills' days supply under the
+    plan: the smaller of stated and computed, whole days rounded down; None when under one day or unknown).
+    ``progress(done, total)``: active orders looked at, of all active orders."""
+    dispenses = store.dispenses_by_order(db)
+    out: list[_Order] = []
+    active = store.active_orders(db, store.ORDER_PLAN_COLUMNS)
+    for index, order in enumerate(active, start=1):
+        if progress is not None:
+            progress(index, len(active))
+        if order["deceased"] or order["schedule_status"] != "scheduled":
+            continue
+        zone = order_zone(order, settings)
+        plan = order_plan(order, settings)
+        steps = plan.steps
+        series = DailySeries(steps[0], zone) if (len(steps) == 1 and steps[0].cadence == "daily"
+                                                 and steps[0].count is None and steps[0].times) else None
+        out.append(_Order(order, zone, plan, known_since(order), _fills(dispenses.get(order["id"], []), plan, zone),
+                          series))
+    return out
+
+
+def _fills(dispenses: list[dict[str, Any]], plan: DosePlan, zone) -> list[tuple[date, int | None]]:
+    if not dispenses:
+        return []
+    handed = [parse_iso(d["handed_over_at"]) for d in dispenses]
+    # the days a quantity lasts under the plan do not depend on the day rolled up (only the rate shown does)
+    usage = plan_usage(plan, zone, handed[0])
+    out: list[tuple[date, int | None]] = []
+    for d, at in zip(dispenses, handed):
+        computed = usage.days_supply(d["quantity"], at) if usage is not None else None
+        supply_days = effective_days_supply(d["days_supply"], computed)
+        whole = None if supply_days is None or supply_days < 1 else int(math.floor(supply_days))
+        out.append((at.astimezone(zone).date(), whole))
+    return out
+
+
+def _roll_up_day(ctx: JobContext, day: date, orders: list[_Order]) -> dict[str, Any]:
+    db = ctx.db
     day_start, day_end = day_bounds(day, ctx.zone)
     # a patient's local day can sit up to a day either side of the clinic's in UTC
     logged = store.dose_log_between(db, iso(day_start - timedelta(days=1)), iso(day_end + timedelta(days=1)),
                                     status="taken")
-    dispenses = store.dispenses_by_order(db)
-
     rows: list[dict[str, Any]] = []
-    orders = store.active_orders(db, store.ORDER_PLAN_COLUMNS)
-    for index, order in enumerate(orders, start=1):
-        ctx.progress(index, len(orders))          # orders rolled up, for the dashboard's bar
-        if order["deceased"] or order["schedule_status"] != "scheduled":
-            continue
-        zone = order_zone(order, settings)
-        start, end = day_bounds(day, zone)
+    bounds: dict[Any, tuple[datetime, datetime]] = {}      # zone -> the day's bounds there
+    shared: dict[tuple[Any, ...], Any] = {}                 # whole-day doses of daily series (see _Order.instants)
+    for o in orders:
+        start, end = bounds.get(o.zone) or bounds.setdefault(o.zone, day_bounds(day, o.zone))
         # doses before the order entered the store were never tracked: not counted as scheduled
-        plan = order_plan(order, settings)
-        instants = order_dose_instants(order, settings, max(start, known_since(order)), end, plan)
+        first = o.since if o.since > start else start
+        instants = o.instants(day, first, end, shared if first == start else None)
         if not instants:
             continue
-        taken = sum(1 for i in instants if (order["id"], iso(i)) in logged)
+        order_id = o.row["id"]
+        taken = sum(1 for i in instants if (order_id, iso(i)) in logged) if logged else 0
         rows.append(dict(
-            medication_request_id=order["id"], patient_id=order["patient_id"], doses_scheduled=len(instants),
+            medication_request_id=order_id, patient_id=o.row["patient_id"], doses_scheduled=len(instants),
             doses_taken=taken, adherence_pct=_round(adherence.dose_adherence(taken, len(instants))),
-            pdc_pct=_round(_order_pdc(order, dispenses.get(order["id"], []), day, zone, settings, plan)),
+            pdc_pct=_round(_pdc_of(o.fills, day) if len(o.fills) > 1 else None),
         ))
 
     supply = store.supply_status_counts(db)
@@ -133,27 +225,14 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
-def _order_pdc(order: dict[str, Any], dispenses: list[dict[str, Any]], day: date, zone,
-               settings: Settings, plan: DosePlan | None = None) -> float | None:
-    """PDC (percent) of one order over the PDC_WINDOW_DAYS days ending ``day``; None if PQA-ineligible.
-    ``plan``: the order's plan when the caller has read it (else ``order_plan``)."""
+def _pdc_of(fills: list[tuple[date, int | None]], day: date) -> float | None:
+    """PDC (percent) of one order over the PDC_WINDOW_DAYS days ending ``day`` from its fills (local fill date,
+    whole days supply); None if PQA-ineligible (fewer than two fills on different dates in the window)."""
     window_start = day - timedelta(days=PDC_WINDOW_DAYS - 1)
-    fills: list[adherence.Fill] = []
-    if not dispenses:
-        return None                       # no fill: not PQA-eligible (>= 2 fills), nothing to compute
-    usage = plan_usage(plan if plan is not None else order_plan(order, settings), zone,
-                       local_to_utc(day, time(0, 0), zone))
-    for d in dispenses:
-        handed = parse_iso(d["handed_over_at"])
-        filled = handed.astimezone(zone).date()
-        if not (window_start <= filled <= day):
-            continue
-        computed = usage.days_supply(d["quantity"], handed) if usage is not None else None
-        supply_days = effective_days_supply(d["days_supply"], computed)
-        if supply_days is None or supply_days < 1:
-            continue
-        fills.append(adherence.Fill(fill_date=filled, days_supply=int(math.floor(supply_days))))
-    if not adherence.pqa_eligible(fills):
+    if len(fills) < 2:
+        return None                                   # PQA: at least two fills
+    chosen = [adherence.Fill(fill_date=f, days_supply=n) for f, n in fills
+              if n is not None and window_start <= f <= day]
+    if not adherence.pqa_eligible(chosen):
         return None
-    index_date = min(f.fill_date for f in fills)
-    return adherence.pdc(fills, index_date, day)
+    return adherence.pdc(chosen, min(f.fill_date for f in chosen), day)

@@ -138,3 +138,28 @@ def test_pdc_is_pinned_to_a_hand_computed_value_when_the_index_date_is_not_the_w
     row = clinic.rows("SELECT pdc_pct FROM analytics_adherence WHERE day = ? AND medication_request_id = ?",
                       [DAY, order])[0]
     assert row["pdc_pct"] == round(100 * 56 / 60, 1) == 93.3
+
+
+def test_a_back_fill_of_days_writes_what_a_run_for_each_day_writes(clinic):
+    # the reference: one run per day, oldest first
+    days = ["2026-11-24", "2026-11-25", "2026-11-26", "2026-11-27", "2026-11-28"]
+    singles = [clinic.run("analytics_rollup", day=d) for d in days]
+    table = "SELECT day, medication_request_id, patient_id, doses_scheduled, doses_taken, adherence_pct, pdc_pct" \
+            " FROM analytics_adherence WHERE day >= ? ORDER BY day, medication_request_id"
+    one_by_one = clinic.rows(table, [days[0]])
+    with transaction(clinic.db):
+        clinic.db.execute("DELETE FROM analytics_adherence")
+    summary = clinic.run("analytics_rollup", days=5)          # ends with the default day, 2026-11-28
+    assert clinic.rows(table, [days[0]]) == one_by_one and len(one_by_one) > 0
+    assert clinic.scalar("SELECT count(DISTINCT day) FROM analytics_adherence") == 5
+    assert summary["days_rolled_up"] == 5
+    assert singles[-1]["days_rolled_up"] == 1
+    assert {**summary, "days_rolled_up": 1} == singles[-1]
+
+
+def test_a_back_fill_refuses_a_number_of_days_out_of_range(clinic):
+    import pytest
+
+    for bad in (0, -1, 4000, "a week"):
+        with pytest.raises(ValueError, match="days"):
+            clinic.run("analytics_rollup", days=bad)

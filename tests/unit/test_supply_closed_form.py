@@ -121,3 +121,16 @@ def test_a_supply_outlasting_the_look_ahead_lasts_to_the_horizon_in_both():
     # within it: the dose after the last covered one
     assert plan_usage(DosePlan((step,)), NY, start).run_out(start, 30) == \
         local_to_utc(date(2026, 1, 31), time(9, 0), NY)
+
+
+@settings(max_examples=200, deadline=None)
+@given(plan=daily_plans(), day_offset=st.integers(min_value=-70, max_value=70), around=AROUND,
+       since_min=st.integers(min_value=-3 * 24 * 60, max_value=2 * 24 * 60))
+def test_a_days_doses_from_the_series_are_the_enumerated_ones(plan, day_offset, around, since_min):
+    # a local day's window [local midnight, next local midnight), narrowed by when the order entered the store
+    step = plan.steps[0]
+    day = around.astimezone(NY).date() + timedelta(days=day_offset)
+    start, end = local_to_utc(day, time(0, 0), NY), local_to_utc(day + timedelta(days=1), time(0, 0), NY)
+    start = max(start, start + timedelta(minutes=since_min))
+    expected = [d.at for d in step_doses(step, NY, start, end)] if start < end else []
+    assert (DailySeries(step, NY).on_day(day, start, end) if start < end else []) == expected
