@@ -12,22 +12,20 @@ from pathlib import Path
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Input, Static
 
+from medjobs_tui.tui.forms import FORM_BINDINGS, FormKeys
 
-class LoginScreen(Screen[None]):
+
+class LoginScreen(FormKeys, Screen[None]):
     """User name and password; ``demo_file`` (if it exists) is pointed to as where the demo users are."""
 
-    # priority: tab moves the focus when the app takes the key from its queue, before the keys typed after
-    # it are routed; as an ordinary binding it ran only once tab had bubbled up from the name field, and
-    # a fast typist's password, already routed there, landed in the visible name field
-    BINDINGS = [
-        Binding("tab", "app.focus_next", "Next field", show=False, priority=True),
-        Binding("shift+tab", "app.focus_previous", "Previous field", show=False, priority=True),
-    ]
+    # tab, shift+tab and enter in the name field move the focus before the keys typed after them are
+    # routed (see tui/forms.py): a fast typist's password never lands in the visible name field
+    BINDINGS = FORM_BINDINGS
+    NEXT_ON_ENTER = frozenset({"login-user"})
 
     def __init__(self, clinic: str, username: str | None = None, demo_file: Path | None = None) -> None:
         super().__init__()
@@ -49,10 +47,6 @@ class LoginScreen(Screen[None]):
                 yield Static(f"Demo clinic: the demo users and their passwords are in {self.demo_file} "
                              "(for the demo only).", id="login-demo-hint")
             yield Static("enter signs in · ctrl+q quits", classes="dialog-hint")
-
-    @on(Input.Submitted, "#login-user")
-    def _user_entered(self) -> None:
-        self.query_one("#login-password", Input).focus()
 
     @on(Input.Submitted, "#login-password")
     def _password_entered(self) -> None:

@@ -31,6 +31,7 @@ from medjobs_tui.config import MEANINGS
 from medjobs_tui.console import ConsoleError
 from medjobs_tui.console.signoff import MEANING_WORDS, ItemState, Signature, SignoffState
 from medjobs_tui.tui import formatting as fmt
+from medjobs_tui.tui.forms import FORM_BINDINGS, FormKeys
 from medjobs_tui.tui.screens import DetailScreen
 from medjobs_tui.tui.tables import Column, Row
 from medjobs_tui.tui.widgets import LiveTable
@@ -173,7 +174,7 @@ class MeaningSet(RadioSet):
         self.screen.focus_next()
 
 
-class SignScreen(ModalScreen["Signature | None"]):
+class SignScreen(FormKeys, ModalScreen["Signature | None"]):
     """Signs (``mode`` sign) or revokes (``mode`` revoke) item ``item`` as the app's actor.
 
     Asks the user name (only when ``needs_name``: the first signing of the session), the password, the
@@ -181,7 +182,10 @@ class SignScreen(ModalScreen["Signature | None"]):
     to field and signs from the last one; escape cancels. A refusal shows in the dialog and clears the password;
     the signature closes it (``dismiss`` with the Signature)."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="sign.cancel")]
+    # tab, shift+tab and enter in the name, password or meaning field move on before the next key is routed
+    # (tui/forms.py): a burst never leaves the password in the visible name field
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="sign.cancel"), *FORM_BINDINGS]
+    NEXT_ON_ENTER = frozenset({"sign-user", "sign-password", "sign-meaning"})
 
     DEFAULT_CSS = """
     SignScreen { align: center middle; }
@@ -206,6 +210,8 @@ class SignScreen(ModalScreen["Signature | None"]):
         self.needs_name = needs_name
         self.baseline = baseline
         self.busy = False
+        # focused as the dialog is composed, before a key typed right after s can arrive
+        self.AUTO_FOCUS = "#sign-user" if needs_name else "#sign-password"
 
     def compose(self) -> ComposeResult:
         app = self.app
@@ -231,13 +237,6 @@ class SignScreen(ModalScreen["Signature | None"]):
                 yield Input(placeholder="reason for revoking (required)", id="sign-comment")
             yield Static("", id="sign-error")
             yield Static("enter: next field, then signs · escape cancels", classes="dialog-hint")
-
-    def on_mount(self) -> None:
-        self.query_one("#sign-user" if self.needs_name else "#sign-password", Input).focus()
-
-    @on(Input.Submitted, "#sign-user, #sign-password")
-    def _next_field(self) -> None:
-        self.focus_next()
 
     @on(Input.Submitted, "#sign-comment")
     def _submit(self) -> None:

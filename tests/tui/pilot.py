@@ -81,3 +81,30 @@ def fixed_log(book, lines=(("INFO", "medjobs_tui.engine.runner", "run 7 of backu
         book._lines.clear()
         book._lines.extend(saved[0])
         book._seq = saved[1]
+
+
+_CHARACTERS = {"minus": "-", "full_stop": ".", "space": " "}
+
+
+def key_names(text: str) -> list[str]:
+    """The key names a terminal sends for ``text``, as ``pilot.press`` and ``burst`` take them."""
+    return [{ch: name for name, ch in _CHARACTERS.items()}.get(ch, ch) for ch in text]
+
+
+async def type_in(pilot, text: str) -> None:
+    """Type ``text`` as a person would: one key press per character (``pilot.press`` waits after each)."""
+    await pilot.press(*key_names(text))
+
+
+async def burst(pilot, *keys: str) -> None:
+    """Send ``keys`` as one burst, as a fast typist, a paste or a password manager's auto-type does under
+    load: all queued before the app handles the first (``pilot.press`` waits for the app to go idle between
+    keys, which hides the race of a focus move against the keys typed after it)."""
+    from textual import events
+
+    app = pilot.app
+    for key in keys:
+        event = events.Key(key, key if len(key) == 1 else _CHARACTERS.get(key))
+        event.set_sender(app)
+        app._driver.send_message(event)
+    await pilot.pause()

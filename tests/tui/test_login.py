@@ -7,13 +7,15 @@ nothing of the clinic shows, the runner goes on, and only the user's password un
 
 from __future__ import annotations
 
+import pytest
+
 from medjobs_tui.console import Console
 from medjobs_tui.console.identity import write_demo_users
 from medjobs_tui.store import runs as store_runs
 from medjobs_tui.tui.app import MedJobsApp, build_dashboard
 from medjobs_tui.tui.login import LockScreen, LoginScreen
 from tests.conftest import PASSWORD, make_user
-from tests.tui.pilot import first_paint, notices, settle, wait_until
+from tests.tui.pilot import burst, first_paint, key_names, notices, settle, wait_until
 
 SIZE = (120, 40)
 
@@ -88,30 +90,14 @@ async def test_a_person_types_the_name_presses_tab_types_the_password_and_is_sig
         assert app.actor.username == "nurse.kim"
 
 
-def _keys(text: str) -> list[str]:
-    """The key names a terminal sends for ``text`` (as ``pilot.press`` takes them)."""
-    return [{"-": "minus", ".": "full_stop", " ": "space"}.get(ch, ch) for ch in text]
-
-
-async def burst(pilot, keys: list[str]) -> None:
-    """Send ``keys`` as a fast typist's terminal does under load: each the key event ``pilot.press`` sends,
-    all of them queued before the app has handled the first (``pilot.press`` waits after each key)."""
-    from textual import events
-
-    app = pilot.app
-    for key in keys:
-        event = events.Key(key, key if len(key) == 1 else {"minus": "-", "full_stop": ".", "space": " "}.get(key))
-        event.set_sender(app)
-        app._driver.send_message(event)
-
-
-async def test_a_burst_of_name_tab_password_enter_as_the_screen_opens_signs_in(settings):
-    """The whole sign-in typed in one burst, the first key arriving as the sign-in screen mounts: the tab
-    is not lost (the password never lands in the visible name field) and enter signs in."""
+@pytest.mark.parametrize("between", ["tab", "enter"])
+async def test_a_burst_of_name_tab_or_enter_password_enter_as_the_screen_opens_signs_in(settings, between):
+    """The whole sign-in typed in one burst, the first key arriving as the sign-in screen mounts: the tab or
+    enter after the name is not lost (the password never lands in the visible name field) and enter signs in."""
     make_user(settings, "nurse.kim", "operator")
     app = build_dashboard(settings, refresh_interval=0.1)
     async with app.run_test(size=SIZE) as pilot:
-        await burst(pilot, [*_keys("nurse.kim"), "tab", *_keys(PASSWORD), "enter"])
+        await burst(pilot, *key_names("nurse.kim"), between, *key_names(PASSWORD), "enter")
         await wait_until(pilot, lambda: app.actor is not None or "wrong" in str(
             app.screen.query_one("#login-error").render()), what="the sign-in's answer")
         assert app.actor is not None and app.actor.username == "nurse.kim", (
@@ -125,14 +111,14 @@ async def test_keys_pressed_one_by_one_from_the_first_instant_sign_in(settings):
     make_user(settings, "nurse.kim", "operator")
     app = build_dashboard(settings, refresh_interval=0.1)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press(*_keys("nurse.kim"), "tab", *_keys(PASSWORD))
+        await pilot.press(*key_names("nurse.kim"), "tab", *key_names(PASSWORD))
         assert app.screen.query_one("#login-user").value == "nurse.kim"
         assert app.screen.query_one("#login-password").value == PASSWORD
         await pilot.press("enter")
         await wait_until(pilot, lambda: app.actor is not None, what="sign-in")
     app = build_dashboard(settings, username="nurse.kim", refresh_interval=0.1)
     async with app.run_test(size=SIZE) as pilot:
-        await burst(pilot, [*_keys(PASSWORD), "enter"])
+        await burst(pilot, *key_names(PASSWORD), "enter")
         await wait_until(pilot, lambda: app.actor is not None, what="sign-in with the name given")
 
 

@@ -8,7 +8,6 @@ import csv
 import json
 import logging
 
-from textual import events
 from textual.widgets import Button, Footer, Input, ProgressBar, TabbedContent
 
 from medjobs_tui.console import Actor
@@ -26,21 +25,10 @@ from medjobs_tui.tui.screens.prompts import ConfirmScreen, PathScreen
 from medjobs_tui.tui.screens.run import RunScreen
 from medjobs_tui.tui.widgets.overview import OverviewPane
 from tests.tui.conftest import NOW, STORE_KEY
-from tests.tui.pilot import cell, first_paint, notices, select, settle, wait_until
+from tests.tui.pilot import burst, cell, first_paint, notices, select, settle, wait_until
 
 SIZE = (120, 40)
 REVIEWER = Actor("rita", "reviewer")
-
-
-async def burst(pilot, *keys: str) -> None:
-    """Send ``keys`` as one burst, as a fast typist or a paste does: all queued before the app handles any
-    (Pilot.press waits for the app to go idle between keys, which hides the race)."""
-    app = pilot.app
-    for key in keys:
-        event = events.Key(key, key if len(key) == 1 else None)
-        event.set_sender(app)
-        app._driver.send_message(event)
-    await pilot.pause()
 
 
 def rows(app, tab):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
 from medjobs_tui.clock import FixedClock
@@ -17,7 +18,7 @@ from medjobs_tui.tui.screens import DetailScreen
 from medjobs_tui.tui.signoff_tab import SIGNOFF_KEY, SIGNOFF_TAB, SignScreen
 from tests.conftest import PASSWORD
 from tests.tui.conftest import NOW
-from tests.tui.pilot import cell, ready_for_snapshot, select, settle, wait_until
+from tests.tui.pilot import burst, cell, key_names, ready_for_snapshot, select, settle, type_in, wait_until
 
 SIZE = (120, 40)
 LEAD = Actor("tess.lead", "reviewer", "technical lead")
@@ -33,13 +34,6 @@ def add_reviewers(console: Console) -> None:
                              ("pat.manager", "project manager", "Pat Manager")):
         console.add_user(admin, name, "reviewer", PASSWORD, role, full)
     console.add_user(admin, "olly.operator", "operator", PASSWORD)
-
-
-async def type_in(pilot, text: str) -> None:
-    """Type ``text`` as a person would: one key press per character."""
-    names = {"-": "minus", " ": "space", ".": "full_stop"}
-    for ch in text:
-        await pilot.press(names.get(ch, ch))
 
 
 def preview_text(app) -> str:
@@ -102,6 +96,30 @@ async def test_a_reviewer_types_name_and_password_in_the_dialog_signs_and_reads_
         assert "with user name + password" in shown and "comment: all diffs read" in shown
     state = clinic.console.signoff_state()
     assert [s.components for i in state.items for s in i.history] == ["user name + password", "password"]
+
+
+@pytest.mark.parametrize("between", ["tab", "enter"])
+async def test_a_signing_typed_in_one_burst_keeps_each_field_and_signs(clinic, between):
+    """Name, password, meaning and comment typed in one burst (a fast typist or a password manager): the
+    password never lands in the visible name field, and the signature is made with the chosen meaning."""
+    add_reviewers(clinic.console)
+    app = MedJobsApp(clinic.console, LEAD, refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_tab(pilot, app)
+        item = "technical_review.code_review"
+        select(app, SIGNOFF_TAB, item)
+        meaning = ["enter"] if between == "enter" else ["tab"]     # enter chooses the default; tab keeps it
+        await pilot.press("s")
+        await wait_until(pilot, lambda: isinstance(app.screen, SignScreen), what="the signing dialog")
+        await burst(pilot, *key_names("tess.lead"), between, *key_names(PASSWORD), between, *meaning,
+                    *key_names("read it"), "enter")
+        await wait_until(pilot, lambda: cell(app, SIGNOFF_TAB, item, "status") == "signed" or (
+            isinstance(app.screen, SignScreen) and "Signing" not in str(app.screen.query_one("#sign-error").render())
+            and app.screen.query_one("#sign-error").render().plain), what="the signature or a refusal")
+        assert cell(app, SIGNOFF_TAB, item, "status") == "signed", (
+            app.screen.query_one("#sign-user").value if isinstance(app.screen, SignScreen) else "")
+    signature = next(s for i in clinic.console.signoff_state().items if i.id == item for s in i.history)
+    assert (signature.components, signature.meaning, signature.comment) == ("user name + password", "reviewed", "read it")
 
 
 async def test_after_the_dashboard_locks_the_next_signing_takes_both_components_again(clinic):
