@@ -109,14 +109,18 @@ def test_retry_delay_formula(notify_settings):
     assert [retry_delay(retry, n) for n in (1, 2, 3, 4, 9)] == [30, 60, 100, 100, 100]
 
 
-def closed_port() -> int:
+@pytest.fixture
+def refusing_port():
+    """A local TCP port that refuses connections for the whole test: bound (so no other test or process can
+    take it and answer, as one did under load with an "authentication refused") but never listening."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]             # nothing listens once the socket is closed
+        yield s.getsockname()[1]
 
 
-def test_a_real_failed_send_gives_a_category_never_the_url_its_secret_or_apprise_text(tmp_path, clock, caplog):
-    url = f"mailto://clinicbot:s3cret-pw@127.0.0.1:{closed_port()}?from=bot@clinic.test&to=desk@clinic.test&mode=insecure"
+def test_a_real_failed_send_gives_a_category_never_the_url_its_secret_or_apprise_text(tmp_path, clock, caplog,
+                                                                                       refusing_port):
+    url = f"mailto://clinicbot:s3cret-pw@127.0.0.1:{refusing_port}?from=bot@clinic.test&to=desk@clinic.test&mode=insecure"
     settings = load_settings(channel_config(tmp_path, {"staff_mail": {"audience": ["staff"], "url": url}},
                                             retry={"max_attempts": 1}))
     from medjobs_tui.store import connect
@@ -260,9 +264,9 @@ def test_templates_carry_no_patient_data():
                          threshold_days=3).startswith("P-00012:")
 
 
-def test_apprise_is_silent_in_our_logs(tmp_path, caplog):
+def test_apprise_is_silent_in_our_logs(tmp_path, caplog, refusing_port):
     """Apprise's own log lines quote recipients, hosts and URLs; none of them reaches MedJobs' log."""
-    url = f"json://relay:r3lay-token@127.0.0.1:{closed_port()}/notify"
+    url = f"json://relay:r3lay-token@127.0.0.1:{refusing_port}/notify"
     settings = load_settings(channel_config(tmp_path, {"relay": {"audience": ["patient"], "url": url}}))
     caplog.set_level(logging.DEBUG)
     msg = OutgoingMessage(1, "dose_reminder", "patient", "title", "body", {KEY_HEADER: "x"})
