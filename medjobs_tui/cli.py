@@ -962,11 +962,12 @@ def backup_group() -> None:
 @click.option("--limit", default=30, show_default=True, type=LIMIT)
 @click.pass_obj
 def backup_list(obj: Ctx, limit: int) -> None:
-    """The backups kept, newest first: verified when made, and intact (SHA-256 still matches) now."""
-    console = obj.viewer()
+    """The backups kept, newest first: verified when made, and intact (SHA-256 still matches) now
+    (operator, admin, auditor; audited)."""
+    console, actor = obj.console()
     _print_table(("id", "file", "created", "size", "verified", "intact"), (
         (str(b.id), b.file, _local(b.created_at, obj.settings), f"{b.size_bytes:,}", "yes" if b.verified else "NO",
-         "yes" if b.intact else "NO (changed or missing)") for b in console.backups(limit)))
+         "yes" if b.intact else f"NO ({b.state})") for b in console.list_backups(actor, limit)))
 
 
 @backup_group.command("verify")

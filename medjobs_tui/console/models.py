@@ -229,6 +229,8 @@ class Snapshot:
     notifications: list[NotificationRow] = field(default_factory=list)
     doses: list[DoseRow] | None = None
     """Today's doses (clinic-local day); None when the actor's role may not see them."""
+    backups: list[BackupRow] | None = None
+    """The backups kept, each re-checked against its SHA-256; None when the actor's role may not list them."""
     validation: list[JobValidation] = field(default_factory=list)
     """Each job's validation status (``engine.validation.JobValidation``)."""
     runners: list["RunnerInfo"] = field(default_factory=list)
@@ -263,7 +265,8 @@ class DoseConfirmation:
 class BackupRow:
     """One backup as the dashboard and ``medjobs backup list`` show it: file name, when (aware UTC), size,
     whether it was verified when made (and the integrity text), and ``intact``: the file is there and its
-    SHA-256 still matches the one recorded (False: changed or missing since; a flipped byte shows here)."""
+    SHA-256 still matches the one recorded (False: changed or missing since; a flipped byte shows here);
+    ``state`` says which: ``intact``, ``changed`` or ``missing``."""
 
     id: int
     file: str
@@ -272,6 +275,7 @@ class BackupRow:
     verified: bool
     integrity: str
     intact: bool
+    state: str = "intact"
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # patient-level schedule (pseudonyms, orders, doses): clinic staff, not the auditor (who reads audit/evidence)
     "dose.read": frozenset({"operator", "admin", "reviewer"}),
     "backup.verify": frozenset({"operator", "admin", "auditor"}),
+    "backup.list": frozenset({"operator", "admin", "auditor"}),
     "store.restore": frozenset({"admin"}),
     "audit.verify": frozenset({"admin", "auditor"}),
     "audit.list": frozenset({"admin", "auditor"}),
@@ -128,7 +129,7 @@ ACTION_WORDS = {
     "key.rotate": "rotate the store key",
     "dose.record": "record what happened to a dose",
     "dose.read": "see patients' doses",
-    "backup.verify": "verify backups", "store.restore": "restore the store from a backup",
+    "backup.verify": "verify backups", "backup.list": "list the backups", "store.restore": "restore the store from a backup",
     "audit.verify": "verify the audit trail", "audit.list": "list the audit trail",
     "report.write": "write the validation report",
     "selftest.run": "run the self-test",
@@ -575,28 +576,46 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
 
     def backups(self, limit: int = 50) -> list[BackupRow]:
         """The newest backups still kept, newest first, each checked against its recorded SHA-256 (cached by
-        file size and modification time, so a refresh does not re-read unchanged files)."""
+        the file's size, modification and inode change times, so a refresh does not re-read unchanged files;
+        any write to the file changes its ctime, which, unlike the mtime, cannot be set back).
+        Unchecked: callers check the role (``list_backups``, the snapshot)."""
         out = []
         for r in clinical.list_backups(self.db, limit):
             if r.get("removed_at"):
                 continue
             path = Path(r["path"])
+            state = self._file_state(path, r["sha256"])
             out.append(BackupRow(
                 id=r["id"], file=path.name, created_at=parse_iso(r["created_at"]), size_bytes=r["size_bytes"],
-                verified=bool(r["verified"]), integrity=r["integrity"], intact=self._intact(path, r["sha256"]),
+                verified=bool(r["verified"]), integrity=r["integrity"], intact=state == "intact", state=state,
             ))
         return out
 
-    def _intact(self, path: Path, sha256: str) -> bool:
+    def list_backups(self, actor: Actor, limit: int = 50, *, audit_read: bool = True) -> list[BackupRow]:
+        """``backups`` for ``actor`` (``backup.list``: operator, admin, auditor): the CLI's ``backup list`` and
+        the dashboard's Backups tab. Audited with counts (the dashboard's refreshes pass ``audit_read=False``:
+        checked, not logged each second). Raises PermissionDenied."""
+        self.authorise(actor, "backup.list", "backups")
+        rows = self.backups(limit)
+        if audit_read:
+            self._audit_ok(actor, "backup.list", "backups",
+                           {"shown": len(rows), "not_intact": sum(not b.intact for b in rows)})
+        return rows
+
+    def _file_state(self, path: Path, sha256: str) -> str:
+        """``intact`` (the file's SHA-256 is ``sha256``), ``changed`` or ``missing``."""
         try:
             st = path.stat()
         except OSError:
-            return False
+            return "missing"
         cache = self.__dict__.setdefault("_sha_cache", {})
-        key = (str(path), st.st_size, st.st_mtime_ns)
+        key = (str(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         if key not in cache:
-            cache[key] = backup_job.sha256_of(path)
-        return cache[key] == sha256
+            try:
+                cache[key] = backup_job.sha256_of(path)
+            except OSError:
+                return "missing"
+        return "intact" if cache[key] == sha256 else "changed"
 
     def verify_backup_file(self, actor: Actor, path: Path) -> dict[str, Any]:
         """Verify backup file ``path`` against its manifest: SHA-256 and size, then opened with the backup key
@@ -897,12 +916,15 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
         count of runs per state always, and of ``views`` (default: all of VIEWS) only those asked for, so a
         refresh reads just the visible tab. ``run_filter`` narrows the queue (every state listed, skipped
         ticks too); ``log_level`` the log. With ``actor`` whose role may see doses, today's doses
-        (clinic-local day) too; otherwise ``doses`` is None."""
+        (clinic-local day) too; otherwise ``doses`` is None. Likewise ``backups`` (``backup.list``)."""
         views = frozenset(VIEWS if views is None else views)
         now = self.clock.now()
         doses = None
         if "doses" in views and actor is not None and actor.role in PERMISSIONS["dose.read"]:
             doses = self.doses(actor, now.astimezone(self.settings.zone).date(), audit_read=False)
+        backups = None
+        if "backups" in views and actor is not None and actor.role in PERMISSIONS["backup.list"]:
+            backups = self.list_backups(actor, audit_read=False)
         return Snapshot(
             now=now,
             runs=self.runs(limit, run_filter, include_skipped=True) if "queue" in views else [],
@@ -910,7 +932,7 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
             metrics=self.metrics() if "metrics" in views else [],
             evidence=self.evidence(limit) if "evidence" in views else [],
             notifications=self.notifications(limit) if "notifications" in views else [],
-            doses=doses,
+            doses=doses, backups=backups,
             overview=self.overview() if "overview" in views else None,
             log=self.log_lines(log_level) if "log" in views else [],
             alerts=(self.alerts(actor, "all", limit) if "alerts" in views and actor is not None

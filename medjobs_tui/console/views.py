@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 EXPORT_FORMATS = ("csv", "json")
 
 VIEWS = ("overview", "queue", "jobs", "metrics", "evidence", "notifications", "doses", "validation", "log",
-         "alerts")
+         "alerts", "backups")
 """The views a snapshot can hold (the dashboard's tabs)."""
 
 

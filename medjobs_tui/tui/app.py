@@ -73,8 +73,8 @@ LOG_LEVELS = ("INFO", "WARNING", "ERROR")
 
 EXTRA_KEYS = (
     ("enter", "Open the selected run, job, evidence record or notification", "tables"),
-    ("0 1 … 7 l", "Switch to Overview, Queue, Jobs, Metrics, Evidence, Notifications, Doses, Validation, Log",
-     "everywhere"),
+    ("0 1 … 7 l b", "Switch to Overview, Queue, Jobs, Metrics, Evidence, Notifications, Doses, Validation, Log, "
+     "Backups", "everywhere"),
     ("↑ ↓ pgup pgdn", "Move the cursor", "tables"),
     ("home end", "Go to the first / last row", "tables"),
     ("ctrl+p", "Command palette (jobs, tabs, theme: the theme chosen is remembered)", "everywhere"),

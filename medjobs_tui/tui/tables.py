@@ -185,6 +185,11 @@ TABS = TABS + (TabSpec("log", "Log", (
                             "logs there)."),)
 
 
+from medjobs_tui.tui import backups_tab  # noqa: E402 - the Backups tab lives in its own module
+TABS = TABS + (TabSpec(backups_tab.BACKUPS_TAB, "Backups", tuple(Column(*c) for c in backups_tab.COLUMNS),
+                       backups_tab.rows, key=backups_tab.KEY, empty=backups_tab.EMPTY),)
+
+
 def tab_keys() -> list[tuple[str, TabSpec]]:
     """``(key, tab)`` for every table tab: its own key, else its number among the numbered tabs."""
     out, n = [], 0

@@ -164,7 +164,7 @@ def test_cli_backup_verify_and_restore(console, tmp_path):
     flip_a_byte(path)
     bad = _cli(config, "backup", "verify", str(path))
     assert bad.returncode == 1 and "SHA-256" in bad.stderr and "Traceback" not in bad.stderr
-    assert "NO (changed or missing)" in _cli(config, "backup", "list").stdout
+    assert "NO (changed)" in _cli(config, "backup", "list").stdout
     refused = _cli(config, "restore", str(path), "--yes")
     assert refused.returncode == 1 and "not restored" in refused.stderr
     flip_a_byte(path)  # back as it was
