@@ -820,8 +820,11 @@ class MedJobsApp(SignoffActions, App[None]):
     def _preview_notification(self, key: str | None) -> None:
         """Show the whole message of notification ``key`` (the row under the cursor) under the table."""
         note = self._notification(int(key)) if key is not None else None
-        self.query_one("#notifications-preview", Static).update(
-            Text(note.message) if note is not None else "")
+        try:
+            preview = self.query_one("#notifications-preview", Static)
+        except NoMatches:  # the app is closing: a late highlight has nowhere to go
+            return
+        preview.update(Text(note.message) if note is not None else "")
 
     def _notification(self, notification_id: int) -> NotificationRow | None:
         if self.latest is None:
