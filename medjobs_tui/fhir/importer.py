@@ -1,10 +1,20 @@
-"""FHIR R4 import into the store: read files, resolve references, map, and write it all in one transaction.
+"""FHIR R4 import into the store: stream files, resolve references, map, and write in batches in one transaction.
 
 Entry point: ``import_paths(db, settings, paths, now) -> ImportReport``. Input: bulk NDJSON files
 (one resource per line) and .json files holding one resource or a Bundle. Imported types: Patient,
 MedicationRequest, MedicationDispense, and Medication (only to resolve ``medicationReference``);
 every other type is counted in ``ImportReport.ignored``. Mapping rules are in
 ``medjobs_tui.fhir.mapping``; all SQL is in ``medjobs_tui.store.records``.
+
+Memory is bounded by a batch, not by the input: the files are streamed three times, one NDJSON line at a
+time (pass 1: Patient, Medication and every other type; pass 2: MedicationRequest; pass 3: MedicationDispense;
+a line's type is sniffed from its bytes, see ``reader.sniff_type``, so each line is parsed by the pass that
+owns it), and rows are mapped and written ``BATCH_SIZE`` at a time. What stays for the whole import is ids:
+FHIR id -> row id of imported patients and orders, ids seen and skipped per type, Medication resources and
+Bundle fullUrls. A .json document (one resource or a Bundle) is read whole. All batches are written in ONE
+transaction, so the import stays all-or-nothing for the good rows (a store error or a dry run rolls every
+batch back); SQLite spills the transaction's pages to the WAL file itself, so the store's cache is bounded
+by its own ``cache_size``, not by the input.
 
 Rules of the import (decisions where FHIR leaves a choice, for a careful clinic pharmacist):
 
@@ -34,7 +44,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, TYPE_CHECKING
+from typing import Any, Callable, Iterator, TYPE_CHECKING
 
 
 from medjobs_tui.config import Settings
@@ -53,7 +63,9 @@ from medjobs_tui.fhir.mapping import (
 from medjobs_tui.clock import parse_iso
 from medjobs_tui.fhir import values
 from medjobs_tui.fhir.preferences import preferred_channel
-from medjobs_tui.fhir.reader import Found, ReadResult, read_paths
+from medjobs_tui.fhir.reader import (
+    NDJSON_SUFFIXES, Found, ReadResult, expand_paths, ndjson_lines, read_json_file, read_ndjson_line, sniff_type,
+)
 from medjobs_tui.clinical.ingredients import ingredients_from_rxnorm_text
 from medjobs_tui.store import preferences as store_prefs
 from medjobs_tui.store import records, transaction
@@ -68,6 +80,9 @@ IMPORTED_TYPES = ("Patient", "MedicationRequest", "MedicationDispense", "Medicat
 """Resource types the importer reads; every other type is counted as ignored."""
 
 _SUMMARY_LIST_LIMIT = 20
+
+BATCH_SIZE = 1000
+"""Resources mapped and written per batch: the bound on resource bodies held in memory at once."""
 
 
 @dataclass(frozen=True)
@@ -212,20 +227,40 @@ def _ref_id(ref: Any, rtype: str, path: str, full_urls: dict[str, tuple[str, str
     raise _Skip(f"{path}.reference", f"not a {rtype} reference")
 
 
-class _Importer:
-    """One import run; see ``import_paths``."""
+_PASS_OF = {"MedicationRequest": 2, "MedicationDispense": 3}
+"""Which pass handles a resource type: 1 Patient, Medication and every other type; 2 orders; 3 dispenses."""
 
-    def __init__(self, db: sqlite_utils.Database, settings: Settings, read: ReadResult, now: str,
-                 dry_run: bool = False) -> None:
+
+class _Importer:
+    """One import run in three streamed passes over the input; see ``import_paths``.
+
+    Held for the whole run (bounded by the number of ids, not by the resources' bodies): FHIR id ->
+    row id maps of imported patients and orders, the ids seen per type (duplicates), the ids skipped
+    per type (to say why a reference fails), Medication resources (to resolve ``medicationReference``)
+    and the Bundle ``fullUrl`` map. Resource bodies are held one batch at a time, except those of .json
+    documents, which are read whole."""
+
+    def __init__(self, db: sqlite_utils.Database, settings: Settings, files: list[Path], now: str,
+                 dry_run: bool = False, batch_size: int = BATCH_SIZE) -> None:
         self.db = db
         self.dry_run = dry_run
         self.settings = settings
-        self.read = read
+        self.files = files
         self.now = now
-        self.report = ImportReport(files=read.files, lines=read.lines)
-        self.report.skipped.extend(SkippedLine(p.file, p.line, p.reason) for p in read.problems)
-        self.by_type: dict[str, dict[str, Found]] = {t: {} for t in IMPORTED_TYPES}
+        self.batch_size = max(1, batch_size)
+        self.report = ImportReport()
+        self.read = ReadResult()            # full_urls for the whole run; resources/problems drained per record
+        self.seen: dict[str, dict[str, tuple[str, int | None]]] = {t: {} for t in IMPORTED_TYPES}
         self.skipped_ids: dict[str, set[str]] = {t: set() for t in IMPORTED_TYPES}
+        self.medications: dict[str, dict[str, Any]] = {}
+        self.patients: dict[str, tuple[int, bool]] = {}      # FHIR id -> (row id, deceased)
+        self.requests: dict[str, tuple[int, int]] = {}       # FHIR id -> (row id, patient row id)
+        self.deceased_ids: list[int] = []
+        self.unreadable: set[int] = set()
+        self.held: dict[int, list[Found]] = {}               # .json file index -> its orders and dispenses
+        self.ignored: Counter = Counter()
+        self.pseudonym_number = 0
+        self.channel_names = settings.notifications.channels_for("patient")
 
     # -- reporting ---------------------------------------------------------------------------
     def skip(self, found: Found, path: str, problem: str) -> None:
@@ -238,34 +273,108 @@ class _Importer:
         self.report.warnings.append(SkippedLine(found.loc.file, found.loc.line,
                                                 f"{found.type} {found.loc.at(path)}: {problem}"))
 
-    # -- indexing ----------------------------------------------------------------------------
-    def index(self) -> None:
-        ignored: Counter = Counter()
-        for found in self.read.resources:
-            if found.type not in self.by_type:
-                ignored[found.type] += 1
+    # -- reading -------------------------------------------------------------------------------
+    def _records(self, pass_no: int) -> Iterator[Found]:
+        """The resources pass ``pass_no`` handles, in input order, one at a time. Problems of the input
+        are reported by the pass that owns the line (pass 1, or the pass of the line's sniffed type)."""
+        sink = self.read
+        for index, path in enumerate(self.files):
+            if index in self.unreadable:
                 continue
-            if not found.id:
-                self.skip(found, "id", "missing")
+            name = str(path)
+            if path.suffix.lower() not in NDJSON_SUFFIXES:
+                if pass_no == 1:
+                    if not read_json_file(path, sink):
+                        self.unreadable.add(index)
+                        self._drain_problems()
+                        continue
+                    self.report.files += 1
+                    self.report.lines += sink.lines
+                    sink.lines = 0
+                    found_all, sink.resources = sink.resources, []
+                    self._drain_problems()
+                    for found in found_all:
+                        if found.type in _PASS_OF:
+                            self.held.setdefault(index, []).append(found)
+                        else:
+                            yield found
+                else:
+                    yield from (f for f in self.held.get(index, ()) if _PASS_OF.get(f.type) == pass_no)
                 continue
-            if not FHIR_ID.fullmatch(found.id):
-                self.skip(found, "id", "not a FHIR id (1-64 letters, digits, '-' or '.')")
+            try:
+                for number, raw in ndjson_lines(path):
+                    if pass_no == 1:
+                        self.report.lines += 1
+                    sniffed = sniff_type(raw)
+                    owner = _PASS_OF.get(sniffed, 1) if sniffed is not None else None
+                    if owner is not None and owner != pass_no:
+                        continue
+                    read_ndjson_line(name, number, raw, sink)
+                    found_all, sink.resources = sink.resources, []
+                    if owner is None and pass_no != 1:
+                        sink.problems.clear()      # reported by pass 1
+                    self._drain_problems()
+                    for found in found_all:
+                        if _PASS_OF.get(found.type, 1) == pass_no:
+                            yield found
+            except OSError as exc:
+                if pass_no == 1:
+                    self.unreadable.add(index)
+                    self.report.skipped.append(SkippedLine(
+                        name, None, f"cannot read the file ({exc.strerror or type(exc).__name__});"
+                                    " no resource of it imported"))
                 continue
-            problems = values.resource_problems(found.type, found.resource)
-            if problems:
-                path, problem = problems[0]
-                more = f" (and {len(problems) - 1} more value problem(s))" if len(problems) > 1 else ""
-                self.skip(found, path, problem + more)
+            if pass_no == 1:
+                self.report.files += 1
+
+    def _drain_problems(self) -> None:
+        self.report.skipped.extend(SkippedLine(p.file, p.line, p.reason) for p in self.read.problems)
+        self.read.problems.clear()
+
+    def admit(self, found: Found) -> bool:
+        """The checks every imported resource passes first: an id (FHIR grammar), no hostile value, not a
+        duplicate of an id of its type seen earlier in the input. False after reporting it."""
+        if not found.id:
+            self.skip(found, "id", "missing")
+            return False
+        if not FHIR_ID.fullmatch(found.id):
+            self.skip(found, "id", "not a FHIR id (1-64 letters, digits, '-' or '.')")
+            return False
+        problems = values.resource_problems(found.type, found.resource)
+        if problems:
+            path, problem = problems[0]
+            more = f" (and {len(problems) - 1} more value problem(s))" if len(problems) > 1 else ""
+            self.skip(found, path, problem + more)
+            return False
+        seen = self.seen[found.type]
+        if found.id in seen:
+            file, line = seen[found.id]
+            where = f"{file}:{line}" if line is not None else file
+            self.skip(found, "id", f"duplicate {found.type} id (first at {where}); this one not imported")
+            return False
+        seen[found.id] = (found.loc.file, found.loc.line)
+        return True
+
+    def _batches(self, pass_no: int, prepare: Callable[[Found], Any]) -> Iterator[list[Any]]:
+        """Admitted resources of pass ``pass_no`` through ``prepare`` (None: reported and dropped), in
+        lists of at most ``batch_size``; at least one list, maybe empty (every pass writes once)."""
+        batch: list[Any] = []
+        yielded = False
+        for found in self._records(pass_no):
+            if found.type not in IMPORTED_TYPES:
+                self.ignored[found.type] += 1
                 continue
-            seen = self.by_type[found.type]
-            if found.id in seen:
-                first = seen[found.id].loc
-                where = f"{first.file}:{first.line}" if first.line is not None else first.file
-                self.skip(found, "id", f"duplicate {found.type} id (first at {where}); this one not imported")
+            if not self.admit(found):
                 continue
-            seen[found.id] = found
-        self.report.ignored = dict(sorted(ignored.items()))
-        self.report.medications = len(self.by_type["Medication"])
+            item = prepare(found)
+            if item is None:
+                continue
+            batch.append(item)
+            if len(batch) >= self.batch_size:
+                yield batch
+                batch, yielded = [], True
+        if batch or not yielded:
+            yield batch
 
     # -- medication[x] -------------------------------------------------------------------------
     def medication(self, found: Found) -> MedicationInfo:
@@ -292,8 +401,7 @@ class _Importer:
             except _Skip as exc:
                 mid, missing = None, exc.problem
             else:
-                hit = self.by_type["Medication"].get(mid)
-                med = hit.resource if hit else None
+                med = self.medications.get(mid)
                 missing = "the Medication is not in the input"
         info = medication_from_resource(med) if med is not None else None
         if info is not None:
@@ -327,78 +435,69 @@ class _Importer:
             return None
         return mapped
 
-    def rejected(self, rtype: str, rejected: dict[str, str]) -> None:
+    def rejected(self, by_id: dict[str, Found], rejected: dict[str, str]) -> None:
         """Report rows the store refused one by one (each rolled back alone; see records.upsert_*)."""
         for fhir_id, what in rejected.items():
-            self.skip(self.by_type[rtype][fhir_id], "", f"the store refused a value ({what}); not imported")
+            self.skip(by_id[fhir_id], "", f"the store refused a value ({what}); not imported")
 
     def run(self) -> ImportReport:
-        self.index()
         report = self.report
-
-        patient_rows: dict[str, dict[str, Any]] = {}
-        for pid, found in self.by_type["Patient"].items():
-            mapped = self.mapped_row(found, lambda: map_patient(found.resource))
-            if mapped is not None:
-                patient_rows[pid] = mapped.row
-
-        # subject of each request -> patient FHIR id (resolution errors reported now)
-        request_subject: dict[str, str] = {}
-        for rid, found in self.by_type["MedicationRequest"].items():
-            try:
-                request_subject[rid] = _ref_id(found.resource.get("subject"), "Patient", "subject",
-                                               self.read.full_urls)
-            except _Skip as exc:
-                self.skip(found, exc.path, exc.problem)
-
         try:
             with transaction(self.db):
-                self._write(request_subject, patient_rows)
+                self.pseudonym_number = records.next_pseudonym_number(self.db)
+                for batch in self._batches(1, self._prepare_patient):
+                    self._write_patients(batch)
+                report.ignored = dict(sorted(self.ignored.items()))
+                report.medications = len(self.medications)
+                for batch in self._batches(2, self._prepare_request):
+                    self._write_requests(batch)
+                report.orders_marked_deceased = records.mark_orders_deceased(self.db, self.deceased_ids, self.now)
+                for batch in self._batches(3, self._prepare_dispense):
+                    self._write_dispenses(batch)
                 if self.dry_run:
                     raise _DryRun
         except _DryRun:
             report.dry_run = True
         return report
 
-    def _write(self, request_subject: dict[str, str], patient_rows: dict[str, dict[str, Any]]) -> None:
+    # -- pass 1: patients (and Medication resources, and counting the other types) ----------------
+    def _prepare_patient(self, found: Found) -> tuple[Found, dict[str, Any], str | None] | None:
+        if found.type == "Medication":
+            self.medications[found.id] = found.resource
+            return None
+        mapped = self.mapped_row(found, lambda: map_patient(found.resource))
+        if mapped is None:
+            return None
+        channel = (preferred_channel(found.resource, self.channel_names, parse_iso(self.now))
+                   if self.channel_names else None)
+        return Found(found.type, found.id, {}, found.loc), mapped.row, channel
+
+    def _write_patients(self, batch: list[tuple[Found, dict[str, Any], str | None]]) -> None:
         report = self.report
-        stored_patients = records.find_patients(
-            self.db, {p for p in request_subject.values() if p not in patient_rows})
-        patient_ids, pc = records.upsert_patients(self.db, list(patient_rows.values()), self.now)
-        self.rejected("Patient", pc.rejected)
-        for fhir_id in pc.rejected:
-            patient_rows.pop(fhir_id, None)
-        report.patients = len(patient_rows)
-        report.patients_new, report.patients_changed = pc.inserted, pc.updated
-        report.preferences = self._preferences(patient_rows, patient_ids)
+        rows = [row for _, row, _ in batch]
+        ids, pc = records.upsert_patients(self.db, rows, self.now, first_number=self.pseudonym_number)
+        self.pseudonym_number += pc.inserted
+        self.rejected({f.id: f for f, _, _ in batch}, pc.rejected)
+        wanted: dict[int, str] = {}
+        for found, row, channel in batch:
+            if found.id in pc.rejected:
+                continue
+            row_id = ids[found.id]
+            self.patients[found.id] = (row_id, bool(row["deceased"]))
+            if row["deceased"]:
+                self.deceased_ids.append(row_id)
+            if channel:
+                wanted[row_id] = channel
+            report.patients += 1
+        report.patients_new += pc.inserted
+        report.patients_changed += pc.updated
+        report.preferences += self._preferences(wanted)
 
-        request_rows = self._requests(request_subject, patient_rows, patient_ids, stored_patients)
-        request_ids, rc = records.upsert_medication_requests(self.db, request_rows, self.now)
-        self.rejected("MedicationRequest", rc.rejected)
-        for row in request_rows:
-            if row["fhir_id"] in rc.rejected:
-                self._uncount(row)
-        report.orders_new, report.orders_changed = rc.inserted, rc.updated
-        deceased_ids = [patient_ids[f] for f, row in patient_rows.items() if row["deceased"]]
-        report.orders_marked_deceased = records.mark_orders_deceased(self.db, deceased_ids, self.now)
-
-        request_patient = {r["fhir_id"]: r["patient_id"] for r in request_rows}
-        dispense_rows, remove = self._dispenses(request_ids, request_patient, patient_rows, patient_ids)
-        dc = records.upsert_dispenses(self.db, dispense_rows, self.now)
-        self.rejected("MedicationDispense", dc.rejected)
-        report.dispenses = len(dispense_rows) - len(dc.rejected)
-        report.dispenses_new, report.dispenses_changed = dc.inserted, dc.updated
-        report.dispenses_removed = records.delete_dispenses(self.db, remove)
-
-    def _preferences(self, patient_rows: dict[str, dict[str, Any]], patient_ids: dict[str, int]) -> int:
+    def _preferences(self, wanted: dict[int, str]) -> int:
         """Preferred channels from Patient.telecom rank (``fhir.preferences``); never over staff's. Returns
         how many patients' preferences were set or changed."""
-        names = self.settings.notifications.channels_for("patient")
-        if not names:
+        if not wanted:
             return 0
-        now = parse_iso(self.now)
-        wanted = {patient_ids[f]: ch for f in patient_rows if f in patient_ids
-                  and (ch := preferred_channel(self.by_type["Patient"][f].resource, names, now))}
         existing = store_prefs.preferences_of(self.db, wanted)
         changed = 0
         for pid, channel in wanted.items():
@@ -422,15 +521,23 @@ class _Importer:
     def _uncount(self, row: dict[str, Any]) -> None:
         self._count(row, -1)
 
-    def _requests(self, request_subject: dict[str, str], patient_rows: dict[str, dict[str, Any]],
-                  patient_ids: dict[str, int],
-                  stored_patients: dict[str, records.StoredPatient]) -> list[dict[str, Any]]:
+    # -- pass 2: medication requests -------------------------------------------------------------
+    def _prepare_request(self, found: Found) -> tuple[Found, str] | None:
+        try:
+            return found, _ref_id(found.resource.get("subject"), "Patient", "subject", self.read.full_urls)
+        except _Skip as exc:
+            self.skip(found, exc.path, exc.problem)
+            return None
+
+    def _write_requests(self, batch: list[tuple[Found, str]]) -> None:
+        report = self.report
+        stored_patients = records.find_patients(self.db, {s for _, s in batch if s not in self.patients})
         rows: list[dict[str, Any]] = []
-        for rid, subject in request_subject.items():
-            found = self.by_type["MedicationRequest"][rid]
+        by_id: dict[str, Found] = {}
+        for found, subject in batch:
             try:
-                if subject in patient_rows and subject in patient_ids:
-                    patient_id, deceased = patient_ids[subject], bool(patient_rows[subject]["deceased"])
+                if subject in self.patients:
+                    patient_id, deceased = self.patients[subject]
                 elif subject in stored_patients:
                     patient_id, deceased = stored_patients[subject].id, stored_patients[subject].deceased
                 elif subject in self.skipped_ids["Patient"]:
@@ -447,48 +554,55 @@ class _Importer:
             for path, problem in mapped.warnings:
                 self.warn(found, path, problem)
             rows.append(mapped.row)
+            by_id[found.id] = found
             self._count(mapped.row)
-        return rows
+        request_ids, rc = records.upsert_medication_requests(self.db, rows, self.now)
+        self.rejected(by_id, rc.rejected)
+        for row in rows:
+            if row["fhir_id"] in rc.rejected:
+                self._uncount(row)
+            else:
+                self.requests[row["fhir_id"]] = (request_ids[row["fhir_id"]], row["patient_id"])
+        report.orders_new += rc.inserted
+        report.orders_changed += rc.updated
 
-    def _dispenses(self, request_ids: dict[str, int], request_patient: dict[str, int],
-                   patient_rows: dict[str, dict[str, Any]],
-                   patient_ids: dict[str, int]) -> tuple[list[dict[str, Any]], list[str]]:
-        found_all = self.by_type["MedicationDispense"]
-        wanted: dict[str, str] = {}
-        for did, found in found_all.items():
-            auth = found.resource.get("authorizingPrescription")
-            try:
-                if not isinstance(auth, list) or not auth:
-                    raise _Skip("authorizingPrescription", "missing; a dispense is stored against its order")
-                wanted[did] = _ref_id(auth[0], "MedicationRequest", "authorizingPrescription[0]",
-                                      self.read.full_urls)
-            except _Skip as exc:
-                self.skip(found, exc.path, exc.problem)
-        stored_requests = records.find_requests(self.db, {r for r in wanted.values() if r not in request_ids})
+    # -- pass 3: dispenses -------------------------------------------------------------------------
+    def _prepare_dispense(self, found: Found) -> tuple[Found, str] | None:
+        auth = found.resource.get("authorizingPrescription")
+        try:
+            if not isinstance(auth, list) or not auth:
+                raise _Skip("authorizingPrescription", "missing; a dispense is stored against its order")
+            return found, _ref_id(auth[0], "MedicationRequest", "authorizingPrescription[0]", self.read.full_urls)
+        except _Skip as exc:
+            self.skip(found, exc.path, exc.problem)
+            return None
+
+    def _write_dispenses(self, batch: list[tuple[Found, str]]) -> None:
+        report = self.report
+        stored_requests = records.find_requests(self.db, {r for _, r in batch if r not in self.requests})
         subjects = set()
-        for did in wanted:
-            ref = found_all[did].resource.get("subject")
+        for found, _ in batch:
+            ref = found.resource.get("subject")
             if ref is not None:
                 try:
                     subjects.add(_ref_id(ref, "Patient", "subject", self.read.full_urls))
                 except _Skip:
                     pass
-        stored_patients = records.find_patients(self.db, {s for s in subjects if s not in patient_rows})
-
+        stored_patients = records.find_patients(self.db, {s for s in subjects if s not in self.patients})
         rows: list[dict[str, Any]] = []
         remove: list[str] = []
-        for did, request_fhir_id in wanted.items():
-            found = found_all[did]
+        by_id: dict[str, Found] = {}
+        for found, request_fhir_id in batch:
             res = found.resource
             try:
                 status = res.get("status")
                 if not isinstance(status, str) or not status:
                     raise _Skip("status", "missing")
                 if status not in DISPENSE_IMPORTED_STATUSES:
-                    remove.append(did)
+                    remove.append(found.id)
                     raise _Skip("status", "not 'completed': not supply the patient has; not imported")
-                if request_fhir_id in request_ids:
-                    request_id, patient_id = request_ids[request_fhir_id], request_patient[request_fhir_id]
+                if request_fhir_id in self.requests:
+                    request_id, patient_id = self.requests[request_fhir_id]
                 elif request_fhir_id in stored_requests:
                     stored = stored_requests[request_fhir_id]
                     request_id, patient_id = stored.id, stored.patient_id
@@ -499,7 +613,7 @@ class _Importer:
                                 "the MedicationRequest is neither in the input nor in the store")
                 if res.get("subject") is not None:
                     subject = _ref_id(res["subject"], "Patient", "subject", self.read.full_urls)
-                    subject_id = patient_ids.get(subject) if subject in patient_rows else (
+                    subject_id = self.patients[subject][0] if subject in self.patients else (
                         stored_patients[subject].id if subject in stored_patients else None)
                     if subject_id != patient_id:
                         raise _Skip("subject.reference", "not the patient of the authorizing prescription")
@@ -512,11 +626,17 @@ class _Importer:
             for path, problem in mapped.warnings:
                 self.warn(found, path, problem)
             rows.append(mapped.row)
-        return rows, remove
+            by_id[found.id] = found
+        dc = records.upsert_dispenses(self.db, rows, self.now)
+        self.rejected(by_id, dc.rejected)
+        report.dispenses += len(rows) - len(dc.rejected)
+        report.dispenses_new += dc.inserted
+        report.dispenses_changed += dc.updated
+        report.dispenses_removed += records.delete_dispenses(self.db, remove)
 
 
 def import_paths(db: sqlite_utils.Database, settings: Settings, paths: list[Path], now: datetime, *,
-                 dry_run: bool = False) -> ImportReport:
+                 dry_run: bool = False, batch_size: int = BATCH_SIZE) -> ImportReport:
     """Import FHIR R4 files into the store in ONE transaction and report what happened.
 
     ``paths``: .ndjson/.jsonl (bulk export, one resource per line) and .json (one resource or a
@@ -525,9 +645,12 @@ def import_paths(db: sqlite_utils.Database, settings: Settings, paths: list[Path
     table (Timing code -> local HH:MM) and the zone for dates without an offset. ``dry_run``: do
     everything, then roll the transaction back; the report (``dry_run=True``) counts what would change.
 
-    All files are read and references resolved (MedicationRequest.subject -> Patient,
-    MedicationDispense.authorizingPrescription -> MedicationRequest; targets in this input or already
-    in the store) before anything is written; unusable resources are skipped and reported. Hostile
+    The files are streamed in three passes (patients, then orders, then dispenses; see the module notes)
+    and written ``batch_size`` resources at a time, all in ONE transaction: references resolve to a
+    target anywhere in this input (any file, any order, an earlier batch) or already in the store
+    (MedicationRequest.subject -> Patient, MedicationDispense.authorizingPrescription -> MedicationRequest);
+    unusable resources are skipped and reported. Memory is bounded by ``batch_size`` resources plus the
+    ids of the input, not by its size. Hostile
     values (``fhir.values``: JSON nested too deep, NaN/Infinity, whole numbers beyond 64 bits, zero or
     negative quantities, periods and frequencies out of bounds, dates outside 1900-2200) skip their
     record only. One record never rolls another back: each row is written under its own savepoint
@@ -540,5 +663,5 @@ def import_paths(db: sqlite_utils.Database, settings: Settings, paths: list[Path
     whole import back and propagate.
     """
     now_text = now_iso(now)
-    read = read_paths(list(paths))
-    return _Importer(db, settings, read, now_text, dry_run=dry_run).run()
+    files = expand_paths(list(paths))
+    return _Importer(db, settings, files, now_text, dry_run=dry_run, batch_size=batch_size).run()

@@ -8,10 +8,11 @@ kind only, never by value (values may be patient data).
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from medjobs_tui.fhir.values import MAX_JSON_DEPTH, nesting_exceeds
 
@@ -202,3 +203,61 @@ def _take(doc: Any, loc: Location, result: ReadResult) -> None:
         return
     result.types[rtype] += 1
     result.resources.append(Found(rtype, rid, doc, loc))
+
+
+# -- streaming (bounded memory) ---------------------------------------------------------------------
+
+_SNIFF = re.compile(rb'"resourceType"\s*:\s*"([A-Za-z]{1,64})"')
+
+
+def sniff_type(raw: bytes) -> str | None:
+    """The resourceType of one NDJSON line without parsing it, or None when it cannot be told cheaply.
+
+    Only a line where ``"resourceType"`` occurs exactly once is sniffed (a resource with contained
+    resources, or a line that is not a resource, gives None): that one occurrence is then the
+    top-level key if the line is a resource at all. A wrong guess is harmless: the line is parsed in
+    full by whoever handles it, and a line without a top-level resourceType is reported there."""
+    if raw.count(b'"resourceType"') != 1:
+        return None
+    m = _SNIFF.search(raw)
+    return m.group(1).decode("ascii") if m else None
+
+
+def ndjson_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(1-based line number, raw bytes) of each non-blank line of an NDJSON file, read one line at a time
+    (a UTF-8 byte-order mark at the start is dropped). Raises OSError when the file cannot be read."""
+    with path.open("rb") as fp:
+        for number, raw in enumerate(fp, start=1):
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            if raw.endswith(b"\n"):
+                raw = raw[:-1]
+            if not raw.strip():
+                continue
+            yield number, raw
+
+
+def read_ndjson_line(name: str, number: int, raw: bytes, result: ReadResult) -> None:
+    """One NDJSON line into ``result``: its resource in ``result.resources`` or a Problem (see ``read_paths``)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        result.problems.append(Problem(name, number, "not UTF-8 text"))
+        return
+    doc = _parse(text, name, number, result)
+    if doc is not _UNREADABLE:
+        _take(doc, Location(name, number), result)
+
+
+def read_json_file(path: Path, result: ReadResult) -> bool:
+    """One .json file (a resource or a Bundle, read whole) into ``result``; False (a Problem recorded)
+    when the file cannot be read."""
+    name = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        result.problems.append(Problem(name, None, f"cannot read the file ({exc.strerror or type(exc).__name__});"
+                                                   " no resource of it imported"))
+        return False
+    _read_json(name, data, result)
+    return True

@@ -67,6 +67,8 @@ def nesting_exceeds(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
 
     Linear scan, no recursion, so it is safe on any input; run it before ``json.loads``.
     """
+    if text.count("{") + text.count("[") <= limit:
+        return False  # every opening bracket counted, even in strings: an upper bound of the depth
     depth = 0
     for m in _JSON_TOKEN.finditer(text):
         c = m.group()
@@ -114,8 +116,42 @@ def number_problem(value: Any) -> str | None:
     return None
 
 
+def _maybe_unstorable(node: Any) -> bool:
+    """False when no scalar under ``node`` can have a ``number_problem``: one pass without paths, every
+    string checked at once (joined). True means "look closer" (``unstorable_numbers`` then names them)."""
+    strings: list[str] = []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        t = type(n)
+        if t is dict:
+            stack.extend(n.values())
+        elif t is list:
+            stack.extend(n)
+        elif t is str:
+            strings.append(n)
+        elif t is int:
+            if not INT64_MIN <= n <= INT64_MAX:
+                return True
+        elif t is float:
+            if not math.isfinite(n):
+                return True
+        elif n is None or t is bool:
+            continue
+        else:
+            return True  # anything json.loads does not make: take the careful walk
+    text = "".join(strings)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return has_control_characters(text)
+
+
 def unstorable_numbers(resource: Any) -> list[Problem]:
     """Every value of ``resource`` that SQLite cannot store faithfully (see ``number_problem``), by path."""
+    if not _maybe_unstorable(resource):
+        return []
     out: list[Problem] = []
     for path, value in _walk(resource):
         problem = number_problem(value)
@@ -257,10 +293,11 @@ def row_problems(row: dict[str, Any]) -> list[Problem]:
     """Values of a mapped store row that must not be written: (column, problem). Checks every column's
     number (``number_problem``) and ``doses_per_day`` <= MAX_DOSES_PER_DAY (a rate derived from the record)."""
     out: list[Problem] = []
-    for column, value in row.items():
-        problem = number_problem(value)
-        if problem:
-            out.append((column, problem))
+    if _maybe_unstorable(list(row.values())):
+        for column, value in row.items():
+            problem = number_problem(value)
+            if problem:
+                out.append((column, problem))
     dpd = row.get("doses_per_day")
     if _real(dpd) and math.isfinite(dpd) and dpd > MAX_DOSES_PER_DAY:
         out.append(("doses_per_day", f"more than {MAX_DOSES_PER_DAY:.0f} doses a day (one a minute)"))

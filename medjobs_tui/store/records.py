@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import sqlite_utils
 
@@ -86,6 +86,39 @@ def _row(db: sqlite_utils.Database, counts: UpsertCounts, fhir_id: str) -> Itera
         db.execute("RELEASE import_row")
         raise
     db.execute("RELEASE import_row")
+
+
+def _write_batch(db: sqlite_utils.Database, rows: Sequence[dict[str, Any]],
+                 apply: Callable[[dict[str, Any], UpsertCounts, dict[str, int]], None],
+                 restart: Callable[[], None] = lambda: None) -> tuple[dict[str, int], UpsertCounts]:
+    """``apply`` each row under ONE savepoint (the common case: no row is refused, 3 statements fewer per row).
+    When a row raises ROW_ERRORS the whole batch is rolled back to that savepoint, ``restart()`` resets the
+    caller's state, and the batch is written again one savepoint per row (``_row``), so only the refused rows
+    are left out and named. Any other error rolls the batch back and propagates."""
+    counts, ids = UpsertCounts(), {}
+    db.execute("SAVEPOINT import_batch")
+    try:
+        for row in rows:
+            apply(row, counts, ids)
+    except ROW_ERRORS:
+        db.execute("ROLLBACK TO import_batch")
+        db.execute("RELEASE import_batch")
+    except BaseException:
+        db.execute("ROLLBACK TO import_batch")
+        db.execute("RELEASE import_batch")
+        raise
+    else:
+        db.execute("RELEASE import_batch")
+        return ids, counts
+    restart()
+    counts, ids = UpsertCounts(), {}
+    for row in rows:
+        try:
+            with _row(db, counts, row["fhir_id"]):
+                apply(row, counts, ids)
+        except _Rejected:
+            continue
+    return ids, counts
 
 
 @dataclass(frozen=True)
@@ -168,45 +201,47 @@ def format_pseudonym(number: int) -> str:
 
 
 def upsert_patients(db: sqlite_utils.Database, rows: Sequence[dict[str, Any]],
-                    now: str) -> tuple[dict[str, int], UpsertCounts]:
+                    now: str, *, first_number: int | None = None) -> tuple[dict[str, int], UpsertCounts]:
     """Insert or update patients by FHIR id; return (FHIR id -> row id, counts).
 
     New patients get ``source='fhir'`` and the next free pseudonym ``P-00001``-style, in the order of
     ``rows``; an existing patient keeps its pseudonym. Only ``PATIENT_FIELDS`` are written. ``now`` is
-    UTC ISO text for created_at/updated_at. A row the store refuses (``ROW_ERRORS``) is rolled back
+    UTC ISO text for created_at/updated_at. ``first_number``: the pseudonym number of the first new
+    patient when the caller keeps count across batches (default: ``next_pseudonym_number``, a scan of
+    the patients). A row the store refuses (``ROW_ERRORS``) is rolled back
     alone, left out of the ids and named in ``counts.rejected``. Raises RuntimeError outside a transaction.
     """
     _require_transaction(db)
     existing = _select_by_fhir_id(db, "patients", PATIENT_FIELDS, (r["fhir_id"] for r in rows))
-    counts = UpsertCounts()
-    ids: dict[str, int] = {}
-    number = next_pseudonym_number(db)
-    for row in rows:
-        try:
-            with _row(db, counts, row["fhir_id"]):
-                old = existing.get(row["fhir_id"])
-                if old is None:
-                    cur = db.execute(
-                        "INSERT INTO patients (pseudonym, fhir_id, source, birth_year, deceased, created_at,"
-                        " updated_at) VALUES (?, ?, 'fhir', ?, ?, ?, ?)",
-                        [format_pseudonym(number), row["fhir_id"], row["birth_year"], row["deceased"], now, now],
-                    )
-                    number += 1
-                    ids[row["fhir_id"]] = cur.lastrowid
-                    counts.inserted += 1
-                elif _differs(old, row, PATIENT_FIELDS):
-                    db.execute(
-                        "UPDATE patients SET birth_year = ?, deceased = ?, updated_at = ? WHERE id = ?",
-                        [row["birth_year"], row["deceased"], now, old["id"]],
-                    )
-                    ids[row["fhir_id"]] = old["id"]
-                    counts.updated += 1
-                else:
-                    ids[row["fhir_id"]] = old["id"]
-                    counts.unchanged += 1
-        except _Rejected:
-            continue
-    return ids, counts
+    start = next_pseudonym_number(db) if first_number is None else first_number
+    number = [start]
+
+    def apply(row: dict[str, Any], counts: UpsertCounts, ids: dict[str, int]) -> None:
+        old = existing.get(row["fhir_id"])
+        if old is None:
+            cur = db.execute(
+                "INSERT INTO patients (pseudonym, fhir_id, source, birth_year, deceased, created_at,"
+                " updated_at) VALUES (?, ?, 'fhir', ?, ?, ?, ?)",
+                [format_pseudonym(number[0]), row["fhir_id"], row["birth_year"], row["deceased"], now, now],
+            )
+            number[0] += 1
+            ids[row["fhir_id"]] = cur.lastrowid
+            counts.inserted += 1
+        elif _differs(old, row, PATIENT_FIELDS):
+            db.execute(
+                "UPDATE patients SET birth_year = ?, deceased = ?, updated_at = ? WHERE id = ?",
+                [row["birth_year"], row["deceased"], now, old["id"]],
+            )
+            ids[row["fhir_id"]] = old["id"]
+            counts.updated += 1
+        else:
+            ids[row["fhir_id"]] = old["id"]
+            counts.unchanged += 1
+
+    def restart() -> None:
+        number[0] = start
+
+    return _write_batch(db, rows, apply, restart)
 
 
 def mark_orders_deceased(db: sqlite_utils.Database, patient_ids: Iterable[int], now: str) -> int:
@@ -241,32 +276,28 @@ def upsert_medication_requests(db: sqlite_utils.Database, rows: Sequence[dict[st
     """
     _require_transaction(db)
     existing = _select_by_fhir_id(db, "medication_requests", REQUEST_FIELDS, (r["fhir_id"] for r in rows))
-    counts = UpsertCounts()
-    ids: dict[str, int] = {}
     cols = ", ".join(("fhir_id", *REQUEST_FIELDS, "created_at", "updated_at"))
     marks = ", ".join("?" * (len(REQUEST_FIELDS) + 3))
     sets = ", ".join(f"{f} = ?" for f in REQUEST_FIELDS)
-    for row in rows:
+
+    def apply(row: dict[str, Any], counts: UpsertCounts, ids: dict[str, int]) -> None:
         values = [row[f] for f in REQUEST_FIELDS]
-        try:
-            with _row(db, counts, row["fhir_id"]):
-                old = existing.get(row["fhir_id"])
-                if old is None:
-                    cur = db.execute(f"INSERT INTO medication_requests ({cols}) VALUES ({marks})",
-                                     [row["fhir_id"], *values, now, now])
-                    ids[row["fhir_id"]] = cur.lastrowid
-                    counts.inserted += 1
-                elif _differs(old, row, REQUEST_FIELDS):
-                    db.execute(f"UPDATE medication_requests SET {sets}, updated_at = ? WHERE id = ?",
-                               [*values, now, old["id"]])
-                    ids[row["fhir_id"]] = old["id"]
-                    counts.updated += 1
-                else:
-                    ids[row["fhir_id"]] = old["id"]
-                    counts.unchanged += 1
-        except _Rejected:
-            continue
-    return ids, counts
+        old = existing.get(row["fhir_id"])
+        if old is None:
+            cur = db.execute(f"INSERT INTO medication_requests ({cols}) VALUES ({marks})",
+                             [row["fhir_id"], *values, now, now])
+            ids[row["fhir_id"]] = cur.lastrowid
+            counts.inserted += 1
+        elif _differs(old, row, REQUEST_FIELDS):
+            db.execute(f"UPDATE medication_requests SET {sets}, updated_at = ? WHERE id = ?",
+                       [*values, now, old["id"]])
+            ids[row["fhir_id"]] = old["id"]
+            counts.updated += 1
+        else:
+            ids[row["fhir_id"]] = old["id"]
+            counts.unchanged += 1
+
+    return _write_batch(db, rows, apply)
 
 
 def upsert_dispenses(db: sqlite_utils.Database, rows: Sequence[dict[str, Any]], now: str) -> UpsertCounts:
@@ -278,26 +309,23 @@ def upsert_dispenses(db: sqlite_utils.Database, rows: Sequence[dict[str, Any]], 
     """
     _require_transaction(db)
     existing = _select_by_fhir_id(db, "dispenses", DISPENSE_FIELDS, (r["fhir_id"] for r in rows))
-    counts = UpsertCounts()
     cols = ", ".join(("fhir_id", *DISPENSE_FIELDS, "created_at"))
     marks = ", ".join("?" * (len(DISPENSE_FIELDS) + 2))
     sets = ", ".join(f"{f} = ?" for f in DISPENSE_FIELDS)
-    for row in rows:
+
+    def apply(row: dict[str, Any], counts: UpsertCounts, ids: dict[str, int]) -> None:
         values = [row[f] for f in DISPENSE_FIELDS]
-        try:
-            with _row(db, counts, row["fhir_id"]):
-                old = existing.get(row["fhir_id"])
-                if old is None:
-                    db.execute(f"INSERT INTO dispenses ({cols}) VALUES ({marks})", [row["fhir_id"], *values, now])
-                    counts.inserted += 1
-                elif _differs(old, row, DISPENSE_FIELDS):
-                    db.execute(f"UPDATE dispenses SET {sets} WHERE id = ?", [*values, old["id"]])
-                    counts.updated += 1
-                else:
-                    counts.unchanged += 1
-        except _Rejected:
-            continue
-    return counts
+        old = existing.get(row["fhir_id"])
+        if old is None:
+            db.execute(f"INSERT INTO dispenses ({cols}) VALUES ({marks})", [row["fhir_id"], *values, now])
+            counts.inserted += 1
+        elif _differs(old, row, DISPENSE_FIELDS):
+            db.execute(f"UPDATE dispenses SET {sets} WHERE id = ?", [*values, old["id"]])
+            counts.updated += 1
+        else:
+            counts.unchanged += 1
+
+    return _write_batch(db, rows, apply)[1]
 
 
 def delete_dispenses(db: sqlite_utils.Database, fhir_ids: Iterable[str]) -> int:

@@ -212,14 +212,14 @@ def test_orders_of_a_hostile_patient_say_their_patient_was_skipped(tmp_path, set
 def test_an_unreadable_file_does_not_stop_the_others(tmp_path, settings, monkeypatch):
     bad = write_ndjson(tmp_path / "a.ndjson", [patient("x")])
     good = write_ndjson(tmp_path / "b.ndjson", [patient(), order()])
-    real = Path.read_bytes
+    real = Path.open  # the reader streams NDJSON through Path.open (read_bytes goes through it too)
 
-    def read_bytes(self):
+    def open_(self, *args, **kwargs):
         if self.name == "a.ndjson":
             raise PermissionError(13, "Permission denied")
-        return real(self)
+        return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(Path, "open", open_)
     db = connect(tmp_path / "t.db", STORE_KEY)
     report = import_paths(db, settings, [bad, good], NOW)
     assert [(s.file, s.line) for s in report.skipped] == [(str(bad), None)]
