@@ -28,16 +28,17 @@ MEDJOBS = Path(sys.executable).parent / "medjobs"
 
 
 def export_of(cache: Path, patients: int, seed: int = 7) -> tuple[Path, int]:
-    """The cached export folder of ``patients`` patients (written when missing) and its resource count."""
+    """The cached export folder of ``patients`` patients (written when missing) and its resource count; the same
+    folder and ``ready`` file as ``suite.import_figures`` (the folder is what gets imported)."""
     from bench.fhir_export import write_export
 
     folder = cache / f"fhir-{patients}-s{seed}"
     ready = folder / "ready"
     if not ready.exists():
         shutil.rmtree(folder, ignore_errors=True)
-        total = write_export(folder / "export", patients, seed)
-        ready.write_text(str(total))
-    return folder / "export", int(ready.read_text())
+        total = write_export(folder, patients, seed)
+        ready.write_text(f"{total}\n")
+    return folder, int(ready.read_text())
 
 
 def fresh_clinic(work: Path) -> tuple[Path, Path]:
