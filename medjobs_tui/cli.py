@@ -27,6 +27,7 @@ from medjobs_tui.console import (
 )
 from medjobs_tui.console import identity
 from medjobs_tui.console.accounts import check_username
+from medjobs_tui.console import words
 from medjobs_tui.console.words import parse_since
 from medjobs_tui.engine.runner import Runner
 from medjobs_tui.fhir import FhirImportError
@@ -676,7 +677,8 @@ def runs_show(obj: Ctx, run_id: int, fmt: str) -> None:
               ("scheduled", _local(r.scheduled_at, s)), ("started", _local(r.started_at, s)),
               ("finished", _local(r.finished_at, s)), ("duration", _seconds(r.duration_s)),
               ("error", r.error or "-"), ("evidence", evidence)]
-    history = [(_local(h.at, s), h.from_status or "-", h.to_status, h.actor, h.note or "") for h in story.history]
+    history = [(_local(h.at, s), h.from_status or "-", h.to_status, h.actor, words.local_instants(h.note, s.zone, h.at) or "")
+               for h in story.history]
     attempts = [(a.attempt, _local(a.started_at, s), _local(a.finished_at, s), a.outcome or "running",
                  _seconds(a.duration_s), a.error or "") for a in story.attempts]
     if fmt == "json":

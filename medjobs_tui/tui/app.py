@@ -29,7 +29,7 @@ from textual.worker import Worker, WorkerState
 
 from medjobs_tui.config import Settings
 from medjobs_tui.console import Actor, Console, ConsoleError, NotificationRow, SignIn, Snapshot
-from medjobs_tui.console import identity
+from medjobs_tui.console import identity, words
 from medjobs_tui.console.operations import PERMISSIONS
 from medjobs_tui.engine.runner import Runner
 from medjobs_tui.tui import commands, details, filters, prefs, validation_tab
@@ -94,6 +94,13 @@ IDLE_CHECK_SECONDS = 1.0
 
 INPUT_EVENTS = (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp, events.Paste)
 """What counts as input for the automatic logoff."""
+
+HOLD_KEYS_MAX_S = 3.0
+"""Keys typed into a tab before its first fetch is painted wait for it, but never longer than this (seconds):
+then they act on what the tab shows."""
+
+NEVER_HELD = frozenset({"ctrl+q", "ctrl+c"})
+"""Keys that act at once even while others wait for a tab's first fetch (quitting)."""
 
 REPEAT_ERROR_AFTER = 60.0
 """Seconds before the same refresh error is shown again (a flapping store does not flood the screen)."""
@@ -223,6 +230,10 @@ class MedJobsApp(SignoffActions, App[None]):
         self.marked: set[str] = set()
         """Run ids (row keys) marked on the Queue for a bulk retry or cancel."""
         self.log_level = "INFO"
+        self.painted_tabs: set[str] = set()
+        """The tabs painted from a fetch of their own since sign-in: keys typed into any other tab wait."""
+        self._held_keys: list[events.Key] = []
+        self._hold_timer: Timer | None = None
 
     @property
     def console_lock(self) -> threading.Lock:
@@ -273,7 +284,7 @@ class MedJobsApp(SignoffActions, App[None]):
 
     def _open_console(self) -> None:
         """Start acting as ``self.actor``: the tables, the embedded runner (if any) and the refresh."""
-        self.sub_title = f"{self.actor.username} ({self.actor.role})"
+        self.sub_title = self._who()
         self._last_input = self.operations.clock.now()
         if self.actor.role in PERMISSIONS["audit.list"] and not self.audit_tab:
             self.audit_tab = True
@@ -357,7 +368,7 @@ class MedJobsApp(SignoffActions, App[None]):
         self.latest_audit = message.entries
 
     @on(SnapshotReady)
-    def _snapshot_ready(self, message: SnapshotReady) -> None:
+    async def _snapshot_ready(self, message: SnapshotReady) -> None:
         if self._stopping:
             return
         self.latest = message.snapshot
@@ -365,11 +376,15 @@ class MedJobsApp(SignoffActions, App[None]):
         if not self._modal_open():
             self.paint()
         self._arm_next()
+        if self._held_keys:
+            await self._release_keys()
 
     @on(RefreshFailed)
-    def _refresh_failed(self, message: RefreshFailed) -> None:
+    async def _refresh_failed(self, message: RefreshFailed) -> None:
         if self._stopping:
             return
+        if self._held_keys:
+            await self._release_keys(timed_out=True)      # the tab will not fill: the keys act on what it shows
         now = time.monotonic()
         if now - self._errors_shown.get(message.error, -REPEAT_ERROR_AFTER) >= REPEAT_ERROR_AFTER:
             self._errors_shown[message.error] = now
@@ -404,9 +419,12 @@ class MedJobsApp(SignoffActions, App[None]):
         if snap is None or tab is None:
             return
         with self.batch_update():
-            self.sub_title = self._status_line(snap)
+            status = self._status_lines(snap)
+            self.query_one(ClinicHeader).show_status(status)
+            self.sub_title = status[0]
             if tab not in snap.views:
                 return
+            self.painted_tabs.add(tab)
             if tab == OVERVIEW:
                 if snap.overview is not None:
                     self.query_one(OverviewPane).paint(snap.overview, self.zone, self.runner is not None)
@@ -448,9 +466,19 @@ class MedJobsApp(SignoffActions, App[None]):
             out.append((key, cells))
         return out
 
-    def _status_line(self, snap: Snapshot) -> str:
-        """Which runner serves the store (in words, first: it must show on an 80-column screen), who is signed in,
-        and the runs running, queued, dead."""
+    def _who(self, short: bool = False) -> str:
+        """Who is signed in, with their role (a reviewer's review role too: ``demo.reviewer (reviewer, technical
+        lead)``); ``short``: the review role stands for the role (``demo.reviewer (technical lead)``)."""
+        if self.actor is None:
+            return "not signed in"
+        actor = self.actor
+        if short and actor.review_role:
+            return f"{actor.username} ({actor.review_role})"
+        return f"{actor.username} ({words.role_text(actor.role, actor.review_role)})"
+
+    def _status_lines(self, snap: Snapshot) -> list[str]:
+        """The header's status line, fullest first, then shorter ways for a narrow screen: which runner serves
+        the store (in words, first), who is signed in, and the runs running, queued, dead."""
         counts = snap.status_counts
         parts = [f"{counts[s]} {s}" for s in ("running", "queued", "dead") if counts.get(s)]
         runner = runners_short(snap.runners, self.runner is not None)
@@ -459,8 +487,9 @@ class MedJobsApp(SignoffActions, App[None]):
             runner = blocked.upper()
         if self.marked:
             parts.append(f"{len(self.marked)} marked")
-        who = f"{self.actor.username} ({self.actor.role})" if self.actor is not None else "not signed in"
-        return " · ".join([runner, who, *parts])
+        brief = runner.split(" (")[0]                    # NO RUNNER (runs wait) -> NO RUNNER
+        return [" · ".join([runner, self._who(), *parts]), " · ".join([brief, self._who(), *parts]),
+                " · ".join([brief, self._who(short=True), *parts])]
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
@@ -924,10 +953,52 @@ class MedJobsApp(SignoffActions, App[None]):
             self.screen.show_error(message.text)
 
     async def on_event(self, event: events.Event) -> None:
-        """Any key, click, scroll or paste counts as input for the automatic logoff."""
+        """Any key, click, scroll or paste counts as input for the automatic logoff. A key typed into a tab
+        whose first fetch has not been painted yet waits for it (see ``_holding_keys``)."""
         if isinstance(event, INPUT_EVENTS):
             self._last_input = self.operations.clock.now()
+        if (isinstance(event, events.Key) and not event.is_forwarded and event.key not in NEVER_HELD
+                and self._holding_keys()):
+            self._hold(event)
+            return
         await super().on_event(event)
+
+    def _holding_keys(self) -> bool:
+        """Whether keys must wait: some already wait (their order is kept), or the tab shown, with its table
+        focused, has not had its first fetch painted (its rows are not there: a key would act on no row)."""
+        if self._held_keys:
+            return True
+        if self.actor is None or self.locked or self._stopping or self._modal_open():
+            return False
+        tab = self.active_tab
+        return tab is not None and tab not in self.painted_tabs and not isinstance(self.focused, Input)
+
+    def _hold(self, event: events.Key) -> None:
+        self._held_keys.append(event)
+        if self._hold_timer is None:
+            self._hold_timer = self.set_timer(HOLD_KEYS_MAX_S, partial(self._release_keys, True), name="held keys")
+
+    async def _release_keys(self, timed_out: bool = False) -> None:
+        """Let the waiting keys act, in the order typed, until one switches to a tab not painted yet (the rest
+        wait for that one); all of them when ``timed_out`` (the fetch failed or is slow)."""
+        while self._held_keys:
+            if not timed_out and self._blocked_tab():
+                break
+            event = self._held_keys.pop(0)
+            await super().on_event(event)
+        if self._hold_timer is not None and (not self._held_keys or timed_out):
+            self._hold_timer.stop()
+            self._hold_timer = None
+        if self._held_keys and self._hold_timer is None:
+            self._hold_timer = self.set_timer(HOLD_KEYS_MAX_S, partial(self._release_keys, True), name="held keys")
+
+    def _blocked_tab(self) -> bool:
+        """``_holding_keys`` without the waiting keys themselves: the tab shown is not painted yet."""
+        held, self._held_keys = self._held_keys, []
+        try:
+            return self._holding_keys()
+        finally:
+            self._held_keys = held
 
     def check_idle_lock(self) -> None:
         """Lock when the signed-in user has given no input for ``security.idle_timeout`` seconds."""
@@ -944,6 +1015,7 @@ class MedJobsApp(SignoffActions, App[None]):
             return
         actor = self.actor
         self.locked = True
+        self._held_keys.clear()           # keys typed before the lock never reach the password field
         self.clear_notifications()
         self.push_screen(LockScreen(actor.username, actor.role,
                                     self.operations.settings.security.idle_timeout / 60))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -73,6 +74,9 @@ def test_runs_show_tells_the_whole_story(cli):
     story = json.loads(out)
     assert story["run"]["status"] == "dead" and [h["to"] for h in story["history"]][-1] == "dead"
     assert len(story["attempts"]) == 3
+    retries = [h["note"] for h in story["history"] if h["note"].startswith("retry at")]
+    assert len(retries) == 2                                   # backoff instants in clinic time, UTC beside
+    assert all(re.fullmatch(r"retry at (2026-11-29 )?\d\d:\d\d:\d\d EST \(\d\d:\d\d:\d\d UTC\)", n) for n in retries), retries
     code, out = cli("runs", "show", "99")
     assert code == 1 and "no run 99" in out
 

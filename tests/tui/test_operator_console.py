@@ -7,10 +7,13 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import threading
+
+import pytest
 
 from textual.widgets import Button, Footer, Input, ProgressBar, TabbedContent
 
-from medjobs_tui.console import Actor
+from medjobs_tui.console import Actor, Console
 from medjobs_tui.console.logbook import logbook
 from medjobs_tui.engine.runner import Runner
 from medjobs_tui.jobs.base import JobContext
@@ -24,6 +27,7 @@ from medjobs_tui.tui.screens.job import JobScreen
 from medjobs_tui.tui.screens.prompts import ConfirmScreen, PathScreen
 from medjobs_tui.tui.screens.run import RunScreen
 from medjobs_tui.tui.widgets.overview import OverviewPane
+from tests.conftest import PASSWORD, make_user
 from tests.tui.conftest import NOW, STORE_KEY
 from tests.tui.pilot import burst, cell, first_paint, notices, select, settle, wait_until
 
@@ -53,6 +57,34 @@ async def test_2_home_t_in_one_burst_triggers_the_first_job_of_the_jobs_tab(clin
             assert [r.job_name for r in clinic.console.runs()] == ["interaction_check"] * (attempt + 1)
             select(app, "jobs", "analytics_rollup")
         assert app.active_tab == "jobs" and app.table("jobs").selected_key == "analytics_rollup"
+
+
+async def test_2_home_t_typed_right_after_sign_in_waits_for_the_jobs_tab_and_triggers_its_first_job(settings, clock):
+    """Keys typed into a tab before its first fetch has filled it wait for its rows, then act as meant."""
+    make_user(settings, "nurse.kim", "operator")
+    console = Console(settings, clock=clock)
+    gate = threading.Event()
+    fetched = console.snapshot
+
+    def slow_jobs_fetch(**request):
+        if "jobs" in request.get("views", ()):
+            gate.wait(10)                                        # the Jobs tab's first fetch is still on its way
+        return fetched(**request)
+
+    console.snapshot = slow_jobs_fetch
+    app = MedJobsApp(console, None, refresh_interval=3600)
+    async with app.run_test(size=SIZE) as pilot:
+        app.screen.query_one("#login-user").value = "nurse.kim"
+        app.screen.query_one("#login-password").value = PASSWORD
+        app.screen.query_one("#login-password").focus()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.actor is not None, what="sign-in")
+        await burst(pilot, "2", "home", "t")                       # at once: no row on the Jobs tab yet
+        assert app.active_tab == "jobs" and app.table("jobs").row_count == 0 and console.runs() == []
+        gate.set()
+        await wait_until(pilot, lambda: len(console.runs()) == 1, what="the trigger")
+        assert [(r.job_name, r.trigger) for r in console.runs()] == [("interaction_check", "manual")]
+        assert app.table("jobs").selected_key == "interaction_check"
 
 
 async def test_a_tab_key_typed_into_the_filter_is_text_not_a_tab_switch(seeded_clinic):
@@ -373,6 +405,49 @@ async def test_e_exports_the_filtered_table_to_the_file_named(seeded_clinic, tmp
 
 
 # ------------------------------------------------------------------ 11. small screens and themes
+
+
+async def sign_in_as(pilot, name: str) -> None:
+    """Sign in on the sign-in screen as a person does, and wait for the Overview's first paint."""
+    app = pilot.app
+    app.screen.query_one("#login-user").value = name
+    app.screen.query_one("#login-password").value = PASSWORD
+    app.screen.query_one("#login-password").focus()
+    await pilot.press("enter")
+    await wait_until(pilot, lambda: app.actor is not None, what="sign-in")
+    await first_paint(pilot)
+    await pilot.pause()
+
+
+def header_text(app) -> str:
+    return app.query_one("HeaderTitle").render().plain
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
+async def test_after_sign_in_the_overview_counts_show_whole_and_the_header_names_the_review_role(
+        settings, clock, size):
+    """Labels that change after the first layout get their width ("0 staff" was all of "0 staff alerts, 24 h
+    (a)"); the header says who is signed in with their review role, at 80 columns too (the clinic's name goes
+    first, then the runner's reason, never the user)."""
+    make_user(settings, "tess.lead", "reviewer", review_role="technical lead")
+    app = MedJobsApp(Console(settings, clock=clock), None, refresh_interval=3600)
+    async with app.run_test(size=size) as pilot:
+        await sign_in_as(pilot, "tess.lead")
+        for button in app.query(OverviewPane).first().query(Button):
+            label = button.label.plain
+            assert label.endswith(("(d)", "(a)")) and button.content_size.width >= len(label), label
+            assert button.region.right <= size[0]
+        assert "tess.lead (reviewer, technical lead)" in app.sub_title
+        header = header_text(app)
+        if size[0] >= 120:
+            assert "Riverside Family Clinic — NO RUNNER" in header and "tess.lead (reviewer, technical lead)" in header
+        else:
+            assert "NO RUNNER · tess.lead (reviewer, technical lead)" in header and "…" not in header
+        queues = app.query_one("#overview-queues")
+        fires = app.query_one("#overview-fires")
+        assert queues.region.right <= fires.region.x                  # side by side, not over each other
+        for static in (queues, fires):
+            assert "…" not in "".join(s.text for s in static.render_lines(static.region.reset_offset))
 
 
 async def test_at_80x24_the_queue_keeps_its_key_columns_and_the_footer_quit_and_help(seeded_clinic):

@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Footer, ProgressBar, Static
 
-from medjobs_tui.console import RunStory
+from medjobs_tui.console import RunStory, words
 from medjobs_tui.tui import details
 from medjobs_tui.tui import formatting as fmt
 from medjobs_tui.tui.screens.dialogs import field_table
@@ -75,7 +75,7 @@ class RunScreen(LiveScreen):
                 if total else f"  {done} done")
         self.query_one("#run-history", LiveTable).sync([(str(i), (
             fmt.local_datetime(h.at, zone), h.from_status or fmt.MISSING, fmt.status(h.to_status), h.actor,
-            fmt.long_text(h.note))) for i, h in enumerate(story.history)])
+            fmt.long_text(words.local_instants(h.note, zone, h.at)))) for i, h in enumerate(story.history)])
         self.query_one("#run-attempts", LiveTable).sync([(str(a.attempt), (
             fmt.number(a.attempt), fmt.local_datetime(a.started_at, zone),
             fmt.status(a.outcome or "running"), fmt.duration(a.duration_s), fmt.long_text(a.error)))

@@ -10,7 +10,8 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widget import Widget
-from textual.widgets import DataTable, Header
+from textual.content import Content
+from textual.widgets import DataTable, Header, Static
 
 from medjobs_tui.clock import Clock
 from medjobs_tui.security.masking import has_control_characters, printable
@@ -195,16 +196,27 @@ class ClinicClock(Widget):
     }
     """
 
+    WIDE, NARROW = 25, 14
+    """Its width (with padding) showing ``Sun 29 Nov 11:21:39 EST``, and on a narrow screen ``11:21:39 EST``."""
+
     def __init__(self, clock: Clock, zone: tzinfo, **kwargs) -> None:
         super().__init__(**kwargs)
         self._clock = clock
         self._zone = zone
+        self.narrow = False
 
     def on_mount(self) -> None:
         self.set_interval(1, self.refresh, name="clinic clock")
 
+    def set_narrow(self, narrow: bool) -> None:
+        """Show the time of day only (a narrow screen), or the date too."""
+        self.narrow = narrow
+        self.styles.width = self.NARROW if narrow else self.WIDE
+        self.refresh()
+
     def render(self) -> Text:
-        return Text(self._clock.now().astimezone(self._zone).strftime("%a %d %b %H:%M:%S %Z"))
+        fmt = "%H:%M:%S %Z" if self.narrow else "%a %d %b %H:%M:%S %Z"
+        return Text(self._clock.now().astimezone(self._zone).strftime(fmt))
 
 
 class ClinicHeader(Header):
@@ -219,6 +231,42 @@ class ClinicHeader(Header):
         self._clock = clock
         self._zone = zone
 
+    NARROW_BELOW = 100
+    """Columns under which the clock shows the time of day only."""
+    ICON_WIDTH = 8
+
+    status: tuple[str, ...] = ()
+    """The status line (``app.sub_title``) from the fullest to the shortest way of saying it: the header shows
+    the clinic's name and the fullest that fit its width, else the fullest that fits alone (never cut in the
+    middle of who is signed in, as Textual's ellipsis would)."""
+
     def compose(self) -> ComposeResult:
         yield from super().compose()
         yield ClinicClock(self._clock, self._zone)
+
+    def show_status(self, variants: Sequence[str]) -> None:
+        """Set the status line's ways of saying it (fullest first); call before setting ``app.sub_title``."""
+        self.status = tuple(variants)
+        self._retitle()
+
+    def on_resize(self) -> None:
+        self.query_one(ClinicClock).set_narrow(self.size.width < self.NARROW_BELOW)
+        self._retitle()
+
+    def _retitle(self) -> None:
+        try:
+            self.query_one("HeaderTitle", Static).update(self.format_title())
+        except Exception:  # noqa: BLE001 - not composed yet, or the app is closing: the next change retitles it
+            pass
+
+    def format_title(self) -> Content:
+        """The clinic's name and the status line, as much of it as fits (see ``status``)."""
+        title, sub = self.screen_title, self.screen_sub_title
+        if not self.status or sub not in self.status:
+            return super().format_title()
+        clock = self.query_one(ClinicClock)
+        room = self.size.width - self.ICON_WIDTH - (clock.NARROW if clock.narrow else clock.WIDE)
+        for variant in self.status:
+            if cell_len(title) + 3 + cell_len(variant) <= room:
+                return self.app.format_title(title, variant)
+        return Content(next((v for v in self.status if cell_len(v) <= room), self.status[-1])).stylize("dim")

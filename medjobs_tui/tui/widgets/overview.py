@@ -69,7 +69,8 @@ class OverviewPane(Vertical, can_focus=True):
     OverviewPane .chart-label { width: 22; }
     OverviewPane Sparkline { width: 1fr; height: 1; }
     OverviewPane #overview-columns { height: auto; }
-    OverviewPane #overview-queues, OverviewPane #overview-fires { width: 1fr; height: auto; }
+    OverviewPane #overview-queues { width: auto; height: auto; margin-right: 4; }
+    OverviewPane #overview-fires { width: 1fr; height: auto; }
     OverviewPane #overview-counts { height: auto; margin-top: 1; }
     OverviewPane #overview-counts Button { margin-right: 2; min-width: 16; }
     """
@@ -98,7 +99,7 @@ class OverviewPane(Vertical, can_focus=True):
                 Text.assemble((f"{key.replace('_', ' '):<10}", style), f" {sum(data):>4} in 1 h"))
         queues = Table(box=None, pad_edge=False, expand=False, title="Queues", title_justify="left",
                        title_style="bold")
-        for name, justify in (("queue", "left"), ("waiting", "right"), ("running", "right"), ("busy slots", "right")):
+        for name, justify in (("queue", "left"), ("waiting", "right"), ("running", "right"), ("busy", "right")):
             queues.add_column(name, justify=justify)
         for q in overview.queues:
             busy = Text(f"{q.running}/{q.slots}", style="yellow" if q.running >= q.slots else "")
@@ -112,12 +113,20 @@ class OverviewPane(Vertical, can_focus=True):
             fires.add_row(name, fmt.local_time(at, zone) if at else Text("paused", style="yellow"))
         self.query_one("#overview-fires", Static).update(fires)
         dead = overview.dead_runs
-        self.query_one("#goto-dead", Button).label = f"{dead} dead run{'' if dead == 1 else 's'} (d)"
-        self.query_one("#goto-alerts", Button).label = f"{overview.staff_alerts_24h} staff alerts, 24 h (a)"
+        self._label("#goto-dead", f"{dead} dead run{'' if dead == 1 else 's'} (d)")
+        self._label("#goto-alerts", f"{overview.staff_alerts_24h} staff alerts, 24 h (a)")
         line = Text.assemble(("Runners: ", "bold"), runners_text(overview.runners, embedded))
         if overview.runner_problem:
             line.append(f"\n{overview.runner_problem}", style="bold red")
         self.query_one("#overview-runners", Static).update(line)
+
+    def _label(self, selector: str, text: str) -> None:
+        """Set a count button's label and give it the width of its new text (Textual's ``Button.label`` only
+        repaints: a longer label would be cut, "0 staff" for "0 staff alerts, 24 h (a)")."""
+        button = self.query_one(selector, Button)
+        if button.label.plain != text:
+            button.label = text
+            button.refresh(layout=True)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
