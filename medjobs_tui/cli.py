@@ -6,6 +6,7 @@ Exit codes: 0 done, 1 the operation failed (a run not green, a refused action), 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -28,6 +29,7 @@ from medjobs_tui.console import (
 from medjobs_tui.console import identity
 from medjobs_tui.console.accounts import check_username
 from medjobs_tui.console import words
+from medjobs_tui.engine import runlog
 from medjobs_tui.console.words import parse_since
 from medjobs_tui.engine.runner import Runner
 from medjobs_tui.fhir import FhirImportError
@@ -280,6 +282,7 @@ def run(obj: Ctx, once: bool) -> None:
     settings = obj.settings
     console, actor = Console(settings), RUNNER
     console.authorise(actor, "runner.run", "runner")
+    runlog.install(settings)            # its masked log, for `medjobs log` and every console's Log view
     runner = Runner(settings)
     if once:
         sys.exit(_run_once(settings, runner, console, actor))
@@ -851,6 +854,58 @@ def channels(obj: Ctx, fmt: str) -> None:
         (c.channel + ("" if c.configured else " (not in config)"), c.scheme, ", ".join(c.audience) or "-",
          *(str(c.counts.get(k, 0)) for k in ("sent", "pending", "sending", "failed", "unconfirmed", "expired")))
         for c in console.channels()), "no channels")
+
+
+@main.command("log")
+@click.option("--level", default="INFO", show_default=True, help="show lines from this level up: INFO, WARNING, ERROR")
+@click.option("--follow", "-f", is_flag=True, help="then keep printing lines as the runners write them (Ctrl+C stops)")
+@click.option("--limit", default=50, show_default=True, type=LIMIT, help="how many of the newest lines first")
+@format_option
+@click.pass_obj
+def log_command(obj: Ctx, level: str, follow: bool, limit: int, fmt: str) -> None:
+    """The runners' log, masked (ids, job names and error classes, never patient data): what every runner of
+    the clinic (a headless `medjobs run`, an operator's console) wrote to <data folder>/logs/runner.log, oldest
+    first, in clinic time. With --follow, JSON is one object per line."""
+    console = obj.viewer()
+    try:
+        lines = console.log_lines(level, limit, own=False)[::-1]
+    except ConsoleError as exc:
+        raise click.BadParameter(str(exc), param_hint="--level") from None
+    columns = ("time", "level", "source", "logger", "message")
+
+    def row(line) -> tuple[str, ...]:
+        at = line.at.astimezone(obj.settings.zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+        return at, line.level, line.source, line.logger.removeprefix("medjobs_tui."), line.message
+
+    def emit(line_rows: list[tuple[str, ...]], header: bool) -> None:
+        line_rows = [tuple(printable(v) for v in r) for r in line_rows]
+        if fmt == "json":
+            text = render_table(columns, line_rows, "json") if not follow else "".join(
+                json.dumps(dict(zip(columns, r)), ensure_ascii=False) + "\n" for r in line_rows)
+        elif fmt == "csv":
+            text = render_table(columns, line_rows, "csv")
+            text = text if header else text.split("\n", 1)[1]
+        else:
+            text = "".join(f"{r[0]}  {r[1]:<8} {r[2]}  {r[3]}: {r[4]}\n" for r in line_rows)
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    if not lines and not follow and fmt == "table":
+        out.print("no runner log lines yet: runners write them to "
+                  f"{log_path_text(obj.settings)} (a headless `medjobs run` or an operator's console)", markup=False)
+        return
+    emit([row(line) for line in lines], header=True)
+    if not follow:
+        return
+    try:
+        for line in console.follow_log(level):
+            emit([row(line)], header=False)
+    except KeyboardInterrupt:
+        pass
+
+
+def log_path_text(settings: Settings) -> str:
+    return str(runlog.log_path(settings))
 
 
 @main.group("alerts", invoke_without_command=True)

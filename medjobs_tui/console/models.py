@@ -411,6 +411,14 @@ class LogLine:
     level: str
     logger: str
     message: str
+    source: str = ""
+    """The process that wrote it (``host:pid``) when another runner's (read from the clinic's log file);
+    empty for this process's own lines."""
+
+    @property
+    def key(self) -> str:
+        """A key for the line, unique among the lines shown (own lines by number, others' by their text)."""
+        return f"f{self.seq}" if self.source else f"s{self.seq}"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import json
 import statistics
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from medjobs_tui.clock import parse_iso
 from medjobs_tui.console.errors import ConsoleError
@@ -23,6 +23,7 @@ from medjobs_tui.console.models import (
     RunnerInfo, RunRow, RunStory,
 )
 from medjobs_tui.engine import evidence as evidence_mod
+from medjobs_tui.engine import runlog
 from medjobs_tui.engine.runner import LEASE_SECONDS
 from medjobs_tui.engine.ticks import next_fire_time
 from medjobs_tui.store import runs as store_runs
@@ -158,12 +159,36 @@ class ConsoleViews:
             runner_problem=self.runner_status(),
         )
 
-    def log_lines(self: Console, min_level: str = "INFO", limit: int = 500) -> list[LogLine]:
-        """The newest lines of this process's runner log at ``min_level`` or above (masked at the source)."""
+    def log_lines(self: Console, min_level: str = "INFO", limit: int = 500, own: bool = True) -> list[LogLine]:
+        """The newest runner log lines at ``min_level`` or above, newest first (masked at the source): this
+        process's own (kept in memory, live) and those every other runner of the clinic (a headless
+        ``medjobs run``, another console) wrote to its log file (``engine.runlog``); without ``own``, only
+        the file's (``medjobs log``: a command has no runner of its own). Raises ConsoleError for an unknown
+        level."""
         try:
-            return logbook().lines(min_level, limit)
+            mine = logbook().lines(min_level, limit) if own else []
+            try:
+                others = [LogLine(f.key, f.at, f.level, f.logger, f.message, source=f.source)
+                          for f in runlog.read_lines(self.settings, min_level, limit)
+                          if not own or f.source != runlog.SOURCE]
+            except OSError:                         # an unreadable log file leaves this console's own lines
+                others = []
         except ValueError as exc:
             raise ConsoleError(str(exc)) from None
+        return sorted(mine + others, key=lambda line: line.at, reverse=True)[:limit]
+
+    def follow_log(self: Console, min_level: str = "INFO", poll_s: float = 0.5,
+                   sleep: Callable[[float], None] | None = None) -> Iterator[LogLine]:
+        """Each line at ``min_level`` or above the clinic's runners write from now on, as it comes (see
+        ``engine.runlog.follow``); runs until the caller stops. Raises ConsoleError for an unknown level."""
+        try:
+            floor = runlog.level_floor(min_level)
+        except ValueError as exc:
+            raise ConsoleError(str(exc)) from None
+        extra = {} if sleep is None else {"sleep": sleep}
+        for f in runlog.follow(self.settings, poll_s, **extra):
+            if runlog.level_floor(f.level) >= floor:
+                yield LogLine(f.key, f.at, f.level, f.logger, f.message, source=f.source)
 
     # ------------------------------------------------------------------ bulk actions
 

@@ -31,6 +31,7 @@ from medjobs_tui.config import Settings
 from medjobs_tui.console import Actor, Console, ConsoleError, NotificationRow, SignIn, Snapshot
 from medjobs_tui.console import identity, words
 from medjobs_tui.console.operations import PERMISSIONS
+from medjobs_tui.engine import runlog
 from medjobs_tui.engine.runner import Runner
 from medjobs_tui.tui import commands, details, filters, prefs, validation_tab
 from medjobs_tui.tui.audit_tab import AUDIT_COLUMNS, AUDIT_LIMIT, AUDIT_TAB, audit_pane, audit_rows
@@ -1103,8 +1104,12 @@ def build_dashboard(settings: Settings, username: str | None = None, refresh_int
     The runner is embedded once a user whose role may run jobs (operator, admin) signs in; a reviewer's
     or auditor's dashboard only watches: the clinic's jobs run in an operator's console or `medjobs run`.
     """
+    def embedded_runner() -> Runner:
+        runlog.install(settings)        # its masked log, for `medjobs log` and other consoles' Log view
+        return Runner(settings)
+
     return MedJobsApp(Console(settings), None, refresh_interval=refresh_interval, username=username,
-                      runner_factory=lambda: Runner(settings))
+                      runner_factory=embedded_runner)
 
 
 def run_dashboard(settings: Settings, username: str | None = None, refresh_interval: float = 1.0) -> None:

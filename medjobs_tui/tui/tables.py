@@ -103,10 +103,16 @@ LEVEL_STYLES = {"WARNING": "yellow", "ERROR": "bold red", "CRITICAL": "bold red"
 
 def log_rows(snap: Snapshot, zone: tzinfo) -> list[Row]:
     """The runner's log lines, newest first: clinic-local time, level (coloured), source module, message."""
-    return [(str(line.seq), (
+    return [(line.key, (
         line.at.astimezone(zone).strftime("%H:%M:%S"), Text(line.level, style=LEVEL_STYLES.get(line.level, "")),
-        line.logger.removeprefix("medjobs_tui."), fmt.long_text(line.message),
+        _log_source(line), fmt.long_text(line.message),
     )) for line in snap.log]
+
+
+def _log_source(line) -> str:
+    """The module that logged, after the process id when another runner's (``pid 4242 engine.runner``)."""
+    module = line.logger.removeprefix("medjobs_tui.")
+    return f"pid {line.source.rsplit(':', 1)[-1]} {module}" if line.source else module
 
 
 def notification_rows(snap: Snapshot, zone: tzinfo) -> list[Row]:
@@ -181,8 +187,8 @@ TABS = TABS + (TabSpec("validation", "Validation", tuple(Column(*c) for c in val
 TABS = TABS + (TabSpec("log", "Log", (
     Column("time", "time", 8), Column("level", "level", 7), Column("source", "source", 10, wide_only=True),
     Column("message", "message", 20, fill=True),
-), log_rows, key="l", empty="No log lines yet — the runner of this console writes here (another window's runner "
-                            "logs there)."),)
+), log_rows, key="l", empty="No log lines yet — this console's runner and every other runner of the clinic "
+                            "(medjobs run, another console) write here."),)
 
 
 from medjobs_tui.tui import backups_tab  # noqa: E402 - the Backups tab lives in its own module

@@ -15,6 +15,7 @@ from textual.widgets import Button, Footer, Input, ProgressBar, TabbedContent
 
 from medjobs_tui.console import Actor, Console
 from medjobs_tui.console.logbook import logbook
+from medjobs_tui.engine import runlog
 from medjobs_tui.engine.runner import Runner
 from medjobs_tui.jobs.base import JobContext
 from medjobs_tui.notify import outbox
@@ -382,6 +383,20 @@ async def test_the_log_tab_shows_runner_lines_live_and_v_raises_the_level(clinic
         await wait_until(pilot, lambda: not any("run 41" in m for m in messages()), what="warnings only")
         assert any("run 42" in m for m in messages())
         assert "WARNING" in str(app.query_one(TabbedContent).get_tab("log").label)
+
+
+async def test_the_log_tab_shows_a_headless_runners_lines_from_the_clinics_log_file(clinic):
+    """A reviewer's console runs no runner: the Log view shows what `medjobs run` wrote to the log file."""
+    path = runlog.log_path(clinic.settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("2026-11-29T12:50:00.000+00:00\tWARNING\tclinic-pc:4242\tmedjobs_tui.engine.runner\t"
+                    "run 42 of backup attempt 1 failed in 0.50 s: now queued\n")
+    app = MedJobsApp(clinic.console, REVIEWER, refresh_interval=3600, tab="log")
+    async with app.run_test(size=SIZE) as pilot:
+        await first_paint(pilot)
+        [key] = [k for k in rows(app, "log") if k.startswith("f")]
+        assert [cell.plain if hasattr(cell, "plain") else cell for cell in app.table("log").get_row(key)] == [
+            "07:50:00", "WARNING", "pid 4242 engine.runner", "run 42 of backup attempt 1 failed in 0.50 s: now queued"]
 
 
 async def test_e_exports_the_filtered_table_to_the_file_named(seeded_clinic, tmp_path):
