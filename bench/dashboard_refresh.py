@@ -12,16 +12,25 @@ each with its attempt and state history, as the runner writes them. Then, headle
 - fetch: the console's snapshot of just the visible tab, against one of every view at once (what each
   refresh read before issue 8), medians; the ratio is measured in the same run.
 
-Ends with one line: ``dashboard_refresh: runs=N first_paint_ms=.. queue_refresh_ms=.. overview_refresh_ms=..``.
-Timings vary with the machine and its load.
+- process: the dashboard run as a person runs it, in a process of its own (``--process-tab``, default the
+  Overview; headless at 120x40, refreshing every second as ``medjobs`` does, no embedded runner, as a
+  reviewer's console): first paint from process start (Python start-up and imports included; wall time, and
+  the process's CPU time until then, which the machine's load does not inflate), then its CPU
+  time over ``--idle`` seconds of idle (no keys) from /proc as a share of one core, and its resident memory
+  (VmRSS, and the peak VmHWM). Targets (issue 10): first paint < 1 s, idle CPU < 2 %, RSS < 120 MB.
+
+Ends with one line: ``dashboard_refresh: runs=N first_paint_ms=.. queue_refresh_ms=.. overview_refresh_ms=..
+process_first_paint_ms=.. idle_cpu_pct=.. rss_mb=..``. Timings vary with the machine and its load.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -138,10 +147,84 @@ def fetch_figures(console, actor, refreshes: int) -> dict[str, float]:
     return out
 
 
+CHILD = """
+import os, sys, time
+sys.path.insert(0, {repo!r})
+from medjobs_tui.config import load_settings
+from medjobs_tui.console import Actor, Console
+from medjobs_tui.tui.app import MedJobsApp
+
+out = os.dup(1)                     # the app redirects print(); the parent reads this descriptor
+app = MedJobsApp(Console(load_settings({config!r})), Actor("bench", "reviewer"), refresh_interval=1.0, tab={tab!r})
+painted = app.paint
+
+def paint():
+    painted()
+    if app.refresh_count == 1:
+        os.write(out, f"painted {{time.monotonic()}} {{time.process_time()}}\\n".encode())
+
+app.paint = paint
+if {every_refresh_fetches!r}:
+    app._unchanged = lambda request: False        # as before the data_version check: every refresh fetches
+app.run(headless=True, size=(120, 40))
+"""
+
+
+def proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (its threads included), from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_memory_mb(pid: int) -> tuple[float, float]:
+    """(VmRSS, VmHWM) of process ``pid`` in MB (10^6 bytes)."""
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            values[key] = int(rest.split()[0]) * 1024 / 1e6
+    return values["VmRSS"], values["VmHWM"]
+
+
+def process_figures(config: Path, tab: str, idle_s: float, settle_s: float = 3.0,
+                    every_refresh_fetches: bool = False) -> dict[str, float]:
+    """The dashboard in a process of its own: first paint from process start, idle CPU share, RSS."""
+    started = time.monotonic()
+    child = subprocess.Popen([sys.executable, "-c", CHILD.format(repo=str(REPO), config=str(config), tab=tab,
+                                                            every_refresh_fetches=every_refresh_fetches)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = child.stdout.readline()
+        while line and "painted" not in line:               # whatever else the app writes first
+            line = child.stdout.readline()
+        if "painted" not in line:
+            raise RuntimeError(f"the dashboard did not paint (exit {child.poll()}): {child.stderr.read()[-2000:]}")
+        line = line[line.index("painted"):]
+        first_paint = float(line.split()[1]) - started
+        first_paint_cpu = float(line.split()[2])          # CPU seconds of the process until then (load-independent)
+        time.sleep(settle_s)                       # the first refreshes, timers armed: then nobody touches it
+        cpu0, t0 = proc_cpu_s(child.pid), time.monotonic()
+        time.sleep(idle_s)
+        cpu1, t1 = proc_cpu_s(child.pid), time.monotonic()
+        rss, peak = proc_memory_mb(child.pid)
+    finally:
+        child.terminate()
+        try:
+            child.wait(10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+    return {"first_paint_s": first_paint, "first_paint_cpu_s": first_paint_cpu, "idle_cpu_pct": 100 * (cpu1 - cpu0) / (t1 - t0), "rss_mb": rss,
+            "peak_rss_mb": peak}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--refreshes", type=int, default=20)
+    parser.add_argument("--idle", type=float, default=20.0, help="seconds of idle CPU measured (0: skip the process)")
+    parser.add_argument("--process-tab", default="overview,queue", help="tabs shown in the process measurement")
+    parser.add_argument("--every-refresh-fetches", action="store_true",
+                        help="also measure the process as before the data_version check (each refresh fetches)")
     args = parser.parse_args()
 
     from medjobs_tui.clock import SystemClock
@@ -161,6 +244,12 @@ def main() -> None:
         fetch = fetch_figures(console, actor, args.refreshes)
         figures = asyncio.run(app_figures(console, actor, args.refreshes))
         console.close()
+        processes = {tab: process_figures(config, tab, args.idle) for tab in args.process_tab.split(",")
+                     if args.idle > 0}
+        if args.every_refresh_fetches and args.idle > 0:
+            processes.update({f"{tab}, every refresh fetching": process_figures(config, tab, args.idle,
+                                                                                every_refresh_fetches=True)
+                              for tab in args.process_tab.split(",")})
     print(f"first paint, Overview first: {figures['first_paint_overview'] * 1000:.0f} ms "
           f"(app start to first snapshot painted, headless 120x40)")
     print(f"first paint, Queue first:    {figures['first_paint_queue'] * 1000:.0f} ms "
@@ -172,8 +261,18 @@ def main() -> None:
     print(f"fetch only: Queue {fetch['fetch_queue']:.1f} ms, Overview {fetch['fetch_overview']:.1f} ms, "
           f"every view at once {fetch['fetch_all_views']:.1f} ms "
           f"(visible tab only: {fetch['fetch_all_views'] / fetch['fetch_queue']:.1f}x less than all views)")
+    for tab, p in processes.items():
+        print(f"process, {tab} shown: first paint {p['first_paint_s'] * 1000:.0f} ms from process start "
+              f"({p['first_paint_cpu_s'] * 1000:.0f} ms of CPU); idle CPU "
+              f"{p['idle_cpu_pct']:.2f} % of a core over {args.idle:g} s; RSS {p['rss_mb']:.1f} MB "
+              f"(peak {p['peak_rss_mb']:.1f} MB)   [targets: < 1000 ms, < 2 %, < 120 MB]")
+    shown = [p for tab, p in processes.items() if "every refresh" not in tab]
+    extra = (f" process_first_paint_ms={shown[0]['first_paint_s'] * 1000:.0f} process_first_paint_cpu_ms="
+             f"{shown[0]['first_paint_cpu_s'] * 1000:.0f} idle_cpu_pct={max(p['idle_cpu_pct'] for p in shown):.2f} "
+             f"rss_mb={max(p['rss_mb'] for p in shown):.1f}") if shown else ""
     print(f"dashboard_refresh: runs={args.runs} first_paint_ms={figures['first_paint_overview'] * 1000:.0f} "
-          f"queue_refresh_ms={figures['refresh_queue']:.1f} overview_refresh_ms={figures['refresh_overview']:.1f}")
+          f"queue_refresh_ms={figures['refresh_queue']:.1f} overview_refresh_ms={figures['refresh_overview']:.1f}"
+          + extra)
 
 
 if __name__ == "__main__":

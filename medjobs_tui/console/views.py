@@ -133,6 +133,14 @@ class ConsoleViews:
         return [RunnerInfo(r["id"], parse_iso(r["started_at"]), parse_iso(r["heartbeat_at"]), r["id"] == own)
                 for r in store_views.live_runners(self.db, after)]
 
+    def change_token(self: Console) -> tuple[int, int, str | None]:
+        """What tells whether the store may have changed, read on this thread's connection: (that connection's
+        id, its ``data_version``, the embedded runner's state in words). Two equal tokens mean no other
+        connection committed in between and the runner's state is the same; this connection's own writes
+        do not change it (a caller that wrote refreshes anyway)."""
+        db = self.db
+        return id(db), store_views.data_version(db), self.runner_status()
+
     def status_counts(self: Console) -> dict[str, int]:
         """How many runs are in each state."""
         return store_views.status_counts(self.db)

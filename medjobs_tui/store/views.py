@@ -16,6 +16,12 @@ from medjobs_tui.clock import iso
 from medjobs_tui.store.runs import _row, _rows
 
 
+def data_version(db: sqlite_utils.Database) -> int:
+    """SQLite's ``PRAGMA data_version`` of this connection: it changes when another connection has committed
+    since this connection last asked (never for this connection's own writes). Source: sqlite.org/pragma.html."""
+    return int(db.execute("PRAGMA data_version").fetchone()[0])
+
+
 def find_runs(db: sqlite_utils.Database, *, limit: int = 200, job: str | None = None,
               statuses: Sequence[str] = (), since: datetime | None = None, text: str | None = None,
               ids: Sequence[int] = (), exclude: Sequence[str] = ()) -> list[dict[str, Any]]:

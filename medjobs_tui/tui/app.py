@@ -37,7 +37,8 @@ from medjobs_tui.tui import commands, details, filters, prefs, validation_tab
 from medjobs_tui.tui.audit_tab import AUDIT_COLUMNS, AUDIT_LIMIT, AUDIT_TAB, audit_pane, audit_rows
 from medjobs_tui.tui.login import LockScreen, LoginScreen
 from medjobs_tui.tui.messages import (
-    AuditReady, CommandDone, EvidenceLoaded, RefreshFailed, SignInRefused, SignedIn, SnapshotReady, Unlocked,
+    AuditReady, CommandDone, EvidenceLoaded, RefreshFailed, SignInRefused, SignedIn, SnapshotReady, SnapshotUnchanged,
+    Unlocked,
 )
 from medjobs_tui.tui.screens import DetailScreen, EvidenceScreen, HelpScreen
 from medjobs_tui.tui.screens.job import JobScreen
@@ -99,6 +100,14 @@ INPUT_EVENTS = (events.Key, events.MouseDown, events.MouseScrollDown, events.Mou
 HOLD_KEYS_MAX_S = 3.0
 """Keys typed into a tab before its first fetch is painted wait for it, but never longer than this (seconds):
 then they act on what the tab shows."""
+
+REFETCH_AFTER_S = 15.0
+"""A refresh that finds the store unchanged still fetches when the last snapshot is this old by the console's
+clock (the Overview's last hour moves on, a time left shrinks)."""
+
+ALWAYS_FETCHED = frozenset({"log", "audit"})
+"""Tabs whose rows do not all come from the store's tables a change marks (the log files; the audit tab's own
+fetch): fetched on every refresh."""
 
 NEVER_HELD = frozenset({"ctrl+q", "ctrl+c"})
 """Keys that act at once even while others wait for a tab's first fetch (quitting)."""
@@ -231,6 +240,14 @@ class MedJobsApp(SignoffActions, App[None]):
         self.marked: set[str] = set()
         """Run ids (row keys) marked on the Queue for a bulk retry or cancel."""
         self.log_level = "INFO"
+        self._fetched: tuple | None = None
+        """(request key, console clock time) of the last snapshot fetched, to skip a refresh of an unchanged store."""
+        self._seen_versions: dict[int, tuple] = {}
+        """The change token each store connection last read (``Console.change_token``)."""
+        self.force_fetch = False
+        """Set by this console's own actions: the next refresh fetches even if the store looks unchanged."""
+        self.unchanged_count = 0
+        """How many refreshes found nothing new (no fetch, no paint)."""
         self.painted_tabs: set[str] = set()
         """The tabs painted from a fetch of their own since sign-in: keys typed into any other tab wait."""
         self._held_keys: list[events.Key] = []
@@ -251,7 +268,8 @@ class MedJobsApp(SignoffActions, App[None]):
     # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
-        yield ClinicHeader(self.operations.clock, self.zone)
+        self.header = ClinicHeader(self.operations.clock, self.zone)
+        yield self.header
         with TabbedContent(id="tabs", initial=self.start_tab):
             with TabPane("Overview", id=OVERVIEW):
                 yield OverviewPane(id="overview-pane")
@@ -341,22 +359,49 @@ class MedJobsApp(SignoffActions, App[None]):
         self.run_worker(self._fetch_snapshot, thread=True, group="refresh", name="snapshot", exit_on_error=False)
 
     def _fetch_snapshot(self) -> None:
-        """Thread worker: read the visible tab's snapshot and post it; never touches a widget."""
+        """Thread worker: read the visible tab's snapshot and post it; never touches a widget. When nothing
+        was committed to the store since the last snapshot of the same request (and it is younger than
+        REFETCH_AFTER_S), it reads nothing more and posts SnapshotUnchanged."""
         with self._console_lock:
             if self._stopping:
                 return
             try:
                 request = self._snapshot_request
+                if self._unchanged(request):
+                    self._post(SnapshotUnchanged())
+                    return
+                key, now = self._request_key(request), self.operations.clock.now()
                 snapshot = self.operations.snapshot(**request)
+                self._fetched = (key, now)
                 if self.audit_tab and self.actor is not None and AUDIT_TAB in request.get("views", ()):
                     self._post(AuditReady(self.operations.audit_entries(self.actor, limit=AUDIT_LIMIT)))
                 if self.signoff_tab and self.actor is not None and SIGNOFF_TAB in request.get("views", ()):
                     self.fetch_signoff()
             except Exception as exc:  # noqa: BLE001 - shown to the user, then the next refresh tries again
+                self._fetched = None              # the next refresh reads the store, changed or not
                 log.error("refresh failed: %s", type(exc).__name__)
                 self._post(RefreshFailed(commands.describe(exc)))
             else:
                 self._post(SnapshotReady(snapshot))
+
+    @staticmethod
+    def _request_key(request: dict) -> tuple:
+        filt = request.get("run_filter")
+        return (frozenset(request.get("views", ())), request.get("log_level"), request.get("actor"),
+                None if filt is None else repr(filt))
+
+    def _unchanged(self, request: dict) -> bool:
+        """Worker thread: whether the last snapshot still shows the store (see ``_fetch_snapshot``); records
+        this connection's change token either way."""
+        token = self.operations.change_token()
+        previous = self._seen_versions.get(token[0])
+        self._seen_versions[token[0]] = token
+        force, self.force_fetch = self.force_fetch, False
+        if force or previous != token or self._fetched is None or ALWAYS_FETCHED & set(request.get("views", ())):
+            return False
+        key, at = self._fetched
+        age = (self.operations.clock.now() - at).total_seconds()
+        return key == self._request_key(request) and 0 <= age < REFETCH_AFTER_S
 
     def _post(self, message) -> None:
         try:
@@ -376,6 +421,17 @@ class MedJobsApp(SignoffActions, App[None]):
         self.refresh_count += 1
         if not self._modal_open():
             self.paint()
+        self._arm_next()
+        if self._held_keys:
+            await self._release_keys()
+
+    @on(SnapshotUnchanged)
+    async def _snapshot_unchanged(self, message: SnapshotUnchanged) -> None:
+        """Nothing new: the screen stays as painted (a refresh cycle all the same, for tests waiting on one)."""
+        if self._stopping:
+            return
+        self.refresh_count += 1
+        self.unchanged_count += 1
         self._arm_next()
         if self._held_keys:
             await self._release_keys()
@@ -421,7 +477,7 @@ class MedJobsApp(SignoffActions, App[None]):
             return
         with self.batch_update():
             status = self._status_lines(snap)
-            self.query_one(ClinicHeader).show_status(status)
+            self.header.show_status(status)          # (the header of the main screen, whichever screen is on top)
             self.sub_title = status[0]
             if tab not in snap.views:
                 return
@@ -654,7 +710,8 @@ class MedJobsApp(SignoffActions, App[None]):
                                     "a name ending .csv or .json · enter writes it · escape cancels"), callback=chosen)
 
     def action_refresh(self) -> None:
-        """Refresh now."""
+        """Refresh now (read the store even if it looks unchanged)."""
+        self.force_fetch = True
         self.refresh_now()
 
     def action_help(self) -> None:
@@ -810,6 +867,7 @@ class MedJobsApp(SignoffActions, App[None]):
             self.toast(message.text, severity=message.severity)
         if message.after is not None:
             message.after()
+        self.force_fetch = True              # its own write does not move its connection's data_version
         self.refresh_now()
 
     def toast(self, text: str, *, title: str = "", severity: str = "information") -> None:

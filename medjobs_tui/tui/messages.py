@@ -18,6 +18,10 @@ class SnapshotReady(Message):
         return isinstance(message, SnapshotReady)
 
 
+class SnapshotUnchanged(Message):
+    """A refresh found the store as it was at the last snapshot (nothing committed since): nothing to paint."""
+
+
 class RefreshFailed(Message):
     """A refresh failed; ``error`` says why (no patient data: console errors are masked)."""
 

@@ -98,7 +98,7 @@ CLI_OPERATIONS = {
     "runs show": {"view.operations"},
     "metrics": {"view.operations"}, "validation": {"view.operations"},
     "evidence": {"view.operations", "evidence.read"},
-    "notifications": {"view.operations"}, "channels": {"view.operations"}, "error": {"error.read"},
+    "notifications": {"view.operations"}, "channels": {"view.operations"}, "log": {"view.operations"}, "error": {"error.read"},
     "check-config": set(),
     "login": {"signin", "session.login"}, "logout": {"session.logout"}, "whoami": {"signin"},
     "password": {"password.change"}, "user add": {"user.add"}, "user passwd": {"user.passwd"},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -9,7 +10,7 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 
 from medjobs_tui.console import Actor, ConsoleError
-from medjobs_tui.tui.app import MedJobsApp
+from medjobs_tui.tui.app import REFETCH_AFTER_S, MedJobsApp
 from medjobs_tui.tui.screens import HelpScreen
 from medjobs_tui.tui.tables import Column
 from medjobs_tui.tui.widgets import LiveTable
@@ -201,6 +202,8 @@ def flapping_refreshes(clinic):
         return real(*args, **kwargs)
 
     clinic.console.snapshot = flapping_snapshot
+    versions = itertools.count()
+    clinic.console.change_token = lambda: (0, next(versions), None)    # a store that changes all the time
     app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.02, tab="queue")
     shown: list[str] = []
     notify = app.notify
@@ -225,3 +228,30 @@ async def test_a_refresh_error_is_not_shown_again_within_a_minute_after_its_toas
         await settle(pilot, 2)                                   # two more failures in between
         assert calls[0] >= 6
         assert shown.count("store is busy") == 1
+
+
+async def test_an_idle_dashboard_reads_nothing_while_the_store_is_unchanged_and_reads_a_change_at_once(clinic):
+    """Idle CPU with a big store: a refresh asks SQLite whether anything was committed (data_version) and
+    fetches only then (or when the snapshot is REFETCH_AFTER_S old by the console's clock, or on F5)."""
+    real = clinic.console.snapshot
+    calls = [0]
+
+    def counted(*args, **kwargs):
+        calls[0] += 1
+        return real(*args, **kwargs)
+
+    clinic.console.snapshot = counted
+    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.02, tab="queue")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        fetched = calls[0]
+        await settle(pilot, 5)
+        assert calls[0] == fetched and app.unchanged_count >= 5             # five refreshes, no fetch
+        run_id = str(clinic.console.trigger(clinic.actor, "backup"))        # committed by another connection
+        await wait_until(pilot, lambda: run_id in [r.value for r in app.table("queue").rows], what="the new run")
+        fetched = calls[0]
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: calls[0] > fetched, what="F5 reads the store")
+        fetched = calls[0]
+        clinic.clock.advance(REFETCH_AFTER_S)                                # the last hour moved on
+        await wait_until(pilot, lambda: calls[0] > fetched, what="a fetch of an old snapshot")
