@@ -105,9 +105,9 @@ REFETCH_AFTER_S = 15.0
 """A refresh that finds the store unchanged still fetches when the last snapshot is this old by the console's
 clock (the Overview's last hour moves on, a time left shrinks)."""
 
-ALWAYS_FETCHED = frozenset({"log", "audit"})
-"""Tabs whose rows do not all come from the store's tables a change marks (the log files; the audit tab's own
-fetch): fetched on every refresh."""
+ALWAYS_FETCHED = frozenset({"log", "audit", "validation", "jobs", "metrics"})
+"""Tabs whose rows do not all come from the store's tables a change marks (the log files, evidence files on
+disk checked by validation; the audit tab's own fetch): fetched on every refresh."""
 
 NEVER_HELD = frozenset({"ctrl+q", "ctrl+c"})
 """Keys that act at once even while others wait for a tab's first fetch (quitting)."""
@@ -339,11 +339,14 @@ class MedJobsApp(SignoffActions, App[None]):
         Read on the event loop when the fetch starts (the worker receives a copy)."""
         return self.__dict__.get("_request", {"views": {self.active_tab or OVERVIEW}})
 
-    def refresh_now(self) -> None:
+    def refresh_now(self, periodic: bool = False) -> None:
         """Fetch a snapshot now (or right after the fetch in progress); cancels the armed timer. Nothing is
-        fetched before sign-in."""
+        fetched before sign-in. Only a ``periodic`` refresh (the timer's) may find the store unchanged and
+        read nothing more; any other (a key, an action, a dialog closed) reads it."""
         if self._stopping or self.actor is None:
             return
+        if not periodic:
+            self.force_fetch = True
         tab = self.active_tab or OVERVIEW
         request: dict = {"views": {tab}, "log_level": self.log_level, "actor": self.actor}
         if tab == "queue" and self.filters.get("queue"):
@@ -456,7 +459,8 @@ class MedJobsApp(SignoffActions, App[None]):
             self._again = False
             self.refresh_now()
         else:
-            self._timer = self.set_timer(self.refresh_interval, self.refresh_now, name="refresh")
+            self._timer = self.set_timer(self.refresh_interval, partial(self.refresh_now, periodic=True),
+                                         name="refresh")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Safety net: a worker that raised is reported, and a broken refresh is re-armed."""
@@ -711,7 +715,6 @@ class MedJobsApp(SignoffActions, App[None]):
 
     def action_refresh(self) -> None:
         """Refresh now (read the store even if it looks unchanged)."""
-        self.force_fetch = True
         self.refresh_now()
 
     def action_help(self) -> None:
@@ -867,8 +870,7 @@ class MedJobsApp(SignoffActions, App[None]):
             self.toast(message.text, severity=message.severity)
         if message.after is not None:
             message.after()
-        self.force_fetch = True              # its own write does not move its connection's data_version
-        self.refresh_now()
+        self.refresh_now()                   # not periodic: reads the store (its own write moves no data_version)
 
     def toast(self, text: str, *, title: str = "", severity: str = "information") -> None:
         """Show ``text`` for TOAST_SECONDS, unless the same text is already up; at most MAX_TOASTS at once.
