@@ -105,8 +105,8 @@ REFETCH_AFTER_S = 15.0
 """A refresh that finds the store unchanged still fetches when the last snapshot is this old by the console's
 clock (the Overview's last hour moves on, a time left shrinks)."""
 
-ALWAYS_FETCHED = frozenset({"log", "audit", "validation", "jobs", "metrics"})
-"""Tabs whose rows do not all come from the store's tables a change marks (the log files, evidence files on
+ALWAYS_FETCHED = frozenset({"log", "audit", "validation", "jobs", "metrics", "backups"})
+"""Tabs whose rows do not all come from the store's tables a change marks (the log files, evidence and backup files on
 disk checked by validation; the audit tab's own fetch): fetched on every refresh."""
 
 NEVER_HELD = frozenset({"ctrl+q", "ctrl+c"})
