@@ -8,6 +8,7 @@ is audited, allowed or refused; it does not resolve an alert: only its cause cle
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from medjobs_tui.clock import parse_iso
@@ -19,6 +20,10 @@ from medjobs_tui.store import alerts as store_alerts
 
 if TYPE_CHECKING:
     from medjobs_tui.console.operations import Console
+
+DASHBOARD_EVALUATION_S = 10.0
+"""The dashboard's refreshes evaluate the alerts at most this often (seconds of real time): a refresh every
+second must not take the store's write lock every second (the runner evaluates every minute anyway)."""
 
 ALERT_STATES = ("open", "acknowledged", "resolved", "active", "all")
 """What ``Console.alerts`` lists: one state, ``active`` (open and acknowledged) or ``all``."""
@@ -53,6 +58,16 @@ class AlertsMixin:
             alerting.evaluate(self.db, self.settings, self.clock.now())
         states = {"active": store_alerts.ACTIVE, "all": store_alerts.STATES}.get(state, (state,))
         return [alert_row(r) for r in store_alerts.listing(self.db, states, limit)]
+
+    def alerts_due(self: Console) -> bool:
+        """True (and noted) when this console last evaluated the alerts for the dashboard more than
+        DASHBOARD_EVALUATION_S seconds ago, or never."""
+        now = time.monotonic()
+        last = self.__dict__.get("_alerts_evaluated")
+        if last is not None and now - last < DASHBOARD_EVALUATION_S:
+            return False
+        self.__dict__["_alerts_evaluated"] = now
+        return True
 
     def alert(self: Console, actor: Actor, alert_id: int) -> AlertRow:
         """Alert ``alert_id``. Raises ConsoleError if there is none; PermissionDenied as ``alerts``."""

@@ -400,6 +400,8 @@ class Overview:
     runners: list[RunnerInfo]
     runner_problem: str | None = None
     """This console's runner in words when it cannot do its work (e.g. cannot record outcomes), else None."""
+    open_alerts: int = 0
+    """MedJobs' alerts still open (not yet acknowledged nor resolved): the Alerts tab."""
 
 
 @dataclass(frozen=True)

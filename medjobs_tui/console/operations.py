@@ -935,8 +935,8 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
             doses=doses, backups=backups,
             overview=self.overview() if "overview" in views else None,
             log=self.log_lines(log_level) if "log" in views else [],
-            alerts=(self.alerts(actor, "all", limit) if "alerts" in views and actor is not None
-                    and actor.role in PERMISSIONS["alert.list"] else []),
+            alerts=(self.alerts(actor, "all", limit, evaluate=self.alerts_due())
+                    if "alerts" in views and actor is not None and actor.role in PERMISSIONS["alert.list"] else []),
             validation=self.validation() if views & {"metrics", "jobs", "validation"} else [],
             selftest=self.latest_selftest() if "validation" in views else None,
             runners=self.runners_alive(), status_counts=self.status_counts(), views=views,

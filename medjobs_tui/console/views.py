@@ -26,6 +26,7 @@ from medjobs_tui.engine import evidence as evidence_mod
 from medjobs_tui.engine import runlog
 from medjobs_tui.engine.runner import LEASE_SECONDS
 from medjobs_tui.engine.ticks import next_fire_time
+from medjobs_tui.store import alerts as store_alerts
 from medjobs_tui.store import runs as store_runs
 from medjobs_tui.store import views as store_views
 
@@ -165,6 +166,7 @@ class ConsoleViews:
             staff_alerts_24h=store_views.staff_alerts_since(self.db, self.clock.now() - timedelta(hours=24)),
             dead_runs=self.status_counts().get("dead", 0), runners=self.runners_alive(),
             runner_problem=self.runner_status(),
+            open_alerts=store_alerts.count_by_state(self.db).get("open", 0),
         )
 
     def log_lines(self: Console, min_level: str = "INFO", limit: int = 500, own: bool = True) -> list[LogLine]:

@@ -33,7 +33,7 @@ from medjobs_tui.console import identity, words
 from medjobs_tui.console.operations import PERMISSIONS
 from medjobs_tui.engine import runlog
 from medjobs_tui.engine.runner import Runner
-from medjobs_tui.tui import commands, details, filters, prefs, validation_tab
+from medjobs_tui.tui import alerts_tab, commands, details, filters, prefs, validation_tab
 from medjobs_tui.tui.audit_tab import AUDIT_COLUMNS, AUDIT_LIMIT, AUDIT_TAB, audit_pane, audit_rows
 from medjobs_tui.tui.login import LockScreen, LoginScreen
 from medjobs_tui.tui.messages import (
@@ -60,14 +60,16 @@ SIGNED_OUT_ACTIONS = frozenset({"quit", "focus_next", "focus_previous"})
 TAB_OF_ACTION = {"trigger": "jobs", "toggle_pause": "jobs", "retry": "queue", "cancel": "queue",
                  "dose_taken": "doses",
                  "mark": "queue", "mark_all": "queue", "log_level": "log", "goto_dead": "overview",
-                 "goto_alerts": "overview", "sign": SIGNOFF_TAB, "revoke": SIGNOFF_TAB, "selftest": "validation"}
+                 "goto_alerts": "overview", "sign": SIGNOFF_TAB, "revoke": SIGNOFF_TAB, "selftest": "validation",
+                 "ack_alert": "alerts"}
 """The tab an action works on; elsewhere its key is not offered."""
 
 PERMISSION_OF_ACTION = {"trigger": "job.trigger", "toggle_pause": "job.pause", "retry": "run.retry",
                         "cancel": "run.cancel", "mark": ("run.retry", "run.cancel"),
                         "mark_all": ("run.retry", "run.cancel"), "dose_taken": "dose.record",
                         "sign": "signoff.sign", "revoke": "signoff.revoke",
-                        "selftest": "selftest.run"}
+                        "selftest": "selftest.run",
+                        "ack_alert": "alert.ack"}
 """The console permission an action needs: a role without it is not offered the key (the console refuses anyway)."""
 
 OVERVIEW = "overview"
@@ -75,8 +77,8 @@ LOG_LEVELS = ("INFO", "WARNING", "ERROR")
 
 EXTRA_KEYS = (
     ("enter", "Open the selected run, job, evidence record or notification", "tables"),
-    ("0 1 … 7 l b", "Switch to Overview, Queue, Jobs, Metrics, Evidence, Notifications, Doses, Validation, Log, "
-     "Backups", "everywhere"),
+    ("0 1 … 8 l b", "Switch to Overview, Queue, Jobs, Metrics, Evidence, Notifications, Doses, Validation, Alerts, "
+     "Log, Backups", "everywhere"),
     ("↑ ↓ pgup pgdn", "Move the cursor", "tables"),
     ("home end", "Go to the first / last row", "tables"),
     ("ctrl+p", "Command palette (jobs, tabs, theme: the theme chosen is remembered)", "everywhere"),
@@ -178,7 +180,8 @@ class MedJobsApp(SignoffActions, App[None]):
         Binding("a", "mark_all", "Mark all", show=False, id="run.mark_all",
                 tooltip="Mark every run shown (filter first, e.g. job:backup status:dead)"),
         Binding("d", "goto_dead", "Dead runs", id="overview.dead", tooltip="List the dead runs"),
-        Binding("a", "goto_alerts", "Alerts", id="overview.alerts", tooltip="List the staff alerts"),
+        Binding("a", "goto_alerts", "Alerts", id="overview.alerts", tooltip="Show the Alerts tab"),
+        Binding("a", "ack_alert", "Acknowledge", id="alert.ack", tooltip="Acknowledge the selected alert (audited)"),
         Binding("s", "selftest", "Self-test", id="validation.selftest",
                 tooltip="Run the self-test on a scratch copy of the clinic (a few seconds; the result is recorded)"),
         Binding("v", "log_level", "Level", id="log.level", tooltip="Show log lines from INFO, WARNING or ERROR up"),
@@ -683,8 +686,13 @@ class MedJobsApp(SignoffActions, App[None]):
         self.set_filter("queue", "status:dead")
 
     def action_goto_alerts(self) -> None:
-        """The staff alerts: Notifications filtered to the staff audience."""
-        self.set_filter("notifications", "audience:staff")
+        """MedJobs' alerts: the Alerts tab."""
+        self.action_show_tab(alerts_tab.TAB)
+
+    def action_ack_alert(self) -> None:
+        """Acknowledge the selected alert (``medjobs alerts ack``): the console checks the role and audits."""
+        if (key := self._selected(alerts_tab.TAB)) is not None:
+            self.run_command(partial(alerts_tab.acknowledge, self.operations, self.actor, key))
 
     @on(OverviewPane.Go)
     def _overview_go(self, message: OverviewPane.Go) -> None:

@@ -184,6 +184,11 @@ from medjobs_tui.tui import validation_tab  # noqa: E402 - the Validation tab li
 
 TABS = TABS + (TabSpec("validation", "Validation", tuple(Column(*c) for c in validation_tab.COLUMNS),
                        validation_tab.rows, empty=validation_tab.EMPTY),)
+
+from medjobs_tui.tui import alerts_tab  # noqa: E402 - the Alerts tab lives in its own module
+
+TABS = TABS + (TabSpec(alerts_tab.TAB, "Alerts", tuple(Column(*c) for c in alerts_tab.COLUMNS), alerts_tab.rows,
+                       empty=alerts_tab.EMPTY),)
 TABS = TABS + (TabSpec("log", "Log", (
     Column("time", "time", 8), Column("level", "level", 7), Column("source", "source", 10, wide_only=True),
     Column("message", "message", 20, fill=True),

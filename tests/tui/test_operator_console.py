@@ -271,11 +271,10 @@ async def test_the_overview_is_the_first_tab_and_its_counts_lead_to_their_lists(
         await pilot.press("d")
         await wait_until(pilot, lambda: app.active_tab == "queue" and rows(app, "queue") == ["5"], what="dead runs")
         await pilot.press("0")
+        assert str(app.query_one("#goto-alerts", Button).label) == "1 open alert (a)"     # the dead run's
         await pilot.click("#goto-alerts")
-        await wait_until(pilot, lambda: app.active_tab == "notifications"
-                         and "audience:staff" in str(app.query_one(TabbedContent).get_tab("notifications").label),
-                         what="staff alerts")
-        assert all(cell(app, "notifications", k, "audience") == "staff" for k in rows(app, "notifications"))
+        await wait_until(pilot, lambda: app.active_tab == "alerts" and rows(app, "alerts"), what="the Alerts tab")
+        assert [cell(app, "alerts", k, "kind") for k in rows(app, "alerts")] == ["dead run"]
 
 
 # ------------------------------------------------------------------ 7. a job's page

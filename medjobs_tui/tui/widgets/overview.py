@@ -1,6 +1,6 @@
 """The Overview tab, the landing page (as Sidekiq's and Oban Web's): runs per minute over the last hour,
-queue depth and busy slots, each job's next fire time, staff alerts and dead runs as counts that lead to
-their lists, and the runners alive. Painted in place (``update``, ``Sparkline.data``): no flicker."""
+queue depth and busy slots, each job's next fire time, open alerts (the Alerts tab) and dead runs as counts
+that lead to their lists, and the runners alive. Painted in place (``update``, ``Sparkline.data``): no flicker."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ class OverviewPane(Vertical, can_focus=True):
             yield Static("", id="overview-fires")
         with Horizontal(id="overview-counts"):
             yield Button("dead runs", id="goto-dead", variant="error")
-            yield Button("staff alerts", id="goto-alerts", variant="warning")
+            yield Button("open alerts", id="goto-alerts", variant="warning")
         yield Static("", id="overview-runners")
 
     def paint(self, overview: Overview, zone: tzinfo, embedded: bool) -> None:
@@ -114,7 +114,8 @@ class OverviewPane(Vertical, can_focus=True):
         self.query_one("#overview-fires", Static).update(fires)
         dead = overview.dead_runs
         self._label("#goto-dead", f"{dead} dead run{'' if dead == 1 else 's'} (d)")
-        self._label("#goto-alerts", f"{overview.staff_alerts_24h} staff alerts, 24 h (a)")
+        alerts = overview.open_alerts
+        self._label("#goto-alerts", f"{alerts} open alert{'' if alerts == 1 else 's'} (a)")
         line = Text.assemble(("Runners: ", "bold"), runners_text(overview.runners, embedded))
         if overview.runner_problem:
             line.append(f"\n{overview.runner_problem}", style="bold red")
@@ -133,4 +134,4 @@ class OverviewPane(Vertical, can_focus=True):
         if event.button.id == "goto-dead":
             self.post_message(self.Go("queue", "status:dead"))
         elif event.button.id == "goto-alerts":
-            self.post_message(self.Go("notifications", "audience:staff"))
+            self.post_message(self.Go("alerts", ""))
