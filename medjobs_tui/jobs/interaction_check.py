@@ -125,7 +125,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
                 if hit.severity in MAJOR:
                     a, b = sorted((hit.object_order, hit.precipitant_order))
                     major[interaction_scope(a, b, pseudonym)] = Observed(
-                        summary=f"{pseudonym}: {hit.severity} interaction ({hit.rule_id}) between orders {a} and {b}",
+                        summary=f"{hit.severity} interaction ({hit.rule_id}) between orders {a} and {b}",
                         ref=f"interaction alert {alert_id}", severity=MAJOR[hit.severity])
         summary["alerts_superseded"] = store_interactions.supersede_alerts(db, hashes, iso(now))
         summary["major_alerts_resolved"] = reconcile(

@@ -136,8 +136,7 @@ def reconcile_supply_alerts(db: Any, critical: list[tuple[dict[str, Any], int]],
     (refilled) or that have none (no longer active). Joins the caller's transaction; returns the counts of
     ``notify.alerts.reconcile``. The staff notice of a new alert is the job's own ``supply_critical`` one."""
     observed = {supply_scope(order["id"], order["pseudonym"]): Observed(
-        summary=f"order {order['id']} ({order['pseudonym']}): {days} day(s) of supply left "
-                f"(critical at {critical_days} day(s) or less)", ref=local_day)
+        summary=f"{days} day(s) of supply left (critical at {critical_days} day(s) or less)", ref=local_day)
         for order, days in critical}
     status = {r["medication_request_id"]: r for r in rows}
 

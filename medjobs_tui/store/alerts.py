@@ -77,12 +77,14 @@ def active(db: sqlite_utils.Database, kind: str) -> list[dict[str, Any]]:
 
 
 def listing(db: sqlite_utils.Database, states: Iterable[str] = ACTIVE, limit: int = 200) -> list[dict[str, Any]]:
-    """Alerts in ``states``: open first, then acknowledged, then resolved; newest seen first within each."""
+    """Alerts in ``states``: open first, then acknowledged, then resolved; within each the most severe
+    (critical, high, warning) first, then the newest seen."""
     states = tuple(states)
     marks = ",".join("?" * len(states))
     return _rows(db.execute(
         f"SELECT * FROM alerts WHERE state IN ({marks}) ORDER BY CASE state WHEN 'open' THEN 0"
-        " WHEN 'acknowledged' THEN 1 ELSE 2 END, last_seen DESC, id DESC LIMIT ?", [*states, limit]))
+        " WHEN 'acknowledged' THEN 1 ELSE 2 END, CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 ELSE 2 END,"
+        " last_seen DESC, id DESC LIMIT ?", [*states, limit]))
 
 
 def count_by_state(db: sqlite_utils.Database) -> dict[str, int]:

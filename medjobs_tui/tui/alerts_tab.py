@@ -12,7 +12,7 @@ from datetime import tzinfo
 
 from rich.text import Text
 
-from medjobs_tui.console import Actor, Console, Snapshot
+from medjobs_tui.console import Actor, AlertRow, Console, Snapshot
 from medjobs_tui.tui import formatting as fmt
 
 TAB = "alerts"
@@ -53,6 +53,24 @@ def rows(snap: Snapshot, zone: tzinfo) -> list:
             cells = tuple(c if i == 4 else fmt.dim_if(c, "skipped") for i, c in enumerate(cells))
         out.append((str(a.id), cells))
     return out
+
+
+def preview(a: AlertRow, zone: tzinfo) -> Text:
+    """The alert under the cursor in full, shown under the table: what, its state with who and when, the
+    summary and, once resolved, why."""
+    text = Text.assemble((f"Alert {a.id}", "bold"), f" · {a.kind_words} · {a.scope} · ",
+                         (a.severity, SEVERITY_STYLES.get(a.severity, "")), "\n")
+    seen = f"seen {a.count} time{'' if a.count == 1 else 's'}, first {fmt.local_time(a.first_seen, zone)}, " \
+           f"last {fmt.local_time(a.last_seen, zone)}"
+    if a.state == "acknowledged":
+        state = f"acknowledged by {a.acknowledged_by} at {fmt.local_time(a.acknowledged_at, zone)}"
+    elif a.state == "resolved":
+        state = f"resolved at {fmt.local_time(a.resolved_at, zone)}: {a.resolved_reason or 'its cause cleared'}"
+    else:
+        state = "open"
+    text.append(state, style=STATE_STYLES.get(a.state, ""))
+    text.append(f" · {seen}\n{a.summary}")
+    return text
 
 
 def acknowledge(console: Console, actor: Actor, row_key: str) -> str:

@@ -279,8 +279,8 @@ class MedJobsApp(SignoffActions, App[None]):
             for spec in TABS:
                 with TabPane(spec.title, id=spec.id):
                     yield TABLE_CLASS.get(spec.id, LiveTable)(spec.columns, id=f"{spec.id}-table")
-                    if spec.id == "notifications":
-                        yield Static("", id="notifications-preview", classes="preview")
+                    if spec.id in ("notifications", alerts_tab.TAB):
+                        yield Static("", id=f"{spec.id}-preview", classes="preview")
                     if spec.id == "validation":
                         yield Static("", id=validation_tab.SELFTEST_ID, classes="preview")
                     if spec.empty:
@@ -512,6 +512,8 @@ class MedJobsApp(SignoffActions, App[None]):
             self.query_one(f"TabPane#{tab}").set_class(table.row_count == 0, "-empty")
             if tab == "notifications":
                 self._preview_notification(table.selected_key)
+            if tab == alerts_tab.TAB:
+                self._preview_alert(table.selected_key)
             if tab == SIGNOFF_TAB:
                 self.show_signoff_preview()
             if tab == "validation":
@@ -910,6 +912,14 @@ class MedJobsApp(SignoffActions, App[None]):
     def open_job(self, name: str) -> None:
         """Open job ``name``'s page: schedule, policy, 7-day chart, recent runs."""
         self.push_screen(JobScreen(name, interval=max(self.refresh_interval, 1.0)), callback=lambda _: self.paint())
+
+    @on(DataTable.RowHighlighted, "#alerts-table")
+    def _preview_alert(self, event_or_key) -> None:
+        """Show the alert under the cursor in full under the table (``alerts_tab.preview``)."""
+        key = getattr(getattr(event_or_key, "row_key", None), "value", event_or_key)
+        alert = next((a for a in self.latest.alerts if str(a.id) == key), None) if self.latest else None
+        self.query_one(f"#{alerts_tab.TAB}-preview", Static).update(
+            alerts_tab.preview(alert, self.zone) if alert is not None else "")
 
     @on(DataTable.RowHighlighted, "#notifications-table")
     def _notification_highlighted(self, event: DataTable.RowHighlighted) -> None:

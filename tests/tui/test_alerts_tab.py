@@ -59,6 +59,8 @@ async def test_a_from_the_overview_opens_the_alerts_and_a_acknowledges_the_selec
         await wait_until(pilot, lambda: cell(app, "alerts", key, "status") == "acknowledged by tester",
                          what="the acknowledged state on screen")
         assert any("acknowledged by tester" in n for n in [str(n.message) for n in app._notifications])
+        preview = str(app.query_one("#alerts-preview").render())
+        assert "acknowledged by tester at 11-29" in preview and "dead after attempt 3" in preview
     entries = c.console.db.execute("SELECT actor, action, target, outcome FROM audit_log WHERE action = 'alert.ack'"
                                    ).fetchall()
     assert entries == [("tester", "alert.ack", f"alert:{key}", "ok")]
