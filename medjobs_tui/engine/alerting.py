@@ -74,7 +74,7 @@ def schedule_switch(db: Any, settings: Settings, now: datetime) -> dict[str, int
         more = "or more " if len(missed) >= MAX_MISSED else ""
         observed[job_scope(name)] = Observed(
             summary=f"job {name}: {len(missed)} {more}scheduled tick(s) since {_hhmm(missed[0])} not recorded "
-                    f"(last tick recorded {_hhmm(seen)}): is the runner running",
+                    f"(last recorded {_hhmm(seen)})",
             ref=iso(missed[-1]), severity="critical" if job.validation_rules.critical_path else "high",
             job_name=name)
 
