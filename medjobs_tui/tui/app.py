@@ -918,8 +918,11 @@ class MedJobsApp(SignoffActions, App[None]):
         """Show the alert under the cursor in full under the table (``alerts_tab.preview``)."""
         key = getattr(getattr(event_or_key, "row_key", None), "value", event_or_key)
         alert = next((a for a in self.latest.alerts if str(a.id) == key), None) if self.latest else None
-        self.query_one(f"#{alerts_tab.TAB}-preview", Static).update(
-            alerts_tab.preview(alert, self.zone) if alert is not None else "")
+        try:
+            preview = self.query_one(f"#{alerts_tab.TAB}-preview", Static)
+        except NoMatches:  # the app is closing: a late highlight has nowhere to go
+            return
+        preview.update(alerts_tab.preview(alert, self.zone) if alert is not None else "")
 
     @on(DataTable.RowHighlighted, "#notifications-table")
     def _notification_highlighted(self, event: DataTable.RowHighlighted) -> None:
