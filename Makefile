@@ -22,7 +22,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
 
 clean-demo:
-	rm -rf data/medjobs.db* data/demo-users.txt data/backups evidence/jobs
+	rm -rf data/medjobs.db* data/demo-users.txt data/backups data/logs evidence/jobs evidence/selftest
 
 # The bench suite (not part of `make test`): handlers at 50, 1,000 and 10,000 patients, the SQLite floor,
 # engine vs Huey; table on stdout, bench/results/latest.json. BENCH_ARGS=--sizes 50,1000 for a quicker run.
