@@ -92,53 +92,6 @@ def expand_paths(paths: list[Path]) -> list[Path]:
     return out
 
 
-def read_paths(paths: list[Path]) -> ReadResult:
-    """Read every input file (see ``expand_paths``) into a ReadResult.
-
-    NDJSON: one resource per non-blank line; a line that is not UTF-8, not JSON, nested deeper than
-    ``values.MAX_JSON_DEPTH`` or not an object with a ``resourceType`` is a Problem (file, line). .json:
-    one resource, or a Bundle whose ``entry[].resource`` are taken (nested Bundles too; a resource
-    without ``id`` whose ``fullUrl`` is ``urn:uuid:X`` gets id X); problems carry the JSON path
-    (``entry[2].resource``). A file that cannot be read (permissions, I/O error) is a Problem of that
-    file and the other files are still read. Raises FhirImportError (before reading anything) only for
-    a path that does not exist or is not a FHIR file (``expand_paths``): that is a usage error.
-    NaN, Infinity and -Infinity (not JSON, accepted by Python's parser) are read as floats so the
-    importer can report them with their JSON path.
-    """
-    result = ReadResult()
-    for path in expand_paths(paths):
-        name = str(path)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            result.problems.append(Problem(name, None, f"cannot read the file ({exc.strerror or type(exc).__name__});"
-                                                       " no resource of it imported"))
-            continue
-        result.files += 1
-        if path.suffix.lower() in NDJSON_SUFFIXES:
-            _read_ndjson(name, data, result)
-        else:
-            _read_json(name, data, result)
-    return result
-
-
-def _read_ndjson(name: str, data: bytes, result: ReadResult) -> None:
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    for number, raw in enumerate(data.split(b"\n"), start=1):
-        if not raw.strip():
-            continue
-        result.lines += 1
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            result.problems.append(Problem(name, number, "not UTF-8 text"))
-            continue
-        doc = _parse(text, name, number, result)
-        if doc is not _UNREADABLE:
-            _take(doc, Location(name, number), result)
-
-
 _UNREADABLE = object()
 
 
@@ -238,7 +191,10 @@ def ndjson_lines(path: Path) -> Iterator[tuple[int, bytes]]:
 
 
 def read_ndjson_line(name: str, number: int, raw: bytes, result: ReadResult) -> None:
-    """One NDJSON line into ``result``: its resource in ``result.resources`` or a Problem (see ``read_paths``)."""
+    """One NDJSON line into ``result``: its resource in ``result.resources``, or a Problem (file, line) when the
+    line is not UTF-8, not JSON, nested deeper than ``values.MAX_JSON_DEPTH`` or not an object with a
+    ``resourceType``. NaN, Infinity and -Infinity (not JSON, accepted by Python's parser) are read as floats
+    so the importer can report them with their JSON path."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -251,7 +207,9 @@ def read_ndjson_line(name: str, number: int, raw: bytes, result: ReadResult) -> 
 
 def read_json_file(path: Path, result: ReadResult) -> bool:
     """One .json file (a resource or a Bundle, read whole) into ``result``; False (a Problem recorded)
-    when the file cannot be read."""
+    when the file cannot be read (permissions, I/O error). A Bundle's ``entry[].resource`` are taken (nested
+    Bundles too; a resource without ``id`` whose ``fullUrl`` is ``urn:uuid:X`` gets id X); problems carry the
+    JSON path (``entry[2].resource``)."""
     name = str(path)
     try:
         data = path.read_bytes()
