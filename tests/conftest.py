@@ -142,3 +142,13 @@ def password_file(folder: Path, password: str = PASSWORD) -> Path:
     path.write_text(password + "\n")
     path.chmod(0o600)
     return path
+
+
+def flip_a_byte(path: Path, at: int = 4096 + 100) -> None:
+    """Flip one bit of the byte at offset ``at`` of ``path`` (by default inside the second 4 KiB page):
+    a change nobody made through MedJobs. Flipping it again restores the file."""
+    with path.open("r+b") as fh:
+        fh.seek(at)
+        b = fh.read(1)
+        fh.seek(at)
+        fh.write(bytes([b[0] ^ 0x01]))

@@ -19,7 +19,7 @@ from medjobs_tui.jobs import get_handler
 from medjobs_tui.jobs.base import JobContext
 from medjobs_tui.security import audit
 from medjobs_tui.store import runs as store_runs
-from tests.conftest import FIXED_NOW, write_config
+from tests.conftest import FIXED_NOW, flip_a_byte, write_config
 
 ADMIN, OPERATOR = Actor("ada", "admin"), Actor("olga", "operator")
 
@@ -37,14 +37,6 @@ def backup(console) -> Path:
     summary = get_handler("backup")(JobContext(db=console.db, settings=s, job_name="backup",
                                                job=s.jobs["backup"], now=FIXED_NOW, run_id=None))
     return s.backups_dir / summary["file"]
-
-
-def flip_a_byte(path: Path, at: int = 4096 + 100) -> None:
-    with path.open("r+b") as fh:
-        fh.seek(at)
-        b = fh.read(1)
-        fh.seek(at)
-        fh.write(bytes([b[0] ^ 0x01]))
 
 
 def count(console, table="dose_log") -> int:

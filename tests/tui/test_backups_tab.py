@@ -10,6 +10,7 @@ from medjobs_tui.console import Actor
 from medjobs_tui.jobs import get_handler
 from medjobs_tui.jobs.base import JobContext
 from medjobs_tui.tui.app import MedJobsApp
+from tests.conftest import flip_a_byte
 from tests.tui.pilot import cell, ready_for_snapshot, wait_until
 
 SIZE = (120, 40)
@@ -22,14 +23,6 @@ def make_backup(clinic) -> Path:
     summary = get_handler("backup")(JobContext(db=clinic.console.db, settings=s, job_name="backup",
                                                job=s.jobs["backup"], now=clinic.clock.now(), run_id=None))
     return s.backups_dir / summary["file"]
-
-
-def flip_a_byte(path: Path, at: int = 4096 + 100) -> None:
-    with path.open("r+b") as fh:
-        fh.seek(at)
-        b = fh.read(1)
-        fh.seek(at)
-        fh.write(bytes([b[0] ^ 0x01]))
 
 
 def two_backups(clinic) -> tuple[Path, Path]:
