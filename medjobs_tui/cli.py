@@ -1345,6 +1345,10 @@ def check_config(obj: Ctx) -> None:
     s = obj.settings
     out.print(f"{s.source}: ok — {s.clinic.name}, zone {s.clinic.timezone}, {len(s.jobs)} jobs, "
               f"store {s.database_path}")
+    for name, channel in s.notifications.channels.items():
+        if channel.allow_plaintext and channel.sends_in_clear_text():
+            err.print(f"warning: channel {name} ({channel.scheme}://) sends without TLS (allow_plaintext: true); "
+                      "use it only for a relay on the clinic's own network")
 
 
 from medjobs_tui.signoff_cli import signoff_group  # noqa: E402 - its own module; it reads Ctx and the printers above

@@ -12,6 +12,7 @@ database, backups or evidence. The file is chosen by ``--config PATH``, else ``M
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
@@ -407,12 +408,20 @@ class ChannelConfig(_Strict):
     outcome is unknown): ``skip`` (the default: at most once; recorded ``unconfirmed``, never re-sent) or
     ``resend`` (sent again with the same idempotency-key header, for receivers that drop a key they have
     seen; only for channels that carry headers: e-mail, JSON/XML/form webhooks).
+
+    Transmission security (45 CFR 164.312(e)(1)): a channel must use TLS. A scheme that apprise sends in clear
+    text (``mailto://`` without a TLS mode apprise knows for the host, ``json://``, ``form://``, ``xml://``,
+    ``ntfy://``...) is refused, unless its host is this machine (``localhost``, ``127.0.0.0/8``, ``::1``: the
+    message never crosses a network) or ``allow_plaintext: true`` says in writing that the clinic accepts it
+    (a relay on its own network); check-config then warns about it. Schemes that only exist over HTTPS
+    (``slack://``, ``tgram://``...) pass.
     """
 
     audience: list[Literal["patient", "staff", "prescriber"]]
     url: SecretStr | None = None
     url_env: str | None = None
     on_interrupted: Literal["skip", "resend"] = "skip"
+    allow_plaintext: bool = False
 
     @field_validator("audience")
     @classmethod
@@ -440,10 +449,31 @@ class ChannelConfig(_Strict):
         if plugin is None:
             raise ValueError(f"the {self.scheme}:// URL is not one apprise can send to (URL not shown: it may "
                              "hold a secret); see apprise's list of services")
+        if self.sends_in_clear_text(plugin) and not self.allow_plaintext:
+            raise ValueError(f"the {self.scheme}:// channel would send without TLS to another machine (45 CFR "
+                             f"164.312(e)(1) transmission security): use its TLS scheme (mailtos://, jsons://, "
+                             f"forms://...) or, for a relay on the clinic's own network, set allow_plaintext: true")
         if self.on_interrupted == "resend" and not isinstance(getattr(plugin, "headers", None), dict):
             raise ValueError(f"on_interrupted: resend needs a channel that carries the idempotency-key header "
                              f"(e-mail, json, xml, form); {self.scheme}:// cannot, so use skip")
         return self
+
+    def sends_in_clear_text(self, plugin: Any = None) -> bool:
+        """True if the channel sends without TLS to a host other than this machine.
+
+        apprise marks a plugin that has both a clear and a TLS scheme (``protocol`` and ``secure_protocol``)
+        with ``secure``; a plugin with only a TLS scheme (HTTPS APIs) is never clear text. ``plugin`` is the
+        apprise object for the URL (made here when not given)."""
+        plugin = plugin if plugin is not None else channel_plugin(self.resolved_url())
+        if plugin is None or not getattr(type(plugin), "protocol", None) or getattr(plugin, "secure", True):
+            return False
+        host = str(getattr(plugin, "host", "") or "").strip("[]").lower()
+        if host == "localhost":
+            return False
+        try:
+            return not ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return True
 
     def resolved_url(self) -> str:
         """The channel's apprise URL (a secret: never log or show it)."""

@@ -15,7 +15,7 @@ from medjobs_tui.store.db import transaction
 from tests.conftest import STORE_KEY, write_config
 
 STAFF_URL = "mailtos://clinicbot:s3cret-pw@smtp.example.org?to=desk@example.org"
-PATIENT_URL = "json://relay:r3lay-token@relay.example.org/notify"
+PATIENT_URL = "jsons://relay:r3lay-token@relay.example.org/notify"
 CHANNELS = {
     "staff_mail": {"audience": ["staff", "prescriber"], "url": STAFF_URL},
     "patient_relay": {"audience": ["patient"], "url": PATIENT_URL},

@@ -3,6 +3,8 @@ no error message, repr or view ever shows a channel's URL (it may hold a passwor
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -39,7 +41,7 @@ def test_a_valid_section_gives_channels_by_audience_and_hides_the_url():
     settings = parse_settings(with_notifications({
         "poll_interval": 2, "retry": {"max_attempts": 3},
         "channels": {"staff_mail": {"audience": ["staff", "prescriber"], "url": SECRET_URL},
-                     "desk_chat": {"audience": ["staff"], "url": "json://hooks.example.org/desk"}}}),
+                     "desk_chat": {"audience": ["staff"], "url": "jsons://hooks.example.org/desk"}}}),
         Path("clinic.yaml"))
     conf = settings.notifications
     assert conf.channels_for("staff") == ["staff_mail", "desk_chat"]
@@ -102,3 +104,45 @@ def test_url_env_keeps_the_secret_out_of_the_file(monkeypatch):
         "audience": ["staff"], "url_env": "MEDJOBS_STAFF_SMTP", "on_interrupted": "resend"}}}), Path("clinic.yaml"))
     channel = settings.notifications.channels["staff_mail"]
     assert channel.resolved_url() == SECRET_URL and channel.scheme == "mailtos"
+
+
+# ------------------------------------------------------- transmission security: TLS or nothing (45 CFR 164.312(e)(1))
+
+@pytest.mark.parametrize("url", [
+    "mailto://clinicbot:s3cret-pw@smtp.example.org?to=desk@example.org",     # SMTP without TLS
+    "json://relay:t0ken@relay.example.org/notify",                           # webhook over http://
+    "form://relay.example.org/notify",
+    "ntfy://relay.example.org/clinic-desk",
+    "mailto://clinicbot:s3cret-pw@10.0.0.25?to=desk@example.org",             # a LAN address is still a network
+])
+def test_a_channel_that_would_send_in_clear_text_stops_start_up(url):
+    msg = error_for({"channels": {"staff_mail": {"audience": ["staff"], "url": url}}})
+    assert "would send without TLS to another machine" in msg and "164.312(e)(1)" in msg
+    assert "allow_plaintext: true" in msg
+
+
+@pytest.mark.parametrize("url", [
+    SECRET_URL,                                                              # mailtos://: STARTTLS
+    "jsons://relay:t0ken@relay.example.org/notify",                          # https://
+    "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ",                   # only exists over HTTPS
+    "mailto://127.0.0.1:2525?from=bot@clinic.test&to=desk@clinic.test&mode=insecure",  # never leaves this machine
+    "json://localhost:9/hook",
+])
+def test_tls_channels_and_loopback_relays_pass(url):
+    settings = parse_settings(with_notifications({"channels": {"staff_mail": {"audience": ["staff"], "url": url}}}),
+                              Path("clinic.yaml"))
+    assert not settings.notifications.channels["staff_mail"].sends_in_clear_text()
+
+
+def test_allow_plaintext_accepts_a_lan_relay_and_check_config_warns_about_it(tmp_path):
+    from tests.conftest import write_config
+
+    config = write_config(tmp_path, notifications={"channels": {"desk_relay": {
+        "audience": ["staff"], "url": "mailto://10.0.0.25?to=desk@clinic.test&from=bot@clinic.test",
+        "allow_plaintext": True}}})
+    proc = subprocess.run([sys.executable, "-m", "medjobs_tui.cli", "--config", str(config), "check-config"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert ": ok" in proc.stdout
+    assert "warning: channel desk_relay (mailto://) sends without TLS" in proc.stderr
+    assert "10.0.0.25" not in proc.stdout + proc.stderr

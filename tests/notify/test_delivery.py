@@ -200,7 +200,7 @@ def test_a_live_deliverers_claim_is_left_alone_until_its_claim_times_out(db, not
 def test_a_resend_channel_sends_again_under_the_same_key_header(tmp_path, clock):
     from medjobs_tui.store import connect
 
-    channels = {"staff_mail": {"audience": ["staff"], "url": "mailto://bot@clinic.test?to=desk@clinic.test",
+    channels = {"staff_mail": {"audience": ["staff"], "url": "mailtos://bot@clinic.test?to=desk@clinic.test",
                                "on_interrupted": "resend"}}
     settings = load_settings(channel_config(tmp_path, channels))
     db = connect(settings.database_path, STORE_KEY)
