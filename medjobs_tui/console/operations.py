@@ -434,9 +434,17 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
         if alert["superseded_at"]:
             raise ConsoleError(f"interaction alert {alert_id} is closed: the patient's medication list changed "
                                "after it (see the newer alert)")
-        store_clinical.acknowledge_interaction_alert(self.db, alert_id, iso(self.clock.now()), actor.username)
+        from medjobs_tui.store import alerts as store_alerts
+
+        now = self.clock.now()
+        with transaction(self.db):
+            store_clinical.acknowledge_interaction_alert(self.db, alert_id, iso(now), actor.username)
+            # its major-interaction alert (Alerts tab) is acknowledged with it: one clinician's review, not two
+            major = store_alerts.acknowledge_by_ref(self.db, "interaction_major", f"interaction alert {alert_id}",
+                                                    actor.username, now)
         self._audit_ok(actor, "interactions.ack", f"interaction_alert:{alert_id}",
-                       {"rule_id": alert["rule_id"], "severity": alert["severity"]})
+                       {"rule_id": alert["rule_id"], "severity": alert["severity"],
+                        **({"alerts_acknowledged": major} if major else {})})
         return {**alert, "acknowledged_by": actor.username}
 
     def has_patients(self) -> bool:

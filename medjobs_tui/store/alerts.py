@@ -61,6 +61,17 @@ def acknowledge(db: sqlite_utils.Database, alert_id: int, who: str, now: datetim
         return cur.rowcount == 1
 
 
+def acknowledge_by_ref(db: sqlite_utils.Database, kind: str, ref: str, who: str, now: datetime) -> list[int]:
+    """Acknowledge the open alerts of ``kind`` whose last counted occurrence is ``ref`` (``interaction alert
+    12``) by ``who`` at ``now``; returns their ids (none if there is no such open alert)."""
+    with transaction(db):
+        ids = [r[0] for r in db.execute("SELECT id FROM alerts WHERE kind = ? AND last_ref = ? AND state = 'open'",
+                                        [kind, ref]).fetchall()]
+        for alert_id in ids:
+            acknowledge(db, alert_id, who, now)
+        return ids
+
+
 def get(db: sqlite_utils.Database, alert_id: int) -> dict[str, Any] | None:
     """Alert ``alert_id`` as a dict of its columns, or None."""
     return _row(db.execute("SELECT * FROM alerts WHERE id = ?", [alert_id]))

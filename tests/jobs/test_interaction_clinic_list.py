@@ -109,10 +109,17 @@ def test_only_an_admin_imports_the_list(clinic, console, tmp_path):
 def test_acknowledged_alert_stays_closed_until_the_list_changes(clinic, console):
     clinic.run("interaction_check")
     alert = console.interaction_alerts()[-1]
+    [major] = clinic.rows("SELECT id, state FROM alerts WHERE kind = 'interaction_major' AND last_ref = ?",
+                          [f"interaction alert {alert['id']}"])
+    assert major["state"] == "open"
     acked = console.acknowledge_interaction(NURSE, alert["id"])
     assert acked["acknowledged_by"] == "nurse"
     assert _audit(clinic.db)[-1] == ("interactions.ack", "ok", {"rule_id": alert["rule_id"],
-                                                                "severity": "contraindicated"})
+                                                                "severity": "contraindicated",
+                                                                "alerts_acknowledged": [major["id"]]})
+    # the Alerts tab's major-interaction alert is acknowledged with it, by the same clinician
+    assert clinic.rows("SELECT state, acknowledged_by FROM alerts WHERE id = ?", [major["id"]]) == [
+        {"state": "acknowledged", "acknowledged_by": "nurse"}]
     with pytest.raises(ConsoleError, match="already acknowledged by nurse"):
         console.acknowledge_interaction(NURSE, alert["id"])
     with pytest.raises(PermissionDenied):
