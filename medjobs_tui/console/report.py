@@ -14,6 +14,7 @@ import html
 import json
 import math
 import os
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,8 @@ import yaml
 from medjobs_tui import __version__
 from medjobs_tui.config import JOB_TYPES
 from medjobs_tui.security import audit
+from medjobs_tui.notify.alerts import KINDS as ALERT_KINDS
+from medjobs_tui.store import alerts as store_alerts
 from medjobs_tui.store import key_opens
 from medjobs_tui.store import validation as store_validation
 
@@ -177,7 +180,7 @@ def facts(console: Console) -> dict[str, Any]:
         "supply": store_validation.supply_rows(db), "supply_counts": store_validation.supply_counts(db),
         "analytics": store_validation.latest_run(db, "analytics_rollup"),
         "backup": store_validation.latest_backup(db), "audit": verdict, "signoff": signoff,
-        "selftest": selftest_checks,
+        "selftest": selftest_checks, "open_alerts": store_alerts.listing(db, ("open",)),
     }
 
 
@@ -293,6 +296,10 @@ def evidence_blocks(f: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return blocks
 
 
+_PSEUDONYM_PART = re.compile(r"\s*\([^)]*\)")
+"""The ``(P-00012)`` part of an alert's scope: the report names orders and jobs, not patients."""
+
+
 def render_markdown(console: Console) -> str:
     """The report as Markdown, ending with the audit head and the report's own SHA-256."""
     f = facts(console)
@@ -343,6 +350,10 @@ def render_markdown(console: Console) -> str:
                  else "") for c in f["signoff"].checklists if not c.complete]
     steps += [f"- Technical Review: \"{c.name}\" is not backed by a passing self-test ({c.basis})"
               for c in f["selftest"] if not c.holds]
+    steps += [f"- alert {a['id']} is open and not acknowledged ({a['severity']}, "
+              f"{ALERT_KINDS[a['kind']].words if a['kind'] in ALERT_KINDS else a['kind']}; "
+              f"{_PSEUDONYM_PART.sub('', a['scope'])}): {a['summary']}; acknowledge it or clear its cause "
+              "(`medjobs alerts`)" for a in f["open_alerts"]]
     out += steps or ["- nothing fails, is stale or is missing"]
     out += ["", "## 6. Sign-off requirements", ""]
     out += signoff_lines(f["signoff"], zone)

@@ -80,3 +80,18 @@ def test_no_patient_data_in_the_report(tmp_path, clock, runners):
     for doc in (text, html):
         assert not re.search(r"P-\d{5}", doc)
     assert html.startswith("<!doctype html>") and "<table>" in html and "<h2>4. Validation evidence</h2>" in html
+
+
+def test_open_alerts_are_next_steps_until_acknowledged_without_the_patients_pseudonym(tmp_path, clock, runners):
+    from medjobs_tui.notify.alerts import raise_alert
+
+    console, _ = make_report(tmp_path, clock, runners)
+    change = raise_alert(console.db, kind="supply_critical", scope="order 45 (P-00012)",
+                         summary="2 day(s) of supply left (critical at 3 day(s) or less)", now=clock.now(), notify=False)
+    text = console.validation_report(REVIEWER)
+    steps = text.split("## 5. Next steps", 1)[1].split("## 6.", 1)[0]
+    assert (f"- alert {change.alert_id} is open and not acknowledged (high, critical supply; order 45): 2 day(s) of "
+            "supply left (critical at 3 day(s) or less); acknowledge it or clear its cause (`medjobs alerts`)") in steps
+    assert "P-00012" not in text
+    console.acknowledge_alert(Actor("op", "operator"), change.alert_id)
+    assert f"alert {change.alert_id} is open" not in console.validation_report(REVIEWER)
