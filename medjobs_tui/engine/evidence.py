@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,10 @@ import yaml
 from medjobs_tui import __version__
 from medjobs_tui.clock import parse_iso
 from medjobs_tui.config import PRIORITIES, Settings
+
+EVIDENCE_VERSION = 2
+"""Version 1 records named the previous record's SHA-256 (``chain.prev_sha256``); version 2 records leave
+that link to the store's evidence chain."""
 
 PRIORITY_NAMES = {rank: name for name, rank in PRIORITIES.items()}
 """Priorities by name in the record (``low``), as on screen, not the stored rank."""
@@ -40,12 +45,15 @@ def build_record(run: dict[str, Any], attempts: list[dict[str, Any]], settings: 
                  audit_head: dict[str, Any] | None = None, chain: dict[str, Any] | None = None) -> dict[str, Any]:
     """The evidence document of ``run`` (a runs row) with its attempt rows, and the audit chain's head
     (``{"id", "mac"}``) when it was written: a checkpoint that shows a later truncation of the audit log.
-    ``chain`` (``{"prev_sha256": <hex or None>}``) names the SHA-256 of the record written before this one,
-    so the records form a chain (``engine.validation`` checks it)."""
+
+    Records of version 2 (these) do not name the record written before them: that link is kept in the
+    store's evidence chain (``store.validation``; each link names its predecessor's SHA-256), so a record
+    can be written before its outcome's transaction takes the write lock. ``chain``
+    (``{"prev_sha256": ...}``) is only for rebuilding a version-1 record in tests."""
     job = settings.jobs.get(run["job_name"])
     summary = json.loads(run["summary"]) if run.get("summary") else None
     return {
-        "evidence_version": 1,
+        "evidence_version": EVIDENCE_VERSION,
         "medjobs_version": __version__,
         "run": {
             "id": run["id"], "job_name": run["job_name"], "job_type": run["job_type"],
@@ -163,20 +171,44 @@ _FOLDERS: set[Path] = set()
 def write_record(evidence_dir: Path, relpath: str, record: dict[str, Any]) -> str:
     """Write ``record`` as YAML at ``evidence_dir/relpath`` atomically (a temporary name in the same folder,
     then a rename; not fsynced); return its SHA-256 hex digest."""
+    tmp, sha = stage_record(evidence_dir, relpath, record)
+    os.replace(tmp, evidence_dir / relpath)
+    return sha
+
+
+def stage_record(evidence_dir: Path, relpath: str, record: dict[str, Any]) -> tuple[Path, str]:
+    """Write ``record`` as YAML under a temporary name of its own next to ``evidence_dir/relpath`` (not fsynced;
+    the folder is made if missing) and return ``(temporary path, SHA-256 hex digest)``: renaming it onto
+    ``relpath`` (``os.replace``) puts the record in place at once. Each call gets a fresh temporary name, so
+    two writers of one run (a stale attempt and its successor) never write into each other's file.
+    Raises OSError if the file cannot be written (nothing is left behind)."""
     data = dump_yaml(record).encode("utf-8")
     target = evidence_dir / relpath
     if target.parent not in _FOLDERS:
         target.parent.mkdir(parents=True, exist_ok=True)
         _FOLDERS.add(target.parent)
-    tmp = target.with_suffix(".yaml.tmp")
+    tmp = target.with_name(f"{target.name}.{secrets.token_hex(4)}.tmp")
     try:
-        tmp.write_bytes(data)
+        _write_new(tmp, data)
     except FileNotFoundError:            # its folder was removed meanwhile: make it again
         _FOLDERS.discard(target.parent)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(data)
-    os.replace(tmp, target)
-    return hashlib.sha256(data).hexdigest()
+        _write_new(tmp, data)
+    return tmp, hashlib.sha256(data).hexdigest()
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Create ``path`` (it must not exist) holding ``data``; on any error nothing is left behind."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    except BaseException:
+        os.close(fd)
+        os.unlink(path)
+        raise
+    os.close(fd)
 
 
 def file_sha256(path: Path) -> str | None:

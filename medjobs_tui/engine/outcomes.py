@@ -1,20 +1,28 @@
-"""Outcome recording: one attempt's outcome is one store call and one transaction, its evidence written inside it.
+"""Outcome recording: one store call and one transaction per outcome, its evidence record in place before it commits.
 
-``record`` applies the retry policy, closes the attempt (only if the claim is still current: the
-fencing token is the runner id and the attempt number), writes the evidence record (temporary name,
-then rename) and stores its SHA-256, and for a dead run the audit entry and the staff alert (a success
-resolves the run's dead-run alert: "succeeded on retry"), all in
-one ``BEGIN IMMEDIATE`` transaction. The evidence file is in place before the transaction commits, so
-no recorded outcome lacks its record; if the runner dies between the rename and the commit, the run is
-recovered as interrupted and its record rewritten then.
+``record`` applies the retry policy and writes the evidence record the outcome will have under a temporary
+name of its own (``engine.evidence.stage_record``) before it takes the write lock. Then, in one ``BEGIN
+IMMEDIATE`` transaction, it closes the attempt (only if the claim is still current: the fencing token is
+the runner id and the attempt number), checks that the staged record is exactly the record of the run as
+now stored (else it writes it again, inside the transaction), renames it into place, stores its SHA-256
+and appends its link to the evidence chain (the link names the previous link's SHA-256), and for a dead
+run writes the audit entry and the staff alert (a success resolves the run's dead-run alert: "succeeded on
+retry"). So the record is in place before the transaction commits and no recorded outcome lacks it; an
+attempt whose claim was lost renames nothing (its staged file is removed). If the runner dies between the
+rename and the commit, the run is recovered as interrupted and its record rewritten then.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
+from medjobs_tui.clock import iso
 from medjobs_tui.config import Settings
 from medjobs_tui.engine import evidence
 from medjobs_tui.engine.pool import Outcome
@@ -32,54 +40,145 @@ RETRIED_OUTCOMES = ("failed", "timed_out", "crashed")
 """Outcomes that spend an attempt and are retried by the job's retry policy (then dead)."""
 
 
-def record(db, settings: Settings, run: dict[str, Any], outcome: Outcome, now: datetime, *, audit_key: bytes) -> str:
+def record(db, settings: Settings, run: dict[str, Any], outcome: Outcome, now: datetime, *, audit_key: bytes,
+           then: Callable[[], None] | None = None) -> str:
     """Record ``outcome`` of the claimed attempt ``run`` (the row as claimed) at ``now``; return the run's
-    new status (succeeded, queued, dead). Raises store.ClaimLost, writing nothing, when the claim is no
-    longer current (the run was recovered and handed on), and the store's errors (the caller retries)."""
+    new status (succeeded, queued, dead). ``then`` is called last inside the same transaction (the runner
+    claims its next run there: one transaction instead of two). Raises store.ClaimLost, writing nothing,
+    when the claim is no longer current (the run was recovered and handed on), and the store's errors (the
+    caller retries; nothing of the transaction, ``then``'s writes included, is committed)."""
     job = settings.jobs[run["job_name"]]
     retry_at = None
     if outcome.status in RETRIED_OUTCOMES and not outcome.permanent:
         retry_at = next_attempt_at(job.retry_policy, run["attempt"], run["max_attempts"], now)
-    with transaction(db):
-        if outcome.detail and outcome.error_ref:
-            store_runs.save_error_detail(db, outcome.error_ref, run["id"], now, outcome.detail)
-        status = store_runs.finish_attempt(
-            db, run["id"], outcome=outcome.status, now=now, duration_s=round(outcome.duration_s, 6),
-            error=outcome.error, summary=outcome.summary, retry_at=retry_at, claim=(run["claimed_by"], run["attempt"]),
-            dead_note="permanent error: not retried" if outcome.permanent else "attempts exhausted",
-        )
-        write_evidence(db, settings, run["id"])
-        if status == "dead":
-            audit.record(db, key=audit_key, actor=RUNNER_ACTOR, role="system", action="run.dead", target=f"run:{run['id']}",
-                         outcome="error", at=now, detail={"job": run["job_name"], "attempts": run["attempt"]})
-            if job.monitoring_config.alerts_enabled:
-                alert_run_dead(db, run_id=run["id"], job_name=run["job_name"], attempt=run["attempt"], now=now)
-        elif status == "succeeded" and run["attempt"] > 1:   # a dead run retried: its alert resolves itself
-            resolve_run_dead(db, run_id=run["id"], attempt=run["attempt"], now=now)
+    duration_s = round(outcome.duration_s, 6)
+    staged = _stage_evidence(db, settings, run, outcome, now, duration_s, retry_at)
+    try:
+        with transaction(db):
+            if outcome.detail and outcome.error_ref:
+                store_runs.save_error_detail(db, outcome.error_ref, run["id"], now, outcome.detail)
+            status = store_runs.finish_attempt(
+                db, run["id"], outcome=outcome.status, now=now, duration_s=duration_s,
+                error=outcome.error, summary=outcome.summary, retry_at=retry_at,
+                claim=(run["claimed_by"], run["attempt"]),
+                dead_note="permanent error: not retried" if outcome.permanent else "attempts exhausted",
+            )
+            if staged is None or not _place_staged(db, settings, run["id"], staged):
+                write_evidence(db, settings, run["id"])
+            if status == "dead":
+                audit.record(db, key=audit_key, actor=RUNNER_ACTOR, role="system", action="run.dead",
+                             target=f"run:{run['id']}", outcome="error", at=now,
+                             detail={"job": run["job_name"], "attempts": run["attempt"]})
+                if job.monitoring_config.alerts_enabled:
+                    alert_run_dead(db, run_id=run["id"], job_name=run["job_name"], attempt=run["attempt"], now=now)
+            elif status == "succeeded" and run["attempt"] > 1:   # a dead run retried: its alert resolves itself
+                resolve_run_dead(db, run_id=run["id"], attempt=run["attempt"], now=now)
+            if then is not None:
+                then()
+    finally:
+        if staged is not None and not staged.placed:
+            _discard(staged.tmp)
     log.info("run %s of %s attempt %s %s in %.2f s: now %s", run["id"], run["job_name"], run["attempt"],
              outcome.status, outcome.duration_s, status)
     return status
 
 
+@dataclass
+class _Staged:
+    """An evidence record written under a temporary name before its outcome's transaction."""
+
+    record: dict[str, Any]
+    relpath: str
+    tmp: Path
+    sha256: str
+    placed: bool = False
+
+
+def _row_after(run: dict[str, Any], outcome: Outcome, now: datetime, duration_s: float,
+               retry_at: datetime | None) -> dict[str, Any]:
+    """The runs row of ``run`` as ``store.runs.finish_attempt`` will leave it (the same rules, in Python)."""
+    row = dict(run, finished_at=iso(now), duration_s=duration_s, error=outcome.error,
+               summary=json.dumps(outcome.summary) if outcome.summary is not None else None)
+    status = outcome.status
+    if status == "interrupted":
+        retry_at = retry_at or now
+        row["max_attempts"] = run["max_attempts"] + 1
+    if status != "succeeded":
+        if retry_at is not None:
+            status = "queued"
+            row["attempt"] = run["attempt"] + 1
+        else:
+            status = "dead"
+    row["status"] = status
+    return row
+
+
+def _stage_evidence(db, settings: Settings, run: dict[str, Any], outcome: Outcome, now: datetime,
+                    duration_s: float, retry_at: datetime | None) -> _Staged | None:
+    """Write the evidence record ``outcome`` will give ``run`` under a temporary name, outside any transaction
+    (reads only); None when it cannot be (the transaction then writes it itself)."""
+    try:
+        attempts = store_runs.run_attempts(db, run["id"])
+        for a in attempts:
+            if a["attempt"] == run["attempt"]:
+                a.update(finished_at=iso(now), duration_s=duration_s, outcome=outcome.status, error=outcome.error)
+        record_ = evidence.build_record(_row_after(run, outcome, now, duration_s, retry_at), attempts, settings,
+                                        audit_head=audit.head(db))
+        relpath = evidence.evidence_relpath(run)
+        tmp, sha = evidence.stage_record(settings.evidence_dir, relpath, record_)
+    except Exception as exc:  # noqa: BLE001 - the transaction writes (or clears) the record itself
+        log.debug("evidence of run %s not staged: %s", run["id"], type(exc).__name__)
+        return None
+    return _Staged(record_, relpath, tmp, sha)
+
+
+def _place_staged(db, settings: Settings, run_id: int, staged: _Staged) -> bool:
+    """Inside the outcome's transaction: if ``staged`` is exactly the record of run ``run_id`` as the
+    transaction now has it, rename it into place, store its SHA-256 and append its chain link; True if so."""
+    run = store_runs.get_run(db, run_id)
+    expected = evidence.build_record(run, store_runs.run_attempts(db, run_id), settings,
+                                     audit_head=staged.record.get("audit_head"))
+    if expected != staged.record or evidence.evidence_relpath(run) != staged.relpath:
+        return False
+    try:
+        os.replace(staged.tmp, settings.evidence_dir / staged.relpath)
+    except OSError:
+        return False
+    staged.placed = True
+    _link(db, run, staged.relpath, staged.sha256)
+    return True
+
+
+def _discard(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
+
+
+def _link(db, run: dict[str, Any], relpath: str, sha: str) -> None:
+    """Store the record's path and SHA-256 with the run and append its link (naming the previous link's SHA-256)."""
+    previous = store_validation.last_link(db)
+    store_runs.set_evidence(db, run["id"], relpath, sha)
+    store_validation.append_link(db, run_id=run["id"], path=relpath, sha256=sha,
+                                 prev_sha256=previous["sha256"] if previous else None,
+                                 at=run["finished_at"] or run["created_at"])
+
+
 def write_evidence(db, settings: Settings, run_id: int) -> None:
     """(Re)write the evidence record of run ``run_id`` as the store (or the open transaction) has it, and store
-    its path and SHA-256. If the file cannot be written, clear the reference instead, so the run shows as
-    invalid (never stale-valid), and say so in the log; the outcome stands either way."""
+    its path and SHA-256 with a new chain link. If the file cannot be written, clear the reference instead, so
+    the run shows as invalid (never stale-valid), and say so in the log; the outcome stands either way."""
     run = store_runs.get_run(db, run_id)
-    previous = store_validation.last_link(db)
-    prev_sha = previous["sha256"] if previous else None
     try:
-        record_ = evidence.build_record(run, store_runs.run_attempts(db, run_id), settings,
-                                        audit_head=audit.head(db), chain={"prev_sha256": prev_sha})
+        record_ = evidence.build_record(run, store_runs.run_attempts(db, run_id), settings, audit_head=audit.head(db))
         relpath = evidence.evidence_relpath(run)
         sha = evidence.write_record(settings.evidence_dir, relpath, record_)
     except Exception as exc:  # noqa: BLE001 - evidence is required: a failure must show, not vanish
         store_runs.clear_evidence(db, run_id)
         log.error("evidence of run %s could not be written: %s", run_id, type(exc).__name__)
         return
-    store_runs.set_evidence(db, run_id, relpath, sha)
-    store_validation.append_link(db, run_id=run_id, path=relpath, sha256=sha, prev_sha256=prev_sha,
-                                 at=run["finished_at"] or run["created_at"])
+    _link(db, run, relpath, sha)
 
 
 def rebuild_missing_evidence(db, settings: Settings) -> list[int]:

@@ -180,21 +180,30 @@ class Runner:
     def _execute_chain(self, run: dict[str, Any], holder: list[Future]) -> str:
         """Execute ``run``, then, while the runner runs and can record outcomes, claim the next due run
         (``store.runs.claim_next``: the same order and queue limits as ``dispatch``) and execute it on this
-        thread, without a round trip through the dispatcher. Wakes the dispatcher once the chain ends."""
-        status = self.execute_claimed(run, wake=False)
+        thread, without a round trip through the dispatcher. The next run is claimed in the transaction that
+        records the outcome (one write transaction per run instead of two); when that claim found nothing or
+        the outcome was not recorded, a claim of its own follows. Wakes the dispatcher once the chain ends."""
+        status, after = self._execute(run, wake=False, claim_next=True)
         try:
-            while not self._stopping.is_set() and not self._blocked:
-                try:
-                    run = store_runs.claim_next(self.db, self.capacity, self.clock.now(), worker=self.id)
-                except Exception as exc:  # noqa: BLE001 - the dispatcher claims again at its next wake or poll
-                    log.warning("claiming failed (%s); claiming again at the next poll", str(exc)[:60])
-                    break
+            while True:
+                run, after = after, None
                 if run is None:
+                    if self._stopping.is_set() or self._blocked:
+                        break
+                    try:
+                        run = store_runs.claim_next(self.db, self.capacity, self.clock.now(), worker=self.id)
+                    except Exception as exc:  # noqa: BLE001 - the dispatcher claims again at its next wake or poll
+                        log.warning("claiming failed (%s); claiming again at the next poll", str(exc)[:60])
+                        break
+                    if run is None:
+                        break
+                elif self._stopping.is_set():   # claimed as the runner began to stop: hand it back now
+                    self._release(run)
                     break
                 with self._lock:
                     self._inflight[run["id"]] = holder[0]
                 self._changed()
-                status = self.execute_claimed(run, wake=False)
+                status, after = self._execute(run, wake=False, claim_next=True)
         finally:
             self.wake()
         return status
@@ -207,6 +216,11 @@ class Runner:
         (``status`` says so). Only a stop gives up; the run is then recovered as interrupted. ``wake``: ask
         the dispatcher to look for work afterwards (``_execute_chain`` claims the next run itself).
         """
+        return self._execute(run, wake)[0]
+
+    def _execute(self, run: dict[str, Any], wake: bool, claim_next: bool = False) -> tuple[str, dict[str, Any] | None]:
+        """``execute_claimed``; with ``claim_next``, the transaction that records the outcome also claims the
+        next due run (if the runner is not stopping), returned second (None if nothing was claimed)."""
         job = self.settings.jobs[run["job_name"]]
         try:
             outcome = self.executor.execute(run, self.clock.now(), job.timeout)
@@ -216,19 +230,32 @@ class Runner:
         if self._stopping.is_set() and outcome.status != "succeeded":
             # killed by stop(): not the job's failure; re-queued now without spending its retry budget
             outcome = Outcome("interrupted", outcome.duration_s, error="runner stopped during the attempt")
+        claimed: list[dict[str, Any]] = []
+
+        def claim_in_transaction() -> None:
+            claimed.clear()       # a retried transaction claims afresh
+            if claim_next and not self._stopping.is_set():
+                nxt = store_runs.claim_next(self.db, self.capacity, self.clock.now(), worker=self.id)
+                if nxt is not None:
+                    claimed.append(nxt)
+
+        def record() -> str:
+            claimed.clear()
+            return outcomes.record(self.db, self.settings, run, outcome, self.clock.now(), audit_key=self.keys.audit,
+                                   then=claim_in_transaction if claim_next else None)
         try:
-            return self.store_retry.call(
-                f"recording the outcome of run {run['id']}", lambda: self.record_outcome(run, outcome),
+            status = self.store_retry.call(
+                f"recording the outcome of run {run['id']}", record,
                 should_stop=self._stopping.is_set, on_blocked=lambda why: self._block(run["id"], why))
         except ClaimLost:
             log.warning("run %s was recovered by another runner before its outcome was recorded; "
                         "this attempt's outcome is dropped", run["id"])
-            return "lost"
+            status = "lost"
         except GaveUp:
-            return "running"
+            status = "running"
         except Exception as exc:  # noqa: BLE001 - a pool thread: say it, never swallow it
             log.error("could not record the outcome of run %s: %s", run["id"], type(exc).__name__)
-            return "running"
+            status = "running"
         finally:
             with self._lock:
                 self._inflight.pop(run["id"], None)
@@ -238,6 +265,16 @@ class Runner:
             if wake:
                 self.wake()
             self.delivery.wake()  # the run may have queued notifications
+        return status, (claimed[0] if claimed and status not in ("lost", "running") else None)
+
+    def _release(self, run: dict[str, Any]) -> None:
+        """Hand a claimed run that will not be executed (the runner is stopping) back to the queue now:
+        its attempt is closed as interrupted, budget kept. If the store refuses, recovery re-queues it."""
+        try:
+            outcomes.record(self.db, self.settings, run, Outcome("interrupted", 0.0, error=recovery.INTERRUPTED),
+                            self.clock.now(), audit_key=self.keys.audit)
+        except Exception as exc:  # noqa: BLE001 - recovery re-queues it once this runner is gone
+            log.error("could not hand run %s back to the queue: %s", run["id"], type(exc).__name__)
 
     def _block(self, run_id: int, why: str) -> None:
         with self._lock:

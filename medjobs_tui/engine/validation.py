@@ -6,8 +6,8 @@
   failed, went dead, was coalesced or skipped while paused, or finished after ``fire time + timeout``
   (late) makes the job ``failing``. A tick skipped as the repeated hour of a DST change is not a miss.
 - ``evidence_required``: every finished run has an evidence record whose SHA-256 matches the stored one,
-  the record is the current link of the evidence chain, names the previous link's SHA-256 and an audit
-  head whose MAC is the audit log's MAC for that entry, and the chain's links each name their predecessor.
+  the record is the current link of the evidence chain and names an audit head whose MAC is the audit
+  log's MAC for that entry, and the chain's links (in the store) each name their predecessor's SHA-256.
 - ``stale``: no run of the job finished within two schedule periods.
 
 Status: ``failing`` if any reason above fails, else ``stale``, else ``valid`` (``is_valid``). The
@@ -92,9 +92,10 @@ def schedule_period(job: JobConfig, settings: Settings, now: datetime) -> timede
 
 
 def check_chain(db: Any, evidence_dir: Path) -> ChainCheck:
-    """Check every link of the evidence chain and every run's current record (file hash, stored hash,
-    the record's ``chain.prev_sha256`` and ``audit_head``). Records written before the chain existed (no
-    ``chain`` field) are checked for their hash only."""
+    """Check every link of the evidence chain (each names its predecessor's SHA-256) and every run's current
+    record (file hash against its link, and its ``audit_head`` against the audit trail; a version-1 record
+    also names the previous record, ``chain.prev_sha256``, which must match its link). Records written
+    before the chain existed (version 1 without ``chain``) are checked for their hash only."""
     result = ChainCheck()
     links = store_validation.chain_links(db)
     prev_sha = None
@@ -117,12 +118,13 @@ def check_chain(db: Any, evidence_dir: Path) -> ChainCheck:
         if not isinstance(doc, dict):
             result.run_problems[run_id] = "record unreadable"
             continue
-        chain = doc.get("chain")
+        chain = doc.get("chain")      # version 1 records name the previous record themselves
         if chain is not None and chain.get("prev_sha256") != link["prev_sha256"]:
             result.run_problems[run_id] = "record does not name the previous record"
             continue
         head = doc.get("audit_head")
-        if chain is not None and (not isinstance(head, dict)
+        versioned = chain is not None or (isinstance(doc.get("evidence_version"), int) and doc["evidence_version"] >= 2)
+        if versioned and (not isinstance(head, dict)
                                   or (head.get("id") and store_validation.audit_mac(db, head["id"]) != head.get("mac"))):
             result.run_problems[run_id] = "record's audit head is not in the audit trail"
     return result

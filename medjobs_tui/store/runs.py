@@ -183,13 +183,14 @@ def claim_next(db: sqlite_utils.Database, capacity: dict[str, int], now: datetim
     ``capacity`` maps queue -> concurrency limit; a queue with as many running runs as its limit is
     skipped. The run is marked as held by runner ``worker``. With ``only``, just those run ids are eligible.
     When a read finds nothing to claim (every queue full, nothing due) it returns None without taking the
-    write lock. Otherwise the claim is one ``BEGIN IMMEDIATE`` transaction that looks again: the run moves
+    write lock. Otherwise the claim is one ``BEGIN IMMEDIATE`` transaction that looks again (inside an open
+    transaction it joins it and looks once): the run moves
     queued -> running, its attempt row is opened and a history row written. Returns the claimed run row, or None.
     """
     if only is not None:
         only = list(only)
-    if _next_claimable(db, capacity, now, only) is None:     # the common idle poll: no write transaction
-        return None
+    if not db.conn.in_transaction and _next_claimable(db, capacity, now, only) is None:
+        return None     # the common idle poll: no write transaction
     with transaction(db):
         row = _next_claimable(db, capacity, now, only)
         if row is None:

@@ -64,6 +64,7 @@ def test_an_attempt_whose_run_was_recovered_commits_no_effect_and_no_outcome(tmp
     runner.drain(only=set())      # waits for the old attempt to end
     assert effect_keys(runner.db) == []                       # its write was refused
     assert not (tmp_path / "effect-1").exists()               # and its file never renamed into place
+    assert list(runner.settings.evidence_dir.rglob("*.tmp")) == []   # nor its staged evidence record
     assert history(runner, run_id)[-2:] == ["interrupted", "queued"]   # its outcome was not recorded either
     assert "recovered by another runner before its outcome was recorded" in caplog.text
     runner.drain()

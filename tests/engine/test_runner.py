@@ -17,6 +17,7 @@ from medjobs_tui.engine.runner import LEASE_SECONDS, Runner
 from medjobs_tui.security.audit import verify_chain
 from medjobs_tui.store import connect
 from medjobs_tui.store import runs as store_runs
+from medjobs_tui.store import validation as store_validation
 from tests.conftest import STORE_KEY, TEST_KEYS, write_config
 
 JOB_TYPES = ["medication_reminder", "refill_check", "interaction_check", "supply_monitor",
@@ -217,6 +218,44 @@ def test_every_run_leaves_evidence_whose_hash_is_checked(tmp_path, clock):
     path.write_text(path.read_text().replace("succeeded", "failed"))
     assert not console.evidence()[0].valid
     assert {m.job_name: m for m in console.metrics()}["backup"].validation_status == "invalid: 1"
+    runner.stop()
+
+
+def test_each_attempt_leaves_the_record_of_the_run_as_recorded_and_no_temporary_file(tmp_path, clock):
+    """The record is written under a temporary name before the outcome's transaction and renamed into place
+    inside it: after a failed attempt (re-queued) and a dead one, the record in place is the run as stored."""
+    import yaml
+
+    runner, console = make_runner(tmp_path, clock, "fail", retry={"max_attempts": 2, "delay": 0})
+    run_id = console.trigger(NURSE, "backup")
+    runner.drain()
+    run = store_runs.get_run(runner.db, run_id)
+    doc = yaml.safe_load((runner.settings.evidence_dir / run["evidence_path"]).read_text())
+    assert run["status"] == doc["run"]["status"] == "dead"
+    assert [(a["attempt"], a["outcome"]) for a in doc["attempts"]] == [(1, "failed"), (2, "failed")]
+    assert doc["run"]["finished_at"] == run["finished_at"] and doc["run"]["duration_s"] == run["duration_s"]
+    assert console.evidence()[0].valid
+    assert [link["run_id"] for link in store_validation.chain_links(runner.db)] == [run_id, run_id]  # one per attempt
+    assert list(runner.settings.evidence_dir.rglob("*.tmp")) == []
+    runner.stop()
+
+
+def test_a_staged_record_that_does_not_fit_the_recorded_outcome_is_written_again_in_the_transaction(
+        tmp_path, clock, monkeypatch):
+    import yaml
+
+    from medjobs_tui.engine import outcomes
+
+    predict = outcomes._row_after
+    monkeypatch.setattr(outcomes, "_row_after", lambda *a: dict(predict(*a), status="dead"))   # a wrong guess
+    runner, console = make_runner(tmp_path, clock, "ok")
+    run_id = console.trigger(NURSE, "backup")
+    runner.drain()
+    run = store_runs.get_run(runner.db, run_id)
+    doc = yaml.safe_load((runner.settings.evidence_dir / run["evidence_path"]).read_text())
+    assert run["status"] == doc["run"]["status"] == "succeeded"
+    assert console.evidence()[0].valid
+    assert list(runner.settings.evidence_dir.rglob("*.tmp")) == []     # the wrong one was removed
     runner.stop()
 
 

@@ -114,16 +114,41 @@ def test_an_altered_evidence_record_fails_its_job(tmp_path, clock, runners):
     assert (v.runs_checked, v.evidence_ok) == (2, 1)
 
 
-def test_records_form_a_chain_naming_the_previous_record_and_the_audit_head(tmp_path, clock, runners):
+def test_the_store_chains_the_records_and_each_record_names_the_audit_head(tmp_path, clock, runners):
+    """Each link of the evidence chain (in the store) names the previous link's SHA-256; a record names the
+    audit head of its moment but not the previous record (version 2), so it can be written before the
+    transaction that records its outcome takes the write lock."""
     runners.append(runner := clinic(tmp_path, clock))
     deliver_every(runner, clock, "supply_monitor", START, START + timedelta(hours=3))
     links = store_validation.chain_links(runner.db)
+    assert len(links) >= 3 and links[0]["prev_sha256"] is None
     assert [link["prev_sha256"] for link in links[1:]] == [link["sha256"] for link in links[:-1]]
     docs = [yaml.safe_load((runner.settings.evidence_dir / link["path"]).read_text()) for link in links]
-    assert docs[0]["chain"] == {"prev_sha256": None}
-    assert docs[2]["chain"] == {"prev_sha256": links[1]["sha256"]}
+    assert all(d["evidence_version"] == 2 and "chain" not in d for d in docs)
     assert all(d["audit_head"]["mac"] == store_validation.audit_mac(runner.db, d["audit_head"]["id"])
                for d in docs if d["audit_head"]["id"])
+
+
+def test_a_record_naming_an_audit_head_not_in_the_audit_trail_fails_even_with_its_hashes_fixed(tmp_path, clock,
+                                                                                               runners):
+    """The newest record has no successor link to break: an insider who rewrites it and stores its new
+    SHA-256 is still caught when the audit head it names is not the trail's."""
+    runners.append(runner := clinic(tmp_path, clock))
+    deliver_every(runner, clock, "supply_monitor", START, START + timedelta(hours=3))
+    last = store_validation.chain_links(runner.db)[-1]
+    path = runner.settings.evidence_dir / last["path"]
+    doc = yaml.safe_load(path.read_text())
+    doc["audit_head"] = {"id": 1, "mac": "00" * 32, "at": doc["audit_head"].get("at")}
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    from medjobs_tui.engine.evidence import file_sha256
+
+    sha = file_sha256(path)
+    runner.db.execute("UPDATE runs SET evidence_sha256 = ? WHERE id = ?", [sha, last["run_id"]])
+    runner.db.execute("UPDATE evidence_chain SET sha256 = ? WHERE seq = ?", [sha, last["seq"]])
+    runner.db.conn.commit()
+    clock.set(START + timedelta(hours=3, minutes=10))
+    v = status_of(runner, clock, "supply_monitor")
+    assert v.status == "failing" and "record's audit head is not in the audit trail" in v.reasons[-1]
 
 
 def test_a_record_rewritten_with_its_hashes_fixed_in_the_store_still_breaks_the_chain(tmp_path, clock, runners):
