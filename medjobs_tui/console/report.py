@@ -223,7 +223,7 @@ def signoff_lines(signoff, zone) -> list[str]:
                      "altered": f"{i.note}; was signed"}[i.status]
             out.append(head + f"{state} by {_signer(sig, zone)}, against baseline {sig.baseline.short()}")
         out.append("")
-    out.append(f"Current baseline: {signoff.baseline.short()} (jobs configuration SHA-256 "
+    out.append(f"Current baseline: {signoff.baseline.short()} (validated configuration SHA-256 "
                f"{signoff.baseline.config_sha256}).")
     out += [f"WARNING: {p}" for p in signoff.problems]
     out.append("")
@@ -359,7 +359,7 @@ def render_markdown(console: Console) -> str:
     out += signoff_lines(f["signoff"], zone)
     out += ["### Self-test backing the Technical Review", "",
             "The latest `medjobs selftest` (a validation exercise on a scratch copy of the clinic) backs these items "
-            f"when it passed within the last {REVIEW_DAYS} days against the jobs configuration in force.", ""]
+            f"when it passed within the last {REVIEW_DAYS} days against the validated configuration in force.", ""]
     out += [f"- [{'x' if c.holds else ' '}] {c.name}: {c.basis}" for c in f["selftest"]] + [""]
     v = f["audit"]
     out += ["---", "", f"Audit head: entry {v.head_id}, MAC {v.head_mac} ({'chain verified' if v.ok else 'CHAIN BROKEN'}).", ""]

@@ -41,7 +41,7 @@ from medjobs_tui import __version__
 from medjobs_tui.clock import Clock, iso, parse_iso
 from medjobs_tui.config import JOB_TYPES, JobConfig, QueueConfig, RetryPolicy, RunnerConfig, Schedule, Settings
 from medjobs_tui.config import MonitoringConfig, PathsConfig, ValidationRules
-from medjobs_tui.console.signoff import jobs_config_sha256 as jobs_sha256
+from medjobs_tui.console.signoff import validated_config_sha256
 from medjobs_tui.engine import evidence as evidence_mod
 from medjobs_tui.engine.pool import WorkerPool
 from medjobs_tui.engine.runner import Runner
@@ -400,7 +400,7 @@ def record_result(console: Console, actor: Actor, *, started: datetime, finished
     """Record a self-test in the live store: its row, its evidence record and the audit entry ``selftest.run``
     (outcome ok when it passed, else error), in one transaction. Returns the recorded result."""
     settings, db = console.settings, console.db
-    config_sha = jobs_sha256(settings)
+    config_sha = validated_config_sha256(settings)
     with transaction(db):
         result_id = store_selftest.insert_result(
             db, started_at=iso(started), finished_at=iso(finished), duration_s=duration_s, passed=passed,
@@ -444,7 +444,7 @@ def evidence_intact(console: Console, result: SelfTestResult) -> bool:
 def standing(console: Console, now: datetime, review_days: int) -> dict[str, tuple[bool, str]]:
     """What the latest self-test backs at ``now``: for ``tests``, ``performance`` and ``security``, (holds,
     why in words). It holds only when the latest self-test's verdict is a pass, it ran within the last
-    ``review_days`` days, against the jobs configuration in force, and its evidence record is intact."""
+    ``review_days`` days, against the validated configuration in force, and its evidence record is intact."""
     result = latest(console)
     if result is None:
         return {g: (False, "no self-test recorded (`medjobs selftest`)") for g in GROUPS}
@@ -452,8 +452,8 @@ def standing(console: Console, now: datetime, review_days: int) -> dict[str, tup
     problems = []
     if now - result.finished_at > timedelta(days=review_days):
         problems.append(f"the latest self-test ({when}) is older than the {review_days}-day review period")
-    if result.config_sha256 != jobs_sha256(console.settings):
-        problems.append("the jobs configuration changed since the latest self-test")
+    if result.config_sha256 != validated_config_sha256(console.settings):
+        problems.append("the validated configuration changed since the latest self-test")
     if not evidence_intact(console, result):
         problems.append("the latest self-test's evidence record is missing or altered")
     out = {}

@@ -4,7 +4,8 @@ Mixed into ``Console``. The checklists and the review role that signs each item 
 (``signoff``; ``config.DEFAULT_CHECKLISTS`` when absent). A signature is an append-only row
 (``store.signoff``) holding the signer's user id and printed name, the UTC instant, the meaning
 (reviewed, approved, responsible) and an optional comment, bound to the validation baseline of the moment
-(SHA-256 of the jobs configuration, MedJobs' version, the evidence chain's head, the audit chain's head) and
+(SHA-256 of the validated configuration: ``validated_config_sha256``; MedJobs' version; the evidence chain's
+head; the audit chain's head) and
 MAC'd under the audit key (``security.signatures``). Revoking is a new signed row naming the signature it
 revokes; nothing is ever edited. Every signature and every refusal is an audit entry (the comment never is).
 
@@ -16,7 +17,7 @@ Rules:
   the sign-in lockout.
 - A checklist with ``requires`` (Final Approval) opens only when those checklists are complete: every item
   signed, not stale, not revoked, its record intact.
-- A signature whose baseline's configuration hash differs from the current jobs configuration is ``stale``:
+- A signature whose baseline's configuration hash differs from the current validated configuration is ``stale``:
   it stays on record and shows "stale: configuration changed since signed", and counts as not signed.
 Sources: 21 CFR 11.50 (signature manifestations), 11.70 (signature/record linking), 11.100, 11.200.
 """
@@ -71,11 +72,30 @@ class SignoffRefused(ConsoleError):
     review role, a checklist not yet open, nothing to revoke...); audited as denied."""
 
 
-def jobs_config_sha256(settings: Settings) -> str:
-    """SHA-256 (hex) of the jobs configuration: every job of config.yaml, as validated, in canonical JSON
-    (sorted keys). Comments, key order and other sections do not change it; any job setting does."""
-    jobs = {name: job.model_dump(mode="json") for name, job in settings.jobs.items()}
-    text = json.dumps(jobs, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def validated_config_sha256(settings: Settings) -> str:
+    """SHA-256 (hex) of the validated configuration: what decides how MedJobs behaves, as validated, in
+    canonical JSON (sorted keys). It covers every job; the clinic's time zone, administration and event times
+    and clinical thresholds (they decide dose instants and alerts); the runner and its queues; security
+    (idle timeout, password hashing); alerts; and notification delivery (timings, and each channel's
+    audiences, scheme and options, never its URL, which may hold a secret). Comments, key order, the clinic's
+    display name, file paths and the sign-off checklists themselves do not change it.
+
+    A signature is bound to this hash (21 CFR 11.70: signatures linked to their records) and a self-test
+    counts for the configuration it ran against: a change to any of these settings makes both stale."""
+    notifications = settings.notifications
+    doc = {
+        "jobs": {name: job.model_dump(mode="json") for name, job in settings.jobs.items()},
+        "clinic": settings.clinic.model_dump(mode="json", exclude={"name"}),
+        "runner": settings.runner.model_dump(mode="json"),
+        "security": settings.security.model_dump(mode="json", exclude={"key_file"}),
+        "alerts": settings.alerts.model_dump(mode="json"),
+        "notifications": {
+            **notifications.model_dump(mode="json", exclude={"channels"}),
+            "channels": {name: {**ch.model_dump(mode="json", exclude={"url", "url_env"}), "scheme": ch.scheme}
+                         for name, ch in notifications.channels.items()},
+        },
+    }
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -88,7 +108,7 @@ def session_hash(session: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class Baseline:
-    """What a signature is bound to: the jobs configuration's SHA-256, MedJobs' version, the evidence chain's
+    """What a signature is bound to: the validated configuration's SHA-256, MedJobs' version, the evidence chain's
     head (``seq:sha256`` of its last link, None when empty) and the audit chain's head (id and MAC)."""
 
     config_sha256: str
@@ -222,7 +242,7 @@ class SignoffMixin:
         """The validation baseline now (what a signature made now would be bound to)."""
         link = store_signoff.last_evidence_link(self.db)
         head = audit.head(self.db)
-        return Baseline(jobs_config_sha256(self.settings), __version__,
+        return Baseline(validated_config_sha256(self.settings), __version__,
                         f"{link[0]}:{link[1]}" if link else None, int(head["id"]), str(head["mac"]))
 
     def signoff_state(self) -> SignoffState:

@@ -1,7 +1,7 @@
 """Self-test results (``medjobs selftest``), and the preparation of a scratch copy of the store.
 
 A row per self-test, append-only: when it ran, whether every check passed, the performance and security
-verdicts, the app version and the jobs configuration's SHA-256, the checks and per-job durations (JSON,
+verdicts, the app version and the validated configuration's SHA-256, the checks and per-job durations (JSON,
 no patient data) and its evidence record. ``repoint_scratch_paths`` is run on the scratch copy only.
 """
 

@@ -3,7 +3,7 @@
 Shown to the roles that may read the sign-off (admin, reviewer, auditor), after sign-in, like the Audit tab;
 filled through the console's ``signoff_items`` (which checks the role again). Under the table the selected
 item's signature is shown as 21 CFR 11.50 asks: printed name, UTC and clinic-local time, meaning, and
-whether it is stale (the jobs configuration changed since it was signed) or revoked. `s` signs the selected
+whether it is stale (the validated configuration changed since it was signed) or revoked. `s` signs the selected
 item and `x` revokes its signature, each through ``SignScreen``: the password again, and the user name too
 at the first signing of the dashboard session (a session ends when the dashboard locks or is left); the
 meaning and an optional comment (or the revocation's reason). `enter` opens the item's whole history.

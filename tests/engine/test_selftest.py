@@ -91,7 +91,7 @@ def test_a_selftest_on_the_demo_clinic_passes_every_check(passed):
 def test_the_result_is_recorded_live_as_a_row_an_evidence_record_and_an_audit_entry(passed):
     console, result, before, _ = passed
     row = store_selftest.latest_result(console.db)
-    assert row["id"] == result.id and row["passed"] and row["config_sha256"] == st.jobs_sha256(console.settings)
+    assert row["id"] == result.id and row["passed"] and row["config_sha256"] == st.validated_config_sha256(console.settings)
     assert {c["name"]: c["passed"] for c in row["checks"]} == {c.name: c.passed for c in result.checks}
     path = console.settings.evidence_dir / result.evidence_path
     assert result.evidence_path.startswith("selftest/2026/11/29/")
@@ -236,7 +236,7 @@ def test_a_selftest_older_than_the_review_period_or_of_other_jobs_or_altered_bac
         **console.settings.jobs, "backup": console.settings.jobs["backup"].model_copy(update={"timeout": 301})}})
     other = Console(changed, clock=clock)
     try:
-        assert all(line.startswith("- [ ]") and "jobs configuration changed" in line for line in boxes(other).values())
+        assert all(line.startswith("- [ ]") and "validated configuration changed" in line for line in boxes(other).values())
     finally:
         other.close()
 

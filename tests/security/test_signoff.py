@@ -12,7 +12,7 @@ import yaml
 from medjobs_tui.clock import FixedClock
 from medjobs_tui.config import ConfigError, load_settings
 from medjobs_tui.console import CUSTODIAN, Actor, Console, PermissionDenied, SignInFailed
-from medjobs_tui.console.signoff import STALE_NOTE, SignoffRefused, jobs_config_sha256
+from medjobs_tui.console.signoff import STALE_NOTE, SignoffRefused, validated_config_sha256
 from medjobs_tui.security import audit
 from medjobs_tui.store import StoreError, connect
 from tests.conftest import ADMIN_NAME, FIXED_NOW, PASSWORD, STORE_KEY, write_config
@@ -76,7 +76,7 @@ def test_a_signature_carries_printed_name_utc_time_meaning_and_the_baseline_and_
     assert (sig.printed_name, sig.username, sig.review_role, sig.meaning) == (
         "Tess Lead", "tess.lead", "technical lead", "reviewed")
     assert sig.signed_at == FIXED_NOW and sig.components == "user name + password"
-    assert sig.baseline.config_sha256 == jobs_config_sha256(console.settings)
+    assert sig.baseline.config_sha256 == validated_config_sha256(console.settings)
     assert (sig.baseline.audit_head_id, sig.baseline.app_version) == (before.audit_head_id + 1, before.app_version)
     # the audit head named is the entry just before the signature's own (the credential check)
     assert sig.manifest(console.settings.zone) == (
@@ -287,15 +287,34 @@ def test_a_bad_signoff_section_stops_start_up_with_a_clear_message(tmp_path, sig
     assert message in str(exc.value) and "config.yaml:" in str(exc.value)
 
 
-def test_the_baseline_hash_covers_every_job_setting_and_nothing_else(tmp_path):
-    base = load_settings(write_config(tmp_path))
-    (tmp_path / "b").mkdir()
-    other_clinic = load_settings(write_config(tmp_path / "b", clinic={"name": "Elsewhere"}))
-    assert jobs_config_sha256(base) == jobs_config_sha256(other_clinic)
-    (tmp_path / "c").mkdir()
-    retry = load_settings(write_config(tmp_path / "c", jobs={"backup": {
-        **yaml.safe_load((tmp_path / "config.yaml").read_text())["jobs"]["backup"], "timeout": 900}}))
-    assert jobs_config_sha256(base) != jobs_config_sha256(retry)
+def _sha_with(tmp_path, name: str, **sections) -> str:
+    (tmp_path / name).mkdir()
+    return validated_config_sha256(load_settings(write_config(tmp_path / name, **sections)))
+
+
+def test_the_baseline_hash_covers_what_decides_behaviour_and_nothing_else(tmp_path, monkeypatch):
+    base = validated_config_sha256(load_settings(write_config(tmp_path)))
+    jobs = yaml.safe_load((tmp_path / "config.yaml").read_text())["jobs"]
+    clinic = yaml.safe_load((tmp_path / "config.yaml").read_text())["clinic"]
+    mail = "mailtos://bot:{}@smtp.example.org?to=desk@example.org"
+    monkeypatch.setenv("MEDJOBS_DESK_MAIL", mail.format("pw-1"))
+    with_mail = _sha_with(tmp_path, "m1", notifications={"channels": {"desk": {"audience": ["staff"],
+                                                                               "url_env": "MEDJOBS_DESK_MAIL"}}})
+    monkeypatch.setenv("MEDJOBS_DESK_MAIL", mail.format("pw-2"))
+    changed = {
+        "a job's timeout": _sha_with(tmp_path, "c1", jobs={"backup": {**jobs["backup"], "timeout": 900}}),
+        "the clinic's time zone": _sha_with(tmp_path, "c2", clinic={**clinic, "timezone": "Australia/Sydney"}),
+        "the idle timeout": _sha_with(tmp_path, "c3", security={"idle_timeout": 3600}),
+        "an alert threshold": _sha_with(tmp_path, "c4", alerts={"error_rate_threshold": 60}),
+        "a notification channel": with_mail,
+    }
+    for what, sha in changed.items():
+        assert sha != base, f"changing {what} must make signatures stale"
+    # not behaviour: the clinic's display name, and a channel's URL (a secret) behind the same scheme
+    assert _sha_with(tmp_path, "s1", clinic={**clinic, "name": "Elsewhere"}) == base
+    assert _sha_with(tmp_path, "s2", notifications={"channels": {"desk": {"audience": ["staff"],
+                                                                          "url_env": "MEDJOBS_DESK_MAIL"}}}) == with_mail
+
 
 
 def test_signatures_made_later_name_the_evidence_and_audit_heads_of_their_moment(signoff_clinic):
