@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import date
 
@@ -152,9 +153,11 @@ async def test_q_during_a_refresh_waits_for_it_before_the_runner_closes_the_stor
     events: list[str] = []
     real_snapshot, real_stop = c.console.snapshot, c.runner.stop
 
+    held = threading.Event()          # the fetch stays in progress until the test lets it go (after q)
+
     def slow_snapshot(*args, **kwargs):
         events.append("fetch start")
-        time.sleep(0.2)
+        held.wait(10)
         try:
             return real_snapshot(*args, **kwargs)
         finally:
@@ -167,7 +170,8 @@ async def test_q_during_a_refresh_waits_for_it_before_the_runner_closes_the_stor
     c.console.snapshot, c.runner.stop = slow_snapshot, stop
     app = MedJobsApp(c.console, c.actor, runner=c.runner, refresh_interval=0.01, tab="queue")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: events and events[-1] == "fetch start", what="a fetch in progress")
+        await wait_until(pilot, lambda: "fetch start" in events, what="a fetch in progress")
+        threading.Timer(0.2, held.set).start()    # the fetch ends 0.2 s after q
         await pilot.press("q")
         await wait_until(pilot, lambda: not app.is_running, what="exit")
     assert events[-2:] == ["fetch end", "runner stop"]      # the store closed only after the fetch
