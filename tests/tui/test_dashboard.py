@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import date
 
 from medjobs_tui.store import runs as store_runs
