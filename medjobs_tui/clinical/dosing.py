@@ -314,6 +314,87 @@ _EPOCH = date(2000, 1, 3)
 """The day series of a daily step without a start count from here (any date works: every day is a dose day)."""
 
 
+@functools.lru_cache(maxsize=1024)
+def _sorted_clock(times: tuple[str, ...]) -> tuple[time, ...]:
+    return tuple(sorted(parse_clock_time(t) for t in times))
+
+
+class _ClockTable:
+    """The dose instants of "every local day at ``clock``" in ``zone``, memoised and shared by every ``DailySeries``
+    of those clock times and zone (every order with the same times asks for the same days and instants).
+
+    Global index ``g`` = local day ordinal x n + the clock time's position: instants never decrease with ``g``
+    (see ``DailySeries``). ``day(ordinal)``: the day's UTC instants; ``at_or_after(t)`` / ``after(t)``: the
+    smallest global index whose instant is >= / > t. Pure memos of ``local_to_utc``; each starts again past
+    KEEP entries."""
+
+    __slots__ = ("clock", "zone", "n", "days", "_at_or_after", "_after")
+
+    KEEP = 20_000
+
+    def __init__(self, clock: tuple[time, ...], zone: ZoneInfo) -> None:
+        self.clock, self.zone, self.n = clock, zone, len(clock)
+        self.days: dict[int, tuple[datetime, ...]] = {}
+        self._at_or_after: dict[datetime, int] = {}
+        self._after: dict[datetime, int] = {}
+
+    def day(self, ordinal: int) -> tuple[datetime, ...]:
+        found = self.days.get(ordinal)
+        if found is None:
+            if len(self.days) >= self.KEEP:
+                self.days.clear()
+            day = date.fromordinal(ordinal)
+            found = self.days[ordinal] = tuple(local_to_utc(day, at, self.zone) for at in self.clock)
+        return found
+
+    def instant(self, g: int) -> datetime:
+        q, i = divmod(g, self.n)
+        return self.day(q)[i]
+
+    def _guess(self, t: datetime) -> int:
+        local = t.astimezone(self.zone)
+        return local.toordinal() * self.n + bisect_left(self.clock, local.time())
+
+    def at_or_after(self, t: datetime) -> int:
+        g = self._at_or_after.get(t)
+        if g is None:
+            g = self._guess(t)
+            while self.instant(g) < t:
+                g += 1
+            while self.instant(g - 1) >= t:
+                g -= 1
+            if len(self._at_or_after) >= self.KEEP:
+                self._at_or_after.clear()
+            self._at_or_after[t] = g
+        return g
+
+    def after(self, t: datetime) -> int:
+        g = self._after.get(t)
+        if g is None:
+            g = self._guess(t)
+            while self.instant(g) <= t:
+                g += 1
+            while self.instant(g - 1) > t:
+                g -= 1
+            if len(self._after) >= self.KEEP:
+                self._after.clear()
+            self._after[t] = g
+        return g
+
+
+_CLOCK_TABLES: dict[tuple[tuple[time, ...], ZoneInfo], _ClockTable] = {}
+
+
+def _clock_table(clock: tuple[time, ...], zone: ZoneInfo) -> _ClockTable:
+    key = (clock, zone)
+    table = _CLOCK_TABLES.get(key)
+    if table is None:
+        if len(_CLOCK_TABLES) >= 4096:
+            _CLOCK_TABLES.clear()
+        table = _CLOCK_TABLES[key] = _ClockTable(clock, zone)
+    return table
+
+
 class DailySeries:
     """The dose instants of a ``daily`` step (every ``every`` local days at its clock times), addressed by index.
 
@@ -328,35 +409,33 @@ class DailySeries:
     (their end is the n-th dose). Raises ValueError for another cadence, a ``count`` or no times.
     """
 
-    __slots__ = ("zone", "clock", "n", "base", "every", "start", "end", "end_inclusive", "_days")
-
-    KEEP_DAYS = 8
-    """Dose days whose instants are kept (the last ones asked for: lookups walk back and forth a day or two)."""
+    __slots__ = ("zone", "clock", "n", "base", "every", "start", "end", "end_inclusive", "_base_ordinal", "_table",
+                 "_offset")
 
     def __init__(self, step: Step, zone: ZoneInfo) -> None:
         if step.cadence != "daily" or step.count is not None or not step.times:
             raise ValueError("DailySeries needs a daily step with times and no count")
         self.zone = zone
-        self.clock = tuple(sorted(parse_clock_time(t) for t in step.times))
+        self.clock = _sorted_clock(tuple(step.times))
         self.n = len(self.clock)
         anchor = step.start.astimezone(zone).date() if step.start is not None else None
         self.base = anchor if anchor is not None else _EPOCH
         self.every = max(1, int(step.every)) if anchor is not None else 1
         self.start, self.end, self.end_inclusive = step.start, step.end, step.end_inclusive
-        self._days: dict[int, tuple[datetime, ...]] = {}
+        self._base_ordinal = self.base.toordinal()
+        # the days and index lookups are the shared table's (every order with these times and zone asks the same);
+        # with every == 1, index p here is the table's global index minus _offset
+        self._table = _clock_table(self.clock, zone)
+        self._offset = self._base_ordinal * self.n
 
     def _day(self, q: int) -> tuple[datetime, ...]:
         # the UTC instants of the q-th dose day's clock times
-        found = self._days.get(q)
-        if found is None:
-            if len(self._days) >= self.KEEP_DAYS:
-                self._days.clear()
-            day = self.base + timedelta(days=q * self.every)
-            found = self._days[q] = tuple(local_to_utc(day, at, self.zone) for at in self.clock)
-        return found
+        return self._table.day(self._base_ordinal + q * self.every)
 
     def instant(self, p: int) -> datetime:
         """The UTC instant of dose index ``p`` (bounds not applied)."""
+        if self.every == 1:
+            return self._table.instant(p + self._offset)
         q, i = divmod(p, self.n)
         return self._day(q)[i]
 
@@ -364,13 +443,15 @@ class DailySeries:
         # the index of the first clock time at or after t's local wall time on t's local day (or the next dose
         # day): exact away from clock changes; index_* correct it by a step or two where DST moved an instant
         local = t.astimezone(self.zone)
-        q, r = divmod((local.date() - self.base).days, self.every)
+        q, r = divmod(local.toordinal() - self._base_ordinal, self.every)
         if r:
             return (q + 1) * self.n
         return q * self.n + bisect_left(self.clock, local.time())
 
     def index_at_or_after(self, t: datetime) -> int:
         """The smallest index whose instant is >= ``t`` (bounds not applied)."""
+        if self.every == 1:
+            return self._table.at_or_after(t) - self._offset
         p = self._guess(t)
         while self.instant(p) < t:
             p += 1
@@ -380,6 +461,8 @@ class DailySeries:
 
     def index_after(self, t: datetime) -> int:
         """The smallest index whose instant is > ``t`` (bounds not applied)."""
+        if self.every == 1:
+            return self._table.after(t) - self._offset
         p = self._guess(t)
         while self.instant(p) <= t:
             p += 1

@@ -239,11 +239,23 @@ class DailyUsage(Usage):
         self.need = float(need)
         self.per_day = per_day
         self.end = end
+        self._run_out: dict[tuple[datetime, float], datetime | None] = {}
 
     def units(self, t0: datetime, t1: datetime) -> float:
         return self.need * self.series.count(t0, t1) if t1 > t0 else 0.0
 
     def run_out(self, t0: datetime, units: float) -> datetime | None:
+        # pure: memoised per (t0, units) (orders sharing a plan share this object and ask the same, e.g. the days
+        # their prescribed quantity lasts from the plan's start)
+        key = (t0, float(units))
+        if key in self._run_out:
+            return self._run_out[key]
+        if len(self._run_out) >= 4096:
+            self._run_out.clear()
+        found = self._run_out[key] = self._compute_run_out(t0, units)
+        return found
+
+    def _compute_run_out(self, t0: datetime, units: float) -> datetime | None:
         limit = t0 + timedelta(days=PlannedUsage.HORIZON_DAYS)
         # PlannedUsage looks at 62-day pieces [t0 + 62j, t0 + 62(j+1)) while the piece starts before the horizon
         # and not after the plan's end: ``lo`` is where its look stops (the doses it can see are before it)
@@ -330,11 +342,36 @@ def assess_supply(*, now: datetime, dose_quantity: float | None = None, doses_pe
     for a mismatch, against the days the quantity lasts from ``order_start`` (else ``now``). Elapsed times are
     in days (seconds / 86400). Sources: DOMAIN.md "Supply and refills"; issue 7 items 3 and 8.
     """
+    ordered = sorted(fills, key=lambda f: f.at)
+    added = sum(f.quantity or 0.0 for f in ordered if f.at > count.at) if count is not None else 0.0
+    return assess_fill_summary(
+        now=now, dose_quantity=dose_quantity, doses_per_day=doses_per_day,
+        summary=FillSummary(last=ordered[-1] if ordered else None, fills_used=len(ordered), added_since_count=added),
+        count=count, order_quantity=order_quantity, order_days=order_days, usage=usage, order_start=order_start)
+
+
+@dataclass(frozen=True)
+class FillSummary:
+    """What ``assess_supply`` needs of an order's fills: the last one (by instant; of fills at the same instant the
+    last given), how many there are, and the units dispensed after the staff count (fills strictly after
+    ``count.at``, summed oldest first; 0.0 without a count). ``store.clinical.fill_summaries`` reads it from the
+    store in SQL for every order at once."""
+
+    last: Fill | None
+    fills_used: int
+    added_since_count: float = 0.0
+
+
+def assess_fill_summary(*, now: datetime, summary: FillSummary, dose_quantity: float | None = None,
+                        doses_per_day: float | None = None, count: Count | None = None,
+                        order_quantity: float | None = None, order_days: float | None = None,
+                        usage: Usage | None = None, order_start: datetime | None = None) -> SupplyAssessment:
+    """``assess_supply`` from a ``FillSummary`` of the fills instead of the fills themselves (the same rules and
+    result: ``assess_supply`` summarises its fills and calls this)."""
     if usage is None:
         rate = daily_usage(dose_quantity, doses_per_day)
         usage = RateUsage(rate) if rate is not None else None
-    ordered = sorted(fills, key=lambda f: f.at)
-    last = ordered[-1] if ordered else None
+    last = summary.last
 
     mismatch = False
     fill_days = since_fill = None
@@ -352,8 +389,7 @@ def assess_supply(*, now: datetime, dose_quantity: float | None = None, doses_pe
     covers = False
     if usage is not None:
         if count is not None:
-            added = sum(f.quantity or 0.0 for f in ordered if f.at > count.at)
-            supply = max(0.0, count.quantity + added - usage.units(count.at, now))
+            supply = max(0.0, count.quantity + summary.added_since_count - usage.units(count.at, now))
             basis = "count"
             out = usage.run_out(now, supply)
             covers = out is None
@@ -370,7 +406,7 @@ def assess_supply(*, now: datetime, dose_quantity: float | None = None, doses_pe
     return SupplyAssessment(
         daily_usage=usage.per_day if usage is not None else None, current_supply=supply,
         days_remaining=remaining, basis=basis, fill_days_supply=fill_days, days_since_fill=since_fill,
-        fills_used=len(ordered), mismatch=mismatch, covers_course=covers,
+        fills_used=summary.fills_used, mismatch=mismatch, covers_course=covers,
     )
 
 

@@ -84,10 +84,10 @@ class JobContext:
         a bar and the time left. Written to the run's row at most once per PROGRESS_EVERY_S seconds (and
         always for the last item), so a tight loop may call it on every item. Returns True if written.
         Outside the engine (no ``run_id``) it does nothing."""
-        from medjobs_tui.store import runs as store_runs
-
         if self.run_id is None:
             return False
+        from medjobs_tui.store import runs as store_runs
+
         elapsed = time.monotonic() - self._started
         last = total is not None and done >= total
         if not last and elapsed - self._progress_sent < PROGRESS_EVERY_S:

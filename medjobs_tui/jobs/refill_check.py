@@ -39,7 +39,8 @@ def run(ctx: JobContext) -> dict[str, Any]:
     lead_days = int(ctx.option("refill_lead_days", th.refill_lead_days))
     fraction = float(ctx.option("refill_elapsed_fraction", th.refill_elapsed_fraction))
     counts = store.latest_supply_counts(db)
-    dispenses = store.dispenses_by_order(db)
+    fills = store.fill_summaries(db)
+    usages: dict[Any, Any] = {}
     summary = dict(orders_checked=0, refill_due=0, renewal_needed=0, notices_queued=0, notices_already_sent=0,
                    supply_unknown=0, not_due=0, refills_unknown=0, deceased_skipped=0, not_scheduled_skipped=0,
                    opted_out_skipped=0)
@@ -54,7 +55,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
             summary["not_scheduled_skipped"] += 1
             continue
         summary["orders_checked"] += 1
-        a = assess_order(order, counts, dispenses, now, ctx.settings)
+        a = assess_order(order, counts, fills, now, ctx.settings, usages)
         if a.days_remaining is None:
             summary["supply_unknown"] += 1
             continue

@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import Any
 
 from medjobs_tui.clinical.supply import (
-    Count, Fill, SupplyAssessment, assess_supply, plan_usage, refills_left, supply_status,
+    Count, Fill, FillSummary, SupplyAssessment, assess_fill_summary, plan_usage, refills_left, supply_status,
 )
 from medjobs_tui.clock import iso, parse_iso
 from medjobs_tui.config import Settings
@@ -40,19 +40,34 @@ from medjobs_tui.store import clinical as store
 from medjobs_tui.store.db import transaction
 
 
-def assess_order(order: dict[str, Any], counts: dict[int, dict[str, Any]], dispenses: dict[int, list[dict[str, Any]]],
-                 now: datetime, settings: Settings) -> SupplyAssessment:
-    """The supply of one order (a row of ``store.clinical.active_orders``) at ``now`` from store rows, with its
-    planned use from the order's dose plan (``clinical.supply.plan_usage``: tapers, weekly doses, PRN = none)."""
-    fills = [Fill(at=parse_iso(d["handed_over_at"]), quantity=d["quantity"], days_supply=d["days_supply"])
-             for d in dispenses.get(order["id"], [])]
+def assess_order(order: dict[str, Any], counts: dict[int, dict[str, Any]], fills: dict[int, dict[str, Any]],
+                 now: datetime, settings: Settings, usages: dict[Any, Any] | None = None) -> SupplyAssessment:
+    """The supply of one order (a row of ``store.clinical.active_orders``) at ``now`` from store rows (``counts``:
+    ``store.clinical.latest_supply_counts``; ``fills``: ``store.clinical.fill_summaries``), with its planned use
+    from the order's dose plan (``clinical.supply.plan_usage``: tapers, weekly doses, PRN = none). ``usages``: a
+    dict the caller keeps for one ``now``, where the planned use of each distinct (plan, zone) is kept (orders
+    sharing a plan share its use and its memoised look-ups)."""
+    f = fills.get(order["id"])
+    if f is None:
+        summary = FillSummary(last=None, fills_used=0)
+    else:
+        summary = FillSummary(
+            last=Fill(at=parse_iso(f["handed_over_at"]), quantity=f["quantity"], days_supply=f["days_supply"]),
+            fills_used=f["fills"], added_since_count=sum(q or 0.0 for q in f["added"]))
     c = counts.get(order["id"])
     count = Count(at=parse_iso(c["counted_at"]), quantity=float(c["quantity"])) if c else None
     plan = order_plan(order, settings)
-    usage = plan_usage(plan, order_zone(order, settings), now) if order["schedule_status"] != "prn" else None
+    zone = order_zone(order, settings)
+    if order["schedule_status"] == "prn":
+        usage = None
+    elif usages is None:
+        usage = plan_usage(plan, zone, now)
+    else:
+        key = (plan, zone)
+        usage = usages[key] if key in usages else usages.setdefault(key, plan_usage(plan, zone, now))
     starts = [s.start for s in plan.steps if s.start is not None]
-    return assess_supply(
-        now=now, usage=usage, fills=fills, count=count, order_quantity=order["dispense_quantity"],
+    return assess_fill_summary(
+        now=now, usage=usage, summary=summary, count=count, order_quantity=order["dispense_quantity"],
         order_days=order["expected_supply_days"], order_start=min(starts) if starts else None,
     )
 
@@ -74,9 +89,11 @@ def run(ctx: JobContext) -> dict[str, Any]:
     if critical_days < 0 or low_days < critical_days:
         raise ValueError("supply_monitor: need 0 <= critical_supply_days <= low_supply_days")
     local_day = now.astimezone(ctx.zone).date().isoformat()
+    computed_at = iso(now)
 
     counts = store.latest_supply_counts(db)
-    dispenses = store.dispenses_by_order(db)
+    fills = store.fill_summaries(db)
+    usages: dict[Any, Any] = {}
     summary = dict(orders_checked=0, critical=0, low=0, ok=0, unknown=0, no_daily_usage=0, from_dispense_history=0,
                    covers_course=0, mismatches=0,
                    notices_queued=0, notices_already_sent=0, deceased_skipped=0, rows_pruned=0)
@@ -89,7 +106,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
             summary["deceased_skipped"] += 1
             continue
         summary["orders_checked"] += 1
-        a = assess_order(order, counts, dispenses, now, ctx.settings)
+        a = assess_order(order, counts, fills, now, ctx.settings, usages)
         status = supply_status(a.days_remaining, critical_days, low_days, covers_course=a.covers_course)
         summary[status] += 1
         summary["no_daily_usage"] += int(a.daily_usage is None)
@@ -100,7 +117,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
             medication_request_id=order["id"], patient_id=order["patient_id"],
             current_supply=None if a.current_supply is None else round(a.current_supply, 3),
             daily_usage=a.daily_usage, days_remaining=a.days_remaining, status=status,
-            refills_left=refills_left(order["repeats_allowed"], a.fills_used), computed_at=iso(now),
+            refills_left=refills_left(order["repeats_allowed"], a.fills_used), computed_at=computed_at,
             run_id=ctx.run_id,
         ))
         if status == "critical":

@@ -9,6 +9,7 @@ Rows returned to callers carry pseudonyms (P-00012), never names or birth dates.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from contextlib import contextmanager
@@ -79,8 +80,14 @@ def active_orders(db: sqlite_utils.Database, columns: Sequence[str] | None = Non
     decode = [c for c in ("times_of_day", "ingredients") if columns is None or c in columns]
     for r in out:
         for c in decode:
-            r[c] = json.loads(r[c]) if r[c] else []
+            r[c] = list(_json_list(r[c])) if r[c] else []
     return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _json_list(text: str) -> tuple[Any, ...]:
+    # a JSON list column's text, decoded once per distinct text (orders share a few times-of-day lists)
+    return tuple(json.loads(text))
 
 
 def latest_supply_counts(db: sqlite_utils.Database) -> dict[int, dict[str, Any]]:
@@ -108,6 +115,34 @@ def dispenses_by_order(db: sqlite_utils.Database) -> dict[int, list[dict[str, An
     out: dict[int, list[dict[str, Any]]] = {}
     for r in _rows(cur):
         out.setdefault(r["medication_request_id"], []).append(r)
+    return out
+
+
+def fill_summaries(db: sqlite_utils.Database) -> dict[int, dict[str, Any]]:
+    """medication_request_id -> what the supply jobs need of its fills, read in SQL (no row per dispense reaches
+    Python): ``fills`` (dispenses with a handed-over instant), the last fill ``quantity``, ``days_supply`` and
+    ``handed_over_at`` (the latest instant; of fills at one instant the highest id, as ``dispenses_by_order``
+    lists them last), and ``added`` (the quantities of the fills strictly after the order's latest staff count,
+    oldest first: an empty list without a count). Orders without such dispenses are absent. Instants compare
+    as text (``clock.iso`` text orders as the instants do)."""
+    out: dict[int, dict[str, Any]] = {}
+    cur = db.execute(
+        "SELECT g.medication_request_id, g.fills, d.quantity, d.days_supply, d.handed_over_at"
+        " FROM (SELECT medication_request_id, count(*) AS fills, max(handed_over_at) AS last_at FROM dispenses"
+        "       WHERE medication_request_id IS NOT NULL AND handed_over_at IS NOT NULL"
+        "       GROUP BY medication_request_id) g"
+        " JOIN dispenses d ON d.id = (SELECT id FROM dispenses x WHERE x.medication_request_id = g.medication_request_id"
+        "                             AND x.handed_over_at = g.last_at ORDER BY x.id DESC LIMIT 1)")
+    for mr, fills, quantity, days_supply, at in cur.fetchall():
+        out[mr] = {"fills": fills, "quantity": quantity, "days_supply": days_supply, "handed_over_at": at,
+                   "added": []}
+    cur = db.execute(
+        "SELECT d.medication_request_id, d.quantity FROM"
+        " (SELECT medication_request_id, max(counted_at) AS at FROM supply_counts GROUP BY medication_request_id) c"
+        " JOIN dispenses d ON d.medication_request_id = c.medication_request_id AND d.handed_over_at > c.at"
+        " ORDER BY d.medication_request_id, d.handed_over_at, d.id")
+    for mr, quantity in cur.fetchall():
+        out[mr]["added"].append(quantity)
     return out
 
 
@@ -251,20 +286,19 @@ def insert_interaction_alert(db: sqlite_utils.Database, *, patient_id: int, rule
 
 def upsert_supply_status(db: sqlite_utils.Database, rows: Iterable[dict[str, Any]]) -> int:
     """Insert or replace supply_status rows (keys: the table's columns); returns the number written."""
-    n = 0
-    for r in rows:
-        db.execute(
-            "INSERT INTO supply_status (medication_request_id, patient_id, current_supply, daily_usage,"
-            " days_remaining, status, refills_left, computed_at, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (medication_request_id) DO UPDATE SET patient_id = excluded.patient_id,"
-            " current_supply = excluded.current_supply, daily_usage = excluded.daily_usage,"
-            " days_remaining = excluded.days_remaining, status = excluded.status,"
-            " refills_left = excluded.refills_left, computed_at = excluded.computed_at, run_id = excluded.run_id",
-            [r["medication_request_id"], r["patient_id"], r.get("current_supply"), r.get("daily_usage"),
-             r.get("days_remaining"), r["status"], r.get("refills_left"), r["computed_at"], r.get("run_id")],
-        )
-        n += 1
-    return n
+    values = [(r["medication_request_id"], r["patient_id"], r.get("current_supply"), r.get("daily_usage"),
+               r.get("days_remaining"), r["status"], r.get("refills_left"), r["computed_at"], r.get("run_id"))
+              for r in rows]
+    db.conn.executemany(
+        "INSERT INTO supply_status (medication_request_id, patient_id, current_supply, daily_usage,"
+        " days_remaining, status, refills_left, computed_at, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (medication_request_id) DO UPDATE SET patient_id = excluded.patient_id,"
+        " current_supply = excluded.current_supply, daily_usage = excluded.daily_usage,"
+        " days_remaining = excluded.days_remaining, status = excluded.status,"
+        " refills_left = excluded.refills_left, computed_at = excluded.computed_at, run_id = excluded.run_id",
+        values,
+    )
+    return len(values)
 
 
 def prune_supply_status(db: sqlite_utils.Database, keep_ids: Iterable[int]) -> int:
