@@ -7,6 +7,7 @@ can be updated by row key instead of being cleared and refilled.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, tzinfo
 from typing import Callable, Sequence
 
@@ -66,11 +67,24 @@ def run_rows(runs: Sequence[RunRow], now: datetime, zone: tzinfo) -> list[Row]:
     rows = []
     for r in runs:
         progress = r.progress
-        took = (fmt.progress(*progress, r.eta_s(now)) if progress is not None else fmt.duration(r.duration_s))
-        cells = (fmt.number(r.id), r.job_name, fmt.status(r.status), f"{r.attempt}/{r.max_attempts}",
-                 took, fmt.local_time(r.scheduled_at, zone), r.priority, r.trigger, fmt.long_text(r.error))
-        rows.append((str(r.id), tuple(fmt.dim_if(c, r.status) if i != 2 else c for i, c in enumerate(cells))))
+        cells = (_run_cells(r, zone) if progress is None      # the same run, the same cells object: see LiveTable.sync
+                 else _build_run_cells(r, zone, fmt.progress(*progress, r.eta_s(now))))
+        rows.append((str(r.id), cells))
     return rows
+
+
+@lru_cache(maxsize=4096)
+def _run_cells(run: RunRow, zone: tzinfo) -> tuple[RenderableType, ...]:
+    """The cells of a run without progress to show, built once per state of the run (RunRow is frozen): a
+    refresh that finds a run unchanged hands the table the very cells it showed, which it skips unread.
+    Callers must not change the Text objects returned (LiveTable copies what it keeps)."""
+    return _build_run_cells(run, zone, fmt.duration(run.duration_s))
+
+
+def _build_run_cells(r: RunRow, zone: tzinfo, took: RenderableType) -> tuple[RenderableType, ...]:
+    cells = (fmt.number(r.id), r.job_name, fmt.status(r.status), f"{r.attempt}/{r.max_attempts}",
+             took, fmt.local_time(r.scheduled_at, zone), r.priority, r.trigger, fmt.long_text(r.error))
+    return tuple(fmt.dim_if(c, r.status) if i != 2 else c for i, c in enumerate(cells))
 
 
 def job_rows(snap: Snapshot, zone: tzinfo) -> list[Row]:

@@ -14,6 +14,7 @@ from medjobs_tui.tui.app import REFETCH_AFTER_S, MedJobsApp
 from medjobs_tui.tui.screens import HelpScreen
 from medjobs_tui.tui.tables import Column
 from medjobs_tui.tui.widgets import LiveTable
+from medjobs_tui.tui.widgets.overview import OverviewPane
 from tests.tui.pilot import cell, first_paint, notices, select, settle, wait_until
 
 SIZE = (120, 40)
@@ -255,3 +256,77 @@ async def test_an_idle_dashboard_reads_nothing_while_the_store_is_unchanged_and_
         fetched = calls[0]
         clinic.clock.advance(REFETCH_AFTER_S)                                # the last hour moved on
         await wait_until(pilot, lambda: calls[0] > fetched, what="a fetch of an old snapshot")
+
+
+async def test_a_row_given_the_same_cells_again_is_left_unread_and_a_new_one_is_compared_and_measured():
+    """sync skips a row whose cells are the very tuple it was last given (the Queue's builder hands back the
+    same tuple for an unchanged run): its cell objects stay; new tuples are compared as before, and the
+    column widths still follow the rows that remain."""
+    app = TableApp()
+    async with app.run_test() as pilot:
+        table = app.query_one(LiveTable)
+        long_row = ("1", (Text("1"), Text("timed_out_and_retried")))
+        short_row = ("2", (Text("2"), Text("queued")))
+        table.sync([short_row, long_row])
+        kept = table.get_cell("2", "status")
+        compared, updated = [], []
+        real_get_row, real_update = table.get_row, table.update_cell
+        table.get_row = lambda key: (compared.append(key), real_get_row(key))[1]
+        table.update_cell = lambda *args, **kwargs: (updated.append(args), real_update(*args, **kwargs))
+        table.sync([short_row, long_row])                                   # same tuples: nothing read again
+        assert table.get_cell("2", "status") is kept and compared == [] and updated == []
+        assert table.ordered_columns[1].width == len("timed_out_and_retried")
+        table.sync([short_row])                                              # the wide row gone: column narrows
+        await pilot.pause()
+        assert table.ordered_columns[1].width == len("status")
+        compared.clear()
+        table.sync([("2", (Text("2"), Text("running")))])                   # a new tuple: compared, updated
+        assert table.get_cell("2", "status").plain == "running" and (compared, len(updated)) == (["2"], 1)
+        compared.clear()
+        table.sync([("2", (Text("2"), Text("running")))])                   # new but equal: compared, untouched
+        assert (compared, len(updated)) == (["2"], 1)
+
+
+def test_the_queue_builder_reuses_an_unchanged_runs_cells_and_rebuilds_a_changed_or_running_one(seeded_clinic):
+    from dataclasses import replace
+
+    from medjobs_tui.tui.tables import run_rows
+
+    runs = seeded_clinic.console.find_runs()
+    now, zone = seeded_clinic.clock.now(), seeded_clinic.settings.zone
+    first = dict(run_rows(runs, now, zone))
+    again = dict(run_rows(seeded_clinic.console.find_runs(), now, zone))     # equal rows read anew from the store
+    assert all(again[key] is first[key] for key in first)
+    dead = next(r for r in runs if r.status == "dead")
+    retried = dict(run_rows([replace(dead, status="queued")], now, zone))[str(dead.id)]
+    assert retried is not first[str(dead.id)] and retried[2].plain == "queued"
+    running = replace(dead, status="running", started_at=now, progress_done=1, progress_total=4, progress_at=now)
+    later = now.replace(second=(now.second + 30) % 60)
+    a, b = (dict(run_rows([running], at, zone))[str(dead.id)] for at in (now, later))
+    assert a is not b and "25%" in a[4].plain                               # time left moves with the clock
+
+
+async def test_the_overview_leaves_a_part_whose_figures_did_not_change(clinic):
+    """A refresh that brings the same figures sets no new renderable (no layout pass); a changed count does."""
+    from dataclasses import replace
+
+    from textual.widgets import Static
+
+    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=3600)
+    async with app.run_test(size=SIZE) as pilot:
+        await first_paint(pilot)
+        pane = app.query_one(OverviewPane)
+        parts = ("#overview-queues", "#overview-fires", "#overview-runners", "#label-succeeded")
+        before = {p: pane.query_one(p, Static).content for p in parts}
+        overview = clinic.console.overview()
+        pane.paint(overview, app.zone, False)
+        assert all(pane.query_one(p, Static).content is before[p] for p in parts)
+        busier = replace(overview, queues=[replace(overview.queues[0], queued=overview.queues[0].queued + 5),
+                                           *overview.queues[1:]])
+        pane.paint(busier, app.zone, False)
+        assert pane.query_one("#overview-queues", Static).content is not before["#overview-queues"]
+        assert pane.query_one("#overview-fires", Static).content is before["#overview-fires"]
+        await pilot.pause()
+        text = "".join(s.text for s in pane.query_one("#overview-queues", Static).render_lines(
+            pane.query_one("#overview-queues", Static).region.reset_offset))
+        assert str(overview.queues[0].queued + 5) in text

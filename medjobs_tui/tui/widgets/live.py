@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import tzinfo
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -48,6 +48,10 @@ class LiveTable(DataTable):
         self._content_widths = [max(c.width, cell_len(c.label)) for c in self._spec]
         self._rows: list[Row] = []
         """The rows of the last sync, every column (a narrow table shows some of them)."""
+        self._given: dict[str, Sequence] = {}
+        """Each row's cells as given to the last sync (the very objects: see ``sync``)."""
+        self._widths: dict[str, list[int]] = {}
+        """Each row's shown cells' widths at the last sync, by row key, in order."""
 
     def on_mount(self) -> None:
         self._add_columns()
@@ -73,6 +77,7 @@ class LiveTable(DataTable):
         self._spec = tuple(self._all_spec[i] for i in self._shown)
         selected = self.selected_key
         self.clear(columns=True)
+        self._given, self._widths = {}, {}
         self._add_columns()
         if self._rows:
             self.sync(self._rows)
@@ -96,19 +101,33 @@ class LiveTable(DataTable):
         return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
 
     def sync(self, rows: Sequence[Row]) -> bool:
-        """Make the table show ``rows`` (in that order) with as few changes as possible; True if any."""
+        """Make the table show ``rows`` (in that order) with as few changes as possible; True if any.
+
+        A row whose cells are the very tuple given for its key at the last sync (a builder that caches the
+        cells of an unchanged record, as the Queue's does) is known unchanged: it is neither copied, compared
+        nor measured again, so a refresh that changes nothing costs a pass over the keys."""
         selected = self.selected_key
         self._rows = list(rows)
-        rows = [(key, tuple(_literal(cells[i]) for i in self._shown)) for key, cells in rows]
-        self._content_widths = self._measure(rows)
+        previous, self._given = self._given, {}
+        widths: dict[str, list[int]] = {}
+        changed_rows: list[tuple[str, tuple]] = []
+        for key, cells in rows:
+            self._given[key] = cells
+            if previous.get(key) is cells and key in self._widths and key in self.rows:
+                widths[key] = self._widths[key]
+                continue
+            shown = tuple(_literal(cells[i]) for i in self._shown)
+            widths[key] = [_cell_width(cell) for cell in shown]
+            changed_rows.append((key, shown))
+        self._widths = widths
+        self._content_widths = self._measure(widths.values())
         changed = self._fit_columns()
-        wanted = dict(rows)
         for row_key in list(self.rows):
-            if row_key.value not in wanted:
+            if row_key.value not in widths:
                 self.remove_row(row_key)
                 changed = True
         column_keys = list(self.columns)
-        for key, cells in rows:
+        for key, cells in changed_rows:
             if key not in self.rows:
                 self.add_row(*cells, key=key)
                 changed = True
@@ -117,8 +136,8 @@ class LiveTable(DataTable):
                 if old != new:
                     self.update_cell(key, column, new)
                     changed = True
-        self._put_in_order([key for key, _ in rows])
-        if selected in wanted:
+        self._put_in_order(list(widths))
+        if selected in widths:
             index = self.get_row_index(selected)
             if index != self.cursor_row:
                 self.move_cursor(row=index, animate=False, scroll=False)
@@ -133,13 +152,13 @@ class LiveTable(DataTable):
         position = {id(self.get_cell(key, first)): index for index, key in enumerate(order)}
         self.sort(first, key=lambda cell: position[id(cell)])
 
-    def _measure(self, rows: Sequence[Row]) -> list[int]:
-        """Each column's width for ``rows``: its widest cell, never under the column's floor or heading."""
+    def _measure(self, row_widths: Iterable[Sequence[int]]) -> list[int]:
+        """Each column's width for rows whose cells are ``row_widths`` wide: its widest cell, never under the
+        column's floor or heading (the fill column: its floor; it takes what the others leave)."""
         widths = [max(c.width, cell_len(c.label)) for c in self._spec]
-        for _, cells in rows:
-            for index, cell in enumerate(cells):
-                if not self._spec[index].fill:
-                    widths[index] = max(widths[index], _cell_width(cell))
+        for index, column_widths in enumerate(zip(*row_widths)):
+            if not self._spec[index].fill:
+                widths[index] = max(widths[index], *column_widths)
         return widths
 
     def _fit_columns(self) -> bool:
@@ -245,7 +264,10 @@ class ClinicHeader(Header):
         yield ClinicClock(self._clock, self._zone)
 
     def show_status(self, variants: Sequence[str]) -> None:
-        """Set the status line's ways of saying it (fullest first); call before setting ``app.sub_title``."""
+        """Set the status line's ways of saying it (fullest first); call before setting ``app.sub_title``.
+        The same ways again change nothing (no new title, no layout pass)."""
+        if tuple(variants) == self.status:
+            return
         self.status = tuple(variants)
         self._retitle()
 

@@ -5,7 +5,9 @@ that lead to their lists, and the runners alive. Painted in place (``update``, `
 from __future__ import annotations
 
 from datetime import tzinfo
+from typing import Callable
 
+from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -15,6 +17,8 @@ from textual.widgets import Button, Sparkline, Static
 
 from medjobs_tui.console import Overview, RunnerInfo
 from medjobs_tui.tui import formatting as fmt
+
+_NOTHING = object()
 
 SERIES = (("succeeded", "green"), ("failed", "red"), ("timed_out", "yellow"))
 
@@ -75,6 +79,11 @@ class OverviewPane(Vertical, can_focus=True):
     OverviewPane #overview-counts Button { margin-right: 2; min-width: 16; }
     """
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._shown: dict[str, object] = {}
+        """The figures each Static part shows now, by selector (see ``_show``)."""
+
     def compose(self) -> ComposeResult:
         yield Static("Runs per minute, last hour", classes="overview-heading")
         for key, _ in SERIES:
@@ -90,13 +99,33 @@ class OverviewPane(Vertical, can_focus=True):
         yield Static("", id="overview-runners")
 
     def paint(self, overview: Overview, zone: tzinfo, embedded: bool) -> None:
-        """Show ``overview`` (times in ``zone``); ``embedded``: this console has its own runner."""
+        """Show ``overview`` (times in ``zone``); ``embedded``: this console has its own runner. A part whose
+        figures are the same as last painted is left as it is (no new renderable, no layout pass)."""
         for key, style in SERIES:
             data = getattr(overview, key)
             self.query_one(f"#chart-{key}", Sparkline).data = data
             self.query_one(f"#chart-{key}", Sparkline).styles.color = style
-            self.query_one(f"#label-{key}", Static).update(
-                Text.assemble((f"{key.replace('_', ' '):<10}", style), f" {sum(data):>4} in 1 h"))
+            self._show(f"#label-{key}", sum(data), lambda: Text.assemble(
+                (f"{key.replace('_', ' '):<10}", style), f" {sum(data):>4} in 1 h"))
+        self._show("#overview-queues", tuple(overview.queues), lambda: self._queues_table(overview))
+        self._show("#overview-fires", (tuple(overview.next_fires), zone), lambda: self._fires_table(overview, zone))
+        dead = overview.dead_runs
+        self._label("#goto-dead", f"{dead} dead run{'' if dead == 1 else 's'} (d)")
+        alerts = overview.open_alerts
+        self._label("#goto-alerts", f"{alerts} open alert{'' if alerts == 1 else 's'} (a)")
+        self._show("#overview-runners", (tuple((r.id, r.this_console) for r in overview.runners), embedded,
+                                         overview.runner_problem),
+                   lambda: self._runners_line(overview, embedded))
+
+    def _show(self, selector: str, figures: object, make: Callable[[], RenderableType]) -> None:
+        """Update Static ``selector`` with ``make()`` unless it shows the same ``figures`` already."""
+        if self._shown.get(selector, _NOTHING) == figures:
+            return
+        self.query_one(selector, Static).update(make())
+        self._shown[selector] = figures
+
+    @staticmethod
+    def _queues_table(overview: Overview) -> Table:
         queues = Table(box=None, pad_edge=False, expand=False, title="Queues", title_justify="left",
                        title_style="bold")
         for name, justify in (("queue", "left"), ("waiting", "right"), ("running", "right"), ("busy", "right")):
@@ -104,22 +133,24 @@ class OverviewPane(Vertical, can_focus=True):
         for q in overview.queues:
             busy = Text(f"{q.running}/{q.slots}", style="yellow" if q.running >= q.slots else "")
             queues.add_row(q.queue, str(q.queued), str(q.running), busy)
-        self.query_one("#overview-queues", Static).update(queues)
+        return queues
+
+    @staticmethod
+    def _fires_table(overview: Overview, zone: tzinfo) -> Table:
         fires = Table(box=None, pad_edge=False, expand=False, title="Next fire times", title_justify="left",
                       title_style="bold")
         fires.add_column("job")
         fires.add_column("next (clinic time)")
         for name, at in overview.next_fires:
             fires.add_row(name, fmt.local_time(at, zone) if at else Text("paused", style="yellow"))
-        self.query_one("#overview-fires", Static).update(fires)
-        dead = overview.dead_runs
-        self._label("#goto-dead", f"{dead} dead run{'' if dead == 1 else 's'} (d)")
-        alerts = overview.open_alerts
-        self._label("#goto-alerts", f"{alerts} open alert{'' if alerts == 1 else 's'} (a)")
+        return fires
+
+    @staticmethod
+    def _runners_line(overview: Overview, embedded: bool) -> Text:
         line = Text.assemble(("Runners: ", "bold"), runners_text(overview.runners, embedded))
         if overview.runner_problem:
             line.append(f"\n{overview.runner_problem}", style="bold red")
-        self.query_one("#overview-runners", Static).update(line)
+        return line
 
     def _label(self, selector: str, text: str) -> None:
         """Set a count button's label and give it the width of its new text (Textual's ``Button.label`` only
