@@ -1,7 +1,8 @@
 """Outcome recording: one store call and one transaction per outcome, its evidence record in place before it commits.
 
-``record`` applies the retry policy and writes the evidence record the outcome will have under a temporary
-name of its own (``engine.evidence.stage_record``) before it takes the write lock. Then, in one ``BEGIN
+``record`` applies the retry policy. The evidence record the outcome will give the run is written under a
+temporary name before the write lock is taken (``engine.staging``): by the worker that ran the attempt
+(``Outcome.staged``), else here. Then, in one ``BEGIN
 IMMEDIATE`` transaction, it closes the attempt (only if the claim is still current: the fencing token is
 the runner id and the attempt number), checks that the staged record is exactly the record of the run as
 now stored (else it writes it again, inside the transaction), renames it into place, stores its SHA-256
@@ -14,17 +15,12 @@ rename and the commit, the run is recovered as interrupted and its record rewrit
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Callable
 
-from medjobs_tui.clock import iso
 from medjobs_tui.config import Settings
-from medjobs_tui.engine import evidence
+from medjobs_tui.engine import evidence, staging
 from medjobs_tui.engine.pool import Outcome
 from medjobs_tui.engine.retry import next_attempt_at
 from medjobs_tui.notify.alerts import alert_run_dead, resolve_run_dead
@@ -36,8 +32,7 @@ from medjobs_tui.store import validation as store_validation
 log = logging.getLogger(__name__)
 
 RUNNER_ACTOR = "runner"
-RETRIED_OUTCOMES = ("failed", "timed_out", "crashed")
-"""Outcomes that spend an attempt and are retried by the job's retry policy (then dead)."""
+RETRIED_OUTCOMES = staging.RETRIED_OUTCOMES
 
 
 def record(db, settings: Settings, run: dict[str, Any], outcome: Outcome, now: datetime, *, audit_key: bytes,
@@ -52,18 +47,25 @@ def record(db, settings: Settings, run: dict[str, Any], outcome: Outcome, now: d
     if outcome.status in RETRIED_OUTCOMES and not outcome.permanent:
         retry_at = next_attempt_at(job.retry_policy, run["attempt"], run["max_attempts"], now)
     duration_s = round(outcome.duration_s, 6)
-    staged = _stage_evidence(db, settings, run, outcome, now, duration_s, retry_at)
+    finished_at = outcome.finished_at or now
+    staged = outcome.staged
+    if staged is None:
+        staged = staging.stage(db, settings, run, status=outcome.status, error=outcome.error, summary=outcome.summary,
+                               finished_at=finished_at, duration_s=duration_s, permanent=outcome.permanent)
     try:
         with transaction(db):
             if outcome.detail and outcome.error_ref:
                 store_runs.save_error_detail(db, outcome.error_ref, run["id"], now, outcome.detail)
             status = store_runs.finish_attempt(
-                db, run["id"], outcome=outcome.status, now=now, duration_s=duration_s,
+                db, run["id"], outcome=outcome.status, now=now, finished_at=finished_at, duration_s=duration_s,
                 error=outcome.error, summary=outcome.summary, retry_at=retry_at,
                 claim=(run["claimed_by"], run["attempt"]),
                 dead_note="permanent error: not retried" if outcome.permanent else "attempts exhausted",
             )
-            if staged is None or not _place_staged(db, settings, run["id"], staged):
+            placed = staging.place(db, settings, run["id"], staged) if staged is not None else None
+            if placed is not None:
+                _link(db, placed, staged.relpath, staged.sha256)
+            else:
                 write_evidence(db, settings, run["id"])
             if status == "dead":
                 audit.record(db, key=audit_key, actor=RUNNER_ACTOR, role="system", action="run.dead",
@@ -76,84 +78,10 @@ def record(db, settings: Settings, run: dict[str, Any], outcome: Outcome, now: d
             if then is not None:
                 then()
     finally:
-        if staged is not None and not staged.placed:
-            _discard(staged.tmp)
+        staging.discard(staged)
     log.info("run %s of %s attempt %s %s in %.2f s: now %s", run["id"], run["job_name"], run["attempt"],
              outcome.status, outcome.duration_s, status)
     return status
-
-
-@dataclass
-class _Staged:
-    """An evidence record written under a temporary name before its outcome's transaction."""
-
-    record: dict[str, Any]
-    relpath: str
-    tmp: Path
-    sha256: str
-    placed: bool = False
-
-
-def _row_after(run: dict[str, Any], outcome: Outcome, now: datetime, duration_s: float,
-               retry_at: datetime | None) -> dict[str, Any]:
-    """The runs row of ``run`` as ``store.runs.finish_attempt`` will leave it (the same rules, in Python)."""
-    row = dict(run, finished_at=iso(now), duration_s=duration_s, error=outcome.error,
-               summary=json.dumps(outcome.summary) if outcome.summary is not None else None)
-    status = outcome.status
-    if status == "interrupted":
-        retry_at = retry_at or now
-        row["max_attempts"] = run["max_attempts"] + 1
-    if status != "succeeded":
-        if retry_at is not None:
-            status = "queued"
-            row["attempt"] = run["attempt"] + 1
-        else:
-            status = "dead"
-    row["status"] = status
-    return row
-
-
-def _stage_evidence(db, settings: Settings, run: dict[str, Any], outcome: Outcome, now: datetime,
-                    duration_s: float, retry_at: datetime | None) -> _Staged | None:
-    """Write the evidence record ``outcome`` will give ``run`` under a temporary name, outside any transaction
-    (reads only); None when it cannot be (the transaction then writes it itself)."""
-    try:
-        attempts = store_runs.run_attempts(db, run["id"])
-        for a in attempts:
-            if a["attempt"] == run["attempt"]:
-                a.update(finished_at=iso(now), duration_s=duration_s, outcome=outcome.status, error=outcome.error)
-        record_ = evidence.build_record(_row_after(run, outcome, now, duration_s, retry_at), attempts, settings,
-                                        audit_head=audit.head(db))
-        relpath = evidence.evidence_relpath(run)
-        tmp, sha = evidence.stage_record(settings.evidence_dir, relpath, record_)
-    except Exception as exc:  # noqa: BLE001 - the transaction writes (or clears) the record itself
-        log.debug("evidence of run %s not staged: %s", run["id"], type(exc).__name__)
-        return None
-    return _Staged(record_, relpath, tmp, sha)
-
-
-def _place_staged(db, settings: Settings, run_id: int, staged: _Staged) -> bool:
-    """Inside the outcome's transaction: if ``staged`` is exactly the record of run ``run_id`` as the
-    transaction now has it, rename it into place, store its SHA-256 and append its chain link; True if so."""
-    run = store_runs.get_run(db, run_id)
-    expected = evidence.build_record(run, store_runs.run_attempts(db, run_id), settings,
-                                     audit_head=staged.record.get("audit_head"))
-    if expected != staged.record or evidence.evidence_relpath(run) != staged.relpath:
-        return False
-    try:
-        os.replace(staged.tmp, settings.evidence_dir / staged.relpath)
-    except OSError:
-        return False
-    staged.placed = True
-    _link(db, run, staged.relpath, staged.sha256)
-    return True
-
-
-def _discard(path: Path) -> None:
-    try:
-        path.unlink()
-    except OSError:
-        pass
 
 
 def _link(db, run: dict[str, Any], relpath: str, sha: str) -> None:

@@ -36,7 +36,7 @@ import traceback
 from concurrent.futures import CancelledError, TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from medjobs_tui.clock import parse_iso
@@ -57,7 +57,9 @@ _PRELOAD = ["medjobs_tui.jobs", "medjobs_tui.store", "medjobs_tui.security.keys"
 class Outcome:
     """What one attempt came to: ``status`` succeeded | failed | timed_out | crashed | interrupted, and its
     real duration (seconds). ``error`` is masked text, safe to show; ``detail`` (a traceback, may hold
-    patient data) is kept under ``error_ref`` for admins only."""
+    patient data) is kept under ``error_ref`` for admins only. An attempt that a worker reported also
+    carries when it ended (``finished_at``, UTC: its start instant plus its duration) and the evidence
+    record the worker staged for it (``staged``, an ``engine.staging.Staged``, or None)."""
 
     status: str
     duration_s: float
@@ -66,6 +68,8 @@ class Outcome:
     detail: str | None = field(default=None, repr=False)
     error_ref: str | None = None
     permanent: bool = False   # the handler raised PermanentError (bad data): dead at once, no retry
+    finished_at: datetime | None = None
+    staged: Any = field(default=None, repr=False)
 
 
 def _context():
@@ -217,36 +221,51 @@ def _resolve(ref: str):
 
 
 def _attempt(run: dict[str, Any], now_iso: str) -> tuple:
-    """Run one attempt of ``run`` in this worker; return ('ok', summary) or ('error' | 'permanent', masked,
-    detail, ref) ('permanent': the handler raised PermanentError).
+    """Run one attempt of ``run`` in this worker; return ``('ok', summary, ended)`` or ``('error' | 'permanent',
+    masked, detail, ref, ended)`` ('permanent': the handler raised PermanentError). ``ended`` is
+    ``(duration_s, finished_at ISO, staged)``: the handler's duration (seconds, rounded as stored), its start
+    instant ``now_iso`` plus that duration, and the evidence record staged for the outcome (``engine.staging``;
+    None if it could not be written: the runner writes it then).
 
     The store connection is fenced by the claim (run id, attempt, ``claimed_by``: the runner's id) while
     the handler runs.
     """
+    from medjobs_tui.engine import staging
     from medjobs_tui.jobs import JobContext, get_handler
     from medjobs_tui.store import set_fence
     from medjobs_tui.store import runs as store_runs
 
+    started = time.monotonic()
     settings: Settings = _WORKER["settings"]
     db = _WORKER["db"]
     run_id, attempt, runner_id = run["id"], run["attempt"], run.get("claimed_by") or ""
+    now = parse_iso(now_iso)
     set_fence(db, lambda d: store_runs.claim_is_current(d, run_id, attempt, runner_id))
     try:
         ref = _WORKER["overrides"].get(run["job_type"])
         handler = _resolve(ref) if ref else get_handler(run["job_type"])
         ctx = JobContext(db=db, settings=settings, job_name=run["job_name"], job=settings.jobs[run["job_name"]],
-                         now=parse_iso(now_iso), run_id=run_id, attempt=attempt, runner_id=runner_id)
-        return ("ok", handler(ctx))
+                         now=now, run_id=run_id, attempt=attempt, runner_id=runner_id)
+        result: tuple = ("ok", handler(ctx))
     except Exception as exc:  # noqa: BLE001 - everything is reported to the runner, masked
         from medjobs_tui.jobs import PermanentError
 
         ref = error_reference()
         kind = "permanent" if isinstance(exc, PermanentError) else "error"
-        return (kind, mask_exception(exc, ref), traceback.format_exc(), ref)
+        result = (kind, mask_exception(exc, ref), traceback.format_exc(), ref)
     finally:
         if db.conn.in_transaction:  # a handler that left a transaction open: nothing of it commits
             db.conn.execute("ROLLBACK")
         set_fence(db, None)
+    duration = round(time.monotonic() - started, 6)
+    finished = now + timedelta(seconds=duration)
+    if result[0] == "ok":
+        staged = staging.stage(db, settings, run, status="succeeded", error=None, summary=result[1],
+                               finished_at=finished, duration_s=duration)
+    else:
+        staged = staging.stage(db, settings, run, status="failed", error=result[1], summary=None,
+                               finished_at=finished, duration_s=duration, permanent=result[0] == "permanent")
+    return (*result, (duration, finished.isoformat(), staged))
 
 
 # ------------------------------------------------------------------------------------ in the runner
@@ -308,11 +327,12 @@ class WorkerPool:
         finally:
             with self._lock:
                 self._futures.discard(future)
-        duration = time.monotonic() - started
+        duration, finished, staged = result[-1]
         if result[0] == "ok":
-            return Outcome("succeeded", duration, summary=result[1])
-        kind, masked, detail, ref = result
-        return Outcome("failed", duration, error=masked, detail=detail, error_ref=ref, permanent=kind == "permanent")
+            return Outcome("succeeded", duration, summary=result[1], finished_at=parse_iso(finished), staged=staged)
+        kind, masked, detail, ref, _ = result
+        return Outcome("failed", duration, error=masked, detail=detail, error_ref=ref, permanent=kind == "permanent",
+                       finished_at=parse_iso(finished), staged=staged)
 
     def _schedule(self, run: dict[str, Any], now: datetime, timeout_s: float):
         """Hand the attempt to the pool; a pool that broke (pebble stops for good when a worker dies while no

@@ -222,6 +222,7 @@ def finish_attempt(
     actor: str = "runner",
     claim: tuple[str, int] | None = None,
     dead_note: str = "attempts exhausted",
+    finished_at: datetime | None = None,
 ) -> str:
     """Close the running attempt of ``run_id`` with ``outcome`` and move the run on; return its new status.
 
@@ -233,7 +234,8 @@ def finish_attempt(
     Every transition is written to the run's history. With ``claim`` (runner id, attempt: the fencing
     token of the claim) the attempt is closed only if that claim is still current, else ClaimLost.
     ``dead_note`` is the history note of a run that ends dead (e.g. ``permanent error: not retried``).
-    Raises RunStateError if the run is not running.
+    ``finished_at`` is when the attempt ended (default ``now``, the instant it is recorded, which dates the
+    history rows). Raises RunStateError if the run is not running.
     """
     if outcome not in OUTCOMES:
         raise ValueError(f"unknown outcome {outcome!r}")
@@ -245,14 +247,15 @@ def finish_attempt(
             raise RunStateError(f"run {run_id} is not running")
         if claim is not None and (row["claimed_by"], row["attempt"]) != tuple(claim):
             raise ClaimLost(f"run {run_id} is no longer held by this claim")
+        ended = iso(finished_at or now)
         db.execute(
             "UPDATE run_attempts SET finished_at = ?, duration_s = ?, outcome = ?, error = ?"
             " WHERE run_id = ? AND attempt = ?",
-            [iso(now), duration_s, outcome, error, run_id, row["attempt"]],
+            [ended, duration_s, outcome, error, run_id, row["attempt"]],
         )
         db.execute(
             "UPDATE runs SET status = ?, finished_at = ?, duration_s = ?, error = ?, summary = ? WHERE id = ?",
-            [outcome, iso(now), duration_s, error, json.dumps(summary) if summary is not None else None, run_id],
+            [outcome, ended, duration_s, error, json.dumps(summary) if summary is not None else None, run_id],
         )
         _history(db, run_id, "running", outcome, now, actor, error)
         if outcome == "succeeded":

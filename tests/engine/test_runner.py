@@ -242,19 +242,33 @@ def test_each_attempt_leaves_the_record_of_the_run_as_recorded_and_no_temporary_
 
 def test_a_staged_record_that_does_not_fit_the_recorded_outcome_is_written_again_in_the_transaction(
         tmp_path, clock, monkeypatch):
+    """The worker stages the record it expects; the transaction places it only if it is exactly the run's
+    record as recorded. Here the worker's guess is wrong (it says dead): the record is written afresh."""
     import yaml
 
-    from medjobs_tui.engine import outcomes
+    from medjobs_tui.engine import evidence
 
-    predict = outcomes._row_after
-    monkeypatch.setattr(outcomes, "_row_after", lambda *a: dict(predict(*a), status="dead"))   # a wrong guess
     runner, console = make_runner(tmp_path, clock, "ok")
+    execute = runner.executor.execute
+    staged_files = []
+
+    def wrong_guess(run, now, timeout_s):
+        outcome = execute(run, now, timeout_s)
+        staged = outcome.staged
+        assert staged is not None and staged.tmp.exists()          # the worker staged one
+        staged.record["run"]["status"] = "dead"
+        staged.tmp.write_text(evidence.dump_yaml(staged.record))
+        staged.sha256 = evidence.file_sha256(staged.tmp)
+        staged_files.append(staged.tmp)
+        return outcome
+
+    monkeypatch.setattr(runner.executor, "execute", wrong_guess)
     run_id = console.trigger(NURSE, "backup")
     runner.drain()
     run = store_runs.get_run(runner.db, run_id)
     doc = yaml.safe_load((runner.settings.evidence_dir / run["evidence_path"]).read_text())
     assert run["status"] == doc["run"]["status"] == "succeeded"
-    assert console.evidence()[0].valid
+    assert console.evidence()[0].valid and staged_files
     assert list(runner.settings.evidence_dir.rglob("*.tmp")) == []     # the wrong one was removed
     runner.stop()
 
