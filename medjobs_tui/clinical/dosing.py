@@ -185,13 +185,13 @@ class Step:
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (instants as UTC ISO text); ``Step.from_json`` reads it back."""
         out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
+        for name in _step_fields():
+            value = getattr(self, name)
             if isinstance(value, datetime):
                 value = value.astimezone(timezone.utc).isoformat()
             elif isinstance(value, tuple):
                 value = list(value)
-            out[f.name] = value
+            out[name] = value
         return out
 
     @classmethod
@@ -207,6 +207,11 @@ class Step:
         if step.cadence not in CADENCES:
             raise ValueError(f"unknown cadence {step.cadence!r}")
         return step
+
+
+@functools.cache
+def _step_fields() -> tuple[str, ...]:
+    return tuple(f.name for f in fields(Step))
 
 
 @dataclass(frozen=True)

@@ -467,6 +467,27 @@ def _part(d: Mapping[str, Any], i: int, sequence: int, zone: ZoneInfo, admin_tim
     return _Part(i, sequence, p, step, start, end, end_inclusive, duration, needs_start, summary)
 
 
+@dataclass(frozen=True)
+class DosageReading:
+    """What ``read_dosages`` makes of the instructions before any start is known: either ``done`` (the
+    Interpretation does not depend on a start: no instructions, PRN only, not understood) or the scheduled
+    ``parts`` with the ``warnings`` so far and ``any_prn``. Depends only on the instructions and the clinic's
+    tables and zone, so one reading serves every order with the same instructions (``place_dosages``)."""
+
+    done: Interpretation | None
+    parts: tuple[Any, ...] = ()
+    warnings: tuple[tuple[str, str], ...] = ()
+    any_prn: bool = False
+
+    @property
+    def start_only(self) -> bool:
+        """True when the order's start changes nothing of the placing but each step's ``start``: one sequence,
+        and no step with a start, a duration or a count of its own. Then ``place_dosages`` with a start gives
+        every step that start and the end its bounds give (``_place``), whatever the start."""
+        return (self.done is None and len({p.sequence for p in self.parts}) == 1
+                and all(p.start is None and p.duration is None and p.step.count is None for p in self.parts))
+
+
 def interpret_dosages(dosages: Any, *, zone: ZoneInfo, authored_on: datetime | None,
                       admin_times: Mapping[str, list[str]], event_times: Mapping[str, list[str]],
                       parse_instant: InstantParser) -> Interpretation:
@@ -477,13 +498,20 @@ def interpret_dosages(dosages: Any, *, zone: ZoneInfo, authored_on: datetime | N
     administration-time table (code -> 'HH:MM' list); ``event_times``: its EventTiming table.
     Raises DosageError (JSON path, problem) for an unusable value: the record cannot be imported. Anything
     merely not understood gives ``understood=False`` and a warning naming the element.
+    Equal to ``place_dosages(read_dosages(...), authored_on, zone)``.
     """
+    reading = read_dosages(dosages, zone=zone, admin_times=admin_times, event_times=event_times,
+                           parse_instant=parse_instant)
+    return place_dosages(reading, authored_on, zone)
+
+
+def read_dosages(dosages: Any, *, zone: ZoneInfo, admin_times: Mapping[str, list[str]],
+                 event_times: Mapping[str, list[str]], parse_instant: InstantParser) -> DosageReading:
+    """The part of ``interpret_dosages`` that does not depend on the order's start (``authoredOn``): every
+    instruction read into its step, cadence and bounds. Raises DosageError as ``interpret_dosages``."""
     empty = DosePlan()
-    blank = {"timing_code": None, "frequency": None, "period": None, "period_unit": None, "times_of_day": [],
-             "doses_per_day": None, "dose_quantity": None, "dose_unit": None, "bounds_start": None,
-             "bounds_end": None}
     if dosages is None or dosages == []:
-        return Interpretation(empty, False, False, False, [], dict(blank))
+        return DosageReading(Interpretation(empty, False, False, False, [], _blank()))
     if not isinstance(dosages, list):
         raise DosageError("dosageInstruction", "not a list")
     warnings: list[tuple[str, str]] = []
@@ -510,20 +538,40 @@ def interpret_dosages(dosages: Any, *, zone: ZoneInfo, authored_on: datetime | N
             parts.append(_part(d, i, sequence if sequence is not None else i, zone, admin_times, event_times,
                                parse_instant, warnings))
         except _NotUnderstood as exc:
-            return _not_understood(exc, warnings, blank, any(prn_flags) or any(is_prn(x) for x in dosages
-                                                                             if isinstance(x, dict)))
+            return DosageReading(_not_understood(exc, warnings, _blank(), any(prn_flags) or any(
+                is_prn(x) for x in dosages if isinstance(x, dict))))
     all_prn, any_prn = all(prn_flags), any(prn_flags)
     if not parts:
-        summary = dict(blank, dose_quantity=first_dose[0], dose_unit=first_dose[1])
-        return Interpretation(DosePlan(prn=True), all_prn, any_prn, True, warnings, summary)
+        summary = dict(_blank(), dose_quantity=first_dose[0], dose_unit=first_dose[1])
+        return DosageReading(Interpretation(DosePlan(prn=True), all_prn, any_prn, True, warnings, summary))
+    return DosageReading(None, tuple(parts), tuple(warnings), any_prn)
+
+
+def place_dosages(reading: DosageReading, authored_on: datetime | None, zone: ZoneInfo) -> Interpretation:
+    """The Interpretation of a ``read_dosages`` reading for an order whose start (when no instruction gives
+    one) is ``authored_on``. A new Interpretation each call (its lists and dicts are the caller's)."""
+    if reading.done is not None:
+        got = reading.done
+        return Interpretation(got.plan, got.prn, got.any_prn, got.understood, list(got.warnings),
+                              dict(got.summary, times_of_day=list(got.summary["times_of_day"])))
+    warnings = list(reading.warnings)
     try:
-        steps = _place(parts, authored_on, zone)
+        steps = _place(list(reading.parts), authored_on, zone)
     except _NotUnderstood as exc:
-        return _not_understood(exc, warnings, blank, any_prn)
-    first = parts[0]
+        return _not_understood(exc, warnings, _blank(), reading.any_prn)
+    first = reading.parts[0]
     placed0 = steps[0]
-    summary = dict(first.summary, bounds_start=placed0.start, bounds_end=placed0.end)
-    return Interpretation(DosePlan(tuple(steps), prn=any_prn), False, any_prn, True, warnings, summary)
+    summary = dict(first.summary, times_of_day=list(first.summary["times_of_day"]), bounds_start=placed0.start,
+                   bounds_end=placed0.end)
+    return Interpretation(DosePlan(tuple(steps), prn=reading.any_prn), False, reading.any_prn, True, warnings,
+                          summary)
+
+
+def _blank() -> dict[str, Any]:
+    """The summary of an order with nothing scheduled (a new dict each call)."""
+    return {"timing_code": None, "frequency": None, "period": None, "period_unit": None, "times_of_day": [],
+            "doses_per_day": None, "dose_quantity": None, "dose_unit": None, "bounds_start": None,
+            "bounds_end": None}
 
 
 def _not_understood(exc: _NotUnderstood, warnings: list[tuple[str, str]], blank: dict[str, Any],

@@ -9,7 +9,12 @@ every other type is counted in ``ImportReport.ignored``. Mapping rules are in
 Memory is bounded by a batch, not by the input: the files are streamed three times, one NDJSON line at a
 time (pass 1: Patient, Medication and every other type; pass 2: MedicationRequest; pass 3: MedicationDispense;
 a line's type is sniffed from its bytes, see ``reader.sniff_type``, so each line is parsed by the pass that
-owns it), and rows are mapped and written ``BATCH_SIZE`` at a time. What stays for the whole import is ids:
+owns it; a file in which pass 1 found no line of a later pass, as a bulk export's one-type files, is not read
+by that pass), and rows are mapped and written ``BATCH_SIZE`` at a time (new rows in one ``executemany``).
+Speed without a second rule: a line whose bytes cannot hold an unstorable value (``values.plain_json``) is
+parsed by orjson and not walked for one; orders with the same dosage instructions or medication concept share
+one reading of them (``mapping.map_dosage``, bounded memos); the results are those of the careful paths
+(tests/unit/test_import_fast_paths.py). What stays for the whole import is ids:
 FHIR id -> row id of imported patients and orders, ids seen and skipped per type, Medication resources and
 Bundle fullUrls. A .json document (one resource or a Bundle) is read whole. All batches are written in ONE
 transaction, so the import stays all-or-nothing for the good rows (a store error or a dry run rolls every
@@ -50,6 +55,8 @@ from typing import Any, Callable, Iterator, TYPE_CHECKING
 from medjobs_tui.config import Settings
 from medjobs_tui.fhir.mapping import (
     DISPENSE_IMPORTED_STATUSES,
+    MEMO_LIMIT,
+    DosageMemo,
     FieldError,
     Mapped,
     MedicationInfo,
@@ -58,6 +65,7 @@ from medjobs_tui.fhir.mapping import (
     map_request,
     medication_from_concept,
     medication_from_resource,
+    memo_key,
     now_iso,
 )
 from medjobs_tui.clock import parse_iso
@@ -245,6 +253,7 @@ class _Importer:
         self.db = db
         self.dry_run = dry_run
         self.settings = settings
+        self.zone = settings.zone
         self.files = files
         self.now = now
         self.batch_size = max(1, batch_size)
@@ -258,6 +267,9 @@ class _Importer:
         self.deceased_ids: list[int] = []
         self.unreadable: set[int] = set()
         self.held: dict[int, list[Found]] = {}               # .json file index -> its orders and dispenses
+        self.passes_of: dict[int, set[int]] = {}             # NDJSON file index -> the passes its lines need
+        self.dosage_memo: dict[bytes, DosageMemo] = {}       # see mapping.map_dosage (bounded)
+        self.concept_memo: dict[bytes, MedicationInfo | None] = {}  # medicationCodeableConcept -> its info (bounded)
         self.ignored: Counter = Counter()
         self.pseudonym_number = 0
         self.channel_names = settings.notifications.channels_for("patient")
@@ -301,21 +313,31 @@ class _Importer:
                 else:
                     yield from (f for f in self.held.get(index, ()) if _PASS_OF.get(f.type) == pass_no)
                 continue
+            if pass_no == 1:
+                needed = self.passes_of[index] = set()
+            elif pass_no not in self.passes_of.get(index, (pass_no,)):
+                continue   # pass 1 saw no line of this file for this pass (a bulk export has one type per file)
             try:
                 for number, raw in ndjson_lines(path):
                     if pass_no == 1:
                         self.report.lines += 1
                     sniffed = sniff_type(raw)
                     owner = _PASS_OF.get(sniffed, 1) if sniffed is not None else None
+                    if pass_no == 1 and owner is not None:
+                        needed.add(owner)
                     if owner is not None and owner != pass_no:
                         continue
                     read_ndjson_line(name, number, raw, sink)
                     found_all, sink.resources = sink.resources, []
-                    if owner is None and pass_no != 1:
-                        sink.problems.clear()      # reported by pass 1
-                    self._drain_problems()
+                    if sink.problems:
+                        if owner is None and pass_no != 1:
+                            sink.problems.clear()      # reported by pass 1
+                        self._drain_problems()
                     for found in found_all:
-                        if _PASS_OF.get(found.type, 1) == pass_no:
+                        found_pass = _PASS_OF.get(found.type, 1)
+                        if pass_no == 1 and owner is None:
+                            needed.add(found_pass)
+                        if found_pass == pass_no:
                             yield found
             except OSError as exc:
                 if pass_no == 1:
@@ -340,7 +362,7 @@ class _Importer:
         if not FHIR_ID.fullmatch(found.id):
             self.skip(found, "id", "not a FHIR id (1-64 letters, digits, '-' or '.')")
             return False
-        problems = values.resource_problems(found.type, found.resource)
+        problems = values.resource_problems(found.type, found.resource, storable=found.storable)
         if problems:
             path, problem = problems[0]
             more = f" (and {len(problems) - 1} more value problem(s))" if len(problems) > 1 else ""
@@ -380,7 +402,16 @@ class _Importer:
     def medication(self, found: Found) -> MedicationInfo:
         res = found.resource
         if res.get("medicationCodeableConcept") is not None:
-            info = medication_from_concept(res["medicationCodeableConcept"])
+            concept = res["medicationCodeableConcept"]
+            key = memo_key(concept)
+            if key is None or key not in self.concept_memo:
+                info = medication_from_concept(concept)
+                if key is not None:
+                    if len(self.concept_memo) >= MEMO_LIMIT:
+                        self.concept_memo.clear()
+                    self.concept_memo[key] = info
+            else:
+                info = self.concept_memo[key]
             if info is None:
                 raise _Skip("medicationCodeableConcept", "names no medication (no text, no display)")
             return info
@@ -548,7 +579,7 @@ class _Importer:
                 self.skip(found, exc.path, exc.problem)
                 continue
             mapped = self.mapped_row(found, lambda: map_request(
-                found.resource, self.medication(found), patient_id, deceased, self.settings))
+                found.resource, self.medication(found), patient_id, deceased, self.settings, self.dosage_memo))
             if mapped is None:
                 continue
             for path, problem in mapped.warnings:
@@ -567,32 +598,35 @@ class _Importer:
         report.orders_changed += rc.updated
 
     # -- pass 3: dispenses -------------------------------------------------------------------------
-    def _prepare_dispense(self, found: Found) -> tuple[Found, str] | None:
-        auth = found.resource.get("authorizingPrescription")
+    def _prepare_dispense(self, found: Found) -> tuple[Found, str, str | _Skip | None] | None:
+        """(found, its order's FHIR id, its subject's FHIR id, or the _Skip saying why the subject cannot be
+        read, or None when it names none), or None after reporting a dispense without a usable order."""
+        res = found.resource
+        auth = res.get("authorizingPrescription")
         try:
             if not isinstance(auth, list) or not auth:
                 raise _Skip("authorizingPrescription", "missing; a dispense is stored against its order")
-            return found, _ref_id(auth[0], "MedicationRequest", "authorizingPrescription[0]", self.read.full_urls)
+            request = _ref_id(auth[0], "MedicationRequest", "authorizingPrescription[0]", self.read.full_urls)
         except _Skip as exc:
             self.skip(found, exc.path, exc.problem)
             return None
+        subject: str | _Skip | None = None
+        if res.get("subject") is not None:
+            try:
+                subject = _ref_id(res["subject"], "Patient", "subject", self.read.full_urls)
+            except _Skip as exc:
+                subject = exc
+        return found, request, subject
 
-    def _write_dispenses(self, batch: list[tuple[Found, str]]) -> None:
+    def _write_dispenses(self, batch: list[tuple[Found, str, str | _Skip | None]]) -> None:
         report = self.report
-        stored_requests = records.find_requests(self.db, {r for _, r in batch if r not in self.requests})
-        subjects = set()
-        for found, _ in batch:
-            ref = found.resource.get("subject")
-            if ref is not None:
-                try:
-                    subjects.add(_ref_id(ref, "Patient", "subject", self.read.full_urls))
-                except _Skip:
-                    pass
-        stored_patients = records.find_patients(self.db, {s for s in subjects if s not in self.patients})
+        stored_requests = records.find_requests(self.db, {r for _, r, _ in batch if r not in self.requests})
+        stored_patients = records.find_patients(self.db, {s for _, _, s in batch
+                                                          if isinstance(s, str) and s not in self.patients})
         rows: list[dict[str, Any]] = []
         remove: list[str] = []
         by_id: dict[str, Found] = {}
-        for found, request_fhir_id in batch:
+        for found, request_fhir_id, subject in batch:
             res = found.resource
             try:
                 status = res.get("status")
@@ -611,8 +645,9 @@ class _Importer:
                 else:
                     raise _Skip("authorizingPrescription[0].reference",
                                 "the MedicationRequest is neither in the input nor in the store")
-                if res.get("subject") is not None:
-                    subject = _ref_id(res["subject"], "Patient", "subject", self.read.full_urls)
+                if isinstance(subject, _Skip):
+                    raise subject
+                if subject is not None:
                     subject_id = self.patients[subject][0] if subject in self.patients else (
                         stored_patients[subject].id if subject in stored_patients else None)
                     if subject_id != patient_id:
@@ -620,7 +655,7 @@ class _Importer:
             except _Skip as exc:
                 self.skip(found, exc.path, exc.problem)
                 continue
-            mapped = self.mapped_row(found, lambda: map_dispense(res, request_id, patient_id, self.settings.zone))
+            mapped = self.mapped_row(found, lambda: map_dispense(res, request_id, patient_id, self.zone))
             if mapped is None:
                 continue
             for path, problem in mapped.warnings:

@@ -9,6 +9,7 @@ datatypes.html (Timing, Duration, dateTime).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -16,9 +17,11 @@ from datetime import date, datetime, time, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
+
 from medjobs_tui.clinical.dosing import PERIOD_UNIT_DAYS, local_to_utc
 from medjobs_tui.clinical.ingredients import ingredients_from_rxnorm_text
-from medjobs_tui.clinical.timing import DosageError, interpret_dosages
+from medjobs_tui.clinical.timing import DosageError, DosageReading, place_dosages, read_dosages
 from medjobs_tui.clock import iso
 from medjobs_tui.config import Settings
 
@@ -83,7 +86,14 @@ def parse_instant(text: Any, zone: ZoneInfo, path: str) -> str | None:
     See ``parse_fhir_time`` for the rules. Raises FieldError at ``path``.
     """
     got = parse_fhir_time(text, zone, path)
-    return iso(got[0]) if got else None
+    return _iso(got[0]) if got else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso(at: datetime) -> str:
+    """``clock.iso`` remembered: the instants of one export repeat (fills handed over together, orders written
+    at one visit)."""
+    return iso(at)  # type: ignore[return-value]
 
 
 def parse_fhir_time(text: Any, zone: ZoneInfo, path: str) -> tuple[datetime, bool] | None:
@@ -101,6 +111,16 @@ def parse_fhir_time(text: Any, zone: ZoneInfo, path: str) -> tuple[datetime, boo
         return None
     if not isinstance(text, str):
         raise FieldError(path, "not a FHIR date/dateTime string")
+    got = _fhir_time(text, zone)
+    if got is None:
+        raise FieldError(path, "not a valid FHIR date/dateTime")
+    return got
+
+
+@functools.lru_cache(maxsize=4096)
+def _fhir_time(text: str, zone: ZoneInfo) -> tuple[datetime, bool] | None:
+    """``parse_fhir_time`` of a string, or None when it is not a FHIR date/dateTime; remembered (the
+    instants of one export repeat, and a datetime is immutable)."""
     m = _FHIR_DATE.match(text)
     try:
         if m:
@@ -108,7 +128,7 @@ def parse_fhir_time(text: Any, zone: ZoneInfo, path: str) -> tuple[datetime, boo
             return local_to_utc(day, time(0, 0), zone), True
         dt = datetime.fromisoformat(text)
     except ValueError:
-        raise FieldError(path, "not a valid FHIR date/dateTime") from None
+        return None
     if dt.tzinfo is None:
         dt = local_to_utc(dt.date(), dt.time(), zone)
     return dt.astimezone(timezone.utc), False
@@ -225,7 +245,47 @@ def medication_from_resource(med: dict[str, Any]) -> MedicationInfo | None:
 # MedicationRequest
 
 
-def map_dosage(dosages: Any, settings: Settings, authored_on: datetime | None = None) -> Mapped:
+MEMO_LIMIT = 4096
+"""Entries a memo of ``map_dosage`` or ``memo_key`` users holds at most (emptied when full): the bound on its memory."""
+
+
+def memo_key(value: Any) -> bytes | None:
+    """A memo key for a parsed JSON value (its compact JSON bytes; equal keys = equal values, ``1`` and ``1.0``
+    apart), or None when it cannot be one (a value orjson cannot write: the caller then does not memoize)."""
+    try:
+        return orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError):
+        return None
+
+
+@dataclass
+class DosageMemo:
+    """What ``map_dosage`` remembers of one ``dosageInstruction`` value: its reading and, once an order with a
+    start used it, the row placed at ``_PROBE`` (for readings whose start changes only the steps' start)."""
+
+    reading: DosageReading
+    probe_row: dict[str, Any] | None = None
+    probe_warnings: list[tuple[str, str]] = field(default_factory=list)
+
+
+_PROBE = datetime(1800, 1, 1, 0, 0, 1, tzinfo=timezone.utc)
+"""A start no order has (the value gate refuses an authoredOn before 1900): placed there once, a plan whose
+start is its only varying part is then the probe's JSON with the probe's instant replaced."""
+_PROBE_TEXT = _PROBE.isoformat()
+
+
+def _row_of(got: Any) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    row = dict(got.summary)
+    for key in ("bounds_start", "bounds_end"):
+        row[key] = iso(row[key]) if row.get(key) is not None else None
+    row["dose_plan"] = got.plan.to_json() if got.plan.steps else None
+    row["prn"] = got.prn
+    row["understood"] = got.understood
+    return row, list(got.warnings)
+
+
+def map_dosage(dosages: Any, settings: Settings, authored_on: datetime | None = None,
+               memo: dict[bytes, DosageMemo] | None = None) -> Mapped:
     """``dosageInstruction`` -> the order's ``dose_plan`` (JSON) and summary columns, plus ``prn`` and
     ``understood`` (bools, not columns).
 
@@ -236,25 +296,38 @@ def map_dosage(dosages: Any, settings: Settings, authored_on: datetime | None = 
     ``period_unit``, ``times_of_day``, ``doses_per_day``, dose, ``bounds_start``/``bounds_end`` as UTC text).
     An unusable value raises FieldError with its JSON path; a Timing not understood comes back as
     ``understood=False`` with a warning naming the element (the order becomes ``no_schedule``).
+
+    ``memo``: a dict the caller keeps for one clinic's ``settings`` (an import): orders with the same
+    instructions (most sig texts repeat) share one ``timing.read_dosages`` reading, and when the order's
+    start changes nothing but the steps' start (``DosageReading.start_only``) one placed row whose start is
+    put in as text. The result is the same as without a memo. At most ``MEMO_LIMIT`` entries.
     """
     zone = settings.zone
 
     def parse(value: Any, path: str) -> tuple[datetime, bool] | None:
         return parse_fhir_time(value, zone, path)
 
+    key = memo_key(dosages) if memo is not None else None
+    entry = memo.get(key) if key is not None else None   # type: ignore[union-attr]
     try:
-        got = interpret_dosages(dosages, zone=zone, authored_on=authored_on,
-                                admin_times=settings.clinic.administration_times,
-                                event_times=settings.clinic.event_times, parse_instant=parse)
+        if entry is None:
+            entry = DosageMemo(read_dosages(dosages, zone=zone, admin_times=settings.clinic.administration_times,
+                                            event_times=settings.clinic.event_times, parse_instant=parse))
+            if key is not None:
+                if len(memo) >= MEMO_LIMIT:   # type: ignore[arg-type]
+                    memo.clear()              # type: ignore[union-attr]
+                memo[key] = entry             # type: ignore[index]
+        if key is None or authored_on is None or not entry.reading.start_only:
+            row, warnings = _row_of(place_dosages(entry.reading, authored_on, zone))
+            return Mapped(row, warnings)
+        if entry.probe_row is None:
+            entry.probe_row, entry.probe_warnings = _row_of(place_dosages(entry.reading, _PROBE, zone))
     except DosageError as exc:
         raise FieldError(exc.path, exc.problem) from None
-    row = dict(got.summary)
-    for key in ("bounds_start", "bounds_end"):
-        row[key] = iso(row[key]) if row.get(key) is not None else None
-    row["dose_plan"] = got.plan.to_json() if got.plan.steps else None
-    row["prn"] = got.prn
-    row["understood"] = got.understood
-    return Mapped(row, list(got.warnings))
+    row = dict(entry.probe_row, times_of_day=list(entry.probe_row["times_of_day"]), bounds_start=_iso(authored_on))
+    if row["dose_plan"] is not None:
+        row["dose_plan"] = row["dose_plan"].replace(_PROBE_TEXT, authored_on.astimezone(timezone.utc).isoformat())
+    return Mapped(row, list(entry.probe_warnings))
 
 
 def schedule_status(status: str, deceased: bool, prn: bool, scheduled: bool) -> str:
@@ -276,8 +349,14 @@ def schedule_status(status: str, deceased: bool, prn: bool, scheduled: bool) -> 
     return "no_schedule"
 
 
+@functools.lru_cache(maxsize=1024)
+def _json_list(items: tuple[Any, ...]) -> str:
+    """``json.dumps`` of a short list (ingredient names, clock times): a few values repeat in every order."""
+    return json.dumps(list(items))
+
+
 def map_request(res: dict[str, Any], medication: MedicationInfo, patient_id: int, deceased: bool,
-                settings: Settings) -> Mapped:
+                settings: Settings, memo: dict[bytes, DosageMemo] | None = None) -> Mapped:
     """MedicationRequest -> a ``medication_requests`` row (see ``records.REQUEST_FIELDS``).
 
     status = ``status`` (required); medication from the caller (medication[x] resolved);
@@ -286,13 +365,15 @@ def map_request(res: dict[str, Any], medication: MedicationInfo, patient_id: int
     ``expected_supply_days`` = ``dispenseRequest.expectedSupplyDuration`` in days (``duration_days``);
     ``repeats_allowed`` = ``dispenseRequest.numberOfRepeatsAllowed`` (refills after the first fill);
     ``prescriber_ref`` = ``requester.reference`` (never its display); ``authored_on`` = ``authoredOn``
-    as UTC ISO. Raises FieldError with the JSON path for a missing status or unusable values.
+    as UTC ISO. ``memo``: see ``map_dosage``. Raises FieldError with the JSON path for a missing status or
+    unusable values.
     """
     status = res.get("status")
     if not isinstance(status, str) or not status:
         raise FieldError("status", "missing")
-    authored = parse_fhir_time(res.get("authoredOn"), settings.zone, "authoredOn")
-    dosage = map_dosage(res.get("dosageInstruction"), settings, authored[0] if authored else None)
+    zone = settings.zone
+    authored = parse_fhir_time(res.get("authoredOn"), zone, "authoredOn")
+    dosage = map_dosage(res.get("dosageInstruction"), settings, authored[0] if authored else None, memo)
     out = Mapped({}, list(dosage.warnings))
     d = dosage.row
     prn = d.pop("prn")
@@ -316,11 +397,11 @@ def map_request(res: dict[str, Any], medication: MedicationInfo, patient_id: int
         "status": status,
         "rxnorm": medication.rxnorm,
         "medication_text": medication.text,
-        "ingredients": json.dumps(medication.ingredients),
+        "ingredients": _json_list(tuple(medication.ingredients)),
         "schedule_status": schedule_status(status, deceased, prn, d["dose_plan"] is not None),
         **d,
-        "times_of_day": json.dumps(d["times_of_day"]),
-        "authored_on": parse_instant(res.get("authoredOn"), settings.zone, "authoredOn"),
+        "times_of_day": _json_list(tuple(d["times_of_day"])),
+        "authored_on": _iso(authored[0]) if authored else None,
         "dispense_quantity": dispense_quantity,
         "expected_supply_days": supply_days,
         "repeats_allowed": repeats,

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from medjobs_tui.fhir.values import MAX_JSON_DEPTH, nesting_exceeds
+import orjson
+
+from medjobs_tui.fhir.values import MAX_JSON_DEPTH, nesting_exceeds, plain_json
 
 NDJSON_SUFFIXES = (".ndjson", ".jsonl")
 JSON_SUFFIXES = (".json",)
@@ -25,7 +27,7 @@ class FhirImportError(Exception):
     is written; the message names the path only."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Location:
     """Where a resource sits: file (as given), 1-based line (NDJSON) or None (.json), and the JSON
     path prefix of the resource inside the document (``''`` or ``entry[3].resource``)."""
@@ -41,14 +43,16 @@ class Location:
         return f"{self.prefix}.{path}" if self.prefix else path
 
 
-@dataclass
+@dataclass(slots=True)
 class Found:
-    """One resource read from the input: its type, id (may be None: the importer reports it) and body."""
+    """One resource read from the input: its type, id (may be None: the importer reports it) and body.
+    ``storable``: True when the reader proved no value of it can be unstorable (``values.plain_json``)."""
 
     type: str
     id: str | None
     resource: dict[str, Any]
     loc: Location
+    storable: bool = False
 
 
 @dataclass
@@ -95,37 +99,57 @@ def expand_paths(paths: list[Path]) -> list[Path]:
 _UNREADABLE = object()
 
 
-def _parse(text: str, name: str, line: int | None, result: ReadResult) -> Any:
-    """``json.loads`` of one NDJSON line or .json document, or _UNREADABLE after recording a Problem.
+def _parse(data: bytes, name: str, line: int | None, result: ReadResult) -> tuple[Any, bool]:
+    """(document, storable) of one NDJSON line or .json document (UTF-8 bytes, no byte-order mark), or
+    (_UNREADABLE, False) after recording a Problem.
 
-    Nesting is checked first (``values.nesting_exceeds``), so the parser never recurses deeply."""
-    if nesting_exceeds(text):
-        result.problems.append(Problem(name, line, f"JSON nested deeper than {MAX_JSON_DEPTH} levels; not read"))
-        return _UNREADABLE
+    Nesting is checked first (``values.nesting_exceeds``), so no parser ever recurses deeply. Bytes that
+    ``values.plain_json`` passes are parsed by orjson (``storable`` True: no value in them can be unstorable);
+    anything else, and anything orjson refuses, by the standard ``json`` module, which names what is wrong
+    (line, column) and reads NaN, Infinity and whole numbers of any size, so the importer reports them with
+    their JSON path."""
+    text: str | None = None
+    if data.count(b"{") + data.count(b"[") > MAX_JSON_DEPTH:   # else the depth cannot exceed the limit
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            result.problems.append(Problem(name, line, "not UTF-8 text"))
+            return _UNREADABLE, False
+        if nesting_exceeds(text):
+            result.problems.append(Problem(name, line, f"JSON nested deeper than {MAX_JSON_DEPTH} levels; not read"))
+            return _UNREADABLE, False
+    if plain_json(data):
+        try:
+            return orjson.loads(data), True
+        except orjson.JSONDecodeError:
+            pass  # json below reports it in its own words (or reads what orjson refuses, for the value gate)
+    if text is None:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            result.problems.append(Problem(name, line, "not UTF-8 text"))
+            return _UNREADABLE, False
     try:
-        return json.loads(text)
+        return json.loads(text), False
     except json.JSONDecodeError as exc:
         where = line if line is not None else exc.lineno
         result.problems.append(Problem(name, where, f"invalid JSON ({exc.msg} at column {exc.colno})"))
     except RecursionError:  # pragma: no cover - nesting_exceeds keeps the parser far from the limit
         result.problems.append(Problem(name, line, "JSON nested too deeply; not read"))
-    return _UNREADABLE
+    return _UNREADABLE, False
 
 
 def _read_json(name: str, data: bytes, result: ReadResult) -> None:
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        result.problems.append(Problem(name, None, "not UTF-8 text"))
-        return
-    doc = _parse(text, name, None, result)
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    doc, storable = _parse(data, name, None, result)
     if doc is _UNREADABLE:
         return
     result.lines += 1
-    _take(doc, Location(name, None), result)
+    _take(doc, Location(name, None), result, storable)
 
 
-def _take(doc: Any, loc: Location, result: ReadResult) -> None:
+def _take(doc: Any, loc: Location, result: ReadResult, storable: bool = False) -> None:
     if not isinstance(doc, dict) or not isinstance(doc.get("resourceType"), str):
         result.problems.append(Problem(loc.file, loc.line, f"{loc.at('resourceType')}: not a FHIR resource"))
         return
@@ -152,10 +176,10 @@ def _take(doc: Any, loc: Location, result: ReadResult) -> None:
                     res = {**res, "id": full_url[len("urn:uuid:"):]}
                 rid_inner = res.get("id") if isinstance(res.get("id"), str) else None
                 result.full_urls[full_url] = (res["resourceType"], rid_inner)
-            _take(res, inner, result)
+            _take(res, inner, result, storable)
         return
     result.types[rtype] += 1
-    result.resources.append(Found(rtype, rid, doc, loc))
+    result.resources.append(Found(rtype, rid, doc, loc, storable))
 
 
 # -- streaming (bounded memory) ---------------------------------------------------------------------
@@ -195,14 +219,9 @@ def read_ndjson_line(name: str, number: int, raw: bytes, result: ReadResult) -> 
     line is not UTF-8, not JSON, nested deeper than ``values.MAX_JSON_DEPTH`` or not an object with a
     ``resourceType``. NaN, Infinity and -Infinity (not JSON, accepted by Python's parser) are read as floats
     so the importer can report them with their JSON path."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        result.problems.append(Problem(name, number, "not UTF-8 text"))
-        return
-    doc = _parse(text, name, number, result)
+    doc, storable = _parse(raw, name, number, result)
     if doc is not _UNREADABLE:
-        _take(doc, Location(name, number), result)
+        _take(doc, Location(name, number), result, storable)
 
 
 def read_json_file(path: Path, result: ReadResult) -> bool:

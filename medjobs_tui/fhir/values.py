@@ -42,6 +42,8 @@ import math
 import re
 from typing import Any, Iterator
 
+import orjson
+
 from medjobs_tui.security.masking import has_control_characters
 
 MAX_JSON_DEPTH = 64
@@ -59,6 +61,9 @@ Problem = tuple[str, str]
 """(JSON path inside the resource, what is wrong): never the value itself."""
 
 _JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+_RISKY_BYTES = re.compile(rb"\\[ubf]|\x7f|\xc2[\x80-\x9f]")
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_NINETEEN_DIGITS = b"0" * 19
 _YEAR = re.compile(r"^(\d{4,})")
 
 
@@ -79,6 +84,26 @@ def nesting_exceeds(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
         elif c == "]" or c == "}":
             depth -= 1
     return False
+
+
+def plain_json(raw: bytes) -> bool:
+    """True when ``raw`` (the UTF-8 bytes of one JSON document) holds nothing that could become an unstorable
+    value (``number_problem``) once a strict parser such as orjson has read it, so ``unstorable_numbers`` of what
+    that parser returns is ``[]`` without walking it. A False only means "parse with ``json`` and walk".
+
+    Why it is enough: orjson refuses NaN, Infinity, numbers that overflow a double, lone surrogates (``\\ud800``),
+    bytes that are not UTF-8 and raw control characters inside strings. What it lets through and
+    ``number_problem`` refuses is (1) a control character in a string, which JSON can only carry as the escapes
+    ``\\b``, ``\\f`` or ``\\uXXXX`` (``\\t``, ``\\n``, ``\\r`` are allowed text) or as a raw DEL (0x7f) or C1
+    character (U+0080-U+009F, UTF-8 ``C2 80``-``C2 9F``); (2) a whole number beyond 64 bits, which has at least
+    19 digits (orjson even reads one beyond 2**64 as a float, losing that it was whole). This looks for those
+    byte patterns, anywhere (a false alarm in a string costs only the careful walk). Cost: a few scans of the
+    bytes in C (a regular expression over every line would cost more than parsing it)."""
+    if _NINETEEN_DIGITS in raw.translate(_DIGITS_TO_ZERO):
+        return False
+    if b"\\" in raw or b"\x7f" in raw or b"\xc2" in raw:
+        return _RISKY_BYTES.search(raw) is None
+    return True
 
 
 def _walk(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
@@ -141,6 +166,8 @@ def _maybe_unstorable(node: Any) -> bool:
         else:
             return True  # anything json.loads does not make: take the careful walk
     text = "".join(strings)
+    if text.isprintable():   # no control character, no lone surrogate (categories Cc, Cs are not printable)
+        return False
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -191,9 +218,11 @@ def _quantity(node: Any, path: str, out: list[Problem]) -> None:
     """A Quantity's value must be > 0 and at most ``MAX_QUANTITY``."""
     if isinstance(node, dict):
         value = node.get("value")
-        _positive(value, f"{path}.value", out)
-        if _real(value) and math.isfinite(value) and value > MAX_QUANTITY:
-            out.append((f"{path}.value", f"more than {MAX_QUANTITY:,}"))
+        if _real(value) and math.isfinite(value):
+            if value <= 0:
+                out.append((f"{path}.value", "must be greater than 0"))
+            elif value > MAX_QUANTITY:
+                out.append((f"{path}.value", f"more than {MAX_QUANTITY:,}"))
 
 
 def _whole(node: Any, path: str, lo: int, hi: int, out: list[Problem]) -> None:
@@ -208,6 +237,9 @@ def _whole(node: Any, path: str, lo: int, hi: int, out: list[Problem]) -> None:
 def _date(node: Any, path: str, out: list[Problem]) -> None:
     if not isinstance(node, str):
         return
+    head = node[:4]
+    if head.isascii() and head.isdigit() and YEAR_MIN <= int(head) <= YEAR_MAX and not node[4:5].isdigit():
+        return   # the common case, at once: four digits of a year in bounds (not the start of a longer number)
     m = _YEAR.match(node.strip())
     if m and not YEAR_MIN <= int(m.group(1)) <= YEAR_MAX:
         out.append((path, f"a date outside the years {YEAR_MIN}-{YEAR_MAX}"))
@@ -256,15 +288,45 @@ def _dosages(node: Any, path: str, out: list[Problem]) -> None:
         _quantity(dosage.get("maxDosePerAdministration"), f"{dp}.maxDosePerAdministration", out)
 
 
-def semantic_problems(rtype: str, resource: dict[str, Any]) -> list[Problem]:
-    """Values FHIR's grammar allows but no real record holds (see the module rules), for the imported types."""
+_DOSAGE_MEMO: dict[bytes, tuple[Problem, ...]] = {}
+_DOSAGE_MEMO_LIMIT = 4096
+
+
+def _dosage_problems(dosages: Any, out: list[Problem], memo: bool) -> None:
+    """``_dosages`` of ``dosageInstruction``; with ``memo`` remembered by its JSON bytes (orders of one clinic
+    repeat a few sig texts): a pure function of the value, so a remembered answer is the answer. Only for
+    values proved storable (orjson writes NaN as null: two values, one key). At most ``_DOSAGE_MEMO_LIMIT``
+    entries (emptied when full)."""
+    if dosages is None:
+        return
+    if not memo:
+        _dosages(dosages, "dosageInstruction", out)
+        return
+    try:
+        key = orjson.dumps(dosages)
+    except (TypeError, orjson.JSONEncodeError):   # a value orjson cannot write: no memo
+        _dosages(dosages, "dosageInstruction", out)
+        return
+    found = _DOSAGE_MEMO.get(key)
+    if found is None:
+        got: list[Problem] = []
+        _dosages(dosages, "dosageInstruction", got)
+        if len(_DOSAGE_MEMO) >= _DOSAGE_MEMO_LIMIT:
+            _DOSAGE_MEMO.clear()
+        found = _DOSAGE_MEMO[key] = tuple(got)
+    out.extend(found)
+
+
+def semantic_problems(rtype: str, resource: dict[str, Any], storable: bool = False) -> list[Problem]:
+    """Values FHIR's grammar allows but no real record holds (see the module rules), for the imported types.
+    ``storable``: as ``resource_problems`` (then dosage instructions seen before are not checked again)."""
     out: list[Problem] = []
     if rtype == "Patient":
         _date(resource.get("birthDate"), "birthDate", out)
         _date(resource.get("deceasedDateTime"), "deceasedDateTime", out)
     elif rtype == "MedicationRequest":
         _date(resource.get("authoredOn"), "authoredOn", out)
-        _dosages(resource.get("dosageInstruction"), "dosageInstruction", out)
+        _dosage_problems(resource.get("dosageInstruction"), out, storable)
         dr = resource.get("dispenseRequest")
         if isinstance(dr, dict):
             _quantity(dr.get("quantity"), "dispenseRequest.quantity", out)
@@ -280,20 +342,52 @@ def semantic_problems(rtype: str, resource: dict[str, Any]) -> list[Problem]:
         _quantity(resource.get("daysSupply"), "daysSupply", out)
         _date(resource.get("whenHandedOver"), "whenHandedOver", out)
         _date(resource.get("whenPrepared"), "whenPrepared", out)
-        _dosages(resource.get("dosageInstruction"), "dosageInstruction", out)
+        _dosage_problems(resource.get("dosageInstruction"), out, storable)
     return out
 
 
-def resource_problems(rtype: str, resource: dict[str, Any]) -> list[Problem]:
-    """Every hostile value of one resource: unstorable numbers first, then the semantic rules. [] = fine."""
+def resource_problems(rtype: str, resource: dict[str, Any], *, storable: bool = False) -> list[Problem]:
+    """Every hostile value of one resource: unstorable numbers first, then the semantic rules. [] = fine.
+
+    ``storable``: the reader already proved that no value of the resource can be unstorable (it was parsed by
+    orjson from bytes ``plain_json`` passed), so the walk of ``unstorable_numbers`` is left out."""
+    if storable:
+        return semantic_problems(rtype, resource, True)
     return unstorable_numbers(resource) + semantic_problems(rtype, resource)
 
 
 def row_problems(row: dict[str, Any]) -> list[Problem]:
     """Values of a mapped store row that must not be written: (column, problem). Checks every column's
-    number (``number_problem``) and ``doses_per_day`` <= MAX_DOSES_PER_DAY (a rate derived from the record)."""
+    number (``number_problem``) and ``doses_per_day`` <= MAX_DOSES_PER_DAY (a rate derived from the record).
+    One pass over the values and one look at all texts joined; only a row that fails it is looked at column
+    by column."""
     out: list[Problem] = []
-    if _maybe_unstorable(list(row.values())):
+    suspect = False
+    texts: list[str] = []
+    for value in row.values():
+        t = type(value)
+        if t is str:
+            texts.append(value)
+        elif t is float:
+            if not math.isfinite(value):
+                suspect = True
+                break
+        elif t is int:
+            if not INT64_MIN <= value <= INT64_MAX:
+                suspect = True
+                break
+        elif value is not None and t is not bool:
+            suspect = True
+            break
+    if not suspect and texts:
+        text = "".join(texts)
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                suspect = True
+        suspect = suspect or (not text.isprintable() and has_control_characters(text))
+    if suspect:
         for column, value in row.items():
             problem = number_problem(value)
             if problem:

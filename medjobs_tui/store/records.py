@@ -90,16 +90,22 @@ def _row(db: sqlite_utils.Database, counts: UpsertCounts, fhir_id: str) -> Itera
 
 def _write_batch(db: sqlite_utils.Database, rows: Sequence[dict[str, Any]],
                  apply: Callable[[dict[str, Any], UpsertCounts, dict[str, int]], None],
-                 restart: Callable[[], None] = lambda: None) -> tuple[dict[str, int], UpsertCounts]:
-    """``apply`` each row under ONE savepoint (the common case: no row is refused, 3 statements fewer per row).
-    When a row raises ROW_ERRORS the whole batch is rolled back to that savepoint, ``restart()`` resets the
-    caller's state, and the batch is written again one savepoint per row (``_row``), so only the refused rows
-    are left out and named. Any other error rolls the batch back and propagates."""
+                 restart: Callable[[], None] = lambda: None,
+                 apply_all: Callable[[Sequence[dict[str, Any]], UpsertCounts, dict[str, int]], None] | None = None,
+                 ) -> tuple[dict[str, int], UpsertCounts]:
+    """Write ``rows`` under ONE savepoint (the common case: no row is refused): ``apply_all(rows, ...)`` when
+    given (new rows in one ``executemany``), else ``apply`` on each row. When a row raises ROW_ERRORS the
+    whole batch is rolled back to that savepoint, ``restart()`` resets the caller's state, and the batch is
+    written again one savepoint per row (``apply`` under ``_row``), so only the refused rows are left out and
+    named. Any other error rolls the batch back and propagates."""
     counts, ids = UpsertCounts(), {}
     db.execute("SAVEPOINT import_batch")
     try:
-        for row in rows:
-            apply(row, counts, ids)
+        if apply_all is not None:
+            apply_all(rows, counts, ids)
+        else:
+            for row in rows:
+                apply(row, counts, ids)
     except ROW_ERRORS:
         db.execute("ROLLBACK TO import_batch")
         db.execute("RELEASE import_batch")
@@ -119,6 +125,11 @@ def _write_batch(db: sqlite_utils.Database, rows: Sequence[dict[str, Any]],
         except _Rejected:
             continue
     return ids, counts
+
+
+def _ids_by_fhir_id(db: sqlite_utils.Database, table: str, fhir_ids: Sequence[str]) -> dict[str, int]:
+    """FHIR id -> row id of ``table`` for ``fhir_ids`` (rows just inserted by ``executemany``)."""
+    return {fid: r["id"] for fid, r in _select_by_fhir_id(db, table, (), fhir_ids).items()}
 
 
 @dataclass(frozen=True)
@@ -238,10 +249,25 @@ def upsert_patients(db: sqlite_utils.Database, rows: Sequence[dict[str, Any]],
             ids[row["fhir_id"]] = old["id"]
             counts.unchanged += 1
 
+    def apply_all(batch: Sequence[dict[str, Any]], counts: UpsertCounts, ids: dict[str, int]) -> None:
+        new: list[tuple[Any, ...]] = []
+        for row in batch:
+            if row["fhir_id"] in existing:
+                apply(row, counts, ids)
+            else:
+                new.append((format_pseudonym(number[0]), row["fhir_id"], row["birth_year"], row["deceased"], now, now))
+                number[0] += 1
+        if new:
+            db.conn.executemany(
+                "INSERT INTO patients (pseudonym, fhir_id, source, birth_year, deceased, created_at, updated_at)"
+                " VALUES (?, ?, 'fhir', ?, ?, ?, ?)", new)
+            ids.update(_ids_by_fhir_id(db, "patients", [n[1] for n in new]))
+            counts.inserted += len(new)
+
     def restart() -> None:
         number[0] = start
 
-    return _write_batch(db, rows, apply, restart)
+    return _write_batch(db, rows, apply, restart, apply_all)
 
 
 def mark_orders_deceased(db: sqlite_utils.Database, patient_ids: Iterable[int], now: str) -> int:
@@ -297,7 +323,19 @@ def upsert_medication_requests(db: sqlite_utils.Database, rows: Sequence[dict[st
             ids[row["fhir_id"]] = old["id"]
             counts.unchanged += 1
 
-    return _write_batch(db, rows, apply)
+    def apply_all(batch: Sequence[dict[str, Any]], counts: UpsertCounts, ids: dict[str, int]) -> None:
+        new: list[tuple[Any, ...]] = []
+        for row in batch:
+            if row["fhir_id"] in existing:
+                apply(row, counts, ids)
+            else:
+                new.append((row["fhir_id"], *[row[f] for f in REQUEST_FIELDS], now, now))
+        if new:
+            db.conn.executemany(f"INSERT INTO medication_requests ({cols}) VALUES ({marks})", new)
+            ids.update(_ids_by_fhir_id(db, "medication_requests", [n[0] for n in new]))
+            counts.inserted += len(new)
+
+    return _write_batch(db, rows, apply, apply_all=apply_all)
 
 
 def upsert_dispenses(db: sqlite_utils.Database, rows: Sequence[dict[str, Any]], now: str) -> UpsertCounts:
@@ -325,7 +363,18 @@ def upsert_dispenses(db: sqlite_utils.Database, rows: Sequence[dict[str, Any]], 
         else:
             counts.unchanged += 1
 
-    return _write_batch(db, rows, apply)[1]
+    def apply_all(batch: Sequence[dict[str, Any]], counts: UpsertCounts, ids: dict[str, int]) -> None:
+        new: list[tuple[Any, ...]] = []
+        for row in batch:
+            if row["fhir_id"] in existing:
+                apply(row, counts, ids)
+            else:
+                new.append((row["fhir_id"], *[row[f] for f in DISPENSE_FIELDS], now))
+        if new:
+            db.conn.executemany(f"INSERT INTO dispenses ({cols}) VALUES ({marks})", new)
+            counts.inserted += len(new)
+
+    return _write_batch(db, rows, apply, apply_all=apply_all)[1]
 
 
 def delete_dispenses(db: sqlite_utils.Database, fhir_ids: Iterable[str]) -> int:
