@@ -184,6 +184,7 @@ def fetch_figures(console, actor, refreshes: int) -> dict[str, float]:
 CHILD = """
 import os, sys, time
 sys.path.insert(0, {repo!r})
+import medjobs_tui.cli                  # what the `medjobs` command imports first (its entry point), then the app
 from medjobs_tui.config import load_settings
 from medjobs_tui.console import Actor, Console
 from medjobs_tui.tui.app import MedJobsApp

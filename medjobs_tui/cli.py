@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datetime import timezone
 
@@ -31,13 +31,17 @@ from medjobs_tui.console.accounts import check_username
 from medjobs_tui.console import words
 from medjobs_tui.engine import runlog
 from medjobs_tui.console.words import parse_since
-from medjobs_tui.engine.runner import Runner
-from medjobs_tui.fhir import FhirImportError
 from medjobs_tui.security.masking import has_control_characters, install_log_redaction, printable
 from medjobs_tui.security.keys import (
     KeyFileError, create_demo_keys, create_keys, key_file_exists, key_file_path, recover_keys, restore_key_file,
 )
 from medjobs_tui.store import StoreError
+
+if TYPE_CHECKING:
+    from medjobs_tui.engine.runner import Runner
+
+# The runner (APScheduler, the worker pool, delivery) and the FHIR importer are imported by the commands that
+# use them, not here: `medjobs` opening the dashboard paints its first tab sooner without them.
 
 # On a terminal, tables fit its width; piped into a file or a log, they are laid out 160 wide, unwrapped.
 out = RichConsole(highlight=False, width=None if sys.stdout.isatty() else 160)
@@ -179,10 +183,13 @@ class MedJobsGroup(click.Group):
             _fail(f"store error: {exc}", 2)
         except KeyFileError as exc:
             _fail(f"key error: {exc}", 2)
-        except FhirImportError as exc:
-            _fail(f"import error: {exc}", 2)
         except ConsoleError as exc:
             _fail(str(exc), 1)
+        except Exception as exc:
+            fhir = sys.modules.get("medjobs_tui.fhir")      # never imported: the error cannot be one of its own
+            if fhir is not None and isinstance(exc, fhir.FhirImportError):
+                _fail(f"import error: {exc}", 2)
+            raise
 
 
 @click.group(cls=MedJobsGroup, invoke_without_command=True)
@@ -279,6 +286,8 @@ def run(obj: Ctx, once: bool) -> None:
     It acts as the `runner` service identity: it needs the store's key file, not a person's password,
     and may only run jobs.
     """
+    from medjobs_tui.engine.runner import Runner
+
     settings = obj.settings
     console, actor = Console(settings), RUNNER
     console.authorise(actor, "runner.run", "runner")
@@ -352,6 +361,8 @@ def _run_once(settings: Settings, runner: Runner, console: Console, actor: Actor
 @click.pass_obj
 def trigger(obj: Ctx, job: str, wait: bool) -> None:
     """Queue a run of JOB now."""
+    from medjobs_tui.engine.runner import Runner
+
     runner = Runner(obj.settings) if wait else None
     console, actor = obj.console(runner)
     run_id = console.trigger(actor, job)

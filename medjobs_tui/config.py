@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import apprise
 import yaml
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
@@ -391,6 +390,8 @@ def channel_plugin(url: str):
 
     Never logs the URL: apprise is quietened first.
     """
+    import apprise  # here, not at the top: a clinic without channels never loads it (a fifth of start-up)
+
     quiet_apprise()
     try:
         return apprise.Apprise.instantiate(url, suppress_exceptions=True)

@@ -12,7 +12,7 @@ import re
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from medjobs_tui.clock import Clock, SystemClock, iso, parse_iso
 from medjobs_tui.config import PRIORITIES, Settings
@@ -28,13 +28,10 @@ from medjobs_tui.console.errors import ConsoleError, PermissionDenied
 from medjobs_tui.console.views import VIEWS, ConsoleViews, run_row
 from medjobs_tui.engine import evidence as evidence_mod
 from medjobs_tui.engine.metrics import job_metrics
-from medjobs_tui.engine.runner import LEASE_SECONDS, Runner
+from medjobs_tui.engine.recovery import LEASE_SECONDS
 from medjobs_tui.engine.ticks import next_fire_time
-from medjobs_tui.engine import exposition
 from medjobs_tui.engine import validation as validation_mod
 from medjobs_tui.engine.validation import JobValidation
-from medjobs_tui.jobs import medication_reminder as reminders
-from medjobs_tui.jobs import backup as backup_job
 from medjobs_tui.notify import outbox as notify_outbox
 from medjobs_tui.security import audit
 from medjobs_tui.security.keys import Keys, finish_rotation, load_keys, start_rotation, write_key_file
@@ -46,6 +43,9 @@ from medjobs_tui.store import interactions as store_interactions
 from medjobs_tui.store import preferences as store_prefs
 from medjobs_tui.store import pruning as store_pruning
 from medjobs_tui.store import runs as store_runs
+
+if TYPE_CHECKING:
+    from medjobs_tui.engine.runner import Runner
 
 PRIORITY_NAMES = {rank: name for name, rank in PRIORITIES.items()}
 
@@ -620,7 +620,7 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
         key = (str(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         if key not in cache:
             try:
-                cache[key] = backup_job.sha256_of(path)
+                cache[key] = _jobs().backup.sha256_of(path)
             except OSError:
                 return "missing"
         return "intact" if cache[key] == sha256 else "changed"
@@ -631,9 +631,9 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
         naming the first failure. Audited (ok or error)."""
         self.authorise(actor, "backup.verify", f"backup:{path.name}")
         try:
-            manifest = backup_job.read_manifest(path)
-            backup_job.verify_backup(path, manifest, self.keys.backup)
-        except backup_job.BackupVerificationError as exc:
+            manifest = _jobs().backup.read_manifest(path)
+            _jobs().backup.verify_backup(path, manifest, self.keys.backup)
+        except _jobs().backup.BackupVerificationError as exc:
             audit.record(self.db, key=self.keys.audit, actor=actor.username, role=actor.role,
                          action="backup.verify", target=f"backup:{path.name}", outcome="error",
                          at=self.clock.now(), detail={"problem": str(exc)[:200]})
@@ -657,9 +657,9 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
         self.authorise(actor, "store.restore", target)
         self._refuse_while_runner_live("restore the store")
         try:
-            manifest = backup_job.read_manifest(path)
-            backup_job.verify_backup(path, manifest, self.keys.backup)
-        except backup_job.BackupVerificationError as exc:
+            manifest = _jobs().backup.read_manifest(path)
+            _jobs().backup.verify_backup(path, manifest, self.keys.backup)
+        except _jobs().backup.BackupVerificationError as exc:
             audit.record(self.db, key=self.keys.audit, actor=actor.username, role=actor.role,
                          action="store.restore", target=target, outcome="error", at=self.clock.now(),
                          detail={"problem": str(exc)[:200]})
@@ -800,6 +800,8 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
 
     def prometheus_metrics(self) -> str:
         """The metrics and validation status in the Prometheus text exposition format (``engine.exposition``)."""
+        from medjobs_tui.engine import exposition     # prometheus_client: loaded for this view only
+
         return exposition.exposition(self.db, self.settings, self.clock.now)
 
     def validation(self) -> list[JobValidation]:
@@ -902,12 +904,12 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
         for o in orders:
             if o["deceased"] or o["schedule_status"] != "scheduled":
                 continue
-            found.extend((o, d) for d in reminders.order_doses(o, self.settings, start, end))
+            found.extend((o, d) for d in _jobs().medication_reminder.order_doses(o, self.settings, start, end))
         logged = clinical.dose_log_between(self.db, iso(start), iso(end))
         keys = {(o["id"], d.at): notify_outbox.dose_reminder_key(o["id"], d.at) for o, d in found}
         reminded = clinical.existing_notification_keys(self.db, keys.values())
         rows = [DoseRow(
-            at=d.at, local=d.at.astimezone(reminders.order_zone(o, self.settings)), patient=o["pseudonym"],
+            at=d.at, local=d.at.astimezone(_jobs().medication_reminder.order_zone(o, self.settings)), patient=o["pseudonym"],
             order=o["id"], medication=o["medication_text"], dose=d.dose, unit=d.unit,
             dose_text=dose_text(d.dose, d.unit),
             status=dose_status(logged.get((o["id"], iso(d.at))), keys[(o["id"], d.at)] in reminded),
@@ -976,3 +978,10 @@ def _when(value: datetime | str, zone, what: str) -> datetime:
     return parsed.astimezone(timezone.utc)
 
 
+def _jobs():
+    """The job handlers' package, imported on first use (the Backups and Doses views): the dashboard paints its
+    first tab without loading every handler (see ``import medjobs_tui.jobs``)."""
+    import medjobs_tui.jobs.backup
+    import medjobs_tui.jobs.medication_reminder
+
+    return medjobs_tui.jobs

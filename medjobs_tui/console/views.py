@@ -24,7 +24,7 @@ from medjobs_tui.console.models import (
 )
 from medjobs_tui.engine import evidence as evidence_mod
 from medjobs_tui.engine import runlog
-from medjobs_tui.engine.runner import LEASE_SECONDS
+from medjobs_tui.engine.recovery import LEASE_SECONDS
 from medjobs_tui.engine.ticks import next_fire_time
 from medjobs_tui.store import alerts as store_alerts
 from medjobs_tui.store import runs as store_runs

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from functools import partial
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from rich.text import Text
 from textual import events, on
@@ -32,7 +32,6 @@ from medjobs_tui.console import Actor, Console, ConsoleError, NotificationRow, S
 from medjobs_tui.console import identity, words
 from medjobs_tui.console.operations import PERMISSIONS
 from medjobs_tui.engine import runlog
-from medjobs_tui.engine.runner import Runner
 from medjobs_tui.tui import alerts_tab, commands, details, filters, prefs, validation_tab
 from medjobs_tui.tui.audit_tab import AUDIT_COLUMNS, AUDIT_LIMIT, AUDIT_TAB, audit_pane, audit_rows
 from medjobs_tui.tui.login import LockScreen, LoginScreen
@@ -50,6 +49,9 @@ from medjobs_tui.tui.signoff_tab import (
 from medjobs_tui.tui.tables import TABS, tab_keys
 from medjobs_tui.tui.widgets import ClinicHeader, LiveTable
 from medjobs_tui.tui.widgets.overview import OverviewPane, runners_short
+
+if TYPE_CHECKING:
+    from medjobs_tui.engine.runner import Runner
 
 log = logging.getLogger(__name__)
 
@@ -1186,6 +1188,8 @@ def build_dashboard(settings: Settings, username: str | None = None, refresh_int
     or auditor's dashboard only watches: the clinic's jobs run in an operator's console or `medjobs run`.
     """
     def embedded_runner() -> Runner:
+        from medjobs_tui.engine.runner import Runner      # loaded once someone who runs jobs signed in
+
         runlog.install(settings)        # its masked log, for `medjobs log` and other consoles' Log view
         return Runner(settings)
 
