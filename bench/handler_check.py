@@ -6,6 +6,7 @@ Run: .venv/bin/python bench/handler_check.py JOB [--size 10000] [--cache /work/b
 
 - the clinic is bench/suite.py's (same generator, seed and instant), taken from --cache (built when missing);
   the store is migrated to this checkout's schema when opened.
+- ``--hours H``: the run's instant is the clinic's plus H hours (doses due then, doses past the catch-up limit).
 - CPU seconds: ``time.process_time`` of one in-process run on a fresh copy, the best of --repeat copies.
 - digest: the handler's summary and, for each table a handler writes (notifications, dose_log, supply_status,
   alerts, analytics_*), its row count and the SHA-256 of its rows in key order; --dump writes them as JSON
@@ -20,6 +21,7 @@ import json
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -55,13 +57,13 @@ def digest(db) -> dict[str, dict[str, object]]:
     return out
 
 
-def run_once(config: Path, job_name: str, profile: Path | None) -> tuple[float, dict, dict]:
-    """(CPU seconds, summary, digest) of one run of ``job_name`` on the clinic at ``config``."""
+def run_once(config: Path, job_name: str, profile: Path | None, now=NOW) -> tuple[float, dict, dict]:
+    """(CPU seconds, summary, digest) of one run of ``job_name`` at ``now`` on the clinic at ``config``."""
     from medjobs_tui.jobs import JobContext, get_handler
 
     settings, db = open_store(config)
     job = settings.jobs[job_name]
-    ctx = JobContext(db=db, settings=settings, job_name=job_name, job=job, now=NOW)
+    ctx = JobContext(db=db, settings=settings, job_name=job_name, job=job, now=now)
     handler = get_handler(job.job_type)
     if profile is not None:
         import cProfile
@@ -88,6 +90,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", type=Path, default=None, help="write the (last) run's cProfile here")
     parser.add_argument("--dump", type=Path, default=None, help="write summary and digest as JSON here")
+    parser.add_argument("--hours", type=float, default=0.0,
+                        help="run at the clinic's instant plus this many hours (other doses due, missed, ...)")
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     clinic, _ = build_clinic(args.cache, args.size)
@@ -96,7 +100,8 @@ def main() -> int:
         for k in range(args.repeat):
             config = fresh_copy(clinic, Path(tmp) / "run")
             last = k == args.repeat - 1
-            cpu, summary, found = run_once(config, args.job, args.profile if last else None)
+            cpu, summary, found = run_once(config, args.job, args.profile if last else None,
+                                           NOW + timedelta(hours=args.hours))
             if not (last and args.profile):
                 cpus.append(cpu)
     if args.dump:

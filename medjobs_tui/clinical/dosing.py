@@ -616,6 +616,44 @@ def plan_doses(plan: DosePlan, zone: ZoneInfo, start: datetime, end: datetime) -
     return [merged[k] for k in sorted(merged)]
 
 
+class WindowDoses:
+    """``plan_doses`` of many plans over the same windows, each distinct daily pattern's doses computed once.
+
+    Most orders are one ``daily`` step without ``count`` that began days before the window (every day at the
+    same few clock times, in the clinic's zone): their doses in a window are those of the pattern (the times, dose,
+    unit and step index, no bounds), computed once per pattern, zone and window, less those past the step's end.
+    ``doses(plan, zone, start, end)`` returns exactly what ``plan_doses(plan, zone, start, end)`` does (a new
+    list); a plan of any other shape, or a step starting less than two days before ``start`` (its first day could
+    fall in the window), goes through ``plan_doses`` itself. Why it is the same: with the step's start at least
+    two days before ``start``, ``plan_doses`` looks at the same local days and instants as for the pattern
+    (every day is a dose day when ``every`` is 1 or there is no start, and the start's local date is before the
+    first day looked at), and the step's bounds only filter whole instants (doses meeting at one instant pass
+    or fail together). Source: issue 10 item 2 (dose instants once per pattern, not per order)."""
+
+    LEAD = timedelta(days=2)
+
+    def __init__(self) -> None:
+        self._shared: dict[tuple[Any, ...], list[Dose]] = {}
+
+    def doses(self, plan: DosePlan, zone: ZoneInfo, start: datetime, end: datetime) -> list[Dose]:
+        """The doses of ``plan`` in [start, end) (aware), as ``plan_doses`` gives them."""
+        if len(plan.steps) != 1:
+            return plan_doses(plan, zone, start, end)
+        step = plan.steps[0]
+        if step.cadence != "daily" or step.count is not None or not step.times or start >= end \
+                or (step.start is not None and (step.every != 1 or step.start > start - self.LEAD)):
+            return plan_doses(plan, zone, start, end)
+        key = (step.times, step.index, step.dose, step.dose_unit, zone, start, end)
+        found = self._shared.get(key)
+        if found is None:
+            pattern = Step(index=step.index, sequence=step.sequence, cadence="daily", times=tuple(step.times),
+                           dose=step.dose, dose_unit=step.dose_unit)
+            found = self._shared[key] = step_doses(pattern, zone, start, end)
+        if step.end is None:
+            return list(found)
+        return [d for d in found if _in_step(step, d.at)]
+
+
 def step_in_force(plan: DosePlan, at: datetime) -> list[Step]:
     """The steps whose bounds contain instant ``at`` (the taper step in force), in sequence order."""
     return [s for s in plan.steps if _in_step(s, at)]

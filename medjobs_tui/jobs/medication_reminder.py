@@ -31,7 +31,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from medjobs_tui.clinical.dosing import Dose, DosePlan, daily_plan, dose_text, parse_clock_time, plan_doses
+from medjobs_tui.clinical.dosing import (
+    Dose, DosePlan, WindowDoses, daily_plan, dose_text, parse_clock_time, plan_doses,
+)
 from medjobs_tui.clinical.preferences import ReminderPreferences, ReminderTiming, reminder_timing, too_late
 from medjobs_tui.clock import iso, parse_iso
 from medjobs_tui.config import Settings
@@ -106,13 +108,15 @@ def _legacy_plan(times: tuple[str, ...], bounds_start: str | None, authored_on: 
 
 
 def order_doses(order: dict[str, Any], settings: Settings, start: datetime, end: datetime,
-                plan: DosePlan | None = None) -> list[Dose]:
+                plan: DosePlan | None = None, shared: WindowDoses | None = None) -> list[Dose]:
     """The doses (instant, dose, unit, step) of an order in [start, end), from ``order_plan`` (or ``plan``, the
-    caller's reading of it)."""
+    caller's reading of it). ``shared``: the caller's ``WindowDoses`` for many orders over the same windows (the
+    same doses, each daily pattern's computed once)."""
     if start >= end:
         return []
-    return plan_doses(plan if plan is not None else order_plan(order, settings), order_zone(order, settings),
-                      start, end)
+    plan = plan if plan is not None else order_plan(order, settings)
+    zone = order_zone(order, settings)
+    return shared.doses(plan, zone, start, end) if shared is not None else plan_doses(plan, zone, start, end)
 
 
 def order_dose_instants(order: dict[str, Any], settings: Settings, start: datetime, end: datetime,
@@ -171,15 +175,20 @@ def run(ctx: JobContext) -> dict[str, Any]:
     effects = dict(patients_with_preferences=len(prefs_of), opted_out_orders=counts["opted_out_skipped"],
                    lead_time_applied=0, quiet_hours_held=0, quiet_hours_not_held_critical=0,
                    held_past_catch_up=0, channel={})
+    shared = WindowDoses()                    # each daily pattern's doses in the window, computed once
+    texts: dict[datetime, str] = {}           # dose instant -> its UTC text (the dose log's key), made once
     for index, order in enumerate(eligible, start=1):
         ctx.progress(index, len(eligible))        # eligible orders looked at, for the dashboard's bar
         prefs = prefs_of.get(order["patient_id"], NO_PREFERENCES)
         zone = order_zone(order, settings)
         critical = bool(order.get("time_critical"))
         for dose in order_doses(order, settings, look_start, due_end + timedelta(minutes=prefs.lead_minutes),
-                                plans[order["id"]]):
+                                plans[order["id"]], shared):
             instant = dose.at
-            if (order["id"], iso(instant)) in logged:
+            text = texts.get(instant)
+            if text is None:
+                text = texts[instant] = iso(instant)
+            if (order["id"], text) in logged:
                 if now - catch_up <= instant < due_end:
                     counts["doses_already_confirmed"] += 1
                 continue
