@@ -45,8 +45,11 @@ from medjobs_tui.security.masking import error_reference, mask_exception
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS_PER_WORKER = 200
-"""A worker is recycled (replaced by a fresh one) after this many attempts."""
+MAX_ATTEMPTS_PER_WORKER = 1000
+"""A worker is recycled (replaced by a fresh one) after this many attempts. A recycle leaves its slot to
+the other workers for 0.1-0.2 s (pebble notices the exit at its 0.1 s status pass, then forks and
+initialises a worker); at 200 that cost 12-15% of the no-op throughput (bench/engine.py), at 1,000 it is
+amortised, and a real clinic's jobs (a few attempts a minute) still recycle every worker within a day or so."""
 RUNNER_WATCH_POLL_S = 0.25
 """Where pidfd is missing, how often (seconds) a worker checks that its runner still exists."""
 

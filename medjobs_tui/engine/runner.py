@@ -85,6 +85,7 @@ class Runner:
         self.capacity = {name: q.concurrency for name, q in settings.runner.queues.items()}
         self._pool = ThreadPoolExecutor(max_workers=sum(self.capacity.values()), thread_name_prefix="medjobs-worker")
         self._inflight: dict[int, Future] = {}
+        self._held: dict[int, str] = {}        # run id -> queue, of the runs in flight here
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -154,6 +155,8 @@ class Runner:
         started: list[int] = []
         self._ensure_live()
         while not self._stopping.is_set() and not self._blocked:
+            if self._every_slot_held():     # nothing can be claimed: spare the store a read
+                break
             try:
                 run = store_runs.claim_next(self.db, self.capacity, self.clock.now(), worker=self.id, only=only)
             except Exception as exc:  # noqa: BLE001 - a busy store: claim again at the next wake or poll
@@ -171,9 +174,17 @@ class Runner:
                     self._inflight[run["id"]] = holder[0]
                 else:
                     self._inflight[run["id"]] = self._pool.submit(self.execute_claimed, run)
+                self._held[run["id"]] = run["queue"]
         if started:
             self._changed()
         return started
+
+    def _every_slot_held(self) -> bool:
+        """True when this runner's own runs in flight fill every queue to its concurrency: no claim can
+        succeed (the store counts at least these as running), so the dispatcher need not ask the store."""
+        with self._lock:
+            held = list(self._held.values())
+        return all(held.count(queue) >= limit for queue, limit in self.capacity.items())
 
     # -------------------------------------------------------------------------- 3-4. execute, record
 
@@ -202,6 +213,7 @@ class Runner:
                     break
                 with self._lock:
                     self._inflight[run["id"]] = holder[0]
+                    self._held[run["id"]] = run["queue"]
                 self._changed()
                 status, after = self._execute(run, wake=False, claim_next=True)
         finally:
@@ -259,6 +271,7 @@ class Runner:
         finally:
             with self._lock:
                 self._inflight.pop(run["id"], None)
+                self._held.pop(run["id"], None)
                 if self._blocked.pop(run["id"], None) is not None and not self._blocked:
                     log.warning("outcomes are recorded again; claiming resumes")
             self._changed()

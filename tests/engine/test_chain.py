@@ -33,3 +33,19 @@ def test_a_worker_thread_moves_on_to_the_next_due_run_in_priority_order(tmp_path
         runner.stop()
     assert (tmp_path / "order.txt").read_text().split() == PRIORITY_ORDER
 
+
+
+def test_a_dispatcher_pass_while_this_runner_holds_every_slot_asks_the_store_nothing(tmp_path, clock, monkeypatch):
+    """Each trigger wakes the dispatcher; while the runner's own runs fill every queue no claim can succeed,
+    so the pass ends without a read. Once a slot is free it claims again."""
+    runner, console = make_runner(tmp_path, clock, "ok", one_queue=True)   # clinical 1, maintenance 1
+    run_id = console.trigger(NURSE, "backup")                               # clinical
+    claims = []
+    claim_next = store_runs.claim_next
+    monkeypatch.setattr(store_runs, "claim_next", lambda *a, **k: claims.append(1) or claim_next(*a, **k))
+    runner._held.update({101: "clinical", 102: "maintenance"})              # both slots held by this runner
+    assert runner.dispatch() == [] and claims == []
+    del runner._held[101]
+    assert runner.dispatch() == [run_id] and claims
+    runner.drain()
+    runner.stop()
