@@ -1308,6 +1308,17 @@ def user_role(obj: Ctx, name: str, role: str, review_role: str | None) -> None:
     out.print(f"{name} is now {role}{', ' + review_role if review_role else ''}", markup=False)
 
 
+@user.command("name")
+@click.argument("name")
+@click.argument("full_name")
+@click.pass_obj
+def user_name(obj: Ctx, name: str, full_name: str) -> None:
+    """Set NAME's printed name, FULL_NAME, shown on the signatures they make from now on."""
+    console, actor = obj.console()
+    console.set_user_full_name(actor, name, full_name)
+    out.print(f"{name}'s printed name is now {' '.join(full_name.split())}", markup=False)
+
+
 @user.command("disable")
 @click.argument("name")
 @click.pass_obj

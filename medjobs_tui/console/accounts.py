@@ -286,6 +286,18 @@ class AccountsMixin:
         self._audit_ok(actor, "user.role", f"user:{username}", {
             "from": user["role"], "to": role, "review_role": review_role})
 
+    def set_user_full_name(self, actor: Actor, username: str, full_name: str) -> None:
+        """Set ``username``'s printed name (shown on the signatures they make from now on, 21 CFR 11.50; a
+        signature already made keeps the name it was made with). Audited (the name itself is not: the audit
+        trail names users by user name). Raises ConsoleError for an unknown user or a bad name."""
+        self.authorise(actor, "user.name", f"user:{username}")
+        self._user(username)
+        name = check_full_name(full_name)
+        if name is None:
+            raise ConsoleError("give the printed name, e.g. \"Tess Lead\"")
+        self._set(username, end_sessions=False, full_name=name)
+        self._audit_ok(actor, "user.name", f"user:{username}")
+
     def unlock_user(self, actor: Actor, username: str) -> None:
         """Lift ``username``'s sign-in lockout and reset their failure count. Audited."""
         self.authorise(actor, "user.unlock", f"user:{username}")

@@ -11,7 +11,7 @@ import yaml
 
 from medjobs_tui.clock import FixedClock
 from medjobs_tui.config import ConfigError, load_settings
-from medjobs_tui.console import CUSTODIAN, Actor, Console, PermissionDenied, SignInFailed
+from medjobs_tui.console import CUSTODIAN, Actor, Console, ConsoleError, PermissionDenied, SignInFailed
 from medjobs_tui.console.signoff import STALE_NOTE, SignoffRefused, validated_config_sha256
 from medjobs_tui.security import audit
 from medjobs_tui.store import StoreError, connect
@@ -492,3 +492,24 @@ def test_the_reports_sign_off_section_says_who_signed_what_when_with_which_meani
         assert "- Compliance Review is not complete: 0 of 4 items signed (1 stale)" in text
     finally:
         console.close()
+
+
+def test_an_admin_corrects_a_printed_name_new_signatures_carry_it_old_ones_keep_theirs(cli_clinic):
+    console, config = cli_clinic
+    admin = Actor(ADMIN_NAME, "admin")
+    first = sign(console, "technical_review.code_review", "tess.lead")
+    with pytest.raises(PermissionDenied):
+        console.set_user_full_name(actor("sam.security"), "tess.lead", "Someone Else")
+    with pytest.raises(ConsoleError, match="at most 80 printable characters"):
+        console.set_user_full_name(admin, "tess.lead", "Tess\x1b[2J Lead")
+    console.set_user_full_name(admin, "tess.lead", "  Tess   Q. Lead ")
+    assert [e["outcome"] for e in entries(console, "user.name")] == ["ok", "denied"]   # newest first
+    assert "Tess" not in (entries(console, "user.name")[0]["detail"] or "")   # the audit trail names user names
+    second = sign(console, "technical_review.tests_passing", "tess.lead")
+    assert (first.printed_name, second.printed_name) == ("Tess Lead", "Tess Q. Lead")
+    assert console.signoff_state().item("technical_review.code_review").signature.printed_name == "Tess Lead"
+
+    code, out, err = medjobs(config, "--user", ADMIN_NAME, "user", "name", "pat.manager", "Patricia Manager")
+    assert code == 0, err
+    assert "pat.manager's printed name is now Patricia Manager" in out
+    assert sign(console, "compliance_review.documentation_complete", "pat.manager").printed_name == "Patricia Manager"
