@@ -79,8 +79,10 @@ def record(db, settings: Settings, run: dict[str, Any], outcome: Outcome, now: d
                 then()
     finally:
         staging.discard(staged)
-    log.info("run %s of %s attempt %s %s in %.2f s: now %s", run["id"], run["job_name"], run["attempt"],
-             outcome.status, outcome.duration_s, status)
+    level = (logging.ERROR if status == "dead" else logging.INFO if outcome.status == "succeeded"
+             else logging.WARNING)                       # a failed attempt with a retry left is a warning
+    log.log(level, "run %s of %s attempt %s %s in %.2f s: now %s", run["id"], run["job_name"], run["attempt"],
+            outcome.status, outcome.duration_s, status)
     return status
 
 

@@ -56,12 +56,15 @@ def log_path(settings: Settings) -> Path:
 
 
 class _PrivateRotatingFileHandler(RotatingFileHandler):
-    """A RotatingFileHandler whose files are created 0600 (whatever the umask) in a 0700 folder."""
+    """A RotatingFileHandler whose files are 0600 (whatever the umask) in a 0700 folder; a file or folder
+    found with wider modes (copied in, made by another tool) is narrowed when opened."""
 
     def _open(self):
         folder = Path(self.baseFilename).parent
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(folder, 0o700)
         fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.fchmod(fd, 0o600)
         return os.fdopen(fd, "a", encoding="utf-8")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import stat
 
 import pytest
@@ -138,3 +139,17 @@ def test_the_headless_runner_writes_the_file_a_console_reads(settings, clinic_co
     finally:
         for handler in list(runlog._INSTALLED.values()):
             runlog.uninstall(handler)
+
+
+def test_a_log_file_and_folder_found_with_wider_modes_are_narrowed(settings):
+    path = runlog.log_path(settings)
+    path.parent.mkdir(parents=True)
+    path.write_text("")
+    os.chmod(path.parent, 0o755)
+    os.chmod(path, 0o644)                       # as a copy or a checkout leaves it
+    handler = runlog.install(settings)
+    try:
+        logging.getLogger("medjobs_tui.engine.runner").warning("run 1 of backup failed")
+    finally:
+        runlog.uninstall(handler)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700

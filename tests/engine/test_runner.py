@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import os
 import time
 from datetime import timedelta
@@ -80,10 +82,15 @@ def test_queue_concurrency_limit_is_respected_by_claims(tmp_path, clock):
     assert [q for _, q in claimed].count("maintenance") == 1
 
 
-def test_failed_run_is_retried_until_attempts_are_exhausted_then_dead(tmp_path, clock):
+def test_failed_run_is_retried_until_attempts_are_exhausted_then_dead(tmp_path, clock, caplog):
     runner, console = make_runner(tmp_path, clock, "fail", retry={"max_attempts": 3, "delay": 0})
     run_id = console.trigger(NURSE, "refill_check")
-    runner.drain()
+    with caplog.at_level(logging.INFO, logger="medjobs_tui.engine"):
+        runner.drain()
+    # the runner's log says it at the level it deserves: a retry is a warning, a dead run an error
+    levels = [(r.levelname, r.getMessage().rsplit(": now ", 1)[1]) for r in caplog.records
+              if r.getMessage().startswith(f"run {run_id} of refill_check attempt")]
+    assert levels == [("WARNING", "queued"), ("WARNING", "queued"), ("ERROR", "dead")]
     run = console.run(run_id)
     assert (run.status, run.attempt) == ("dead", 3)
     assert history(runner, run_id) == ["queued", "running", "failed", "queued", "running", "failed", "queued",
