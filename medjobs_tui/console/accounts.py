@@ -37,8 +37,8 @@ CUSTODIAN = Actor("custodian", "custodian")
 """Whoever holds the machine's key file or the recovery key, acting where no one can sign in:
 creating a clinic (``medjobs init``, the demo's first start) and emergency access (``medjobs recover``)."""
 
-RESERVED_NAMES = frozenset({"runner", "custodian", "root", "system"})
-"""Names no person may have (service identities and look-alikes)."""
+RESERVED_NAMES = auth.RESERVED_NAMES
+"""Names no person may have (service identities and look-alikes): ``security.auth.RESERVED_NAMES``."""
 
 DEMO_USERS = (
     ("demo.admin", "admin", None),

@@ -67,6 +67,26 @@ def _name_key(audit_key: bytes, username: str) -> str:
     return hmac.new(audit_key, b"medjobs sign-in failures\0" + username.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+UNKNOWN_NAME_PREFIX = "unknown-name:"
+"""How the audit trail names a sign-in attempt under a name that is no user: this prefix and the first 12 hex
+digits of the name's keyed hash (``_name_key``). What was typed is never written (it is often a password typed
+into the wrong field, or anything else a person may type); repeated attempts under one name still share one
+pseudonym, so an auditor sees a guessing run."""
+
+
+RESERVED_NAMES = frozenset({"runner", "custodian", "root", "system"})
+"""Names no person may take: MedJobs' service identities (and root/system). An attempt under one is audited
+under the name itself."""
+
+
+def audit_name(audit_key: bytes, username: str, is_user: bool) -> str:
+    """The name the audit trail records for a sign-in attempt as ``username``: the name itself when a user has
+    it or it is reserved, else ``unknown-name:<12 hex>`` (a keyed hash; see UNKNOWN_NAME_PREFIX)."""
+    if is_user or username in RESERVED_NAMES:
+        return username
+    return UNKNOWN_NAME_PREFIX + _name_key(audit_key, username)[:12]
+
+
 def lockout_seconds(failures: int) -> int:
     """Seconds of lockout after ``failures`` consecutive failures: 0 below LOCKOUT_AFTER, then 30, 60,
     120 … doubling, at most LOCKOUT_MAX_S."""
@@ -97,9 +117,10 @@ def authenticate(db: sqlite_utils.Database, username: str, password: str, now: d
     name_key = None if user else _name_key(audit_key, username)
     known = store_users.name_failures(db, name_key) if name_key else None
     failures_so_far = user["failed_signins"] if user else (known["failures"] if known else 0)
+    who = audit_name(audit_key, username, user is not None)
 
     def refuse(reason: str, message: str, detail: dict[str, Any] | None = None, exc=SignInError, **kw):
-        audit.record(db, key=audit_key, actor=username, role=role, action=action, target=f"user:{username}", outcome="denied",
+        audit.record(db, key=audit_key, actor=who, role=role, action=action, target=f"user:{who}", outcome="denied",
                      at=now, detail={"reason": reason, **(detail or {})})
         raise exc(message, **kw) if kw else exc(message)
 
@@ -119,7 +140,7 @@ def authenticate(db: sqlite_utils.Database, username: str, password: str, now: d
             else:
                 store_users.record_name_failure(db, name_key, failures, until, now, keep=UNKNOWN_NAMES_KEPT)
         if lock:
-            audit.record(db, key=audit_key, actor=username, role=role, action="user.lockout", target=f"user:{username}",
+            audit.record(db, key=audit_key, actor=who, role=role, action="user.lockout", target=f"user:{who}",
                          outcome="ok", at=now, detail={"failures": failures, "seconds": lock})
         refuse("unknown user" if user is None else "wrong password", BAD_CREDENTIALS, {"failures": failures})
     if not user["enabled"]:

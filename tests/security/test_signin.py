@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from medjobs_tui.console import CUSTODIAN, Actor, Console, ConsoleError, SignInFailed
+from medjobs_tui.security import audit as audit_log
 from medjobs_tui.security import auth
 from medjobs_tui.security.passwords import (
     OWASP, HashParams, PasswordRuleError, check_password_rules, generate_password, hash_password, parse_phc,
@@ -183,7 +184,7 @@ def test_a_made_up_name_locks_out_like_a_real_user(console, clock):
     assert real[4] == "0s: wrong user name or password" and real[5].startswith("29s: too many failed sign-ins: NAME")
     assert "locked out for another 15 min" in real[-1]
     lockouts = [(a, d["seconds"]) for a, _, _, d in audit(console, "user.lockout")]
-    assert [s for a, s in lockouts if a == "nurse.kimm"] == [s for a, s in lockouts if a == "nurse.kim"]
+    assert [s for a, s in lockouts if a.startswith("unknown-name:")] == [s for a, s in lockouts if a == "nurse.kim"]
 
 
 def test_failures_of_made_up_names_are_kept_under_a_keyed_hash_and_bounded(console, clock, monkeypatch):
@@ -225,10 +226,31 @@ def test_sign_in_is_audited_ok_and_denied_without_the_password(console):
     with pytest.raises(SignInFailed, match="wrong user name or password"):
         console.sign_in("nobody", PASSWORD)                       # an unknown user: the same message
     entries = audit(console, "signin")
-    assert [(a, o) for a, _, o, _ in entries] == [("nurse.kim", "ok"), ("nobody", "denied")]
+    assert [(a, o) for a, _, o, _ in entries] == [("nurse.kim", "ok"), (auth.audit_name(console.keys.audit, "nobody",
+                                                                                          False), "denied")]
     assert entries[1][3] == {"reason": "unknown user", "failures": 1}
     everything = json.dumps(audit(console))
     assert PASSWORD not in everything and "$argon2id" not in everything
+
+
+def test_a_name_that_is_no_user_never_reaches_the_audit_trail(console, clock):
+    """What is typed into the user-name field is often a password (focus in the wrong field) or anything
+    else: the trail names such attempts by a keyed pseudonym, the same for the same name (a guessing run
+    shows), and never the text."""
+    typed = "a036o-dj83n-lhk12-crc0e"                      # a password, typed where the name goes
+    for _ in range(6):                                     # past the lockout: user.lockout is written too
+        clock.advance(3600)
+        with pytest.raises(SignInFailed):
+            console.sign_in(typed, "anything-at-all-1")
+    with pytest.raises(SignInFailed):
+        console.sign_in("other-typed-text", "anything-at-all-1")
+    rows = console.db.execute("SELECT actor, target, detail FROM audit_log").fetchall()
+    assert typed not in json.dumps(rows) and "other-typed-text" not in json.dumps(rows)
+    actors = [a for a, _, _ in rows if a.startswith("unknown-name:")]
+    assert len(set(actors)) == 2                            # one pseudonym per name typed
+    assert [a for a, _, _, _ in audit(console, "user.lockout")] == [actors[0]] * 2   # the 5th and 6th failures
+    assert {t for a, t, _ in rows if a.startswith("unknown-name:")} == {f"user:{a}" for a in actors}
+    assert audit_log.verify(console.db, console.keys.audit).ok           # the chain holds
 
 
 # ------------------------------------------------------------------------------------- users
