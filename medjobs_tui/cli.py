@@ -454,16 +454,22 @@ def _dose_command(status: str, meaning: str):
     @click.option("--at", "at", default=None,
                   help="when it happened: 'YYYY-MM-DD HH:MM' local or ISO 8601 with offset (default: now)")
     @click.pass_obj
-    def command(obj: Ctx, order_id: int, instant: str, at: str | None) -> None:
+    def command(obj: Ctx, order_id: int, instant: str, at: str | None, early: bool = False) -> None:
         console, actor = obj.console()
-        done = console.record_dose(actor, order_id, instant, status, at=at)
+        done = console.record_dose(actor, order_id, instant, status, at=at, early=early)
         replaced = f" (was {done.previous}; kept in the dose's history)" if done.previous else ""
         out.print(f"order {done.order_id} ({done.patient}), dose due {done.local_time}: {done.status}{replaced}",
                   markup=False)
 
     command.__doc__ = (f"Record that the dose of ORDER_ID due at INSTANT was {meaning}.\n\n"
                        "INSTANT: 'YYYY-MM-DD HH:MM' in the patient's local time, or ISO 8601 with an offset. "
-                       "A confirmation always wins over 'reminder missed'; the earlier entry stays in the history.")
+                       "A confirmation always wins over 'reminder missed'; the earlier entry stays in the history. "
+                       "The same status twice is refused."
+                       + (" A dose is recorded taken at most 2 h before it is due (ISMP timely administration) "
+                          "unless --early says it really was taken earlier." if status == "taken" else ""))
+    if status == "taken":
+        command = click.option("--early", is_flag=True,
+                               help="the dose really was taken more than 2 h before it was due (recorded as early)")(command)
     return dose.command(status)(command)
 
 

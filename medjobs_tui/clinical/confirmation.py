@@ -16,6 +16,8 @@ scheduled, per patient, medication and day); issue 7 item 4 (a confirmation alwa
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 CONFIRMATIONS = ("taken", "skipped", "refused")
 """What a person records about a dose: taken (the patient took it), skipped (not given, e.g. held on a
 clinician's instruction), refused (the patient declined it)."""
@@ -45,3 +47,36 @@ def entry_stands(current: str | None, incoming: str) -> bool:
         return True
     return incoming in CONFIRMATIONS
 
+
+
+EARLY_WINDOW = timedelta(hours=2)
+"""How long before its scheduled instant a dose may be recorded ``taken``: 2 hours. Source: ISMP Acute Care
+Guidelines for Timely Administration of Scheduled Medications (2011), the basis of CMS's revised 42 CFR
+482.23(c) guidance: non-time-critical scheduled medications are given within 1 hour (more often than daily)
+or 2 hours (daily or less often) before or after the scheduled time; 2 hours is the widest such window. A dose
+taken earlier than that is an early dose (a wrong-time event), recorded only when the person says so."""
+
+
+def confirmation_refused(current: str | None, incoming: str, dose_instant: datetime, occurred_at: datetime, *,
+                         early: bool = False) -> str | None:
+    """Why a person's ``incoming`` confirmation of a dose is refused, or None when it may be recorded.
+
+    ``current``: the dose's status now (None: no entry); ``dose_instant``: its scheduled instant and
+    ``occurred_at``: when it happened (aware datetimes); ``early``: the person states the dose was really
+    taken before the window.
+    - The same confirmation again (``taken`` over ``taken``) changes nothing and is refused: a repeated key
+      press or command must not record a dose twice. A different one is a correction and stands.
+    - ``taken`` more than EARLY_WINDOW before the scheduled instant is refused unless ``early``: one key
+      press hours ahead would otherwise cancel the patient's reminder for a dose not given.
+    Raises ValueError for a status that is not one of STATUSES or a naive datetime.
+    """
+    if not entry_stands(current, incoming):
+        return f"a {current!r} entry of that dose stands"
+    if dose_instant.tzinfo is None or occurred_at.tzinfo is None:
+        raise ValueError("confirmation_refused: give aware datetimes")
+    if current == incoming:
+        return f"already recorded {incoming}"
+    if incoming == "taken" and not early and occurred_at < dose_instant - EARLY_WINDOW:
+        return (f"a dose is recorded taken at most {EARLY_WINDOW.total_seconds() / 3600:g} h before it is due "
+                "(ISMP timely administration)")
+    return None

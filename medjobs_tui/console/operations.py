@@ -297,7 +297,7 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
         return report
 
     def record_dose(self, actor: Actor, order_id: int, dose_instant: datetime | str, status: str, *,
-                    at: datetime | str | None = None) -> DoseConfirmation:
+                    at: datetime | str | None = None, early: bool = False) -> DoseConfirmation:
         """Record what happened to one scheduled dose of order ``order_id``: ``status`` taken, skipped or
         refused (``clinical.confirmation.CONFIRMATIONS``). Audited (``dose.record``), allowed or refused.
 
@@ -307,12 +307,14 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
         repeated time its first occurrence). It must be a dose of the order's plan, at most a day ahead.
         ``at``: when it happened (same forms; default now), never in the future.
         A confirmation always wins over the system's ``reminder_missed`` / ``missed`` and over an
-        earlier confirmation (a correction); the earlier entry stays in the dose's history
-        (``clinical.confirmation.entry_stands``). The entry is keyed by the scheduled instant, so
+        earlier, different confirmation (a correction); the earlier entry stays in the dose's history
+        (``clinical.confirmation.entry_stands``). The same confirmation twice is refused, and ``taken`` more
+        than 2 h before the dose is due unless ``early`` (the person states it was taken early; audited as
+        such) (``clinical.confirmation.confirmation_refused``, ISMP timely administration). The entry is keyed by the scheduled instant, so
         adherence credits the dose to the local day it was due, whenever it is confirmed.
         Raises ConsoleError / PermissionDenied.
         """
-        from medjobs_tui.clinical.confirmation import CONFIRMATIONS, entry_stands
+        from medjobs_tui.clinical.confirmation import CONFIRMATIONS, EARLY_WINDOW, confirmation_refused
         from medjobs_tui.jobs.medication_reminder import order_doses, order_zone
 
         self.authorise(actor, "dose.record", f"order:{order_id}")
@@ -337,18 +339,27 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
             times = ", ".join(d.at.astimezone(zone).strftime("%H:%M") for d in that_day) or "none"
             raise ConsoleError(f"order {order_id} has no dose due at {instant.astimezone(zone):%Y-%m-%d %H:%M} "
                                f"({zone.key}); its doses that day: {times}")
+        due = f"{instant.astimezone(zone):%Y-%m-%d %H:%M %Z}"
         with transaction(self.db):
             current = store_doses.current_entry(self.db, order_id, iso(instant))
             previous = current["status"] if current else None
-            if not entry_stands(previous, status):  # pragma: no cover - a confirmation always stands
-                raise ConsoleError(f"a {previous!r} entry of that dose stands; {status!r} was not recorded")
+            refused = confirmation_refused(previous, status, instant, occurred, early=early)
+            if refused is not None:
+                if previous == status and current is not None:
+                    by = f" by {current['recorded_by']}" if current["recorded_by"] else ""
+                    refused += f"{by} at {parse_iso(current['recorded_at']).astimezone(zone):%H:%M %Z}"
+                elif status == "taken" and previous != status:
+                    refused += (f"; order {order_id}'s dose due {due} can be recorded taken from "
+                                f"{(instant - EARLY_WINDOW).astimezone(zone):%H:%M %Z} (if it was really "
+                                "taken earlier: `medjobs dose taken --early --at TIME`)")
+                raise ConsoleError(f"{refused}; nothing recorded")
             history_id = store_doses.write_entry(
                 self.db, medication_request_id=order_id, patient_id=order["patient_id"], dose_instant=iso(instant),
                 status=status, occurred_at=iso(occurred), recorded_at=iso(now), recorded_by=actor.username)
         self._audit_ok(actor, "dose.record", f"order:{order_id}",
-                       {"status": status, "previous": previous, "history_id": history_id})
+                       {"status": status, "previous": previous, "history_id": history_id, **({"early": True} if early else {})})
         return DoseConfirmation(order_id=order_id, patient=order["pseudonym"], dose_instant=instant,
-                                local_time=f"{instant.astimezone(zone):%Y-%m-%d %H:%M %Z}", status=status,
+                                local_time=due, status=status,
                                 previous=previous, occurred_at=occurred, history_id=history_id)
 
     def dose_history(self, order_id: int, dose_instant: datetime | str) -> list[dict[str, Any]]:

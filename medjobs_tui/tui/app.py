@@ -799,9 +799,18 @@ class MedJobsApp(SignoffActions, App[None]):
             self.cancel_runs([int(key)])
 
     def action_dose_taken(self) -> None:
-        """Record the selected dose as taken (``medjobs dose taken``): the console checks the role and audits."""
-        if (key := self._selected("doses")) is not None:
-            self.run_command(partial(commands.dose_taken, self.operations, self.actor, key))
+        """Record the selected dose as taken (``medjobs dose taken``) once the user confirms it (one key must not
+        cancel a patient's reminder by mistake): the console checks the role, the timing and audits."""
+        if (key := self._selected("doses")) is None:
+            return
+        command = partial(commands.dose_taken, self.operations, self.actor, key)
+
+        def answered(ok: bool | None) -> None:
+            if ok:
+                self.run_command(command)
+
+        self.push_screen(ConfirmScreen("Record this dose as taken now?", commands.dose_words(key, self.zone),
+                                       yes="Taken"), callback=answered)
 
     def action_selftest(self) -> None:
         """Run the self-test (Validation tab): a worker runs it, the line under the table shows the result."""

@@ -33,6 +33,15 @@ def cancel(console: Console, actor: Actor, run_id: int) -> str:
     return f"Cancelled run {run_id}"
 
 
+def dose_words(row_key: str, zone) -> str:
+    """The dose of a Doses-tab row key (``<order>@<UTC ISO instant>``) in words, in clinic time ``zone``:
+    ``order 61, due Sun 29 Nov 20:00 EST``."""
+    from datetime import datetime
+
+    order, _, instant = row_key.partition("@")
+    return f"order {order}, due {datetime.fromisoformat(instant).astimezone(zone):%a %d %b %H:%M %Z}"
+
+
 def dose_taken(console: Console, actor: Actor, row_key: str) -> str:
     """Record the dose of a Doses-tab row (key ``<order>@<UTC ISO instant>``) as taken, now."""
     from datetime import datetime

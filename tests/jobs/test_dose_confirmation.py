@@ -183,3 +183,64 @@ def test_cli_dose_taken_and_history(clinic, clinic_config):
     assert result.exit_code == 0 and "reminder_missed" in result.output and "nurse" in result.output
     result = runner.invoke(main, base + ["dose", "refused", str(oid), "2026-11-28 23:10"])
     assert result.exit_code == 1 and "no dose due at" in result.output
+
+
+def test_the_same_confirmation_twice_records_nothing_and_says_who_recorded_it(clinic):
+    settings, db, oid = clinic
+    console = console_at(settings, utc(2026, 11, 29, 6, 0))
+    console.record_dose(NURSE, oid, "2026-11-28 23:30", "taken")
+    with pytest.raises(ConsoleError, match=r"^already recorded taken by nurse at 01:00 EST; nothing recorded$"):
+        console.record_dose(Actor("other.nurse", "operator"), oid, "2026-11-28 23:30", "taken")
+    assert [h["status"] for h in console.dose_history(oid, "2026-11-28 23:30")] == ["taken"]
+    console.close()
+
+
+def test_taken_is_refused_more_than_two_hours_before_the_dose_unless_stated_early(clinic):
+    settings, db, oid = clinic
+    # 23:30 EST dose of 29 Nov (04:30 UTC on 30 Nov); the nurse presses at 21:29 local: 2 h 1 min early
+    console = console_at(settings, utc(2026, 11, 30, 2, 29))
+    with pytest.raises(ConsoleError, match=r"^a dose is recorded taken at most 2 h before it is due \(ISMP timely "
+                                           r"administration\); order \d+'s dose due 2026-11-29 23:30 EST can be "
+                                           r"recorded taken from 21:30 EST"):
+        console.record_dose(NURSE, oid, "2026-11-29 23:30", "taken")
+    with pytest.raises(ConsoleError, match="at most 2 h before it is due"):    # an --at before the window too
+        console.record_dose(NURSE, oid, "2026-11-29 23:30", "taken", at="2026-11-29 12:00")
+    assert console.dose_history(oid, "2026-11-29 23:30") == []
+    console.clock.set(utc(2026, 11, 30, 2, 30))                                  # 21:30: inside the window
+    assert console.record_dose(NURSE, oid, "2026-11-29 23:30", "taken").status == "taken"
+    # held ahead of time by a clinician: skipped may be recorded before the window
+    assert console.record_dose(NURSE, oid, "2026-11-30 02:30", "skipped").status == "skipped"
+    # a dose really taken early is recorded when the person says so, and the audit entry says it was early
+    console.clock.set(utc(2026, 11, 30, 12, 0))                                  # 07:00 on 30 Nov
+    done = console.record_dose(NURSE, oid, "2026-11-30 23:30", "taken", at="2026-11-30 07:00", early=True)
+    assert done.status == "taken"
+    detail = json.loads(db.execute("SELECT detail FROM audit_log WHERE action = 'dose.record' ORDER BY id DESC"
+                                   " LIMIT 1").fetchone()[0])
+    assert detail["early"] is True
+    console.close()
+
+
+def test_cli_dose_taken_early_needs_early(clinic, clinic_config):
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from click.testing import CliRunner
+
+    from medjobs_tui.cli import main
+    from tests.conftest import make_user, password_file
+
+    settings, db, oid = clinic
+    make_user(settings, "nurse", "operator")
+    zone, now = ZoneInfo("America/New_York"), datetime.now(timezone.utc)
+    # the CLI runs on the real clock: a dose of this order due between 2 h 5 min and 23 h 55 min from now
+    today = now.astimezone(zone).date()
+    instants = sorted(datetime.combine(today + timedelta(days=d), datetime.strptime(t, "%H:%M").time(), zone)
+                      for d in (0, 1) for t in ("02:30", "23:30"))
+    due = next(i for i in instants if timedelta(hours=2, minutes=5) < i - now < timedelta(hours=23, minutes=55))
+    runner = CliRunner(env={"MEDJOBS_PASSWORD_FILE": str(password_file(clinic_config.parent))})
+    base = ["--config", str(clinic_config), "--user", "nurse", "dose", "taken", str(oid), f"{due:%Y-%m-%d %H:%M}"]
+    refused = runner.invoke(main, base)
+    assert refused.exit_code == 1 and "at most 2 h before it is due" in refused.output
+    done = runner.invoke(main, base + ["--early"])
+    assert done.exit_code == 0, done.output
+    assert f"dose due {due:%Y-%m-%d %H:%M %Z}: taken" in done.output

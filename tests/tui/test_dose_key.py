@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from datetime import date
 
+from textual.widgets import Static
+
 from medjobs_tui.console import Actor
 from medjobs_tui.tui.app import MedJobsApp
+from medjobs_tui.tui.screens.prompts import ConfirmScreen
 from tests.tui.pilot import cell, notices, select, settle, wait_until
 
 SIZE = (120, 40)
@@ -23,7 +26,13 @@ async def test_d_records_the_selected_dose_as_taken(clinic):
         await pilot.press("6")
         await settle(pilot)
         select(app, "doses", key)
-        await pilot.press("d")
+        await pilot.press("d")                                      # asks first: one key must not record a dose
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the question")
+        assert str(app.screen.query_one("#confirm-detail", Static).content) == f"order {dose.order}, due Sun 29 Nov 08:00 EST"
+        await pilot.press("n")
+        await settle(pilot)
+        assert clinic.console.dose_history(dose.order, dose.at) == []     # no: nothing recorded
+        await pilot.press("d", "y")
         await wait_until(pilot, lambda: cell(app, "doses", key, "status") == "taken", what="taken status")
         assert any(f"Dose of order {dose.order} due 2026-11-29 08:00 EST recorded as taken" in n
                    for n in notices(app))
@@ -43,7 +52,26 @@ async def test_d_is_refused_for_a_role_that_may_not_record_doses(clinic):
         await settle(pilot)
         select(app, "doses", key)
         assert app.check_action("dose_taken", ()) is False          # not offered to a reviewer
-        app.action_dose_taken()                                      # asked anyway: the console refuses
+        app.action_dose_taken()                                      # asked anyway (and confirmed): the console refuses
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the question")
+        await pilot.press("y")
         await wait_until(pilot, lambda: any("may not record what happened to a dose" in n for n in notices(app)),
                          what="refusal toast")
     assert clinic.console.dose_history(dose.order, dose.at) == []
+
+
+async def test_d_again_on_a_taken_dose_records_nothing_twice(clinic):
+    doses = clinic.console.doses(clinic.actor, TODAY)
+    dose = next(d for d in doses if d.local.strftime("%H:%M") == "08:00" and d.status == "due")
+    key = f"{dose.order}@{dose.at.isoformat()}"
+    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("6")
+        await settle(pilot)
+        select(app, "doses", key)
+        await pilot.press("d", "y")
+        await wait_until(pilot, lambda: cell(app, "doses", key, "status") == "taken", what="taken status")
+        await pilot.press("d", "y")
+        await wait_until(pilot, lambda: any("already recorded taken by" in n for n in notices(app)), what="refusal")
+    assert len(clinic.console.dose_history(dose.order, dose.at)) == 1
