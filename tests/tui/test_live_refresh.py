@@ -90,10 +90,14 @@ async def test_a_failing_refresh_is_shown_once_and_the_next_one_recovers(clinic)
 
     clinic.console.snapshot = flaky_snapshot
     app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.05, tab="queue")
+    told: list[str] = []                    # every notice given (a toast expires after seconds: on a loaded
+    real_notify = app.notify                # machine it can be gone before the test reads the screen)
+    app.notify = lambda message, *a, **kw: (told.append(str(message)), real_notify(message, *a, **kw))[1]
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        assert notices(app).count("store is busy") == 1      # two failures, one notice
-        assert app.is_running and app.latest is not None
+        await wait_until(pilot, lambda: app.latest is not None, what="a refresh after the failures")
+        assert told.count("store is busy") == 1               # two failures, one notice
+        assert app.is_running
 
 
 async def test_no_repaint_while_a_modal_is_open_then_the_latest_is_painted(clinic):
