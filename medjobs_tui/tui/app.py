@@ -20,6 +20,7 @@ from rich.text import Text
 from textual import events, on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.containers import Vertical
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
@@ -191,7 +192,8 @@ class MedJobsApp(SignoffActions, App[None]):
                 tooltip="Sign the selected item (password again; meaning and comment)"),
         Binding("x", "revoke", "Revoke", id="signoff.revoke",
                 tooltip="Revoke the selected item's signature (a new signed entry; password again)"),
-        Binding("slash", "filter", "Filter", key_display="/", id="filter",
+        # a priority binding: the box is focused before the keys typed after `/` are routed (none reaches a hotkey)
+        Binding("slash", "filter", "Filter", key_display="/", id="filter", priority=True,
                 tooltip="Filter this tab: job:NAME status:dead since:2h words..."),
         Binding("e", "export", "Export", id="export", tooltip="Export this tab's rows (as filtered) to CSV or JSON"),
         Binding("escape", "clear", "Clear", show=False, id="clear",
@@ -287,8 +289,10 @@ class MedJobsApp(SignoffActions, App[None]):
                         yield Static("", id=validation_tab.SELFTEST_ID, classes="preview")
                     if spec.empty:
                         yield Static(spec.empty, id=f"{spec.id}-empty", classes="empty-hint")
-        yield Input(placeholder="filter: job:NAME status:dead,failed since:2h words…  (enter applies, escape clears)",
-                    id="filter-input")
+        with Vertical(id="filter-box"):
+            yield Input(placeholder="filter: job:NAME status:dead,failed since:2h words…  (enter applies, escape clears)",
+                        id="filter-input")
+            yield Static("", id="filter-error", markup=False)
         yield Footer()
 
     async def on_mount(self) -> None:
@@ -298,7 +302,7 @@ class MedJobsApp(SignoffActions, App[None]):
         if isinstance(theme, str) and theme in self.available_themes:
             self.theme = theme
         self.theme_changed_signal.subscribe(self, lambda theme: prefs.save(theme=theme.name))
-        self.query_one("#filter-input").display = False
+        self.show_filter_box(False)
         if self.actor is None:
             # awaited: the sign-in screen is mounted (its field focused) before the first key is handled
             await self.push_screen(LoginScreen(self.title, self.login_name,
@@ -613,8 +617,17 @@ class MedJobsApp(SignoffActions, App[None]):
         field = self.query_one("#filter-input", Input)
         current = self.filters.get(self.active_tab)
         field.value = current.text if current else ""
-        field.display = True
-        field.focus()
+        self.show_filter_box(True)
+        self.screen.set_focus(field)      # at once: the keys typed right after `/` (a burst) land in the box
+
+    def show_filter_box(self, shown: bool, error: str = "") -> None:
+        """Show or hide the filter line; ``error`` (why the text typed cannot be read) stays under it, the
+        line open and focused, until the filter is corrected or escape closes it."""
+        self.query_one("#filter-box").display = shown
+        self.query_one("#filter-input").display = shown
+        note = self.query_one("#filter-error", Static)
+        note.update(error)
+        note.display = bool(error)
 
     @on(Input.Submitted, "#filter-input")
     def _filter_submitted(self, event: Input.Submitted) -> None:
@@ -632,6 +645,9 @@ class MedJobsApp(SignoffActions, App[None]):
             parsed = filters.parse(text, columns, self.operations.clock.now(), self.zone)
         except filters.FilterError as exc:
             self.toast(str(exc), title="Filter", severity="warning")
+            if field.display:                 # typed in the box: it stays open, the error under it, keys go on there
+                self.show_filter_box(True, str(exc))
+                self.screen.set_focus(field)
             return False
         if parsed:
             self.filters[tab] = parsed
@@ -639,7 +655,7 @@ class MedJobsApp(SignoffActions, App[None]):
                 self.log_level = parsed.level
         else:
             self.filters.pop(tab, None)
-        field.display = False
+        self.show_filter_box(False)
         tabbed = self.query_one(TabbedContent)
         tabbed.get_tab(tab).label = f"{title} ⧩ {parsed.text}" if parsed else title
         if tabbed.active != tab:
@@ -665,7 +681,7 @@ class MedJobsApp(SignoffActions, App[None]):
         """escape in the filter line closes it, leaving the filter as it was."""
         if event.key == "escape" and isinstance(self.focused, Input) and self.focused.id == "filter-input":
             event.stop()
-            self.focused.display = False
+            self.show_filter_box(False)
             self._focus_tab(self.active_tab)
 
     def action_mark(self) -> None:

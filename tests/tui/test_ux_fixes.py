@@ -1,0 +1,40 @@
+"""Pilot tests of the fresh-user fixes: what a tester found confusing or unsafe in the dashboard, pressed as a
+person does and read off the screen."""
+
+from __future__ import annotations
+
+from textual.widgets import Input, Static
+
+from medjobs_tui.tui.app import MedJobsApp
+from tests.tui.pilot import burst, first_paint, key_names, wait_until
+
+SIZE = (120, 40)
+
+
+async def test_a_bad_filter_keeps_the_box_open_with_the_error_and_later_keys_are_text(seeded_clinic):
+    c = seeded_clinic
+    app = MedJobsApp(c.console, c.actor, refresh_interval=3600, tab="queue")
+    async with app.run_test(size=SIZE) as pilot:
+        await first_paint(pilot)
+        await pilot.press("slash", *"colour:blue", "enter")
+        field = app.query_one("#filter-input", Input)
+        assert field.display and app.focused is field
+        assert "no 'colour' column" in str(app.query_one("#filter-error", Static).render())
+        await pilot.press("backspace", "t")          # a hotkey letter now is text in the box, not a trigger
+        assert field.value == "colour:blut" and app.active_tab == "queue"
+        field.value = ""
+        await pilot.press(*"status:dead", "enter")
+        await wait_until(pilot, lambda: not field.display, what="the box closed on a good filter")
+        assert str(app.query_one("#filter-error", Static).render()) == ""
+
+
+async def test_keys_typed_in_a_burst_right_after_slash_land_in_the_filter_box_not_on_hotkeys(seeded_clinic):
+    c = seeded_clinic
+    app = MedJobsApp(c.console, c.actor, refresh_interval=3600, tab="queue")
+    async with app.run_test(size=SIZE) as pilot:
+        await first_paint(pilot)
+        runs = len(c.console.runs(50))
+        await burst(pilot, "slash", *key_names("colour:blue"))       # c (cancel) and l (Log) are hotkeys
+        await pilot.pause()
+        assert app.query_one("#filter-input", Input).value == "colour:blue"
+        assert app.active_tab == "queue" and not app._modal_open() and len(c.console.runs(50)) == runs
