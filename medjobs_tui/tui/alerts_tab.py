@@ -73,6 +73,14 @@ def preview(a: AlertRow, zone: tzinfo) -> Text:
     return text
 
 
+def ack_question(a: AlertRow) -> tuple[str, str]:
+    """The confirmation asked before acknowledging alert ``a``: the question, then its kind, scope, severity,
+    state and summary (what exactly is being acknowledged)."""
+    return (f"Acknowledge alert {a.id}?",
+            f"{a.kind_words} · {a.scope} · {a.severity} · {a.state_words}\n{a.summary}\n\n"
+            "y acknowledges (audited) · n or escape leaves it open")
+
+
 def acknowledge(console: Console, actor: Actor, row_key: str) -> str:
     """Acknowledge the alert of an Alerts-tab row (key: its id); the line the user reads back."""
     a = console.acknowledge_alert(actor, int(row_key))

@@ -710,9 +710,21 @@ class MedJobsApp(SignoffActions, App[None]):
         self.action_show_tab(alerts_tab.TAB)
 
     def action_ack_alert(self) -> None:
-        """Acknowledge the selected alert (``medjobs alerts ack``): the console checks the role and audits."""
-        if (key := self._selected(alerts_tab.TAB)) is not None:
-            self.run_command(partial(alerts_tab.acknowledge, self.operations, self.actor, key))
+        """Acknowledge the selected alert (``medjobs alerts ack``) once the user confirms it, seeing its kind,
+        scope and summary (a second `a` never acknowledges by itself); the console checks the role and audits."""
+        if (key := self._selected(alerts_tab.TAB)) is None:
+            return
+        alert = next((a for a in self.latest.alerts if str(a.id) == key), None) if self.latest else None
+        if alert is None:
+            self.toast(f"Alert {key} is no longer listed", severity="warning")
+            return
+        question, detail = alerts_tab.ack_question(alert)
+
+        def answered(ok: bool | None) -> None:
+            if ok:
+                self.run_command(partial(alerts_tab.acknowledge, self.operations, self.actor, key))
+
+        self.push_screen(ConfirmScreen(question, detail, yes="Acknowledge"), callback=answered)
 
     @on(OverviewPane.Go)
     def _overview_go(self, message: OverviewPane.Go) -> None:

@@ -9,6 +9,7 @@ from medjobs_tui.console import Actor
 from medjobs_tui.notify.alerts import raise_alert, resolve_alert
 from medjobs_tui.store import connect
 from medjobs_tui.tui.app import MedJobsApp
+from medjobs_tui.tui.screens.prompts import ConfirmScreen
 from medjobs_tui.tui.tables import tab_keys
 from tests.conftest import STORE_KEY
 from tests.tui.pilot import cell, ready_for_snapshot, select, settle, wait_until
@@ -56,6 +57,8 @@ async def test_a_from_the_overview_opens_the_alerts_and_a_acknowledges_the_selec
         assert "refill_check" in cell(app, "alerts", key, "summary")
         select(app, "alerts", key)
         await pilot.press("a")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
+        await pilot.press("y")
         await wait_until(pilot, lambda: cell(app, "alerts", key, "status") == "acknowledged by tester",
                          what="the acknowledged state on screen")
         assert any("acknowledged by tester" in n for n in [str(n.message) for n in app._notifications])
@@ -75,6 +78,28 @@ async def test_an_auditor_sees_the_alerts_but_is_not_offered_acknowledge(seeded_
         select(app, "alerts", key)
         assert app.check_action("ack_alert", ()) is False
         await pilot.press("a")
+        await settle(pilot)
+        assert cell(app, "alerts", key, "status") == "open"
+    assert c.console.db.execute("SELECT count(*) FROM audit_log WHERE action = 'alert.ack'").fetchone()[0] == 0
+
+
+async def test_a_a_on_the_overview_asks_before_acknowledging_showing_what_and_escape_leaves_it_open(seeded_clinic):
+    c = seeded_clinic
+    app = MedJobsApp(c.console, c.actor, refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("a")
+        await wait_until(pilot, lambda: app.active_tab == "alerts" and app.table("alerts").row_count > 0,
+                         what="the Alerts tab with its rows")
+        key = app.table("alerts").selected_key
+        await pilot.press("a")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
+        shown = str(app.screen.query_one("#confirm-detail").render())
+        assert "dead run" in shown and "refill_check" in shown, shown           # kind, scope, summary
+        await pilot.press("enter")                          # enter on the focused button: No, the safe answer
+        await wait_until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), what="the dialog closed")
+        await pilot.press("a", "escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), what="the dialog closed")
         await settle(pilot)
         assert cell(app, "alerts", key, "status") == "open"
     assert c.console.db.execute("SELECT count(*) FROM audit_log WHERE action = 'alert.ack'").fetchone()[0] == 0
