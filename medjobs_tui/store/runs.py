@@ -379,11 +379,18 @@ def run_attempts(db: sqlite_utils.Database, run_id: int) -> list[dict[str, Any]]
     return _rows(db.execute("SELECT * FROM run_attempts WHERE run_id = ? ORDER BY attempt", [run_id]))
 
 
+RAN_STATES = ("succeeded", "failed", "timed_out", "interrupted", "dead")
+"""States of a run that actually ran (an attempt finished): what a job's last status is. Queued and running runs
+have not finished; cancelled, skipped and coalesced ones never ran."""
+
+
 def last_run_by_job(db: sqlite_utils.Database) -> dict[str, dict[str, Any]]:
-    """Per job name, its newest run that has finished or is active (skipped ticks excluded)."""
+    """Per job name, its newest run that actually ran (status in RAN_STATES): a cancelled manual run, a skipped
+    or coalesced tick, or a run still queued or running does not hide how the job last went."""
+    marks = ", ".join("?" for _ in RAN_STATES)
     rows = _rows(db.execute(
-        "SELECT r.* FROM runs r JOIN (SELECT job_name, max(id) AS id FROM runs WHERE status != 'skipped'"
-        " GROUP BY job_name) m ON r.id = m.id"
+        f"SELECT r.* FROM runs r JOIN (SELECT job_name, max(id) AS id FROM runs WHERE status IN ({marks})"
+        " GROUP BY job_name) m ON r.id = m.id", list(RAN_STATES)
     ))
     return {r["job_name"]: r for r in rows}
 

@@ -132,3 +132,13 @@ def test_percentages_read_the_same_in_the_cli_as_on_screen(cli):
 def test_evidence_names_the_priority(cli, settings):
     code, out = cli("evidence", "5")
     assert code == 0 and "priority: normal" in out
+
+
+def test_a_jobs_last_status_is_its_last_run_that_ran_not_a_cancelled_queued_or_skipped_one(cli):
+    """Seeded: backup succeeded (run 1), then a manual backup was queued (run 8); analytics_rollup's only run
+    was cancelled. Cancelling run 8 leaves backup's last status 'succeeded'; a job that never ran has none."""
+    assert cli("cancel", "8")[0] == 0
+    code, out = cli("jobs", "--format", "json")
+    last = {j["job"]: j["last status"] for j in json.loads(out)}
+    assert code == 0
+    assert last["backup"] == "succeeded" and last["analytics_rollup"] == "-" and last["refill_check"] == "dead"

@@ -6,7 +6,8 @@ from __future__ import annotations
 from textual.widgets import Input, Static
 
 from medjobs_tui.tui.app import MedJobsApp
-from tests.tui.pilot import burst, first_paint, key_names, wait_until
+from medjobs_tui.tui.screens.prompts import ConfirmScreen
+from tests.tui.pilot import burst, cell, first_paint, key_names, notices, select, wait_until
 
 SIZE = (120, 40)
 
@@ -38,3 +39,27 @@ async def test_keys_typed_in_a_burst_right_after_slash_land_in_the_filter_box_no
         await pilot.pause()
         assert app.query_one("#filter-input", Input).value == "colour:blue"
         assert app.active_tab == "queue" and not app._modal_open() and len(c.console.runs(50)) == runs
+
+
+async def test_the_jobs_tab_keeps_the_last_real_runs_status_after_a_manual_run_is_cancelled(seeded_clinic):
+    c = seeded_clinic
+    app = MedJobsApp(c.console, c.actor, refresh_interval=3600, tab="queue")
+    async with app.run_test(size=SIZE) as pilot:
+        await first_paint(pilot)
+        await pilot.press("2")
+        await first_paint(pilot)
+        select(app, "jobs", "supply_monitor")
+        await pilot.press("t")                                   # a manual run, queued ...
+        await wait_until(pilot, lambda: any("Queued run" in n for n in notices(app)), what="the trigger")
+        run = max(r.id for r in c.console.runs(50))
+        await pilot.press("1")
+        await first_paint(pilot)
+        select(app, "queue", str(run))
+        await pilot.press("c")                                   # ... and cancelled
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: c.console.run(run).status == "cancelled", what="the cancel")
+        await pilot.press("2")
+        await wait_until(pilot, lambda: cell(app, "jobs", "supply_monitor", "last") == "succeeded",
+                         what="the last real run's status")
+        assert cell(app, "jobs", "analytics_rollup", "last") == "—"             # its only run was cancelled
