@@ -933,7 +933,7 @@ def log_path_text(settings: Settings) -> str:
 @click.pass_context
 def alerts_group(ctx: click.Context, state: str, limit: int, fmt: str) -> None:
     """List MedJobs' own alerts (dead run, critical job failing, schedule missed, error rate, critical supply,
-    major interaction), open first: state in words (open, acknowledged by whom, resolved and why), how many
+    major or contraindicated interaction), open first: state in words (open, acknowledged by whom, resolved and why), how many
     times seen, first and last seen. Evaluates the dead-man's switch and error rates first.
     `alerts ack ALERT_ID` acknowledges one."""
     if ctx.invoked_subcommand is not None:

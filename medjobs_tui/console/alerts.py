@@ -15,7 +15,7 @@ from medjobs_tui.clock import parse_iso
 from medjobs_tui.console.errors import ConsoleError
 from medjobs_tui.console.models import Actor, AlertRow
 from medjobs_tui.engine import alerting
-from medjobs_tui.notify.alerts import KINDS
+from medjobs_tui.notify.alerts import kind_words
 from medjobs_tui.store import alerts as store_alerts
 
 if TYPE_CHECKING:
@@ -31,9 +31,8 @@ ALERT_STATES = ("open", "acknowledged", "resolved", "active", "all")
 
 def alert_row(r: dict[str, Any]) -> AlertRow:
     """An ``alerts`` table row as an AlertRow."""
-    kind = KINDS.get(r["kind"])
     return AlertRow(
-        id=r["id"], kind=r["kind"], kind_words=kind.words if kind else r["kind"], scope=r["scope"],
+        id=r["id"], kind=r["kind"], kind_words=kind_words(r["kind"], r["severity"]), scope=r["scope"],
         job_name=r["job_name"], severity=r["severity"], state=r["state"], summary=r["summary"], count=r["count"],
         first_seen=parse_iso(r["first_seen"]), last_seen=parse_iso(r["last_seen"]),
         acknowledged_by=r["acknowledged_by"],

@@ -46,6 +46,16 @@ KINDS: dict[str, AlertKind] = {k.kind: k for k in (
 )}
 """Every kind of alert MedJobs raises."""
 
+
+def kind_words(kind: str, severity: str | None = None) -> str:
+    """What alert kind ``kind`` is called on screen, for an alert of ``severity``: an interaction alert raised for
+    a contraindicated pair (severity critical, ``jobs.interaction_check.MAJOR``) is a "contraindicated
+    interaction", a major one a "major interaction"; an unknown kind is called by its name."""
+    if kind == "interaction_major" and severity == "critical":
+        return "contraindicated interaction"
+    spec = KINDS.get(kind)
+    return spec.words if spec else kind
+
 SEVERITIES = ("critical", "high", "warning")
 """Alert severities, most urgent first."""
 

@@ -1,5 +1,5 @@
 """The Alerts tab: MedJobs' own alerts (a dead run, a critical job failing, a schedule missed, an error rate
-over its threshold, critical supply, a major interaction) with their state in words; ``a`` acknowledges the
+over its threshold, critical supply, a major or contraindicated interaction) with their state in words; ``a`` acknowledges the
 selected one (operator, admin; the console checks the role and audits).
 
 Kept in its own module so the tab list in ``tables.py`` and the app change by a few lines. Rows come from
@@ -21,7 +21,7 @@ COLUMNS = (
     ("alert", "alert", 5, False, "the alert's number (medjobs alerts ack N)"),
     ("severity", "severity", 8, False, "critical, high or warning"),
     ("kind", "kind", 14, False, "dead run, critical job failing, schedule missed, error rate over threshold, "
-                                "critical supply, major interaction"),
+                                "critical supply, major or contraindicated interaction"),
     ("scope", "about", 12, False, "the job, run, or order(s) with the patient's pseudonym"),
     ("status", "state", 12, False, "open; acknowledged by whom; resolved (its cause cleared by itself: the "
                                    "summary then says how)"),

@@ -47,7 +47,7 @@ from medjobs_tui.tui.screens.run import RunScreen
 from medjobs_tui.tui.signoff_tab import (
     SIGNOFF_COLUMNS, SIGNOFF_KEY, SIGNOFF_TAB, SignoffActions, signoff_rows,
 )
-from medjobs_tui.tui.tables import TABS, tab_keys
+from medjobs_tui.tui.tables import ROLE_EMPTY, TABS, tab_keys
 from medjobs_tui.tui.widgets import ClinicHeader, LiveTable
 from medjobs_tui.tui.widgets.overview import OverviewPane, runners_short
 
@@ -318,6 +318,9 @@ class MedJobsApp(SignoffActions, App[None]):
             self.audit_tab = True
             self.query_one(TabbedContent).add_pane(audit_pane())
         self.add_signoff_tab(self.query_one(TabbedContent))
+        for tab, (needs, text) in ROLE_EMPTY.items():          # a tab the role may not fill says so plainly
+            if not self.may(needs):
+                self.query_one(f"#{tab}-empty", Static).update(text.format(role=self.actor.role))
         self.new_signing_session()
         self._focus_tab(self.start_tab)
         if self.runner is not None:

@@ -36,7 +36,7 @@ COLUMNS = (
 )
 """(key, heading, width, fill, help) of each column."""
 
-EMPTY = ("No backups kept yet (or your role may not list backups) — the backup job makes one; "
+EMPTY = ("No backups kept yet — the backup job makes one; "
          "`medjobs backup list` and `medjobs backup verify FILE` check them.")
 
 _STATE_PROBLEM = {"changed": "changed since it was made (its SHA-256 differs from the one recorded)",

@@ -189,10 +189,17 @@ TABS: tuple[TabSpec, ...] = (
         Column("order", "order", 5), Column("dose", "dose", 6), Column("status", "status", 8),
         Column("medication", "medication", 12, fill=True),
     ), dose_rows,
-        empty="No scheduled doses today (or your role may not see patients' doses). `medjobs doses` lists "
-              "other days."),
+        empty="No scheduled doses today. `medjobs doses` lists other days."),
 )
 """The dashboard's table tabs, in order after the Overview (key 0): numbered 1, 2, ... unless given a key."""
+
+ROLE_EMPTY = {
+    "doses": ("dose.read", "Your role ({role}) may not see patients' doses: this tab stays empty for you. Operators, "
+                           "admins and reviewers see today's dose instants here."),
+    "backups": ("backup.list", "Your role ({role}) may not list backups: this tab stays empty for you. Operators, "
+                               "admins and auditors see the backups kept here."),
+}
+"""Tabs a role may not fill, with the permission they need and what the tab says instead of its empty hint."""
 
 from medjobs_tui.tui import validation_tab  # noqa: E402 - the Validation tab lives in its own module
 

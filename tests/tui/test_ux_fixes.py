@@ -3,10 +3,16 @@ person does and read off the screen."""
 
 from __future__ import annotations
 
+import pytest
 from textual.widgets import Input, Static
+
+from medjobs_tui.console import Actor
+from medjobs_tui.notify.alerts import raise_alert
+from medjobs_tui.store import connect
 
 from medjobs_tui.tui.app import MedJobsApp
 from medjobs_tui.tui.screens.prompts import ConfirmScreen
+from tests.conftest import STORE_KEY
 from tests.tui.pilot import burst, cell, first_paint, key_names, notices, select, wait_until
 
 SIZE = (120, 40)
@@ -63,3 +69,44 @@ async def test_the_jobs_tab_keeps_the_last_real_runs_status_after_a_manual_run_i
         await wait_until(pilot, lambda: cell(app, "jobs", "supply_monitor", "last") == "succeeded",
                          what="the last real run's status")
         assert cell(app, "jobs", "analytics_rollup", "last") == "—"             # its only run was cancelled
+
+
+async def test_an_interaction_alert_says_contraindicated_or_major_as_its_severity_is(seeded_clinic):
+    c = seeded_clinic
+    db = connect(c.settings.database_path, STORE_KEY)
+    try:
+        contra = raise_alert(db, kind="interaction_major", scope="orders 3+4 (P-00002)", severity="critical",
+                             now=c.clock.now(), notify=False, ref="interaction alert 1",
+                             summary="contraindicated interaction (onc-1) between orders 3 and 4")
+        major = raise_alert(db, kind="interaction_major", scope="orders 5+6 (P-00003)", severity="high",
+                            now=c.clock.now(), notify=False, ref="interaction alert 2",
+                            summary="major interaction (onc-2) between orders 5 and 6")
+    finally:
+        db.close()
+    words = {a.id: a.kind_words for a in c.console.alerts(c.actor, "all")}
+    assert words[contra.alert_id] == "contraindicated interaction" and words[major.alert_id] == "major interaction"
+    app = MedJobsApp(c.console, c.actor, refresh_interval=3600, tab="alerts")
+    async with app.run_test(size=SIZE) as pilot:
+        await first_paint(pilot)
+        assert cell(app, "alerts", str(contra.alert_id), "kind").startswith("contraindicated")
+
+
+@pytest.mark.parametrize(("role", "tab", "says"), [
+    ("auditor", "doses", "Your role (auditor) may not see patients' doses"),
+    ("reviewer", "backups", "Your role (reviewer) may not list backups"),
+])
+async def test_a_tab_the_role_may_not_fill_says_so_plainly(clinic, role, tab, says):
+    app = MedJobsApp(clinic.console, Actor("someone", role), refresh_interval=3600, tab=tab)
+    async with app.run_test(size=SIZE) as pilot:
+        await first_paint(pilot)
+        assert app.table(tab).row_count == 0
+        hint = str(app.query_one(f"#{tab}-empty", Static).render())
+        assert hint.startswith(says) and "or your role may" not in hint
+        assert app.query_one(f"#{tab}-empty", Static).region.height > 0               # shown on screen
+
+
+async def test_an_operator_with_no_doses_today_reads_no_word_about_roles(clinic):
+    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=3600, tab="doses")
+    async with app.run_test(size=SIZE) as pilot:
+        await first_paint(pilot)
+        assert "role" not in str(app.query_one("#doses-empty", Static).render())
