@@ -750,9 +750,13 @@ def metrics(obj: Ctx, fmt: str) -> None:
 @main.command()
 @click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="write to FILE instead of printing")
+@click.option("--force", is_flag=True, help="replace FILE if it exists (without it an existing FILE is refused)")
 @click.pass_obj
-def report(obj: Ctx, fmt: str, output: str | None) -> None:
-    """The validation report (VALIDATION.md's sections, filled from live state), ending with its SHA-256."""
+def report(obj: Ctx, fmt: str, output: str | None, force: bool) -> None:
+    """The validation report (VALIDATION.md's sections, filled from live state), ending with its SHA-256.
+    `-o FILE` refuses a FILE that exists unless `--force`."""
+    if output and os.path.exists(output) and not force:
+        _fail(f"{output} already exists; nothing written (--force replaces it)", 1)
     console, actor = obj.console()
     text = console.validation_report(actor, fmt)
     if output:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import re
 import statistics
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -234,21 +236,38 @@ class ConsoleViews:
     # ------------------------------------------------------------------ export
 
     def export_table(self: Console, actor: Actor, view: str, columns: Sequence[str], rows: Sequence[Sequence[str]],
-                     path: Path, fmt: str | None = None) -> Path:
+                     path: Path, fmt: str | None = None, *, overwrite: bool = False) -> Path:
         """Write a view's rows (as shown: pseudonyms, masked errors) to ``path`` as CSV or JSON (``fmt``, else
-        from the suffix); audited with the view, the row count and the format. Returns the path written.
-        Raises ConsoleError for an unknown format or a path that cannot be written (nothing half-written)."""
+        from the suffix; CSV cells that a spreadsheet would run as a formula escaped, see ``csv_cell``); audited
+        with the view, the row count and the format. Returns the path written. A file already at ``path`` is
+        replaced only with ``overwrite`` (the dashboard asks first). Raises ConsoleError for an unknown format,
+        an existing file without ``overwrite`` or a path that cannot be written (nothing half-written)."""
         path = Path(path).expanduser()
         fmt = (fmt or path.suffix.lstrip(".") or "csv").lower()
         if fmt not in EXPORT_FORMATS:
             raise ConsoleError(f"export format must be csv or json (got {fmt!r})")
         self.authorise(actor, "view.export", f"view:{view}")
+        if path.exists() and not overwrite:
+            raise ConsoleError(f"{path} already exists; nothing written (choose another name, or confirm replacing it)")
         text = render_table(columns, rows, fmt)
         tmp = path.with_name(path.name + ".part")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp.write_text(text, encoding="utf-8")
-            tmp.replace(path)
+            if overwrite:
+                tmp.replace(path)
+            else:
+                try:
+                    os.link(tmp, path)           # fails if a file appeared there meanwhile: never replaced unasked
+                except FileExistsError:
+                    raise ConsoleError(f"{path} already exists; nothing written (choose another name, or confirm "
+                                       "replacing it)") from None
+                except OSError:                  # a file system without hard links
+                    if path.exists():
+                        raise ConsoleError(f"{path} already exists; nothing written") from None
+                    tmp.replace(path)
+                finally:
+                    tmp.unlink(missing_ok=True)
         except OSError as exc:
             try:
                 tmp.unlink(missing_ok=True)
@@ -260,16 +279,33 @@ class ConsoleViews:
 
 
 def render_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> str:
-    """``rows`` under ``columns`` as CSV (a header line, then one line per row) or JSON (a list of objects)."""
+    """``rows`` under ``columns`` as CSV (RFC 4180: a header line, then one line per row, CRLF; cells escaped by
+    ``csv_cell``) or JSON (a list of objects)."""
     if fmt == "json":
         return json.dumps([dict(zip(columns, row)) for row in rows], indent=2, ensure_ascii=False, default=str) + "\n"
     if fmt == "csv":
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows(rows)
+        writer = csv.writer(buffer, lineterminator="\r\n")    # RFC 4180; a cell holding a CR or LF is then quoted
+        writer.writerow([csv_cell(c) for c in columns])
+        writer.writerows([csv_cell(c) for c in row] for row in rows)
         return buffer.getvalue()
     raise ValueError(f"unknown format {fmt!r}")
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""First characters that make a spreadsheet read a CSV cell as a formula (OWASP, CSV Injection)."""
+
+_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
+
+
+def csv_cell(value: Any) -> str:
+    """A CSV cell a spreadsheet shows as text: one that begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+    return gets a single quote in front (OWASP's CSV Injection guidance), unless it is a plain number
+    (``-3``, ``+1.5``) or the lone ``-`` that stands for nothing, which no spreadsheet runs. None is empty."""
+    text = "" if value is None else str(value)
+    if text[:1] in FORMULA_START and text != "-" and not _NUMBER.fullmatch(text):
+        return "'" + text
+    return text
 
 
 def run_row(r: dict[str, Any]) -> RunRow:

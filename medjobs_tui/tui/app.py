@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from rich.text import Text
@@ -749,9 +750,21 @@ class MedJobsApp(SignoffActions, App[None]):
         stamp = self.operations.clock.now().astimezone(self.zone).strftime("%Y%m%d-%H%M")
         default = f"~/medjobs-{tab}-{stamp}.csv"
 
+        def export(path: str, overwrite: bool) -> None:
+            self.run_command(partial(commands.export, self.operations, self.actor, tab, columns, rows, path,
+                                     overwrite=overwrite))
+
         def chosen(path: str | None) -> None:
-            if path:
-                self.run_command(partial(commands.export, self.operations, self.actor, tab, columns, rows, path))
+            if not path:
+                return
+            if not Path(path).expanduser().exists():
+                export(path, False)                  # the console still refuses a file that appears meanwhile
+                return
+            self.push_screen(ConfirmScreen(f"Replace {path}?", "A file of that name exists: y replaces it with "
+                                           f"these {len(rows)} rows; n or escape keeps it (nothing is written).",
+                                           yes="Replace"),
+                             callback=lambda ok: export(path, True) if ok else self.toast(
+                                 f"Not exported: {path} kept as it was", severity="warning"))
 
         self.push_screen(PathScreen(f"Export {len(rows)} rows of {tab}", default,
                                     "a name ending .csv or .json · enter writes it · escape cancels"), callback=chosen)

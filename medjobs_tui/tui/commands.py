@@ -78,7 +78,9 @@ def cancel_many(console: Console, actor: Actor, run_ids: list[int]) -> str:
     return _bulk_text(console.cancel_many(actor, run_ids), "cancelled")
 
 
-def export(console: Console, actor: Actor, view: str, columns: list[str], rows: list[list[str]], path: str) -> str:
-    """Write the rows of ``view`` to ``path`` (CSV or JSON by its suffix); audited by the console."""
-    written = console.export_table(actor, view, columns, rows, Path(path))
+def export(console: Console, actor: Actor, view: str, columns: list[str], rows: list[list[str]], path: str, *,
+           overwrite: bool = False) -> str:
+    """Write the rows of ``view`` to ``path`` (CSV or JSON by its suffix); audited by the console. A file already
+    there is replaced only with ``overwrite`` (the user confirmed it); otherwise ConsoleError."""
+    written = console.export_table(actor, view, columns, rows, Path(path), overwrite=overwrite)
     return f"Exported {len(rows)} rows of {view} to {written}"

@@ -142,3 +142,31 @@ def test_a_jobs_last_status_is_its_last_run_that_ran_not_a_cancelled_queued_or_s
     last = {j["job"]: j["last status"] for j in json.loads(out)}
     assert code == 0
     assert last["backup"] == "succeeded" and last["analytics_rollup"] == "-" and last["refill_check"] == "dead"
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_escaped_in_every_csv(cli, settings):
+    """OWASP CSV injection: a cell beginning with = + - @ tab or CR gets a leading single quote (in `--format csv`
+    of every view, which all go through render_table); plain numbers and the lone '-' stay as they are."""
+    from medjobs_tui.console import render_table
+    from medjobs_tui.store import connect
+    from tests.conftest import STORE_KEY
+
+    cells = ["=1+2", "+cmd", "-2+3", "@SUM(A1)", "\tx", "\rx", "-", "-3", "+1.5", "a=b", ""]
+    row = list(csv.reader(io.StringIO(render_table(["c"] * len(cells), [cells], "csv"), newline="")))[1]
+    assert row == ["'=1+2", "'+cmd", "'-2+3", "'@SUM(A1)", "'\tx", "'\rx", "-", "-3", "+1.5", "a=b", ""]
+    db = connect(settings.database_path, STORE_KEY)
+    db.execute("UPDATE runs SET error = '=HYPERLINK(\"http://x\",\"see\")' WHERE id = 5")
+    db.close()
+    code, out = cli("runs", "--format", "csv")
+    errors = [r["error"] for r in csv.DictReader(io.StringIO(out)) if r["run"] == "5"]
+    assert code == 0 and errors == ["'=HYPERLINK(\"http://x\",\"see\")"]
+
+
+def test_report_o_refuses_a_file_that_exists_unless_force(cli, settings, tmp_path):
+    make_user(settings, "ada", "admin")
+    target = tmp_path / "report.md"
+    target.write_text("mine\n")
+    code, out = cli("--user", "ada", "report", "-o", str(target))
+    assert code == 1 and "already exists" in out and "--force" in out and target.read_text() == "mine\n"
+    code, out = cli("--user", "ada", "report", "-o", str(target), "--force")
+    assert code == 0 and target.read_text().startswith("#")

@@ -183,3 +183,14 @@ def test_a_snapshot_reads_only_the_views_asked_for(console):
     snap = console.snapshot(views={"queue"})
     assert snap.runs and snap.jobs == [] and snap.evidence == [] and snap.overview is None
     assert snap.status_counts["dead"] == 1 and snap.views == frozenset({"queue"})
+
+
+def test_export_never_replaces_a_file_unless_told_to(console, tmp_path):
+    columns, rows = ["run", "status"], [["5", "=cmd|' /C calc'!A0"]]
+    target = tmp_path / "runs.csv"
+    target.write_text("keep me\n")
+    with pytest.raises(ConsoleError, match="already exists"):
+        console.export_table(REVIEWER, "queue", columns, rows, target)
+    assert target.read_text() == "keep me\n" and not list(tmp_path.glob("*.part"))
+    console.export_table(REVIEWER, "queue", columns, rows, target, overwrite=True)
+    assert list(csv.reader(target.open())) == [["run", "status"], ["5", "'=cmd|' /C calc'!A0"]]

@@ -3,6 +3,8 @@ person does and read off the screen."""
 
 from __future__ import annotations
 
+import csv
+
 import pytest
 from textual.widgets import Input, Static
 
@@ -11,7 +13,7 @@ from medjobs_tui.notify.alerts import raise_alert
 from medjobs_tui.store import connect
 
 from medjobs_tui.tui.app import MedJobsApp
-from medjobs_tui.tui.screens.prompts import ConfirmScreen
+from medjobs_tui.tui.screens.prompts import ConfirmScreen, PathScreen
 from tests.conftest import STORE_KEY
 from tests.tui.pilot import burst, cell, first_paint, key_names, notices, select, wait_until
 
@@ -110,3 +112,35 @@ async def test_an_operator_with_no_doses_today_reads_no_word_about_roles(clinic)
     async with app.run_test(size=SIZE) as pilot:
         await first_paint(pilot)
         assert "role" not in str(app.query_one("#doses-empty", Static).render())
+
+
+async def test_e_asks_before_replacing_a_file_and_writes_formula_cells_as_text(seeded_clinic, tmp_path):
+    c = seeded_clinic
+    db = connect(c.settings.database_path, STORE_KEY)
+    db.execute("UPDATE runs SET error = '=HYPERLINK(\"http://x\",\"see\")' WHERE id = 5")
+    db.close()
+    target = tmp_path / "runs.csv"
+    target.write_text("keep me\n")
+    app = MedJobsApp(c.console, c.actor, refresh_interval=3600, tab="queue")
+    async with app.run_test(size=SIZE) as pilot:
+        await first_paint(pilot)
+        app.set_filter("queue", "status:dead")
+        await wait_until(pilot, lambda: app.table("queue").row_count == 1, what="the dead run")
+
+        async def export_to(path) -> None:
+            await pilot.press("e")
+            await wait_until(pilot, lambda: isinstance(app.screen, PathScreen), what="the file prompt")
+            app.screen.query_one(Input).value = str(path)
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="replace?")
+
+        await export_to(target)
+        assert str(target) in str(app.screen.query_one(".dialog-title").render())
+        await pilot.press("n")
+        await wait_until(pilot, lambda: any("kept as it was" in n for n in notices(app)), what="kept")
+        assert target.read_text() == "keep me\n"
+        await export_to(target)
+        await pilot.press("y")
+        await wait_until(pilot, lambda: target.read_text() != "keep me\n", what="the file replaced")
+    rows = list(csv.DictReader(target.open(newline="")))
+    assert [(r["run"], r["error"]) for r in rows] == [("5", "'=HYPERLINK(\"http://x\",\"see\")")]
