@@ -57,12 +57,15 @@ def digest(db) -> dict[str, dict[str, object]]:
     return out
 
 
-def run_once(config: Path, job_name: str, profile: Path | None, now=NOW) -> tuple[float, dict, dict]:
+def run_once(config: Path, job_name: str, profile: Path | None, now=NOW, options: dict | None = None
+             ) -> tuple[float, dict, dict]:
     """(CPU seconds, summary, digest) of one run of ``job_name`` at ``now`` on the clinic at ``config``."""
     from medjobs_tui.jobs import JobContext, get_handler
 
     settings, db = open_store(config)
     job = settings.jobs[job_name]
+    if options:
+        job = job.model_copy(update={"options": {**job.options, **options}})
     ctx = JobContext(db=db, settings=settings, job_name=job_name, job=job, now=now)
     handler = get_handler(job.job_type)
     if profile is not None:
@@ -90,6 +93,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", type=Path, default=None, help="write the (last) run's cProfile here")
     parser.add_argument("--dump", type=Path, default=None, help="write summary and digest as JSON here")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a job option for this run (e.g. days=365: analytics back-fill)")
     parser.add_argument("--hours", type=float, default=0.0,
                         help="run at the clinic's instant plus this many hours (other doses due, missed, ...)")
     args = parser.parse_args()
@@ -101,7 +106,9 @@ def main() -> int:
             config = fresh_copy(clinic, Path(tmp) / "run")
             last = k == args.repeat - 1
             cpu, summary, found = run_once(config, args.job, args.profile if last else None,
-                                           NOW + timedelta(hours=args.hours))
+                                           NOW + timedelta(hours=args.hours),
+                                           {k: int(v) if v.isdigit() else v for k, v in
+                                            (o.split("=", 1) for o in args.option)})
             if not (last and args.profile):
                 cpus.append(cpu)
     if args.dump:

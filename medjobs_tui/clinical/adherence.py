@@ -64,12 +64,18 @@ def covered_days(fills: Sequence[Fill], period_start: date, period_end: date, *,
     With ``shift`` (PQA) overlapping fills are moved later; without it a day covered twice counts once.
     Coverage never passes the period end and never counts days before the period start.
     """
-    if shift:
-        spans = shifted_periods(fills)
-    else:
-        spans = [(f.fill_date, f.fill_date + timedelta(days=f.days_supply - 1)) for f in fills if f.days_supply > 0]
-    days: set[int] = set()
     lo, hi = period_start.toordinal(), period_end.toordinal()
+    if shift:
+        # shifted spans never overlap (each starts after the one before ends): the covered days are the sum of
+        # their lengths within the period
+        total = 0
+        for start, end in shifted_periods(fills):
+            a, b = max(lo, start.toordinal()), min(hi, end.toordinal())
+            if a <= b:
+                total += b - a + 1
+        return total
+    spans = [(f.fill_date, f.fill_date + timedelta(days=f.days_supply - 1)) for f in fills if f.days_supply > 0]
+    days: set[int] = set()
     for start, end in spans:
         a, b = max(lo, start.toordinal()), min(hi, end.toordinal())
         if a <= b:

@@ -244,6 +244,23 @@ class DailyUsage(Usage):
     def units(self, t0: datetime, t1: datetime) -> float:
         return self.need * self.series.count(t0, t1) if t1 > t0 else 0.0
 
+    _LOOK = timedelta(days=PIECE_DAYS * math.ceil(PlannedUsage.HORIZON_DAYS / PIECE_DAYS))
+    _HORIZON = timedelta(days=PlannedUsage.HORIZON_DAYS)
+
+    def days_supply(self, quantity: float | None, start: datetime) -> float | None:
+        """As ``Usage.days_supply``. An open-ended plan of a daily series (most orders) goes straight to the
+        instant of the first dose not covered (the run-out of ``run_out`` without an end: the dose at index
+        first + whole doses covered, when it falls within the look-ahead, else the horizon)."""
+        series = self.series
+        if self.end is not None or self.need <= 0 or series.every != 1 or quantity is None or quantity < 0:
+            return super().days_supply(quantity, start)
+        t = series.start if series.start is not None and series.start > start else start
+        k = max(0, math.floor((float(quantity) + 1e-9) / self.need))
+        at = series.instant(series.index_at_or_after(t) + k)
+        if not at < start + self._LOOK:
+            at = start + self._HORIZON
+        return _days_between(start, at)
+
     def run_out(self, t0: datetime, units: float) -> datetime | None:
         # pure: memoised per (t0, units) (orders sharing a plan share this object and ask the same, e.g. the days
         # their prescribed quantity lasts from the plan's start)

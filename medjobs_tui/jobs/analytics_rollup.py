@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Callable
 
 from medjobs_tui.clinical import adherence
@@ -68,14 +68,24 @@ def _target_day(ctx: JobContext) -> date:
 class _Order:
     """What a roll-up needs of one active scheduled order of a living patient, read once for every day rolled
     up: the row, its zone and dose plan, when it entered the store, and its fills as (local fill date, whole
-    days supply or None when it counts for nothing)."""
+    days supply or None when it counts for nothing): ``fills``, worked out from the dispense rows ``dispensed``
+    when first asked for (only orders with two fills or more have a PDC, so only theirs are)."""
 
     row: dict[str, Any]
     zone: Any
     plan: DosePlan
     since: datetime
-    fills: list[tuple[date, int | None]]
+    dispensed: list[tuple[str, Any, Any]]
     series: DailySeries | None = None     # the plan's one daily step (most orders): its doses by arithmetic
+    fills_used: int = 0                   # every fill on record (``dispensed`` may hold only those a PDC window uses)
+    usages: dict[Any, Any] | None = None  # the roll-up's planned use per (plan, zone), shared by its orders
+    _fills: list[tuple[date, int | None]] | None = None
+
+    @property
+    def fills(self) -> list[tuple[date, int | None]]:
+        if self._fills is None:
+            self._fills = _fills(self.dispensed, self.plan, self.zone, self.usages)
+        return self._fills
 
     def instants(self, day: date, start: datetime, end: datetime,
                  shared: dict[tuple[Any, ...], list[datetime]] | None = None) -> list[datetime]:
@@ -118,7 +128,8 @@ def run(ctx: JobContext) -> dict[str, Any]:
     if not 1 <= days <= 3660:
         raise ValueError("analytics_rollup: option 'days' must be from 1 to 3660")
     # the dashboard's bar: one day = active orders read (plans and fills: most of the work), a back-fill = days
-    orders = _prepare(db, settings, ctx.progress if days == 1 else None)
+    first_day = last - timedelta(days=days - 1)
+    orders = _prepare(db, settings, ctx.progress if days == 1 else None, fills_since=_fills_since(first_day))
     summary: dict[str, Any] = {}
     for k in range(days - 1, -1, -1):
         if days > 1:
@@ -128,11 +139,24 @@ def run(ctx: JobContext) -> dict[str, Any]:
     return summary
 
 
-def _prepare(db, settings: Settings, progress: Callable[[int, int], object] | None = None) -> list[_Order]:
+def _fills_since(first_day: date) -> str:
+    """UTC text before every fill whose local date (in any zone: offsets stay within a day of UTC) can fall in the
+    PDC window of ``first_day`` or a later day: two days before the window's first date, midnight UTC."""
+    window_start = first_day - timedelta(days=PDC_WINDOW_DAYS - 1)
+    return iso(datetime.combine(window_start - timedelta(days=2), time(0, 0), tzinfo=timezone.utc))
+
+
+def _prepare(db, settings: Settings, progress: Callable[[int, int], object] | None = None,
+             fills_since: str | None = None) -> list[_Order]:
     """The active scheduled orders of living patients with their plans and fills (fills' days supply under the
     plan: the smaller of stated and computed, whole days rounded down; None when under one day or unknown).
-    ``progress(done, total)``: active orders looked at, of all active orders."""
-    dispenses = store.dispenses_by_order(db)
+    ``progress(done, total)``: active orders looked at, of all active orders. ``fills_since`` (UTC text): only
+    fills handed over then or later are read with their days supply (those a PDC window of the days rolled up can
+    use: ``_fills_since``); every fill is counted (``_Order.fills_used``: PQA's two-fill gate)."""
+    dispenses = store.fills_for_pdc(db, since=fills_since)
+    fills_used = store.fill_counts(db)
+    usages: dict[Any, Any] = {}                      # (plan, zone) -> its planned use, read once per distinct plan
+    all_series: dict[Any, DailySeries] = {}
     out: list[_Order] = []
     active = store.active_orders(db, store.ORDER_PLAN_COLUMNS)
     for index, order in enumerate(active, start=1):
@@ -143,23 +167,33 @@ def _prepare(db, settings: Settings, progress: Callable[[int, int], object] | No
         zone = order_zone(order, settings)
         plan = order_plan(order, settings)
         steps = plan.steps
-        series = DailySeries(steps[0], zone) if (len(steps) == 1 and steps[0].cadence == "daily"
-                                                 and steps[0].count is None and steps[0].times) else None
-        out.append(_Order(order, zone, plan, known_since(order), _fills(dispenses.get(order["id"], []), plan, zone),
-                          series))
+        series = None
+        if len(steps) == 1 and steps[0].cadence == "daily" and steps[0].count is None and steps[0].times:
+            key = (steps[0], zone)                   # orders with the same step share its series (read-only)
+            series = all_series.get(key) or all_series.setdefault(key, DailySeries(steps[0], zone))
+        dispensed = dispenses.get(order["id"], [])
+        out.append(_Order(order, zone, plan, known_since(order), dispensed, series, fills_used.get(order["id"], 0),
+                          usages))
     return out
 
 
-def _fills(dispenses: list[dict[str, Any]], plan: DosePlan, zone) -> list[tuple[date, int | None]]:
+def _fills(dispenses: list[tuple[str, Any, Any]], plan: DosePlan, zone,
+           usages: dict[Any, Any] | None = None) -> list[tuple[date, int | None]]:
+    # dispenses: (handed_over_at, quantity, stated days supply) of ``store.clinical.fills_for_pdc``
     if not dispenses:
         return []
-    handed = [parse_iso(d["handed_over_at"]) for d in dispenses]
-    # the days a quantity lasts under the plan do not depend on the day rolled up (only the rate shown does)
-    usage = plan_usage(plan, zone, handed[0])
+    handed = [parse_iso(d[0]) for d in dispenses]
+    # the days a quantity lasts under the plan do not depend on the day rolled up (only the rate shown does), nor
+    # on the instant the use is read at: one use per distinct plan and zone serves every order and fill of it
+    key = (plan, zone)
+    if usages is None:
+        usage = plan_usage(plan, zone, handed[0])
+    else:
+        usage = usages[key] if key in usages else usages.setdefault(key, plan_usage(plan, zone, handed[0]))
     out: list[tuple[date, int | None]] = []
-    for d, at in zip(dispenses, handed):
-        computed = usage.days_supply(d["quantity"], at) if usage is not None else None
-        supply_days = effective_days_supply(d["days_supply"], computed)
+    for (_, quantity, stated), at in zip(dispenses, handed):
+        computed = usage.days_supply(quantity, at) if usage is not None else None
+        supply_days = effective_days_supply(stated, computed)
         whole = None if supply_days is None or supply_days < 1 else int(math.floor(supply_days))
         out.append((at.astimezone(zone).date(), whole))
     return out
@@ -168,25 +202,37 @@ def _fills(dispenses: list[dict[str, Any]], plan: DosePlan, zone) -> list[tuple[
 def _roll_up_day(ctx: JobContext, day: date, orders: list[_Order]) -> dict[str, Any]:
     db = ctx.db
     day_start, day_end = day_bounds(day, ctx.zone)
-    # a patient's local day can sit up to a day either side of the clinic's in UTC
-    logged = store.dose_log_between(db, iso(day_start - timedelta(days=1)), iso(day_end + timedelta(days=1)),
-                                    status="taken")
-    rows: list[dict[str, Any]] = []
+    # a patient's local day sits in UTC where its zone puts it: the dose log is read over the union of the day's
+    # bounds in every zone of the orders (the clinic's when there are none)
     bounds: dict[Any, tuple[datetime, datetime]] = {}      # zone -> the day's bounds there
+    for o in orders:
+        if o.zone not in bounds:
+            bounds[o.zone] = day_bounds(day, o.zone)
+    lo = min([b[0] for b in bounds.values()] + [day_start])
+    hi = max([b[1] for b in bounds.values()] + [day_end])
+    logged = store.dose_log_between(db, iso(lo), iso(hi), status="taken")
+    texts: dict[datetime, str] = {}                         # dose instant -> its UTC text, made once
+    rows: list[dict[str, Any]] = []
     shared: dict[tuple[Any, ...], Any] = {}                 # whole-day doses of daily series (see _Order.instants)
     for o in orders:
-        start, end = bounds.get(o.zone) or bounds.setdefault(o.zone, day_bounds(day, o.zone))
+        start, end = bounds[o.zone]
         # doses before the order entered the store were never tracked: not counted as scheduled
         first = o.since if o.since > start else start
         instants = o.instants(day, first, end, shared if first == start else None)
         if not instants:
             continue
         order_id = o.row["id"]
-        taken = sum(1 for i in instants if (order_id, iso(i)) in logged) if logged else 0
+        taken = 0
+        if logged:
+            for i in instants:
+                text = texts.get(i)
+                if text is None:
+                    text = texts[i] = iso(i)
+                taken += (order_id, text) in logged
         rows.append(dict(
             medication_request_id=order_id, patient_id=o.row["patient_id"], doses_scheduled=len(instants),
             doses_taken=taken, adherence_pct=_round(adherence.dose_adherence(taken, len(instants))),
-            pdc_pct=_round(_pdc_of(o.fills, day) if len(o.fills) > 1 else None),
+            pdc_pct=_round(_pdc_of(o.fills, day) if o.fills_used > 1 else None),
         ))
 
     supply = store.supply_status_counts(db)

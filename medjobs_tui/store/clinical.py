@@ -102,20 +102,50 @@ def latest_supply_counts(db: sqlite_utils.Database) -> dict[int, dict[str, Any]]
     return {r["medication_request_id"]: r for r in _rows(cur)}
 
 
-def dispenses_by_order(db: sqlite_utils.Database) -> dict[int, list[dict[str, Any]]]:
+def dispenses_by_order(db: sqlite_utils.Database, since: str | None = None) -> dict[int, list[dict[str, Any]]]:
     """medication_request_id -> its dispenses ``{id, quantity, days_supply, handed_over_at}``, oldest first.
 
-    Dispenses without a handed-over instant are left out (they cannot be placed in time).
+    Dispenses without a handed-over instant are left out (they cannot be placed in time); with ``since`` (UTC
+    text), so are those handed over before it.
     """
     cur = db.execute(
         "SELECT id, medication_request_id, quantity, days_supply, handed_over_at FROM dispenses"
         " WHERE medication_request_id IS NOT NULL AND handed_over_at IS NOT NULL"
-        " ORDER BY medication_request_id, handed_over_at, id"
+        + (" AND handed_over_at >= ?" if since is not None else "") +
+        " ORDER BY medication_request_id, handed_over_at, id", [since] if since is not None else []
     )
     out: dict[int, list[dict[str, Any]]] = {}
     for r in _rows(cur):
         out.setdefault(r["medication_request_id"], []).append(r)
     return out
+
+
+def fills_for_pdc(db: sqlite_utils.Database, since: str | None = None) -> dict[int, list[tuple[str, Any, Any]]]:
+    """medication_request_id -> its fills ``(handed_over_at, quantity, days_supply)``, oldest first (as
+    ``dispenses_by_order`` orders them), for orders with at least two fills with a handed-over instant (PQA's
+    PDC needs two: the others are not read); with ``since`` (UTC text) only the fills handed over then or later."""
+    cur = db.execute(
+        "SELECT medication_request_id, handed_over_at, quantity, days_supply FROM dispenses"
+        " WHERE medication_request_id IN (SELECT medication_request_id FROM dispenses WHERE handed_over_at IS NOT NULL"
+        "                                 GROUP BY medication_request_id HAVING count(*) > 1)"
+        " AND handed_over_at IS NOT NULL" + (" AND handed_over_at >= ?" if since is not None else "") +
+        " ORDER BY medication_request_id, handed_over_at, id", [since] if since is not None else [])
+    out: dict[int, list[tuple[str, Any, Any]]] = {}
+    for mr, at, quantity, days_supply in cur.fetchall():
+        found = out.get(mr)
+        if found is None:
+            found = out[mr] = []
+        found.append((at, quantity, days_supply))
+    return out
+
+
+def fill_counts(db: sqlite_utils.Database) -> dict[int, int]:
+    """medication_request_id -> how many dispenses it has with a handed-over instant (those ``dispenses_by_order``
+    lists), counted in SQL."""
+    return dict(db.execute(
+        "SELECT medication_request_id, count(*) FROM dispenses"
+        " WHERE medication_request_id IS NOT NULL AND handed_over_at IS NOT NULL GROUP BY medication_request_id"
+    ).fetchall())
 
 
 def fill_summaries(db: sqlite_utils.Database) -> dict[int, dict[str, Any]]:

@@ -619,6 +619,14 @@ CREATE INDEX ix_dispenses_mr_handed ON dispenses(medication_request_id, handed_o
 DROP INDEX IF EXISTS ix_dispenses_mr;
 """,
     ),
+    (
+        101,
+        "performance: runs by finished instant (the analytics roll-up's runs of a day)",
+        """
+-- runs_finished_between (analytics_rollup: each job's runs that finished in a day) searched every run before
+CREATE INDEX ix_runs_finished ON runs(finished_at);
+""",
+    ),
 ]
 """(version, description, SQL script or a function of the store, run inside the migration's transaction),
 applied in ascending version order. Never edit a shipped migration:
