@@ -678,20 +678,29 @@ def dose_text(dose: float | None, unit: str | None) -> str:
     return f"{amount} {unit}" if unit else amount
 
 
-DOSE_STATUSES = ("due", "reminded", "taken", "missed", "skipped", "refused")
+DOSE_STATUSES = ("due", "overdue", "reminded", "taken", "missed", "skipped", "refused", "before import")
 """What the Doses view says of a dose instant."""
 
 
-def dose_status(logged: str | None, reminded: bool) -> str:
-    """The status of one dose instant for staff, from its dose-log entry and whether a reminder was queued.
+def dose_status(logged: str | None, reminded: bool, *, at: datetime | None = None, now: datetime | None = None,
+                known_since: datetime | None = None) -> str:
+    """The status of one dose instant for staff, from its dose-log entry, whether a reminder was queued and
+    (given ``at``, the dose instant, and ``now``, aware UTC) whether it has passed.
 
     A confirmation (taken, skipped, refused) says what happened; a dose-log 'missed' or 'reminder_missed' is
-    ``missed``; otherwise ``reminded`` when the patient's reminder is in the outbox, else ``due`` (upcoming,
-    or not handled yet). Source: issue 7 item 5 (statuses due, reminded, taken, missed, skipped); DOMAIN.md
-    "Real-world failures of reminder systems" (reminder_missed).
+    ``missed``; otherwise ``reminded`` when the patient's reminder is in the outbox. A dose with neither is
+    ``due`` while upcoming and ``overdue`` once its instant has passed (never "due": a nurse reads "due" as
+    "still to give"), or ``before import`` when it passed before the order entered the store
+    (``known_since``): MedJobs never tracked it and the reminder job never counts it missed. Source: issue 7
+    item 5 (statuses due, reminded, taken, missed, skipped); DOMAIN.md "Real-world failures of reminder
+    systems" (reminder_missed).
     """
     if logged in ("taken", "skipped", "refused"):
         return logged
     if logged in ("missed", "reminder_missed"):
         return "missed"
-    return "reminded" if reminded else "due"
+    if reminded:
+        return "reminded"
+    if at is not None and now is not None and at < now:
+        return "before import" if known_since is not None and at < known_since else "overdue"
+    return "due"

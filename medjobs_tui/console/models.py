@@ -202,8 +202,8 @@ class DoseRow:
 
     ``at`` aware UTC; ``local`` the same instant in the patient's zone (else the clinic's); ``patient`` the
     pseudonym; ``order`` the medication request id; ``dose``/``unit`` of the step in force (None = not
-    stated) and ``dose_text`` as written for people; ``status`` due | reminded | taken | missed | skipped |
-    refused (``clinical.dosing.dose_status``).
+    stated) and ``dose_text`` as written for people; ``status`` due | overdue | reminded | taken | missed |
+    skipped | refused | before import (``clinical.dosing.dose_status``).
     """
 
     at: datetime

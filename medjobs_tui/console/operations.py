@@ -884,8 +884,8 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
         """Every scheduled dose instant of clinic-local days ``first``..``last`` (inclusive; at most
         MAX_DOSE_DAYS), oldest first, for active scheduled orders of living patients, optionally of one
         patient (pseudonym) or one order. Each row has the instant (UTC and the patient's local time), the dose
-        of the step in force and its status (``clinical.dosing.dose_status``: due, reminded, taken, missed,
-        skipped, refused). Role-checked (``dose.read``) and audited with counts only (the dashboard's
+        of the step in force and its status (``clinical.dosing.dose_status``: due, overdue, reminded, taken,
+        missed, skipped, refused, before import). Role-checked (``dose.read``) and audited with counts only (the dashboard's
         refreshes pass ``audit_read=False``: they are checked, not logged each second).
         Raises PermissionDenied, or ConsoleError for a bad range or an unknown patient or order.
         """
@@ -913,6 +913,7 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
                 status = "deceased" if chosen[0]["deceased"] else chosen[0]["schedule_status"]
                 raise ConsoleError(f"order {order} has no scheduled doses (schedule status: {status})")
             orders = chosen
+        now = self.clock.now()
         found: list[tuple[dict[str, Any], Any]] = []
         for o in orders:
             if o["deceased"] or o["schedule_status"] != "scheduled":
@@ -925,7 +926,8 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
             at=d.at, local=d.at.astimezone(_jobs().medication_reminder.order_zone(o, self.settings)), patient=o["pseudonym"],
             order=o["id"], medication=o["medication_text"], dose=d.dose, unit=d.unit,
             dose_text=dose_text(d.dose, d.unit),
-            status=dose_status(logged.get((o["id"], iso(d.at))), keys[(o["id"], d.at)] in reminded),
+            status=dose_status(logged.get((o["id"], iso(d.at))), keys[(o["id"], d.at)] in reminded, at=d.at, now=now,
+                               known_since=_jobs().medication_reminder.known_since(o)),
         ) for o, d in found]
         rows.sort(key=lambda r: (r.at, r.patient, r.order))
         if audit_read:

@@ -35,6 +35,8 @@ STATUS_STYLES: dict[str, str] = {
     "failing": "bold red",
     "stale": "yellow",
     "due": "dodger_blue1",
+    "overdue": "bold dark_orange",
+    "before import": "dim",
     "reminded": "yellow",
     "taken": "green",
     "missed": "bold red",

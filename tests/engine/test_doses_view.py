@@ -101,6 +101,44 @@ def test_dose_status_rule(logged, reminded, want):
     assert dose_status(logged, reminded) == want
 
 
+@pytest.mark.parametrize("logged, reminded, at_h, known_h, want", [
+    (None, False, 11, 0, "overdue"),          # passed, nothing recorded, not reminded: never "due"
+    (None, False, 13, 0, "due"),              # upcoming
+    (None, True, 11, 0, "reminded"),
+    ("taken", False, 11, 0, "taken"),
+    (None, False, 8, 9, "before import"),     # passed before the order entered the store
+    ("taken", False, 8, 9, "taken"),          # confirmed anyway: what happened stands
+])
+def test_a_passed_dose_reads_overdue_or_before_import_never_due(logged, reminded, at_h, known_h, want):
+    from datetime import datetime, timezone
+
+    def h(n):
+        return datetime(2026, 11, 29, n, tzinfo=timezone.utc)
+
+    assert dose_status(logged, reminded, at=h(at_h), now=h(12), known_since=h(known_h)) == want
+
+
+def test_todays_doses_before_an_import_read_before_import_and_later_ones_overdue(settings, clock, tmp_path):
+    """A clinic imports its orders at 12:55 UTC (07:55 EST): doses earlier that day were never tracked; at
+    14:09 EST the 08:00 dose, due after the import and not confirmed, reads overdue, not due."""
+    f = tmp_path / "orders.ndjson"
+    rx = {"resourceType": "MedicationRequest", "status": "active", "subject": {"reference": "Patient/p1"},
+          "authoredOn": "2026-11-01", "medicationCodeableConcept": {"text": "Metformin 500 MG Oral Tablet"}}
+    f.write_text("\n".join(json.dumps(r) for r in [
+        {"resourceType": "Patient", "id": "p1"},
+        {**rx, "id": "early", "dosageInstruction": [{"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d",
+                                                                           "timeOfDay": ["06:00:00"]}}}]},
+        {**rx, "id": "late", "dosageInstruction": [{"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d",
+                                                                          "timeOfDay": ["08:00:00", "21:00:00"]}}}]},
+    ]) + "\n")
+    c = Console(settings, clock=clock)
+    assert import_paths(c.db, settings, [f], FIXED_NOW).skipped == []
+    clock.set(FIXED_NOW.replace(hour=19, minute=9))                    # 14:09 EST
+    got = [(r.local.strftime("%H:%M"), r.status) for r in c.doses(NURSE, date(2026, 11, 29))]
+    c.close()
+    assert got == [("06:00", "before import"), ("08:00", "overdue"), ("21:00", "due")]
+
+
 def test_cli_doses_lists_one_day(console, settings, tmp_path):
     from tests.conftest import make_user, password_file
 
