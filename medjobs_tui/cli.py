@@ -1022,9 +1022,18 @@ def key_rotate(obj: Ctx) -> None:
 @click.pass_obj
 def key_recover(obj: Ctx, copy: Path | None) -> None:
     """Rebuild a lost key file from the recovery copy; asks for the recovery key."""
+    settings = obj.settings
     text = click.prompt("recovery key", hide_input=True)
-    keys = recover_keys(obj.settings, text, copy)
-    path = restore_key_file(obj.settings, keys)
+    try:
+        keys = recover_keys(settings, text, copy)
+    except KeyFileError:
+        if key_file_exists(settings):                   # the audit key is at hand: the refusal is recorded
+            Console(settings).key_recovery_refused(CUSTODIAN, "wrong recovery key")
+        raise
+    if key_file_exists(settings):
+        Console(settings).key_recovery_refused(CUSTODIAN, "a key file exists")
+    path = restore_key_file(settings, keys)             # refuses (KeyFileError) when a key file exists
+    Console(settings, keys=keys).key_file_recovered(CUSTODIAN, (copy.name if copy else "recovery copy beside the store"))
     out.print(f"key file {path} rebuilt from the recovery copy")
 
 

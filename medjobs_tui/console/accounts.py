@@ -369,6 +369,25 @@ class AccountsMixin:
                      target="users",
                      outcome="denied", at=self.clock.now(), detail={"reason": reason})
 
+    def key_file_recovered(self, actor: Actor, source: str) -> None:
+        """Record that the key file was rebuilt from a recovery copy (``medjobs key recover``; the caller has
+        proved the recovery key and written the file): audited ``key.recover`` with the copy used (``source``,
+        its file name) and left as a notice for the next admin sign-in. Raises PermissionDenied for anyone
+        but the custodian (the holder of the recovery key)."""
+        self.authorise(actor, "key.recover", "key_file")
+        now = self.clock.now()
+        with transaction(self.db):
+            store_users.add_notice(self.db, "recovery", "the lost key file was rebuilt from the recovery copy with "
+                                   "the recovery key at the workstation; check the audit trail (medjobs audit list "
+                                   "--action key.recover)", now)
+        self._audit_ok(actor, "key.recover", "key_file", {"copy": source})
+
+    def key_recovery_refused(self, actor: Actor, reason: str) -> None:
+        """Record a refused key-file rebuild (a wrong recovery key, a key file that exists) as a denied
+        ``key.recover``. Only possible while the key file is there (the audit key lives in it)."""
+        audit.record(self.db, key=self.keys.audit, actor=actor.username, role=actor.role, action="key.recover",
+                     target="key_file", outcome="denied", at=self.clock.now(), detail={"reason": reason})
+
     def emergency_admin(self, actor: Actor, username: str, password: str | None = None, *,
                         key_file_restored: bool = False) -> str | None:
         """Emergency access, for when no admin can sign in (forgotten password, admins disabled or gone);

@@ -91,6 +91,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "user.unlock": frozenset({"admin"}),
     "clinic.init": frozenset({"custodian"}),
     "clinic.recover": frozenset({"custodian"}),
+    "key.recover": frozenset({"custodian"}),
     "key.rotate": frozenset({"admin"}),
     # patient-level schedule (pseudonyms, orders, doses): clinic staff, not the auditor (who reads audit/evidence)
     "dose.read": frozenset({"operator", "admin", "reviewer"}),
@@ -128,6 +129,7 @@ ACTION_WORDS = {
     "user.name": "change users' printed names",
     "user.unlock": "unlock users",
     "clinic.init": "create a clinic", "clinic.recover": "use emergency access",
+    "key.recover": "rebuild a lost key file",
     "key.rotate": "rotate the store key",
     "dose.record": "record what happened to a dose",
     "dose.read": "see patients' doses",

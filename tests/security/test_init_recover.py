@@ -79,3 +79,25 @@ def test_a_wrong_recovery_key_is_refused_and_audited(tmp_path):
     assert console.db.execute("SELECT actor, outcome FROM audit_log WHERE action = 'clinic.recover'").fetchall() == [
         ("custodian", "denied")]
     assert console.db.execute("SELECT count(*) FROM users WHERE username = 'mallory'").fetchone()[0] == 0
+
+
+def test_key_recover_is_audited_and_told_to_the_next_admin_and_a_refusal_too(tmp_path):
+    config = clinic_folder(tmp_path)
+    made = run(config, "init", "--admin", "ada", "--generate")
+    recovery = made.stdout.split("sign in to):")[1].strip().splitlines()[0].strip()
+    password = made.stdout.strip().splitlines()[-1].split()[-1]
+    settings = load_settings(config)
+    wrong = run(config, "key", "recover", input="AAAA-BBBB\n")              # a key file exists: refused
+    assert wrong.exit_code != 0
+    key_file_path(settings).unlink()                                        # the key file is lost
+    done = run(config, "key", "recover", input=recovery + "\n")
+    assert done.exit_code == 0, done.output
+    assert key_file_path(settings).exists()
+    console = Console(settings)
+    assert console.db.execute("SELECT actor, outcome, json_extract(detail, '$.reason') FROM audit_log"
+                              " WHERE action = 'key.recover' ORDER BY id").fetchall() == [
+        ("custodian", "denied", "wrong recovery key"), ("custodian", "ok", None)]
+    console.close()
+    (tmp_path / "pw").write_text(password)
+    first = run(config, "--user", "ada", "whoami", env={"MEDJOBS_PASSWORD_FILE": str(tmp_path / "pw")})
+    assert "NOTICE:" in first.stderr and "lost key file was rebuilt from the recovery copy" in first.stderr

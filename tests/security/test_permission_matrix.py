@@ -76,6 +76,7 @@ CALLS = {
     "interactions.ack": lambda c, a, t: c.acknowledge_interaction(a, 999),
     "clinic.init": lambda c, a, t: c.create_first_admin(a, "first.admin", PASSWORD),
     "clinic.recover": lambda c, a, t: c.emergency_admin(a, "new.admin", PASSWORD),
+    "key.recover": lambda c, a, t: c.key_file_recovered(a, "medjobs.recovery.json"),
     "key.rotate": lambda c, a, t: c.rotate_store_key(a),
     "dose.record": lambda c, a, t: c.record_dose(a, 999, "2026-11-29 08:00", "taken"),
     "patient.prefs": lambda c, a, t: c.set_patient_prefs(a, "P-09999", lead_minutes=5),
@@ -109,7 +110,7 @@ CLI_OPERATIONS = {
     "audit verify": {"audit.verify"}, "doses": {"dose.read"},
     "interactions import": {"interactions.import"}, "interactions list": {"view.operations"},
     "interactions ack": {"interactions.ack"}, "backup list": {"backup.list"}, "backup verify": {"backup.verify"}, "restore": {"store.restore"},
-    "key rotate": {"key.rotate"}, "key recover": set(),
+    "key rotate": {"key.rotate"}, "key recover": {"key.recover"},
     "dose taken": {"dose.record"}, "dose skipped": {"dose.record"}, "dose refused": {"dose.record"},
     "dose history": {"view.operations"},
     "patient prefs": {"patient.prefs", "view.operations"}, "order critical": {"order.critical"},
@@ -118,7 +119,7 @@ CLI_OPERATIONS = {
     "selftest": {"selftest.run", "view.operations"},
 }
 """The operations each CLI command performs (``check-config`` reads only the config file; ``key recover``
-rebuilds the key file from the recovery key, which is its own credential, before any store can be opened)."""
+acts as the custodian: the recovery key is its own credential)."""
 
 
 def cli_commands(group: click.Group = main, prefix: str = "") -> list[str]:
