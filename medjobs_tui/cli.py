@@ -518,14 +518,14 @@ def interactions_import(obj: Ctx, file: Path) -> None:
 @click.option("--limit", default=50, show_default=True, type=LIMIT)
 @click.pass_obj
 def interactions_list(obj: Ctx, show_all: bool, limit: int) -> None:
-    """List interaction alerts (open ones unless --all), patients by pseudonym."""
-    console = obj.viewer()
+    """List interaction alerts (open ones unless --all), patients by pseudonym (operator, admin, reviewer)."""
+    console, actor = obj.console()
     _print_table(("alert", "patient", "severity", "rule", "drugs", "raised", "closed"), (
         (str(a["id"]), a["patient"], a["severity"], a["rule_id"], f"{a['drug_a']} + {a['drug_b']}",
          a["created_at"][:16],
          f"ack {a['acknowledged_by'] or ''} {a['acknowledged_at'][:16]}" if a["acknowledged_at"] else
          ("superseded" if a["superseded_at"] else "open"))
-        for a in console.interaction_alerts(open_only=not show_all, limit=limit)))
+        for a in console.interaction_alerts(actor, open_only=not show_all, limit=limit)))
 
 
 @interactions.command("ack")
@@ -563,7 +563,7 @@ def patient_prefs(obj: Ctx, pseudonym: str, channel: str | None, lead: int | Non
     """
     console, actor = obj.console()
     if channel is None and lead is None and quiet is None and opt_out is None:
-        p = console.patient_prefs(pseudonym.strip().upper())
+        p = console.patient_prefs(actor, pseudonym.strip().upper())
     else:
         p = console.set_patient_prefs(actor, pseudonym.strip().upper(), channel=channel, lead_minutes=lead,
                                       quiet_hours=quiet, opt_out=opt_out)

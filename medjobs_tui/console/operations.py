@@ -95,6 +95,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "key.rotate": frozenset({"admin"}),
     # patient-level schedule (pseudonyms, orders, doses): clinic staff, not the auditor (who reads audit/evidence)
     "dose.read": frozenset({"operator", "admin", "reviewer"}),
+    "patient.read": frozenset({"operator", "admin", "reviewer"}),
     "backup.verify": frozenset({"operator", "admin", "auditor"}),
     "backup.list": frozenset({"operator", "admin", "auditor"}),
     "store.restore": frozenset({"admin"}),
@@ -133,6 +134,7 @@ ACTION_WORDS = {
     "key.rotate": "rotate the store key",
     "dose.record": "record what happened to a dose",
     "dose.read": "see patients' doses",
+    "patient.read": "see patients' medication data (interaction alerts, reminder preferences)",
     "backup.verify": "verify backups", "backup.list": "list the backups", "store.restore": "restore the store from a backup",
     "audit.verify": "verify the audit trail", "audit.list": "list the audit trail",
     "report.write": "write the validation report",
@@ -425,11 +427,12 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
         self._audit_ok(actor, "interactions.import", "interactions", {"file": name, **result})
         return result
 
-    def interaction_alerts(self, *, open_only: bool = True, limit: int = 200) -> list[dict[str, Any]]:
+    def interaction_alerts(self, actor: Actor, *, open_only: bool = True, limit: int = 200) -> list[dict[str, Any]]:
         """Interaction alerts, newest first (patients by pseudonym): id, patient, rule_id, drug_a, drug_b,
         severity, created_at, acknowledged_at/by, superseded_at; ``open_only`` leaves out closed ones."""
         from medjobs_tui.store import clinical as store_clinical
 
+        self.authorise(actor, "patient.read", "interactions")   # patient-level medication data: not the auditor's
         return store_clinical.list_interaction_alerts(self.db, open_only=open_only, limit=limit)
 
     def acknowledge_interaction(self, actor: Actor, alert_id: int) -> dict[str, Any]:
@@ -468,10 +471,11 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
 
         return bool(clinical.patient_sources(self.db))
 
-    def patient_prefs(self, pseudonym: str) -> dict[str, Any]:
+    def patient_prefs(self, actor: Actor, pseudonym: str) -> dict[str, Any]:
         """A patient's reminder preferences: ``{patient, channel, lead_minutes, quiet_hours ('HH:MM-HH:MM' or
-        None), opt_out, source, updated_at, updated_by}`` (defaults where none were set). Raises ConsoleError
-        for an unknown pseudonym."""
+        None), opt_out, source, updated_at, updated_by}`` (defaults where none were set). Raises
+        PermissionDenied for a role without ``patient.read``, ConsoleError for an unknown pseudonym."""
+        self.authorise(actor, "patient.read", f"patient:{pseudonym}")
         patient = store_prefs.patient_by_pseudonym(self.db, pseudonym)
         if patient is None:
             raise ConsoleError(f"no patient {pseudonym}")
@@ -526,7 +530,7 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
                 store_prefs.set_opt_out(self.db, patient["id"], opt_out, now)
         changed = {**values, **({"opt_out": opt_out} if opt_out is not None else {})}
         self._audit_ok(actor, "patient.prefs", f"patient:{pseudonym}", {"changed": changed})
-        return self.patient_prefs(pseudonym)
+        return self.patient_prefs(actor, pseudonym)
 
     def set_order_critical(self, actor: Actor, order_id: int, critical: bool = True) -> None:
         """Mark order ``order_id`` time-critical (its reminders are never held for quiet hours), or not.

@@ -108,7 +108,7 @@ def test_only_an_admin_imports_the_list(clinic, console, tmp_path):
 
 def test_acknowledged_alert_stays_closed_until_the_list_changes(clinic, console):
     clinic.run("interaction_check")
-    alert = console.interaction_alerts()[-1]
+    alert = console.interaction_alerts(NURSE)[-1]
     [major] = clinic.rows("SELECT id, state FROM alerts WHERE kind = 'interaction_major' AND last_ref = ?",
                           [f"interaction alert {alert['id']}"])
     assert major["state"] == "open"
@@ -127,7 +127,7 @@ def test_acknowledged_alert_stays_closed_until_the_list_changes(clinic, console)
 
     again = clinic.run("interaction_check")  # same list: not raised again
     assert again["alerts_new"] == 0 and again["notices_queued"] == 0 and again["alerts_superseded"] == 0
-    assert alert["id"] not in {a["id"] for a in console.interaction_alerts()}
+    assert alert["id"] not in {a["id"] for a in console.interaction_alerts(NURSE)}
 
     patient_id = clinic.scalar("SELECT id FROM patients WHERE pseudonym = ?", [alert["patient"]])
     with transaction(clinic.db):
@@ -137,13 +137,13 @@ def test_acknowledged_alert_stays_closed_until_the_list_changes(clinic, console)
             doses_per_day=1.0, dose_quantity=1.0, created_at=iso(NOW), updated_at=iso(NOW))
     changed = clinic.run("interaction_check")  # the list changed: raised afresh, once
     assert changed["alerts_new"] == 1 and changed["notices_queued"] == 1
-    fresh = [a for a in console.interaction_alerts() if a["patient"] == alert["patient"]]
+    fresh = [a for a in console.interaction_alerts(NURSE) if a["patient"] == alert["patient"]]
     assert len(fresh) == 1 and fresh[0]["id"] != alert["id"]
 
 
 def test_open_alerts_of_an_old_list_are_superseded(clinic, console):
     clinic.run("interaction_check")
-    before = console.interaction_alerts()
+    before = console.interaction_alerts(NURSE)
     target = before[0]
     patient_id = clinic.scalar("SELECT id FROM patients WHERE pseudonym = ?", [target["patient"]])
     with transaction(clinic.db):
@@ -152,7 +152,7 @@ def test_open_alerts_of_an_old_list_are_superseded(clinic, console):
                           [patient_id, patient_id])
     summary = clinic.run("interaction_check")
     assert summary["alerts_superseded"] == 1
-    closed = [a for a in console.interaction_alerts(open_only=False) if a["id"] == target["id"]][0]
+    closed = [a for a in console.interaction_alerts(NURSE, open_only=False) if a["id"] == target["id"]][0]
     assert closed["superseded_at"] == iso(NOW) and closed["acknowledged_at"] is None
     with pytest.raises(ConsoleError, match="is closed: the patient's medication list changed"):
         console.acknowledge_interaction(NURSE, target["id"])
@@ -181,3 +181,13 @@ def test_cli_interactions_import_list_ack(clinic, tmp_path):
     assert r.exit_code == 0 and f"alert {first} (P-" in r.output and "acknowledged by nurse" in r.output
     r = runner.invoke(main, ["--config", config, "--user", "nurse", "interactions", "import", str(f)], env=env)
     assert r.exit_code == 1 and "needs the admin role" in r.output
+
+
+def test_interaction_alerts_are_patient_data_the_auditor_does_not_read(clinic, console):
+    clinic.run("interaction_check")
+    assert console.interaction_alerts(Actor("rita", "reviewer"))             # reviewers see them
+    with pytest.raises(PermissionDenied, match="may not see patients' medication data"):
+        console.interaction_alerts(Actor("audrey", "auditor"))
+    with pytest.raises(PermissionDenied, match="may not see patients' medication data"):
+        console.patient_prefs(Actor("audrey", "auditor"), "P-00001")
+    assert _audit(clinic.db)[-1][:2] == ("patient.read", "denied")
