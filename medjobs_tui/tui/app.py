@@ -33,6 +33,7 @@ from medjobs_tui.config import Settings
 from medjobs_tui.console import Actor, Console, ConsoleError, NotificationRow, SignIn, Snapshot
 from medjobs_tui.console import identity, words
 from medjobs_tui.console.operations import PERMISSIONS
+from medjobs_tui.console.logbook import logbook
 from medjobs_tui.engine import runlog
 from medjobs_tui.tui import alerts_tab, commands, details, filters, prefs, validation_tab
 from medjobs_tui.tui.audit_tab import AUDIT_COLUMNS, AUDIT_LIMIT, AUDIT_TAB, audit_pane, audit_rows
@@ -1244,6 +1245,7 @@ def build_dashboard(settings: Settings, username: str | None = None, refresh_int
         from medjobs_tui.engine.runner import Runner      # loaded once someone who runs jobs signed in
 
         runlog.install(settings)        # its masked log, for `medjobs log` and other consoles' Log view
+        logbook()                       # this console's Log view keeps its runner's lines from the first run on
         return Runner(settings)
 
     return MedJobsApp(Console(settings), None, refresh_interval=refresh_interval, username=username,

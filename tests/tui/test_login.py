@@ -233,3 +233,24 @@ async def test_admins_and_auditors_get_an_audit_tab_with_the_sign_ins_others_do_
                 app.action_show_tab("audit")
                 await pilot.pause()
                 assert app.active_tab == "overview"          # stays on the first tab: there is no Audit tab
+
+
+async def test_the_log_view_keeps_the_embedded_runners_lines_from_before_it_was_first_opened(settings, monkeypatch):
+    import logging
+
+    from medjobs_tui.console import logbook as book
+
+    monkeypatch.setattr(book, "_BOOK", None)            # a fresh process: no Log view opened yet
+    make_user(settings, "nurse.kim", "operator")
+    app = build_dashboard(settings, refresh_interval=0.1)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await sign_in(pilot, "nurse.kim", PASSWORD)
+            await wait_until(pilot, lambda: app.runner is not None, what="the embedded runner")
+            logging.getLogger("medjobs_tui.engine.runner").error("run 99 of backup attempt 3 failed: now dead")
+            await pilot.press("l")                      # the Log view, opened after the line was written
+            await wait_until(pilot, lambda: any("run 99 of backup" in line.message
+                                                for line in app.operations.log_lines("INFO")), what="the line")
+    finally:
+        if book._BOOK is not None:
+            logging.getLogger("medjobs_tui").removeHandler(book._BOOK)
