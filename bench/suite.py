@@ -13,6 +13,9 @@ Run: .venv/bin/python bench/suite.py [--sizes 50,1000,10000] [--cache DIR] [--no
   per job: the anchor of the engine rows.
 - engine: ``bench/engine.py`` (needs the ``bench`` extra) as a subprocess, its no-op throughput relative to Huey.
 - dashboard refresh: ``bench/dashboard_refresh.py`` when it exists (its last ``name=value`` line).
+- runner memory: ``bench/runner_rss.py`` on the largest clinic (one worker per queue on this shared machine):
+  the runner process's peak RSS while the six jobs run once (target < 150 MB at 10,000 patients), the largest
+  worker's and the whole tree's (Pss).
 - handler CPU seconds (``time.process_time`` of the run) beside the wall seconds: on a shared machine the wall
   time grows with the load, the CPU time much less.
 - analytics year: ``analytics_rollup`` of the 365 days before the clinic's instant as one back-fill run (option
@@ -304,8 +307,21 @@ def dashboard_figures() -> dict[str, float] | None:
     return out or None
 
 
+def runner_rss_figures(cache: Path, patients: int) -> dict[str, float] | None:
+    """bench/runner_rss.py's ``name=value`` pairs (the runner's peak RSS while the six jobs run once on the
+    clinic of ``patients`` patients, from the same cache), or None when it failed."""
+    proc = subprocess.run([sys.executable, str(BENCH / "runner_rss.py"), "--patients", str(patients), "--cache",
+                           str(cache), "--slots", "1"], capture_output=True, text=True, cwd=REPO)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("runner_rss:")]
+    if proc.returncode != 0 or not lines:
+        print(f"runner RSS bench skipped ({proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+        return None
+    return {k: float(v.split("/")[0]) for k, v in (kv.split("=", 1) for kv in lines[-1].split()[1:])}
+
+
 def measure(sizes: list[int], cache: Path, engine_runs: int, profile_dir: Path | None,
-            year_size: int | None = None, imports: bool = True, dashboard: bool = True) -> list[dict]:
+            year_size: int | None = None, imports: bool = True, dashboard: bool = True,
+            runner_rss: bool = True) -> list[dict]:
     """All measurements: [{name, value, unit, anchor, ...}]; anchor names the measurement it is a ratio to."""
     out: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="medjobs-suite-") as tmp:
@@ -374,6 +390,13 @@ def measure(sizes: list[int], cache: Path, engine_runs: int, profile_dir: Path |
         for k, v in dash.items():
             out.append({"name": f"dashboard_{k}", "value": v, "unit": "s" if not k.endswith("_ms") else "ms",
                         "anchor": None})
+    rss = runner_rss_figures(cache, max(sizes)) if runner_rss else None
+    if rss:
+        n = max(sizes)
+        out.append({"name": f"runner_peak_rss@{n}", "value": rss["runner_peak_mb"], "unit": "MB", "anchor": None,
+                    "target": 150 if n >= 10_000 else None, "jobs_ok": rss.get("jobs_ok")})
+        out.append({"name": f"runner_worker_peak_rss@{n}", "value": rss["worker_peak_mb"], "unit": "MB", "anchor": None})
+        out.append({"name": f"runner_tree_pss_peak@{n}", "value": rss["tree_pss_peak_mb"], "unit": "MB", "anchor": None})
     return out
 
 
@@ -428,6 +451,7 @@ def main() -> int:
                         help="clinic size of the analytics-year measurement (0: skip; only when among --sizes)")
     parser.add_argument("--no-import", action="store_true", help="skip the import measurement")
     parser.add_argument("--no-dashboard", action="store_true", help="skip bench/dashboard_refresh.py")
+    parser.add_argument("--no-runner-rss", action="store_true", help="skip bench/runner_rss.py")
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
     args.cache.mkdir(parents=True, exist_ok=True)
@@ -436,7 +460,7 @@ def main() -> int:
     started = time.perf_counter()
     measurements = measure(sizes, args.cache, 0 if args.no_engine else args.engine_runs, args.profile,
                            year_size=args.year_size or None, imports=not args.no_import,
-                           dashboard=not args.no_dashboard)
+                           dashboard=not args.no_dashboard, runner_rss=not args.no_runner_rss)
     print(table(measurements, sizes))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO)
