@@ -9,7 +9,7 @@ import time
 from rich.text import Text
 from textual.app import App, ComposeResult
 
-from medjobs_tui.console import Actor, ConsoleError
+from medjobs_tui.console import Actor, ConsoleError, RunFilter
 from medjobs_tui.tui.app import REFETCH_AFTER_S, MedJobsApp
 from medjobs_tui.tui.screens import HelpScreen
 from medjobs_tui.tui.tables import Column
@@ -334,3 +334,33 @@ async def test_the_overview_leaves_a_part_whose_figures_did_not_change(clinic):
         text = "".join(s.text for s in pane.query_one("#overview-queues", Static).render_lines(
             pane.query_one("#overview-queues", Static).region.reset_offset))
         assert str(overview.queues[0].queued + 5) in text
+
+
+async def test_an_idle_metrics_tab_rereads_evidence_only_when_its_snapshot_is_old_and_then_shows_a_changed_file(
+        seeded_clinic):
+    """The Metrics (as the Jobs and Validation) tab checks every finished run's evidence file: an idle refresh of
+    an unchanged store reads nothing, and once the snapshot is REFETCH_AFTER_S old a file changed on disk outside
+    MedJobs is shown INVALID."""
+    from tests.conftest import flip_a_byte
+
+    real = seeded_clinic.console.snapshot
+    calls = [0]
+
+    def counted(*args, **kwargs):
+        calls[0] += 1
+        return real(*args, **kwargs)
+
+    seeded_clinic.console.snapshot = counted
+    app = MedJobsApp(seeded_clinic.console, seeded_clinic.actor, refresh_interval=0.02, tab="metrics")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert cell(app, "metrics", "supply_monitor", "validation") == "valid"
+        fetched = calls[0]
+        await settle(pilot, 5)
+        assert calls[0] == fetched and app.unchanged_count >= 5             # five idle refreshes, no fetch
+        run = next(r for r in seeded_clinic.console.find_runs(RunFilter(job="supply_monitor")) if r.status == "succeeded")
+        path = seeded_clinic.settings.evidence_dir / seeded_clinic.console.run_story(run.id).evidence_path
+        flip_a_byte(path, at=10)
+        seeded_clinic.clock.advance(REFETCH_AFTER_S)
+        await wait_until(pilot, lambda: cell(app, "metrics", "supply_monitor", "validation") == "INVALID 1",
+                         what="the changed evidence file shown")

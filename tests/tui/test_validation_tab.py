@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from medjobs_tui.store import runs as store_runs
-from medjobs_tui.tui.app import MedJobsApp
+from medjobs_tui.tui.app import REFETCH_AFTER_S, MedJobsApp
 from medjobs_tui.tui.tables import TABS
 
 from tests.tui.pilot import cell, notices, settle, wait_until
@@ -29,6 +29,7 @@ async def test_the_validation_tab_shows_each_jobs_status_and_an_altered_record_m
         run = next(r for r in store_runs.recent_runs(c.console.db) if r["status"] == "succeeded" and r["evidence_path"])
         path = c.settings.evidence_dir / run["evidence_path"]
         path.write_text(path.read_text() + "# edited\n")
+        c.clock.advance(REFETCH_AFTER_S)             # an idle dashboard re-reads the files once its snapshot is old
         await settle(pilot, 2)
         assert cell(app, "validation", run["job_name"], "status") == "failing"
         assert "record missing or altered" in cell(app, "validation", run["job_name"], "reasons")
