@@ -826,6 +826,10 @@ def default_config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     return Path(env) if env else Path("config.yaml")
 
 
+_DOTTED_KEY = re.compile(r"[a-z_]+(\.[a-z_]+)+")
+"""A config key written out in a message: ``paths.backups``."""
+
+
 def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> tuple[int | None, tuple[Any, ...]]:
     """Walk ``loc`` into the composed YAML tree; return the 1-based line of the deepest node found."""
     line = node.start_mark.line + 1 if node is not None else None
@@ -918,6 +922,16 @@ def parse_settings(text: str, source: Path) -> Settings:
     except ValidationError as exc:
         for err in exc.errors():
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in {"cron", "interval"}))
+            if not loc and err.get("type") == "value_error":
+                # a check across sections (paths, key file) names each key it found wrong: "paths.backups: ...;
+                # security.key_file: ..."; each is reported at its own key's line
+                for part in re.split(r"; (?=[a-z_]+(?:\.[a-z_]+)+: )", _describe(err)):
+                    key, sep, text = part.partition(": ")
+                    if sep and _DOTTED_KEY.fullmatch(key):
+                        problems.append((_line_of(node, tuple(key.split(".")))[0], f"{key}: {text}"))
+                    else:
+                        problems.append((_line_of(node, ())[0], f"(top level): {part}"))
+                continue
             line, _ = _line_of(node, loc)
             key = ".".join(str(p) for p in loc if p != "[key]") or "(top level)"
             problems.append((line, f"{key}: {_describe(err)}"))

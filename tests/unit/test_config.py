@@ -239,8 +239,11 @@ def test_the_longest_job_name_is_accepted():
                                        ("database", "/dev/null"), ("evidence", "/dev/shm/ev")])
 def test_paths_in_kernel_or_device_trees_are_refused(key, value):
     default = {"evidence": "evidence", "backups": "data/backups", "database": "data/medjobs.db"}[key]
-    msg = error_for(GOOD.replace(f"{key}: {default}", f"{key}: {value}"))
+    text = GOOD.replace(f"{key}: {default}", f"{key}: {value}")
+    msg = error_for(text)
     assert f"paths.{key}:" in msg and "a kernel or device tree" in msg
+    # named at the key's own line, not at the top of the file
+    assert msg.startswith(f"clinic.yaml:{line_of(text, f'{key}: {value}')}: paths.{key}: "), msg
 
 
 def test_a_symlink_into_proc_is_refused(tmp_path):
