@@ -522,8 +522,9 @@ def interactions_list(obj: Ctx, show_all: bool, limit: int) -> None:
     console, actor = obj.console()
     _print_table(("alert", "patient", "severity", "rule", "drugs", "raised", "closed"), (
         (str(a["id"]), a["patient"], a["severity"], a["rule_id"], f"{a['drug_a']} + {a['drug_b']}",
-         a["created_at"][:16],
-         f"ack {a['acknowledged_by'] or ''} {a['acknowledged_at'][:16]}" if a["acknowledged_at"] else
+         _local(parse_iso(a["created_at"]), obj.settings),
+         f"ack {a['acknowledged_by'] or ''} {_local(parse_iso(a['acknowledged_at']), obj.settings)}"
+         if a["acknowledged_at"] else
          ("superseded" if a["superseded_at"] else "open"))
         for a in console.interaction_alerts(actor, open_only=not show_all, limit=limit)))
 
@@ -569,7 +570,8 @@ def patient_prefs(obj: Ctx, pseudonym: str, channel: str | None, lead: int | Non
                                       quiet_hours=quiet, opt_out=opt_out)
     out.print(f"{p['patient']}: channel {p['channel'] or 'default'}, lead {p['lead_minutes']} min, quiet hours "
               f"{p['quiet_hours'] or 'off'}, reminders {'OPTED OUT' if p['opt_out'] else 'on'}"
-              + (f" (set by {p['updated_by'] or p['source']} at {p['updated_at']})" if p["updated_at"] else ""),
+              + (f" (set by {p['updated_by'] or p['source']} at {_local(parse_iso(p['updated_at']), obj.settings)})"
+                 if p["updated_at"] else ""),
               markup=False)
 
 

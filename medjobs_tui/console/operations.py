@@ -447,8 +447,9 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
         if alert is None:
             raise ConsoleError(f"no interaction alert {alert_id}")
         if alert["acknowledged_at"]:
+            at = parse_iso(alert["acknowledged_at"]).astimezone(self.settings.zone)
             raise ConsoleError(f"interaction alert {alert_id} was already acknowledged by "
-                               f"{alert['acknowledged_by'] or 'someone'} at {alert['acknowledged_at']}")
+                               f"{alert['acknowledged_by'] or 'someone'} at {at:%Y-%m-%d %H:%M %Z}")
         if alert["superseded_at"]:
             raise ConsoleError(f"interaction alert {alert_id} is closed: the patient's medication list changed "
                                "after it (see the newer alert)")

@@ -176,6 +176,11 @@ def test_cli_interactions_import_list_ack(clinic, tmp_path):
     assert r.exit_code == 0 and "1 pair(s) in the clinic list (1 added, 0 removed, 0 kept)" in r.output, r.output
     r = runner.invoke(main, ["--config", config, "--user", "nurse", "interactions", "list"], env=env)
     assert r.exit_code == 0 and r.output.count("contraindicated") == 3
+    from medjobs_tui.clock import parse_iso
+
+    raised = store.list_interaction_alerts(clinic.db)[0]["created_at"]          # UTC in the store
+    assert f"{parse_iso(raised).astimezone(clinic.settings.zone):%Y-%m-%d %H:%M}" in r.output   # clinic time on screen
+    assert raised[:16].replace("T", " ") not in r.output
     first = min(a["id"] for a in store.list_interaction_alerts(clinic.db))
     r = runner.invoke(main, ["--config", config, "--user", "nurse", "interactions", "ack", str(first)], env=env)
     assert r.exit_code == 0 and f"alert {first} (P-" in r.output and "acknowledged by nurse" in r.output
