@@ -54,9 +54,11 @@ PASSWORD_FILE_ENV = "MEDJOBS_PASSWORD_FILE"
 
 
 class RunId(click.ParamType):
-    """A run id: a whole number from 1, with a message that says so for ``abc`` or ``-3``."""
+    """A record id (a run's by default): a whole number from 1, with a message that says so for ``abc`` or
+    ``-3`` and where such ids are listed. ``name`` is how help shows it (RUN_ID, ORDER_ID)."""
 
-    name = "RUN_ID"
+    def __init__(self, name: str = "RUN_ID", what: str = "run id", listed_by: str = "medjobs runs") -> None:
+        self.name, self.what, self.listed_by = name, what, listed_by
 
     def convert(self, value, param, ctx):
         if isinstance(value, int) and not isinstance(value, bool):
@@ -64,15 +66,19 @@ class RunId(click.ParamType):
         else:
             text = str(value).strip().lstrip("#")
             if not text.isdigit():
-                self.fail(f"{value!r} is not a run id: run ids are whole numbers like 42 (see `medjobs runs`)",
-                          param, ctx)
+                self.fail(f"{value!r} is not {self._a()} {self.what}: {self.what}s are whole numbers like 42 "
+                          f"(see `{self.listed_by}`)", param, ctx)
             number = int(text)
         if not 1 <= number <= 2**62:
-            self.fail(f"{value!r} is not a run id: run ids start at 1", param, ctx)
+            self.fail(f"{value!r} is not {self._a()} {self.what}: {self.what}s start at 1", param, ctx)
         return number
+
+    def _a(self) -> str:
+        return "an" if self.what[:1] in "aeiou" else "a"
 
 
 ID = RunId()
+ORDER_ID = RunId("ORDER_ID", "order id", "medjobs doses")
 FORMATS = ("table", "csv", "json")
 
 
@@ -449,7 +455,7 @@ def dose() -> None:
 
 
 def _dose_command(status: str, meaning: str):
-    @click.argument("order_id", type=ID)
+    @click.argument("order_id", type=ORDER_ID)
     @click.argument("instant")
     @click.option("--at", "at", default=None,
                   help="when it happened: 'YYYY-MM-DD HH:MM' local or ISO 8601 with offset (default: now)")
@@ -479,7 +485,7 @@ for _status, _meaning in (("taken", "taken"), ("skipped", "skipped (not given)")
 
 
 @dose.command("history")
-@click.argument("order_id", type=ID)
+@click.argument("order_id", type=ORDER_ID)
 @click.argument("instant")
 @click.pass_obj
 def dose_history(obj: Ctx, order_id: int, instant: str) -> None:
@@ -581,7 +587,7 @@ def order() -> None:
 
 
 @order.command("critical")
-@click.argument("order_id", type=ID)
+@click.argument("order_id", type=ORDER_ID)
 @click.option("--off", is_flag=True, help="no longer time-critical")
 @click.pass_obj
 def order_critical(obj: Ctx, order_id: int, off: bool) -> None:
@@ -969,7 +975,7 @@ def alerts_ack(obj: Ctx, alert_id: int) -> None:
 @click.option("--from", "first", type=click.DateTime(["%Y-%m-%d"]), help="first day of a range (with --to)")
 @click.option("--to", "last", type=click.DateTime(["%Y-%m-%d"]), help="last day of a range, included")
 @click.option("--patient", help="only this patient (pseudonym, e.g. P-00012)")
-@click.option("--order", type=ID, help="only this medication request (order id)")
+@click.option("--order", type=ORDER_ID, help="only this medication request (order id)")
 @click.pass_obj
 def doses(obj: Ctx, day, first, last, patient: str | None, order: int | None) -> None:
     """List the dose instants MedJobs schedules: local and UTC time, patient, order, dose, status.

@@ -170,3 +170,10 @@ def test_report_o_refuses_a_file_that_exists_unless_force(cli, settings, tmp_pat
     assert code == 1 and "already exists" in out and "--force" in out and target.read_text() == "mine\n"
     code, out = cli("--user", "ada", "report", "-o", str(target), "--force")
     assert code == 0 and target.read_text().startswith("#")
+
+
+@pytest.mark.parametrize("args", [("dose", "history", "abc", "2026-11-29 08:00"), ("doses", "--order", "0"),
+                                  ("order", "critical", "x1")])
+def test_a_bad_order_id_is_called_an_order_id(cli, args):
+    code, out = cli(*args)
+    assert code == 2 and "is not an order id" in out and "run id" not in out
