@@ -1086,8 +1086,11 @@ class MedJobsApp(SignoffActions, App[None]):
             self.pop_screen()
         self._open_console()
         self.refresh_bindings()
-        for notice in signed.notices:
-            self.notify(notice, title="Security notice", severity="error", timeout=60, markup=False)
+        if signed.notices:          # emergency access, a rebuilt key file: stays on screen until the admin closes it
+            for notice in signed.notices:
+                self.notify(notice, title="Security notice", severity="error", timeout=60, markup=False)
+            self.push_screen(DetailScreen("Security notice: read before you go on",
+                                          [(f"notice {n}", text) for n, text in enumerate(signed.notices, 1)]))
 
     @on(SignInRefused)
     def _sign_in_refused(self, message: SignInRefused) -> None:

@@ -254,3 +254,23 @@ async def test_the_log_view_keeps_the_embedded_runners_lines_from_before_it_was_
     finally:
         if book._BOOK is not None:
             logging.getLogger("medjobs_tui").removeHandler(book._BOOK)
+
+
+async def test_an_emergency_access_notice_stays_on_screen_until_the_admin_closes_it(settings):
+    from medjobs_tui.console import CUSTODIAN
+    from medjobs_tui.tui.screens import DetailScreen
+
+    console = Console(settings)
+    console.emergency_admin(CUSTODIAN, "ada.admin", PASSWORD)        # the recovery key gave ada the admin role
+    console.close()
+    app = build_dashboard(settings, refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot, "ada.admin", PASSWORD)
+        await wait_until(pilot, lambda: isinstance(app.screen, DetailScreen), what="the notice")
+        await pilot.pause(1)
+        assert isinstance(app.screen, DetailScreen)                   # not a toast that goes away by itself
+        fields = app.screen.query_one("#detail-fields")
+        text = "".join(seg.text for line in fields.render_lines(fields.region.reset_offset) for seg in line)
+        assert "EMERGENCY ACCESS" in text
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, DetailScreen), what="closed")
