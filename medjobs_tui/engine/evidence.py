@@ -197,6 +197,32 @@ def stage_record(evidence_dir: Path, relpath: str, record: dict[str, Any]) -> tu
     return tmp, hashlib.sha256(data).hexdigest()
 
 
+STALE_STAGING_S = 3600
+"""A staged record (``stage_record``) older than this many seconds belongs to a worker that died before its
+outcome was recorded: the run's record is written again at start-up (``outcomes.rebuild_missing_evidence``)."""
+
+
+def remove_stale_staging(evidence_dir: Path, now_ts: float, older_than_s: float = STALE_STAGING_S) -> int:
+    """Remove staged records (``<record>.yaml.<8 hex>.tmp`` under ``evidence_dir/jobs``) whose modification
+    time is more than ``older_than_s`` seconds before ``now_ts`` (POSIX seconds), left by a worker killed while
+    it wrote one; fresher ones may belong to another runner's attempt in flight and stay. Returns how many
+    were removed; a file that vanished or cannot be removed meanwhile is skipped."""
+    removed = 0
+    for tmp in (evidence_dir / "jobs").glob("*/*/*/*/*.yaml.*.tmp"):
+        if not _STAGED_NAME.fullmatch(tmp.name):
+            continue
+        try:
+            if tmp.stat().st_mtime < now_ts - older_than_s:
+                tmp.unlink()
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+_STAGED_NAME = re.compile(r".+\.yaml\.[0-9a-f]{8}\.tmp")
+
+
 def _write_new(path: Path, data: bytes) -> None:
     """Create ``path`` (it must not exist) holding ``data``; on any error nothing is left behind."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)

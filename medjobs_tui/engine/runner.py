@@ -33,7 +33,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from medjobs_tui.clock import Clock, SystemClock, iso
 from medjobs_tui.config import Settings
-from medjobs_tui.engine import alerting, exposition, outcomes, pruning, recovery, ticks, validation
+from medjobs_tui.engine import alerting, evidence, exposition, outcomes, pruning, recovery, ticks, validation
 from medjobs_tui.engine.delivery import DeliveryLoop
 from medjobs_tui.engine.outcomes import RUNNER_ACTOR
 from medjobs_tui.engine.pool import Outcome, WorkerPool
@@ -338,6 +338,7 @@ class Runner:
         handed to ``fire``; pruning now and every ``pruning.PRUNE_EVERY_S``) and the dispatcher thread."""
         self.recover()
         outcomes.rebuild_missing_evidence(self.db, self.settings)
+        evidence.remove_stale_staging(self.settings.evidence_dir, time.time())   # left by workers killed mid-write
         if hasattr(self.executor, "start"):
             self.executor.start()
         self._started = True
