@@ -506,7 +506,10 @@ class MedJobsApp(SignoffActions, App[None]):
             self.painted_tabs.add(tab)
             if tab == OVERVIEW:
                 if snap.overview is not None:
-                    self.query_one(OverviewPane).paint(snap.overview, self.zone, self.runner is not None)
+                    try:
+                        self.query_one(OverviewPane).paint(snap.overview, self.zone, self.runner is not None)
+                    except NoMatches:  # its parts not mounted yet (a snapshot right after sign-in), or closing:
+                        self.painted_tabs.discard(tab)      # the next refresh paints it
                 return
             try:
                 table = self.table(tab)

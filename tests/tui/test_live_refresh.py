@@ -364,3 +364,22 @@ async def test_an_idle_metrics_tab_rereads_evidence_only_when_its_snapshot_is_ol
         seeded_clinic.clock.advance(REFETCH_AFTER_S)
         await wait_until(pilot, lambda: cell(app, "metrics", "supply_monitor", "validation") == "INVALID 1",
                          what="the changed evidence file shown")
+
+
+async def test_a_snapshot_that_arrives_before_the_overviews_parts_are_mounted_is_painted_by_the_next_one(clinic,
+                                                                                                        monkeypatch):
+    from textual.css.query import NoMatches
+
+    real_paint, calls = OverviewPane.paint, []
+
+    def paint(self, *args, **kwargs):          # the first paint finds its parts not mounted yet (as under load)
+        calls.append(1)
+        if len(calls) == 1:
+            raise NoMatches("No nodes match '#chart-succeeded'")
+        return real_paint(self, *args, **kwargs)
+
+    monkeypatch.setattr(OverviewPane, "paint", paint)
+    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: len(calls) >= 2, what="a second paint")
+        assert app.is_running
