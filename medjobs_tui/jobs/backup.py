@@ -12,11 +12,22 @@ Rules and their sources:
   schedules, analytics, other}, size_bytes, sha256 (hex) of the file, created_at (UTC), schema version,
   ``encrypted: true``. No patient data in the manifest. The recovery copy of the keys (encrypted to the
   recovery key) is copied into the backups folder too, so the backups can be opened after losing data/.
-- A backup counts only once verified: the copy is opened read-only with the backup key, ``PRAGMA
-  cipher_integrity_check`` and ``PRAGMA integrity_check`` must find nothing, every table's row count must
-  equal the live store's counts from the export's snapshot, and the file's SHA-256 and size must match.
-  A failed verification records a backups row with verified 0 and the reason, and raises.
-  Source: DOMAIN.md "Backups" (as ``restic check --read-data`` does).
+- A backup counts only once verified. When it is made: the copy is opened read-only with the backup key,
+  ``PRAGMA cipher_integrity_check`` must find nothing (every page's HMAC-SHA512 matches: each page is
+  exactly what SQLCipher wrote under the backup key, so a changed, torn or cut-off page fails) and every
+  table's row count must equal the live store's counts from the export's snapshot (nothing lost); the
+  SHA-256 for the manifest and those counts are read on a second thread meanwhile, the file hashed once
+  (the manifest is not then checked against itself). ``PRAGMA integrity_check`` (b-tree structure, every index
+  entry against its row) is not run on a copy just made: ``sqlcipher_export`` writes the copy through
+  SQLite's own INSERT and CREATE INDEX (every b-tree and index built afresh from the rows, in one
+  statement), a source page SQLite cannot read stops the export with an error, and with every page's MAC
+  matching nothing can have changed the copy since; it would cost more than the export itself (issue 10:
+  backup >= 0.7x ``sqlcipher_export``). ``verify_backup`` (``medjobs backup verify`` and before every
+  restore) runs the whole check: size and SHA-256 against the manifest,
+  cipher_integrity_check, integrity_check, row counts. A failed verification records a backups row with
+  verified 0 and the reason, and raises. Source: DOMAIN.md "Backups" (as ``restic check --read-data``
+  does); zetetic.net/sqlcipher/sqlcipher-api (cipher_integrity_check, sqlcipher_export);
+  sqlite.org/pragma.html (integrity_check, quick_check).
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +118,42 @@ def verify_backup(path: Path, manifest: dict[str, Any], backup_key: bytes) -> st
     return integrity
 
 
+def _hash_and_count(path: Path, backup_key: bytes) -> tuple[str, dict[str, int], str | None]:
+    """(SHA-256 of the file, its row counts, a problem reading them or None): the side thread's share of
+    ``check_new_copy``."""
+    digest = sha256_of(path)
+    counts, problem = store_backup.copy_row_counts(path, backup_key)
+    return digest, counts, problem
+
+
+def check_new_copy(path: Path, counts: dict[str, int], backup_key: bytes) -> tuple[str, BackupVerificationError | None]:
+    """The check of a copy ``store.backup.copy_database`` has just made (see the module notes): opened
+    read-only with ``backup_key``, every page's HMAC clean (cipher_integrity_check) and every table's row
+    count equal to ``counts`` (the live store's, from the export's snapshot); the file's SHA-256 and the
+    counts come from a second thread while this one checks the pages (hashlib and SQLite let go of the GIL).
+    Returns (SHA-256 hex, None) or (SHA-256 hex, BackupVerificationError naming the first failure); raises
+    BackupVerificationError when the backup key does not open the copy."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="backup-check") as pool:
+        side = pool.submit(_hash_and_count, path, backup_key)
+        try:
+            integrity, _ = store_backup.inspect_copy(path, backup_key, structure=False, counts=False)
+        except StoreError as exc:
+            side.exception()   # wait for the side thread; it fails the same way
+            raise BackupVerificationError(f"{path.name}: {exc}") from None
+        try:
+            digest, actual, problem = side.result()
+        except StoreError as exc:
+            raise BackupVerificationError(f"{path.name}: {exc}") from None
+    if integrity != "ok" or problem:
+        found = "; ".join(p for p in (integrity if integrity != "ok" else "", problem or "") if p)
+        return digest, BackupVerificationError(f"{path.name}: integrity check failed: {found[:200]}")
+    if actual != counts:
+        diff = sorted(t for t in set(actual) | set(counts) if actual.get(t) != counts.get(t))
+        return digest, BackupVerificationError(
+            f"{path.name}: row counts differ from the live store in {', '.join(diff)}")
+    return digest, None
+
+
 def _target(backups_dir: Path, ctx: JobContext) -> Path:
     stamp = ctx.now.strftime("%Y%m%dT%H%M%SZ")
     suffix = f"run{ctx.run_id}" if ctx.run_id is not None else "manual"
@@ -162,6 +210,11 @@ def run(ctx: JobContext) -> dict[str, Any]:
         tmp_copy.unlink(missing_ok=True)
         counts, version, head = store_backup.copy_database(source_path, keys.store, tmp_copy, keys.backup,
                                                             progress=ctx.progress)   # pages copied
+        try:
+            sha256, failure = check_new_copy(tmp_copy, counts, keys.backup)
+        except BackupVerificationError as exc:   # the backup key does not open it
+            sha256, failure = sha256_of(tmp_copy), exc
+        integrity = "ok" if failure is None else f"failed: {failure}"[:500]
         manifest = {
             "format": 2,
             "file": target.name,
@@ -169,17 +222,13 @@ def run(ctx: JobContext) -> dict[str, Any]:
             "run_id": ctx.run_id,
             "schema_version": version,
             "size_bytes": tmp_copy.stat().st_size,
-            "sha256": sha256_of(tmp_copy),
+            "sha256": sha256,
             "encrypted": True,
             "cipher": "SQLCipher 4 (AES-256, HMAC-SHA512 per page) under the clinic's backup key",
             "row_counts": group_counts(counts),
             "audit_head": head,
         }
         _write_private(tmp_manifest, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        try:
-            integrity, failure = verify_backup(tmp_copy, manifest, keys.backup), None
-        except BackupVerificationError as exc:
-            integrity, failure = f"failed: {exc}"[:500], exc
         with ctx.transaction():
             backup_id = store.record_backup(
                 ctx.db, path=str(target), manifest_path=str(manifest_path), size_bytes=manifest["size_bytes"],

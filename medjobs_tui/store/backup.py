@@ -47,6 +47,9 @@ def copy_database(source: Path, key: bytes, target: Path, backup_key: bytes,
     try:
         conn.execute(f"ATTACH DATABASE ? AS backup KEY \"{_raw_key_literal(backup_key)}\"", [str(target)])
         conn.execute("PRAGMA backup.journal_mode = DELETE")
+        # no sync of its own while it is written: the copy is a temporary file, deleted when the export fails,
+        # and made durable once, by the fsync below, before anything records or renames it
+        conn.execute("PRAGMA backup.synchronous = OFF")
         conn.execute("BEGIN")
         try:
             counts = clinical.table_row_counts(conn)
@@ -84,13 +87,16 @@ def copy_database(source: Path, key: bytes, target: Path, backup_key: bytes,
     return counts, version, head
 
 
-def inspect_copy(path: Path, backup_key: bytes) -> tuple[str, dict[str, int]]:
+def inspect_copy(path: Path, backup_key: bytes, *, structure: bool = True,
+                 counts: bool = True) -> tuple[str, dict[str, int]]:
     """Open a copy read-only with ``backup_key``; return (integrity text, row count per table).
 
     The integrity text is 'ok' only when both ``PRAGMA cipher_integrity_check`` (every page's HMAC) and
     ``PRAGMA integrity_check`` find nothing; otherwise it holds their first findings (a page so damaged
     that reading it fails, as DatabaseError or SQLCipher's out-of-memory, is a finding, never a
-    traceback). Raises StoreError when the key does not open the copy (or it is not a database at all).
+    traceback). ``structure=False`` leaves ``integrity_check`` out (for a copy ``copy_database`` has just
+    made; see ``jobs.backup``), ``counts=False`` the row counts (then ``{}``). Raises StoreError when the key does not open the copy (or it is not a
+    database at all).
     """
     try:
         conn = open_keyed(f"{path.resolve().as_uri()}?mode=ro", backup_key, uri=True)
@@ -100,14 +106,30 @@ def inspect_copy(path: Path, backup_key: bytes) -> tuple[str, dict[str, int]]:
         problems: list[str] = []
         try:
             problems = [str(r[0]) for r in conn.execute("PRAGMA cipher_integrity_check")][:5]
-            integrity = clinical.integrity_check(conn)
-            counts = clinical.table_row_counts(conn)
+            integrity = clinical.integrity_check(conn) if structure else "ok"
+            rows = clinical.table_row_counts(conn) if counts else {}
         except (DatabaseError, MemoryError) as exc:
             # a damaged page: SQLCipher's HMAC failure surfaces as an error, SQLITE_NOMEM as MemoryError
             return "; ".join(problems + [f"unreadable: {type(exc).__name__}: {exc}"]), {}
         if integrity != "ok":
             problems.append(integrity)
-        return ("; ".join(problems) if problems else "ok"), counts
+        return ("; ".join(problems) if problems else "ok"), rows
+    finally:
+        conn.close()
+
+
+def copy_row_counts(path: Path, backup_key: bytes) -> tuple[dict[str, int], str | None]:
+    """Row count per table of a copy opened read-only with ``backup_key``, and None; or ({}, what went wrong)
+    when a page cannot be read (DatabaseError, SQLCipher's out-of-memory). Raises StoreError when the key
+    does not open the copy. Safe on its own thread (its own connection)."""
+    try:
+        conn = open_keyed(f"{path.resolve().as_uri()}?mode=ro", backup_key, uri=True)
+    except StoreError as exc:
+        raise StoreError(str(exc).replace("the store key", "the backup key")) from None
+    try:
+        return clinical.table_row_counts(conn), None
+    except (DatabaseError, MemoryError) as exc:
+        return {}, f"unreadable: {type(exc).__name__}: {exc}"
     finally:
         conn.close()
 

@@ -4,7 +4,7 @@ Kept in its own module so the tab list in ``tables.py`` changes by one line. Row
 ``Snapshot.backups`` (``console.BackupRow``), filled only for the roles that may list backups
 (``backup.list``: operator, admin, auditor); others see the empty hint. Per backup: when it was made in
 clinic time and in UTC, the file, its size, whether it passed verification when it was made (the copy
-opened with the backup key, cipher_integrity_check and integrity_check clean) and whether its row counts
+opened with the backup key, every page MAC clean: cipher_integrity_check) and whether its row counts
 matched the live store's, and its state now: the file's SHA-256 re-checked against the one recorded
 (a flipped byte reads ``NOT intact`` and ``changed since it was made`` in words, red as well; a deleted
 file ``NOT intact`` and ``missing``). Nothing here names a patient.

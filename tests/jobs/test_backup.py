@@ -110,14 +110,36 @@ def test_retention_keeps_the_newest_of_each_of_n_days_and_m_weeks(clinic):
     assert all(rows[n]["removed_at"] for n in made if n not in kept)
 
 
-def test_a_backup_whose_integrity_check_fails_is_recorded_failed_not_verified(clinic, monkeypatch):
+def test_a_backup_whose_pages_fail_their_check_is_recorded_failed_not_verified(clinic, monkeypatch):
+    """A copy changed between the export and the check (a bit flipped on its way to disk) fails its page MACs:
+    the backup is recorded failed, not verified, and the run fails."""
     from medjobs_tui.store import backup as store_backup
+    from tests.conftest import flip_a_byte
 
-    monkeypatch.setattr(store_backup.clinical, "integrity_check", lambda conn: "*** in database main ***\nPage 7: btree")
+    real = store_backup.copy_database
+
+    def damaged(*args, **kwargs):
+        got = real(*args, **kwargs)
+        flip_a_byte(args[2], at=3 * 4096 + 200)
+        return got
+
+    monkeypatch.setattr(store_backup, "copy_database", damaged)
     with pytest.raises(BackupVerificationError, match="integrity check failed"):
         clinic.run("backup", run_id=44)
     [row] = list_backups(clinic.db)
     assert row["verified"] == 0 and row["integrity"].startswith("failed")
+
+
+def test_a_backup_whose_integrity_check_fails_does_not_verify(clinic, monkeypatch):
+    """issue 6 item 12: ``backup verify`` (and every restore, which verifies first) fails a backup whose
+    integrity_check says anything but ok, even with every page MAC, the hash and the counts right."""
+    from medjobs_tui.store import backup as store_backup
+
+    _, path, manifest = _files(clinic)
+    assert verify_backup(path, manifest, TEST_KEYS.backup) == "ok"
+    monkeypatch.setattr(store_backup.clinical, "integrity_check", lambda conn: "*** in database main ***\nPage 7: btree")
+    with pytest.raises(BackupVerificationError, match="integrity check failed"):
+        verify_backup(path, manifest, TEST_KEYS.backup)
 
 
 def test_a_copy_that_lost_rows_is_failed_not_verified(clinic, monkeypatch):
