@@ -305,12 +305,17 @@ def run(obj: Ctx, once: bool) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     runner.start()
     out.print(f"runner started for {settings.clinic.name} ({len(settings.jobs)} jobs); Ctrl+C stops it")
+    reason = "sigterm"
     try:
         while not stop.wait(1.0):
             pass
     except KeyboardInterrupt:
-        pass
+        reason = "ctrl+c"
     finally:
+        try:
+            console.runner_stopping(actor, reason)          # audited: the clinic's jobs stop with it
+        except Exception as exc:  # noqa: BLE001 - the runner stops all the same
+            err.print(f"could not audit the runner's stop: {type(exc).__name__}", markup=False)
         runner.stop()
         out.print("runner stopped")
 

@@ -80,6 +80,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "session.logout": PEOPLE,
     "session.lock": PEOPLE,
     "session.unlock": PEOPLE,
+    # quitting the dashboard stops its embedded runner (reminders stop): a person's act, recorded with who
+    "session.quit": PEOPLE,
+    # the headless `medjobs run` stopping (Ctrl+C, SIGTERM), recorded by its service identity
+    "runner.stop": frozenset({"operator", "admin", "runner"}),
     "password.change": PEOPLE,
     "user.add": frozenset({"admin"}),
     "user.disable": frozenset({"admin"}),
@@ -124,6 +128,7 @@ ACTION_WORDS = {
     "view.operations": "view operations", "evidence.read": "read evidence",
     "signin": "sign in", "session.login": "open a login session", "session.logout": "end a login session",
     "session.lock": "lock the dashboard", "session.unlock": "unlock the dashboard",
+    "session.quit": "quit the dashboard", "runner.stop": "stop the job runner",
     "password.change": "change their own password",
     "user.add": "add users", "user.disable": "disable users", "user.enable": "enable users",
     "user.passwd": "set users' passwords", "user.role": "change users' roles", "user.list": "list users",
@@ -214,6 +219,20 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
         return job
 
     # ------------------------------------------------------------------ commands
+
+    def quit_console(self, actor: Actor, runner_stopped: bool) -> None:
+        """Record that ``actor`` quits the dashboard (``session.quit``), before its embedded runner stops
+        (``runner_stopped``: it had one, so the clinic's jobs stop with it unless another runner serves the store).
+        Raises PermissionDenied (audited) for a role that may not."""
+        self.authorise(actor, "session.quit", f"user:{actor.username}")
+        self._audit_ok(actor, "session.quit", f"user:{actor.username}",
+                       {"runner": "stopped" if runner_stopped else "none"})
+
+    def runner_stopping(self, actor: Actor, reason: str) -> None:
+        """Record that the runner of ``actor`` (the headless ``medjobs run``: the ``runner`` identity) stops,
+        ``reason`` in words (``ctrl+c``, ``sigterm``). Audited ``runner.stop``; raises PermissionDenied."""
+        self.authorise(actor, "runner.stop", "runner")
+        self._audit_ok(actor, "runner.stop", "runner", {"reason": reason})
 
     def trigger(self, actor: Actor, job_name: str) -> int:
         """Queue a run of ``job_name`` now; return its id. Raises ConsoleError / PermissionDenied."""

@@ -87,7 +87,7 @@ EXTRA_KEYS = (
     ("↑ ↓ pgup pgdn", "Move the cursor", "tables"),
     ("home end", "Go to the first / last row", "tables"),
     ("ctrl+p", "Command palette (jobs, tabs, theme: the theme chosen is remembered)", "everywhere"),
-    ("ctrl+q", "Quit at once", "everywhere"),
+    ("ctrl+q", "Quit (as q; on the lock screen: unlock first)", "everywhere"),
 )
 """Keys the help screen lists besides the app's own bindings."""
 
@@ -119,6 +119,9 @@ The Validation, Jobs and Metrics tabs also read evidence files on disk, but chec
 tenth of a second and more with 10,000 runs): an idle refresh re-reads them only once their snapshot is
 REFETCH_AFTER_S old, as any tab, so an evidence file changed outside MedJobs shows within that time (at once on F5
 or any action) and an idle dashboard on them stays under 2 % of a core."""
+
+UNLOCK_FIRST = "Unlock first: type your password, then q quits (quitting stops this console's runner)."
+"""What the lock screen says to ctrl+q: quitting is a signed-in user's act, audited."""
 
 NEVER_HELD = frozenset({"ctrl+q", "ctrl+c"})
 """Keys that act at once even while others wait for a tab's first fetch (quitting)."""
@@ -243,6 +246,7 @@ class MedJobsApp(SignoffActions, App[None]):
         self._again = False
         self._stopping = False
         self._runner_stopped = False
+        self._quit_audited = False
         self._errors_shown: dict[str, float] = {}
         """When each refresh error was last shown (time.monotonic)."""
         self._console_lock = threading.Lock()
@@ -1220,9 +1224,18 @@ class MedJobsApp(SignoffActions, App[None]):
                 self._post(CommandDone(""))
 
     def _stop_runner_blocking(self) -> None:
-        """Stop the runner once no console call is in progress (any worker thread waits, then sees _stopping)."""
+        """Stop the runner once no console call is in progress (any worker thread waits, then sees _stopping).
+        A signed-in user's quitting is audited first (``session.quit``, saying whether the runner stops with it),
+        however the app ends (q, or the safety net on unmount)."""
         self._stopping = True
         with self._console_lock:
+            if self.actor is not None and not self._quit_audited:
+                self._quit_audited = True
+                try:
+                    self.operations.quit_console(self.actor, runner_stopped=self.runner is not None
+                                                 and not self._runner_stopped)
+                except Exception as exc:  # noqa: BLE001 - the app quits all the same; the log says why
+                    log.error("quit audit failed: %s", type(exc).__name__)
             if self.runner is not None and not self._runner_stopped:
                 self._runner_stopped = True
                 self.runner.stop()
@@ -1235,7 +1248,12 @@ class MedJobsApp(SignoffActions, App[None]):
         await asyncio.to_thread(self._stop_runner_blocking)
 
     async def action_quit(self) -> None:
-        """Stop the runner, then quit."""
+        """Stop the runner, then quit (audited). Not while locked: the lock screen says to unlock first (quitting
+        stops the clinic's jobs: only the signed-in user may, with their password)."""
+        if self.locked:
+            if isinstance(self.screen, LockScreen):
+                self.screen.show_hint(UNLOCK_FIRST)
+            return
         await self.stop_runner()
         self.exit()
 

@@ -3,7 +3,8 @@
 Both are full screens (not dialogs over the tabs): while either is up nothing of the clinic shows, no
 run, no notification text. They hand the typed password to the app, which checks it through the
 console in a worker thread (Argon2id takes a moment) and answers with ``show_error`` or by closing
-the screen. Their own keys: enter (next field / sign in), ctrl+q quits.
+the screen. Their own keys: enter (next field / sign in); ctrl+q quits the sign-in screen, while the lock
+screen says to unlock first (quitting stops the console's runner: the signed-in user's act, audited).
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ class LockScreen(Screen[None]):
                          f"{self.username} ({self.role}): type your password to go on.", id="lock-intro")
             yield Input(placeholder="password", password=True, id="lock-password")
             yield Static("", id="lock-error")
-            yield Static("enter unlocks · ctrl+q quits", classes="dialog-hint")
+            yield Static("enter unlocks · quitting needs the unlock first", classes="dialog-hint", id="lock-hint")
 
     AUTO_FOCUS = "#lock-password"
 
@@ -91,6 +92,11 @@ class LockScreen(Screen[None]):
     def _password_entered(self) -> None:
         self.query_one("#lock-error", Static).update("Checking…")
         self.app.attempt_unlock(self.query_one("#lock-password", Input).value)
+
+    def show_hint(self, text: str) -> None:
+        """Say ``text`` where the errors show (e.g. "unlock first"), the password typed so far kept."""
+        self.query_one("#lock-error", Static).update(text)
+        self.query_one("#lock-password", Input).focus()
 
     def show_error(self, text: str) -> None:
         """Show why unlocking was refused; the field is cleared."""

@@ -56,6 +56,8 @@ CALLS = {
     "session.logout": lambda c, a, t: c.end_session(a, "no-such-token"),
     "session.lock": lambda c, a, t: c.lock(a),
     "session.unlock": lambda c, a, t: c.unlock(a, PASSWORD),
+    "session.quit": lambda c, a, t: c.quit_console(a, runner_stopped=False),        # the dashboard's q
+    "runner.stop": lambda c, a, t: c.runner_stopping(a, "matrix"),                 # `medjobs run` stopping
     "password.change": lambda c, a, t: c.change_password(a, PASSWORD, PASSWORD),
     "user.add": lambda c, a, t: c.add_user(a, f"new.{a.username}", "operator", PASSWORD),
     "user.disable": lambda c, a, t: c.disable_user(a, "u.target"),
@@ -95,7 +97,7 @@ CALLS = {
 """How each operation is performed through the console (``c`` console, ``a`` actor, ``t`` a tmp folder)."""
 
 CLI_OPERATIONS = {
-    "import": {"data.import", "data.import_dry_run"}, "demo": {"data.demo", "data.replace", "clinic.init"}, "run": {"runner.run"},
+    "import": {"data.import", "data.import_dry_run"}, "demo": {"data.demo", "data.replace", "clinic.init"}, "run": {"runner.run", "runner.stop"},
     "trigger": {"job.trigger"}, "pause": {"job.pause"}, "resume": {"job.resume"}, "retry": {"run.retry"},
     "cancel": {"run.cancel"}, "jobs": {"view.operations"}, "runs": {"view.operations"},
     "runs show": {"view.operations"},

@@ -197,7 +197,7 @@ async def test_idle_timeout_locks_the_screen_hides_the_clinic_and_only_the_passw
         assert "refill_check" in app.export_screenshot()
     assert audit_rows(c.settings, "session.") == [
         ("nurse.kim", "session.lock", "ok"), ("nurse.kim", "session.unlock", "denied"),
-        ("nurse.kim", "session.unlock", "ok")]
+        ("nurse.kim", "session.unlock", "ok"), ("nurse.kim", "session.quit", "ok")]   # the app's end, recorded
 
 
 async def test_input_keeps_the_dashboard_unlocked(clinic):

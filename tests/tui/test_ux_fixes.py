@@ -4,6 +4,7 @@ person does and read off the screen."""
 from __future__ import annotations
 
 import csv
+import json
 
 import pytest
 from textual.widgets import Input, Static
@@ -13,9 +14,10 @@ from medjobs_tui.notify.alerts import raise_alert
 from medjobs_tui.store import connect
 
 from medjobs_tui.tui.app import MedJobsApp
+from medjobs_tui.tui.login import LockScreen
 from medjobs_tui.tui.screens.prompts import ConfirmScreen, PathScreen
-from tests.conftest import STORE_KEY
-from tests.tui.pilot import burst, cell, first_paint, key_names, notices, select, wait_until
+from tests.conftest import PASSWORD, STORE_KEY, make_user
+from tests.tui.pilot import burst, cell, first_paint, key_names, notices, select, type_in, wait_until
 
 SIZE = (120, 40)
 
@@ -144,3 +146,51 @@ async def test_e_asks_before_replacing_a_file_and_writes_formula_cells_as_text(s
         await wait_until(pilot, lambda: target.read_text() != "keep me\n", what="the file replaced")
     rows = list(csv.DictReader(target.open(newline="")))
     assert [(r["run"], r["error"]) for r in rows] == [("5", "'=HYPERLINK(\"http://x\",\"see\")")]
+
+
+def quit_entries(settings) -> list[tuple]:
+    db = connect(settings.database_path, STORE_KEY)
+    try:
+        return [tuple(r) for r in db.execute(
+            "SELECT actor, role, action, outcome, detail FROM audit_log WHERE action = 'session.quit' ORDER BY id")]
+    finally:
+        db.close()
+
+
+async def test_on_the_lock_screen_ctrl_q_says_unlock_first_and_quitting_after_the_unlock_is_audited(seeded_clinic):
+    c = seeded_clinic
+    actor = make_user(c.settings, "nurse.kim", "operator", clock=c.clock)
+    app = MedJobsApp(c.console, actor, refresh_interval=3600)
+    async with app.run_test(size=SIZE) as pilot:
+        await first_paint(pilot)
+        app.lock_now("user")
+        await wait_until(pilot, lambda: isinstance(app.screen, LockScreen), what="the lock screen")
+        await type_in(pilot, "half")                           # a password half typed ...
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert app.is_running and isinstance(app.screen, LockScreen)
+        assert "Unlock first" in str(app.screen.query_one("#lock-error").render())
+        assert app.screen.query_one("#lock-password").value == "half"            # ... kept
+        assert "ctrl+q quits" not in app.export_screenshot()
+        assert quit_entries(c.settings) == []
+        app.screen.query_one("#lock-password").value = PASSWORD
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not app.locked, what="the unlock")
+        await pilot.press("q")
+        await wait_until(pilot, lambda: not app.is_running, what="the exit")
+    assert [e[:4] for e in quit_entries(c.settings)] == [("nurse.kim", "operator", "session.quit", "ok")]
+    assert json.loads(quit_entries(c.settings)[0][4]) == {"runner": "none"}
+
+
+async def test_q_is_audited_with_the_actor_and_says_the_runner_stopped(live_clinic):
+    c = live_clinic
+    app = MedJobsApp(c.console, c.actor, runner=c.runner, tab="queue")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: c.runner.scheduler is not None and c.runner.scheduler.running,
+                         what="runner start")
+        await pilot.press("q")
+        await wait_until(pilot, lambda: not app.is_running, what="exit")
+    assert not c.runner.scheduler.running
+    entries = quit_entries(c.settings)
+    assert [e[:4] for e in entries] == [("tester", "operator", "session.quit", "ok")]
+    assert json.loads(entries[0][4]) == {"runner": "stopped"}
