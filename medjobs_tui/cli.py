@@ -79,6 +79,25 @@ class RunId(click.ParamType):
 
 ID = RunId()
 ORDER_ID = RunId("ORDER_ID", "order id", "medjobs doses")
+
+
+class AlertRef(click.ParamType):
+    """An alert number of one list: MedJobs' own alerts (``A-4``) or interaction alerts (``I-4``); the bare number
+    or the list's own prefix, while the other list's prefix is refused with the command that takes it."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.name = f"{prefix}N"
+
+    def convert(self, value, param, ctx) -> int:
+        from medjobs_tui.console.alerts import AlertRefError, parse_alert_ref
+
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_alert_ref(value, self.prefix)
+        except AlertRefError as exc:
+            self.fail(str(exc), param, ctx)
 FORMATS = ("table", "csv", "json")
 
 
@@ -529,10 +548,13 @@ def interactions_import(obj: Ctx, file: Path) -> None:
 @click.option("--limit", default=50, show_default=True, type=LIMIT)
 @click.pass_obj
 def interactions_list(obj: Ctx, show_all: bool, limit: int) -> None:
-    """List interaction alerts (open ones unless --all), patients by pseudonym (operator, admin, reviewer)."""
+    """List interaction alerts, numbered I-N (open ones unless --all), patients by pseudonym (operator, admin,
+    reviewer)."""
+    from medjobs_tui.console.alerts import interaction_label
+
     console, actor = obj.console()
     _print_table(("alert", "patient", "severity", "rule", "drugs", "raised", "closed"), (
-        (str(a["id"]), a["patient"], a["severity"], a["rule_id"], f"{a['drug_a']} + {a['drug_b']}",
+        (interaction_label(a["id"]), a["patient"], a["severity"], a["rule_id"], f"{a['drug_a']} + {a['drug_b']}",
          _local(parse_iso(a["created_at"]), obj.settings),
          f"ack {a['acknowledged_by'] or ''} {_local(parse_iso(a['acknowledged_at']), obj.settings)}"
          if a["acknowledged_at"] else
@@ -541,13 +563,16 @@ def interactions_list(obj: Ctx, show_all: bool, limit: int) -> None:
 
 
 @interactions.command("ack")
-@click.argument("alert_id", type=ID)
+@click.argument("alert_id", type=AlertRef("I-"))
 @click.pass_obj
 def interactions_ack(obj: Ctx, alert_id: int) -> None:
-    """Acknowledge interaction alert ALERT_ID: closed, and not raised again until the medication list changes."""
+    """Acknowledge interaction alert ALERT_ID (I-4, or 4, as `interactions list` shows it; MedJobs' own alerts A-N
+    are `alerts ack`): closed, and not raised again until the medication list changes."""
+    from medjobs_tui.console.alerts import interaction_label
+
     console, actor = obj.console()
     a = console.acknowledge_interaction(actor, alert_id)
-    out.print(f"alert {alert_id} ({a['patient']}, {a['severity']} {a['rule_id']}) acknowledged by "
+    out.print(f"interaction alert {interaction_label(alert_id)} ({a['patient']}, {a['severity']} {a['rule_id']}) acknowledged by "
               f"{a['acknowledged_by']}", markup=False)
 
 
@@ -957,21 +982,26 @@ def alerts_group(ctx: click.Context, state: str, limit: int, fmt: str) -> None:
         return
     obj: Ctx = ctx.obj
     console, actor = obj.console()
+    from medjobs_tui.console.alerts import alert_label
+
     _emit(fmt, ("alert", "kind", "severity", "scope", "state", "count", "first seen", "last seen", "summary"), (
-        (a.id, a.kind, a.severity, a.scope, a.state_words, a.count, _local(a.first_seen, obj.settings),
+        (alert_label(a.id), a.kind, a.severity, a.scope, a.state_words, a.count, _local(a.first_seen, obj.settings),
          _local(a.last_seen, obj.settings), a.summary) for a in console.alerts(actor, state, limit)),
         f"no {'' if state in ('all', 'active') else state + ' '}alerts" + (" (none open or acknowledged)"
                                                                              if state == "active" else ""))
 
 
 @alerts_group.command("ack")
-@click.argument("alert_id", type=ID)
+@click.argument("alert_id", type=AlertRef("A-"))
 @click.pass_obj
 def alerts_ack(obj: Ctx, alert_id: int) -> None:
-    """Acknowledge open alert ALERT_ID (audited): it stays until its cause clears, then resolves itself."""
+    """Acknowledge open alert ALERT_ID (A-4, or 4, as `medjobs alerts` shows it; interaction alerts I-N are
+    `interactions ack`), audited: it stays until its cause clears, then resolves itself."""
+    from medjobs_tui.console.alerts import alert_label
+
     console, actor = obj.console()
     a = console.acknowledge_alert(actor, alert_id)
-    out.print(f"alert {a.id} ({a.kind_words}, {a.scope}) {a.state_words} at "
+    out.print(f"alert {alert_label(a.id)} ({a.kind_words}, {a.scope}) {a.state_words} at "
               f"{_local(a.acknowledged_at, obj.settings)}", markup=False)
 
 

@@ -15,7 +15,9 @@ from medjobs_tui.clock import parse_iso
 from medjobs_tui.console.errors import ConsoleError
 from medjobs_tui.console.models import Actor, AlertRow
 from medjobs_tui.engine import alerting
-from medjobs_tui.notify.alerts import kind_words
+from medjobs_tui.notify.alerts import (  # noqa: F401 - the labels of both alert lists, for the CLI and dashboard
+    ALERT_PREFIX, INTERACTION_PREFIX, AlertRefError, alert_label, interaction_label, kind_words, parse_alert_ref,
+)
 from medjobs_tui.store import alerts as store_alerts
 
 if TYPE_CHECKING:
@@ -73,7 +75,7 @@ class AlertsMixin:
         self.authorise(actor, "alert.list", f"alert:{alert_id}")
         row = store_alerts.get(self.db, alert_id)
         if row is None:
-            raise ConsoleError(f"no alert {alert_id} (see `medjobs alerts --state all`)")
+            raise ConsoleError(f"no alert {alert_label(alert_id)} (see `medjobs alerts --state all`)")
         return alert_row(row)
 
     def acknowledge_alert(self: Console, actor: Actor, alert_id: int) -> AlertRow:
@@ -84,16 +86,16 @@ class AlertsMixin:
         self.authorise(actor, "alert.ack", f"alert:{alert_id}")
         row = store_alerts.get(self.db, alert_id)
         if row is None:
-            raise ConsoleError(f"no alert {alert_id} (see `medjobs alerts --state all`)")
+            raise ConsoleError(f"no alert {alert_label(alert_id)} (see `medjobs alerts --state all`)")
         if row["state"] == "acknowledged":
-            raise ConsoleError(f"alert {alert_id} was already acknowledged by {row['acknowledged_by']} at "
+            raise ConsoleError(f"alert {alert_label(alert_id)} was already acknowledged by {row['acknowledged_by']} at "
                                f"{row['acknowledged_at'][:16]} UTC")
         if row["state"] == "resolved":
-            raise ConsoleError(f"alert {alert_id} is resolved ({row['resolved_reason'] or 'its cause cleared'}); "
+            raise ConsoleError(f"alert {alert_label(alert_id)} is resolved ({row['resolved_reason'] or 'its cause cleared'}); "
                                "nothing to acknowledge")
         now = self.clock.now()
         if not store_alerts.acknowledge(self.db, alert_id, actor.username, now):
-            raise ConsoleError(f"alert {alert_id} changed meanwhile; list the alerts again")
+            raise ConsoleError(f"alert {alert_label(alert_id)} changed meanwhile; list the alerts again")
         self._audit_ok(actor, "alert.ack", f"alert:{alert_id}",
                        {"kind": row["kind"], "scope": row["scope"], "severity": row["severity"]})
         return alert_row(store_alerts.get(self.db, alert_id))

@@ -33,6 +33,7 @@ from medjobs_tui.engine.ticks import next_fire_time
 from medjobs_tui.engine import validation as validation_mod
 from medjobs_tui.engine.validation import JobValidation
 from medjobs_tui.notify import outbox as notify_outbox
+from medjobs_tui.notify.alerts import interaction_label
 from medjobs_tui.security import audit
 from medjobs_tui.security.keys import Keys, finish_rotation, load_keys, start_rotation, write_key_file
 from medjobs_tui.store import StoreError, ThreadLocalDB, outbox, rekey, transaction
@@ -464,13 +465,14 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
         self.authorise(actor, "interactions.ack", f"interaction_alert:{alert_id}")
         alert = store_interactions.get_alert(self.db, alert_id)
         if alert is None:
-            raise ConsoleError(f"no interaction alert {alert_id}")
+            raise ConsoleError(f"no interaction alert {interaction_label(alert_id)} (see `medjobs interactions list "
+                               "--all`; MedJobs' own alerts A-N: `medjobs alerts`)")
         if alert["acknowledged_at"]:
             at = parse_iso(alert["acknowledged_at"]).astimezone(self.settings.zone)
-            raise ConsoleError(f"interaction alert {alert_id} was already acknowledged by "
+            raise ConsoleError(f"interaction alert {interaction_label(alert_id)} was already acknowledged by "
                                f"{alert['acknowledged_by'] or 'someone'} at {at:%Y-%m-%d %H:%M %Z}")
         if alert["superseded_at"]:
-            raise ConsoleError(f"interaction alert {alert_id} is closed: the patient's medication list changed "
+            raise ConsoleError(f"interaction alert {interaction_label(alert_id)} is closed: the patient's medication list changed "
                                "after it (see the newer alert)")
         from medjobs_tui.store import alerts as store_alerts
 

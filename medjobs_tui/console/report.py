@@ -24,7 +24,7 @@ import yaml
 from medjobs_tui import __version__
 from medjobs_tui.config import JOB_TYPES
 from medjobs_tui.security import audit
-from medjobs_tui.notify.alerts import kind_words as alert_kind_words
+from medjobs_tui.notify.alerts import alert_label, kind_words as alert_kind_words
 from medjobs_tui.store import alerts as store_alerts
 from medjobs_tui.store import key_opens
 from medjobs_tui.store import validation as store_validation
@@ -350,7 +350,7 @@ def render_markdown(console: Console) -> str:
                  else "") for c in f["signoff"].checklists if not c.complete]
     steps += [f"- Technical Review: \"{c.name}\" is not backed by a passing self-test ({c.basis})"
               for c in f["selftest"] if not c.holds]
-    steps += [f"- alert {a['id']} is open and not acknowledged ({a['severity']}, "
+    steps += [f"- alert {alert_label(a['id'])} is open and not acknowledged ({a['severity']}, "
               f"{alert_kind_words(a['kind'], a['severity'])}; "
               f"{_PSEUDONYM_PART.sub('', a['scope'])}): {a['summary']}; acknowledge it or clear its cause "
               "(`medjobs alerts`)" for a in f["open_alerts"]]

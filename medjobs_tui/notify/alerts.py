@@ -47,6 +47,49 @@ KINDS: dict[str, AlertKind] = {k.kind: k for k in (
 """Every kind of alert MedJobs raises."""
 
 
+ALERT_PREFIX = "A-"
+"""How MedJobs' own alerts (the ``alerts`` table: ``medjobs alerts``, the Alerts tab) are numbered on screen: A-4."""
+
+INTERACTION_PREFIX = "I-"
+"""How interaction alerts (``medjobs interactions list``) are numbered on screen: I-4. The two lists count apart,
+so a bare 4 could be either: every screen, table and message shows the prefix."""
+
+_LISTS = {ALERT_PREFIX: ("a MedJobs alert", "medjobs alerts ack"),
+          INTERACTION_PREFIX: ("an interaction alert", "medjobs interactions ack")}
+
+
+def alert_label(alert_id: int) -> str:
+    """MedJobs alert ``alert_id`` as shown: ``A-4``."""
+    return f"{ALERT_PREFIX}{alert_id}"
+
+
+def interaction_label(alert_id: int) -> str:
+    """Interaction alert ``alert_id`` as shown: ``I-4``."""
+    return f"{INTERACTION_PREFIX}{alert_id}"
+
+
+class AlertRefError(ValueError):
+    """An alert number that cannot be read, or one of the other list (the message names the right command)."""
+
+
+def parse_alert_ref(text: str, prefix: str) -> int:
+    """The id in ``text``, an alert number of the list whose prefix is ``prefix`` (ALERT_PREFIX or
+    INTERACTION_PREFIX): the bare number (``4``) or with that prefix (``A-4``, ``a-4``). Raises AlertRefError for
+    the other list's prefix (``I-4`` given to ``alerts ack``: the message points to ``interactions ack``) and
+    for anything else."""
+    value = str(text).strip()
+    upper = value.upper()
+    for other, (what, command) in _LISTS.items():
+        if other != prefix and upper.startswith(other):
+            raise AlertRefError(f"{value} is {what}, not {_LISTS[prefix][0]}: acknowledge it with "
+                                f"`{command} {value}`")
+    number = upper.removeprefix(prefix)
+    if not number.isdigit() or not 1 <= int(number) <= 2**62:
+        raise AlertRefError(f"{value!r} is not the number of {_LISTS[prefix][0]}: give it as shown, e.g. {prefix}4 "
+                            "(or 4)")
+    return int(number)
+
+
 def kind_words(kind: str, severity: str | None = None) -> str:
     """What alert kind ``kind`` is called on screen, for an alert of ``severity``: an interaction alert raised for
     a contraindicated pair (severity critical, ``jobs.interaction_check.MAJOR``) is a "contraindicated
@@ -100,7 +143,7 @@ def raise_alert(db: sqlite_utils.Database, *, kind: str, scope: str, summary: st
                                             now=now, job_name=job_name, ref=ref)
         if what == "opened" and notify:
             outbox.queue(db, kind="alert_opened", key=f"alert_opened:{alert_id}", now=now, run_id=run_id,
-                         params={"alert": alert_id, "severity": severity, "summary": summary or spec.words})
+                         params={"alert": alert_label(alert_id), "severity": severity, "summary": summary or spec.words})
     return AlertChange(alert_id, what)
 
 
@@ -113,7 +156,7 @@ def resolve_alert(db: sqlite_utils.Database, alert_id: int, reason: str, now: da
         if not store_alerts.resolve(db, alert_id, reason, now):
             return False
         outbox.queue(db, kind="alert_resolved", key=f"alert_resolved:{alert_id}", now=now,
-                     params={"alert": alert_id, "reason": reason})
+                     params={"alert": alert_label(alert_id), "reason": reason})
     return True
 
 

@@ -13,12 +13,13 @@ from datetime import tzinfo
 from rich.text import Text
 
 from medjobs_tui.console import Actor, AlertRow, Console, Snapshot
+from medjobs_tui.console.alerts import alert_label
 from medjobs_tui.tui import formatting as fmt
 
 TAB = "alerts"
 
 COLUMNS = (
-    ("alert", "alert", 5, False, "the alert's number (medjobs alerts ack N)"),
+    ("alert", "alert", 5, False, "the alert's number, A-N (medjobs alerts ack A-N; interaction alerts are I-N)"),
     ("severity", "severity", 8, False, "critical, high or warning"),
     ("kind", "kind", 14, False, "dead run, critical job failing, schedule missed, error rate over threshold, "
                                 "critical supply, major or contraindicated interaction"),
@@ -47,7 +48,7 @@ def rows(snap: Snapshot, zone: tzinfo) -> list:
         resolved = a.state == "resolved"
         state = Text("resolved" if resolved else a.state_words, style=STATE_STYLES.get(a.state, ""))
         summary = f"{a.resolved_reason or 'its cause cleared'} (was: {a.summary})" if resolved else a.summary
-        cells = (fmt.number(a.id), Text(a.severity, style=SEVERITY_STYLES.get(a.severity, "")), a.kind_words,
+        cells = (Text(alert_label(a.id), justify="right"), Text(a.severity, style=SEVERITY_STYLES.get(a.severity, "")), a.kind_words,
                  a.scope, state, fmt.number(a.count), fmt.local_time(a.last_seen, zone), fmt.long_text(summary))
         if a.state == "resolved":
             cells = tuple(c if i == 4 else fmt.dim_if(c, "skipped") for i, c in enumerate(cells))
@@ -58,7 +59,7 @@ def rows(snap: Snapshot, zone: tzinfo) -> list:
 def preview(a: AlertRow, zone: tzinfo) -> Text:
     """The alert under the cursor in full, shown under the table: what, its state with who and when, the
     summary and, once resolved, why."""
-    text = Text.assemble((f"Alert {a.id}", "bold"), f" · {a.kind_words} · {a.scope} · ",
+    text = Text.assemble((f"Alert {alert_label(a.id)}", "bold"), f" · {a.kind_words} · {a.scope} · ",
                          (a.severity, SEVERITY_STYLES.get(a.severity, "")), "\n")
     seen = f"seen {a.count} time{'' if a.count == 1 else 's'}, first {fmt.local_time(a.first_seen, zone)}, " \
            f"last {fmt.local_time(a.last_seen, zone)}"
@@ -76,7 +77,7 @@ def preview(a: AlertRow, zone: tzinfo) -> Text:
 def ack_question(a: AlertRow) -> tuple[str, str]:
     """The confirmation asked before acknowledging alert ``a``: the question, then its kind, scope, severity,
     state and summary (what exactly is being acknowledged)."""
-    return (f"Acknowledge alert {a.id}?",
+    return (f"Acknowledge alert {alert_label(a.id)}?",
             f"{a.kind_words} · {a.scope} · {a.severity} · {a.state_words}\n{a.summary}\n\n"
             "y acknowledges (audited) · n or escape leaves it open")
 
@@ -84,4 +85,4 @@ def ack_question(a: AlertRow) -> tuple[str, str]:
 def acknowledge(console: Console, actor: Actor, row_key: str) -> str:
     """Acknowledge the alert of an Alerts-tab row (key: its id); the line the user reads back."""
     a = console.acknowledge_alert(actor, int(row_key))
-    return f"Alert {a.id} ({a.kind_words}, {a.scope}) {a.state_words}"
+    return f"Alert {alert_label(a.id)} ({a.kind_words}, {a.scope}) {a.state_words}"

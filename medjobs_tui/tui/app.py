@@ -732,7 +732,7 @@ class MedJobsApp(SignoffActions, App[None]):
             return
         alert = next((a for a in self.latest.alerts if str(a.id) == key), None) if self.latest else None
         if alert is None:
-            self.toast(f"Alert {key} is no longer listed", severity="warning")
+            self.toast(f"Alert A-{key} is no longer listed", severity="warning")
             return
         question, detail = alerts_tab.ack_question(alert)
 

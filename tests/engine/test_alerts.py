@@ -288,7 +288,7 @@ def test_an_unknown_state_or_alert_is_a_clear_error(tmp_path, clock, runners):
     runners.append(runner)
     with pytest.raises(ConsoleError, match="no alert state 'closed'"):
         console.alerts(NURSE, "closed")
-    with pytest.raises(ConsoleError, match="no alert 42"):
+    with pytest.raises(ConsoleError, match="no alert A-42"):
         console.acknowledge_alert(NURSE, 42)
 
 

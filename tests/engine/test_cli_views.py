@@ -177,3 +177,47 @@ def test_report_o_refuses_a_file_that_exists_unless_force(cli, settings, tmp_pat
 def test_a_bad_order_id_is_called_an_order_id(cli, args):
     code, out = cli(*args)
     assert code == 2 and "is not an order id" in out and "run id" not in out
+
+
+def _interaction_alert(settings) -> int:
+    """One open interaction alert (as the interaction check writes it) on the first patient of the demo clinic."""
+    from medjobs_tui.store import connect
+    from medjobs_tui.store import interactions as store_interactions
+    from tests.conftest import STORE_KEY
+
+    db = connect(settings.database_path, STORE_KEY)
+    try:
+        if db.execute("SELECT count(*) FROM patients").fetchone()[0] == 0:
+            from medjobs_tui.demo import generate_demo
+            from tests.tui.conftest import NOW
+
+            generate_demo(db, settings, NOW, seed=7)
+        patient = db.execute("SELECT id FROM patients ORDER BY id LIMIT 1").fetchone()[0]
+        return store_interactions.insert_alert(
+            db, patient_id=patient, rule_id="onc-1", drug_a="a", drug_b="b", pair_key="a|b", severity="major",
+            source="ONC", medication_request_ids=[1, 2], med_list_hash="h", run_id=None,
+            created_at="2026-11-29T12:00:00+00:00")
+    finally:
+        db.close()
+
+
+def test_the_two_alert_lists_are_told_apart_by_their_prefix_shown_and_typed(cli, settings):
+    """MedJobs' own alerts are A-N, interaction alerts I-N; each ack takes its own prefix or the bare number and
+    refuses the other list's, naming the command that takes it."""
+    interaction = _interaction_alert(settings)
+    code, out = cli("interactions", "list")
+    assert code == 0 and f"I-{interaction}" in out
+    code, out = cli("alerts", "--format", "json")
+    dead = next(a["alert"] for a in json.loads(out) if a["kind"] == "run_dead")
+    assert re.fullmatch(r"A-\d+", dead)
+    code, out = cli("alerts", "ack", f"I-{interaction}")
+    assert code == 2 and f"I-{interaction} is an interaction alert" in out
+    assert f"medjobs interactions ack I-{interaction}" in out
+    code, out = cli("interactions", "ack", dead)
+    assert code == 2 and f"{dead} is a MedJobs alert" in out and f"medjobs alerts ack {dead}" in out
+    code, out = cli("alerts", "ack", dead.lower())
+    assert code == 0 and f"alert {dead} (dead run" in out
+    code, out = cli("interactions", "ack", str(interaction))                 # the bare number: its own list
+    assert code == 0 and f"interaction alert I-{interaction} (P-" in out
+    code, out = cli("alerts", "ack", "B-3")
+    assert code == 2 and "give it as shown, e.g. A-4" in out

@@ -183,7 +183,7 @@ def test_cli_interactions_import_list_ack(clinic, tmp_path):
     assert raised[:16].replace("T", " ") not in r.output
     first = min(a["id"] for a in store.list_interaction_alerts(clinic.db))
     r = runner.invoke(main, ["--config", config, "--user", "nurse", "interactions", "ack", str(first)], env=env)
-    assert r.exit_code == 0 and f"alert {first} (P-" in r.output and "acknowledged by nurse" in r.output
+    assert r.exit_code == 0 and f"interaction alert I-{first} (P-" in r.output and "acknowledged by nurse" in r.output
     r = runner.invoke(main, ["--config", config, "--user", "nurse", "interactions", "import", str(f)], env=env)
     assert r.exit_code == 1 and "needs the admin role" in r.output
 

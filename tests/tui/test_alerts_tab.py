@@ -94,6 +94,8 @@ async def test_a_a_on_the_overview_asks_before_acknowledging_showing_what_and_es
         key = app.table("alerts").selected_key
         await pilot.press("a")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
+        assert cell(app, "alerts", key, "alert") == f"A-{key}"               # MedJobs' alerts: A-N (interactions: I-N)
+        assert str(app.screen.query_one(".dialog-title").render()) == f"Acknowledge alert A-{key}?"
         shown = str(app.screen.query_one("#confirm-detail").render())
         assert "dead run" in shown and "refill_check" in shown, shown           # kind, scope, summary
         await pilot.press("enter")                          # enter on the focused button: No, the safe answer
