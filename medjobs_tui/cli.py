@@ -1169,9 +1169,9 @@ def audit_list(obj: Ctx, since, who: str | None, action: str | None, limit: int)
     console, actor = obj.console()
     since_utc = since.replace(tzinfo=obj.settings.zone).astimezone(timezone.utc) if since else None
     rows = console.audit_list(actor, since=since_utc, who=who, action=action, limit=limit)
-    _print_table(("id", "at", "actor", "role", "action", "target", "outcome"), (
-        (str(r["id"]), _local(parse_iso(r["at"]), obj.settings), r["actor"], r["role"], r["action"],
-         r["target"] or "-", r["outcome"]) for r in rows))
+    _print_table(("id", "at", "outcome", "actor", "role", "action", "target", "detail"), (
+        (str(r["id"]), _local(parse_iso(r["at"]), obj.settings), r["outcome"], r["actor"], r["role"], r["action"],
+         r["target"] or "-", r.get("detail") or "-") for r in rows))
 
 
 # ------------------------------------------------------------------------------------- clinic set-up

@@ -37,6 +37,7 @@ from medjobs_tui.console.logbook import logbook
 from medjobs_tui.engine import runlog
 from medjobs_tui.tui import alerts_tab, commands, details, filters, prefs, validation_tab
 from medjobs_tui.tui.audit_tab import AUDIT_COLUMNS, AUDIT_LIMIT, AUDIT_TAB, audit_pane, audit_rows
+from medjobs_tui.tui.audit_tab import preview as audit_preview
 from medjobs_tui.tui.login import LockScreen, LoginScreen
 from medjobs_tui.tui.messages import (
     AuditReady, CommandDone, EvidenceLoaded, RefreshFailed, SignInRefused, SignedIn, SnapshotReady, SnapshotUnchanged,
@@ -536,6 +537,8 @@ class MedJobsApp(SignoffActions, App[None]):
                 self._preview_notification(table.selected_key)
             if tab == alerts_tab.TAB:
                 self._preview_alert(table.selected_key)
+            if tab == AUDIT_TAB:
+                self._preview_audit(table.selected_key)
             if tab == SIGNOFF_TAB:
                 self.show_signoff_preview()
             if tab == "validation":
@@ -990,6 +993,17 @@ class MedJobsApp(SignoffActions, App[None]):
         except NoMatches:  # the app is closing: a late highlight has nowhere to go
             return
         preview.update(alerts_tab.preview(alert, self.zone) if alert is not None else "")
+
+    @on(DataTable.RowHighlighted, "#audit-table")
+    def _preview_audit(self, event_or_key) -> None:
+        """Show the audit entry under the cursor in full, its detail too, under the table (``audit_tab.preview``)."""
+        key = getattr(getattr(event_or_key, "row_key", None), "value", event_or_key)
+        entry = next((e for e in self.latest_audit if str(e.id) == key), None)
+        try:
+            shown = self.query_one(f"#{AUDIT_TAB}-preview", Static)
+        except NoMatches:  # the app is closing, or this role has no Audit tab
+            return
+        shown.update(audit_preview(entry, self.zone) if entry is not None else "")
 
     @on(DataTable.RowHighlighted, "#notifications-table")
     def _notification_highlighted(self, event: DataTable.RowHighlighted) -> None:

@@ -21,10 +21,12 @@ AUDIT_LIMIT = 200
 """How many of the newest entries the tab shows (``medjobs audit list`` reads further back)."""
 
 AUDIT_COLUMNS = (
-    Column("at", "time", 16), Column("actor", "actor", 10), Column("role", "role", 8),
-    Column("action", "action", 14), Column("object", "object", 10), Column("outcome", "outcome", 7),
+    Column("at", "time", 11), Column("outcome", "outcome", 7), Column("actor", "actor", 10),
+    Column("action", "action", 14), Column("object", "object", 10), Column("role", "role", 8),
     Column("detail", "detail", 10, fill=True),
 )
+"""The outcome (ok, denied, error) comes right after the time: no width hides a refusal. The entry under the
+cursor is shown in full, its detail too, under the table (``preview``)."""
 
 OUTCOME_STYLE = {"ok": "green", "denied": "bold red", "error": "red"}
 
@@ -32,12 +34,23 @@ OUTCOME_STYLE = {"ok": "green", "denied": "bold red", "error": "red"}
 def audit_rows(entries: list[AuditRow], zone: tzinfo) -> list[Row]:
     """Audit entries, newest first, keyed by id; times in the clinic's zone."""
     return [(str(e.id), (
-        fmt.local_time(e.at, zone), e.actor, e.role, e.action, e.target or "-",
-        Text(e.outcome, style=OUTCOME_STYLE.get(e.outcome, "")), fmt.long_text(e.detail),
+        fmt.local_time(e.at, zone), Text(e.outcome, style=OUTCOME_STYLE.get(e.outcome, "")), e.actor,
+        e.action, e.target or "-", e.role, fmt.long_text(e.detail),
     )) for e in entries]
 
 
+def preview(e: AuditRow, zone: tzinfo) -> Text:
+    """Audit entry ``e`` in full, under the table: number, clinic and UTC time, outcome, who (role), what, on
+    what, and its whole detail (JSON: counts, ids and reasons, never patient data)."""
+    text = Text.assemble((f"Entry {e.id}", "bold"), f" · {fmt.local_time(e.at, zone)} clinic time · ",
+                         (e.outcome, OUTCOME_STYLE.get(e.outcome, "")),
+                         f" · {e.actor} ({e.role}) · {e.action} · {e.target or '-'}\n")
+    text.append(f"detail: {e.detail}" if e.detail else "detail: none")
+    return text
+
+
 def audit_pane() -> TabPane:
-    """The Audit tab's pane: the table and the hint shown while it is empty."""
+    """The Audit tab's pane: the table, the entry under the cursor in full, and the hint shown while it is empty."""
     return TabPane("Audit", LiveTable(AUDIT_COLUMNS, id=f"{AUDIT_TAB}-table"),
+                   Static("", id=f"{AUDIT_TAB}-preview", classes="preview"),
                    Static("No audit entries yet.", id=f"{AUDIT_TAB}-empty", classes="empty-hint"), id=AUDIT_TAB)

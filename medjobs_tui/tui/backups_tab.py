@@ -24,17 +24,18 @@ KEY = "b"
 
 COLUMNS = (
     ("made", "made", 11, False, "when the backup was made, clinic time"),
-    ("utc", "UTC", 12, False, "when the backup was made, UTC"),
-    ("file", "file", 20, False, "the backup file in the backups folder (its manifest lies beside it)"),
-    ("size", "size", 7, False, "the file's size"),
+    ("now", "file now", 10, False, "now: its SHA-256 is still the one recorded (intact), or NOT intact"),
     ("verified", "verified", 8, False, "when made: opened with the backup key, integrity checks clean"),
     ("rows", "rows", 6, False, "when made: every table's row count equal to the live store's, read in the "
                                "same snapshot (match), or not"),
-    ("now", "file now", 10, False, "now: its SHA-256 is still the one recorded (intact), or NOT intact"),
+    ("size", "size", 7, False, "the file's size"),
+    ("file", "file", 20, False, "the backup file in the backups folder (its manifest lies beside it)"),
+    ("utc", "UTC", 12, False, "when the backup was made, UTC"),
     ("problem", "problem", 12, True, "why it is not to be trusted: changed or missing since it was made, "
                                       "or what failed verification"),
 )
-"""(key, heading, width, fill, help) of each column."""
+"""(key, heading, width, fill, help) of each column: whether the file is still intact comes right after when it was
+made, so no width hides it (at 80 columns a tampered backup never reads only "verified yes")."""
 
 EMPTY = ("No backups kept yet — the backup job makes one; "
          "`medjobs backup list` and `medjobs backup verify FILE` check them.")
@@ -73,11 +74,11 @@ def rows(snap: Snapshot, zone: tzinfo) -> list:
         if state in _STATE_PROBLEM:
             problems.append(_STATE_PROBLEM[state])
         out.append((str(b.id), (
-            fmt.local_time(b.created_at, zone), b.created_at.astimezone(timezone.utc).strftime("%m-%d %H:%MZ"),
-            b.file, size_text(b.size_bytes),
-            Text("yes", style="green") if b.verified else Text("FAILED", style="bold red"),
-            _row_counts(b),
+            fmt.local_time(b.created_at, zone),
             Text("intact", style="green") if state == "intact" else Text("NOT intact", style="bold red"),
+            Text("yes", style="green") if b.verified else Text("FAILED", style="bold red"),
+            _row_counts(b), size_text(b.size_bytes), b.file,
+            b.created_at.astimezone(timezone.utc).strftime("%m-%d %H:%MZ"),
             fmt.long_text("; ".join(problems) or None),
         )))
     return out

@@ -21,7 +21,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import VerticalScroll
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import ModalScreen
@@ -216,7 +216,8 @@ class SignScreen(FormKeys, ModalScreen["Signature | None"]):
     def compose(self) -> ComposeResult:
         app = self.app
         verb = "Sign" if self.mode == "sign" else "Revoke the signature of"
-        with Vertical(id="sign-dialog", classes="dialog"):
+        # a scrolling dialog: at 80x24 its fields do not all fit, and the focused one is scrolled into view
+        with VerticalScroll(id="sign-dialog", classes="dialog"):
             yield Static(f"{verb}: {self.item.checklist_title} · {self.item.title}", classes="dialog-title",
                          markup=False)
             who, role = app.actor, app.actor.review_role or "no review role"

@@ -221,3 +221,12 @@ def test_the_two_alert_lists_are_told_apart_by_their_prefix_shown_and_typed(cli,
     assert code == 0 and f"interaction alert I-{interaction} (P-" in out
     code, out = cli("alerts", "ack", "B-3")
     assert code == 2 and "give it as shown, e.g. A-4" in out
+
+
+def test_audit_list_shows_the_outcome_early_and_each_entrys_detail(cli, settings):
+    make_user(settings, "ada", "admin")
+    assert cli("trigger", "backup")[0] == 0                      # olga's trigger: detail {"run_id": ...}
+    code, out = cli("--user", "ada", "audit", "list", "--action", "job.trigger")
+    header = next(line for line in out.splitlines() if "outcome" in line)
+    assert code == 0 and header.index("outcome") < header.index("actor") and "detail" in header
+    assert '"run_id"' in out

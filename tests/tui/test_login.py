@@ -224,11 +224,13 @@ async def test_admins_and_auditors_get_an_audit_tab_with_the_sign_ins_others_do_
             assert app.audit_tab is has_tab and bool(app.query("#audit-table")) is has_tab
             if has_tab:
                 app.action_show_tab("audit")
+                table = app.table("audit")
                 await wait_until(pilot, lambda: any(
-                    str(app.table("audit").get_row(k)[3]) == "signin" for k in app.table("audit").rows),
+                    str(table.get_cell(k, "action")) == "signin" for k in table.rows),
                     what="the sign-in in the Audit tab")
-                row = next(app.table("audit").get_row(k) for k in app.table("audit").rows)
-                assert [str(c) for c in row[1:4]] == ["audrey", "auditor", "signin"]
+                key = next(iter(table.rows))
+                assert [str(table.get_cell(key, c)) for c in ("actor", "role", "action", "outcome")] == [
+                    "audrey", "auditor", "signin", "ok"]
             else:
                 app.action_show_tab("audit")
                 await pilot.pause()

@@ -9,13 +9,14 @@ import json
 import pytest
 from textual.widgets import Input, Static
 
-from medjobs_tui.console import Actor
+from medjobs_tui.console import Actor, PermissionDenied
 from medjobs_tui.notify.alerts import raise_alert
 from medjobs_tui.store import connect
 
 from medjobs_tui.tui.app import MedJobsApp
 from medjobs_tui.tui.login import LockScreen
 from medjobs_tui.tui.screens.prompts import ConfirmScreen, PathScreen
+from medjobs_tui.tui.screens.run import RunScreen
 from tests.conftest import PASSWORD, STORE_KEY, make_user
 from tests.tui.pilot import burst, cell, first_paint, key_names, notices, select, type_in, wait_until
 
@@ -194,3 +195,95 @@ async def test_q_is_audited_with_the_actor_and_says_the_runner_stopped(live_clin
     entries = quit_entries(c.settings)
     assert [e[:4] for e in entries] == [("tester", "operator", "session.quit", "ok")]
     assert json.loads(entries[0][4]) == {"runner": "stopped"}
+
+
+def on_screen(table) -> list[str]:
+    """The keys of the columns a table shows whole within its width (no horizontal scrolling)."""
+    shown, used = [], 0
+    for column in table.ordered_columns:
+        used += column.get_render_width(table)
+        if used > table.scrollable_content_region.width:
+            break
+        shown.append(column.key.value)
+    return shown
+
+
+async def test_at_80x24_a_tampered_backup_reads_not_intact_on_screen(clinic):
+    from tests.conftest import flip_a_byte
+    from tests.tui.test_backups_tab import make_backup
+
+    backup = make_backup(clinic)
+    app = MedJobsApp(clinic.console, Actor("ada", "admin"), refresh_interval=0.1, tab="backups")
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.table("backups")
+        await wait_until(pilot, lambda: table.row_count == 1, what="the backup listed")
+        flip_a_byte(backup)
+        key = str(next(iter(table.rows)).value)
+        await wait_until(pilot, lambda: cell(app, "backups", key, "now") == "NOT intact", what="the change seen")
+        assert on_screen(table)[:4] == ["made", "now", "verified", "rows"]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_the_audit_tab_shows_the_outcome_and_the_selected_entrys_detail(clinic, size):
+    c = clinic
+    c.console.trigger(c.actor, "backup")                               # an entry with a detail (its run id)
+    with pytest.raises(PermissionDenied):
+        c.console.trigger(Actor("rita.reviewer.of.records", "reviewer"), "analytics_rollup")  # a refusal, long names
+    app = MedJobsApp(c.console, Actor("ada", "admin"), refresh_interval=3600, tab="queue")
+    async with app.run_test(size=size) as pilot:
+        await first_paint(pilot)
+        app.action_show_tab("audit")                              # the Audit tab is added at sign-in
+        table = app.table("audit")
+        await wait_until(pilot, lambda: table.row_count >= 2, what="the entries")
+        assert "outcome" in on_screen(table)
+        denied = next(e for e in app.latest_audit if e.outcome == "denied")
+        ok = next(e for e in app.latest_audit if e.action == "job.trigger" and e.outcome == "ok")
+        assert cell(app, "audit", str(denied.id), "outcome") == "denied"
+        select(app, "audit", str(ok.id))
+        await pilot.pause()
+        shown = str(app.query_one("#audit-preview").render())
+        assert f"Entry {ok.id}" in shown and "run_id" in shown and "job.trigger" in shown
+        assert app.query_one("#audit-preview").region.height > 0
+
+
+async def test_at_80x24_the_signing_dialog_scrolls_to_the_comment_and_its_hint(clinic):
+    from tests.tui.test_signoff_tab import LEAD, add_reviewers, open_tab
+    from medjobs_tui.tui.signoff_tab import SIGNOFF_TAB, SignScreen
+
+    add_reviewers(clinic.console)
+    app = MedJobsApp(clinic.console, LEAD, refresh_interval=0.1)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_tab(pilot, app)
+        select(app, SIGNOFF_TAB, "technical_review.code_review")
+        await pilot.press("s")
+        await wait_until(pilot, lambda: isinstance(app.screen, SignScreen), what="the signing dialog")
+        dialog = app.screen.query_one("#sign-dialog")
+        assert dialog.region.bottom <= 24
+        await type_in(pilot, "tess.lead")
+        await pilot.press("enter")
+        await type_in(pilot, PASSWORD)
+        await pilot.press("enter", "enter")                      # the meaning chosen; on to the comment
+        comment = app.screen.query_one("#sign-comment", Input)
+        await wait_until(pilot, lambda: app.screen.focused is comment, what="the comment focused")
+        await pilot.pause()
+        assert dialog.region.contains_region(comment.region)     # scrolled into view, not below the screen
+        dialog.scroll_end(animate=False)
+        await pilot.pause()
+        hint = app.screen.query_one(".dialog-hint")
+        assert dialog.region.contains_region(hint.region)
+
+
+async def test_at_80_columns_a_runs_story_shows_the_notes_its_table_cuts_in_full(seeded_clinic):
+    c = seeded_clinic
+    app = MedJobsApp(c.console, c.actor, refresh_interval=3600, tab="queue")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await first_paint(pilot)
+        app.open_run(5)                                          # the dead run: retried with backoff notes
+        await wait_until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.loaded >= 1,
+                         what="the run's story")
+        story = app.screen.data
+        from medjobs_tui.console import words
+
+        longest = max((words.local_instants(h.note, app.zone, h.at) or "" for h in story.history), key=len)
+        shown = str(app.screen.query_one("#run-in-full").render())
+        assert len(longest) > 30 and " ".join(longest.split())[:60] in " ".join(shown.split())

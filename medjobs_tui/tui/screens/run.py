@@ -3,6 +3,7 @@ and its evidence one key away (v). r retries and c cancels it, as on the Queue."
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -21,6 +22,12 @@ HISTORY_COLUMNS = (Column("at", "at", 19), Column("from", "from", 9), Column("to
                    Column("note", "note", 12, fill=True))
 ATTEMPT_COLUMNS = (Column("attempt", "attempt"), Column("started", "started", 19), Column("outcome", "outcome", 9),
                    Column("duration", "duration", 8), Column("error", "error", 12, fill=True))
+
+
+def _last_width(table: LiveTable) -> int:
+    """The width the last (fill) column of ``table`` has on screen now (cells wider than it are cut with "…")."""
+    columns = table.ordered_columns
+    return columns[-1].width if columns else 0
 
 
 class RunScreen(LiveScreen):
@@ -48,6 +55,7 @@ class RunScreen(LiveScreen):
             yield LiveTable(HISTORY_COLUMNS, id="run-history")
             yield Static("Attempts", classes="dialog-section")
             yield LiveTable(ATTEMPT_COLUMNS, id="run-attempts")
+            yield Static("", id="run-in-full")
         yield Footer()
 
     def fetch(self) -> RunStory:
@@ -73,13 +81,26 @@ class RunScreen(LiveScreen):
             self.query_one("#run-eta", Static).update(
                 f"  {done} of {total} done" + (f" · about {fmt.eta(eta)} left" if eta is not None else "")
                 if total else f"  {done} done")
-        self.query_one("#run-history", LiveTable).sync([(str(i), (
+        notes = [words.local_instants(h.note, zone, h.at) for h in story.history]
+        history = self.query_one("#run-history", LiveTable)
+        history.sync([(str(i), (
             fmt.local_datetime(h.at, zone), h.from_status or fmt.MISSING, fmt.status(h.to_status), h.actor,
-            fmt.long_text(words.local_instants(h.note, zone, h.at)))) for i, h in enumerate(story.history)])
-        self.query_one("#run-attempts", LiveTable).sync([(str(a.attempt), (
+            fmt.long_text(note))) for i, (h, note) in enumerate(zip(story.history, notes))])
+        attempts = self.query_one("#run-attempts", LiveTable)
+        attempts.sync([(str(a.attempt), (
             fmt.number(a.attempt), fmt.local_datetime(a.started_at, zone),
             fmt.status(a.outcome or "running"), fmt.duration(a.duration_s), fmt.long_text(a.error)))
             for a in story.attempts])
+        # what the last columns cut (a narrow terminal), in full and wrapped under the tables
+        cut = [(fmt.local_datetime(h.at, zone), note) for h, note in zip(story.history, notes)
+               if note and cell_len(" ".join(note.split())) > _last_width(history)]
+        cut += [(f"attempt {a.attempt}", a.error) for a in story.attempts
+                if a.error and cell_len(" ".join(a.error.split())) > _last_width(attempts)]
+        in_full = self.query_one("#run-in-full", Static)
+        in_full.display = bool(cut)
+        if cut:
+            in_full.update(Text.assemble(("In full (cut above)\n", "bold"),
+                                         *(f"{label}: {' '.join(text.split())}\n" for label, text in cut)))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Offer r / c only to a role that may use them, and only when the run is in a state they apply to."""
