@@ -105,8 +105,12 @@ def test_headless_runner_fires_schedules_and_stops_cleanly_on_interrupt(tmp_path
     config = write_config(tmp_path, jobs={"backup": {
         "priority": "normal", "job_type": "backup", "schedule": {"type": "interval", "value": 1},
         "retry_policy": {"max_attempts": 1, "delay": 0}, "timeout": 60}})
+    # started as from a terminal: Ctrl+C not ignored, even when the suite itself runs in the background (a
+    # background job of a non-interactive shell ignores SIGINT, its children inherit that, and Python then never
+    # raises KeyboardInterrupt)
     proc = subprocess.Popen([sys.executable, "-m", "medjobs_tui.cli", "--config", str(config), "run"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     settings = load_settings(config)
     deadline = time.monotonic() + 30
     succeeded = 0
