@@ -288,6 +288,15 @@ def engine_figures(runs: int) -> dict[str, float] | None:
     return out
 
 
+def _dashboard_unit(key: str) -> str:
+    """The unit of one of dashboard_refresh.py's figures, read from its name (``first_paint_ms``: ms;
+    ``idle_cpu_pct``: percent of a core; ``rss_mb``: MB; ``runs``: a count)."""
+    for suffix, unit in (("_ms", "ms"), ("_pct", "% core"), ("_mb", "MB")):
+        if key.endswith(suffix):
+            return unit
+    return "runs" if key == "runs" else "s"
+
+
 def dashboard_figures() -> dict[str, float] | None:
     """bench/dashboard_refresh.py's ``name=value`` pairs of its last line, when that bench exists."""
     script = BENCH / "dashboard_refresh.py"
@@ -395,8 +404,7 @@ def measure(sizes: list[int], cache: Path, engine_runs: int, profile_dir: Path |
     dash = dashboard_figures() if dashboard else None
     if dash:
         for k, v in dash.items():
-            out.append({"name": f"dashboard_{k}", "value": v, "unit": "s" if not k.endswith("_ms") else "ms",
-                        "anchor": None})
+            out.append({"name": f"dashboard_{k}", "value": v, "unit": _dashboard_unit(k), "anchor": None})
     rss = runner_rss_figures(cache, max(sizes)) if runner_rss else None
     if rss:
         n = max(sizes)
