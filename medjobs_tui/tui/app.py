@@ -868,7 +868,10 @@ class MedJobsApp(SignoffActions, App[None]):
             if ok:
                 self.run_command(command)
 
-        self.push_screen(ConfirmScreen("Record this dose as taken now?", commands.dose_words(key, self.zone),
+        table = self.table("doses")
+        shown = {c: getattr(v, "plain", str(v)) for c in ("patient", "local") for v in (table.get_cell(key, c),)}
+        self.push_screen(ConfirmScreen("Record this dose as taken now?",
+                                       f"{shown['patient']}, {commands.dose_words(key, self.zone, shown['local'])}",
                                        yes="Taken"), callback=answered)
 
     def action_selftest(self) -> None:

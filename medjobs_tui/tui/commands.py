@@ -33,13 +33,17 @@ def cancel(console: Console, actor: Actor, run_id: int) -> str:
     return f"Cancelled run {run_id}"
 
 
-def dose_words(row_key: str, zone) -> str:
+def dose_words(row_key: str, zone, patient_local: str | None = None) -> str:
     """The dose of a Doses-tab row key (``<order>@<UTC ISO instant>``) in words, in clinic time ``zone``:
-    ``order 61, due Sun 29 Nov 20:00 EST``."""
+    ``order 61, due Sun 29 Nov 22:00 EST``; with ``patient_local`` (the row's time in the patient's zone, e.g.
+    ``20:00 MST``) when that differs: ``order 61, due 20:00 MST (Sun 29 Nov 22:00 EST)``."""
     from datetime import datetime
 
     order, _, instant = row_key.partition("@")
-    return f"order {order}, due {datetime.fromisoformat(instant).astimezone(zone):%a %d %b %H:%M %Z}"
+    clinic = f"{datetime.fromisoformat(instant).astimezone(zone):%a %d %b %H:%M %Z}"
+    if patient_local and not clinic.endswith(patient_local):
+        return f"order {order}, due {patient_local} ({clinic})"
+    return f"order {order}, due {clinic}"
 
 
 def dose_taken(console: Console, actor: Actor, row_key: str) -> str:

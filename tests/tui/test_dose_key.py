@@ -28,7 +28,7 @@ async def test_d_records_the_selected_dose_as_taken(clinic):
         select(app, "doses", key)
         await pilot.press("d")                                      # asks first: one key must not record a dose
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the question")
-        assert str(app.screen.query_one("#confirm-detail", Static).content) == f"order {dose.order}, due Sun 29 Nov 08:00 EST"
+        assert str(app.screen.query_one("#confirm-detail", Static).content) == f"{dose.patient}, order {dose.order}, due Sun 29 Nov 08:00 EST"
         await pilot.press("n")
         await settle(pilot)
         assert clinic.console.dose_history(dose.order, dose.at) == []     # no: nothing recorded
@@ -75,3 +75,13 @@ async def test_d_again_on_a_taken_dose_records_nothing_twice(clinic):
         await pilot.press("d", "y")
         await wait_until(pilot, lambda: any("already recorded taken by" in n for n in notices(app)), what="refusal")
     assert len(clinic.console.dose_history(dose.order, dose.at)) == 1
+
+
+def test_a_dose_in_another_zone_is_named_in_the_patients_time_and_the_clinics():
+    from zoneinfo import ZoneInfo
+
+    from medjobs_tui.tui.commands import dose_words
+
+    key = "61@2026-11-30T03:00:00+00:00"           # 20:00 MST for a patient in Denver, 22:00 EST at the clinic
+    assert dose_words(key, ZoneInfo("America/New_York"), "20:00 MST") == "order 61, due 20:00 MST (Sun 29 Nov 22:00 EST)"
+    assert dose_words(key, ZoneInfo("America/New_York"), "22:00 EST") == "order 61, due Sun 29 Nov 22:00 EST"
