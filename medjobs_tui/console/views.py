@@ -248,6 +248,7 @@ class ConsoleViews:
             raise ConsoleError(f"export format must be csv or json (got {fmt!r})")
         self.authorise(actor, "view.export", f"view:{view}")
         if path.exists() and not overwrite:
+            self._audit_export_refused(actor, view, fmt, path)
             raise ConsoleError(f"{path} already exists; nothing written (choose another name, or confirm replacing it)")
         text = render_table(columns, rows, fmt)
         tmp = path.with_name(path.name + ".part")
@@ -260,6 +261,7 @@ class ConsoleViews:
                 try:
                     os.link(tmp, path)           # fails if a file appeared there meanwhile: never replaced unasked
                 except FileExistsError:
+                    self._audit_export_refused(actor, view, fmt, path)
                     raise ConsoleError(f"{path} already exists; nothing written (choose another name, or confirm "
                                        "replacing it)") from None
                 except OSError:                  # a file system without hard links
@@ -276,6 +278,14 @@ class ConsoleViews:
             raise ConsoleError(f"cannot write {path}: {exc.strerror or type(exc).__name__}") from None
         self._audit_ok(actor, "view.export", f"view:{view}", {"rows": len(rows), "format": fmt, "file": path.name})
         return path
+
+    def _audit_export_refused(self: Console, actor: Actor, view: str, fmt: str, path: Path) -> None:
+        """Audit an export refused because a file is already at ``path`` (outcome error; the file name only)."""
+        from medjobs_tui.security import audit
+
+        audit.record(self.db, key=self.keys.audit, actor=actor.username, role=actor.role, action="view.export",
+                     target=f"view:{view}", outcome="error", at=self.clock.now(),
+                     detail={"format": fmt, "file": path.name, "reason": "file exists"})
 
 
 def render_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> str:

@@ -192,5 +192,6 @@ def test_export_never_replaces_a_file_unless_told_to(console, tmp_path):
     with pytest.raises(ConsoleError, match="already exists"):
         console.export_table(REVIEWER, "queue", columns, rows, target)
     assert target.read_text() == "keep me\n" and not list(tmp_path.glob("*.part"))
+    assert audit_rows(console)[-1] == ("view.export", "view:queue", "error")          # the refusal is audited
     console.export_table(REVIEWER, "queue", columns, rows, target, overwrite=True)
     assert list(csv.reader(target.open())) == [["run", "status"], ["5", "'=cmd|' /C calc'!A0"]]
