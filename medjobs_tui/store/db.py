@@ -128,7 +128,8 @@ def connect(path: str | Path, key: bytes) -> sqlite_utils.Database:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = NORMAL")
-        db = sqlite_utils.Database(conn)
+        # no third-party sqlite-utils plugin runs on the ePHI store's connection (nor an entry-point scan per process)
+        db = sqlite_utils.Database(conn, execute_plugins=False)
         latest, found = max(v for v, _, _ in MIGRATIONS), schema_version(db)
         if found > latest:
             conn.close()

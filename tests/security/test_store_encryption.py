@@ -157,3 +157,20 @@ def test_an_interrupted_rotation_is_settled_by_the_next_load(tmp_path):
     assert settled.store == rotating.store and settled.previous_store is None
     db = connect(settings.database_path, settled.store)
     assert db.execute("SELECT v FROM marker").fetchone()[0].startswith("Jacinto644")
+
+
+def test_no_sqlite_utils_plugin_runs_on_the_store_connection(tmp_path, monkeypatch):
+    """A package installed beside MedJobs could register a sqlite-utils ``prepare_connection`` hook: it must
+    never run on the encrypted store's connection (it would see every row)."""
+    import sqlite_utils.db
+
+    from medjobs_tui.store import connect
+
+    def plugin_hook(**_):
+        raise AssertionError("a sqlite-utils plugin ran on the store's connection")
+
+    monkeypatch.setattr(sqlite_utils.db, "ensure_plugins_loaded", lambda: None)
+    monkeypatch.setattr(sqlite_utils.db.pm.hook, "prepare_connection", plugin_hook)
+    db = connect(tmp_path / "s.db", STORE_KEY)
+    assert db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0
+    db.close()
