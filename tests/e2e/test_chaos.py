@@ -48,6 +48,22 @@ def children_of(pid: int) -> list[int]:
     return out
 
 
+def until_a_run_is_running(settings, limit_s: float = 3.0) -> bool:
+    """Wait (up to ``limit_s``) until some run is ``running`` in the store, so the kill that follows lands
+    mid-run: on an idle machine the demo clinic's handlers take milliseconds, and a kill at a random moment
+    alone almost never finds one in flight."""
+    db = connect(settings.database_path, STORE_KEY)
+    try:
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            if db.execute("SELECT 1 FROM runs WHERE status = 'running' LIMIT 1").fetchone():
+                return True
+            time.sleep(0.005)
+        return False
+    finally:
+        db.close()
+
+
 def workers_of(runner_pid: int) -> list[int]:
     """The runner's pool workers: the children of its forkserver (grandchildren of the runner)."""
     return [w for child in children_of(runner_pid) for w in children_of(child)]
@@ -87,8 +103,9 @@ def test_runner_and_workers_killed_15_times_leave_no_run_stuck_no_effect_twice_a
                    timeout=20)
         jobs[name] = job
     config = write_config(tmp_path, jobs=jobs, runner={**data["runner"], "poll_interval": 0.2})
-    made = subprocess.run([sys.executable, "-m", "medjobs_tui.cli", "--config", str(config), "demo"],
-                          capture_output=True, text=True, timeout=120)
+    # 1,000 patients: each handler takes a tenth of a second or more, so runs are in flight when kills land
+    made = subprocess.run([sys.executable, "-m", "medjobs_tui.cli", "--config", str(config), "demo", "--patients",
+                           "1000"], capture_output=True, text=True, timeout=120)
     assert made.returncode == 0, made.stderr
     settings = load_settings(config)
 
@@ -107,6 +124,8 @@ def test_runner_and_workers_killed_15_times_leave_no_run_stuck_no_effect_twice_a
                     os.kill(rng.choice(workers), signal.SIGKILL)
                     worker_kills += 1
                 time.sleep(rng.uniform(0.2, 1.0))
+            if cycle % 3 == 0:                              # every third kill waits for a run in flight
+                until_a_run_is_running(settings)
             assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
         finally:
             proc.kill()                                     # SIGKILL: no clean stop
