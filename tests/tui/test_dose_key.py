@@ -16,19 +16,30 @@ SIZE = (120, 40)
 TODAY = date(2026, 11, 29)   # the fixed clock's clinic-local day (07:55 New York)
 
 
+def a_due_8_oclock_dose(clinic):
+    """A dose due at 08:00 today (not yet recorded) and its Doses-tab row key."""
+    dose = next(d for d in clinic.console.doses(clinic.actor, TODAY)
+                if d.local.strftime("%H:%M") == "08:00" and d.status == "due")
+    return dose, f"{dose.order}@{dose.at.isoformat()}"
+
+
+async def on_the_doses_tab(pilot, key: str) -> None:
+    """Open the Doses tab and put the cursor on row ``key``."""
+    await settle(pilot)
+    await pilot.press("6")
+    await settle(pilot)
+    select(pilot.app, "doses", key)
+
+
 async def test_d_records_the_selected_dose_as_taken(clinic):
-    doses = clinic.console.doses(clinic.actor, TODAY)
-    dose = next(d for d in doses if d.local.strftime("%H:%M") == "08:00" and d.status == "due")
-    key = f"{dose.order}@{dose.at.isoformat()}"
+    dose, key = a_due_8_oclock_dose(clinic)
     app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.1)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("6")
-        await settle(pilot)
-        select(app, "doses", key)
+        await on_the_doses_tab(pilot, key)
         await pilot.press("d")                                      # asks first: one key must not record a dose
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the question")
-        assert str(app.screen.query_one("#confirm-detail", Static).content) == f"{dose.patient}, order {dose.order}, due Sun 29 Nov 08:00 EST"
+        assert str(app.screen.query_one("#confirm-detail", Static).content) == (
+            f"{dose.patient}, order {dose.order}, due Sun 29 Nov 08:00 EST")
         await pilot.press("n")
         await settle(pilot)
         assert clinic.console.dose_history(dose.order, dose.at) == []     # no: nothing recorded
@@ -61,15 +72,10 @@ async def test_d_is_refused_for_a_role_that_may_not_record_doses(clinic):
 
 
 async def test_d_again_on_a_taken_dose_records_nothing_twice(clinic):
-    doses = clinic.console.doses(clinic.actor, TODAY)
-    dose = next(d for d in doses if d.local.strftime("%H:%M") == "08:00" and d.status == "due")
-    key = f"{dose.order}@{dose.at.isoformat()}"
+    dose, key = a_due_8_oclock_dose(clinic)
     app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.1)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("6")
-        await settle(pilot)
-        select(app, "doses", key)
+        await on_the_doses_tab(pilot, key)
         await pilot.press("d", "y")
         await wait_until(pilot, lambda: cell(app, "doses", key, "status") == "taken", what="taken status")
         await pilot.press("d", "y")
