@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import sqlite_utils
 
@@ -125,6 +125,27 @@ def _write_batch(db: sqlite_utils.Database, rows: Sequence[dict[str, Any]],
         except _Rejected:
             continue
     return ids, counts
+
+
+def _apply_batch(db: sqlite_utils.Database, batch: Sequence[dict[str, Any]], existing: Mapping[str, Any],
+                 apply: Callable[[dict[str, Any], UpsertCounts, dict[str, int]], None], counts: UpsertCounts,
+                 ids: dict[str, int], new_row: Callable[[dict[str, Any]], tuple[Any, ...]], insert_sql: str, *,
+                 id_table: str | None = None, fhir_id_at: int = 0) -> None:
+    """One batch of an upsert by FHIR id: rows already in the store (``existing``, by FHIR id) go through
+    ``apply`` one by one (update or unchanged); the new ones are inserted with one ``executemany`` of
+    ``insert_sql`` over ``new_row(row)`` (in batch order) and counted; with ``id_table`` their new ids are read
+    back into ``ids`` (the FHIR id is at position ``fhir_id_at`` of each parameter tuple)."""
+    new: list[tuple[Any, ...]] = []
+    for row in batch:
+        if row["fhir_id"] in existing:
+            apply(row, counts, ids)
+        else:
+            new.append(new_row(row))
+    if new:
+        db.conn.executemany(insert_sql, new)
+        if id_table is not None:
+            ids.update(_ids_by_fhir_id(db, id_table, [n[fhir_id_at] for n in new]))
+        counts.inserted += len(new)
 
 
 def _ids_by_fhir_id(db: sqlite_utils.Database, table: str, fhir_ids: Sequence[str]) -> dict[str, int]:
@@ -249,20 +270,14 @@ def upsert_patients(db: sqlite_utils.Database, rows: Sequence[dict[str, Any]],
             ids[row["fhir_id"]] = old["id"]
             counts.unchanged += 1
 
+    def new_row(row: dict[str, Any]) -> tuple[Any, ...]:
+        number[0] += 1
+        return (format_pseudonym(number[0] - 1), row["fhir_id"], row["birth_year"], row["deceased"], now, now)
+
     def apply_all(batch: Sequence[dict[str, Any]], counts: UpsertCounts, ids: dict[str, int]) -> None:
-        new: list[tuple[Any, ...]] = []
-        for row in batch:
-            if row["fhir_id"] in existing:
-                apply(row, counts, ids)
-            else:
-                new.append((format_pseudonym(number[0]), row["fhir_id"], row["birth_year"], row["deceased"], now, now))
-                number[0] += 1
-        if new:
-            db.conn.executemany(
-                "INSERT INTO patients (pseudonym, fhir_id, source, birth_year, deceased, created_at, updated_at)"
-                " VALUES (?, ?, 'fhir', ?, ?, ?, ?)", new)
-            ids.update(_ids_by_fhir_id(db, "patients", [n[1] for n in new]))
-            counts.inserted += len(new)
+        _apply_batch(db, batch, existing, apply, counts, ids, new_row,
+                     "INSERT INTO patients (pseudonym, fhir_id, source, birth_year, deceased, created_at, updated_at)"
+                     " VALUES (?, ?, 'fhir', ?, ?, ?, ?)", id_table="patients", fhir_id_at=1)
 
     def restart() -> None:
         number[0] = start
@@ -324,16 +339,9 @@ def upsert_medication_requests(db: sqlite_utils.Database, rows: Sequence[dict[st
             counts.unchanged += 1
 
     def apply_all(batch: Sequence[dict[str, Any]], counts: UpsertCounts, ids: dict[str, int]) -> None:
-        new: list[tuple[Any, ...]] = []
-        for row in batch:
-            if row["fhir_id"] in existing:
-                apply(row, counts, ids)
-            else:
-                new.append((row["fhir_id"], *[row[f] for f in REQUEST_FIELDS], now, now))
-        if new:
-            db.conn.executemany(f"INSERT INTO medication_requests ({cols}) VALUES ({marks})", new)
-            ids.update(_ids_by_fhir_id(db, "medication_requests", [n[0] for n in new]))
-            counts.inserted += len(new)
+        _apply_batch(db, batch, existing, apply, counts, ids,
+                     lambda row: (row["fhir_id"], *[row[f] for f in REQUEST_FIELDS], now, now),
+                     f"INSERT INTO medication_requests ({cols}) VALUES ({marks})", id_table="medication_requests")
 
     return _write_batch(db, rows, apply, apply_all=apply_all)
 
@@ -364,15 +372,9 @@ def upsert_dispenses(db: sqlite_utils.Database, rows: Sequence[dict[str, Any]], 
             counts.unchanged += 1
 
     def apply_all(batch: Sequence[dict[str, Any]], counts: UpsertCounts, ids: dict[str, int]) -> None:
-        new: list[tuple[Any, ...]] = []
-        for row in batch:
-            if row["fhir_id"] in existing:
-                apply(row, counts, ids)
-            else:
-                new.append((row["fhir_id"], *[row[f] for f in DISPENSE_FIELDS], now))
-        if new:
-            db.conn.executemany(f"INSERT INTO dispenses ({cols}) VALUES ({marks})", new)
-            counts.inserted += len(new)
+        _apply_batch(db, batch, existing, apply, counts, ids,
+                     lambda row: (row["fhir_id"], *[row[f] for f in DISPENSE_FIELDS], now),
+                     f"INSERT INTO dispenses ({cols}) VALUES ({marks})")
 
     return _write_batch(db, rows, apply, apply_all=apply_all)[1]
 
