@@ -24,12 +24,17 @@ from __future__ import annotations
 
 import importlib
 import io
+import itertools
 import logging
 import multiprocessing
 import os
+import pickle
 import select
+import shutil
 import signal
+import struct
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -37,9 +42,10 @@ from concurrent.futures import CancelledError, TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from medjobs_tui.clock import parse_iso
+from medjobs_tui.clock import iso, parse_iso
 from medjobs_tui.config import Settings
 from medjobs_tui.security.masking import error_reference, mask_exception
 
@@ -53,6 +59,12 @@ amortised, and a real clinic's jobs (a few attempts a minute) still recycle ever
 RUNNER_WATCH_POLL_S = 0.25
 """Where pidfd is missing, how often (seconds) a worker checks that its runner still exists."""
 
+BATCH_BACKSTOP_S = 5.0
+"""Seconds past the sum of a batch's timeouts after which the pool kills its worker, should the attempt's own
+timer (SIGALRM) not have ended it (a handler that blocked or caught the signal)."""
+NOT_STARTED = "not started: the worker running its batch ended before it"
+"""The error of a batched run that never started (its batch ended early); it is re-queued, budget kept."""
+
 _PRELOAD = ["medjobs_tui.jobs", "medjobs_tui.store", "medjobs_tui.security.keys", "medjobs_tui.engine.pool"]
 
 
@@ -62,7 +74,8 @@ class Outcome:
     real duration (seconds). ``error`` is masked text, safe to show; ``detail`` (a traceback, may hold
     patient data) is kept under ``error_ref`` for admins only. An attempt that a worker reported also
     carries when it ended (``finished_at``, UTC: its start instant plus its duration) and the evidence
-    record the worker staged for it (``staged``, an ``engine.staging.Staged``, or None)."""
+    record the worker staged for it (``staged``, an ``engine.staging.Staged``, or None). An attempt run in a
+    claim batch (``WorkerPool.execute_batch``) also carries its real start (``started_at``, UTC)."""
 
     status: str
     duration_s: float
@@ -73,6 +86,7 @@ class Outcome:
     permanent: bool = False   # the handler raised PermanentError (bad data): dead at once, no retry
     finished_at: datetime | None = None
     staged: Any = field(default=None, repr=False)
+    started_at: datetime | None = None   # a batched attempt's real start (UTC), later than its claim
 
 
 def _context():
@@ -176,6 +190,7 @@ _WORKER: dict[str, Any] = {}
 def _init_worker(settings: Settings, runner_pid: int, overrides: dict[str, str]) -> None:
     """Worker start-up (pebble's initializer): watch the runner, open the store, resolve nothing yet."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)   # a batched attempt's timer ends the worker (_attempt_batch)
     _watch_runner(runner_pid)
     from medjobs_tui.security.keys import load_keys
     from medjobs_tui.security.masking import install_log_redaction
@@ -271,6 +286,58 @@ def _attempt(run: dict[str, Any], now_iso: str) -> tuple:
     return (*result, (duration, finished.isoformat(), staged))
 
 
+def _attempt_batch(runs: list[dict[str, Any]], now_iso: str, timeouts: list[float], progress: str) -> list[tuple]:
+    """Run the attempts of a claim batch one after another in this worker (``WorkerPool.execute_batch``).
+
+    ``now_iso`` is the batch's start instant (UTC ISO); each attempt starts at that instant plus the time
+    the worker has spent since, and runs as ``_attempt`` does, fenced by its own claim, with its row's
+    ``started_at`` set to its real start. Each attempt has its own timeout (``timeouts``, seconds): a kernel
+    interval timer (``ITIMER_REAL``) whose SIGALRM, left at its default action, ends this worker the
+    moment the attempt overruns, whatever the handler is doing (the pool sees the worker killed by SIGALRM).
+    After each attempt its result, less any traceback (it may hold patient data), is appended to the file
+    ``progress`` (length-prefixed pickles, created here with mode 0600), so that a runner whose batch ended
+    early (timeout, crash, stop) learns which attempts finished and how. Returns ``[(started_at ISO,
+    _attempt's result), ...]`` in order.
+    """
+    now = parse_iso(now_iso)
+    base = time.monotonic()
+    done: list[tuple] = []
+    fd = os.open(progress, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    try:
+        for run, timeout_s in zip(runs, timeouts):
+            start = now + timedelta(seconds=time.monotonic() - base)
+            began = iso(start)
+            signal.setitimer(signal.ITIMER_REAL, max(float(timeout_s), 0.001))
+            try:
+                result = _attempt(dict(run, started_at=began), start.isoformat())
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            done.append((began, result))
+            kept = result if result[0] == "ok" else (result[0], result[1], None, *result[3:])
+            data = pickle.dumps((began, kept), protocol=pickle.HIGHEST_PROTOCOL)
+            os.write(fd, struct.pack("<I", len(data)) + data)
+    finally:
+        os.close(fd)
+    return done
+
+
+def read_progress(path: Path) -> list[tuple]:
+    """The results a batch's worker appended to ``path`` before it ended (``_attempt_batch``), in order; a
+    record cut short by the worker's death is ignored. Empty if the file is missing."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return []
+    out, at = [], 0
+    while at + 4 <= len(data):
+        (size,) = struct.unpack_from("<I", data, at)
+        if at + 4 + size > len(data):
+            break
+        out.append(pickle.loads(data[at + 4:at + 4 + size]))
+        at += 4 + size
+    return out
+
+
 # ------------------------------------------------------------------------------------ in the runner
 
 
@@ -295,6 +362,8 @@ class WorkerPool:
         self._lock = threading.Lock()
         self._futures: set[Any] = set()
         self._stopping = False
+        self._progress: Path | None = None
+        self._batches = itertools.count(1)
         start_worker_server()
 
     def start(self) -> None:
@@ -313,7 +382,7 @@ class WorkerPool:
     def execute(self, run: dict[str, Any], now: datetime, timeout_s: float) -> Outcome:
         """Run one attempt of ``run`` (a claimed runs row) as of ``now``; see the class docstring."""
         started = time.monotonic()
-        future = self._schedule(run, now, timeout_s)
+        future = self._schedule(_attempt, (run, now.isoformat()), timeout_s)
         with self._lock:
             self._futures.add(future)
         try:
@@ -330,20 +399,67 @@ class WorkerPool:
         finally:
             with self._lock:
                 self._futures.discard(future)
-        duration, finished, staged = result[-1]
-        if result[0] == "ok":
-            return Outcome("succeeded", duration, summary=result[1], finished_at=parse_iso(finished), staged=staged)
-        kind, masked, detail, ref, _ = result
-        return Outcome("failed", duration, error=masked, detail=detail, error_ref=ref, permanent=kind == "permanent",
-                       finished_at=parse_iso(finished), staged=staged)
+        return _outcome(result)
 
-    def _schedule(self, run: dict[str, Any], now: datetime, timeout_s: float):
-        """Hand the attempt to the pool; a pool that broke (pebble stops for good when a worker dies while no
+    def execute_batch(self, runs: list[dict[str, Any]], now: datetime, timeouts: list[float]) -> list[Outcome]:
+        """Run the attempts of a claim batch (claimed runs rows, in order) one after another in one worker, as
+        of ``now``; ``timeouts`` are their timeouts (seconds). Returns one Outcome per run, in order: those the
+        worker finished (each with its real ``started_at``); then, if the batch ended early, the attempt it
+        was running: ``timed_out`` (its timer ended the worker, or the batch's backstop of the summed
+        timeouts plus BATCH_BACKSTOP_S passed), ``crashed`` (the worker died from another signal) or
+        ``interrupted`` (the runner is stopping); then the runs never started, ``interrupted`` with
+        ``NOT_STARTED`` (re-queued with their retry budget kept). An attempt that finished before the
+        worker died is known from its progress file (``_attempt_batch``) and keeps its outcome, though a
+        failed one loses its traceback detail."""
+        started = time.monotonic()
+        progress = self._progress_dir() / f"{os.getpid()}-{next(self._batches)}.progress"
+        future = self._schedule(_attempt_batch, (runs, now.isoformat(), list(timeouts), str(progress)),
+                                sum(timeouts) + BATCH_BACKSTOP_S)
+        with self._lock:
+            self._futures.add(future)
+        ended: Outcome | None = None
+        try:
+            done = future.result()
+        except Exception as exc:  # noqa: BLE001 - timeout, cancel, ProcessExpired, a broken pool
+            done = read_progress(progress)
+            elapsed = max(0.0, time.monotonic() - started - sum(r[-1][0] for _, r in done))
+            if len(done) < len(runs):
+                ended = self._ended_early(exc, elapsed, timeouts[len(done)])
+        finally:
+            with self._lock:
+                self._futures.discard(future)
+            try:
+                progress.unlink()
+            except OSError:
+                pass
+        out = [_outcome(result, started_at=parse_iso(began)) for began, result in done]
+        if ended is not None:
+            out.append(ended)
+            out += [Outcome("interrupted", 0.0, error=NOT_STARTED) for _ in runs[len(out):]]
+        return out
+
+    def _ended_early(self, exc: BaseException, duration: float, timeout_s: float) -> Outcome:
+        """The outcome of the batched attempt that was running when its batch ended with ``exc``."""
+        if isinstance(exc, CancelledError) or self._stopping:
+            return Outcome("interrupted", duration, error="runner stopped during the attempt")
+        if isinstance(exc, FutureTimeout) or getattr(exc, "exitcode", None) == -signal.SIGALRM:
+            return Outcome("timed_out", duration, error=f"killed at the timeout of {timeout_s:g} s")
+        return Outcome("crashed", duration, error=crash_text(exc))
+
+    def _progress_dir(self) -> Path:
+        """A private folder (mode 0700) for the batches' progress files, made on first use."""
+        with self._lock:
+            if self._progress is None:
+                self._progress = Path(tempfile.mkdtemp(prefix="medjobs-batches-"))
+            return self._progress
+
+    def _schedule(self, fn, args: tuple, timeout_s: float):
+        """Hand ``fn(*args)`` to the pool; a pool that broke (pebble stops for good when a worker dies while no
         task runs) is replaced once, and the attempt handed to the new one."""
         self.start()
         pool = self._pool
         try:
-            return pool.schedule(_attempt, args=(run, now.isoformat()), timeout=timeout_s)
+            return pool.schedule(fn, args=args, timeout=timeout_s)
         except RuntimeError:
             if self._stopping:
                 raise
@@ -353,7 +469,7 @@ class WorkerPool:
                     self._pool = None
             _stop_quietly(pool)
             self.start()
-            return self._pool.schedule(_attempt, args=(run, now.isoformat()), timeout=timeout_s)
+            return self._pool.schedule(fn, args=args, timeout=timeout_s)
 
     def attempts_running(self) -> int:
         """How many attempts a worker has started and not finished."""
@@ -377,6 +493,20 @@ class WorkerPool:
             fut.cancel()
         if pool is not None:
             _stop_quietly(pool)
+        if self._progress is not None:
+            shutil.rmtree(self._progress, ignore_errors=True)
+            self._progress = None
+
+
+def _outcome(result: tuple, started_at: datetime | None = None) -> Outcome:
+    """The Outcome of a worker's ``_attempt`` result."""
+    duration, finished, staged = result[-1]
+    if result[0] == "ok":
+        return Outcome("succeeded", duration, summary=result[1], finished_at=parse_iso(finished), staged=staged,
+                       started_at=started_at)
+    kind, masked, detail, ref, _ = result
+    return Outcome("failed", duration, error=masked, detail=detail, error_ref=ref, permanent=kind == "permanent",
+                   finished_at=parse_iso(finished), staged=staged, started_at=started_at)
 
 
 def _stop_quietly(pool) -> None:

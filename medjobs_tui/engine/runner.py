@@ -36,13 +36,19 @@ from medjobs_tui.config import Settings
 from medjobs_tui.engine import alerting, evidence, exposition, outcomes, pruning, recovery, ticks, validation
 from medjobs_tui.engine.delivery import DeliveryLoop
 from medjobs_tui.engine.outcomes import RUNNER_ACTOR
-from medjobs_tui.engine.pool import Outcome, WorkerPool
+from medjobs_tui.engine.pool import NOT_STARTED, Outcome, WorkerPool
 from medjobs_tui.engine.recovery import HEARTBEAT_SECONDS, LEASE_SECONDS, RECOVERY_EVERY_S  # noqa: F401 - re-exported
 from medjobs_tui.engine.storeretry import GaveUp, StoreRetry
 from medjobs_tui.security.keys import Keys, load_keys
-from medjobs_tui.store import ClaimLost, ThreadLocalDB, is_transient
+from medjobs_tui.store import ClaimLost, ThreadLocalDB, is_transient, savepoint, transaction
 from medjobs_tui.store import runs as store_runs
 
+BATCH_MAX_RUNS = 32
+"""At most this many runs are claimed in one claim batch (see ``Runner._admit``)."""
+BATCH_BUDGET_S = 0.05
+"""A claim batch takes runs while their expected durations add up to at most this many seconds: runs of a few
+milliseconds (no-op, tiny reminders) share one transaction and one worker hand-off; a real handler's run,
+taking longer, is claimed alone. A higher-priority run that arrives meanwhile waits at most about this long more."""
 MINUTELY_S = 60
 """Seconds between the runner's validation-alert and metrics-textfile passes."""
 
@@ -86,6 +92,8 @@ class Runner:
         self._pool = ThreadPoolExecutor(max_workers=sum(self.capacity.values()), thread_name_prefix="medjobs-worker")
         self._inflight: dict[int, Future] = {}
         self._held: dict[int, str] = {}        # run id -> queue, of the runs in flight here
+        self._slot: dict[int, int] = {}        # run id -> its claim batch (first run id), for batched runs in flight
+        self._expected_s: dict[str, float] = {}  # job name -> expected attempt duration (seconds), see _learn
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -181,41 +189,80 @@ class Runner:
 
     def _every_slot_held(self) -> bool:
         """True when this runner's own runs in flight fill every queue to its concurrency: no claim can
-        succeed (the store counts at least these as running), so the dispatcher need not ask the store."""
+        succeed (the store counts at least these as running), so the dispatcher need not ask the store.
+        The runs of one claim batch hold one slot."""
         with self._lock:
-            held = list(self._held.values())
-        return all(held.count(queue) >= limit for queue, limit in self.capacity.items())
+            held = {(queue, self._slot.get(run_id, run_id)) for run_id, queue in self._held.items()}
+        queues = [queue for queue, _ in held]
+        return all(queues.count(queue) >= limit for queue, limit in self.capacity.items())
 
     # -------------------------------------------------------------------------- 3-4. execute, record
 
+    def _claim(self) -> list[dict[str, Any]]:
+        """Claim the next due run and, if the executor runs batches, the short runs that follow it in its
+        queue as one claim batch (``store.runs.claim_batch``, admitted by ``_admit``)."""
+        if not hasattr(self.executor, "execute_batch"):
+            run = store_runs.claim_next(self.db, self.capacity, self.clock.now(), worker=self.id)
+            return [run] if run is not None else []
+        return store_runs.claim_batch(self.db, self.capacity, self.clock.now(), worker=self.id,
+                                      max_runs=BATCH_MAX_RUNS, admit=self._admit)
+
+    def _admit(self, candidates: list[dict[str, Any]]) -> int:
+        """How many of ``candidates`` (due runs of one queue in claim order) one claim batch takes: while
+        the expected durations of its runs add up to at most BATCH_BUDGET_S. A run whose job has not run
+        under this runner yet, or runs longer, ends the batch (the first run is always claimed). So a batch
+        delays a higher-priority run that arrives meanwhile by about BATCH_BUDGET_S at most."""
+        total = 0.0
+        for n, run in enumerate(candidates):
+            expected = self._expected_s.get(run["job_name"])
+            if expected is None or total + expected > BATCH_BUDGET_S:
+                return n
+            total += expected
+        return len(candidates)
+
+    def _learn(self, run: dict[str, Any], outcome: Outcome) -> None:
+        """Update the expected duration (seconds) of ``run``'s job: an exponentially weighted mean of its
+        attempts' durations; an attempt that timed out, crashed or did not start sets it to the job's timeout."""
+        name = run["job_name"]
+        if outcome.status in ("succeeded", "failed"):
+            old = self._expected_s.get(name)
+            self._expected_s[name] = outcome.duration_s if old is None else 0.8 * old + 0.2 * outcome.duration_s
+        elif outcome.status in ("timed_out", "crashed"):
+            self._expected_s[name] = float(self.settings.jobs[name].timeout)
+
     def _execute_chain(self, run: dict[str, Any], holder: list[Future]) -> str:
         """Execute ``run``, then, while the runner runs and can record outcomes, claim the next due run
-        (``store.runs.claim_next``: the same order and queue limits as ``dispatch``) and execute it on this
-        thread, without a round trip through the dispatcher. The next run is claimed in the transaction that
-        records the outcome (one write transaction per run instead of two); when that claim found nothing or
-        the outcome was not recorded, a claim of its own follows. Wakes the dispatcher once the chain ends."""
-        status, after = self._execute(run, wake=False, claim_next=True)
+        (``store.runs.claim_batch``: the same order and queue limits as ``dispatch``; short runs that follow
+        it in its queue come along as a claim batch) and execute it on this thread, without a round trip
+        through the dispatcher. The next runs are claimed in the transaction that records the outcomes (one
+        write transaction per batch instead of two per run); when that claim found nothing or the outcomes
+        were not recorded, a claim of its own follows. Wakes the dispatcher once the chain ends."""
+        status, after = self._execute_runs([run], wake=False, claim_next=True)
         try:
             while True:
-                run, after = after, None
-                if run is None:
+                runs, after = after, []
+                if not runs:
                     if self._stopping.is_set() or self._blocked:
                         break
                     try:
-                        run = store_runs.claim_next(self.db, self.capacity, self.clock.now(), worker=self.id)
+                        runs = self._claim()
                     except Exception as exc:  # noqa: BLE001 - the dispatcher claims again at its next wake or poll
                         log.warning("claiming failed (%s); claiming again at the next poll", str(exc)[:60])
                         break
-                    if run is None:
+                    if not runs:
                         break
-                elif self._stopping.is_set():   # claimed as the runner began to stop: hand it back now
-                    self._release(run)
+                elif self._stopping.is_set():   # claimed as the runner began to stop: hand them back now
+                    for claimed in runs:
+                        self._release(claimed)
                     break
                 with self._lock:
-                    self._inflight[run["id"]] = holder[0]
-                    self._held[run["id"]] = run["queue"]
+                    for claimed in runs:
+                        self._inflight[claimed["id"]] = holder[0]
+                        self._held[claimed["id"]] = claimed["queue"]
+                        if claimed.get("claim_batch"):
+                            self._slot[claimed["id"]] = claimed["claim_batch"]
                 self._changed()
-                status, after = self._execute(run, wake=False, claim_next=True)
+                status, after = self._execute_runs(runs, wake=False, claim_next=True)
         finally:
             self.wake()
         return status
@@ -228,57 +275,75 @@ class Runner:
         (``status`` says so). Only a stop gives up; the run is then recovered as interrupted. ``wake``: ask
         the dispatcher to look for work afterwards (``_execute_chain`` claims the next run itself).
         """
-        return self._execute(run, wake)[0]
+        return self._execute_runs([run], wake)[0]
 
-    def _execute(self, run: dict[str, Any], wake: bool, claim_next: bool = False) -> tuple[str, dict[str, Any] | None]:
-        """``execute_claimed``; with ``claim_next``, the transaction that records the outcome also claims the
-        next due run (if the runner is not stopping), returned second (None if nothing was claimed)."""
-        job = self.settings.jobs[run["job_name"]]
+    def _execute_runs(self, runs: list[dict[str, Any]], wake: bool,
+                      claim_next: bool = False) -> tuple[str, list[dict[str, Any]]]:
+        """``execute_claimed`` for one run or a claim batch (its runs in order, executed one after another in
+        one worker). The outcomes are recorded in one transaction, each under its own savepoint (a run
+        whose claim was lost records nothing; the others do); with ``claim_next`` the same transaction
+        claims the next due runs (if the runner is not stopping), returned second (empty if none or the
+        outcomes were not recorded). Returns the last run's new status first."""
+        now = self.clock.now()
         try:
-            outcome = self.executor.execute(run, self.clock.now(), job.timeout)
-        except Exception as exc:  # noqa: BLE001 - the executor itself broke: the attempt failed
-            log.error("executor failed for run %s: %s", run["id"], type(exc).__name__)
-            outcome = Outcome("failed", 0.0, error=f"executor error: {type(exc).__name__}")
-        if self._stopping.is_set() and outcome.status != "succeeded":
+            if len(runs) == 1:
+                job = self.settings.jobs[runs[0]["job_name"]]
+                results = [self.executor.execute(runs[0], now, job.timeout)]
+            else:
+                results = self.executor.execute_batch(
+                    runs, now, [self.settings.jobs[r["job_name"]].timeout for r in runs])
+        except Exception as exc:  # noqa: BLE001 - the executor itself broke: the attempts failed
+            log.error("executor failed for %s: %s", _ids(runs), type(exc).__name__)
+            results = [Outcome("failed", 0.0, error=f"executor error: {type(exc).__name__}") for _ in runs]
+        if self._stopping.is_set():
             # killed by stop(): not the job's failure; re-queued now without spending its retry budget
-            outcome = Outcome("interrupted", outcome.duration_s, error="runner stopped during the attempt")
+            results = [o if o.status == "succeeded" or (o.status == "interrupted" and o.error == NOT_STARTED)
+                       else Outcome("interrupted", o.duration_s, error="runner stopped during the attempt")
+                       for o in results]
+        for run, outcome in zip(runs, results):
+            self._learn(run, outcome)
         claimed: list[dict[str, Any]] = []
+        statuses: list[str] = []
 
-        def claim_in_transaction() -> None:
+        def record() -> None:
             claimed.clear()       # a retried transaction claims afresh
-            if claim_next and not self._stopping.is_set():
-                nxt = store_runs.claim_next(self.db, self.capacity, self.clock.now(), worker=self.id)
-                if nxt is not None:
-                    claimed.append(nxt)
-
-        def record() -> str:
-            claimed.clear()
-            return outcomes.record(self.db, self.settings, run, outcome, self.clock.now(), audit_key=self.keys.audit,
-                                   then=claim_in_transaction if claim_next else None)
+            statuses.clear()
+            with transaction(self.db):
+                for run, outcome in zip(runs, results):
+                    try:
+                        with savepoint(self.db, "medjobs_outcome"):
+                            statuses.append(outcomes.record(self.db, self.settings, run, outcome, self.clock.now(),
+                                                            audit_key=self.keys.audit))
+                    except ClaimLost:
+                        log.warning("run %s was recovered by another runner before its outcome was recorded; "
+                                    "this attempt's outcome is dropped", run["id"])
+                        statuses.append("lost")
+                if claim_next and not self._stopping.is_set():
+                    claimed.extend(self._claim())
+        recorded = False
         try:
-            status = self.store_retry.call(
-                f"recording the outcome of run {run['id']}", record,
-                should_stop=self._stopping.is_set, on_blocked=lambda why: self._block(run["id"], why))
-        except ClaimLost:
-            log.warning("run %s was recovered by another runner before its outcome was recorded; "
-                        "this attempt's outcome is dropped", run["id"])
-            status = "lost"
+            self.store_retry.call(
+                f"recording the {_outcomes_of(runs)}", record,
+                should_stop=self._stopping.is_set, on_blocked=lambda why: self._block(runs[0]["id"], why))
+            recorded = True
         except GaveUp:
-            status = "running"
+            statuses = ["running"]
         except Exception as exc:  # noqa: BLE001 - a pool thread: say it, never swallow it
-            log.error("could not record the outcome of run %s: %s", run["id"], type(exc).__name__)
-            status = "running"
+            log.error("could not record the %s: %s", _outcomes_of(runs), type(exc).__name__)
+            statuses = ["running"]
         finally:
             with self._lock:
-                self._inflight.pop(run["id"], None)
-                self._held.pop(run["id"], None)
-                if self._blocked.pop(run["id"], None) is not None and not self._blocked:
+                for run in runs:
+                    self._inflight.pop(run["id"], None)
+                    self._held.pop(run["id"], None)
+                    self._slot.pop(run["id"], None)
+                if self._blocked.pop(runs[0]["id"], None) is not None and not self._blocked:
                     log.warning("outcomes are recorded again; claiming resumes")
             self._changed()
             if wake:
                 self.wake()
-            self.delivery.wake()  # the run may have queued notifications
-        return status, (claimed[0] if claimed and status not in ("lost", "running") else None)
+            self.delivery.wake()  # the runs may have queued notifications
+        return statuses[-1], (claimed if recorded else [])
 
     def _release(self, run: dict[str, Any]) -> None:
         """Hand a claimed run that will not be executed (the runner is stopping) back to the queue now:
@@ -477,3 +542,12 @@ class Runner:
             except Exception as exc:  # noqa: BLE001 - a listener must not break the runner
                 log.error("on_change listener failed: %s", type(exc).__name__)
 
+
+def _ids(runs: list[dict[str, Any]]) -> str:
+    """``run 7``, or ``runs 7, 8, 9`` (a claim batch), for log lines."""
+    return f"run {runs[0]['id']}" if len(runs) == 1 else "runs " + ", ".join(str(r["id"]) for r in runs)
+
+
+def _outcomes_of(runs: list[dict[str, Any]]) -> str:
+    """``outcome of run 7``, or ``outcomes of runs 7, 8, 9`` (a claim batch), for log lines."""
+    return ("outcome of " if len(runs) == 1 else "outcomes of ") + _ids(runs)

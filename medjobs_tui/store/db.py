@@ -199,6 +199,21 @@ def transaction(db: sqlite_utils.Database, immediate: bool = True) -> Iterator[s
         conn.execute("COMMIT")
 
 
+@contextmanager
+def savepoint(db: sqlite_utils.Database, name: str = "medjobs_step") -> Iterator[sqlite_utils.Database]:
+    """A nested step of the open transaction (``SAVEPOINT``): on an exception its writes alone are undone
+    and the exception propagates; the enclosing transaction goes on. Outside a transaction it is one."""
+    db.execute(f"SAVEPOINT {name}")
+    try:
+        yield db
+    except BaseException:
+        db.execute(f"ROLLBACK TO {name}")
+        db.execute(f"RELEASE {name}")
+        raise
+    else:
+        db.execute(f"RELEASE {name}")
+
+
 _WRITES = {sqlcipher3.SQLITE_INSERT, sqlcipher3.SQLITE_UPDATE, sqlcipher3.SQLITE_DELETE}
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import sqlite_utils
 
@@ -154,11 +154,17 @@ def finished_runs_without_evidence(db: sqlite_utils.Database) -> list[int]:
         " ORDER BY id").fetchall()]
 
 
+def _running_slots(db: sqlite_utils.Database) -> dict[str, int]:
+    """Per queue, how many slots hold running runs: runs claimed in one batch share a slot (``claim_batch``)."""
+    return dict(db.execute(
+        "SELECT queue, count(DISTINCT coalesce(claim_batch, id)) FROM runs WHERE status = 'running'"
+        " GROUP BY queue").fetchall())
+
+
 def _next_claimable(db: sqlite_utils.Database, capacity: dict[str, int], now: datetime,
                     only: Iterable[int] | None) -> dict[str, Any] | None:
     """The run ``claim_next`` would claim now (a read), or None when no queue has room or nothing is due."""
-    running = dict(db.execute(
-        "SELECT queue, count(*) FROM runs WHERE status = 'running' GROUP BY queue").fetchall())
+    running = _running_slots(db)
     open_queues = [q for q, limit in capacity.items() if running.get(q, 0) < limit]
     if not open_queues:
         return None
@@ -180,33 +186,63 @@ def claim_next(db: sqlite_utils.Database, capacity: dict[str, int], now: datetim
                worker: str = "runner", only: Iterable[int] | None = None) -> dict[str, Any] | None:
     """Claim the next due run: highest priority first, then oldest scheduled time, then lowest id.
 
-    ``capacity`` maps queue -> concurrency limit; a queue with as many running runs as its limit is
-    skipped. The run is marked as held by runner ``worker``. With ``only``, just those run ids are eligible.
-    When a read finds nothing to claim (every queue full, nothing due) it returns None without taking the
-    write lock. Otherwise the claim is one ``BEGIN IMMEDIATE`` transaction that looks again (inside an open
-    transaction it joins it and looks once): the run moves
-    queued -> running, its attempt row is opened and a history row written. Returns the claimed run row, or None.
+    ``capacity`` maps queue -> concurrency limit (slots); a queue with as many slots holding running runs
+    as its limit is skipped. The run is marked as held by runner ``worker``. With ``only``, just those run
+    ids are eligible. When a read finds nothing to claim (every queue full, nothing due) it returns None
+    without taking the write lock. Otherwise the claim is one ``BEGIN IMMEDIATE`` transaction that looks
+    again (inside an open transaction it joins it and looks once): the run moves queued -> running, its
+    attempt row is opened and a history row written. Returns the claimed run row, or None.
+    """
+    claimed = claim_batch(db, capacity, now, worker=worker, only=only)
+    return claimed[0] if claimed else None
+
+
+def claim_batch(db: sqlite_utils.Database, capacity: dict[str, int], now: datetime, worker: str = "runner",
+                only: Iterable[int] | None = None, max_runs: int = 1,
+                admit: Callable[[list[dict[str, Any]]], int] | None = None) -> list[dict[str, Any]]:
+    """Claim the next due run (as ``claim_next``) and, with ``max_runs`` > 1, the runs that follow it in the
+    same queue in the same order (priority, then scheduled time, then id), as one batch held by one slot
+    of that queue: they are to run one after another, so the queue's concurrency still counts one slot.
+
+    ``admit(candidates)`` says how many of the candidates (the first run, then up to ``max_runs`` - 1 of
+    its followers, in order) to claim: at least 1 (the runner admits short runs only, so that a batch
+    delays a higher-priority arrival by a bounded time). Every claimed run moves queued -> running with its
+    attempt row and history row, in one transaction; a batch of two or more marks each run with the
+    batch's first run id (``claim_batch`` column). Returns the claimed rows in order (empty: nothing due).
     """
     if only is not None:
         only = list(only)
     if not db.conn.in_transaction and _next_claimable(db, capacity, now, only) is None:
-        return None     # the common idle poll: no write transaction
+        return []       # the common idle poll: no write transaction
     with transaction(db):
-        row = _next_claimable(db, capacity, now, only)
-        if row is None:
-            return None
-        db.execute(
+        first = _next_claimable(db, capacity, now, only)
+        if first is None:
+            return []
+        rows = [first]
+        if max_runs > 1 and only is None:
+            rows += _rows(db.execute(
+                "SELECT * FROM runs WHERE status = 'queued' AND available_at <= ? AND queue = ?"
+                " AND (priority < ? OR (priority = ? AND (scheduled_at > ? OR (scheduled_at = ? AND id > ?))))"
+                " ORDER BY priority DESC, scheduled_at ASC, id ASC LIMIT ?",
+                [iso(now), first["queue"], first["priority"], first["priority"], first["scheduled_at"], first["scheduled_at"], first["id"],
+                 max_runs - 1]))
+            if admit is not None:
+                rows = rows[:max(1, min(len(rows), admit(rows)))]
+        batch = first["id"] if len(rows) > 1 else None
+        at = iso(now)
+        db.conn.executemany(
             "UPDATE runs SET status = 'running', started_at = ?, finished_at = NULL, duration_s = NULL,"
-            " error = NULL, claimed_by = ? WHERE id = ? AND status = 'queued'",
-            [iso(now), worker, row["id"]],
-        )
-        db.execute(
-            "INSERT INTO run_attempts (run_id, attempt, started_at) VALUES (?, ?, ?)",
-            [row["id"], row["attempt"], iso(now)],
-        )
-        _history(db, row["id"], "queued", "running", now, worker, f"attempt {row['attempt']}")
-        row.update(status="running", started_at=iso(now), claimed_by=worker)
-        return row
+            " error = NULL, claimed_by = ?, claim_batch = ? WHERE id = ? AND status = 'queued'",
+            [(at, worker, batch, r["id"]) for r in rows])
+        db.conn.executemany("INSERT INTO run_attempts (run_id, attempt, started_at) VALUES (?, ?, ?)",
+                            [(r["id"], r["attempt"], at) for r in rows])
+        db.conn.executemany(
+            "INSERT INTO run_history (run_id, from_status, to_status, at, actor, note) VALUES (?, ?, ?, ?, ?, ?)",
+            [(r["id"], "queued", "running", at, worker, f"attempt {r['attempt']}") for r in rows])
+        for r in rows:
+            r.update(status="running", started_at=at, finished_at=None, duration_s=None, error=None,
+                     claimed_by=worker, claim_batch=batch)
+        return rows
 
 
 def finish_attempt(
@@ -223,6 +259,7 @@ def finish_attempt(
     claim: tuple[str, int] | None = None,
     dead_note: str = "attempts exhausted",
     finished_at: datetime | None = None,
+    started_at: datetime | None = None,
 ) -> str:
     """Close the running attempt of ``run_id`` with ``outcome`` and move the run on; return its new status.
 
@@ -235,7 +272,9 @@ def finish_attempt(
     token of the claim) the attempt is closed only if that claim is still current, else ClaimLost.
     ``dead_note`` is the history note of a run that ends dead (e.g. ``permanent error: not retried``).
     ``finished_at`` is when the attempt ended (default ``now``, the instant it is recorded, which dates the
-    history rows). Raises RunStateError if the run is not running.
+    history rows). ``started_at``: when the attempt really started, if later than its claim (a run claimed in
+    a batch starts when the one before it ends); it replaces the claim instant on the run and the attempt.
+    Raises RunStateError if the run is not running.
     """
     if outcome not in OUTCOMES:
         raise ValueError(f"unknown outcome {outcome!r}")
@@ -248,6 +287,11 @@ def finish_attempt(
         if claim is not None and (row["claimed_by"], row["attempt"]) != tuple(claim):
             raise ClaimLost(f"run {run_id} is no longer held by this claim")
         ended = iso(finished_at or now)
+        if started_at is not None:
+            began = iso(started_at)
+            db.execute("UPDATE run_attempts SET started_at = ? WHERE run_id = ? AND attempt = ?",
+                       [began, run_id, row["attempt"]])
+            db.execute("UPDATE runs SET started_at = ? WHERE id = ?", [began, run_id])
         db.execute(
             "UPDATE run_attempts SET finished_at = ?, duration_s = ?, outcome = ?, error = ?"
             " WHERE run_id = ? AND attempt = ?",

@@ -627,6 +627,15 @@ DROP INDEX IF EXISTS ix_dispenses_mr;
 CREATE INDEX ix_runs_finished ON runs(finished_at);
 """,
     ),
+    (
+        33,
+        "engine: claim batches (short runs claimed together and run one after another in one queue slot)",
+        """
+-- the id of the first run of the claim batch this run was claimed in (NULL: claimed alone). A queue's
+-- concurrency counts slots (running runs of distinct batches), not runs: see store.runs.claim_batch
+ALTER TABLE runs ADD COLUMN claim_batch INTEGER;
+""",
+    ),
 ]
 """(version, description, SQL script or a function of the store, run inside the migration's transaction),
 applied in ascending version order. Never edit a shipped migration:
