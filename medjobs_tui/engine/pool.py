@@ -65,6 +65,10 @@ timer (SIGALRM) not have ended it (a handler that blocked or caught the signal).
 NOT_STARTED = "not started: the worker running its batch ended before it"
 """The error of a batched run that never started (its batch ended early); it is re-queued, budget kept."""
 
+DETAIL_NOT_KEPT = ("traceback not kept: the worker ended before its batch returned, and its progress record "
+                   "(a file on disk) never holds a traceback, which may quote patient data")
+"""The admin-only detail of a failed batched attempt known from the batch's progress file."""
+
 _PRELOAD = ["medjobs_tui.jobs", "medjobs_tui.store", "medjobs_tui.security.keys", "medjobs_tui.engine.pool"]
 
 
@@ -432,7 +436,9 @@ class WorkerPool:
                 progress.unlink()
             except OSError:
                 pass
-        out = [_outcome(result, started_at=parse_iso(began)) for began, result in done]
+        out = [_outcome(result if result[0] == "ok" or result[2] is not None else (*result[:2], DETAIL_NOT_KEPT,
+                                                                                      *result[3:]),
+                        started_at=parse_iso(began)) for began, result in done]
         if ended is not None:
             out.append(ended)
             out += [Outcome("interrupted", 0.0, error=NOT_STARTED) for _ in runs[len(out):]]

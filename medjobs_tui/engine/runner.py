@@ -49,6 +49,11 @@ BATCH_BUDGET_S = 0.05
 """A claim batch takes runs while their expected durations add up to at most this many seconds: runs of a few
 milliseconds (no-op, tiny reminders) share one transaction and one worker hand-off; a real handler's run,
 taking longer, is claimed alone. A higher-priority run that arrives meanwhile waits at most about this long more."""
+NEVER_BATCHED = frozenset({"backup"})
+"""Job types never claimed in a batch. A batch's outcomes are recorded together once it ends, so if the runner
+dies meanwhile, runs of it that had finished are re-run after recovery: harmless for handlers whose every effect
+is a store write keyed for once-only (outbox idempotency keys, one dose-log row per dose instant, upserted
+metrics), not for a backup, whose effect is a file."""
 MINUTELY_S = 60
 """Seconds between the runner's validation-alert and metrics-textfile passes."""
 
@@ -210,12 +215,14 @@ class Runner:
     def _admit(self, candidates: list[dict[str, Any]]) -> int:
         """How many of ``candidates`` (due runs of one queue in claim order) one claim batch takes: while
         the expected durations of its runs add up to at most BATCH_BUDGET_S. A run whose job has not run
-        under this runner yet, or runs longer, ends the batch (the first run is always claimed). So a batch
-        delays a higher-priority run that arrives meanwhile by about BATCH_BUDGET_S at most."""
+        under this runner yet, or runs longer, or is of a type in NEVER_BATCHED, ends the batch (the first run is
+        always claimed). So a batch delays a higher-priority run that arrives meanwhile by about BATCH_BUDGET_S
+        at most."""
         total = 0.0
         for n, run in enumerate(candidates):
             expected = self._expected_s.get(run["job_name"])
-            if expected is None or total + expected > BATCH_BUDGET_S:
+            if (expected is None or total + expected > BATCH_BUDGET_S
+                    or self.settings.jobs[run["job_name"]].job_type in NEVER_BATCHED):
                 return n
             total += expected
         return len(candidates)

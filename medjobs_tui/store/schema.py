@@ -385,6 +385,15 @@ CREATE TABLE run_metrics_daily (
         _evidence_chain_without_foreign_key,
     ),
     (
+        33,
+        "engine: claim batches (short runs claimed together and run one after another in one queue slot)",
+        """
+-- the id of the first run of the claim batch this run was claimed in (NULL: claimed alone). A queue's
+-- concurrency counts slots (running runs of distinct batches), not runs: see store.runs.claim_batch
+ALTER TABLE runs ADD COLUMN claim_batch INTEGER;
+""",
+    ),
+    (
         50,
         "notification delivery: one row per notification and channel (in-app inbox and configured channels)",
         """
@@ -625,15 +634,6 @@ DROP INDEX IF EXISTS ix_dispenses_mr;
         """
 -- runs_finished_between (analytics_rollup: each job's runs that finished in a day) searched every run before
 CREATE INDEX ix_runs_finished ON runs(finished_at);
-""",
-    ),
-    (
-        33,
-        "engine: claim batches (short runs claimed together and run one after another in one queue slot)",
-        """
--- the id of the first run of the claim batch this run was claimed in (NULL: claimed alone). A queue's
--- concurrency counts slots (running runs of distinct batches), not runs: see store.runs.claim_batch
-ALTER TABLE runs ADD COLUMN claim_batch INTEGER;
 """,
     ),
 ]

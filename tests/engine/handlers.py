@@ -108,3 +108,20 @@ def bad_data(ctx):
 def busy_timeout(ctx):
     """The busy timeout (ms) of this worker's store connection."""
     return {"busy_timeout_ms": ctx.db.execute("PRAGMA busy_timeout").fetchone()[0]}
+
+
+def marked(ctx):
+    """What ``mark-<run id>`` beside the config says: ``hang`` (sleep a minute), ``kill`` (die from SIGKILL, as
+    the OOM killer does) or ``fail``; unmarked runs succeed. Returns this worker's pid and the run id."""
+    import os
+    import signal
+
+    mark = Path(ctx.settings.base_dir) / f"mark-{ctx.run_id}"
+    what = mark.read_text() if mark.exists() else ""
+    if what == "hang":
+        time.sleep(60)
+    elif what == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif what == "fail":
+        raise RuntimeError("Jane Doe's chart is broken")  # text that must never reach the screen
+    return {"pid": os.getpid(), "run": ctx.run_id}
