@@ -12,6 +12,8 @@ database, backups or evidence. The file is chosen by ``--config PATH``, else ``M
 
 from __future__ import annotations
 
+import functools
+
 import ipaddress
 import logging
 import os
@@ -731,8 +733,7 @@ class Settings(_Strict):
         return self
 
     def _resolve(self, p: str) -> Path:
-        path = Path(p).expanduser()
-        return path if path.is_absolute() else (self.base_dir / path)
+        return _resolved(self.base_dir, p)
 
     @property
     def database_path(self) -> Path:
@@ -763,6 +764,14 @@ class Settings(_Strict):
     def zone(self) -> ZoneInfo:
         """The clinic's time zone."""
         return ZoneInfo(self.clinic.timezone)
+
+
+@functools.lru_cache(maxsize=256)
+def _resolved(base_dir: Path, p: str) -> Path:
+    """``p`` with ``~`` expanded, under ``base_dir`` unless absolute (the runner asks for the evidence folder
+    for every outcome it records: a cache spares it the path arithmetic)."""
+    path = Path(p).expanduser()
+    return path if path.is_absolute() else (base_dir / path)
 
 
 def _path_problem(path: Path, want_dir: bool) -> str | None:

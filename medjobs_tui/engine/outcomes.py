@@ -61,6 +61,7 @@ def record(db, settings: Settings, run: dict[str, Any], outcome: Outcome, now: d
                 error=outcome.error, summary=outcome.summary, retry_at=retry_at,
                 claim=(run["claimed_by"], run["attempt"]),
                 dead_note="permanent error: not retried" if outcome.permanent else "attempts exhausted",
+                started_at=outcome.started_at,
             )
             placed = staging.place(db, settings, run["id"], staged) if staged is not None else None
             if placed is not None:

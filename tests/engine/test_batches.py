@@ -172,3 +172,20 @@ def test_a_worker_killed_mid_batch_keeps_the_outcomes_that_finished_before_it(tm
     for run_id in ids:
         run = store_runs.get_run(runner.db, run_id)
         assert is_valid(runner.settings.evidence_dir, run["evidence_path"], run["evidence_sha256"])
+
+
+def test_a_batched_attempt_is_recorded_with_its_real_start_not_its_claim(tmp_path, clock):
+    from medjobs_tui.engine.pool import Outcome
+
+    runner, _ = make_runner(tmp_path, clock, "ok")
+    queue_runs(runner, clock, "refill_check", 2)
+    claimed = store_runs.claim_batch(runner.db, runner.capacity, clock.now(), worker=runner.id, max_runs=2, admit=ALL)
+    began = clock.now() + timedelta(seconds=3)                # the first run took 3 s: the second began then
+    second = claimed[1]
+    runner.record_outcome(second, Outcome("succeeded", 0.5, summary={}, started_at=began,
+                                          finished_at=began + timedelta(seconds=0.5)))
+    run = store_runs.get_run(runner.db, second["id"])
+    attempt = store_runs.run_attempts(runner.db, second["id"])[0]
+    assert run["started_at"] == attempt["started_at"] == began.isoformat(timespec="seconds")
+    assert is_valid(runner.settings.evidence_dir, run["evidence_path"], run["evidence_sha256"])
+    runner.stop()
