@@ -25,7 +25,7 @@ from medjobs_tui.engine.pool import Outcome
 from medjobs_tui.engine.retry import next_attempt_at
 from medjobs_tui.notify.alerts import alert_run_dead, resolve_run_dead
 from medjobs_tui.security import audit
-from medjobs_tui.store import transaction
+from medjobs_tui.store import ClaimLost, savepoint, transaction
 from medjobs_tui.store import runs as store_runs
 from medjobs_tui.store import validation as store_validation
 
@@ -85,6 +85,71 @@ def record(db, settings: Settings, run: dict[str, Any], outcome: Outcome, now: d
     log.log(level, "run %s of %s attempt %s %s in %.2f s: now %s", run["id"], run["job_name"], run["attempt"],
             outcome.status, outcome.duration_s, status)
     return status
+
+
+def record_many(db, settings: Settings, items: list[tuple[dict[str, Any], Outcome]], now: datetime, *,
+                audit_key: bytes) -> list[str]:
+    """Record the outcomes of several claimed attempts (a claim batch: ``(run as claimed, Outcome)`` pairs, in
+    order) inside the open transaction; return each run's new status, or ``lost`` for one whose claim is no
+    longer current (nothing of it is written; its staged record is removed).
+
+    The common case, a first attempt that succeeded with its record staged, is recorded for all such runs at
+    once (``store.runs.finish_successes``: one statement per table; records checked and renamed into place as
+    ``record`` does, linked into the chain in order). Every other outcome goes through ``record`` under a
+    savepoint of its own. The caller commits (or, on an error, rolls back the whole of it)."""
+    statuses: dict[int, str] = {}
+    quick = [(run, out) for run, out in items
+             if out.status == "succeeded" and run["attempt"] == 1 and out.staged is not None and not out.detail]
+    quick_ids = {run["id"] for run, _ in quick}
+    for run, out in items:
+        if run["id"] in quick_ids:
+            continue
+        try:
+            with savepoint(db, "medjobs_outcome"):
+                statuses[run["id"]] = record(db, settings, run, out, now, audit_key=audit_key)
+        except ClaimLost:
+            log.warning("run %s was recovered by another runner before its outcome was recorded; "
+                        "this attempt's outcome is dropped", run["id"])
+            statuses[run["id"]] = "lost"
+    if quick:
+        try:
+            _record_successes(db, settings, quick, now, statuses)
+        finally:
+            for _, out in quick:
+                staging.discard(out.staged)
+    return [statuses[run["id"]] for run, _ in items]
+
+
+def _record_successes(db, settings: Settings, quick: list[tuple[dict[str, Any], Outcome]], now: datetime,
+                      statuses: dict[int, str]) -> None:
+    """``record_many``'s common case: first attempts that succeeded, with their records staged."""
+    lost = store_runs.finish_successes(db, [
+        {"id": run["id"], "claim": (run["claimed_by"], run["attempt"]), "started_at": out.started_at or now,
+         "finished_at": out.finished_at or now, "duration_s": round(out.duration_s, 6), "summary": out.summary}
+        for run, out in quick], now)
+    done = [(run, out) for run, out in quick if run["id"] not in lost]
+    ids = [run["id"] for run, _ in done]
+    rows, attempts = store_runs.runs_by_id(db, ids), store_runs.attempts_by_run(db, ids)
+    links, unplaced = [], []
+    for run, out in done:
+        row = rows[run["id"]]
+        if staging.place_as(settings, row, attempts[run["id"]], out.staged):
+            links.append((run["id"], out.staged.relpath, out.staged.sha256, row["finished_at"] or row["created_at"]))
+        else:
+            unplaced.append(run["id"])
+    store_runs.set_evidence_many(db, [(run_id, path, sha) for run_id, path, sha, _ in links])
+    store_validation.append_links(db, links)
+    for run_id in unplaced:
+        write_evidence(db, settings, run_id)
+    for run, out in quick:
+        if run["id"] in lost:
+            log.warning("run %s was recovered by another runner before its outcome was recorded; "
+                        "this attempt's outcome is dropped", run["id"])
+            statuses[run["id"]] = "lost"
+        else:
+            statuses[run["id"]] = "succeeded"
+            log.info("run %s of %s attempt %s succeeded in %.2f s: now succeeded", run["id"], run["job_name"],
+                     run["attempt"], out.duration_s)
 
 
 def _link(db, run: dict[str, Any], relpath: str, sha: str) -> None:

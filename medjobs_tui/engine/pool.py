@@ -242,7 +242,7 @@ def _resolve(ref: str):
     return getattr(importlib.import_module(module), name)
 
 
-def _attempt(run: dict[str, Any], now_iso: str) -> tuple:
+def _attempt(run: dict[str, Any], now_iso: str, audit_head: dict[str, Any] | None = None) -> tuple:
     """Run one attempt of ``run`` in this worker; return ``('ok', summary, ended)`` or ``('error' | 'permanent',
     masked, detail, ref, ended)`` ('permanent': the handler raised PermanentError). ``ended`` is
     ``(duration_s, finished_at ISO, staged)``: the handler's duration (seconds, rounded as stored), its start
@@ -250,7 +250,7 @@ def _attempt(run: dict[str, Any], now_iso: str) -> tuple:
     None if it could not be written: the runner writes it then).
 
     The store connection is fenced by the claim (run id, attempt, ``claimed_by``: the runner's id) while
-    the handler runs.
+    the handler runs. ``audit_head``: the audit chain's head the evidence record names (read here if None).
     """
     from medjobs_tui.engine import staging
     from medjobs_tui.jobs import JobContext, get_handler
@@ -283,10 +283,11 @@ def _attempt(run: dict[str, Any], now_iso: str) -> tuple:
     finished = now + timedelta(seconds=duration)
     if result[0] == "ok":
         staged = staging.stage(db, settings, run, status="succeeded", error=None, summary=result[1],
-                               finished_at=finished, duration_s=duration)
+                               finished_at=finished, duration_s=duration, audit_head=audit_head)
     else:
         staged = staging.stage(db, settings, run, status="failed", error=result[1], summary=None,
-                               finished_at=finished, duration_s=duration, permanent=result[0] == "permanent")
+                               finished_at=finished, duration_s=duration, permanent=result[0] == "permanent",
+                               audit_head=audit_head)
     return (*result, (duration, finished.isoformat(), staged))
 
 
@@ -303,9 +304,12 @@ def _attempt_batch(runs: list[dict[str, Any]], now_iso: str, timeouts: list[floa
     early (timeout, crash, stop) learns which attempts finished and how. Returns ``[(started_at ISO,
     _attempt's result), ...]`` in order.
     """
+    from medjobs_tui.security import audit
+
     now = parse_iso(now_iso)
     base = time.monotonic()
     done: list[tuple] = []
+    head = audit.head(_WORKER["db"])      # one checkpoint of the audit chain for the batch's records
     fd = os.open(progress, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o600)
     try:
         for run, timeout_s in zip(runs, timeouts):
@@ -313,7 +317,7 @@ def _attempt_batch(runs: list[dict[str, Any]], now_iso: str, timeouts: list[floa
             began = iso(start)
             signal.setitimer(signal.ITIMER_REAL, max(float(timeout_s), 0.001))
             try:
-                result = _attempt(dict(run, started_at=began), start.isoformat())
+                result = _attempt(dict(run, started_at=began), start.isoformat(), head)
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
             done.append((began, result))

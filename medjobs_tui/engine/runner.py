@@ -40,7 +40,7 @@ from medjobs_tui.engine.pool import NOT_STARTED, Outcome, WorkerPool
 from medjobs_tui.engine.recovery import HEARTBEAT_SECONDS, LEASE_SECONDS, RECOVERY_EVERY_S  # noqa: F401 - re-exported
 from medjobs_tui.engine.storeretry import GaveUp, StoreRetry
 from medjobs_tui.security.keys import Keys, load_keys
-from medjobs_tui.store import ClaimLost, ThreadLocalDB, is_transient, savepoint, transaction
+from medjobs_tui.store import ThreadLocalDB, is_transient, transaction
 from medjobs_tui.store import runs as store_runs
 
 BATCH_MAX_RUNS = 32
@@ -316,15 +316,8 @@ class Runner:
             claimed.clear()       # a retried transaction claims afresh
             statuses.clear()
             with transaction(self.db):
-                for run, outcome in zip(runs, results):
-                    try:
-                        with savepoint(self.db, "medjobs_outcome"):
-                            statuses.append(outcomes.record(self.db, self.settings, run, outcome, self.clock.now(),
-                                                            audit_key=self.keys.audit))
-                    except ClaimLost:
-                        log.warning("run %s was recovered by another runner before its outcome was recorded; "
-                                    "this attempt's outcome is dropped", run["id"])
-                        statuses.append("lost")
+                statuses.extend(outcomes.record_many(self.db, self.settings, list(zip(runs, results)),
+                                                     self.clock.now(), audit_key=self.keys.audit))
                 if claim_next and not self._stopping.is_set():
                     claimed.extend(self._claim())
         recorded = False

@@ -71,10 +71,12 @@ def row_after(run: dict[str, Any], *, status: str, error: str | None, summary: A
 
 
 def stage(db, settings: Settings, run: dict[str, Any], *, status: str, error: str | None, summary: Any,
-          finished_at: datetime, duration_s: float, permanent: bool = False) -> Staged | None:
+          finished_at: datetime, duration_s: float, permanent: bool = False,
+          audit_head: dict[str, Any] | None = None) -> Staged | None:
     """Write the evidence record the attempt of ``run`` (the row as claimed) will give it once its outcome
     (``status``, masked ``error``, handler ``summary``, ``finished_at`` UTC, ``duration_s`` seconds, rounded
-    as stored) is recorded, under a temporary name; reads ``db`` only (no transaction). Returns None when
+    as stored) is recorded, under a temporary name; reads ``db`` only (no transaction). ``audit_head``: the
+    audit chain's head to name, if the caller has read it (a claim batch reads it once); else read here. Returns None when
     it cannot be written (the outcome's transaction then writes the record itself)."""
     try:
         this = {"attempt": run["attempt"], "started_at": run["started_at"], "finished_at": iso(finished_at),
@@ -86,7 +88,7 @@ def stage(db, settings: Settings, run: dict[str, Any], *, status: str, error: st
                         for a in store_runs.run_attempts(db, run["id"])]
         row = row_after(run, status=status, error=error, summary=summary, finished_at=finished_at,
                         duration_s=duration_s, again=requeued(run, status, permanent))
-        record = evidence.build_record(row, attempts, settings, audit_head=audit.head(db))
+        record = evidence.build_record(row, attempts, settings, audit_head=audit_head or audit.head(db))
         relpath = evidence.evidence_relpath(run)
         tmp, sha = evidence.stage_record(settings.evidence_dir, relpath, record)
     except Exception as exc:  # noqa: BLE001 - the transaction writes (or clears) the record itself
@@ -99,16 +101,21 @@ def place(db, settings: Settings, run_id: int, staged: Staged) -> dict[str, Any]
     """Inside the outcome's transaction: if ``staged`` is exactly the record of run ``run_id`` as the
     transaction has it, rename it into place and return the run row (the caller links it); else None."""
     run = store_runs.get_run(db, run_id)
-    expected = evidence.build_record(run, store_runs.run_attempts(db, run_id), settings,
-                                     audit_head=staged.record.get("audit_head"))
+    return run if place_as(settings, run, store_runs.run_attempts(db, run_id), staged) else None
+
+
+def place_as(settings: Settings, run: dict[str, Any], attempts: list[dict[str, Any]], staged: Staged) -> bool:
+    """``place`` given the run row and its attempt rows as the transaction has them: True if ``staged`` is
+    exactly their record and was renamed into place."""
+    expected = evidence.build_record(run, attempts, settings, audit_head=staged.record.get("audit_head"))
     if expected != staged.record or evidence.evidence_relpath(run) != staged.relpath:
-        return None
+        return False
     try:
         os.replace(staged.tmp, settings.evidence_dir / staged.relpath)
     except OSError:
-        return None
+        return False
     staged.placed = True
-    return run
+    return True
 
 
 def discard(staged: Staged | None) -> None:

@@ -319,6 +319,60 @@ def finish_attempt(
         return "dead"
 
 
+def finish_successes(db: sqlite_utils.Database, items: list[dict[str, Any]], now: datetime,
+                     actor: str = "runner") -> set[int]:
+    """Close many running first attempts as ``succeeded`` at once (a claim batch's outcomes), inside the open
+    transaction: what ``finish_attempt`` does for each, in one statement per table. Each item is ``{"id",
+    "claim": (runner id, attempt), "started_at", "finished_at" (UTC datetimes), "duration_s" (seconds),
+    "summary"}``. An item whose claim is no longer current (its run was recovered and handed on) is left as
+    it is; their ids are returned."""
+    if not items:
+        return set()
+    marks = ",".join("?" for _ in items)
+    held = {r[0]: (r[1], r[2], r[3]) for r in db.execute(
+        f"SELECT id, status, claimed_by, attempt FROM runs WHERE id IN ({marks})", [i["id"] for i in items])}
+    lost = {i["id"] for i in items if held.get(i["id"]) != ("running", *i["claim"])}
+    done = [i for i in items if i["id"] not in lost]
+    rows = [(iso(i["started_at"]), iso(i["finished_at"]), i["duration_s"],
+             json.dumps(i["summary"]) if i["summary"] is not None else None, i["id"], i["claim"][1]) for i in done]
+    db.conn.executemany(
+        "UPDATE run_attempts SET started_at = ?, finished_at = ?, duration_s = ?, outcome = 'succeeded', error = NULL"
+        " WHERE run_id = ? AND attempt = ?", [r[:3] + r[4:] for r in rows])
+    db.conn.executemany(
+        "UPDATE runs SET status = 'succeeded', started_at = ?, finished_at = ?, duration_s = ?, error = NULL,"
+        " summary = ? WHERE id = ?", [r[:5] for r in rows])
+    at = iso(now)
+    db.conn.executemany(
+        "INSERT INTO run_history (run_id, from_status, to_status, at, actor, note) VALUES (?, ?, ?, ?, ?, NULL)",
+        [(i["id"], "running", "succeeded", at, actor) for i in done])
+    return lost
+
+
+def runs_by_id(db: sqlite_utils.Database, run_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The rows of the runs ``run_ids`` by id (missing ids are absent)."""
+    if not run_ids:
+        return {}
+    rows = _rows(db.execute(f"SELECT * FROM runs WHERE id IN ({','.join('?' for _ in run_ids)})", list(run_ids)))
+    return {r["id"]: r for r in rows}
+
+
+def attempts_by_run(db: sqlite_utils.Database, run_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """The attempts of each of the runs ``run_ids``, first first (``run_attempts`` for many runs)."""
+    out: dict[int, list[dict[str, Any]]] = {run_id: [] for run_id in run_ids}
+    if run_ids:
+        for row in _rows(db.execute(f"SELECT * FROM run_attempts WHERE run_id IN ({','.join('?' for _ in run_ids)})"
+                                    " ORDER BY run_id, attempt", list(run_ids))):
+            out[row["run_id"]].append(row)
+    return out
+
+
+def set_evidence_many(db: sqlite_utils.Database, refs: list[tuple[int, str, str]]) -> None:
+    """``set_evidence`` for many runs: ``refs`` are (run id, path, SHA-256 hex digest)."""
+    with transaction(db):
+        db.conn.executemany("UPDATE runs SET evidence_path = ?, evidence_sha256 = ? WHERE id = ?",
+                            [(path, sha, run_id) for run_id, path, sha in refs])
+
+
 def set_evidence(db: sqlite_utils.Database, run_id: int, path: str, sha256: str) -> None:
     """Record where a run's evidence file is (relative to the evidence root) and its SHA-256 hex digest."""
     with transaction(db):

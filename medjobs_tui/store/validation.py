@@ -29,6 +29,19 @@ def append_link(db: sqlite_utils.Database, *, run_id: int, path: str, sha256: st
     return cur.lastrowid
 
 
+def append_links(db: sqlite_utils.Database, links: list[tuple[int, str, str, str]]) -> None:
+    """Append the links of several records just written, in order: ``links`` are (run id, path, SHA-256, ``at``);
+    each names the one before it (the first names the chain's last link)."""
+    previous = last_link(db)
+    prev = previous["sha256"] if previous else None
+    rows = []
+    for run_id, path, sha, at in links:
+        rows.append((run_id, path, sha, prev, at))
+        prev = sha
+    db.conn.executemany("INSERT INTO evidence_chain (run_id, path, sha256, prev_sha256, written_at) VALUES (?, ?, ?, ?, ?)",
+                        rows)
+
+
 def chain_links(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     """Every link, oldest first."""
     return _rows(db.execute("SELECT * FROM evidence_chain ORDER BY seq"))
