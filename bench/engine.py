@@ -1,13 +1,17 @@
 """Bench: the runner's throughput and start latency against Huey's SqliteHuey, measured side by side in one run.
 
 Run: .venv/bin/pip install -e '.[bench]' (once: Huey is only for this bench), then
-     .venv/bin/python bench/engine.py [--runs 600] [--huey-runs 2000] [--samples 40]
+     .venv/bin/python bench/engine.py [--runs 2000] [--huey-runs 2000] [--samples 40]
 
 MedJobs: the runner as ``medjobs run`` runs it (APScheduler, dispatcher, the worker pool of processes,
 outcome recording with evidence on), one queue of concurrency 2, a no-op handler. Huey: SqliteHuey with
 a consumer of 2 process workers (``-k process -w 2``), polling from 10 ms up to 500 ms when idle.
 
-- throughput: no-op runs per second from the first enqueue to the last recorded outcome (Huey: result);
+- throughput: no-op runs per second from the first enqueue to the last recorded outcome (Huey: result).
+  On both sides the bench process enqueues and the consumer is another process: Huey's ``huey_consumer``,
+  MedJobs' runner started by this file's ``--serve`` (the runner of ``medjobs run``, with the no-op
+  handler; the bench inserts queued runs as ``Runner.enqueue`` does, and the runner, polling every 50 ms as
+  Huey's consumer polls every 10 ms, finds them as it would a ``medjobs trigger`` from another terminal);
 - trigger-to-start: from a manual trigger (Huey: enqueue) to the handler's first line, p50/p95;
 - tick-to-start: from a schedule tick's fire time to the handler's first line, p50/p95.
 
@@ -38,9 +42,9 @@ JOB_TYPES = ["medication_reminder", "refill_check", "interaction_check", "supply
              "backup"]
 
 
-def make_clinic(folder: Path, tick_every_s: int | None) -> Path:
+def make_clinic(folder: Path, tick_every_s: int | None, poll_interval: float = 1.0) -> Path:
     """A clinic with one queue (concurrency 2) and two no-op jobs: ``manual`` (never scheduled in the bench's
-    window) and, with ``tick_every_s``, ``ticking`` on an interval."""
+    window) and, with ``tick_every_s``, ``ticking`` on an interval; the runner polls every ``poll_interval`` s."""
     data = yaml.safe_load((REPO / "config.yaml").read_text())
     def base():
         return {"priority": "normal", "retry_policy": {"max_attempts": 1, "delay": 0}, "timeout": 30,
@@ -50,7 +54,7 @@ def make_clinic(folder: Path, tick_every_s: int | None) -> Path:
     if tick_every_s:
         jobs["ticking"] = {**base(), "job_type": "backup", "schedule": {"type": "interval", "value": tick_every_s}}
     data["jobs"] = jobs
-    data["runner"] = {"poll_interval": 1.0, "queues": {"bench": {"concurrency": 2}}}
+    data["runner"] = {"poll_interval": poll_interval, "queues": {"bench": {"concurrency": 2}}}
     path = folder / "config.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     from medjobs_tui.config import load_settings
@@ -58,6 +62,17 @@ def make_clinic(folder: Path, tick_every_s: int | None) -> Path:
 
     keys.write_key_file(load_settings(path), keys.new_keys("bench")[0])
     return path
+
+
+def serve(config: Path) -> int:
+    """``--serve CONFIG``: run the bench clinic's runner in this process until standard input closes."""
+    runner = start_runner(config)
+    print("ready", flush=True)
+    try:
+        sys.stdin.read()
+    finally:
+        runner.stop()
+    return 0
 
 
 def start_runner(config: Path):
@@ -90,30 +105,58 @@ def medjobs_figures(folder: Path, runs: int, samples: int, tick_seconds: float) 
     def connect(path):
         return connect_keyed(path, load_keys(runner.settings).store)
 
+    from datetime import datetime, timezone
+
+    from medjobs_tui.config import load_settings
+    from medjobs_tui.store import runs as store_runs
+
     out: dict[str, float] = {}
-    # throughput and trigger-to-start: no schedule fires meanwhile
-    config = make_clinic(folder / "medjobs-a", None)
+    # throughput: the runner in its own process (as ``medjobs run``), this process enqueues; no schedule fires
+    config = make_clinic(folder / "medjobs-a", None, poll_interval=0.05)
+    settings = load_settings(config)
+    server = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve", str(config)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    db = connect_keyed(settings.database_path, load_keys(settings).store)
+    job = settings.jobs["manual"]
+
+    def enqueue() -> None:          # Runner.enqueue's insert, from another process
+        now = datetime.now(timezone.utc)
+        store_runs.insert_run(db, job_name="manual", job_type=job.job_type, queue=job.queue_name,
+                              priority=job.priority_rank, max_attempts=job.retry_policy.max_attempts,
+                              trigger="manual", scheduled_at=now, created_by="bench", now=now)
+    try:
+        if server.stdout.readline().strip() != "ready":
+            raise RuntimeError("the bench runner did not start")
+        enqueue()                                   # warm-up: the pool's workers are up
+        wait_succeeded(db, 1)
+        started = time.perf_counter()
+        for _ in range(runs):
+            enqueue()
+        wait_succeeded(db, runs + 1)
+        out["throughput"] = runs / (time.perf_counter() - started)
+        rows = db.execute("SELECT evidence_path, evidence_sha256 FROM runs WHERE status = 'succeeded'").fetchall()
+        out["evidence_ok"] = sum(is_valid(settings.evidence_dir, p, s) for p, s in rows) / len(rows)
+        out["batched"] = db.execute("SELECT count(*) FROM runs WHERE claim_batch IS NOT NULL").fetchone()[0] / len(rows)
+    finally:
+        server.stdin.close()
+        server.wait(60)
+        db.close()
+    # trigger-to-start: a user's trigger in the runner's own process (the dashboard's), which wakes it
+    config = make_clinic(folder / "medjobs-c", None)
     runner = start_runner(config)
     db = connect(runner.settings.database_path)
     try:
         runner.enqueue("manual", "bench")          # warm-up: the pool's workers are up
         wait_succeeded(db, 1)
-        started = time.perf_counter()
-        for _ in range(runs):
-            runner.enqueue("manual", "bench")
-        wait_succeeded(db, runs + 1)
-        out["throughput"] = runs / (time.perf_counter() - started)
         latencies = []
         for i in range(samples):
             t0 = time.time()
             run_id = runner.enqueue("manual", "bench")
-            wait_succeeded(db, runs + 2 + i)
+            wait_succeeded(db, 2 + i)
             latencies.append(json.loads(db.execute("SELECT summary FROM runs WHERE id = ?", [run_id]).fetchone()[0])
                              ["t"] - t0)
             time.sleep(0.05)
         out["trigger_p50"], out["trigger_p95"] = p50_p95(latencies)
-        rows = db.execute("SELECT evidence_path, evidence_sha256 FROM runs WHERE status = 'succeeded'").fetchall()
-        out["evidence_ok"] = sum(is_valid(runner.settings.evidence_dir, p, s) for p, s in rows) / len(rows)
     finally:
         runner.stop()
         db.close()
@@ -175,11 +218,14 @@ def p50_p95(values: list[float]) -> tuple[float, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=600, help="no-op runs for MedJobs' throughput")
+    parser.add_argument("--runs", type=int, default=2000, help="no-op runs for MedJobs' throughput")
     parser.add_argument("--huey-runs", type=int, default=2000, help="no-op tasks for Huey's throughput")
     parser.add_argument("--samples", type=int, default=40, help="latency samples per kind")
     parser.add_argument("--tick-seconds", type=float, default=12.0, help="how long a job ticks every second")
+    parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)   # the runner process of the throughput
     args = parser.parse_args()
+    if args.serve:
+        return serve(args.serve)
     try:
         import huey  # noqa: F401
     except ImportError:
@@ -189,12 +235,14 @@ def main() -> int:
         folder = Path(tmp)
         (folder / "medjobs-a").mkdir()
         (folder / "medjobs-b").mkdir()
+        (folder / "medjobs-c").mkdir()
         mj = medjobs_figures(folder, args.runs, args.samples, args.tick_seconds)
         hy = huey_figures(folder, args.huey_runs, args.samples)
     ms = 1000.0
     print(f"cpus: {os.cpu_count()}  load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"throughput (no-op runs/s):   medjobs {mj['throughput']:8.1f}   huey {hy['throughput']:8.1f}"
-          f"   ratio {mj['throughput'] / hy['throughput']:.3f}   (medjobs evidence valid: {mj['evidence_ok']:.0%})")
+          f"   ratio {mj['throughput'] / hy['throughput']:.3f}   (medjobs evidence valid: {mj['evidence_ok']:.0%},"
+          f" claimed in batches: {mj['batched']:.0%})")
     print(f"trigger-to-start p50/p95 ms: medjobs {mj['trigger_p50'] * ms:6.1f} / {mj['trigger_p95'] * ms:6.1f}"
           f"   huey enqueue-to-start {hy['enqueue_p50'] * ms:6.1f} / {hy['enqueue_p95'] * ms:6.1f}"
           f"   ratio p50 {mj['trigger_p50'] / hy['enqueue_p50']:.2f}")

@@ -26,7 +26,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Callable, Sequence
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -49,6 +49,8 @@ BATCH_BUDGET_S = 0.05
 """A claim batch takes runs while their expected durations add up to at most this many seconds: runs of a few
 milliseconds (no-op, tiny reminders) share one transaction and one worker hand-off; a real handler's run,
 taking longer, is claimed alone. A higher-priority run that arrives meanwhile waits at most about this long more."""
+EXPECTED_FROM = timedelta(days=7)
+"""At start the runner takes each job's expected duration from its attempts of this recent past (see ``_learn``)."""
 NEVER_BATCHED = frozenset({"backup"})
 """Job types never claimed in a batch. A batch's outcomes are recorded together once it ends, so if the runner
 dies meanwhile, runs of it that had finished are re-run after recovery: harmless for handlers whose every effect
@@ -398,10 +400,12 @@ class Runner:
     # -------------------------------------------------------------------------- lifecycle
 
     def start(self) -> None:
-        """Recover orphaned runs, rebuild missing evidence, start the worker pool, catch up ticks missed while
+        """Recover orphaned runs, learn each job's expected duration from its recent attempts (claim batches,
+        ``_admit``), rebuild missing evidence, start the worker pool, catch up ticks missed while
         no runner ran (each job's misfire policy), start APScheduler (one trigger per job, every fire time
         handed to ``fire``; pruning now and every ``pruning.PRUNE_EVERY_S``) and the dispatcher thread."""
         self.recover()
+        self._expected_s.update(store_runs.typical_durations(self.db, self.clock.now() - EXPECTED_FROM))
         outcomes.rebuild_missing_evidence(self.db, self.settings)
         evidence.remove_stale_staging(self.settings.evidence_dir, time.time())   # left by workers killed mid-write
         if hasattr(self.executor, "start"):

@@ -508,6 +508,16 @@ def attempts_by_job(db: sqlite_utils.Database) -> dict[str, list[dict[str, Any]]
     )))
 
 
+def typical_durations(db: sqlite_utils.Database, since: datetime, last: int = 20) -> dict[str, float]:
+    """Per job name, the mean duration (seconds) of its ``last`` newest attempts that succeeded or failed and
+    finished at or after ``since`` (jobs with none are absent)."""
+    return dict(db.execute(
+        "SELECT job_name, avg(duration_s) FROM (SELECT r.job_name, a.duration_s, row_number() OVER"
+        " (PARTITION BY r.job_name ORDER BY a.finished_at DESC, a.id DESC) AS nth FROM run_attempts a"
+        " JOIN runs r ON r.id = a.run_id WHERE a.finished_at >= ? AND a.outcome IN ('succeeded', 'failed')"
+        " AND a.duration_s IS NOT NULL) WHERE nth <= ? GROUP BY job_name", [iso(since), last]).fetchall())
+
+
 def finished_runs_with_evidence(db: sqlite_utils.Database, limit: int | None = None) -> list[dict[str, Any]]:
     """Runs that have an evidence record, newest first."""
     sql = ("SELECT id, job_name, job_type, status, finished_at, evidence_path, evidence_sha256 FROM runs"

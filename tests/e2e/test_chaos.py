@@ -64,6 +64,25 @@ def until_a_run_is_running(settings, limit_s: float = 3.0) -> bool:
         db.close()
 
 
+def burst(settings, n: int = 12) -> None:
+    """Queue ``n`` manual runs of the reminder job at once (as ``medjobs trigger`` does from another terminal):
+    short runs waiting together, which the runner claims in batches."""
+    from datetime import datetime, timezone
+
+    from medjobs_tui.store import runs as store_runs
+
+    db = connect(settings.database_path, STORE_KEY)
+    try:
+        job = settings.jobs["medication_reminder"]
+        for _ in range(n):
+            now = datetime.now(timezone.utc)
+            store_runs.insert_run(db, job_name="medication_reminder", job_type=job.job_type, queue=job.queue_name,
+                                  priority=job.priority_rank, max_attempts=job.retry_policy.max_attempts,
+                                  trigger="manual", scheduled_at=now, created_by="chaos", now=now)
+    finally:
+        db.close()
+
+
 def workers_of(runner_pid: int) -> list[int]:
     """The runner's pool workers: the children of its forkserver (grandchildren of the runner)."""
     return [w for child in children_of(runner_pid) for w in children_of(child)]
@@ -91,7 +110,12 @@ def wait_until_working(settings, proc, limit_s: float = 60.0) -> bool:
 
 @pytest.mark.timeout(240)
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="walks /proc to find the workers")
-def test_runner_and_workers_killed_15_times_leave_no_run_stuck_no_effect_twice_and_valid_evidence(tmp_path):
+@pytest.mark.parametrize("patients,kills", [
+    (1000, KILLS),   # each handler takes a tenth of a second or more: runs are claimed one by one
+    (20, 8),         # handlers of milliseconds: runs waiting together in a queue are claimed in batches
+], ids=["one-by-one", "batches"])
+def test_runner_and_workers_killed_15_times_leave_no_run_stuck_no_effect_twice_and_valid_evidence(
+        tmp_path, patients, kills):
     jobs = {}
     config = write_config(tmp_path)
     import yaml
@@ -103,21 +127,23 @@ def test_runner_and_workers_killed_15_times_leave_no_run_stuck_no_effect_twice_a
                    timeout=20)
         jobs[name] = job
     config = write_config(tmp_path, jobs=jobs, runner={**data["runner"], "poll_interval": 0.2})
-    # 1,000 patients: each handler takes a tenth of a second or more, so runs are in flight when kills land
     made = subprocess.run([sys.executable, "-m", "medjobs_tui.cli", "--config", str(config), "demo", "--patients",
-                           "1000"], capture_output=True, text=True, timeout=120)
+                           str(patients)], capture_output=True, text=True, timeout=120)
     assert made.returncode == 0, made.stderr
     settings = load_settings(config)
 
     rng = random.Random(SEED)
     started = time.monotonic()
     runner_kills = worker_kills = 0
-    for cycle in range(KILLS):
+    for cycle in range(kills):
         proc = subprocess.Popen([sys.executable, "-m", "medjobs_tui.cli", "--config", str(config), "run"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             assert wait_until_working(settings, proc), proc.stderr.read().decode()[-2000:]
             time.sleep(rng.uniform(0.3, 2.5))
+            if patients < 100:                              # a burst of short runs, killed while in batches
+                burst(settings)
+                time.sleep(rng.uniform(0.0, 0.05))
             if cycle % 2 == 1:                              # separately: a worker dies under its runner
                 workers = workers_of(proc.pid)
                 if workers:
@@ -145,14 +171,18 @@ def test_runner_and_workers_killed_15_times_leave_no_run_stuck_no_effect_twice_a
     attempts = Counter(r[0] for r in db.execute("SELECT outcome FROM run_attempts"))
     errors = Counter(r[0] for r in db.execute("SELECT error FROM run_attempts WHERE outcome IN ('failed', 'crashed')"))
     print(f"\nchaos: errors {dict(errors)}")
-    print(f"\nchaos: {runner_kills} runner kills, {worker_kills} worker kills in {elapsed:.0f} s; runs {dict(statuses)};"
+    print(f"\nchaos ({patients} patients): {runner_kills} runner kills, {worker_kills} worker kills in {elapsed:.0f} s; runs {dict(statuses)};"
           f" attempts {dict(attempts)}; recovered after the last kill: {len(recovered)}")
 
-    assert runner_kills == KILLS and worker_kills >= 3
+    assert runner_kills == kills and worker_kills >= 3
     assert statuses["succeeded"] >= 5, statuses              # the runner got work done between kills
     assert statuses["running"] == 0                           # nothing stuck
     assert set(statuses) <= set(SETTLED), statuses            # every run finished or queued
     assert attempts["interrupted"] >= 1                       # kills did land mid-run
+    batched = db.execute("SELECT count(*) FROM runs WHERE claim_batch IS NOT NULL").fetchone()[0]
+    print(f"chaos: runs last claimed in a batch: {batched}")
+    if patients < 100:
+        assert batched >= 2, "no runs were claimed in a batch"   # the kills found batches to break
 
     # every finished run has evidence whose hash matches
     invalid = [r["id"] for r in runs if r["status"] in FINISHED

@@ -189,3 +189,25 @@ def test_a_batched_attempt_is_recorded_with_its_real_start_not_its_claim(tmp_pat
     assert run["started_at"] == attempt["started_at"] == began.isoformat(timespec="seconds")
     assert is_valid(runner.settings.evidence_dir, run["evidence_path"], run["evidence_sha256"])
     runner.stop()
+
+
+def test_a_restarted_runner_knows_its_short_jobs_from_the_store_and_claims_a_backlog_in_batches(tmp_path, clock):
+    runner, _ = make_runner(tmp_path, clock, "ok", one_queue=True)
+    earlier = queue_runs(runner, clock, "refill_check", 3)
+    runner.drain()                                           # one by one: this runner knows nothing yet
+    assert {store_runs.get_run(runner.db, r)["claim_batch"] for r in earlier} == {None}
+    runner.stop()
+    typical = store_runs.typical_durations(runner.db, clock.now() - timedelta(days=1))["refill_check"]
+    assert typical < BATCH_BUDGET_S
+
+    restarted, _ = make_runner(tmp_path, clock, "ok", one_queue=True)
+    restarted.start()
+    known = dict(restarted._expected_s)                      # before any run of its own
+    backlog = queue_runs(restarted, clock, "refill_check", 6)
+    restarted.wake()
+    try:
+        assert wait_for(lambda: settled(restarted, backlog), 30)
+    finally:
+        restarted.stop()
+    assert known.get("refill_check") == pytest.approx(typical)
+    assert any(store_runs.get_run(restarted.db, r)["claim_batch"] for r in backlog)
