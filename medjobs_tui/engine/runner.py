@@ -10,9 +10,12 @@ The life of one run, top to bottom in this module:
    concurrency limit (one ``BEGIN IMMEDIATE`` transaction per claim).
 3. ``execute_claimed`` runs the attempt in a long-lived worker process of the pool (``engine.pool``),
    killed at the job's timeout, fenced by its claim. In a started runner the thread that recorded an
-   outcome claims the next due run itself (``_execute_chain``), as ``dispatch`` would.
-4. ``engine.outcomes.record`` records the outcome in one transaction: succeeded; or failed / timed out /
-   crashed, re-queued after the retry policy's backoff, or dead when attempts are exhausted; the
+   outcome claims the next due run itself (``_execute_chain``), as ``dispatch`` would, with the short runs
+   that follow it in its queue as one claim batch (``_admit``: at most BATCH_BUDGET_S of expected work),
+   run one after another in one worker (``WorkerPool.execute_batch``).
+4. ``engine.outcomes.record_many`` records the outcomes (of one run or a batch) in one transaction:
+   succeeded; or failed / timed out / crashed, re-queued after the retry policy's backoff, or dead when
+   attempts are exhausted; the
    evidence record and its SHA-256; an audit entry (and an alert) for a dead run. A busy or full store
    is waited out (``engine.storeretry``); meanwhile the runner claims nothing and says so (``status``).
 
