@@ -1,0 +1,69 @@
+"""Taking the write lock: a transaction waits for another writer in fine steps, for as long as its connection's busy
+timeout, and leaves that timeout as it was."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from medjobs_tui.store import connect, transaction
+from medjobs_tui.store import db as store_db
+from tests.conftest import STORE_KEY
+
+
+def busy_ms(db) -> int:
+    return db.execute("PRAGMA busy_timeout").fetchone()[0]
+
+
+def hold_lock(path, seconds: float) -> threading.Event:
+    """Another connection takes the write lock and releases it after ``seconds``; returns an event set once held."""
+    held = threading.Event()
+
+    def run() -> None:
+        other = connect(path, STORE_KEY)
+        other.conn.execute("BEGIN IMMEDIATE")
+        held.set()
+        time.sleep(seconds)
+        other.conn.execute("ROLLBACK")
+        other.close()
+
+    threading.Thread(target=run, daemon=True).start()
+    assert held.wait(10)
+    return held
+
+
+def test_a_transaction_waits_for_a_writer_that_lets_go_within_the_busy_timeout(tmp_path):
+    db = connect(tmp_path / "s.db", STORE_KEY)
+    before = busy_ms(db)
+    hold_lock(tmp_path / "s.db", 0.2)
+    with transaction(db):
+        db.execute("CREATE TABLE t (x)")
+    assert db.execute("SELECT count(*) FROM sqlite_master WHERE name = 't'").fetchone()[0] == 1
+    assert busy_ms(db) == before
+
+
+def test_a_writer_holding_the_lock_past_the_busy_timeout_gives_database_is_locked(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_db, "BUSY_TIMEOUT_MS", 100)
+    db = connect(tmp_path / "s.db", STORE_KEY)
+    hold_lock(tmp_path / "s.db", 2.0)
+    started = time.monotonic()
+    with pytest.raises(store_db.OperationalError, match="locked"):
+        with transaction(db):
+            pass
+    assert time.monotonic() - started < 1.5          # it gave up at its own timeout, not the holder's release
+    assert busy_ms(db) == 100 and not db.conn.in_transaction
+
+
+def test_the_wait_polls_in_fine_steps_not_sqlites_coarse_ones(tmp_path):
+    """SQLite's own handler sleeps 1, 2, 5, 10 ... ms between tries (seven tries in the first 30 ms); the wait
+    asks again after 0.1 ms, doubling to 2 ms, so against a lock held 30 ms it tries more often."""
+    db = connect(tmp_path / "s.db", STORE_KEY)
+    tries = []
+    db.conn.set_trace_callback(lambda sql: tries.append(sql) if sql == "BEGIN IMMEDIATE" else None)
+    hold_lock(tmp_path / "s.db", 0.03)
+    with transaction(db):
+        pass
+    db.conn.set_trace_callback(None)
+    assert len(tries) > 7
