@@ -279,7 +279,7 @@ def sqlite_floor(folder: Path, jobs: int = 2000) -> float:
 def engine_figures(runs: int) -> dict[str, float] | None:
     """bench/engine.py's last line as numbers, or None when Huey is missing or it fails."""
     proc = subprocess.run([sys.executable, str(BENCH / "engine.py"), "--runs", str(runs), "--huey-runs",
-                           str(runs * 2), "--samples", "15", "--tick-seconds", "6"],
+                           str(runs), "--samples", "15", "--tick-seconds", "6"],
                           capture_output=True, text=True, cwd=REPO)
     if proc.returncode != 0:
         print(f"engine bench skipped ({proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
@@ -465,7 +465,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="50,1000,10000", help="patients per clinic, comma-separated")
     parser.add_argument("--cache", type=Path, default=BENCH / ".cache", help="where built clinics are kept")
-    parser.add_argument("--engine-runs", type=int, default=300, help="no-op runs for the engine bench (0: skip)")
+    parser.add_argument("--engine-runs", type=int, default=2000, help="no-op runs for the engine bench (0: skip)")
     parser.add_argument("--no-engine", action="store_true", help="skip bench/engine.py")
     parser.add_argument("--profile", type=Path, default=None, help="write a cProfile file per handler and size here")
     parser.add_argument("--out", type=Path, default=BENCH / "results" / "latest.json")

@@ -226,8 +226,8 @@ class Runner:
         total = 0.0
         for n, run in enumerate(candidates):
             expected = self._expected_s.get(run["job_name"])
-            if (expected is None or total + expected > BATCH_BUDGET_S
-                    or self.settings.jobs[run["job_name"]].job_type in NEVER_BATCHED):
+            job = self.settings.jobs.get(run["job_name"])
+            if expected is None or total + expected > BATCH_BUDGET_S or job is None or job.job_type in NEVER_BATCHED:
                 return n
             total += expected
         return len(candidates)
@@ -239,7 +239,7 @@ class Runner:
         if outcome.status in ("succeeded", "failed"):
             old = self._expected_s.get(name)
             self._expected_s[name] = outcome.duration_s if old is None else 0.8 * old + 0.2 * outcome.duration_s
-        elif outcome.status in ("timed_out", "crashed"):
+        elif outcome.status in ("timed_out", "crashed") and name in self.settings.jobs:
             self._expected_s[name] = float(self.settings.jobs[name].timeout)
 
     def _execute_chain(self, run: dict[str, Any], holder: list[Future]) -> str:
