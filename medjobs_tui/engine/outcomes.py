@@ -19,6 +19,7 @@ import logging
 from datetime import datetime
 from typing import Any, Callable
 
+from medjobs_tui.clock import iso
 from medjobs_tui.config import Settings
 from medjobs_tui.engine import evidence, staging
 from medjobs_tui.engine.pool import Outcome
@@ -50,8 +51,10 @@ def record(db, settings: Settings, run: dict[str, Any], outcome: Outcome, now: d
     finished_at = outcome.finished_at or now
     staged = outcome.staged
     if staged is None:
-        staged = staging.stage(db, settings, run, status=outcome.status, error=outcome.error, summary=outcome.summary,
-                               finished_at=finished_at, duration_s=duration_s, permanent=outcome.permanent)
+        as_run = run if outcome.started_at is None else dict(run, started_at=iso(outcome.started_at))
+        staged = staging.stage(db, settings, as_run, status=outcome.status, error=outcome.error,
+                               summary=outcome.summary, finished_at=finished_at, duration_s=duration_s,
+                               permanent=outcome.permanent)
     try:
         with transaction(db):
             if outcome.detail and outcome.error_ref:
@@ -93,30 +96,41 @@ def record_many(db, settings: Settings, items: list[tuple[dict[str, Any], Outcom
     order) inside the open transaction; return each run's new status, or ``lost`` for one whose claim is no
     longer current (nothing of it is written; its staged record is removed).
 
-    The common case, a first attempt that succeeded with its record staged, is recorded for all such runs at
-    once (``store.runs.finish_successes``: one statement per table; records checked and renamed into place as
-    ``record`` does, linked into the chain in order). Every other outcome goes through ``record`` under a
-    savepoint of its own. The caller commits (or, on an error, rolls back the whole of it)."""
+    In order: a first attempt that succeeded with its record staged (the common case) is recorded together
+    with the like ones next to it (``store.runs.finish_successes``: one statement per table; records checked
+    and renamed into place as ``record`` does, linked into the evidence chain in order); a run that never
+    started (``not_started``) is handed back to the queue (``store.runs.release_unstarted``: no attempt spent);
+    any other outcome goes through ``record``. Each but the first kind under a savepoint of its own. The
+    caller commits (or, on an error, rolls back the whole of it)."""
     statuses: dict[int, str] = {}
-    quick = [(run, out) for run, out in items
-             if out.status == "succeeded" and run["attempt"] == 1 and out.staged is not None and not out.detail]
-    quick_ids = {run["id"] for run, _ in quick}
+    group: list[tuple[dict[str, Any], Outcome]] = []
+
+    def flush() -> None:
+        if group:
+            try:
+                _record_successes(db, settings, group, now, statuses)
+            finally:
+                for _, out in group:
+                    staging.discard(out.staged)
+            group.clear()
+
     for run, out in items:
-        if run["id"] in quick_ids:
+        if out.status == "succeeded" and run["attempt"] == 1 and out.staged is not None and not out.detail:
+            group.append((run, out))
             continue
+        flush()
         try:
             with savepoint(db, "medjobs_outcome"):
-                statuses[run["id"]] = record(db, settings, run, out, now, audit_key=audit_key)
+                if out.status == "not_started":
+                    store_runs.release_unstarted(db, run["id"], (run["claimed_by"], run["attempt"]), now, out.error)
+                    statuses[run["id"]] = "queued"
+                else:
+                    statuses[run["id"]] = record(db, settings, run, out, now, audit_key=audit_key)
         except ClaimLost:
             log.warning("run %s was recovered by another runner before its outcome was recorded; "
                         "this attempt's outcome is dropped", run["id"])
             statuses[run["id"]] = "lost"
-    if quick:
-        try:
-            _record_successes(db, settings, quick, now, statuses)
-        finally:
-            for _, out in quick:
-                staging.discard(out.staged)
+    flush()
     return [statuses[run["id"]] for run, _ in items]
 
 

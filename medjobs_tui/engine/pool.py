@@ -30,11 +30,9 @@ import multiprocessing
 import os
 import pickle
 import select
-import shutil
 import signal
 import struct
 import sys
-import tempfile
 import threading
 import time
 import traceback
@@ -60,11 +58,14 @@ RUNNER_WATCH_POLL_S = 0.25
 """Where pidfd is missing, how often (seconds) a worker checks that its runner still exists."""
 
 BATCH_BACKSTOP_S = 5.0
-"""Seconds past the sum of a batch's timeouts after which the pool kills its worker, should the attempt's own
-timer (SIGALRM) not have ended it (a handler that blocked or caught the signal)."""
-NOT_STARTED = "not started: the worker running its batch ended before it"
-"""The error of a batched run that never started (its batch ended early); it is re-queued, budget kept."""
-
+"""Seconds past the sum of a batch's timeouts after which the pool itself kills its worker (a last resort: the
+runner kills a worker whose batched attempt overran, ``WorkerPool.execute_batch``)."""
+BATCH_WATCH_S = 0.2
+"""While a batch runs longer than this, the runner looks at its progress file every this many seconds and kills
+the worker once the running attempt is TIMER_GRACE_S past its timeout (its own timer should have ended it)."""
+TIMER_GRACE_S = 0.5
+NOT_STARTED = "not started: handed back, its claim batch ended before it"
+"""Why a batched run that never started went back to the queue (no attempt spent, none recorded)."""
 DETAIL_NOT_KEPT = ("traceback not kept: the worker ended before its batch returned, and its progress record "
                    "(a file on disk) never holds a traceback, which may quote patient data")
 """The admin-only detail of a failed batched attempt known from the batch's progress file."""
@@ -74,7 +75,8 @@ _PRELOAD = ["medjobs_tui.jobs", "medjobs_tui.store", "medjobs_tui.security.keys"
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one attempt came to: ``status`` succeeded | failed | timed_out | crashed | interrupted, and its
+    """What one attempt came to: ``status`` succeeded | failed | timed_out | crashed | interrupted (or
+    not_started: a run of a claim batch handed back before it began, see ``WorkerPool.execute_batch``), and its
     real duration (seconds). ``error`` is masked text, safe to show; ``detail`` (a traceback, may hold
     patient data) is kept under ``error_ref`` for admins only. An attempt that a worker reported also
     carries when it ended (``finished_at``, UTC: its start instant plus its duration) and the evidence
@@ -291,47 +293,76 @@ def _attempt(run: dict[str, Any], now_iso: str, audit_head: dict[str, Any] | Non
     return (*result, (duration, finished.isoformat(), staged))
 
 
-def _attempt_batch(runs: list[dict[str, Any]], now_iso: str, timeouts: list[float], progress: str) -> list[tuple]:
+def _attempt_batch(runs: list[dict[str, Any]], now_iso: str, timeouts: list[float], progress: str,
+                   budget_s: float) -> list[tuple]:
     """Run the attempts of a claim batch one after another in this worker (``WorkerPool.execute_batch``).
 
     ``now_iso`` is the batch's start instant (UTC ISO); each attempt starts at that instant plus the time
     the worker has spent since, and runs as ``_attempt`` does, fenced by its own claim, with its row's
-    ``started_at`` set to its real start. Each attempt has its own timeout (``timeouts``, seconds): a kernel
-    interval timer (``ITIMER_REAL``) whose SIGALRM, left at its default action, ends this worker the
-    moment the attempt overruns, whatever the handler is doing (the pool sees the worker killed by SIGALRM).
-    After each attempt its result, less any traceback (it may hold patient data), is appended to the file
-    ``progress`` (length-prefixed pickles, created here with mode 0600), so that a runner whose batch ended
-    early (timeout, crash, stop) learns which attempts finished and how. Returns ``[(started_at ISO,
-    _attempt's result), ...]`` in order.
+    ``started_at`` set to its real start. No attempt after the first starts once the batch has taken more
+    than ``budget_s`` seconds (a run took longer than expected), nor once a run that the claim order puts
+    before it waits in its queue (one came meanwhile; looked up only when the store changed): the runs left
+    are handed back unstarted, so that run is claimed next, as it would have been had they been claimed alone. Each attempt has its own timeout
+    (``timeouts``, seconds): a kernel interval timer (``ITIMER_REAL``) whose SIGALRM, reset to its default
+    action and unblocked before each attempt, ends this worker the moment the attempt overruns; should a
+    handler defeat it, the runner kills the worker (it reads the attempt's start from ``progress``).
+
+    ``progress`` (created here, mode 0600) gets, per attempt, a ``("start", index, monotonic seconds, started_at
+    ISO)`` record before it and a ``("done", index, started_at ISO, result)`` record after it, less any traceback
+    (it may hold patient data): length-prefixed pickles (``read_progress``). Returns ``[(started_at ISO,
+    _attempt's result), ...]`` of the attempts run, in order.
     """
     from medjobs_tui.security import audit
+    from medjobs_tui.store import runs as store_runs
 
     now = parse_iso(now_iso)
     base = time.monotonic()
     done: list[tuple] = []
-    head = audit.head(_WORKER["db"])      # one checkpoint of the audit chain for the batch's records
+    db = _WORKER["db"]
+    head = audit.head(db)                 # one checkpoint of the audit chain for the batch's records
+    seen = _data_version(db)
     fd = os.open(progress, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o600)
     try:
-        for run, timeout_s in zip(runs, timeouts):
-            start = now + timedelta(seconds=time.monotonic() - base)
+        for index, (run, timeout_s) in enumerate(zip(runs, timeouts)):
+            at = time.monotonic()
+            start = now + timedelta(seconds=at - base)
+            if index:
+                if at - base > budget_s:
+                    break
+                version = _data_version(db)
+                if version != seen:          # the store changed: has a run come that goes before this one?
+                    seen = version
+                    if store_runs.precedes_waiting(db, run, start):
+                        break
             began = iso(start)
+            _append(fd, ("start", index, at, began))
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)          # whatever an attempt before left
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})
             signal.setitimer(signal.ITIMER_REAL, max(float(timeout_s), 0.001))
             try:
                 result = _attempt(dict(run, started_at=began), start.isoformat(), head)
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
             done.append((began, result))
-            kept = result if result[0] == "ok" else (result[0], result[1], None, *result[3:])
-            data = pickle.dumps((began, kept), protocol=pickle.HIGHEST_PROTOCOL)
-            os.write(fd, struct.pack("<I", len(data)) + data)
+            _append(fd, ("done", index, began, result if result[0] == "ok" else (*result[:2], None, *result[3:])))
     finally:
         os.close(fd)
     return done
 
 
+def _data_version(db) -> int:
+    """SQLite's ``PRAGMA data_version``: changes when another connection commits (cheap: no table read)."""
+    return db.execute("PRAGMA data_version").fetchone()[0]
+
+
+def _append(fd: int, record: tuple) -> None:
+    data = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+    os.write(fd, struct.pack("<I", len(data)) + data)
+
+
 def read_progress(path: Path) -> list[tuple]:
-    """The results a batch's worker appended to ``path`` before it ended (``_attempt_batch``), in order; a
-    record cut short by the worker's death is ignored. Empty if the file is missing."""
+    """The records a batch's worker appended to ``path`` (``_attempt_batch``), in order; a record cut short by
+    the worker's death is ignored. Empty if the file is missing."""
     try:
         data = path.read_bytes()
     except OSError:
@@ -344,6 +375,36 @@ def read_progress(path: Path) -> list[tuple]:
         out.append(pickle.loads(data[at + 4:at + 4 + size]))
         at += 4 + size
     return out
+
+
+def _progress_state(records: list[tuple]) -> tuple[list[tuple], tuple | None]:
+    """From a batch's progress records: the attempts finished (``(started_at ISO, result)``, in order) and the
+    one running, if any (``(index, monotonic start, started_at ISO)``)."""
+    done = [(r[2], r[3]) for r in records if r[0] == "done"]
+    starts = [r for r in records if r[0] == "start"]
+    running = (starts[-1][1], starts[-1][2], starts[-1][3]) if starts and starts[-1][1] >= len(done) else None
+    return done, running
+
+
+def remove_stale_progress(folder: Path) -> int:
+    """Remove the progress files in ``folder`` left by runners whose process is gone (named ``<pid>-<n>.progress``);
+    return how many. A killed runner's batch leaves its file; the next runner of the clinic removes it."""
+    removed = 0
+    for path in folder.glob("*.progress"):
+        try:
+            pid = int(path.name.split("-", 1)[0])
+            os.kill(pid, 0)
+            continue                       # its runner is alive
+        except ProcessLookupError:
+            pass
+        except (ValueError, PermissionError):
+            continue
+        try:
+            path.unlink()
+            removed += 1
+        except OSError:
+            pass
+    return removed
 
 
 # ------------------------------------------------------------------------------------ in the runner
@@ -409,30 +470,41 @@ class WorkerPool:
                 self._futures.discard(future)
         return _outcome(result)
 
-    def execute_batch(self, runs: list[dict[str, Any]], now: datetime, timeouts: list[float]) -> list[Outcome]:
+    def execute_batch(self, runs: list[dict[str, Any]], now: datetime, timeouts: list[float],
+                      budget_s: float = float("inf")) -> list[Outcome]:
         """Run the attempts of a claim batch (claimed runs rows, in order) one after another in one worker, as
-        of ``now``; ``timeouts`` are their timeouts (seconds). Returns one Outcome per run, in order: those the
-        worker finished (each with its real ``started_at``); then, if the batch ended early, the attempt it
-        was running: ``timed_out`` (its timer ended the worker, or the batch's backstop of the summed
-        timeouts plus BATCH_BACKSTOP_S passed), ``crashed`` (the worker died from another signal) or
-        ``interrupted`` (the runner is stopping); then the runs never started, ``interrupted`` with
-        ``NOT_STARTED`` (re-queued with their retry budget kept). An attempt that finished before the
-        worker died is known from its progress file (``_attempt_batch``) and keeps its outcome, though a
-        failed one loses its traceback detail."""
-        started = time.monotonic()
+        of ``now``; ``timeouts`` are their timeouts (seconds); no attempt after the first starts once the batch
+        has taken ``budget_s`` seconds. Returns one Outcome per run, in order: those the worker finished (each
+        with its real ``started_at``); then, if the batch ended early, the attempt it was running (its real
+        start too): ``timed_out`` (its timer ended the worker, or the runner killed the worker TIMER_GRACE_S
+        past the attempt's timeout), ``crashed`` (the worker died from another signal) or ``interrupted``
+        (the runner is stopping); then the runs never started, ``not_started`` (``NOT_STARTED``: handed back
+        to the queue with no attempt spent). An attempt that finished before the worker died is known from
+        its progress file (``_attempt_batch``) and keeps its outcome, though a failed one loses its traceback
+        detail (DETAIL_NOT_KEPT)."""
         progress = self._progress_dir() / f"{os.getpid()}-{next(self._batches)}.progress"
-        future = self._schedule(_attempt_batch, (runs, now.isoformat(), list(timeouts), str(progress)),
+        future = self._schedule(_attempt_batch, (runs, now.isoformat(), list(timeouts), str(progress), budget_s),
                                 sum(timeouts) + BATCH_BACKSTOP_S)
         with self._lock:
             self._futures.add(future)
-        ended: Outcome | None = None
+        overran = False
         try:
-            done = future.result()
+            while True:
+                try:
+                    finished = future.result(timeout=BATCH_WATCH_S)
+                    done, running, ended = finished, None, None
+                    break
+                except FutureTimeout:
+                    if future.done():
+                        raise
+                    _, current = _progress_state(read_progress(progress))
+                    if current is not None and time.monotonic() > current[1] + timeouts[current[0]] + TIMER_GRACE_S:
+                        overran = True
+                        future.cancel()    # kills the worker: its attempt defeated its own timer
         except Exception as exc:  # noqa: BLE001 - timeout, cancel, ProcessExpired, a broken pool
-            done = read_progress(progress)
-            elapsed = max(0.0, time.monotonic() - started - sum(r[-1][0] for _, r in done))
-            if len(done) < len(runs):
-                ended = self._ended_early(exc, elapsed, timeouts[len(done)])
+            done, running = _progress_state(read_progress(progress))
+            # the attempt that was running ends with the batch; one that had not begun goes back unstarted
+            ended = self._ended_early(exc, overran, timeouts[running[0]], running) if running is not None else None
         finally:
             with self._lock:
                 self._futures.discard(future)
@@ -445,22 +517,33 @@ class WorkerPool:
                         started_at=parse_iso(began)) for began, result in done]
         if ended is not None:
             out.append(ended)
-            out += [Outcome("interrupted", 0.0, error=NOT_STARTED) for _ in runs[len(out):]]
+        out += [Outcome("not_started", 0.0, error=NOT_STARTED) for _ in runs[len(out):]]
         return out
 
-    def _ended_early(self, exc: BaseException, duration: float, timeout_s: float) -> Outcome:
-        """The outcome of the batched attempt that was running when its batch ended with ``exc``."""
-        if isinstance(exc, CancelledError) or self._stopping:
-            return Outcome("interrupted", duration, error="runner stopped during the attempt")
-        if isinstance(exc, FutureTimeout) or getattr(exc, "exitcode", None) == -signal.SIGALRM:
-            return Outcome("timed_out", duration, error=f"killed at the timeout of {timeout_s:g} s")
-        return Outcome("crashed", duration, error=crash_text(exc))
+    def _ended_early(self, exc: BaseException, overran: bool, timeout_s: float, running: tuple | None) -> Outcome:
+        """The outcome of the batched attempt that was running (``running``: its index, monotonic start and
+        started_at ISO, from the progress file; None if it had not begun) when its batch ended with ``exc``."""
+        if running is not None:
+            duration = max(0.0, time.monotonic() - running[1])
+            started = parse_iso(running[2])
+            timing = {"started_at": started, "finished_at": started + timedelta(seconds=duration)}
+        else:
+            duration, timing = 0.0, {}
+        if self._stopping or (isinstance(exc, CancelledError) and not overran):
+            return Outcome("interrupted", duration, error="runner stopped during the attempt", **timing)
+        if overran or isinstance(exc, FutureTimeout) or getattr(exc, "exitcode", None) == -signal.SIGALRM:
+            return Outcome("timed_out", duration, error=f"killed at the timeout of {timeout_s:g} s", **timing)
+        return Outcome("crashed", duration, error=crash_text(exc), **timing)
 
     def _progress_dir(self) -> Path:
-        """A private folder (mode 0700) for the batches' progress files, made on first use."""
+        """The folder of the batches' progress files, ``batches`` beside the store (mode 0700), made on first use;
+        files left there by a runner that was killed are removed then."""
         with self._lock:
             if self._progress is None:
-                self._progress = Path(tempfile.mkdtemp(prefix="medjobs-batches-"))
+                folder = self.settings.database_path.parent / "batches"
+                folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+                remove_stale_progress(folder)
+                self._progress = folder
             return self._progress
 
     def _schedule(self, fn, args: tuple, timeout_s: float):
@@ -504,8 +587,8 @@ class WorkerPool:
         if pool is not None:
             _stop_quietly(pool)
         if self._progress is not None:
-            shutil.rmtree(self._progress, ignore_errors=True)
-            self._progress = None
+            for path in self._progress.glob(f"{os.getpid()}-*.progress"):
+                path.unlink(missing_ok=True)
 
 
 def _outcome(result: tuple, started_at: datetime | None = None) -> Outcome:

@@ -348,6 +348,33 @@ def finish_successes(db: sqlite_utils.Database, items: list[dict[str, Any]], now
     return lost
 
 
+def precedes_waiting(db: sqlite_utils.Database, run: dict[str, Any], now: datetime) -> bool:
+    """True when a run due at ``now`` waits in ``run``'s queue that the claim order (priority, then scheduled
+    time, then id) puts before ``run``: a claim batch then starts no more of its runs (a read)."""
+    return db.execute(
+        "SELECT 1 FROM runs WHERE status = 'queued' AND queue = ? AND available_at <= ? AND (priority > ? OR"
+        " (priority = ? AND (scheduled_at < ? OR (scheduled_at = ? AND id < ?)))) LIMIT 1",
+        [run["queue"], iso(now), run["priority"], run["priority"], run["scheduled_at"], run["scheduled_at"],
+         run["id"]]).fetchone() is not None
+
+
+def release_unstarted(db: sqlite_utils.Database, run_id: int, claim: tuple[str, int], now: datetime, note: str,
+                      actor: str = "runner") -> None:
+    """Hand a claimed run that never started back to the queue, as if it had not been claimed: its opened
+    attempt row is removed (no attempt spent, none to count), it is ``queued`` again with the same attempt
+    number and due as before, and the history notes why (``note``). Raises ClaimLost, writing nothing, when
+    ``claim`` (runner id, attempt) is no longer current."""
+    with transaction(db):
+        row = _row(db.execute("SELECT status, attempt, claimed_by FROM runs WHERE id = ?", [run_id]))
+        if row is None or (row["status"], row["claimed_by"], row["attempt"]) != ("running", *claim):
+            raise ClaimLost(f"run {run_id} is no longer held by this claim")
+        db.execute("DELETE FROM run_attempts WHERE run_id = ? AND attempt = ? AND outcome IS NULL",
+                   [run_id, row["attempt"]])
+        db.execute("UPDATE runs SET status = 'queued', started_at = NULL, claimed_by = NULL, claim_batch = NULL"
+                   " WHERE id = ?", [run_id])
+        _history(db, run_id, "running", "queued", now, actor, note)
+
+
 def runs_by_id(db: sqlite_utils.Database, run_ids: list[int]) -> dict[int, dict[str, Any]]:
     """The rows of the runs ``run_ids`` by id (missing ids are absent)."""
     if not run_ids:

@@ -1,5 +1,8 @@
-"""Review of claim batches: failing tests that show where a batched run behaves differently from (worse than) the
-same run claimed alone, or where the feature breaks what the README promises. Each test fails on main at b62caf1."""
+"""Claim batches as an adversary tried them: a batched run must behave as the same run claimed alone would. An
+attempt that defeats its SIGALRM timer is still killed at its timeout; a run that the claim order puts first is
+not kept waiting by the rest of a batch; an attempt that ends a batch early has its real start; runs handed back
+unstarted spend and count no attempt; the overview counts a batch as one busy slot; a batch's evidence links
+follow its order; a killed runner's progress file does not outlive the next start."""
 
 from __future__ import annotations
 
@@ -103,6 +106,9 @@ def test_a_higher_priority_run_waits_for_the_batch_actual_length_not_about_50_ms
 
 def test_the_attempt_that_ends_a_batch_early_is_recorded_with_its_real_start_not_its_claim(
         tmp_path, clock, monkeypatch):
+    from medjobs_tui.engine import runner as engine_runner
+
+    monkeypatch.setattr(engine_runner, "BATCH_BUDGET_S", 10.0)   # the batch goes on after a run of 1.2 s
     runner, console, ids = start_review(tmp_path, clock, monkeypatch, {1: "sleep:1.2", 2: "hang"}, n=3, timeout=2,
                                         retry={"max_attempts": 1, "delay": 0})
     try:
@@ -189,7 +195,6 @@ def test_a_runner_killed_mid_batch_leaves_no_progress_file_behind_once_the_clini
     import signal
     import subprocess
     import sys
-    import tempfile
     from pathlib import Path
 
     from medjobs_tui.config import load_settings
@@ -214,11 +219,12 @@ def test_a_runner_killed_mid_batch_leaves_no_progress_file_behind_once_the_clini
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    left = sorted(tmp.glob("medjobs-batches-*/*.progress"))
-    assert len(left) == 1 and len(read_progress(left[0])) == 1      # holds the finished run's result, pickled
-
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp))              # the next runner of the clinic, same temp dir
     settings = load_settings(tmp_path / "config.yaml")
+    folder = settings.database_path.parent / "batches"
+    left = sorted(folder.glob("*.progress"))
+    assert len(left) == 1 and [r[0] for r in read_progress(left[0])] == ["start", "done", "start"]  # 1 done, 1 running
+    assert folder.stat().st_mode & 0o777 == 0o700 and left[0].stat().st_mode & 0o777 == 0o600
+    assert not list(tmp.glob("medjobs-batches-*"))                 # nothing in the machine's temporary folder
     (tmp_path / "gate").write_text("go")
     again = Runner(settings, clock=clock, executor=WorkerPool(settings, REVIEW))
     again.start()
@@ -226,6 +232,6 @@ def test_a_runner_killed_mid_batch_leaves_no_progress_file_behind_once_the_clini
         assert wait_for(lambda: settled(again, ids), 30)
     finally:
         again.stop()
-    leftovers = sorted(str(p.relative_to(tmp)) for p in tmp.glob("medjobs-batches-*/*"))
+    leftovers = sorted(str(p.relative_to(folder)) for p in folder.glob("*"))
     assert leftovers == [], (f"the dead runner's progress file(s) {leftovers} (pickled results of finished "
                              "attempts: summaries, masked errors, evidence records) are never removed")

@@ -143,10 +143,10 @@ def test_a_batched_attempt_past_its_own_timeout_is_killed_and_the_runs_after_it_
     assert [console.run(r).status for r in ids] == ["succeeded", "succeeded", "dead", "succeeded"]
     assert history(runner, hung) == ["queued", "running", "timed_out", "dead"]
     assert console.run(hung).error == "killed at the timeout of 0.5 s"
-    assert history(runner, after) == ["queued", "running", "interrupted", "queued", "running", "succeeded"]
+    assert history(runner, after) == ["queued", "running", "queued", "running", "succeeded"]   # handed back
     attempts = store_runs.run_attempts(runner.db, after)
-    assert [(a["outcome"], a["error"]) for a in attempts] == [("interrupted", NOT_STARTED), ("succeeded", None)]
-    assert console.run(after).max_attempts == 2                               # its budget was kept
+    assert [(a["attempt"], a["outcome"]) for a in attempts] == [(1, "succeeded")]   # no attempt spent, none left
+    assert store_runs.run_history(runner.db, after)[2]["note"] == NOT_STARTED
     for run_id in ids:
         run = store_runs.get_run(runner.db, run_id)
         assert is_valid(runner.settings.evidence_dir, run["evidence_path"], run["evidence_sha256"])
@@ -168,7 +168,7 @@ def test_a_worker_killed_mid_batch_keeps_the_outcomes_that_finished_before_it(tm
     assert store_runs.error_detail(runner.db, ref)["detail"] == DETAIL_NOT_KEPT   # the progress file had no traceback
     assert history(runner, killed) == ["queued", "running", "crashed", "dead"]
     assert console.run(killed).error == "worker process killed by SIGKILL"
-    assert history(runner, after)[:4] == ["queued", "running", "interrupted", "queued"]
+    assert history(runner, after)[:3] == ["queued", "running", "queued"]           # handed back unstarted
     for run_id in ids:
         run = store_runs.get_run(runner.db, run_id)
         assert is_valid(runner.settings.evidence_dir, run["evidence_path"], run["evidence_sha256"])
