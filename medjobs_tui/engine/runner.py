@@ -42,6 +42,7 @@ from medjobs_tui.engine.outcomes import RUNNER_ACTOR
 from medjobs_tui.engine.pool import Outcome, WorkerPool
 from medjobs_tui.engine.recovery import HEARTBEAT_SECONDS, LEASE_SECONDS, RECOVERY_EVERY_S  # noqa: F401 - re-exported
 from medjobs_tui.engine.storeretry import GaveUp, StoreRetry
+from medjobs_tui.security import audit
 from medjobs_tui.security.keys import Keys, load_keys
 from medjobs_tui.store import ThreadLocalDB, is_transient, transaction
 from medjobs_tui.store import runs as store_runs
@@ -176,7 +177,8 @@ class Runner:
             if self._every_slot_held():     # nothing can be claimed: spare the store a read
                 break
             try:
-                run = store_runs.claim_next(self.db, self.capacity, self.clock.now(), worker=self.id, only=only)
+                run = store_runs.claim_next(self.db, self.capacity, self.clock.now(), worker=self.id, only=only,
+                                            jobs=self.settings.jobs)
             except Exception as exc:  # noqa: BLE001 - a busy store: claim again at the next wake or poll
                 if not is_transient(exc):
                     raise
@@ -212,10 +214,11 @@ class Runner:
         """Claim the next due run and, if the executor runs batches, the short runs that follow it in its
         queue as one claim batch (``store.runs.claim_batch``, admitted by ``_admit``)."""
         if not hasattr(self.executor, "execute_batch"):
-            run = store_runs.claim_next(self.db, self.capacity, self.clock.now(), worker=self.id)
+            run = store_runs.claim_next(self.db, self.capacity, self.clock.now(), worker=self.id,
+                                        jobs=self.settings.jobs)
             return [run] if run is not None else []
         return store_runs.claim_batch(self.db, self.capacity, self.clock.now(), worker=self.id,
-                                      max_runs=BATCH_MAX_RUNS, admit=self._admit)
+                                      max_runs=BATCH_MAX_RUNS, admit=self._admit, jobs=self.settings.jobs)
 
     def _admit(self, candidates: list[dict[str, Any]]) -> int:
         """How many of ``candidates`` (due runs of one queue in claim order) one claim batch takes: while
@@ -404,11 +407,12 @@ class Runner:
     # -------------------------------------------------------------------------- lifecycle
 
     def start(self) -> None:
-        """Recover orphaned runs, learn each job's expected duration from its recent attempts (claim batches,
-        ``_admit``), rebuild missing evidence, start the worker pool, catch up ticks missed while
-        no runner ran (each job's misfire policy), start APScheduler (one trigger per job, every fire time
+        """Recover orphaned runs, cancel queued runs of jobs no longer configured, learn each job's expected
+        duration from its recent attempts (claim batches, ``_admit``), rebuild missing evidence, start the
+        worker pool, catch up ticks missed while no runner ran (each job's misfire policy), start APScheduler (one trigger per job, every fire time
         handed to ``fire``; pruning now and every ``pruning.PRUNE_EVERY_S``) and the dispatcher thread."""
         self.recover()
+        self.cancel_unconfigured()
         self._expected_s.update(store_runs.typical_durations(self.db, self.clock.now() - EXPECTED_FROM))
         outcomes.rebuild_missing_evidence(self.db, self.settings)
         evidence.remove_stale_staging(self.settings.evidence_dir, time.time())   # left by workers killed mid-write
@@ -433,6 +437,21 @@ class Runner:
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="medjobs-dispatcher", daemon=True)
         self._dispatcher.start()
         self.delivery.start()
+
+    def cancel_unconfigured(self) -> dict[str, int]:
+        """Cancel the queued runs of jobs not in this runner's configuration (removed or renamed since they were
+        queued: ``store.runs.cancel_unconfigured``), with an audit entry per job and a warning in the log; this
+        runner never claims them anyway. Returns ``{job name: runs cancelled}``."""
+        now = self.clock.now()
+        with transaction(self.db):
+            counts = store_runs.cancel_unconfigured(self.db, self.settings.jobs, RUNNER_ACTOR, now)
+            for name, n in counts.items():
+                audit.record(self.db, key=self.keys.audit, actor=RUNNER_ACTOR, role="system",
+                             action="runs.cancel_unconfigured", target=f"job:{name}", outcome="ok", at=now,
+                             detail={"runs": n})
+        for name, n in counts.items():
+            log.warning("cancelled %d queued run(s) of job %s: it is not in the configuration in force", n, name)
+        return counts
 
     def minutely(self) -> None:
         """Every MINUTELY_S seconds: alert on critical jobs that fail validation (``engine.validation``),

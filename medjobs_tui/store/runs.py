@@ -161,8 +161,16 @@ def _running_slots(db: sqlite_utils.Database) -> dict[str, int]:
         " GROUP BY queue").fetchall())
 
 
+def _job_filter(jobs: Iterable[str] | None) -> tuple[str, list[Any]]:
+    """SQL restricting runs to the job names ``jobs`` (none: every job), and its parameters."""
+    if jobs is None:
+        return "", []
+    names = sorted(jobs)
+    return (f" AND job_name IN ({','.join('?' for _ in names)})" if names else " AND 0"), names
+
+
 def _next_claimable(db: sqlite_utils.Database, capacity: dict[str, int], now: datetime,
-                    only: Iterable[int] | None) -> dict[str, Any] | None:
+                    only: Iterable[int] | None, jobs: Iterable[str] | None = None) -> dict[str, Any] | None:
     """The run ``claim_next`` would claim now (a read), or None when no queue has room or nothing is due."""
     running = _running_slots(db)
     open_queues = [q for q, limit in capacity.items() if running.get(q, 0) < limit]
@@ -170,10 +178,11 @@ def _next_claimable(db: sqlite_utils.Database, capacity: dict[str, int], now: da
         return None
     marks = ",".join("?" for _ in open_queues)
     params: list[Any] = [iso(now), *open_queues]
-    restrict = ""
+    restrict, names = _job_filter(jobs)
+    params += names
     if only is not None:
         wanted = [int(i) for i in only]
-        restrict = f" AND id IN ({','.join('?' for _ in wanted)})" if wanted else " AND 0"
+        restrict += f" AND id IN ({','.join('?' for _ in wanted)})" if wanted else " AND 0"
         params += wanted
     return _row(db.execute(
         f"SELECT * FROM runs WHERE status = 'queued' AND available_at <= ? AND queue IN ({marks}){restrict}"
@@ -183,23 +192,26 @@ def _next_claimable(db: sqlite_utils.Database, capacity: dict[str, int], now: da
 
 
 def claim_next(db: sqlite_utils.Database, capacity: dict[str, int], now: datetime,
-               worker: str = "runner", only: Iterable[int] | None = None) -> dict[str, Any] | None:
+               worker: str = "runner", only: Iterable[int] | None = None,
+               jobs: Iterable[str] | None = None) -> dict[str, Any] | None:
     """Claim the next due run: highest priority first, then oldest scheduled time, then lowest id.
 
     ``capacity`` maps queue -> concurrency limit (slots); a queue with as many slots holding running runs
     as its limit is skipped. The run is marked as held by runner ``worker``. With ``only``, just those run
-    ids are eligible. When a read finds nothing to claim (every queue full, nothing due) it returns None
+    ids are eligible; with ``jobs``, just runs of those job names (a runner claims only the jobs of its
+    configuration: it could not run another's). When a read finds nothing to claim (every queue full, nothing due) it returns None
     without taking the write lock. Otherwise the claim is one ``BEGIN IMMEDIATE`` transaction that looks
     again (inside an open transaction it joins it and looks once): the run moves queued -> running, its
     attempt row is opened and a history row written. Returns the claimed run row, or None.
     """
-    claimed = claim_batch(db, capacity, now, worker=worker, only=only)
+    claimed = claim_batch(db, capacity, now, worker=worker, only=only, jobs=jobs)
     return claimed[0] if claimed else None
 
 
 def claim_batch(db: sqlite_utils.Database, capacity: dict[str, int], now: datetime, worker: str = "runner",
                 only: Iterable[int] | None = None, max_runs: int = 1,
-                admit: Callable[[list[dict[str, Any]]], int] | None = None) -> list[dict[str, Any]]:
+                admit: Callable[[list[dict[str, Any]]], int] | None = None,
+                jobs: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """Claim the next due run (as ``claim_next``) and, with ``max_runs`` > 1, the runs that follow it in the
     same queue in the same order (priority, then scheduled time, then id), as one batch held by one slot
     of that queue: they are to run one after another, so the queue's concurrency still counts one slot.
@@ -212,19 +224,22 @@ def claim_batch(db: sqlite_utils.Database, capacity: dict[str, int], now: dateti
     """
     if only is not None:
         only = list(only)
-    if not db.conn.in_transaction and _next_claimable(db, capacity, now, only) is None:
+    if jobs is not None:
+        jobs = list(jobs)
+    if not db.conn.in_transaction and _next_claimable(db, capacity, now, only, jobs) is None:
         return []       # the common idle poll: no write transaction
     with transaction(db):
-        first = _next_claimable(db, capacity, now, only)
+        first = _next_claimable(db, capacity, now, only, jobs)
         if first is None:
             return []
         rows = [first]
         if max_runs > 1 and only is None:
+            restrict, names = _job_filter(jobs)
             rows += _rows(db.execute(
-                "SELECT * FROM runs WHERE status = 'queued' AND available_at <= ? AND queue = ?"
+                f"SELECT * FROM runs WHERE status = 'queued' AND available_at <= ? AND queue = ?{restrict}"
                 " AND (priority < ? OR (priority = ? AND (scheduled_at > ? OR (scheduled_at = ? AND id > ?))))"
                 " ORDER BY priority DESC, scheduled_at ASC, id ASC LIMIT ?",
-                [iso(now), first["queue"], first["priority"], first["priority"], first["scheduled_at"], first["scheduled_at"], first["id"],
+                [iso(now), first["queue"], *names, first["priority"], first["priority"], first["scheduled_at"], first["scheduled_at"], first["id"],
                  max_runs - 1]))
             if admit is not None:
                 rows = rows[:max(1, min(len(rows), admit(rows)))]
@@ -462,6 +477,24 @@ def retry_now(db: sqlite_utils.Database, run_id: int, actor: str, now: datetime)
             return "backoff"
         raise RunStateError(f"run {run_id} is {row['status']}; only a dead run, or a failed run waiting "
                             "for its retry, can be retried")
+
+
+def cancel_unconfigured(db: sqlite_utils.Database, jobs: Iterable[str], actor: str, now: datetime) -> dict[str, int]:
+    """Cancel every queued run of a job whose name is not in ``jobs`` (the configuration in force: a job removed
+    or renamed since the run was queued; no runner of this configuration can run it, and one that claimed it
+    would hold its queue's slot for ever). Each gets a history row saying why. Returns ``{job name: runs}``."""
+    restrict, names = _job_filter(jobs)
+    not_in = restrict.replace(" AND job_name IN", " AND job_name NOT IN").replace(" AND 0", "")
+    with transaction(db):
+        rows = db.execute(f"SELECT id, job_name FROM runs WHERE status = 'queued'{not_in}", names).fetchall()
+        for run_id, job_name in rows:
+            db.execute("UPDATE runs SET status = 'cancelled', finished_at = ? WHERE id = ?", [iso(now), run_id])
+            _history(db, run_id, "queued", "cancelled", now, actor,
+                     f"job {job_name} is not in the configuration in force")
+    counts: dict[str, int] = {}
+    for _, job_name in rows:
+        counts[job_name] = counts.get(job_name, 0) + 1
+    return counts
 
 
 def cancel_queued(db: sqlite_utils.Database, run_id: int, actor: str, now: datetime) -> None:
