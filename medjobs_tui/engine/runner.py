@@ -39,7 +39,7 @@ from medjobs_tui.config import Settings
 from medjobs_tui.engine import alerting, evidence, exposition, outcomes, pruning, recovery, ticks, validation
 from medjobs_tui.engine.delivery import DeliveryLoop
 from medjobs_tui.engine.outcomes import RUNNER_ACTOR
-from medjobs_tui.engine.pool import Outcome, WorkerPool
+from medjobs_tui.engine.pool import NOT_STARTED, Outcome, WorkerPool
 from medjobs_tui.engine.recovery import HEARTBEAT_SECONDS, LEASE_SECONDS, RECOVERY_EVERY_S  # noqa: F401 - re-exported
 from medjobs_tui.engine.storeretry import GaveUp, StoreRetry
 from medjobs_tui.security import audit
@@ -307,9 +307,10 @@ class Runner:
             else:
                 results = self.executor.execute_batch(
                     runs, now, [self.settings.jobs[r["job_name"]].timeout for r in runs], budget_s=BATCH_BUDGET_S)
-        except Exception as exc:  # noqa: BLE001 - the executor itself broke: the attempts failed
+        except Exception as exc:  # noqa: BLE001 - the executor itself broke: the attempt failed
             log.error("executor failed for %s: %s", _ids(runs), type(exc).__name__)
-            results = [Outcome("failed", 0.0, error=f"executor error: {type(exc).__name__}") for _ in runs]
+            results = [Outcome("failed", 0.0, error=f"executor error: {type(exc).__name__}")]
+            results += [Outcome("not_started", 0.0, error=NOT_STARTED) for _ in runs[1:]]   # a batch's others
         if self._stopping.is_set():
             # killed by stop(): not the job's failure; re-queued now without spending its retry budget
             results = [o if o.status in ("succeeded", "not_started")

@@ -211,3 +211,19 @@ def test_a_restarted_runner_knows_its_short_jobs_from_the_store_and_claims_a_bac
         restarted.stop()
     assert known.get("refill_check") == pytest.approx(typical)
     assert any(store_runs.get_run(restarted.db, r)["claim_batch"] for r in backlog)
+
+
+def test_an_executor_that_breaks_under_a_batch_fails_its_first_run_and_hands_the_others_back(tmp_path, clock):
+    class Broken:
+        def execute_batch(self, *args, **kwargs):
+            raise OSError("the pool is gone")
+
+    runner, console = make_runner(tmp_path, clock, "ok", retry={"max_attempts": 1, "delay": 0})
+    runner.executor = Broken()
+    ids = queue_runs(runner, clock, "refill_check", 3)
+    claimed = store_runs.claim_batch(runner.db, runner.capacity, clock.now(), worker=runner.id, max_runs=3, admit=ALL)
+    runner._execute_runs(claimed, wake=False)
+    assert [console.run(r).status for r in ids] == ["dead", "queued", "queued"]
+    assert console.run(ids[0]).error == "executor error: OSError"
+    assert [store_runs.run_attempts(runner.db, r) for r in ids[1:]] == [[], []]     # never started: no attempt
+    runner.stop()
