@@ -376,12 +376,14 @@ class JobPage:
 
 @dataclass(frozen=True)
 class QueueLoad:
-    """One queue: runs waiting (queued and due or backing off), runs running, and its concurrency (slots)."""
+    """One queue: runs waiting (queued and due or backing off), runs running, its concurrency (slots) and how
+    many slots the running runs hold (``busy``: the runs of a claim batch hold one, one after another)."""
 
     queue: str
     queued: int
     running: int
     slots: int
+    busy: int = 0
 
 
 @dataclass(frozen=True)

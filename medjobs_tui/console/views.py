@@ -159,7 +159,8 @@ class ConsoleViews:
                 series[outcome][index[minute]] += n
         load = store_views.queue_load(self.db)
         queues = [QueueLoad(name, load.get(name, {}).get("queued", 0), load.get(name, {}).get("running", 0),
-                            q.concurrency) for name, q in self.settings.runner.queues.items()]
+                            q.concurrency, load.get(name, {}).get("busy", 0))
+                  for name, q in self.settings.runner.queues.items()]
         jobs = self.jobs()
         return Overview(
             minutes=minutes, succeeded=series["succeeded"], failed=series["failed"], timed_out=series["timed_out"],

@@ -89,13 +89,16 @@ def attempts_per_minute(db: sqlite_utils.Database, since: datetime) -> list[tupl
 
 
 def queue_load(db: sqlite_utils.Database) -> dict[str, dict[str, int]]:
-    """Per queue, how many runs are queued and how many of its slots hold running runs (the runs of one claim
-    batch hold one slot, as the queue's concurrency counts them): ``{"clinical": {"queued": 2, "running": 1}}``."""
+    """Per queue, how many runs are queued and running, and how many of its slots the running ones hold (the
+    runs of one claim batch hold one slot, as the queue's concurrency counts them):
+    ``{"clinical": {"queued": 2, "running": 3, "busy": 1}}``."""
     out: dict[str, dict[str, int]] = {}
-    for queue, status, n in db.execute(
-            "SELECT queue, status, CASE status WHEN 'running' THEN count(DISTINCT coalesce(claim_batch, id))"
-            " ELSE count(*) END FROM runs WHERE status IN ('queued', 'running') GROUP BY queue, status").fetchall():
+    for queue, status, n, slots in db.execute(
+            "SELECT queue, status, count(*), count(DISTINCT coalesce(claim_batch, id)) FROM runs"
+            " WHERE status IN ('queued', 'running') GROUP BY queue, status").fetchall():
         out.setdefault(queue, {})[status] = n
+        if status == "running":
+            out[queue]["busy"] = slots
     return out
 
 

@@ -131,7 +131,7 @@ class OverviewPane(Vertical, can_focus=True):
         for name, justify in (("queue", "left"), ("waiting", "right"), ("running", "right"), ("busy", "right")):
             queues.add_column(name, justify=justify)
         for q in overview.queues:
-            busy = Text(f"{q.running}/{q.slots}", style="yellow" if q.running >= q.slots else "")
+            busy = Text(f"{q.busy}/{q.slots}", style="yellow" if q.busy >= q.slots else "")
             queues.add_row(q.queue, str(q.queued), str(q.running), busy)
         return queues
 
