@@ -889,8 +889,9 @@ NOTIFICATION_STATUSES = ("pending", "sent", "failed", "unconfirmed", "expired")
 def notifications(obj: Ctx, limit: int, status: str | None, errors: bool, fmt: str) -> None:
     """List the newest notifications of the outbox (patients by pseudonym) and how each was delivered:
     the in-app inbox and every channel of its audience (`medjobs channels` sums them up)."""
-    console = obj.viewer()
-    notes = [n for n in console.notifications(limit) if status is None or n.status == status]
+    console, actor = obj.console()
+    console.authorise(actor, "view.operations", "view")
+    notes = [n for n in console.notifications(limit, actor) if status is None or n.status == status]
     columns = ("id", "created", "kind", "audience", "patient", "due", "message", "status", "delivery")
     rows = [[str(n.id), _local(n.created_at, obj.settings), n.kind, n.audience, n.patient or "-",
              _local(n.due_at, obj.settings), n.message, n.status, n.delivery_summary] for n in notes]

@@ -57,6 +57,9 @@ MAX_DOSE_DAYS = 31
 # runner's service identity (it may only run jobs); ``custodian`` is whoever holds the machine's key file
 # or the recovery key at a clinic with no one to sign in (init, emergency access), never a signed-in user.
 PEOPLE = frozenset({"admin", "operator", "reviewer", "auditor"})
+NOTIFICATION_WITHHELD = "withheld: about a patient's medication (operators, admins and reviewers see it)"
+"""What a role that may not read patients' data sees instead of a notification's message about a patient."""
+
 PERMISSIONS: dict[str, frozenset[str]] = {
     "data.import": frozenset({"operator", "admin"}),
     "data.import_dry_run": frozenset({"operator", "admin"}),
@@ -882,13 +885,18 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
         return bool(row) and evidence_mod.is_valid(self.settings.evidence_dir, row["evidence_path"],
                                                    row["evidence_sha256"])
 
-    def notifications(self, limit: int = 200) -> list[NotificationRow]:
-        """The newest outbox entries (patients by pseudonym only), each with its deliveries per channel."""
+    def notifications(self, limit: int = 200, actor: Actor | None = None) -> list[NotificationRow]:
+        """The newest outbox entries (patients by pseudonym only), each with its deliveries per channel. The
+        message of an entry about a patient (a reminder, an interaction alert: a patient's medication data) is
+        shown only to ``actor``s whose role may read patients' data (``patient.read``); others, and a call
+        without an actor, see NOTIFICATION_WITHHELD in its place."""
         rows = outbox.recent(self.db, limit)
         deliveries = outbox.deliveries_of(self.db, [r["id"] for r in rows])
+        reader = actor is not None and actor.role in PERMISSIONS["patient.read"]
         return [NotificationRow(
             id=r["id"], created_at=parse_iso(r["created_at"]), kind=r["kind"], audience=r["audience"],
-            patient=r["patient"], due_at=parse_iso(r["due_at"]), message=r["message"], status=r["status"],
+            patient=r["patient"], due_at=parse_iso(r["due_at"]),
+            message=r["message"] if reader or not r["patient"] else NOTIFICATION_WITHHELD, status=r["status"],
             deliveries=tuple(DeliveryRow(
                 channel=d["channel"], status=d["status"], attempts=d["attempts"],
                 next_attempt_at=parse_iso(d["next_attempt_at"]), sent_at=parse_iso(d["sent_at"]), error=d["error"],
@@ -984,7 +992,7 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
             jobs=self.jobs() if "jobs" in views else [],
             metrics=self.metrics() if "metrics" in views else [],
             evidence=self.evidence(limit) if "evidence" in views else [],
-            notifications=self.notifications(limit) if "notifications" in views else [],
+            notifications=self.notifications(limit, actor) if "notifications" in views else [],
             doses=doses, backups=backups,
             overview=self.overview() if "overview" in views else None,
             log=self.log_lines(log_level) if "log" in views else [],

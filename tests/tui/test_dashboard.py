@@ -177,7 +177,8 @@ async def test_q_during_a_refresh_waits_for_it_before_the_runner_closes_the_stor
 
 
 async def test_enter_on_a_notification_shows_its_whole_message_in_clinic_time(seeded_clinic):
-    note = next(n for n in seeded_clinic.console.notifications() if n.kind == "reminder_missed")
+    note = next(n for n in seeded_clinic.console.notifications(actor=seeded_clinic.actor)
+                if n.kind == "reminder_missed")
     app = MedJobsApp(seeded_clinic.console, seeded_clinic.actor, refresh_interval=3600, tab="queue")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("5")
