@@ -343,9 +343,7 @@ def _attempt_batch(runs: list[dict[str, Any]], now_iso: str, timeouts: list[floa
                             break
             began = iso(start)
             _append(fd, ("start", index, at, began))
-            signal.signal(signal.SIGALRM, signal.SIG_DFL)          # whatever an attempt before left
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})
-            signal.setitimer(signal.ITIMER_REAL, max(float(timeout_s), 0.001))
+            _arm_timer(timeout_s)
             try:
                 result = _attempt(dict(run, started_at=began), start.isoformat(), head)
             finally:
@@ -355,6 +353,25 @@ def _attempt_batch(runs: list[dict[str, Any]], now_iso: str, timeouts: list[floa
     finally:
         os.close(fd)
     return done
+
+
+def _arm_timer(timeout_s: float) -> None:
+    """End this worker with SIGALRM (its default action, whatever an attempt before left it set to) in
+    ``timeout_s`` seconds, a kernel timer: precise to the millisecond, whatever the handler is doing."""
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})
+    signal.setitimer(signal.ITIMER_REAL, max(float(timeout_s), 0.001))
+
+
+def _attempt_alone(run: dict[str, Any], now_iso: str, timeout_s: float) -> tuple:
+    """``_attempt`` of a run claimed alone, under the same kernel timer as a batched attempt (``_arm_timer``): the
+    pool's own timeout, checked every tenth of a second, let attempts of a job with a timeout of a few
+    milliseconds run on and succeed, while batched ones were killed."""
+    _arm_timer(timeout_s)
+    try:
+        return _attempt(run, now_iso)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def _data_version(db) -> int:
@@ -458,7 +475,7 @@ class WorkerPool:
     def execute(self, run: dict[str, Any], now: datetime, timeout_s: float) -> Outcome:
         """Run one attempt of ``run`` (a claimed runs row) as of ``now``; see the class docstring."""
         started = time.monotonic()
-        future = self._schedule(_attempt, (run, now.isoformat()), timeout_s)
+        future = self._schedule(_attempt_alone, (run, now.isoformat(), timeout_s), timeout_s + TIMER_GRACE_S)
         with self._lock:
             self._futures.add(future)
         try:
@@ -471,6 +488,8 @@ class WorkerPool:
             duration = time.monotonic() - started
             if self._stopping:
                 return Outcome("interrupted", duration, error="runner stopped during the attempt")
+            if getattr(exc, "exitcode", None) == -signal.SIGALRM:      # its own timer ended the worker
+                return Outcome("timed_out", duration, error=f"killed at the timeout of {timeout_s:g} s")
             return Outcome("crashed", duration, error=crash_text(exc))
         finally:
             with self._lock:

@@ -237,13 +237,16 @@ class Runner:
 
     def _learn(self, run: dict[str, Any], outcome: Outcome) -> None:
         """Update the expected duration (seconds) of ``run``'s job: an exponentially weighted mean of its
-        attempts' durations; an attempt that timed out, crashed or did not start sets it to the job's timeout."""
+        attempts' durations. An attempt that timed out or crashed makes it unbounded (the job is claimed alone:
+        its next attempt may kill its worker again, and a batch's runs after it would go back unstarted each
+        time) until an attempt of it ends normally; a run that did not start teaches nothing."""
         name = run["job_name"]
         if outcome.status in ("succeeded", "failed"):
             old = self._expected_s.get(name)
-            self._expected_s[name] = outcome.duration_s if old is None else 0.8 * old + 0.2 * outcome.duration_s
-        elif outcome.status in ("timed_out", "crashed") and name in self.settings.jobs:
-            self._expected_s[name] = float(self.settings.jobs[name].timeout)
+            fresh = old is None or old == float("inf")
+            self._expected_s[name] = outcome.duration_s if fresh else 0.8 * old + 0.2 * outcome.duration_s
+        elif outcome.status in ("timed_out", "crashed"):
+            self._expected_s[name] = float("inf")   # not batched again until an attempt of it ends normally
 
     def _execute_chain(self, run: dict[str, Any], holder: list[Future]) -> str:
         """Execute ``run``, then, while the runner runs and can record outcomes, claim the next due run

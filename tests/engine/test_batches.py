@@ -227,3 +227,22 @@ def test_an_executor_that_breaks_under_a_batch_fails_its_first_run_and_hands_the
     assert console.run(ids[0]).error == "executor error: OSError"
     assert [store_runs.run_attempts(runner.db, r) for r in ids[1:]] == [[], []]     # never started: no attempt
     runner.stop()
+
+
+def test_a_job_whose_attempt_timed_out_or_crashed_is_claimed_alone_until_one_ends_normally(tmp_path, clock):
+    """Its next attempt may kill its worker again: in a batch, every run after it would go back unstarted each time
+    (a fresh user saw a run handed back 22 times behind a job with a 5 ms timeout)."""
+    from medjobs_tui.engine.pool import Outcome
+
+    runner, _ = make_runner(tmp_path, clock, "ok")
+    run = {"job_name": "refill_check"}
+    runner._learn(run, Outcome("succeeded", 0.001))
+    assert runner._admit([run] * 5) == 5
+    for ended in ("timed_out", "crashed"):
+        runner._learn(run, Outcome(ended, 0.006))
+        assert runner._admit([run] * 5) == 0
+        runner._learn(run, Outcome("not_started", 0.0))
+        assert runner._admit([run] * 5) == 0
+        runner._learn(run, Outcome("succeeded", 0.002))
+        assert runner._admit([run] * 5) == 5 and runner._expected_s["refill_check"] == 0.002
+    runner.stop()

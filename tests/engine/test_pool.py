@@ -140,3 +140,16 @@ def test_a_worker_killed_while_idle_does_not_break_the_pool(tmp_path, clock):
     assert console.run(after).status == "succeeded"
     assert console.run_summary(after)["pid"] != console.run_summary(first)["pid"]
     runner.stop()
+
+
+def test_a_run_alone_past_a_timeout_of_milliseconds_is_killed_at_it_as_a_batched_one_is(tmp_path, clock):
+    """The pool checks its own timeouts every tenth of a second: a 0.05 s timeout let a 0.3 s attempt succeed when
+    claimed alone, while the kernel timer killed it in a batch (a fresh user's 5 ms job succeeded alone)."""
+    runner, console = make_runner(tmp_path, clock, "ok", retry={"max_attempts": 1, "delay": 0}, timeout=0.05)
+    runner.executor = WorkerPool(runner.settings, {t: "tests.engine.review_handlers:marked" for t in JOB_TYPES})
+    run_id = console.trigger(NURSE, "supply_monitor")
+    (tmp_path / f"mark-{run_id}").write_text("sleep:0.3")
+    runner.drain(timeout=20)
+    assert history(runner, run_id)[-2:] == ["timed_out", "dead"]
+    assert console.run(run_id).error == "killed at the timeout of 0.05 s"
+    runner.stop()
