@@ -951,8 +951,12 @@ def log_command(obj: Ctx, level: str, follow: bool, limit: int, fmt: str) -> Non
         sys.stdout.flush()
 
     if not lines and not follow and fmt == "table":
-        out.print("no runner log lines yet: runners write them to "
-                  f"{log_path_text(obj.settings)} (a headless `medjobs run` or an operator's console)", markup=False)
+        if level.upper() != "INFO" and console.log_lines("INFO", 1, own=False):
+            out.print(f"no runner log lines at {level.upper()} or above (lower levels: --level INFO)", markup=False)
+        else:
+            out.print("no runner log lines yet: runners write them to "
+                      f"{log_path_text(obj.settings)} (a headless `medjobs run` or an operator's console)",
+                      markup=False)
         return
     emit([row(line) for line in lines], header=True)
     if not follow:

@@ -30,16 +30,16 @@ def find_runs(db: sqlite_utils.Database, *, limit: int = 200, job: str | None = 
     ``job``: exact job name; ``statuses``: any of them; ``exclude``: none of them; ``since``: scheduled at or
     after (UTC);
     ``text``: case-insensitive substring of the job name, status, trigger, error, creator or the id;
-    ``ids``: only these runs. Without a status filter, active runs (queued, running) are always included,
-    however old, so a run waiting never drops off the list.
+    ``ids``: only these runs. Active runs (queued, running) the filters let through are always included,
+    however old and however many, so a run waiting never drops off the list (``--status queued`` too).
     """
     where, params = _filters(job=job, statuses=statuses, since=since, text=text, ids=ids, exclude=exclude)
     sql = f"SELECT * FROM runs {where} ORDER BY id DESC LIMIT ?"
     rows = _rows(db.execute(sql, [*params, int(limit)]))
-    if not statuses and not ids and len(rows) == limit:
+    active = [s for s in ("queued", "running") if (not statuses or s in statuses) and s not in exclude]
+    if active and not ids and len(rows) == limit:
         have = {r["id"] for r in rows}
-        where_a, params_a = _filters(job=job, statuses=("queued", "running"), since=since, text=text, ids=(),
-                                     exclude=())
+        where_a, params_a = _filters(job=job, statuses=active, since=since, text=text, ids=(), exclude=())
         rows += [r for r in _rows(db.execute(f"SELECT * FROM runs {where_a} ORDER BY id DESC", params_a))
                  if r["id"] not in have]
     return rows

@@ -62,6 +62,14 @@ def test_a_waiting_run_is_listed_however_many_newer_runs_there_are(console):
     assert ids == [9, 8]                                     # the newest, and the older run still queued
 
 
+def test_asking_for_queued_runs_lists_every_one_however_small_the_limit(console):
+    waiting = [r.id for r in console.runs(run_filter=RunFilter(statuses=("queued",)))]
+    for _ in range(3):
+        waiting.insert(0, console.trigger(OPERATOR, "backup"))
+    assert [r.id for r in console.runs(limit=2, run_filter=RunFilter(statuses=("queued",)))] == waiting
+    assert len(console.runs(limit=2, run_filter=RunFilter(statuses=("dead",)))) <= 2     # others keep the limit
+
+
 def test_the_story_of_a_dead_run_has_every_state_change_and_attempt_and_its_evidence(console):
     story = console.run_story(5)
     assert story.created_by == "tester" and story.run.trigger == "manual"

@@ -113,6 +113,8 @@ def test_medjobs_log_prints_the_runners_lines_by_level_as_text_json_or_csv(setti
     code, out = run()
     assert code == 0 and "no runner log lines yet" in out
     other_runner_writes(settings, "INFO", "run 41 of backup attempt 1 succeeded in 0.50 s: now succeeded")
+    code, out = run("--level", "WARNING")                    # lines there are, none that high
+    assert code == 0 and "no runner log lines at WARNING or above (lower levels: --level INFO)" in out
     other_runner_writes(settings, "ERROR", "executor failed for run 42: OSError", at="2026-11-29T12:51:00.000+00:00")
     code, out = run()
     assert code == 0
