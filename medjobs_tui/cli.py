@@ -397,7 +397,11 @@ def trigger(obj: Ctx, job: str, wait: bool) -> None:
     console, actor = obj.console(runner)
     run_id = console.trigger(actor, job)
     if not wait:
-        out.print(f"queued run {run_id} of {job}; the console or `medjobs run` executes it")
+        if console.runners_alive():
+            out.print(f"queued run {run_id} of {job}; a runner of the clinic is alive and will run it")
+        else:
+            out.print(f"queued run {run_id} of {job}; no runner is running now: it runs once the console or "
+                      "`medjobs run` starts (or run it here: `medjobs trigger --wait`)")
         return
     try:
         runner.drain(only={run_id})

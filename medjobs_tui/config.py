@@ -257,8 +257,15 @@ class JobConfig(_Strict):
             raise ValueError(f"options.{key}: {msg} (options of {self.job_type}: {known})") from None
         kb = self.options.get("knowledge_base")
         base = (info.context or {}).get("base_dir")
-        if kb and base is not None and not (Path(base) / kb).is_file():
-            raise ValueError(f"options.knowledge_base: no file {kb!r} beside the config file")
+        if kb and base is not None:
+            if not (Path(base) / kb).is_file():
+                raise ValueError(f"options.knowledge_base: no file {kb!r} beside the config file")
+            from medjobs_tui.clinical.interactions import KnowledgeBaseError, load_knowledge_base
+
+            try:                  # a file every run would fail on stops start-up instead
+                load_knowledge_base(Path(base) / kb)
+            except (KnowledgeBaseError, OSError) as exc:
+                raise ValueError(f"options.knowledge_base: {kb!r} cannot be used: {exc}") from None
         return self
 
     @model_validator(mode="after")

@@ -187,7 +187,11 @@ def load_knowledge_base(path: str | Path | None = None) -> KnowledgeBase:
     if path is None:
         return _packaged()
     p = Path(path)
-    return parse_knowledge_base(p.read_text(encoding="utf-8"), str(p))
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise KnowledgeBaseError(f"{p}: not UTF-8 text (byte {exc.start}); save it as UTF-8 YAML") from None
+    return parse_knowledge_base(text, str(p))
 
 
 @functools.lru_cache(maxsize=1)

@@ -30,10 +30,11 @@ from typing import Any
 
 from medjobs_tui.clinical.ingredients import ingredients_from_rxnorm_text, normalise_ingredient
 from medjobs_tui.clinical.interactions import (
-    SEVERITIES, ClinicPair, clinic_rules, find_interactions, load_knowledge_base, merged, one_per_pair, pair_key,
+    SEVERITIES, ClinicPair, KnowledgeBaseError, clinic_rules, find_interactions, load_knowledge_base, merged,
+    one_per_pair, pair_key,
 )
 from medjobs_tui.clock import iso
-from medjobs_tui.jobs.base import JobContext
+from medjobs_tui.jobs.base import JobContext, PermanentError
 from medjobs_tui.notify import outbox
 from medjobs_tui.notify.alerts import Observed, reconcile
 from medjobs_tui.store import clinical as store
@@ -64,7 +65,10 @@ def run(ctx: JobContext) -> dict[str, Any]:
     """
     db, now = ctx.db, ctx.now
     kb_path = ctx.option("knowledge_base", None)
-    baseline = load_knowledge_base(kb_path if kb_path is None else ctx.settings.base_dir / kb_path)
+    try:
+        baseline = load_knowledge_base(kb_path if kb_path is None else ctx.settings.base_dir / kb_path)
+    except KnowledgeBaseError as exc:     # changed since the config was checked: no retry can cure it
+        raise PermanentError(str(exc)) from None
     clinic = clinic_rules(ClinicPair(**p) for p in store_interactions.clinic_pairs(db))
     kb = merged(baseline, clinic)
 

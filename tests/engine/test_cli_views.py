@@ -230,3 +230,20 @@ def test_audit_list_shows_the_outcome_early_and_each_entrys_detail(cli, settings
     header = next(line for line in out.splitlines() if "outcome" in line)
     assert code == 0 and header.index("outcome") < header.index("actor") and "detail" in header
     assert '"run_id"' in out
+
+
+def test_a_trigger_says_whether_a_runner_will_run_it(cli, settings):
+    """A fresh user read "the console or `medjobs run` executes it" while none was running, and waited."""
+    from datetime import datetime, timezone
+
+    from medjobs_tui.store import connect
+    from medjobs_tui.store import runs as store_runs
+    from tests.conftest import STORE_KEY
+
+    code, out = cli("trigger", "backup")
+    assert code == 0 and "no runner is running now" in out and "medjobs trigger --wait" in out
+    db = connect(settings.database_path, STORE_KEY)
+    store_runs.register_runner(db, "workstation:4242:a1b2", datetime.now(timezone.utc))
+    db.close()
+    code, out = cli("trigger", "backup")
+    assert code == 0 and "a runner of the clinic is alive and will run it" in out

@@ -71,3 +71,16 @@ def test_deceased_patients_are_not_checked(clinic):
     summary = clinic.run("interaction_check")
     assert summary["deceased_skipped"] == clinic.report.deceased == 2
     assert summary["patients_checked"] == clinic.report.patients - clinic.report.deceased
+
+
+def test_a_knowledge_base_that_turned_unreadable_is_a_permanent_error_not_retried(clinic, tmp_path):
+    """Checked when the config is loaded; replaced afterwards by a file that cannot be read, it fails every run
+    alike: the run ends dead at once instead of spending its retries."""
+    import pytest
+
+    from medjobs_tui.jobs import PermanentError
+
+    bad = clinic.settings.base_dir / "changed-kb.yaml"
+    bad.write_bytes(b"rules: []\nname: caf\xe9\n")
+    with pytest.raises(PermanentError, match="not UTF-8 text"):
+        clinic.run("interaction_check", knowledge_base="changed-kb.yaml")

@@ -177,6 +177,23 @@ def test_a_missing_knowledge_base_file_stops_start_up(tmp_path):
     assert load_settings(tmp_path / "c.yaml").jobs["interaction_check"].options["knowledge_base"] == "licensed.yaml"
 
 
+@pytest.mark.parametrize("content, problem", [
+    (b"rules: []\nname: caf\xe9\n", "not UTF-8 text (byte 19)"),      # Latin-1, as a spreadsheet may save it
+    (b"rules: [{id: X1}]\n", "rule X1: 'name' is required"),
+    (b"- just a list\n", "needs a top-level 'rules' list"),
+])
+def test_a_knowledge_base_file_every_run_would_fail_on_stops_start_up(tmp_path, content, problem):
+    """Found by a fresh user: a non-UTF-8 file passed check-config and then every interaction check failed, retried
+    in vain; the file is now read when the config is."""
+    text = GOOD.replace("    job_type: interaction_check\n",
+                        "    job_type: interaction_check\n    options: {knowledge_base: licensed.yaml}\n")
+    (tmp_path / "c.yaml").write_text(text)
+    (tmp_path / "licensed.yaml").write_bytes(content)
+    with pytest.raises(ConfigError, match="options.knowledge_base: 'licensed.yaml' cannot be used: ") as caught:
+        load_settings(tmp_path / "c.yaml")
+    assert problem in str(caught.value)
+
+
 def test_retry_delay_is_bounded():
     msg = error_for(GOOD.replace("retry_policy: {max_attempts: 3, delay: 300}",
                                  "retry_policy: {max_attempts: 3, delay: 1e12}", 1))
