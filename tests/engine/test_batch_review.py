@@ -10,34 +10,20 @@ import time
 
 import pytest
 
-from medjobs_tui.console.models import QueueLoad  # noqa: F401 - what the overview's busy column is made of
-from medjobs_tui.engine import pool as engine_pool
 from medjobs_tui.engine.pool import WorkerPool
 from medjobs_tui.store import runs as store_runs
 from medjobs_tui.store import validation as store_validation
-from tests.engine.test_batches import ALL, queue_runs, settled
+from tests.engine.test_batches import ALL, queue_runs, settled, start_batched
 from tests.engine.test_fencing import wait_for
 from tests.engine.test_runner import JOB_TYPES, make_runner
 
 REVIEW = {t: "tests.engine.review_handlers:marked" for t in JOB_TYPES}
 
 
-def start_review(tmp_path, clock, monkeypatch, marks: dict[int, str], n: int = 4, backstop: float | None = 120.0,
-                 **kwargs):
-    """As test_batches.start_batched, with tests.engine.review_handlers:marked: a started runner whose clinical
-    queue (concurrency 1) holds ``n`` short refill checks; the first is claimed alone, the rest as one batch.
-    ``backstop``: the pool's BATCH_BACKSTOP_S (120 s, as in test_batches: only an attempt's own timer ends it in
-    time; a real clinic's backstop is the sum of up to 32 timeouts of 300-1800 s each, plus 5 s)."""
-    if backstop is not None:
-        monkeypatch.setattr(engine_pool, "BATCH_BACKSTOP_S", backstop)
-    runner, console = make_runner(tmp_path, clock, "marked", one_queue=True, **kwargs)
-    runner.executor = WorkerPool(runner.settings, REVIEW)
-    runner._expected_s["refill_check"] = 0.001
-    ids = queue_runs(runner, clock, "refill_check", n)
-    for position, what in marks.items():
-        (tmp_path / f"mark-{ids[position]}").write_text(what)
-    runner.start()
-    return runner, console, ids
+def start_review(tmp_path, clock, monkeypatch, marks: dict[int, str], **kwargs):
+    """``test_batches.start_batched`` with ``tests.engine.review_handlers:marked`` (its ``marks`` are ``;``-separated
+    steps). Its backstop of 120 s stands for a real clinic's: the sum of up to 32 timeouts of 300-1800 s, plus 5 s."""
+    return start_batched(tmp_path, clock, monkeypatch, marks, handlers=REVIEW, **kwargs)
 
 
 def order(tmp_path) -> list[int]:

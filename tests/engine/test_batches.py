@@ -11,7 +11,7 @@ import pytest
 
 from medjobs_tui.engine import pool as engine_pool
 from medjobs_tui.engine.evidence import is_valid
-from medjobs_tui.engine.pool import DETAIL_NOT_KEPT, NOT_STARTED
+from medjobs_tui.engine.pool import DETAIL_NOT_KEPT, NOT_STARTED, WorkerPool
 from medjobs_tui.engine.runner import BATCH_BUDGET_S
 from medjobs_tui.store import runs as store_runs
 from tests.engine.test_fencing import wait_for
@@ -113,11 +113,14 @@ def test_short_runs_in_a_backlog_run_as_batches_each_with_its_own_attempt_times_
         assert is_valid(runner.settings.evidence_dir, run["evidence_path"], run["evidence_sha256"])
 
 
-def start_batched(tmp_path, clock, monkeypatch, marks: dict[int, str], n: int = 4, **kwargs):
+def start_batched(tmp_path, clock, monkeypatch, marks: dict[int, str], n: int = 4, handlers=None, **kwargs):
     """A started runner whose clinical queue (concurrency 1) holds ``n`` short refill checks: the first is claimed
-    alone (the dispatcher's claim), the rest as one batch. ``marks``: position -> what its handler does."""
+    alone (the dispatcher's claim), the rest as one batch. ``marks``: position -> what its handler does
+    (``tests.engine.handlers:marked``, or ``handlers``: job type -> handler reference)."""
     monkeypatch.setattr(engine_pool, "BATCH_BACKSTOP_S", 120.0)   # only an attempt's own timer can end it in time
     runner, console = make_runner(tmp_path, clock, "marked", one_queue=True, **kwargs)
+    if handlers is not None:
+        runner.executor = WorkerPool(runner.settings, handlers)
     runner._expected_s["refill_check"] = 0.001
     ids = queue_runs(runner, clock, "refill_check", n)
     for position, what in marks.items():
