@@ -319,13 +319,14 @@ def _attempt_batch(runs: list[dict[str, Any]], now_iso: str, timeouts: list[floa
     """
     from medjobs_tui.security import audit
     from medjobs_tui.store import runs as store_runs
+    from medjobs_tui.store import views as store_views
 
     now = parse_iso(now_iso)
     base = time.monotonic()
     done: list[tuple] = []
     db = _WORKER["db"]
     head = audit.head(db)                 # one checkpoint of the audit chain for the batch's records
-    seen, looked = _data_version(db), base
+    seen, looked = store_views.data_version(db), base
     fd = os.open(progress, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o600)
     try:
         for index, (run, timeout_s) in enumerate(zip(runs, timeouts)):
@@ -336,7 +337,7 @@ def _attempt_batch(runs: list[dict[str, Any]], now_iso: str, timeouts: list[floa
                     break
                 if at - looked >= PRECEDENCE_CHECK_S:
                     looked = at
-                    version = _data_version(db)
+                    version = store_views.data_version(db)
                     if version != seen:      # the store changed: has a run come that goes before this one?
                         seen = version
                         if store_runs.precedes_waiting(db, run, start):
@@ -372,11 +373,6 @@ def _attempt_alone(run: dict[str, Any], now_iso: str, timeout_s: float) -> tuple
         return _attempt(run, now_iso)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
-
-
-def _data_version(db) -> int:
-    """SQLite's ``PRAGMA data_version``: changes when another connection commits (cheap: no table read)."""
-    return db.execute("PRAGMA data_version").fetchone()[0]
 
 
 def _append(fd: int, record: tuple) -> None:
