@@ -306,10 +306,9 @@ def _attempt_batch(runs: list[dict[str, Any]], now_iso: str, timeouts: list[floa
     ``started_at`` set to its real start. No attempt after the first starts once the batch has taken more
     than ``budget_s`` seconds (a run took longer than expected), nor once a run that the claim order puts
     before it waits in its queue (one came meanwhile; looked up at most every PRECEDENCE_CHECK_S, and only
-    when the store changed): the runs left
-    are handed back unstarted, so that run is claimed next, as it would have been had they been claimed alone. Each attempt has its own timeout
-    (``timeouts``, seconds): a kernel interval timer (``ITIMER_REAL``) whose SIGALRM, reset to its default
-    action and unblocked before each attempt, ends this worker the moment the attempt overruns; should a
+    when the store changed): the runs left are handed back unstarted, so that run is claimed next, as it
+    would have been had they been claimed alone. Each attempt has its own timeout (``timeouts``, seconds):
+    a kernel interval timer (``_arm_timer``) ends this worker the moment the attempt overruns; should a
     handler defeat it, the runner kills the worker (it reads the attempt's start from ``progress``).
 
     ``progress`` (created here, mode 0600) gets, per attempt, a ``("start", index, monotonic seconds, started_at

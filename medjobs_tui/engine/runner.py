@@ -413,8 +413,9 @@ class Runner:
     def start(self) -> None:
         """Recover orphaned runs, cancel queued runs of jobs no longer configured, learn each job's expected
         duration from its recent attempts (claim batches, ``_admit``), rebuild missing evidence, start the
-        worker pool, catch up ticks missed while no runner ran (each job's misfire policy), start APScheduler (one trigger per job, every fire time
-        handed to ``fire``; pruning now and every ``pruning.PRUNE_EVERY_S``) and the dispatcher thread."""
+        worker pool, catch up ticks missed while no runner ran (each job's misfire policy), start APScheduler
+        (one trigger per job, every fire time handed to ``fire``; pruning now and every
+        ``pruning.PRUNE_EVERY_S``) and the dispatcher thread."""
         self.recover()
         self.cancel_unconfigured()
         self._expected_s.update(store_runs.typical_durations(self.db, self.clock.now() - EXPECTED_FROM))

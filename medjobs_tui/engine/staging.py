@@ -76,8 +76,8 @@ def stage(db, settings: Settings, run: dict[str, Any], *, status: str, error: st
     """Write the evidence record the attempt of ``run`` (the row as claimed) will give it once its outcome
     (``status``, masked ``error``, handler ``summary``, ``finished_at`` UTC, ``duration_s`` seconds, rounded
     as stored) is recorded, under a temporary name; reads ``db`` only (no transaction). ``audit_head``: the
-    audit chain's head to name, if the caller has read it (a claim batch reads it once); else read here. Returns None when
-    it cannot be written (the outcome's transaction then writes the record itself)."""
+    audit chain's head to name, if the caller has read it (a claim batch reads it once); else read here.
+    Returns None when it cannot be written (the outcome's transaction then writes the record itself)."""
     try:
         this = {"attempt": run["attempt"], "started_at": run["started_at"], "finished_at": iso(finished_at),
                 "duration_s": duration_s, "outcome": status, "error": error}
