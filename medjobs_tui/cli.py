@@ -343,7 +343,11 @@ KEY_FIGURES = 5  # the handler's first few scalar figures (supply: checked = cri
 
 
 def _run_once(settings: Settings, runner: Runner, console: Console, actor: Actor) -> int:
-    order = sorted(settings.jobs, key=lambda n: (-PRIORITIES[settings.jobs[n].priority], n))
+    from medjobs_tui.store import runs as store_runs
+
+    paused = store_runs.paused_jobs(runner.db)          # an operator stopped them: --once runs the others
+    order = sorted((n for n in settings.jobs if n not in paused),
+                   key=lambda n: (-PRIORITIES[settings.jobs[n].priority], n))
     runner.recover()
     run_ids = {name: runner.enqueue(name, actor.username, trigger="once") for name in order}
     interrupted = False
@@ -373,6 +377,9 @@ def _run_once(settings: Settings, runner: Runner, console: Console, actor: Actor
             figures if ok else (row.error or ""),
         )
     out.print(table)
+    if paused:
+        out.print(f"paused, not run: {', '.join(sorted(paused & set(settings.jobs)))} (medjobs resume JOB)",
+                  markup=False)
     if delivered is not None:
         out.print(f"notifications: {delivered.sent} sent, {delivered.retrying} to retry, {delivered.failed} failed, "
                   f"{delivered.expired} expired, {delivered.unconfirmed} unconfirmed (medjobs notifications)")

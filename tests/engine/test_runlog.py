@@ -155,3 +155,23 @@ def test_a_log_file_and_folder_found_with_wider_modes_are_narrowed(settings):
     finally:
         runlog.uninstall(handler)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+def test_run_once_leaves_a_paused_job_alone_and_says_so(settings, clinic_config):
+    """A fresh user saw `run --once` run a job an operator had paused, without a word."""
+    from medjobs_tui.store import connect
+    from medjobs_tui.store import runs as store_runs
+    from tests.conftest import FIXED_NOW, STORE_KEY
+
+    db = connect(settings.database_path, STORE_KEY)
+    store_runs.sync_jobs(db, {name: job.job_type for name, job in settings.jobs.items()})
+    store_runs.set_paused(db, "backup", True, "olga", FIXED_NOW)
+    result = CliRunner().invoke(main, ["--config", str(clinic_config), "run", "--once"])
+    try:
+        assert "paused, not run: backup (medjobs resume JOB)" in result.output
+        ran = {r[0] for r in db.execute("SELECT job_name FROM runs WHERE trigger = 'once'")}
+        assert "backup" not in ran and "medication_reminder" in ran
+    finally:
+        db.close()
+        for handler in list(runlog._INSTALLED.values()):
+            runlog.uninstall(handler)
