@@ -524,7 +524,11 @@ class WorkerPool:
                         future.cancel()    # kills the worker: its attempt defeated its own timer
         except Exception as exc:  # noqa: BLE001 - timeout, cancel, ProcessExpired, a broken pool
             done, running = _progress_state(read_progress(progress))
-            # the attempt that was running ends with the batch; one that had not begun goes back unstarted
+            # the attempt that was running ends with the batch; one that had not begun goes back unstarted. A
+            # batch whose worker died before any attempt began charges its first run (a crash there, again and
+            # again, would otherwise hand the same runs back for ever without spending an attempt)
+            if running is None and not done:
+                running = (0, time.monotonic(), iso(now))
             ended = self._ended_early(exc, overran, timeouts[running[0]], running) if running is not None else None
         finally:
             with self._lock:

@@ -249,3 +249,24 @@ def test_a_job_whose_attempt_timed_out_or_crashed_is_claimed_alone_until_one_end
         runner._learn(run, Outcome("succeeded", 0.002))
         assert runner._admit([run] * 5) == 5 and runner._expected_s["refill_check"] == 0.002
     runner.stop()
+
+
+def test_a_batch_whose_worker_dies_before_any_attempt_charges_its_first_run(tmp_path, clock):
+    """Otherwise a worker that dies at every batch's start would hand the same runs back for ever, no attempt spent."""
+    from concurrent.futures import Future
+
+    class DiedAtOnce(Exception):
+        exitcode = -9
+
+    class Pool(WorkerPool):
+        def _schedule(self, fn, args, timeout_s):
+            future = Future()
+            future.set_exception(DiedAtOnce())
+            return future
+
+    runner, _ = make_runner(tmp_path, clock, "ok")
+    runs = [{"id": n} for n in range(3)]
+    outcomes = Pool(runner.settings).execute_batch(runs, clock.now(), [30.0] * 3)
+    assert [(o.status, o.error) for o in outcomes] == [
+        ("crashed", "worker process killed by SIGKILL"), ("not_started", NOT_STARTED), ("not_started", NOT_STARTED)]
+    runner.stop()
