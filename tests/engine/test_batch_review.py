@@ -109,24 +109,6 @@ def test_the_attempt_that_ends_a_batch_early_is_recorded_with_its_real_start_not
         f"{hung['started_at']} (the batch's claim), before run {ids[1]} finished at {before['finished_at']}")
 
 
-# ------------------------------------------------------------------------------ 4. runs that never started
-
-
-def test_runs_a_batch_never_started_do_not_count_as_attempts_or_retries_in_the_metrics(tmp_path, clock, monkeypatch):
-    # first (alone), before, hung (killed at 0.5 s), after (never started: handed back, then run once)
-    runner, console, ids = start_review(tmp_path, clock, monkeypatch, {2: "hang"}, timeout=0.5,
-                                        retry={"max_attempts": 1, "delay": 0})
-    try:
-        assert wait_for(lambda: settled(runner, ids), 30)
-    finally:
-        runner.stop()
-    assert order(tmp_path).count(ids[3]) == 1                      # it ran once
-    m = {m.job_name: m for m in console.metrics()}["refill_check"]
-    assert (m.attempts, m.retry_count) == (4, 0), (
-        f"4 runs ran once each and none was retried, yet metrics say attempts={m.attempts}, "
-        f"retry_count={m.retry_count}, success_rate={m.success_rate}")
-
-
 # ------------------------------------------------------------------------------ 5. the dashboard's busy slots
 
 

@@ -150,6 +150,8 @@ def test_a_batched_attempt_past_its_own_timeout_is_killed_and_the_runs_after_it_
     attempts = store_runs.run_attempts(runner.db, after)
     assert [(a["attempt"], a["outcome"]) for a in attempts] == [(1, "succeeded")]   # no attempt spent, none left
     assert store_runs.run_history(runner.db, after)[2]["note"] == NOT_STARTED
+    metrics = {m.job_name: m for m in console.metrics()}["refill_check"]
+    assert (metrics.attempts, metrics.retry_count) == (4, 0)      # four runs ran once each: the hand-back counts not
     for run_id in ids:
         run = store_runs.get_run(runner.db, run_id)
         assert is_valid(runner.settings.evidence_dir, run["evidence_path"], run["evidence_sha256"])
