@@ -123,18 +123,6 @@ async def test_keys_of_other_tabs_are_not_offered(clinic):
         assert app.check_action("quit", ()) is True
 
 
-async def test_q_quits_and_stops_the_runner(live_clinic):
-    c = live_clinic
-    app = MedJobsApp(c.console, c.actor, runner=c.runner, tab="queue")
-    async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: c.runner.scheduler is not None and c.runner.scheduler.running,
-                         what="runner start")
-        await pilot.press("q")
-        await wait_until(pilot, lambda: not app.is_running, what="exit")
-    assert not c.runner.scheduler.running
-    assert c.runner._dispatcher is not None and not c.runner._dispatcher.is_alive()
-
-
 async def test_r_on_a_dead_run_queues_one_more_attempt(seeded_clinic):
     app = MedJobsApp(seeded_clinic.console, seeded_clinic.actor, refresh_interval=0.1, tab="queue")
     async with app.run_test(size=SIZE) as pilot:

@@ -192,6 +192,7 @@ async def test_q_is_audited_with_the_actor_and_says_the_runner_stopped(live_clin
         await pilot.press("q")
         await wait_until(pilot, lambda: not app.is_running, what="exit")
     assert not c.runner.scheduler.running
+    assert c.runner._dispatcher is not None and not c.runner._dispatcher.is_alive()
     entries = quit_entries(c.settings)
     assert [e[:4] for e in entries] == [("tester", "operator", "session.quit", "ok")]
     assert json.loads(entries[0][4]) == {"runner": "stopped"}
