@@ -211,6 +211,23 @@ def huey_figures(folder: Path, runs: int, samples: int) -> dict[str, float]:
     return out
 
 
+def file_create_us(folder: Path, n: int = 300) -> float:
+    """CPU microseconds to create (and remove) one empty file in a fresh sub-folder of ``folder``: what each
+    run's evidence record costs the file system there. On ext4 it depends on the folder: this machine measured
+    7 us on a tmpfs, 20-24 us in a folder made at the root of its ext4 file system, 480-820 us under /tmp and
+    /work (the same file system; ext4 puts a file in its folder's block group and, where that group has no
+    free blocks, searches the others for every file). See docs/performance-engine.md."""
+    probe = Path(tempfile.mkdtemp(prefix="create-probe-", dir=folder))
+    try:
+        started = time.process_time()
+        for i in range(n):
+            os.close(os.open(probe / f"{i}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        spent = time.process_time() - started
+    finally:
+        shutil.rmtree(probe, ignore_errors=True)
+    return spent / n * 1e6
+
+
 def p50_p95(values: list[float]) -> tuple[float, float]:
     ordered = sorted(values)
     return statistics.median(ordered), ordered[max(0, int(round(0.95 * len(ordered))) - 1)]
@@ -222,6 +239,8 @@ def main() -> int:
     parser.add_argument("--huey-runs", type=int, default=2000, help="no-op tasks for Huey's throughput")
     parser.add_argument("--samples", type=int, default=40, help="latency samples per kind")
     parser.add_argument("--tick-seconds", type=float, default=12.0, help="how long a job ticks every second")
+    parser.add_argument("--folder", type=Path, help="where the bench clinics and Huey's store go (default: the"
+                        " system's temporary folder); the evidence records' file creation depends on it")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)   # the runner process of the throughput
     args = parser.parse_args()
     if args.serve:
@@ -231,15 +250,17 @@ def main() -> int:
     except ImportError:
         print("Huey is missing: .venv/bin/pip install -e '.[bench]'", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory(prefix="medjobs-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="medjobs-bench-", dir=args.folder) as tmp:
         folder = Path(tmp)
+        create_us = file_create_us(folder)
         (folder / "medjobs-a").mkdir()
         (folder / "medjobs-b").mkdir()
         (folder / "medjobs-c").mkdir()
         mj = medjobs_figures(folder, args.runs, args.samples, args.tick_seconds)
         hy = huey_figures(folder, args.huey_runs, args.samples)
     ms = 1000.0
-    print(f"cpus: {os.cpu_count()}  load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"cpus: {os.cpu_count()}  load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+          f"  file creation in {folder.parent}: {create_us:.0f} us CPU")
     print(f"throughput (no-op runs/s):   medjobs {mj['throughput']:8.1f}   huey {hy['throughput']:8.1f}"
           f"   ratio {mj['throughput'] / hy['throughput']:.3f}   (medjobs evidence valid: {mj['evidence_ok']:.0%},"
           f" claimed in batches: {mj['batched']:.0%})")
