@@ -5,6 +5,9 @@
   timeout counted from the fire time. A tick with no run row (missed: no runner fired it), a run that
   failed, went dead, was coalesced or skipped while paused, or finished after ``fire time + timeout``
   (late) makes the job ``failing``. A tick skipped as the repeated hour of a DST change is not a miss.
+  A run of the job that no tick made (a manual trigger) and that went dead in the window makes it
+  ``failing`` too (until an operator's retry succeeds): a critical job's work that never got done is a
+  failure whoever asked for it.
 - ``evidence_required``: every finished run has an evidence record whose SHA-256 matches the stored one,
   the record is the current link of the evidence chain and names an audit head whose MAC is the audit
   log's MAC for that entry, and the chain's links (in the store) each name their predecessor's SHA-256.
@@ -132,6 +135,17 @@ def check_chain(db: Any, evidence_dir: Path) -> ChainCheck:
 
 def _critical_reasons(db: Any, job_name: str, job: JobConfig, settings: Settings, now: datetime,
                       runs: list[dict[str, Any]]) -> tuple[list[str], int, int]:
+    since = now - timedelta(seconds=WINDOW_S)
+    dead = sum(1 for r in runs if r["trigger"] not in SCHEDULED_TRIGGERS and r["status"] == "dead"
+               and r["finished_at"] and parse_iso(r["finished_at"]) >= since)
+    reasons, checked, ok = _tick_reasons(db, job_name, job, settings, now, runs)
+    if dead:
+        reasons.append(f"{dead} manual run(s) dead")
+    return reasons, checked, ok
+
+
+def _tick_reasons(db: Any, job_name: str, job: JobConfig, settings: Settings, now: datetime,
+                  runs: list[dict[str, Any]]) -> tuple[list[str], int, int]:
     first = store_validation.first_run_at(db, job_name)
     if first is None:
         return [], 0, 0

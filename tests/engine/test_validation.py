@@ -15,8 +15,10 @@ from click.testing import CliRunner
 
 from medjobs_tui.cli import main
 from medjobs_tui.engine import validation
+from medjobs_tui.engine.pool import Outcome
 from medjobs_tui.engine.runner import Runner
 from medjobs_tui.engine.ticks import make_trigger
+from medjobs_tui.store import runs as store_runs
 from medjobs_tui.store import validation as store_validation
 from tests.engine.test_ticks import clinic, no_real_ticks, runners  # noqa: F401 - fixtures
 
@@ -179,3 +181,53 @@ def test_medjobs_validation_prints_each_job_and_exits_1_when_one_is_not_valid(tm
                                 env={"MEDJOBS_PASSWORD_FILE": str(password_file(tmp_path))})
     assert result.exit_code == 1, result.output
     assert "medication_reminder" in result.output and "stale" in result.output and "no run yet" in result.output
+
+
+class _PermanentFailure:
+    """Every attempt raises bad data: the run goes dead at once."""
+
+    def execute(self, run, now, timeout_s):
+        return Outcome("failed", 0.0, error="bad data", permanent=True)
+
+
+def test_a_critical_job_whose_manual_run_went_dead_is_failing_until_a_retry_succeeds(tmp_path, clock, runners):
+    runners.append(runner := clinic(tmp_path, clock))
+    deliver_every(runner, clock, "medication_reminder", START, START + timedelta(hours=2))
+    every_tick = runner.executor
+    runner.executor = _PermanentFailure()
+    run_id = runner.enqueue("medication_reminder", "nurse")
+    runner.drain()
+    assert store_runs.get_run(runner.db, run_id)["status"] == "dead"
+    clock.set(START + timedelta(hours=2, minutes=10))
+    v = status_of(runner, clock, "medication_reminder")
+    assert (v.status, v.reasons) == ("failing", ("1 manual run(s) dead",))
+    assert v.ticks_checked == v.ticks_ok == 8           # every tick was fine: the dead manual run alone fails it
+    runner.executor = every_tick
+    store_runs.retry_now(runner.db, run_id, "nurse", clock.now())
+    runner.drain()
+    assert store_runs.get_run(runner.db, run_id)["status"] == "succeeded"
+    assert status_of(runner, clock, "medication_reminder").reasons == ()
+
+
+def test_a_dead_manual_run_older_than_the_review_window_no_longer_fails_its_job(tmp_path, clock, runners):
+    runners.append(runner := clinic(tmp_path, clock))
+    clock.set(START - timedelta(hours=25))
+    every_tick = runner.executor
+    runner.executor = _PermanentFailure()
+    runner.enqueue("medication_reminder", "nurse")
+    runner.drain()
+    runner.executor = every_tick
+    deliver_every(runner, clock, "medication_reminder", START, START + timedelta(hours=1))
+    clock.set(START + timedelta(hours=1, minutes=10))
+    assert "1 manual run(s) dead" not in status_of(runner, clock, "medication_reminder").reasons
+
+
+def test_a_manual_run_that_went_dead_does_not_fail_a_job_off_the_critical_path(tmp_path, clock, runners):
+    runners.append(runner := clinic(tmp_path, clock))
+    assert not runner.settings.jobs["analytics_rollup"].validation_rules.critical_path
+    runner.executor = _PermanentFailure()
+    run_id = runner.enqueue("analytics_rollup", "nurse")
+    runner.drain()
+    assert store_runs.get_run(runner.db, run_id)["status"] == "dead"
+    v = status_of(runner, clock, "analytics_rollup")
+    assert "manual run(s) dead" not in " ".join(v.reasons)
