@@ -45,7 +45,7 @@ from medjobs_tui.tui.messages import (
 )
 from medjobs_tui.tui.screens import DetailScreen, EvidenceScreen, HelpScreen
 from medjobs_tui.tui.screens.job import JobScreen
-from medjobs_tui.tui.screens.prompts import ConfirmScreen, PathScreen
+from medjobs_tui.tui.screens.prompts import ConfirmScreen, PathScreen, QuitScreen
 from medjobs_tui.tui.screens.run import RunScreen
 from medjobs_tui.tui.signoff_tab import (
     SIGNOFF_COLUMNS, SIGNOFF_KEY, SIGNOFF_TAB, SignoffActions, signoff_rows,
@@ -180,7 +180,7 @@ class MedJobsApp(SignoffActions, App[None]):
     TITLE = "MedJobs"
     BINDINGS = [
         # Quit and Help first: the footer keeps them on an 80-column terminal
-        Binding("q", "quit", "Quit", id="quit", tooltip="Stop the runner and quit"),
+        Binding("q", "quit", "Quit", id="quit", tooltip="Stop the runner and quit (asks first)"),
         Binding("question_mark", "help", "Help", key_display="?", id="help", tooltip="List the keys"),
         Binding("f1", "help", "Help", show=False, id="help.f1", tooltip="List the keys"),
         Binding("t", "trigger", "Trigger", id="job.trigger", tooltip="Queue a run of the selected job now"),
@@ -1266,10 +1266,25 @@ class MedJobsApp(SignoffActions, App[None]):
 
     async def action_quit(self) -> None:
         """Stop the runner, then quit (audited). Not while locked: the lock screen says to unlock first (quitting
-        stops the clinic's jobs: only the signed-in user may, with their password)."""
+        stops the clinic's jobs: only the signed-in user may, with their password). While this console's runner
+        runs the clinic's jobs, the user confirms first (``QuitScreen``: y or a second q); a console that runs no
+        jobs quits at once."""
         if self.locked:
             if isinstance(self.screen, LockScreen):
                 self.screen.show_hint(UNLOCK_FIRST)
+            return
+        if self.runner is not None and not self._runner_stopped and not self._stopping:
+            if isinstance(self.screen, QuitScreen):
+                return
+
+            async def answered(ok: bool | None) -> None:
+                if ok:
+                    await self.stop_runner()
+                    self.exit()
+
+            executor = getattr(self.runner, "executor", None)
+            in_progress = executor.attempts_running() if hasattr(executor, "attempts_running") else 0
+            self.push_screen(QuitScreen(in_progress), callback=answered)
             return
         await self.stop_runner()
         self.exit()

@@ -8,7 +8,7 @@ from datetime import date
 from medjobs_tui.store import runs as store_runs
 from medjobs_tui.tui.app import MedJobsApp
 from medjobs_tui.tui.screens import DetailScreen, EvidenceScreen, HelpScreen
-from medjobs_tui.tui.screens.prompts import ConfirmScreen
+from medjobs_tui.tui.screens.prompts import ConfirmScreen, QuitScreen
 from medjobs_tui.tui.screens.run import RunScreen
 
 from tests.tui.pilot import cell, first_paint, notices, select, settle, wait_until
@@ -158,8 +158,10 @@ async def test_q_during_a_refresh_waits_for_it_before_the_runner_closes_the_stor
     app = MedJobsApp(c.console, c.actor, runner=c.runner, refresh_interval=0.01, tab="queue")
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: "fetch start" in events, what="a fetch in progress")
-        threading.Timer(0.2, held.set).start()    # the fetch ends 0.2 s after q
-        await pilot.press("q")
+        await pilot.press("q")                      # asks first: the runner runs the clinic's jobs
+        await wait_until(pilot, lambda: isinstance(app.screen, QuitScreen), what="the quit question")
+        threading.Timer(0.2, held.set).start()    # the fetch ends 0.2 s after the answer
+        await pilot.press("y")
         await wait_until(pilot, lambda: not app.is_running, what="exit")
     assert events[-2:] == ["fetch end", "runner stop"]      # the store closed only after the fetch
 

@@ -142,7 +142,7 @@ async def test_the_header_names_this_consoles_runner_and_help_says_what_q_stops(
     app = MedJobsApp(c.console, c.actor, runner=c.runner, refresh_interval=0.05)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: "runner: this console" in app.sub_title, what="runner in header")
-        assert ("q", "Stop the runner and quit", "everywhere") in app.help_keys()
+        assert ("q", "Stop the runner and quit (asks first)", "everywhere") in app.help_keys()
 
 
 async def test_a_reviewers_help_lists_only_what_a_reviewer_may_do(clinic):

@@ -15,7 +15,7 @@ from medjobs_tui.store import connect
 
 from medjobs_tui.tui.app import MedJobsApp
 from medjobs_tui.tui.login import LockScreen
-from medjobs_tui.tui.screens.prompts import ConfirmScreen, PathScreen
+from medjobs_tui.tui.screens.prompts import ConfirmScreen, PathScreen, QuitScreen
 from medjobs_tui.tui.screens.run import RunScreen
 from tests.conftest import PASSWORD, STORE_KEY, make_user
 from tests.tui.pilot import burst, cell, first_paint, key_names, notices, select, type_in, wait_until
@@ -183,13 +183,22 @@ async def test_on_the_lock_screen_ctrl_q_says_unlock_first_and_quitting_after_th
     assert json.loads(quit_entries(c.settings)[0][4]) == {"runner": "none"}
 
 
-async def test_q_is_audited_with_the_actor_and_says_the_runner_stopped(live_clinic):
+async def test_q_asks_before_stopping_the_runner_then_is_audited_with_the_actor(live_clinic):
     c = live_clinic
     app = MedJobsApp(c.console, c.actor, runner=c.runner, tab="queue")
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: c.runner.scheduler is not None and c.runner.scheduler.running,
                          what="runner start")
+        await pilot.press("q")                              # a slip of the finger must not stop the clinic's jobs
+        await wait_until(pilot, lambda: isinstance(app.screen, QuitScreen), what="the quit question")
+        assert "reminders" in str(app.screen.query_one("#confirm-detail").render())
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.is_running and not isinstance(app.screen, QuitScreen)
+        assert c.runner.scheduler.running and quit_entries(c.settings) == []
         await pilot.press("q")
+        await wait_until(pilot, lambda: isinstance(app.screen, QuitScreen), what="the quit question again")
+        await pilot.press("q")                              # a second q answers it
         await wait_until(pilot, lambda: not app.is_running, what="exit")
     assert not c.runner.scheduler.running
     assert c.runner._dispatcher is not None and not c.runner._dispatcher.is_alive()

@@ -45,6 +45,20 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(event.button.id == "confirm-yes")
 
 
+class QuitScreen(ConfirmScreen):
+    """Asked before quitting a console whose embedded runner runs the clinic's jobs: y or a second q quits,
+    n / escape stays."""
+
+    BINDINGS = [Binding("q", "answer(True)", "Quit", id="confirm.quit")]
+
+    def __init__(self, in_progress: int) -> None:
+        runs = (f" {in_progress} run(s) in progress stop now and go back to the queue." if in_progress else "")
+        super().__init__("Quit and stop the runner?",
+                         "No job of this clinic runs while no runner does: reminders, refill and interaction checks, "
+                         "supply monitoring, roll-ups and backups wait until an operator opens MedJobs again (or "
+                         f"`medjobs run` starts).{runs}", yes="Quit")
+
+
 class PathScreen(ModalScreen["str | None"]):
     """Asks for a file name (``default`` filled in); enter answers it, escape None."""
 
