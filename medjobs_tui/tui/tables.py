@@ -151,7 +151,9 @@ def dose_rows(snap: Snapshot, zone: tzinfo) -> list[Row]:
 TABS: tuple[TabSpec, ...] = (
     TabSpec("queue", "Queue", (
         Column("run", "run", 4), Column("job", "job", 12), Column("status", "status", 9),
-        Column("attempt", "attempt"), Column("duration", "duration", 8), Column("scheduled", "scheduled", 11, wide_only=True),
+        Column("attempt", "attempt", help="the attempt the run is on, of the most its retry policy allows (a waiting "
+                                           "run: the attempt it will start next)"),
+        Column("duration", "duration", 8), Column("scheduled", "scheduled", 11, wide_only=True),
         Column("priority", "priority", wide_only=True), Column("trigger", "trigger", 8, wide_only=True),
         Column("error", "error", 12, fill=True),
     ), queue_rows, empty="No runs yet — press 2 for the Jobs tab, pick a job, then t to trigger it."),
