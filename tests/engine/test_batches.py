@@ -50,6 +50,33 @@ def test_a_claim_batch_takes_the_followers_of_the_claimed_run_in_its_queue_in_cl
     runner.stop()
 
 
+def test_a_waiting_run_precedes_a_claimed_one_exactly_when_the_claim_order_puts_it_first(tmp_path, clock):
+    """``precedes_waiting`` (a batch's check between attempts) against the claim order spelled out: whatever
+    priorities and times the runs have, it is True exactly when a due run waiting in the queue comes before the
+    claimed one by priority (higher first), then scheduled time, then id."""
+    import random
+
+    runner, _ = make_runner(tmp_path, clock, "ok")
+    rng = random.Random(7)
+    key = lambda r: (-r["priority"], r["scheduled_at"], r["id"])   # noqa: E731 - the claim order
+    seen = set()
+    for trial in range(60):
+        runner.db.execute("UPDATE runs SET status = 'cancelled' WHERE status IN ('queued', 'running')")
+        ids = []
+        for _ in range(rng.randint(1, 5)):
+            ids += queue_runs(runner, clock, "refill_check", 1, priority=rng.choice([1, 2, 3]))
+            clock.advance(-rng.choice([0, 1, 2]))          # equal and earlier scheduled times too
+        target = store_runs.get_run(runner.db, rng.choice(ids))
+        runner.db.execute("UPDATE runs SET status = 'running' WHERE id = ?", [target["id"]])
+        now = clock.now() + timedelta(seconds=10)
+        waiting = [store_runs.get_run(runner.db, i) for i in ids if i != target["id"]]
+        expected = any(key(r) < key(target) for r in waiting)
+        seen.add(expected)
+        assert store_runs.precedes_waiting(runner.db, target, now) == expected, trial
+    assert seen == {True, False}
+    runner.stop()
+
+
 def test_admit_decides_how_many_followers_come_along_and_the_first_run_always_does(tmp_path, clock):
     runner, _ = make_runner(tmp_path, clock, "ok")
     ids = queue_runs(runner, clock, "refill_check", 5)
