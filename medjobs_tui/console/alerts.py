@@ -16,7 +16,8 @@ from medjobs_tui.console.errors import ConsoleError
 from medjobs_tui.console.models import Actor, AlertRow
 from medjobs_tui.engine import alerting
 from medjobs_tui.notify.alerts import (  # noqa: F401 - the labels of both alert lists, for the CLI and dashboard
-    ALERT_PREFIX, INTERACTION_PREFIX, AlertRefError, alert_label, interaction_label, kind_words, parse_alert_ref,
+    ALERT_PREFIX, INTERACTION_PREFIX, PATIENT_KINDS, PSEUDONYM_PART, AlertRefError, alert_label, interaction_label,
+    kind_words, parse_alert_ref,
 )
 from medjobs_tui.store import alerts as store_alerts
 
@@ -31,15 +32,26 @@ ALERT_STATES = ("open", "acknowledged", "resolved", "active", "all")
 """What ``Console.alerts`` lists: one state, ``active`` (open and acknowledged) or ``all``."""
 
 
-def alert_row(r: dict[str, Any]) -> AlertRow:
-    """An ``alerts`` table row as an AlertRow."""
+ALERT_WITHHELD = "withheld: about a patient's medication (operators, admins and reviewers see it)"
+"""What a role that may not read patients' data sees instead of the summary and resolution of an alert about one
+patient's medication (``PATIENT_KINDS``); its scope keeps the order numbers without the patient's pseudonym."""
+
+
+def alert_row(r: dict[str, Any], patient_reader: bool = True) -> AlertRow:
+    """An ``alerts`` table row as an AlertRow; for a role that may not read patients' data (``patient_reader``
+    False) an alert about a patient's medication comes without the pseudonym, summary and resolution."""
+    scope, summary, reason = r["scope"], r["summary"], r["resolved_reason"]
+    if not patient_reader and r["kind"] in PATIENT_KINDS:
+        scope = PSEUDONYM_PART.sub("", scope)
+        summary = ALERT_WITHHELD
+        reason = ALERT_WITHHELD if reason else reason
     return AlertRow(
-        id=r["id"], kind=r["kind"], kind_words=kind_words(r["kind"], r["severity"]), scope=r["scope"],
-        job_name=r["job_name"], severity=r["severity"], state=r["state"], summary=r["summary"], count=r["count"],
+        id=r["id"], kind=r["kind"], kind_words=kind_words(r["kind"], r["severity"]), scope=scope,
+        job_name=r["job_name"], severity=r["severity"], state=r["state"], summary=summary, count=r["count"],
         first_seen=parse_iso(r["first_seen"]), last_seen=parse_iso(r["last_seen"]),
         acknowledged_by=r["acknowledged_by"],
         acknowledged_at=parse_iso(r["acknowledged_at"]) if r["acknowledged_at"] else None,
-        resolved_at=parse_iso(r["resolved_at"]) if r["resolved_at"] else None, resolved_reason=r["resolved_reason"],
+        resolved_at=parse_iso(r["resolved_at"]) if r["resolved_at"] else None, resolved_reason=reason,
     )
 
 
@@ -50,15 +62,18 @@ class AlertsMixin:
                evaluate: bool = True) -> list[AlertRow]:
         """MedJobs' alerts in ``state`` (open, acknowledged, resolved, ``active`` = open and acknowledged, or
         ``all``): open first, then acknowledged, then resolved, newest seen first. With ``evaluate``, the
-        alerts read from the records are evaluated first (``engine.alerting.evaluate``). Raises
-        PermissionDenied for a role without ``alert.list``, ConsoleError for an unknown state."""
+        alerts read from the records are evaluated first (``engine.alerting.evaluate``). An alert about a
+        patient's medication shows its pseudonym, summary and resolution only to roles that may read patients'
+        data (``patient.read``; see ``alert_row``). Raises PermissionDenied for a role without ``alert.list``,
+        ConsoleError for an unknown state."""
         self.authorise(actor, "alert.list", "alerts")
         if state not in ALERT_STATES:
             raise ConsoleError(f"no alert state {state!r}; states: {', '.join(ALERT_STATES)}")
         if evaluate:
             alerting.evaluate(self.db, self.settings, self.clock.now())
         states = {"active": store_alerts.ACTIVE, "all": store_alerts.STATES}.get(state, (state,))
-        return [alert_row(r) for r in store_alerts.listing(self.db, states, limit)]
+        reader = self.may(actor, "patient.read")
+        return [alert_row(r, reader) for r in store_alerts.listing(self.db, states, limit)]
 
     def alerts_due(self: Console) -> bool:
         """True (and noted) when this console last evaluated the alerts for the dashboard more than
@@ -76,7 +91,7 @@ class AlertsMixin:
         row = store_alerts.get(self.db, alert_id)
         if row is None:
             raise ConsoleError(f"no alert {alert_label(alert_id)} (see `medjobs alerts --state all`)")
-        return alert_row(row)
+        return alert_row(row, self.may(actor, "patient.read"))
 
     def acknowledge_alert(self: Console, actor: Actor, alert_id: int) -> AlertRow:
         """``actor`` acknowledges open alert ``alert_id``: it shows ``acknowledged by <user>`` with the time, and
@@ -98,4 +113,4 @@ class AlertsMixin:
             raise ConsoleError(f"alert {alert_label(alert_id)} changed meanwhile; list the alerts again")
         self._audit_ok(actor, "alert.ack", f"alert:{alert_id}",
                        {"kind": row["kind"], "scope": row["scope"], "severity": row["severity"]})
-        return alert_row(store_alerts.get(self.db, alert_id))
+        return alert_row(store_alerts.get(self.db, alert_id), self.may(actor, "patient.read"))

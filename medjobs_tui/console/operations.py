@@ -33,7 +33,7 @@ from medjobs_tui.engine.ticks import next_fire_time
 from medjobs_tui.engine import validation as validation_mod
 from medjobs_tui.engine.validation import JobValidation
 from medjobs_tui.notify import outbox as notify_outbox
-from medjobs_tui.notify.alerts import interaction_label
+from medjobs_tui.notify.alerts import PATIENT_KINDS, interaction_label
 from medjobs_tui.security import audit
 from medjobs_tui.security.keys import Keys, finish_rotation, load_keys, start_rotation, write_key_file
 from medjobs_tui.store import StoreError, ThreadLocalDB, outbox, rekey, transaction
@@ -202,6 +202,12 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
         return status.message if status.state == "blocked" else None
 
     # ------------------------------------------------------------------ access and audit
+
+    @staticmethod
+    def may(actor: Actor | None, action: str) -> bool:
+        """Whether ``actor``'s role may do ``action`` (``PERMISSIONS``), asked without refusing or auditing: what a
+        view shows differs by role (None, no one signed in: False)."""
+        return actor is not None and actor.role in PERMISSIONS[action]
 
     def authorise(self, actor: Actor, action: str, target: str | None = None) -> None:
         """Raise PermissionDenied (and audit the refusal) unless ``actor``'s role may do ``action``."""
@@ -887,16 +893,17 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
 
     def notifications(self, limit: int = 200, actor: Actor | None = None) -> list[NotificationRow]:
         """The newest outbox entries (patients by pseudonym only), each with its deliveries per channel. The
-        message of an entry about a patient (a reminder, an interaction alert: a patient's medication data) is
-        shown only to ``actor``s whose role may read patients' data (``patient.read``); others, and a call
-        without an actor, see NOTIFICATION_WITHHELD in its place."""
-        rows = outbox.recent(self.db, limit)
+        message of an entry about a patient (a reminder, an interaction alert: a patient's medication data, and
+        the staff notice of an alert about one patient's medication, ``notify.alerts.PATIENT_KINDS``) is shown only
+        to ``actor``s whose role may read patients' data (``patient.read``); others, and a call without an actor,
+        see NOTIFICATION_WITHHELD in its place."""
+        rows = outbox.recent(self.db, limit, PATIENT_KINDS)
         deliveries = outbox.deliveries_of(self.db, [r["id"] for r in rows])
-        reader = actor is not None and actor.role in PERMISSIONS["patient.read"]
+        reader = self.may(actor, "patient.read")
         return [NotificationRow(
             id=r["id"], created_at=parse_iso(r["created_at"]), kind=r["kind"], audience=r["audience"],
             patient=r["patient"], due_at=parse_iso(r["due_at"]),
-            message=r["message"] if reader or not r["patient"] else NOTIFICATION_WITHHELD, status=r["status"],
+            message=r["message"] if reader or not r["about_patient"] else NOTIFICATION_WITHHELD, status=r["status"],
             deliveries=tuple(DeliveryRow(
                 channel=d["channel"], status=d["status"], attempts=d["attempts"],
                 next_attempt_at=parse_iso(d["next_attempt_at"]), sent_at=parse_iso(d["sent_at"]), error=d["error"],
@@ -981,10 +988,10 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
         views = frozenset(VIEWS if views is None else views)
         now = self.clock.now()
         doses = None
-        if "doses" in views and actor is not None and actor.role in PERMISSIONS["dose.read"]:
+        if "doses" in views and self.may(actor, "dose.read"):
             doses = self.doses(actor, now.astimezone(self.settings.zone).date(), audit_read=False)
         backups = None
-        if "backups" in views and actor is not None and actor.role in PERMISSIONS["backup.list"]:
+        if "backups" in views and self.may(actor, "backup.list"):
             backups = self.list_backups(actor, audit_read=False)
         return Snapshot(
             now=now,
@@ -997,7 +1004,7 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
             overview=self.overview() if "overview" in views else None,
             log=self.log_lines(log_level) if "log" in views else [],
             alerts=(self.alerts(actor, "all", limit, evaluate=self.alerts_due())
-                    if "alerts" in views and actor is not None and actor.role in PERMISSIONS["alert.list"] else []),
+                    if "alerts" in views and self.may(actor, "alert.list") else []),
             validation=self.validation() if views & {"metrics", "jobs", "validation"} else [],
             selftest=self.latest_selftest() if "validation" in views else None,
             runners=self.runners_alive(), status_counts=self.status_counts(), views=views,

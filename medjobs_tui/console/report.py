@@ -14,7 +14,6 @@ import html
 import json
 import math
 import os
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -24,7 +23,7 @@ import yaml
 from medjobs_tui import __version__
 from medjobs_tui.config import JOB_TYPES
 from medjobs_tui.security import audit
-from medjobs_tui.notify.alerts import alert_label, kind_words as alert_kind_words
+from medjobs_tui.notify.alerts import PSEUDONYM_PART, alert_label, kind_words as alert_kind_words
 from medjobs_tui.store import alerts as store_alerts
 from medjobs_tui.store import key_opens
 from medjobs_tui.store import validation as store_validation
@@ -296,8 +295,6 @@ def evidence_blocks(f: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return blocks
 
 
-_PSEUDONYM_PART = re.compile(r"\s*\([^)]*\)")
-"""The ``(P-00012)`` part of an alert's scope: the report names orders and jobs, not patients."""
 
 
 def render_markdown(console: Console) -> str:
@@ -352,7 +349,7 @@ def render_markdown(console: Console) -> str:
               for c in f["selftest"] if not c.holds]
     steps += [f"- alert {alert_label(a['id'])} is open and not acknowledged ({a['severity']}, "
               f"{alert_kind_words(a['kind'], a['severity'])}; "
-              f"{_PSEUDONYM_PART.sub('', a['scope'])}): {a['summary']}; acknowledge it or clear its cause "
+              f"{PSEUDONYM_PART.sub('', a['scope'])}): {a['summary']}; acknowledge it or clear its cause "
               "(`medjobs alerts`)" for a in f["open_alerts"]]
     out += steps or ["- nothing fails, is stale or is missing"]
     out += ["", "## 6. Sign-off requirements", ""]

@@ -46,6 +46,14 @@ KINDS: dict[str, AlertKind] = {k.kind: k for k in (
 )}
 """Every kind of alert MedJobs raises."""
 
+PATIENT_KINDS = frozenset({"supply_critical", "interaction_major"})
+"""Kinds of alert about one patient's medication: their scope names the patient's pseudonym and their summary and
+resolution speak of the patient's orders (``console.Console.alerts`` withholds them from roles that may not read
+patients' data)."""
+
+PSEUDONYM_PART = re.compile(r"\s*\([^)]*\)")
+"""The ``(P-00012)`` part of an alert's scope (``order 45 (P-00012)``)."""
+
 
 ALERT_PREFIX = "A-"
 """How MedJobs' own alerts (the ``alerts`` table: ``medjobs alerts``, the Alerts tab) are numbered on screen: A-4."""

@@ -3,6 +3,7 @@ rows (claim, finish fenced by the claim, resolve sends cut short)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import sqlite_utils
@@ -22,12 +23,20 @@ def insert_once(db: sqlite_utils.Database, *, idempotency_key: str, kind: str, a
     return cur.rowcount == 1
 
 
-def recent(db: sqlite_utils.Database, limit: int = 200) -> list[dict[str, Any]]:
-    """The ``limit`` newest notifications with the patient's pseudonym (never a name)."""
+def recent(db: sqlite_utils.Database, limit: int = 200,
+           patient_alert_kinds: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """The ``limit`` newest notifications with the patient's pseudonym (never a name), and ``about_patient``: 1
+    when the message is about one patient's medication: it names a patient, or it is the staff notice
+    (``alert_opened:<id>`` / ``alert_resolved:<id>``) of an alert whose kind is in ``patient_alert_kinds``."""
+    kinds = sorted(patient_alert_kinds)
+    marks = ",".join("?" for _ in kinds) or "NULL"
     cur = db.execute(
-        "SELECT n.id, n.created_at, n.kind, n.audience, p.pseudonym AS patient, n.due_at, n.message, n.status"
+        "SELECT n.id, n.created_at, n.kind, n.audience, p.pseudonym AS patient, n.due_at, n.message, n.status,"
+        " (n.patient_id IS NOT NULL OR (n.kind IN ('alert_opened', 'alert_resolved') AND EXISTS (SELECT 1 FROM"
+        " alerts a WHERE a.id = CAST(substr(n.idempotency_key, instr(n.idempotency_key, ':') + 1) AS INTEGER)"
+        f" AND a.kind IN ({marks})))) AS about_patient"
         " FROM notifications n LEFT JOIN patients p ON p.id = n.patient_id ORDER BY n.id DESC LIMIT ?",
-        [limit],
+        [*kinds, limit],
     )
     cols = [c[0] for c in cur.description]
     return [dict(zip(cols, r)) for r in cur.fetchall()]

@@ -36,3 +36,40 @@ def test_the_auditor_sees_no_message_about_a_patient_and_staff_see_it(notify_set
     shown = cli.invoke(main, ["--config", str(notify_settings.source), "notifications", "--format", "json"])
     assert shown.exit_code == 0, shown.output
     assert told["dose_reminder"].message not in shown.output and "withheld" in shown.output
+
+
+def test_an_alert_about_a_patients_medication_is_withheld_from_the_auditor_everywhere(notify_settings, db, tmp_path):
+    from medjobs_tui.console.alerts import ALERT_WITHHELD
+    from medjobs_tui.notify.alerts import raise_alert, resolve_alert
+
+    clock = FixedClock(FIXED_NOW)
+    supply = raise_alert(db, kind="supply_critical", scope="order 45 (P-00012)", summary="1 day(s) of supply left",
+                         now=clock.now()).alert_id
+    pair = raise_alert(db, kind="interaction_major", scope="orders 65+66 (P-00014)",
+                       summary="contraindicated interaction between orders 65 and 66", now=clock.now()).alert_id
+    resolve_alert(db, pair, "order 66 stopped", clock.now())
+    raise_alert(db, kind="run_dead", scope="run 9", summary="run 9 of backup is dead", now=clock.now(),
+                job_name="backup")
+    console = Console(notify_settings, clock=clock)
+    auditor = make_user(notify_settings, "audit.lee", "auditor")
+    reviewer = make_user(notify_settings, "tech.lead", "reviewer")
+    seen = {a.kind: a for a in console.alerts(auditor, "all", evaluate=False)}
+    assert (seen["supply_critical"].scope, seen["supply_critical"].summary) == ("order 45", ALERT_WITHHELD)
+    assert (seen["interaction_major"].scope, seen["interaction_major"].summary,
+            seen["interaction_major"].resolved_reason) == ("orders 65+66", ALERT_WITHHELD, ALERT_WITHHELD)
+    assert seen["run_dead"].summary == "run 9 of backup is dead"                # no patient in it
+    assert console.alert(auditor, supply).summary == ALERT_WITHHELD
+    told = {a.kind: a for a in console.alerts(reviewer, "all", evaluate=False)}
+    assert (told["supply_critical"].scope, told["supply_critical"].summary) == ("order 45 (P-00012)",
+                                                                                "1 day(s) of supply left")
+    assert told["interaction_major"].resolved_reason == "order 66 stopped"
+    snapshot = console.snapshot(views={"alerts"}, actor=auditor)
+    assert {a.kind: a.summary for a in snapshot.alerts}["supply_critical"] == ALERT_WITHHELD
+    notes = console.notifications(actor=auditor)                     # the staff notices of the same alerts
+    assert not [n.message for n in notes if "supply" in n.message or "interaction" in n.message
+                or "P-000" in n.message or "order 66" in n.message]
+
+    cli = CliRunner(env={"MEDJOBS_USER": "audit.lee", "MEDJOBS_PASSWORD_FILE": str(password_file(tmp_path))})
+    shown = cli.invoke(main, ["--config", str(notify_settings.source), "alerts", "--state", "all", "--format", "json"])
+    assert shown.exit_code == 0, shown.output
+    assert "P-00012" not in shown.output and "supply left" not in shown.output and "withheld" in shown.output
