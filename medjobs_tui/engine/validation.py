@@ -11,6 +11,8 @@
 - ``evidence_required``: every finished run has an evidence record whose SHA-256 matches the stored one,
   the record is the current link of the evidence chain and names an audit head whose MAC is the audit
   log's MAC for that entry, and the chain's links (in the store) each name their predecessor's SHA-256.
+- a job off the critical path: its latest finished run is ``dead`` (retries spent, or bad data): the job is not
+  doing its work until an operator's retry or a later run succeeds.
 - ``stale``: no run of the job finished within two schedule periods.
 
 Status: ``failing`` if any reason above fails, else ``stale``, else ``valid`` (``is_valid``). The
@@ -202,6 +204,9 @@ def evaluate(db: Any, settings: Settings, now: datetime, chain: ChainCheck | Non
             crit, n_ticks, ok_ticks = _critical_reasons(db, name, job, settings, now, runs)
             reasons += crit
         finished = [r for r in runs if r["finished_at"] and r["status"] not in ("skipped", "cancelled", "coalesced")]
+        latest = max(finished, key=lambda r: (r["finished_at"], r["id"]), default=None)
+        if not rules.critical_path and latest is not None and latest["status"] == "dead":
+            reasons.append(f"latest run dead (run {latest['id']})")     # a critical job's are counted above
         ev_ok = 0
         if rules.evidence_required:
             bad: dict[str, int] = {}

@@ -23,7 +23,8 @@ from medjobs_tui.tui import formatting as fmt
 COLUMNS = (
     ("job", "job", 12, False, ""),
     ("status", "status", 8, False, "valid; failing: a critical tick missed, failed or late, a critical run dead, "
-                                   "or evidence broken; stale: no run within two schedule periods"),
+                                   "another job's latest run dead, or evidence broken; stale: no run within two "
+                                   "schedule periods"),
     ("ticks", "ticks ok", 8, False, "critical-path ticks of the last 24 h that succeeded within the timeout, "
                                     "of those checked (- when the job is not on the critical path)"),
     ("evidence", "evidence ok", 8, False, "finished runs whose evidence record matches its hash and the chain"),

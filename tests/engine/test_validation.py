@@ -231,3 +231,21 @@ def test_a_manual_run_that_went_dead_does_not_fail_a_job_off_the_critical_path(t
     assert store_runs.get_run(runner.db, run_id)["status"] == "dead"
     v = status_of(runner, clock, "analytics_rollup")
     assert "manual run(s) dead" not in " ".join(v.reasons)
+
+
+def test_a_job_off_the_critical_path_whose_latest_run_is_dead_is_failing_until_a_later_run_succeeds(
+        tmp_path, clock, runners):
+    runners.append(runner := clinic(tmp_path, clock, supply_monitor={"retry_policy": {"max_attempts": 1, "delay": 300}}))
+    assert not runner.settings.jobs["supply_monitor"].validation_rules.critical_path
+    deliver_every(runner, clock, "supply_monitor", START, START + timedelta(hours=1))
+    every_tick = runner.executor
+    runner.executor = _PermanentFailure()
+    deliver_every(runner, clock, "supply_monitor", START + timedelta(hours=1), START + timedelta(hours=3))
+    dead = runner.db.execute("SELECT max(id) FROM runs WHERE job_name = 'supply_monitor' AND status = 'dead'").fetchone()[0]
+    clock.set(START + timedelta(hours=3, minutes=10))
+    v = status_of(runner, clock, "supply_monitor")
+    assert (v.status, v.reasons) == ("failing", (f"latest run dead (run {dead})",))
+    runner.executor = every_tick
+    deliver_every(runner, clock, "supply_monitor", START + timedelta(hours=3), START + timedelta(hours=4))
+    clock.set(START + timedelta(hours=4, minutes=10))
+    assert status_of(runner, clock, "supply_monitor").status == "valid"    # the job works again
