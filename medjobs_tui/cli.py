@@ -887,7 +887,7 @@ def evidence(obj: Ctx, run_id: int | None, fmt: str) -> None:
         "no evidence records yet: each finished run writes one")
 
 
-NOTIFICATION_STATUSES = ("pending", "sent", "failed", "unconfirmed", "expired")
+NOTIFICATION_STATUSES = ("pending", "sent", "inbox_only", "failed", "unconfirmed", "expired")
 
 
 @main.command()
@@ -1449,6 +1449,14 @@ def check_config(obj: Ctx) -> None:
         if channel.allow_plaintext and channel.sends_in_clear_text():
             err.print(f"warning: channel {name} ({channel.scheme}://) sends without TLS (allow_plaintext: true); "
                       "use it only for a relay on the clinic's own network")
+    for audience in ("patient", "prescriber"):
+        if not s.notifications.channels_for(audience):
+            err.print(f"warning: no notification channel serves the {audience} audience: notifications to "
+                      f"{audience}s reach the in-app inbox only (status inbox_only); add one under "
+                      "notifications.channels")
+    if not key_file_exists(s):
+        err.print(f"warning: key file {key_file_path(s)} is missing: the store cannot be opened (`medjobs init` makes a "
+                  "new clinic; an existing one needs its key file back, or `medjobs key recover`)")
 
 
 from medjobs_tui.signoff_cli import signoff_group  # noqa: E402 - its own module; it reads Ctx and the printers above

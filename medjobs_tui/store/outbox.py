@@ -140,15 +140,26 @@ def in_flight(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     return [d for d in (_delivery(db, i) for i in ids) if d is not None]
 
 
+INBOX_ONLY = "inbox_only"
+"""The status of a notification to a patient or a prescriber whose only delivery was the in-app inbox (no channel
+of its audience is configured, or the patient chose the inbox): the clinic sees it, its addressee was not sent it.
+"sent" would tell a nurse the patient had been reminded."""
+
+
 def _refresh_status(db: sqlite_utils.Database, notification_id: int) -> None:
     """A notification's status from its deliveries: pending while any is pending or sending; else failed if
-    any failed, unconfirmed if any is, expired if any is, else sent."""
-    statuses = {r[0] for r in db.execute(
-        "SELECT DISTINCT status FROM notification_deliveries WHERE notification_id = ?", [notification_id])}
+    any failed, unconfirmed if any is, expired if any is; else ``inbox_only`` (INBOX_ONLY) when the in-app inbox
+    was its only delivery and its audience is a patient or a prescriber (the inbox is the staff's); else sent."""
+    rows = db.execute("SELECT DISTINCT d.status, d.channel, n.audience FROM notification_deliveries d"
+                      " JOIN notifications n ON n.id = d.notification_id WHERE d.notification_id = ?",
+                      [notification_id]).fetchall()
+    statuses = {r[0] for r in rows}
     if not statuses or statuses & {"pending", "sending"}:
         status = "pending"
     else:
         status = next((s for s in ("failed", "unconfirmed", "expired") if s in statuses), "sent")
+        if status == "sent" and {r[1] for r in rows} == {"inbox"} and rows[0][2] in ("patient", "prescriber"):
+            status = INBOX_ONLY
     db.execute("UPDATE notifications SET status = ? WHERE id = ?", [status, notification_id])
 
 

@@ -28,6 +28,7 @@ STATUS_STYLES: dict[str, str] = {
     "coalesced": "dim",
     "pending": "dodger_blue1",
     "sent": "green",
+    "inbox_only": "yellow",
     "unconfirmed": "magenta",
     "expired": "dim",
     "valid": "green",

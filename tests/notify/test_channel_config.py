@@ -146,3 +146,25 @@ def test_allow_plaintext_accepts_a_lan_relay_and_check_config_warns_about_it(tmp
     assert ": ok" in proc.stdout
     assert "warning: channel desk_relay (mailto://) sends without TLS" in proc.stderr
     assert "10.0.0.25" not in proc.stdout + proc.stderr
+
+
+def test_check_config_warns_of_audiences_no_channel_reaches_and_of_a_missing_key_file(tmp_path):
+    """Found by a fresh user: with the shipped config (no channels) patients' reminders reach the inbox only and
+    check-config said just "ok"; it also said "ok" with the key file gone, which start-up then refuses."""
+    from click.testing import CliRunner
+
+    from medjobs_tui.cli import main
+    from tests.conftest import write_config
+
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    staff_only = write_config(tmp_path / "a", notifications={"channels": {"desk": {
+        "audience": ["staff", "prescriber"], "url": "mailtos://bot:pw@smtp.clinic.test?to=desk@clinic.test"}}})
+    shown = CliRunner().invoke(main, ["--config", str(staff_only), "check-config"])
+    assert shown.exit_code == 0 and ": ok" in shown.output
+    assert "no notification channel serves the patient audience" in shown.output
+    assert "prescriber audience" not in shown.output and "key file" not in shown.output
+    everyone = write_config(tmp_path / "b", keys=False, notifications={"channels": {"desk": {
+        "audience": ["patient", "staff", "prescriber"], "url": "mailtos://bot:pw@smtp.clinic.test?to=d@clinic.test"}}})
+    shown = CliRunner().invoke(main, ["--config", str(everyone), "check-config"])
+    assert shown.exit_code == 0 and "audience" not in shown.output
+    assert "warning: key file" in shown.output and "is missing" in shown.output

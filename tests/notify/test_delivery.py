@@ -26,16 +26,31 @@ from tests.notify.conftest import (
 )
 
 
-def test_without_channels_every_notification_lands_in_the_inbox_and_counts_as_sent(settings, clock):
+def test_without_channels_every_notification_lands_in_the_inbox_and_a_patients_reads_inbox_only(settings, clock):
     from medjobs_tui.store import connect
 
     db = connect(settings.database_path, STORE_KEY)
     key = queue_staff_alert(db, clock.now())
+    dose_key = queue_dose_reminder(db, clock.now(), add_patient(db), due_at=clock.now())
     send = FakeChannels()
     report = deliver_due(db, settings, clock, send=send)
-    assert report.planned == 1 and send.sent == []
-    assert status_of(db, key) == "sent"
+    assert report.planned == 2 and send.sent == []
+    assert status_of(db, key) == "sent"                  # the inbox is the staff's own channel
+    assert status_of(db, dose_key) == "inbox_only"       # the patient was sent nothing: not "sent"
     assert {ch for (_, ch) in deliveries(db)} == {"inbox"}
+
+
+def test_a_patient_who_chose_the_inbox_gets_inbox_only_while_others_are_sent(db, notify_settings, clock):
+    from medjobs_tui.clock import iso as iso_time
+    from medjobs_tui.store import preferences as store_prefs
+
+    inbox_only, relayed = add_patient(db, "P-00007"), add_patient(db, "P-00008")
+    store_prefs.set_preferences(db, inbox_only, {"channel": "inbox"}, source="staff", at=iso_time(clock.now()),
+                              by="nurse.kim")
+    quiet = queue_dose_reminder(db, clock.now(), inbox_only, due_at=clock.now(), order=4)
+    told = queue_dose_reminder(db, clock.now(), relayed, due_at=clock.now(), order=5)
+    deliver_due(db, notify_settings, clock, send=FakeChannels())
+    assert (status_of(db, quiet), status_of(db, told)) == ("inbox_only", "sent")
 
 
 def test_each_audience_goes_to_its_own_channels_and_the_message_carries_the_key_header(db, notify_settings, clock):
