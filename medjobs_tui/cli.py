@@ -24,7 +24,8 @@ from rich.text import Text
 from medjobs_tui.clock import parse_iso
 from medjobs_tui.config import PRIORITIES, ConfigError, Settings, load_settings
 from medjobs_tui.console import (
-    CUSTODIAN, RUN_STATES, RUNNER, Actor, Console, ConsoleError, RunFilter, SignInFailed, percent, render_table,
+    CUSTODIAN, NOTIFICATION_STATES, RUN_STATES, RUNNER, Actor, Console, ConsoleError, RunFilter, SignInFailed, percent,
+    render_table,
 )
 from medjobs_tui.console import identity
 from medjobs_tui.console.accounts import check_username
@@ -887,12 +888,11 @@ def evidence(obj: Ctx, run_id: int | None, fmt: str) -> None:
         "no evidence records yet: each finished run writes one")
 
 
-NOTIFICATION_STATUSES = ("pending", "sent", "inbox_only", "failed", "unconfirmed", "expired")
 
 
 @main.command()
 @click.option("--limit", default=30, show_default=True, type=LIMIT)
-@click.option("--status", "status", type=click.Choice(NOTIFICATION_STATUSES),
+@click.option("--status", "status", type=click.Choice(NOTIFICATION_STATES),
               help="only notifications with this delivery outcome")
 @click.option("--errors", is_flag=True, help="add each channel's masked reason of its last failed send")
 @format_option

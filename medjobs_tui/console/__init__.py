@@ -3,8 +3,8 @@
 from medjobs_tui.console.accounts import CUSTODIAN, RUNNER, SignIn, SignInFailed
 from medjobs_tui.console.errors import ConsoleError, PermissionDenied
 from medjobs_tui.console.models import (
-    REVIEW_ROLES, ROLES, RUN_STATES, SERVICE_ROLES, Actor, AlertRow, AttemptRow, AuditRow, BulkResult, ChannelStatus, DayStats,
-    DeliveryRow, DoseRow, EvidenceRow, HistoryEntry, JobMetrics, JobPage, JobRow, LogLine, NotificationRow, Overview,
+    NOTIFICATION_STATES, REVIEW_ROLES, ROLES, RUN_STATES, SERVICE_ROLES, Actor, AlertRow, AttemptRow, AuditRow,
+    BulkResult, ChannelStatus, DayStats, DeliveryRow, DoseRow, EvidenceRow, HistoryEntry, JobMetrics, JobPage, JobRow, LogLine, NotificationRow, Overview,
     QueueLoad, RunFilter, RunnerInfo, RunRow, RunStory, Snapshot, UserRow,
 )
 from medjobs_tui.console.operations import PERMISSIONS, Console
@@ -12,7 +12,8 @@ from medjobs_tui.console.views import EXPORT_FORMATS, render_table
 from medjobs_tui.console.words import percent, priority_name
 
 __all__ = [
-    "CUSTODIAN", "EXPORT_FORMATS", "PERMISSIONS", "REVIEW_ROLES", "ROLES", "RUNNER", "RUN_STATES", "SERVICE_ROLES",
+    "CUSTODIAN", "EXPORT_FORMATS", "NOTIFICATION_STATES", "PERMISSIONS", "REVIEW_ROLES", "ROLES", "RUNNER",
+    "RUN_STATES", "SERVICE_ROLES",
     "Actor", "AlertRow", "AttemptRow", "AuditRow", "BulkResult", "ChannelStatus", "Console", "ConsoleError", "DayStats",
     "DeliveryRow", "DoseRow", "EvidenceRow", "HistoryEntry", "JobMetrics", "JobPage", "JobRow", "LogLine",
     "NotificationRow", "Overview", "PermissionDenied", "QueueLoad", "RunFilter", "RunRow", "RunStory", "RunnerInfo",

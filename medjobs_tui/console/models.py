@@ -13,11 +13,15 @@ from medjobs_tui.engine.validation import JobValidation
 __all__ = ["Actor", "DoseConfirmation", "RunRow", "JobRow", "JobMetrics", "EvidenceRow", "DeliveryRow", "DoseRow",
            "NotificationRow", "ChannelStatus", "Snapshot", "ROLES", "SERVICE_ROLES", "REVIEW_ROLES", "UserRow", "AuditRow",
            "RunnerInfo", "RunFilter", "HistoryEntry", "AttemptRow", "RunStory", "DayStats", "JobPage", "QueueLoad",
-           "Overview", "LogLine", "BulkResult", "RUN_STATES"]
+           "Overview", "LogLine", "BulkResult", "RUN_STATES", "NOTIFICATION_STATES"]
 
 RUN_STATES = ("queued", "running", "succeeded", "failed", "timed_out", "interrupted", "dead", "cancelled",
               "skipped", "coalesced")
 """Every state a run row can be in (coalesced: a missed tick folded into the next one)."""
+
+NOTIFICATION_STATES = ("pending", "sent", "inbox_only", "failed", "unconfirmed", "expired")
+"""Every status a notification can have (``store.outbox``: inbox_only, a patient's or prescriber's that reached
+only the in-app inbox)."""
 
 ROLES = ("admin", "operator", "reviewer", "auditor")
 """The roles of people (users table)."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Sequence
 
-from medjobs_tui.console import RUN_STATES, RunFilter
+from medjobs_tui.console import NOTIFICATION_STATES, RUN_STATES, RunFilter
 from medjobs_tui.console.words import parse_since
 from medjobs_tui.tui.tables import Column, Row
 
@@ -77,7 +77,7 @@ def parse(text: str, columns: Sequence[Column], now: datetime, zone: tzinfo | No
             raise FilterError(f"{word!r}: say what {name} should be, e.g. {name}:something")
         if name == "status":
             statuses = tuple(v for v in value.split(",") if v)
-            unknown = [v for v in statuses if v not in RUN_STATES and v not in ("pending", "sent", "failed")]
+            unknown = [v for v in statuses if v not in RUN_STATES and v not in NOTIFICATION_STATES]
             if unknown and "status" in keys:
                 raise FilterError(f"unknown status {', '.join(unknown)}; states: {', '.join(RUN_STATES)}")
         elif name == "since":
