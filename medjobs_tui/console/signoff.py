@@ -312,9 +312,14 @@ class SignoffMixin:
         optional ``comment``; the password again, and ``username`` too at the first signing of ``session``
         (an opaque key of the caller's continuous session; None: a one-off signing, both components).
 
+        While any job fails validation (``medjobs validation``) a signing needs a comment saying why the item
+        holds all the same: a deviation is documented, never signed over in silence (the audit entry names the
+        failing jobs, ``over_failing``).
+
         Returns the signature. Raises PermissionDenied (not a reviewer), SignoffRefused (unknown item or
-        meaning, another review role, checklist not open, already signed), SignInFailed (user name or
-        password wrong, or missing). Every outcome is audited (``signoff.sign``)."""
+        meaning, another review role, checklist not open, already signed, jobs failing validation and no
+        comment), SignInFailed (user name or password wrong, or missing). Every outcome is audited
+        (``signoff.sign``)."""
         if meaning not in MEANINGS:
             self.authorise(actor, "signoff.sign", f"signoff:{item_id}")
             self._refuse(actor, "signoff.sign", item_id, "unknown meaning",
@@ -365,6 +370,9 @@ class SignoffMixin:
                                          f"({iso(sig.signed_at)}); revoke that signature first to sign again")
         elif state.status not in ("signed", "stale") or state.signature is None:
             refuse("nothing to revoke", f"{item.title} has no signature in force to revoke ({state.status})")
+        failing = [v for v in self.validation() if v.status == "failing"] if kind == "sign" else []
+        if failing and comment is None:
+            refuse("validation failing", over_failing_message(failing))
         hashed = session_hash(session)
         two = hashed is None or not store_signoff.signed_in_session(self.db, actor.username, hashed)
         if two:
@@ -397,9 +405,17 @@ class SignoffMixin:
                          target=f"signoff:{item_id}", outcome="ok", at=now, detail={
                              "signature": row["id"], "meaning": meaning, "revokes": row["revokes"],
                              "review_role": holds, "components": row["components"], "comment": comment is not None,
+                             "over_failing": [v.job_name for v in failing],
                              "config_sha256": baseline.config_sha256, "app_version": baseline.app_version,
                              "evidence_head": baseline.evidence_head, "audit_head": baseline.audit_head_id})
         return self._signature(row, baseline, None)
+
+
+def over_failing_message(failing: list) -> str:
+    """Why a signing is refused while jobs fail validation (``engine.validation.JobValidation`` rows)."""
+    jobs = "; ".join(f"{v.job_name}: {', '.join(v.reasons)}" for v in failing)
+    return (f"{len(failing)} job(s) failing validation ({jobs}): sign only with a comment saying why the item "
+            "holds all the same (a documented deviation), or mend the failure first (`medjobs validation`)")
 
 
 def _status(history: tuple[Signature, ...]) -> tuple[str, Signature | None]:

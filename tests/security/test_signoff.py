@@ -513,3 +513,29 @@ def test_an_admin_corrects_a_printed_name_new_signatures_carry_it_old_ones_keep_
     assert code == 0, err
     assert "pat.manager's printed name is now Patricia Manager" in out
     assert sign(console, "compliance_review.documentation_complete", "pat.manager").printed_name == "Patricia Manager"
+
+
+def test_signing_while_a_job_fails_validation_needs_a_comment_saying_why_and_is_audited_as_such(signoff_clinic):
+    """Found by a fresh user: every item up to Final Approval was signed over a failing job without a word."""
+    from medjobs_tui.engine.runner import Runner
+    from tests.engine.test_validation import _PermanentFailure
+
+    console, _ = signoff_clinic
+    runner = Runner(console.settings, clock=console.clock, executor=_PermanentFailure())
+    try:
+        runner.enqueue("supply_monitor", "olly.operator")      # bad data: dead at once
+        runner.drain()
+    finally:
+        runner.stop()
+    assert {v.job_name: v.status for v in console.validation()}["supply_monitor"] == "failing"
+    with pytest.raises(SignoffRefused, match=r"1 job\(s\) failing validation \(supply_monitor: latest run dead"):
+        sign(console, "technical_review.tests_passing", "tess.lead")
+    [refused] = entries(console, "signoff.sign")
+    assert refused["outcome"] == "denied" and json.loads(refused["detail"]) == {"reason": "validation failing"}
+    signature = sign(console, "technical_review.tests_passing", "tess.lead",
+                     comment="supply monitor's bad order is being corrected by pharmacy; tests pass")
+    assert signature.comment.startswith("supply monitor's bad order")
+    signed = max(entries(console, "signoff.sign"), key=lambda e: e["id"])
+    assert signed["outcome"] == "ok" and json.loads(signed["detail"])["over_failing"] == ["supply_monitor"]
+    with pytest.raises(SignoffRefused):                       # whoever signs, whatever the item
+        sign(console, "compliance_review.documentation_complete", "pat.manager")
