@@ -121,7 +121,7 @@ tenth of a second and more with 10,000 runs): an idle refresh re-reads them only
 REFETCH_AFTER_S old, as any tab, so an evidence file changed outside MedJobs shows within that time (at once on F5
 or any action) and an idle dashboard on them stays under 2 % of a core."""
 
-UNLOCK_FIRST = "Unlock first: type your password, then q quits (quitting stops this console's runner)."
+UNLOCK_FIRST = "Unlock first: type your password, then q quits"
 """What the lock screen says to ctrl+q: quitting is a signed-in user's act, audited."""
 
 NEVER_HELD = frozenset({"ctrl+q", "ctrl+c"})
@@ -1186,8 +1186,8 @@ class MedJobsApp(SignoffActions, App[None]):
         self.locked = True
         self._held_keys.clear()           # keys typed before the lock never reach the password field
         self.clear_notifications()
-        self.push_screen(LockScreen(actor.username, actor.role,
-                                    self.operations.settings.security.idle_timeout / 60))
+        self.push_screen(LockScreen(actor.username, actor.role, self.operations.settings.security.idle_timeout,
+                                    runs_jobs=self.runner is not None and not self._runner_stopped))
         self.run_worker(partial(self._audit_lock, actor, reason), thread=True, group="lock", name="lock",
                         exit_on_error=False)
 
@@ -1271,7 +1271,8 @@ class MedJobsApp(SignoffActions, App[None]):
         jobs quits at once."""
         if self.locked:
             if isinstance(self.screen, LockScreen):
-                self.screen.show_hint(UNLOCK_FIRST)
+                self.screen.show_hint(UNLOCK_FIRST + (" (quitting stops this console's runner)." if self.runner
+                                                      is not None and not self._runner_stopped else "."))
             return
         if self.runner is not None and not self._runner_stopped and not self._stopping:
             if isinstance(self.screen, QuitScreen):

@@ -69,18 +69,22 @@ class LoginScreen(FormKeys, Screen[None]):
 
 
 class LockScreen(Screen[None]):
-    """The dashboard locked after ``idle_minutes`` without input: only the user's password unlocks it."""
+    """The dashboard locked after ``idle_s`` seconds without input: only the user's password unlocks it.
+    ``runs_jobs``: this console's runner runs the clinic's jobs (and goes on while it is locked)."""
 
-    def __init__(self, username: str, role: str, idle_minutes: float) -> None:
+    def __init__(self, username: str, role: str, idle_s: float, runs_jobs: bool = False) -> None:
         super().__init__()
         self.username = username
         self.role = role
-        self.idle_minutes = idle_minutes
+        self.idle_s = idle_s
+        self.runs_jobs = runs_jobs
 
     def compose(self) -> ComposeResult:
         with Vertical(id="lock-dialog", classes="dialog"):
             yield Static("MedJobs is locked", classes="dialog-title")
-            yield Static(f"Locked after {self.idle_minutes:g} min without input. The runner keeps running.\n"
+            idle = f"{self.idle_s:g} s" if self.idle_s < 120 else f"{self.idle_s / 60:.3g} min"
+            runner = " The runner keeps running the clinic's jobs." if self.runs_jobs else ""
+            yield Static(f"Locked after {idle} without input.{runner}\n"
                          f"{self.username} ({self.role}): type your password to go on.", id="lock-intro")
             yield Input(placeholder="password", password=True, id="lock-password")
             yield Static("", id="lock-error")

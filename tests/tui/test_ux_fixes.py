@@ -165,12 +165,17 @@ async def test_on_the_lock_screen_ctrl_q_says_unlock_first_and_quitting_after_th
     async with app.run_test(size=SIZE) as pilot:
         await first_paint(pilot)
         app.lock_now("user")
-        await wait_until(pilot, lambda: isinstance(app.screen, LockScreen), what="the lock screen")
+        await wait_until(pilot, lambda: isinstance(app.screen, LockScreen) and app.screen.query("#lock-intro"),
+                         what="the lock screen")
+        intro = str(app.screen.query_one("#lock-intro").render())
+        idle = c.settings.security.idle_timeout
+        assert f"Locked after {idle / 60:.3g} min without input." in intro
+        assert "runner" not in intro                           # this console runs no jobs: nothing keeps running
         await type_in(pilot, "half")                           # a password half typed ...
         await pilot.press("ctrl+q")
         await pilot.pause()
         assert app.is_running and isinstance(app.screen, LockScreen)
-        assert "Unlock first" in str(app.screen.query_one("#lock-error").render())
+        assert str(app.screen.query_one("#lock-error").render()) == "Unlock first: type your password, then q quits."
         assert app.screen.query_one("#lock-password").value == "half"            # ... kept
         assert "ctrl+q quits" not in app.export_screenshot()
         assert quit_entries(c.settings) == []
