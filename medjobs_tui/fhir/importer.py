@@ -87,6 +87,36 @@ FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 IMPORTED_TYPES = ("Patient", "MedicationRequest", "MedicationDispense", "Medication")
 """Resource types the importer reads; every other type is counted as ignored."""
 
+R4_RESOURCE_TYPES = frozenset("""
+Account ActivityDefinition AdverseEvent AllergyIntolerance Appointment AppointmentResponse AuditEvent Basic Binary
+BiologicallyDerivedProduct BodyStructure Bundle CapabilityStatement CarePlan CareTeam CatalogEntry ChargeItem
+ChargeItemDefinition Claim ClaimResponse ClinicalImpression CodeSystem Communication CommunicationRequest
+CompartmentDefinition Composition ConceptMap Condition Consent Contract Coverage CoverageEligibilityRequest
+CoverageEligibilityResponse DetectedIssue Device DeviceDefinition DeviceMetric DeviceRequest DeviceUseStatement
+DiagnosticReport DocumentManifest DocumentReference EffectEvidenceSynthesis Encounter Endpoint EnrollmentRequest
+EnrollmentResponse EpisodeOfCare EventDefinition Evidence EvidenceVariable ExampleScenario ExplanationOfBenefit
+FamilyMemberHistory Flag Goal GraphDefinition Group GuidanceResponse HealthcareService ImagingStudy Immunization
+ImmunizationEvaluation ImmunizationRecommendation ImplementationGuide InsurancePlan Invoice Library Linkage List
+Location Measure MeasureReport Media Medication MedicationAdministration MedicationDispense MedicationKnowledge
+MedicationRequest MedicationStatement MedicinalProduct MedicinalProductAuthorization MedicinalProductContraindication
+MedicinalProductIndication MedicinalProductIngredient MedicinalProductInteraction MedicinalProductManufactured
+MedicinalProductPackaged MedicinalProductPharmaceutical MedicinalProductUndesirableEffect MessageDefinition
+MessageHeader MolecularSequence NamingSystem NutritionOrder Observation ObservationDefinition OperationDefinition
+OperationOutcome Organization OrganizationAffiliation Parameters Patient PaymentNotice PaymentReconciliation Person
+PlanDefinition Practitioner PractitionerRole Procedure Provenance Questionnaire QuestionnaireResponse
+RelatedPerson RequestGroup ResearchDefinition ResearchElementDefinition ResearchStudy ResearchSubject RiskAssessment
+RiskEvidenceSynthesis Schedule SearchParameter ServiceRequest Slot Specimen SpecimenDefinition StructureDefinition
+StructureMap Subscription Substance SubstanceNucleicAcid SubstancePolymer SubstanceProtein
+SubstanceReferenceInformation SubstanceSourceMaterial SubstanceSpecification SupplyDelivery SupplyRequest Task
+TerminologyCapabilities TestReport TestScript ValueSet VerificationResult VisionPrescription
+""".split())
+"""The resource types of FHIR R4 (https://hl7.org/fhir/R4/resourcelist.html): the import report names an ignored
+type only if it is one of these. Any other ``resourceType`` is input as typed, which may be anything (a name, a
+phone number): it is counted as OTHER_TYPE, never echoed."""
+
+OTHER_TYPE = "(not a FHIR R4 resource type)"
+"""How the import report counts resources whose ``resourceType`` is not a FHIR R4 resource type name."""
+
 _SUMMARY_LIST_LIMIT = 20
 
 BATCH_SIZE = 1000
@@ -384,7 +414,7 @@ class _Importer:
         yielded = False
         for found in self._records(pass_no):
             if found.type not in IMPORTED_TYPES:
-                self.ignored[found.type] += 1
+                self.ignored[found.type if found.type in R4_RESOURCE_TYPES else OTHER_TYPE] += 1
                 continue
             if not self.admit(found):
                 continue

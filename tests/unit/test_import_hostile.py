@@ -201,6 +201,19 @@ def test_an_id_that_is_not_a_fhir_id_is_skipped(tmp_path, settings):
     assert counts(db)["medication_requests"] == 1
 
 
+def test_a_resource_type_that_is_no_fhir_type_is_counted_never_echoed(tmp_path, settings):
+    """Found by a fresh user: the report's "Ignored resources" line repeated an unknown ``resourceType`` as typed,
+    free text that may be anything (here a name and a phone number)."""
+    f = write_ndjson(tmp_path / "in.ndjson", [
+        patient(), {"resourceType": "Jane Doe 555-0100", "id": "x1"}, {"resourceType": "Condition", "id": "c1"},
+        {"resourceType": "Smith", "id": "x2"}])
+    db = connect(tmp_path / "t.db", STORE_KEY)
+    report = import_paths(db, settings, [f], NOW)
+    assert report.ignored == {"Condition": 1, "(not a FHIR R4 resource type)": 2}
+    text = "\n".join(report.summary_lines())
+    assert "Jane" not in text and "555" not in text and "Smith" not in text and "Condition 1" in text
+
+
 def test_orders_of_a_hostile_patient_say_their_patient_was_skipped(tmp_path, settings):
     f = write_ndjson(tmp_path / "in.ndjson", [patient(birthDate="1066-10-14"), order()])
     db = connect(tmp_path / "t.db", STORE_KEY)
