@@ -36,7 +36,7 @@ from medjobs_tui.console.operations import PERMISSIONS
 from medjobs_tui.console.logbook import logbook
 from medjobs_tui.engine import runlog
 from medjobs_tui.tui import alerts_tab, commands, details, filters, prefs, validation_tab
-from medjobs_tui.tui.audit_tab import AUDIT_COLUMNS, AUDIT_LIMIT, AUDIT_TAB, audit_pane, audit_rows
+from medjobs_tui.tui.audit_tab import AUDIT_COLUMNS, AUDIT_KEY, AUDIT_LIMIT, AUDIT_TAB, audit_pane, audit_rows
 from medjobs_tui.tui.audit_tab import preview as audit_preview
 from medjobs_tui.tui.login import LockScreen, LoginScreen
 from medjobs_tui.tui.messages import (
@@ -216,6 +216,8 @@ class MedJobsApp(SignoffActions, App[None]):
                   tooltip=f"Show the {spec.title} tab") for key, spec in tab_keys()),
         Binding(SIGNOFF_KEY, f"show_tab('{SIGNOFF_TAB}')", "Sign-off", show=False, priority=True, id="tab.signoff",
                 tooltip="Show the Sign-off tab (admin, reviewer, auditor)"),
+        Binding(AUDIT_KEY, f"show_tab('{AUDIT_TAB}')", "Audit", show=False, priority=True, id="tab.audit",
+                tooltip="Show the Audit tab (admin, auditor)"),
     ]
 
     def __init__(self, console: Console, actor: Actor | None = None, runner: Runner | None = None,
@@ -824,6 +826,8 @@ class MedJobsApp(SignoffActions, App[None]):
             extra = [("v", "On a run's screen: its evidence record", "screens")]
         if self.signoff_tab:
             extra.append((SIGNOFF_KEY, "Switch to the Sign-off tab (enter: an item's signatures)", "everywhere"))
+        if self.audit_tab:
+            extra.append((AUDIT_KEY, "Switch to the Audit tab (the newest audit entries)", "everywhere"))
         return [tuple(row) for row in rows.values()] + list(EXTRA_KEYS) + extra
 
     def _selected(self, tab: str) -> str | None:

@@ -17,6 +17,8 @@ from medjobs_tui.tui.tables import Column, Row
 from medjobs_tui.tui.widgets import LiveTable
 
 AUDIT_TAB = "audit"
+AUDIT_KEY = "u"
+"""The key that shows the Audit tab (aUdit; `a` acknowledges alerts)."""
 AUDIT_LIMIT = 200
 """How many of the newest entries the tab shows (``medjobs audit list`` reads further back)."""
 

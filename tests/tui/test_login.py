@@ -222,8 +222,11 @@ async def test_admins_and_auditors_get_an_audit_tab_with_the_sign_ins_others_do_
             await wait_until(pilot, lambda: app.actor is not None, what="sign-in")
             await first_paint(pilot)
             assert app.audit_tab is has_tab and bool(app.query("#audit-table")) is has_tab
+            assert (("u", "Switch to the Audit tab (the newest audit entries)", "everywhere") in app.help_keys()) \
+                is has_tab
             if has_tab:
-                app.action_show_tab("audit")
+                await pilot.press("u")                       # its key, as a person would
+                await wait_until(pilot, lambda: app.active_tab == "audit", what="the Audit tab")
                 table = app.table("audit")
                 await wait_until(pilot, lambda: any(
                     str(table.get_cell(k, "action")) == "signin" for k in table.rows),
@@ -232,7 +235,7 @@ async def test_admins_and_auditors_get_an_audit_tab_with_the_sign_ins_others_do_
                 assert [str(table.get_cell(key, c)) for c in ("actor", "role", "action", "outcome")] == [
                     "audrey", "auditor", "signin", "ok"]
             else:
-                app.action_show_tab("audit")
+                await pilot.press("u")
                 await pilot.pause()
                 assert app.active_tab == "overview"          # stays on the first tab: there is no Audit tab
 
