@@ -873,10 +873,13 @@ class MedJobsApp(SignoffActions, App[None]):
                 self.run_command(command)
 
         table = self.table("doses")
-        shown = {c: getattr(v, "plain", str(v)) for c in ("patient", "local") for v in (table.get_cell(key, c),)}
-        self.push_screen(ConfirmScreen("Record this dose as taken now?",
-                                       f"{shown['patient']}, {commands.dose_words(key, self.zone, shown['local'])}",
-                                       yes="Taken"), callback=answered)
+        shown = {c: getattr(v, "plain", str(v)) for c in ("patient", "local", "medication")
+                 for v in (table.get_cell(key, c),)}
+        dose = next((d for d in ((self.latest.doses if self.latest else None) or [])
+                     if f"{d.order}@{d.at.isoformat()}" == key), None)          # the whole name, not the cell's
+        detail = commands.dose_question(key, self.zone, self.operations.clock.now(), shown["patient"],
+                                        dose.medication if dose else shown["medication"], shown["local"])
+        self.push_screen(ConfirmScreen("Record this dose as taken now?", detail, yes="Taken"), callback=answered)
 
     def action_selftest(self) -> None:
         """Run the self-test (Validation tab): a worker runs it, the line under the table shows the result."""

@@ -46,6 +46,29 @@ def dose_words(row_key: str, zone, patient_local: str | None = None) -> str:
     return f"order {order}, due {clinic}"
 
 
+LATE_DOSE_S = 3600
+"""A dose whose instant is more than this many seconds past when `d` asks to record it taken "now" gets a
+warning in the question: a dose taken earlier and recorded late belongs at its real time (``--at``)."""
+
+
+def dose_question(row_key: str, zone, now, patient: str, medication: str, patient_local: str | None = None) -> str:
+    """The detail of the "taken now?" question for a Doses-tab row (key ``<order>@<UTC ISO instant>``) at ``now``
+    (aware): the patient's pseudonym, the medication, the dose in words and, when the dose was due more than
+    LATE_DOSE_S seconds before ``now``, how late it is and how to record the real time instead."""
+    from datetime import datetime
+
+    order, _, instant = row_key.partition("@")
+    due = datetime.fromisoformat(instant)
+    text = f"{patient}, {medication}, {dose_words(row_key, zone, patient_local)}"
+    late = (now - due).total_seconds()
+    if late > LATE_DOSE_S:
+        hours, minutes = divmod(int(late // 60), 60)
+        text += (f"\n\nDue {hours} h {minutes:02d} min ago. If it was taken earlier, record when instead: "
+                 f"medjobs dose taken {order} {due.astimezone(zone).isoformat(timespec='minutes')} "
+                 "--at 'YYYY-MM-DD HH:MM'")
+    return text
+
+
 def dose_taken(console: Console, actor: Actor, row_key: str) -> str:
     """Record the dose of a Doses-tab row (key ``<order>@<UTC ISO instant>``) as taken, now."""
     from datetime import datetime

@@ -39,7 +39,7 @@ async def test_d_records_the_selected_dose_as_taken(clinic):
         await pilot.press("d")                                      # asks first: one key must not record a dose
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the question")
         assert str(app.screen.query_one("#confirm-detail", Static).content) == (
-            f"{dose.patient}, order {dose.order}, due Sun 29 Nov 08:00 EST")
+            f"{dose.patient}, {dose.medication}, order {dose.order}, due Sun 29 Nov 08:00 EST")   # not late: no more
         await pilot.press("n")
         await settle(pilot)
         assert clinic.console.dose_history(dose.order, dose.at) == []     # no: nothing recorded
@@ -49,6 +49,24 @@ async def test_d_records_the_selected_dose_as_taken(clinic):
                    for n in notices(app))
     history = clinic.console.dose_history(dose.order, dose.at)
     assert [(h["status"], h["recorded_by"]) for h in history] == [("taken", clinic.actor.username)]
+
+
+async def test_d_on_a_dose_hours_past_due_says_how_late_and_how_to_record_its_real_time(clinic):
+    """Found by a fresh user: at 18:33 `d` on the 08:00 dose asked only "taken now?", no drug, no word of 10 h."""
+    from datetime import timedelta
+
+    dose, key = a_due_8_oclock_dose(clinic)
+    clinic.clock.set(dose.at + timedelta(hours=10, minutes=33))
+    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await on_the_doses_tab(pilot, key)
+        await pilot.press("d")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the question")
+        detail = str(app.screen.query_one("#confirm-detail", Static).content)
+        assert detail.startswith(f"{dose.patient}, {dose.medication}, order {dose.order}")
+        assert "Due 10 h 33 min ago" in detail
+        assert f"medjobs dose taken {dose.order} 2026-11-29T08:00-05:00 --at" in detail
+        await pilot.press("n")
 
 
 async def test_d_is_refused_for_a_role_that_may_not_record_doses(clinic):
