@@ -42,6 +42,18 @@ VIEWS = ("overview", "queue", "jobs", "metrics", "evidence", "notifications", "d
 """The views a snapshot can hold (the dashboard's tabs)."""
 
 
+
+def retry_words(policy) -> str:
+    """A retry policy in words, as ``engine.retry.backoff_seconds`` applies it: fixed waits ``delay`` between
+    attempts (``max_delay`` does not apply), exponential doubles it from ``delay`` up to ``max_delay``; with
+    ``jitter`` each wait is a random share of that (full jitter)."""
+    if policy.backoff == "exponential":
+        text = (f"{policy.max_attempts} attempts, {policy.delay:g} s before the second, doubling each time, "
+                f"at most {policy.max_delay:g} s")
+    else:
+        text = f"{policy.max_attempts} attempts, {policy.delay:g} s apart"
+    return text + (" (full jitter: a random wait up to that)" if policy.jitter else "")
+
 class ConsoleViews:
     """Views and bulk actions of the Console (mixed into it; ``self`` is the Console)."""
 
@@ -100,11 +112,7 @@ class ConsoleViews:
         job = self._job(job_name)
         row = next(j for j in self.jobs() if j.name == job_name)
         policy = job.retry_policy
-        retry = f"{policy.max_attempts} attempts, {policy.delay:g} s apart"
-        if getattr(policy, "backoff", None):
-            retry += f", {policy.backoff} backoff"
-        if getattr(policy, "max_delay", None):
-            retry += f" (at most {policy.max_delay:g} s)"
+        retry = retry_words(policy)
         lines = [("priority", job.priority), ("queue", job.queue_name), ("schedule", row.schedule),
                  ("retry", retry), ("timeout", f"{job.timeout:g} s"),
                  ("alerts", "on a dead run" if job.monitoring_config.alerts_enabled else "off")]

@@ -203,3 +203,14 @@ def test_export_never_replaces_a_file_unless_told_to(console, tmp_path):
     assert audit_rows(console)[-1] == ("view.export", "view:queue", "error")          # the refusal is audited
     console.export_table(REVIEWER, "queue", columns, rows, target, overwrite=True)
     assert list(csv.reader(target.open())) == [["run", "status"], ["5", "'=cmd|' /C calc'!A0"]]
+
+
+def test_a_retry_policy_reads_as_the_engine_applies_it():
+    """Found by a fresh user: a fixed backoff read "fixed backoff (at most 3600 s)", a cap that applies only to an
+    exponential one."""
+    from medjobs_tui.config import RetryPolicy
+    from medjobs_tui.console.views import retry_words
+
+    assert retry_words(RetryPolicy(max_attempts=3, delay=300)) == "3 attempts, 300 s apart"
+    assert retry_words(RetryPolicy(max_attempts=5, delay=60, backoff="exponential", max_delay=900, jitter=True)) == (
+        "5 attempts, 60 s before the second, doubling each time, at most 900 s (full jitter: a random wait up to that)")
