@@ -3,8 +3,8 @@
 - ``critical_path``: every scheduled tick of the review window (the last ``WINDOW_S`` seconds, and only
   ticks older than the job's timeout, which have had their chance) has a run that succeeded within the
   timeout counted from the fire time. A tick with no run row (missed: no runner fired it), a run that
-  failed, went dead, was coalesced or skipped while paused, or finished after ``fire time + timeout``
-  (late) makes the job ``failing``. A tick skipped as the repeated hour of a DST change is not a miss.
+  failed, went dead, was coalesced or skipped while paused (said as such), or finished after ``fire time +
+  timeout`` (late) makes the job ``failing``. A tick skipped as the repeated hour of a DST change is not a miss.
   A run of the job that no tick made (a manual trigger) and that went dead in the window makes it
   ``failing`` too (until an operator's retry succeeds): a critical job's work that never got done is a
   failure whoever asked for it.
@@ -158,7 +158,7 @@ def _tick_reasons(db: Any, job_name: str, job: JobConfig, settings: Settings, no
         return [], 0, 0
     expected = ticks.fire_times(ticks.make_trigger(job, settings), start, until, limit=MAX_TICKS)
     by_key = {r["dedupe_key"]: r for r in runs if r["trigger"] in SCHEDULED_TRIGGERS and r["dedupe_key"]}
-    missed = failed = late = 0
+    missed = failed = late = paused = 0
     ok = 0
     for t in expected:
         run = by_key.get(tick_key(job_name, t))
@@ -175,6 +175,8 @@ def _tick_reasons(db: Any, job_name: str, job: JobConfig, settings: Settings, no
                 ok += 1
             else:
                 late += 1
+        elif run["status"] == "skipped" and run["error"] == "job paused":
+            paused += 1
         elif run["status"] in ("skipped", "coalesced"):
             missed += 1
         elif run["status"] in ("dead", "cancelled", "failed", "timed_out", "interrupted"):
@@ -184,6 +186,8 @@ def _tick_reasons(db: Any, job_name: str, job: JobConfig, settings: Settings, no
     reasons = []
     if missed:
         reasons.append(f"{missed} scheduled tick(s) missed")
+    if paused:
+        reasons.append(f"{paused} scheduled tick(s) skipped while the job was paused")
     if failed:
         reasons.append(f"{failed} critical run(s) failed")
     if late:

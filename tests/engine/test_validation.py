@@ -249,3 +249,14 @@ def test_a_job_off_the_critical_path_whose_latest_run_is_dead_is_failing_until_a
     deliver_every(runner, clock, "supply_monitor", START + timedelta(hours=3), START + timedelta(hours=4))
     clock.set(START + timedelta(hours=4, minutes=10))
     assert status_of(runner, clock, "supply_monitor").status == "valid"    # the job works again
+
+
+def test_ticks_skipped_while_a_critical_job_was_paused_fail_it_in_those_words(tmp_path, clock, runners):
+    """Found by a fresh user: a paused job's ticks were called "missed", as if no runner had fired them."""
+    runners.append(runner := clinic(tmp_path, clock))
+    deliver_every(runner, clock, "medication_reminder", START, START + timedelta(hours=1))
+    store_runs.set_paused(runner.db, "medication_reminder", True, "nurse", clock.now())
+    deliver_every(runner, clock, "medication_reminder", START + timedelta(hours=1), START + timedelta(minutes=90))
+    clock.set(START + timedelta(minutes=96))                 # 01:30 judged (older than the 300 s timeout)
+    v = status_of(runner, clock, "medication_reminder")
+    assert (v.status, v.reasons) == ("failing", ("2 scheduled tick(s) skipped while the job was paused",))
