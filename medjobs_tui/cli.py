@@ -1179,15 +1179,21 @@ def audit_verify(obj: Ctx) -> None:
 @click.option("--actor", "who", help="only this user")
 @click.option("--action", help="only this action, or a prefix ending in '.', e.g. job.")
 @click.option("--limit", default=50, show_default=True, type=LIMIT)
+@format_option
 @click.pass_obj
-def audit_list(obj: Ctx, since, who: str | None, action: str | None, limit: int) -> None:
-    """List audit entries, newest first (clinic-local times)."""
+def audit_list(obj: Ctx, since, who: str | None, action: str | None, limit: int, fmt: str) -> None:
+    """List audit entries, newest first (clinic-local times; csv and json: UTC ISO 8601 too)."""
     console, actor = obj.console()
     since_utc = since.replace(tzinfo=obj.settings.zone).astimezone(timezone.utc) if since else None
     rows = console.audit_list(actor, since=since_utc, who=who, action=action, limit=limit)
-    _print_table(("id", "at", "outcome", "actor", "role", "action", "target", "detail"), (
-        (str(r["id"]), _local(parse_iso(r["at"]), obj.settings), r["outcome"], r["actor"], r["role"], r["action"],
-         r["target"] or "-", r.get("detail") or "-") for r in rows))
+    if fmt == "table":
+        _print_table(("id", "at", "outcome", "actor", "role", "action", "target", "detail"), (
+            (str(r["id"]), _local(parse_iso(r["at"]), obj.settings), r["outcome"], r["actor"], r["role"], r["action"],
+             r["target"] or "-", r.get("detail") or "-") for r in rows))
+        return
+    _emit(fmt, ("id", "at_utc", "at_local", "outcome", "actor", "role", "action", "target", "detail"), (
+        (r["id"], r["at"], _local(parse_iso(r["at"]), obj.settings), r["outcome"], r["actor"], r["role"], r["action"],
+         r["target"], r.get("detail")) for r in rows), "no audit entries")
 
 
 # ------------------------------------------------------------------------------------- clinic set-up

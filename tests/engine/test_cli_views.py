@@ -230,6 +230,10 @@ def test_audit_list_shows_the_outcome_early_and_each_entrys_detail(cli, settings
     header = next(line for line in out.splitlines() if "outcome" in line)
     assert code == 0 and header.index("outcome") < header.index("actor") and "detail" in header
     assert '"run_id"' in out
+    code, out = cli("--user", "ada", "audit", "list", "--action", "job.trigger", "--format", "json")
+    [entry] = json.loads(out)                                   # for scripts, as every other listing
+    assert code == 0 and (entry["actor"], entry["action"], entry["outcome"]) == ("olga", "job.trigger", "ok")
+    assert entry["at_utc"].endswith("+00:00") and json.loads(entry["detail"])["run_id"] > 0
 
 
 def test_a_trigger_says_whether_a_runner_will_run_it(cli, settings):
