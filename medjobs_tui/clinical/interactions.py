@@ -250,7 +250,7 @@ def parse_clinic_list(text: str) -> tuple[list[ClinicPair], list[str]]:
     "Simvastatin" and "simvastatin" are one drug. A file with errors must not be used at all (the
     caller writes nothing); a header-only file is a valid, empty list.
     """
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(text), strict=True)   # an unclosed quote is an error, not the rest of the file
     errors: list[str] = []
     try:
         header = next(reader)
@@ -266,9 +266,10 @@ def parse_clinic_list(text: str) -> tuple[list[ClinicPair], list[str]]:
     col = {c: names.index(c) for c in CLINIC_COLUMNS}
     pairs: list[ClinicPair] = []
     seen: dict[frozenset[str], int] = {}
+    starts = reader.line_num + 1           # the line the record being read starts on
     try:
         for record in reader:
-            line = reader.line_num
+            line, starts = starts, reader.line_num + 1
             if not any(field.strip() for field in record):
                 continue
             if len(pairs) + len(errors) >= MAX_CLINIC_ROWS:
@@ -304,7 +305,8 @@ def parse_clinic_list(text: str) -> tuple[list[ClinicPair], list[str]]:
             seen[key] = line
             pairs.append(ClinicPair(drugs[0], drugs[1], severity, fields["effect"], fields["source"], line))
     except csv.Error as exc:
-        errors.append(f"line {reader.line_num}: not CSV ({exc})")
+        errors.append(f"line {starts}: not CSV ({exc}): a quote opened on this line (or after it) is never "
+                      "closed, or text follows a closing quote")
     return pairs, errors
 
 

@@ -47,6 +47,18 @@ def test_every_bad_row_is_named_with_its_line():
     ]
 
 
+def test_an_unclosed_quote_is_named_at_the_line_it_opens_not_read_as_the_rest_of_the_file():
+    """Found by a fresh user: an unterminated quote swallowed the rows after it into one field, reported as
+    "drug_b is empty; severity must be ...", which sent them looking at the wrong thing."""
+    pairs, errors = parse_clinic_list(HEADER + "warfarin,aspirin,major,bleeding,ONC\n"
+                                      '"simvastatin,clarithromycin,major,myopathy,ONC\nx,y,minor,e,s\n')
+    assert [p.line for p in pairs] == [2]
+    assert errors == ["line 3: not CSV (unexpected end of data): a quote opened on this line (or after it) is never "
+                      "closed, or text follows a closing quote"]
+    _, errors = parse_clinic_list(HEADER + 'warfarin,aspirin,major,"multi\nline",ONC\nsimvastatin,aspirin,bogus,e,s\n')
+    assert errors[-1].startswith("line 4: severity must be")       # a record's line is where it starts
+
+
 def test_a_header_without_the_columns_is_refused():
     assert parse_clinic_list("a,b,c\nx,y,z\n") == ([], [
         "line 1: the header lacks column(s) drug_a, drug_b, severity, effect, source; "
