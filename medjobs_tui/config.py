@@ -731,8 +731,10 @@ class Settings(_Strict):
             if problem:
                 problems.append(f"{key}: {path} {problem}")
         key_file = self.key_file_path.resolve()
-        for folder in (self.database_path.parent.resolve(), self.backups_dir.resolve()):
-            if key_file.is_relative_to(folder):
+        broken = {key for key, *_ in (p.split(":", 1) for p in problems)}
+        for name, folder in (("paths.database", self.database_path.parent.resolve()),
+                             ("paths.backups", self.backups_dir.resolve())):
+            if name not in broken and key_file.is_relative_to(folder):   # a broken path: its own error says it
                 problems.append(f"security.key_file: {key_file} lies inside {folder}; the key file must be kept "
                                 "outside the store's folder and the backups, so no copy carries its key")
         if problems:

@@ -158,6 +158,17 @@ def test_backups_path_that_is_a_file_stops_start_up(tmp_path):
         load_settings(tmp_path / "c.yaml")
 
 
+def test_a_store_path_that_is_a_folder_is_one_error_not_also_the_key_files(tmp_path):
+    """Found by a fresh user: ``paths.database: data`` (a folder) also said the key file lay "inside" the store's
+    folder, the parent of that folder: a second error that only followed from the first."""
+    (tmp_path / "c.yaml").write_text(GOOD.replace("database: data/medjobs.db", "database: data"))
+    (tmp_path / "data").mkdir()
+    with pytest.raises(ConfigError) as raised:
+        load_settings(tmp_path / "c.yaml")
+    assert "paths.database: " in str(raised.value) and "exists but is not a file" in str(raised.value)
+    assert "key_file" not in str(raised.value)
+
+
 def test_job_options_are_checked_against_the_job_type():
     bad = GOOD.replace("options: {window_minutes: 15}", "options: {window_minutes: -5}")
     msg = error_for(bad)
