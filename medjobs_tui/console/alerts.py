@@ -111,6 +111,6 @@ class AlertsMixin:
         now = self.clock.now()
         if not store_alerts.acknowledge(self.db, alert_id, actor.username, now):
             raise ConsoleError(f"alert {alert_label(alert_id)} changed meanwhile; list the alerts again")
-        self._audit_ok(actor, "alert.ack", f"alert:{alert_id}",
-                       {"kind": row["kind"], "scope": row["scope"], "severity": row["severity"]})
+        self._audit_ok(actor, "alert.ack", f"alert:{alert_id}", {      # the audit trail is the auditor's: no pseudonym
+            "kind": row["kind"], "scope": PSEUDONYM_PART.sub("", row["scope"]), "severity": row["severity"]})
         return alert_row(store_alerts.get(self.db, alert_id), self.may(actor, "patient.read"))

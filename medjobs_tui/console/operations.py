@@ -896,13 +896,14 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
         message of an entry about a patient (a reminder, an interaction alert: a patient's medication data, and
         the staff notice of an alert about one patient's medication, ``notify.alerts.PATIENT_KINDS``) is shown only
         to ``actor``s whose role may read patients' data (``patient.read``); others, and a call without an actor,
-        see NOTIFICATION_WITHHELD in its place."""
+        see NOTIFICATION_WITHHELD in its place, and no pseudonym (its kind beside a pseudonym says, say, that this
+        patient's supply is critical)."""
         rows = outbox.recent(self.db, limit, PATIENT_KINDS)
         deliveries = outbox.deliveries_of(self.db, [r["id"] for r in rows])
         reader = self.may(actor, "patient.read")
         return [NotificationRow(
             id=r["id"], created_at=parse_iso(r["created_at"]), kind=r["kind"], audience=r["audience"],
-            patient=r["patient"], due_at=parse_iso(r["due_at"]),
+            patient=r["patient"] if reader else None, due_at=parse_iso(r["due_at"]),
             message=r["message"] if reader or not r["about_patient"] else NOTIFICATION_WITHHELD, status=r["status"],
             deliveries=tuple(DeliveryRow(
                 channel=d["channel"], status=d["status"], attempts=d["attempts"],

@@ -23,7 +23,7 @@ import yaml
 from medjobs_tui import __version__
 from medjobs_tui.config import JOB_TYPES
 from medjobs_tui.security import audit
-from medjobs_tui.notify.alerts import PSEUDONYM_PART, alert_label, kind_words as alert_kind_words
+from medjobs_tui.notify.alerts import PATIENT_KINDS, PSEUDONYM_PART, alert_label, kind_words as alert_kind_words
 from medjobs_tui.store import alerts as store_alerts
 from medjobs_tui.store import key_opens
 from medjobs_tui.store import validation as store_validation
@@ -297,6 +297,13 @@ def evidence_blocks(f: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 
 
+def _alert_summary(alert: dict[str, Any]) -> str:
+    """An open alert's summary as the report gives it: one about a patient's medication (``PATIENT_KINDS``: days of
+    supply, an interaction between orders) is not told here, whoever writes the report (an auditor may)."""
+    return ("about a patient's medication: see `medjobs alerts` (operators, admins, reviewers)"
+            if alert["kind"] in PATIENT_KINDS else alert["summary"])
+
+
 def render_markdown(console: Console) -> str:
     """The report as Markdown, ending with the audit head and the report's own SHA-256."""
     f = facts(console)
@@ -349,7 +356,7 @@ def render_markdown(console: Console) -> str:
               for c in f["selftest"] if not c.holds]
     steps += [f"- alert {alert_label(a['id'])} is open and not acknowledged ({a['severity']}, "
               f"{alert_kind_words(a['kind'], a['severity'])}; "
-              f"{PSEUDONYM_PART.sub('', a['scope'])}): {a['summary']}; acknowledge it or clear its cause "
+              f"{PSEUDONYM_PART.sub('', a['scope'])}): {_alert_summary(a)}; acknowledge it or clear its cause "
               "(`medjobs alerts`)" for a in f["open_alerts"]]
     out += steps or ["- nothing fails, is stale or is missing"]
     out += ["", "## 6. Sign-off requirements", ""]

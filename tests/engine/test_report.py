@@ -90,8 +90,9 @@ def test_open_alerts_are_next_steps_until_acknowledged_without_the_patients_pseu
                          summary="2 day(s) of supply left (critical at 3 day(s) or less)", now=clock.now(), notify=False)
     text = console.validation_report(REVIEWER)
     steps = text.split("## 5. Next steps", 1)[1].split("## 6.", 1)[0]
-    assert (f"- alert A-{change.alert_id} is open and not acknowledged (high, critical supply; order 45): 2 day(s) of "
-            "supply left (critical at 3 day(s) or less); acknowledge it or clear its cause (`medjobs alerts`)") in steps
+    assert (f"- alert A-{change.alert_id} is open and not acknowledged (high, critical supply; order 45): about a "
+            "patient's medication: see `medjobs alerts` (operators, admins, reviewers); acknowledge it or clear its "
+            "cause (`medjobs alerts`)") in steps                  # the report is anyone's: no days of supply in it
     assert "P-00012" not in text
     console.acknowledge_alert(Actor("op", "operator"), change.alert_id)
     assert f"alert A-{change.alert_id} is open" not in console.validation_report(REVIEWER)

@@ -24,10 +24,10 @@ def test_the_auditor_sees_no_message_about_a_patient_and_staff_see_it(notify_set
     auditor = make_user(notify_settings, "audit.lee", "auditor")
     nurse = make_user(notify_settings, "nurse.kim", "operator")
     seen = {n.kind: n for n in console.notifications(actor=auditor)}
-    assert seen["dose_reminder"].message == NOTIFICATION_WITHHELD and seen["dose_reminder"].patient == "P-00007"
+    assert seen["dose_reminder"].message == NOTIFICATION_WITHHELD and seen["dose_reminder"].patient is None
     assert seen["job_failed"].message != NOTIFICATION_WITHHELD                 # no patient in it
     told = {n.kind: n for n in console.notifications(actor=nurse)}
-    assert told["dose_reminder"].message != NOTIFICATION_WITHHELD
+    assert told["dose_reminder"].message != NOTIFICATION_WITHHELD and told["dose_reminder"].patient == "P-00007"
     assert all(n.message == NOTIFICATION_WITHHELD for n in console.notifications() if n.patient)   # no actor: none
     snapshot = console.snapshot(views={"notifications"}, actor=auditor)
     assert {n.kind: n.message for n in snapshot.notifications}["dose_reminder"] == NOTIFICATION_WITHHELD
@@ -73,3 +73,29 @@ def test_an_alert_about_a_patients_medication_is_withheld_from_the_auditor_every
     shown = cli.invoke(main, ["--config", str(notify_settings.source), "alerts", "--state", "all", "--format", "json"])
     assert shown.exit_code == 0, shown.output
     assert "P-00012" not in shown.output and "supply left" not in shown.output and "withheld" in shown.output
+
+
+def test_the_report_and_the_audit_trail_carry_no_patients_medication_fact_of_an_alert(notify_settings, db, tmp_path):
+    """Found by a reviewer: what Alerts withholds from the auditor, the report (which the auditor may write) told
+    in full, and the audit entry of an acknowledgement named the alert's patient."""
+    from medjobs_tui.notify.alerts import raise_alert
+
+    clock = FixedClock(FIXED_NOW)
+    supply = raise_alert(db, kind="supply_critical", scope="order 45 (P-00012)",
+                         summary="1 day(s) of supply left (critical at 3 day(s) or less)", now=clock.now(),
+                         notify=False).alert_id
+    raise_alert(db, kind="interaction_major", scope="orders 65+66 (P-00014)",
+                summary="contraindicated interaction (RULE-9) between orders 65 and 66", now=clock.now(), notify=False)
+    raise_alert(db, kind="run_dead", scope="run 9", summary="run 9 of backup is dead", now=clock.now(),
+                job_name="backup", notify=False)
+    console = Console(notify_settings, clock=clock)
+    nurse = make_user(notify_settings, "nurse.kim", "operator")
+    auditor = make_user(notify_settings, "audit.lee", "auditor")
+    text = console.validation_report(auditor, "md")
+    steps = [line for line in text.splitlines() if "alert A-" in line]
+    assert len(steps) == 3 and not [s for s in steps if "supply left" in s or "between orders" in s or "P-000" in s]
+    assert any("run 9 of backup is dead" in s for s in steps)               # no patient in it: told as it is
+    console.acknowledge_alert(nurse, supply)
+    details = [str(e.detail) for e in console.audit_entries(auditor, action="alert.ack")]
+    assert details and not [d for d in details if "P-00012" in d]
+    assert '"scope": "order 45"' in details[0]
