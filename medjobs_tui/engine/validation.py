@@ -6,8 +6,9 @@
   failed, went dead, was coalesced or skipped while paused (said as such), or finished after ``fire time +
   timeout`` (late) makes the job ``failing``. A tick skipped as the repeated hour of a DST change is not a miss.
   A run of the job that no tick made (a manual trigger) and that went dead in the window makes it
-  ``failing`` too (until an operator's retry succeeds): a critical job's work that never got done is a
-  failure whoever asked for it.
+  ``failing`` too, until its work is done: an operator's retry of it succeeds (one that waits or was
+  cancelled does not do it), or a later manual run of the job succeeds. A critical job's work that never
+  got done is a failure whoever asked for it.
 - ``evidence_required``: every finished run has an evidence record whose SHA-256 matches the stored one,
   the record is the current link of the evidence chain and names an audit head whose MAC is the audit
   log's MAC for that entry, and the chain's links (in the store) each name their predecessor's SHA-256.
@@ -137,12 +138,10 @@ def check_chain(db: Any, evidence_dir: Path) -> ChainCheck:
 
 def _critical_reasons(db: Any, job_name: str, job: JobConfig, settings: Settings, now: datetime,
                       runs: list[dict[str, Any]]) -> tuple[list[str], int, int]:
-    since = now - timedelta(seconds=WINDOW_S)
-    dead = sum(1 for r in runs if r["trigger"] not in SCHEDULED_TRIGGERS and r["status"] == "dead"
-               and r["finished_at"] and parse_iso(r["finished_at"]) >= since)
+    dead = store_validation.unmended_dead_runs(db, job_name, now - timedelta(seconds=WINDOW_S), SCHEDULED_TRIGGERS)
     reasons, checked, ok = _tick_reasons(db, job_name, job, settings, now, runs)
     if dead:
-        reasons.append(f"{dead} manual run(s) dead")
+        reasons.append(f"{len(dead)} manual run(s) dead")
     return reasons, checked, ok
 
 

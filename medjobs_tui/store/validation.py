@@ -61,6 +61,21 @@ def job_runs(db: sqlite_utils.Database, job_name: str, since: datetime | None = 
                             [job_name, iso(since)]))
 
 
+def unmended_dead_runs(db: sqlite_utils.Database, job_name: str, since: datetime,
+                       scheduled_triggers: tuple[str, ...]) -> list[int]:
+    """Ids of ``job_name``'s runs not made by its schedule (``scheduled_triggers`` excluded: manual ones) that went
+    ``dead`` at or after ``since`` (UTC, from their history) and whose work is not done since: the run is not
+    ``succeeded`` now (an operator's retry that waits, or was cancelled, does not count) and no later such run of
+    the job succeeded."""
+    marks = ",".join("?" for _ in scheduled_triggers) or "NULL"
+    return [r[0] for r in db.execute(
+        f"SELECT r.id FROM runs r WHERE r.job_name = ? AND r.trigger NOT IN ({marks}) AND r.status != 'succeeded'"
+        " AND EXISTS (SELECT 1 FROM run_history h WHERE h.run_id = r.id AND h.to_status = 'dead' AND h.at >= ?)"
+        f" AND NOT EXISTS (SELECT 1 FROM runs later WHERE later.job_name = r.job_name AND later.id > r.id"
+        f" AND later.status = 'succeeded' AND later.trigger NOT IN ({marks})) ORDER BY r.id",
+        [job_name, *scheduled_triggers, iso(since), *scheduled_triggers])]
+
+
 def first_run_at(db: sqlite_utils.Database, job_name: str) -> str | None:
     """UTC ISO time of the earliest run row of ``job_name`` (any trigger or status): when MedJobs began running it."""
     row = db.execute("SELECT MIN(scheduled_at) FROM runs WHERE job_name = ?", [job_name]).fetchone()

@@ -209,6 +209,38 @@ def test_a_critical_job_whose_manual_run_went_dead_is_failing_until_a_retry_succ
     assert status_of(runner, clock, "medication_reminder").reasons == ()
 
 
+def _dead_manual_reminder(runner, clock) -> int:
+    """Every tick of two hours succeeds; then a manual run of the reminders goes dead (bad data). Its id."""
+    deliver_every(runner, clock, "medication_reminder", START, START + timedelta(hours=2))
+    every_tick = runner.executor
+    runner.executor = _PermanentFailure()
+    run_id = runner.enqueue("medication_reminder", "nurse")
+    runner.drain()
+    runner.executor = every_tick
+    clock.set(START + timedelta(hours=2, minutes=10))
+    assert status_of(runner, clock, "medication_reminder").reasons == ("1 manual run(s) dead",)
+    return run_id
+
+
+def test_a_retry_of_a_dead_manual_run_that_waits_or_was_cancelled_has_not_done_its_work(tmp_path, clock, runners):
+    """Found by a reviewer: a retry put the dead run back in the queue, which no longer counted as dead, so the
+    job read valid while the retry waited, and stayed valid once the retry was cancelled."""
+    runners.append(runner := clinic(tmp_path, clock))
+    run_id = _dead_manual_reminder(runner, clock)
+    store_runs.retry_now(runner.db, run_id, "nurse", clock.now())           # queued again, not run yet
+    assert status_of(runner, clock, "medication_reminder").reasons == ("1 manual run(s) dead",)
+    store_runs.cancel_queued(runner.db, run_id, "nurse", clock.now())       # and never run
+    assert status_of(runner, clock, "medication_reminder").reasons == ("1 manual run(s) dead",)
+
+
+def test_a_later_manual_run_that_succeeded_does_the_dead_ones_work(tmp_path, clock, runners):
+    runners.append(runner := clinic(tmp_path, clock))
+    _dead_manual_reminder(runner, clock)
+    runner.enqueue("medication_reminder", "nurse")                          # run again by hand: it succeeds
+    runner.drain()
+    assert status_of(runner, clock, "medication_reminder").status == "valid"
+
+
 def test_a_dead_manual_run_older_than_the_review_window_no_longer_fails_its_job(tmp_path, clock, runners):
     runners.append(runner := clinic(tmp_path, clock))
     clock.set(START - timedelta(hours=25))
@@ -222,15 +254,19 @@ def test_a_dead_manual_run_older_than_the_review_window_no_longer_fails_its_job(
     assert "1 manual run(s) dead" not in status_of(runner, clock, "medication_reminder").reasons
 
 
-def test_a_manual_run_that_went_dead_does_not_fail_a_job_off_the_critical_path(tmp_path, clock, runners):
+def test_a_job_off_the_critical_path_is_judged_by_its_latest_run_not_by_counting_dead_manual_runs(
+        tmp_path, clock, runners):
     runners.append(runner := clinic(tmp_path, clock))
     assert not runner.settings.jobs["analytics_rollup"].validation_rules.critical_path
+    every_tick = runner.executor
     runner.executor = _PermanentFailure()
     run_id = runner.enqueue("analytics_rollup", "nurse")
     runner.drain()
-    assert store_runs.get_run(runner.db, run_id)["status"] == "dead"
-    v = status_of(runner, clock, "analytics_rollup")
-    assert "manual run(s) dead" not in " ".join(v.reasons)
+    assert status_of(runner, clock, "analytics_rollup").reasons == (f"latest run dead (run {run_id})",)
+    runner.executor = every_tick
+    runner.enqueue("analytics_rollup", "nurse")
+    runner.drain()
+    assert "dead" not in " ".join(status_of(runner, clock, "analytics_rollup").reasons)
 
 
 def test_a_job_off_the_critical_path_whose_latest_run_is_dead_is_failing_until_a_later_run_succeeds(
