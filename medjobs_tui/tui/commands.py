@@ -65,7 +65,8 @@ def dose_question(row_key: str, zone, now, patient: str, medication: str, patien
         hours, minutes = divmod(int(late // 60), 60)
         text += (f"\n\nDue {hours} h {minutes:02d} min ago. If it was taken earlier, record when instead: "
                  f"medjobs dose taken {order} {due.astimezone(zone).isoformat(timespec='minutes')} "
-                 "--at 'YYYY-MM-DD HH:MM'")
+                 "--at 'YYYY-MM-DD HH:MM' (the patient's local time"
+                 + (f", {patient_local.split()[-1]}" if patient_local and " " in patient_local else "") + ")")
     return text
 
 

@@ -68,6 +68,18 @@ class LoginScreen(FormKeys, Screen[None]):
         field.focus()
 
 
+def idle_words(seconds: float) -> str:
+    """An idle time in plain numbers: ``45 s``, ``10 min``, ``2 min 5 s``, ``24 h``, ``1 h 30 min``."""
+    total = int(round(seconds))
+    if total < 120:
+        return f"{total} s"
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if not hours:
+        return f"{minutes} min" + (f" {secs} s" if secs else "")
+    return f"{hours} h" + (f" {minutes} min" if minutes else "")
+
+
 class LockScreen(Screen[None]):
     """The dashboard locked after ``idle_s`` seconds without input: only the user's password unlocks it.
     ``runs_jobs``: this console's runner runs the clinic's jobs (and goes on while it is locked)."""
@@ -82,7 +94,7 @@ class LockScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="lock-dialog", classes="dialog"):
             yield Static("MedJobs is locked", classes="dialog-title")
-            idle = f"{self.idle_s:g} s" if self.idle_s < 120 else f"{self.idle_s / 60:.3g} min"
+            idle = idle_words(self.idle_s)
             runner = " The runner keeps running the clinic's jobs." if self.runs_jobs else ""
             yield Static(f"Locked after {idle} without input.{runner}\n"
                          f"{self.username} ({self.role}): type your password to go on.", id="lock-intro")
