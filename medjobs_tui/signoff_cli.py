@@ -108,7 +108,7 @@ def _credentials(obj: Ctx, console, actor, name: str | None) -> tuple[str | None
 @click.argument("item")
 @click.option("--meaning", type=click.Choice(MEANINGS), required=True,
               help="what the signature means: reviewed, approved or responsible (21 CFR 11.50)")
-@click.option("--comment", help="an optional comment kept with the signature (never logged)")
+@click.option("--comment", help="a comment kept with the signature (never logged); required while a job fails validation: why the item holds all the same")
 @click.option("--name", "name", help="your user name, the first signature component (asked when needed)")
 @click.pass_obj
 def signoff_sign(obj: Ctx, item: str, meaning: str, comment: str | None, name: str | None) -> None:

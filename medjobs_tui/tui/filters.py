@@ -79,7 +79,8 @@ def parse(text: str, columns: Sequence[Column], now: datetime, zone: tzinfo | No
             statuses = tuple(v for v in value.split(",") if v)
             unknown = [v for v in statuses if v not in RUN_STATES and v not in NOTIFICATION_STATES]
             if unknown and "status" in keys:
-                raise FilterError(f"unknown status {', '.join(unknown)}; states: {', '.join(RUN_STATES)}")
+                raise FilterError(f"unknown status {', '.join(unknown)}; runs: {', '.join(RUN_STATES)}; "
+                                  f"notifications: {', '.join(NOTIFICATION_STATES)}")
         elif name == "since":
             try:
                 since = parse_since(value, now, zone)

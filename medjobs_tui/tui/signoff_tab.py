@@ -233,7 +233,8 @@ class SignScreen(FormKeys, ModalScreen["Signature | None"]):
                     for meaning in MEANINGS:
                         yield RadioButton(f"{meaning}: {MEANING_WORDS[meaning]}", value=meaning == self.item.default_meaning,
                                           id=f"meaning-{meaning}")
-                yield Input(placeholder="comment (optional)", id="sign-comment")
+                yield Input(placeholder="comment (optional; while a job fails validation, required: why the item holds)",
+                            id="sign-comment")
             else:
                 yield Input(placeholder="reason for revoking (required)", id="sign-comment")
             yield Static("", id="sign-error")
