@@ -416,6 +416,19 @@ CREATE INDEX ix_notifications_status ON notifications(status, id);
 """,
     ),
     (
+        51,
+        "notification delivery: a patient's or prescriber's notification that reached only the in-app inbox reads "
+        "inbox_only, not sent",
+        """
+-- store.outbox._refresh_status says so from now on; notifications delivered before it read 'sent'
+UPDATE notifications SET status = 'inbox_only'
+ WHERE status = 'sent' AND audience IN ('patient', 'prescriber')
+   AND EXISTS (SELECT 1 FROM notification_deliveries d WHERE d.notification_id = notifications.id)
+   AND NOT EXISTS (SELECT 1 FROM notification_deliveries d WHERE d.notification_id = notifications.id
+                   AND d.channel != 'inbox');
+""",
+    ),
+    (
         60,
         "dose plans: every dosageInstruction of an order, placed in time (tapers, weekly, hourly, bounds, count)",
         """

@@ -311,3 +311,26 @@ def test_a_sent_message_whose_record_failed_is_recorded_sent_next_pass_not_sent_
     report = deliver_due(db, notify_settings, clock, deliverer="host:1:me", send=send, unrecorded=unrecorded)
     assert report.sent == 1 and report.unconfirmed == 0 and unrecorded == {}
     assert status_of(db, key) == "sent" and len(send.sent) == 1
+
+
+def test_migration_51_marks_notifications_delivered_to_the_inbox_only_before_it(db, notify_settings, clock):
+    """A store delivered before inbox_only existed: its patients' inbox-only notifications read 'sent' until
+    migration 51; staff ones and those that reached a channel stay 'sent'."""
+    from medjobs_tui.clock import iso as iso_time
+    from medjobs_tui.store import migrate, transaction
+    from medjobs_tui.store import preferences as store_prefs
+
+    quiet, told = add_patient(db, "P-00008"), add_patient(db, "P-00009")
+
+    store_prefs.set_preferences(db, quiet, {"channel": "inbox"}, source="staff", at=iso_time(clock.now()),
+                                by="nurse.kim")
+    keys = {"inbox": queue_dose_reminder(db, clock.now(), quiet, due_at=clock.now(), order=4),
+            "relay": queue_dose_reminder(db, clock.now(), told, due_at=clock.now(), order=5),
+            "staff": queue_staff_alert(db, clock.now())}
+    deliver_due(db, notify_settings, clock, send=FakeChannels())
+    assert [status_of(db, keys[k]) for k in ("inbox", "relay", "staff")] == ["inbox_only", "sent", "sent"]
+    with transaction(db):                                # as it was recorded before the change
+        db.execute("UPDATE notifications SET status = 'sent' WHERE status = 'inbox_only'")
+        db.execute("DELETE FROM schema_version WHERE version = 51")
+    migrate(db)
+    assert [status_of(db, keys[k]) for k in ("inbox", "relay", "staff")] == ["inbox_only", "sent", "sent"]
