@@ -25,6 +25,14 @@ SALT_WORDS = frozenset({
     "acetate", "phosphate", "hydrobromide", "monohydrate", "dihydrate", "bitartrate", "disodium",
     "propionate", "furoate", "dipropionate", "valerate", "xinafoate", "trihydrate", "anhydrous",
     "macrocrystals", "monohydrate/macrocrystals",
+    # further salts, esters and hydrates of the same moiety as RxNorm names them (a clinical reviewer found
+    # "lisdexamfetamine dimesylate" and "erythromycin ethylsuccinate" missing their contraindicated pairs)
+    "dimesylate", "ethylsuccinate", "stearate", "estolate", "lactobionate", "aspartate", "saccharate",
+    "gluceptate", "gluconate", "lactate", "napsylate", "pamoate", "palmitate", "oxalate", "chloride", "iodide",
+    "hemifumarate", "hemihydrate", "sesquihydrate", "pentahydrate", "heptahydrate", "decanoate", "enanthate",
+    "cypionate", "undecanoate", "benzoate", "tosylate", "edisylate", "isethionate", "tromethamine",
+    "meglumine", "dimeglumine", "mesilate", "besilate", "diphosphate", "monosodium", "trisodium", "dipotassium",
+    "sulfosalicylate", "teoclate", "embonate",
 })
 # Where the "salt" word is the substance itself: keep the whole name.
 _KEEP_WHOLE = frozenset({"ferrous", "magnesium", "calcium", "potassium", "sodium", "zinc", "lithium"})

@@ -330,17 +330,37 @@ def map_dosage(dosages: Any, settings: Settings, authored_on: datetime | None = 
     return Mapped(row, list(entry.probe_warnings))
 
 
-def schedule_status(status: str, deceased: bool, prn: bool, scheduled: bool) -> str:
+ORDER_INTENTS = frozenset({"order", "original-order", "reflex-order", "filler-order", "instance-order"})
+"""MedicationRequest.intent values that authorise giving the medication (FHIR R4 request-intent: an order and its
+kinds). ``proposal``, ``plan``, ``directive`` and ``option`` do not: such a request is never acted on."""
+
+
+def not_to_give(res: dict[str, Any]) -> tuple[str, str] | None:
+    """Why MedicationRequest ``res`` is no order to give its medication, as an import warning ``(JSON path,
+    problem)``, or None when it is one: ``doNotPerform`` true (a modifier element: the prescriber asks that it NOT
+    be given) or an ``intent`` that is no order (``ORDER_INTENTS``; a request without an intent, which FHIR
+    requires, is taken as an order). The problem names the intent only when it is one of FHIR's codes."""
+    if res.get("doNotPerform") is True:
+        return "doNotPerform", "an order NOT to give this medication: never reminded, refilled or checked"
+    intent = res.get("intent")
+    if isinstance(intent, str) and intent and intent not in ORDER_INTENTS:
+        named = intent if intent in ("proposal", "plan", "directive", "option") else "not one of FHIR's codes"
+        return "intent", f"{named}: not an order to give it; never reminded, refilled or checked"
+    return None
+
+
+def schedule_status(status: str, deceased: bool, prn: bool, scheduled: bool, to_give: bool = True) -> str:
     """Whether and how an order is reminded, first rule that applies wins:
 
     ``deceased`` (the patient is deceased: never reminded, whatever the order status; Synthea keeps
-    active orders of deceased patients) > ``inactive`` (MedicationRequest.status != active) >
-    ``prn`` (every instruction as-needed) > ``scheduled`` (a dose plan was understood) > ``no_schedule``
-    (kept; staff set times).
+    active orders of deceased patients) > ``inactive`` (MedicationRequest.status != active, or the request
+    is no order to give the medication: ``to_give`` False, see ``not_to_give``; ``store.clinical.active_orders``
+    leaves such orders out of every job) > ``prn`` (every instruction as-needed) > ``scheduled`` (a dose plan
+    was understood) > ``no_schedule`` (kept; staff set times).
     """
     if deceased:
         return "deceased"
-    if status != "active":
+    if status != "active" or not to_give:
         return "inactive"
     if prn:
         return "prn"
@@ -375,6 +395,9 @@ def map_request(res: dict[str, Any], medication: MedicationInfo, patient_id: int
     authored = parse_fhir_time(res.get("authoredOn"), zone, "authoredOn")
     dosage = map_dosage(res.get("dosageInstruction"), settings, authored[0] if authored else None, memo)
     out = Mapped({}, list(dosage.warnings))
+    withheld = not_to_give(res)
+    if withheld:
+        out.warnings.append(withheld)
     d = dosage.row
     prn = d.pop("prn")
     d.pop("understood")
@@ -398,7 +421,7 @@ def map_request(res: dict[str, Any], medication: MedicationInfo, patient_id: int
         "rxnorm": medication.rxnorm,
         "medication_text": medication.text,
         "ingredients": _json_list(tuple(medication.ingredients)),
-        "schedule_status": schedule_status(status, deceased, prn, d["dose_plan"] is not None),
+        "schedule_status": schedule_status(status, deceased, prn, d["dose_plan"] is not None, withheld is None),
         **d,
         "times_of_day": _json_list(tuple(d["times_of_day"])),
         "authored_on": _iso(authored[0]) if authored else None,

@@ -58,7 +58,9 @@ ORDER_PLAN_COLUMNS = ("id", "patient_id", "status", "schedule_status", "dose_pla
 
 
 def active_orders(db: sqlite_utils.Database, columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    """Every medication request with status 'active', joined with its patient, ordered by id.
+    """Every medication request with status 'active' that is an order to give its medication (not
+    ``schedule_status`` 'inactive': an active request with doNotPerform or an intent other than an order, see
+    ``fhir.mapping.not_to_give``), joined with its patient, ordered by id.
 
     Each dict has the medication_requests columns (``times_of_day`` and ``ingredients`` decoded to lists),
     or only ``columns`` of them when given (e.g. ``ORDER_PLAN_COLUMNS``: less to read and decode), plus
@@ -74,7 +76,7 @@ def active_orders(db: sqlite_utils.Database, columns: Sequence[str] | None = Non
     cur = db.execute(
         f"SELECT {picked}, p.pseudonym, p.deceased, p.timezone AS patient_timezone, p.reminders_opt_out"
         " FROM medication_requests mr JOIN patients p ON p.id = mr.patient_id"
-        " WHERE mr.status = 'active' ORDER BY mr.id"
+        " WHERE mr.status = 'active' AND mr.schedule_status != 'inactive' ORDER BY mr.id"
     )
     out = _rows(cur)
     decode = [c for c in ("times_of_day", "ingredients") if columns is None or c in columns]

@@ -61,6 +61,21 @@ def test_normalise_ingredient():
     assert normalise_ingredient("ferrous sulfate") == "ferrous sulfate"
 
 
+@pytest.mark.parametrize("name, expected", [      # RxNorm names a product by its salt or ester
+    ("lisdexamfetamine dimesylate 30 MG Oral Capsule", ["lisdexamfetamine"]),
+    ("Erythromycin Ethylsuccinate 400 MG Oral Tablet", ["erythromycin"]),
+    ("erythromycin stearate 250 MG Oral Tablet", ["erythromycin"]),
+    ("Testosterone Cypionate 200 MG/ML Injectable Solution", ["testosterone"]),
+    ("ketorolac tromethamine 10 MG Oral Tablet", ["ketorolac"]),
+    ("Trospium chloride 20 MG Oral Tablet", ["trospium"]),
+    ("Sodium Chloride 9 MG/ML Injectable Solution", ["sodium chloride"]),   # a mineral salt stays whole
+])
+def test_salts_and_esters_name_their_moiety(name, expected):
+    """Found by a clinical reviewer: two contraindicated ONC pairs were missed (lisdexamfetamine with an MAOI,
+    erythromycin with simvastatin) because their salt words were not known."""
+    assert ingredients_from_rxnorm_text(name) == expected
+
+
 @pytest.mark.parametrize("name, expected", [
     ("Potassium Chloride 20 MEQ Extended Release Oral Tablet", ["potassium chloride"]),
     ("Calcium Carbonate 500 MG Chewable Tablet", ["calcium carbonate"]),

@@ -114,3 +114,14 @@ def test_malformed_rule_is_rejected_with_its_id():
                                       "precipitant": {"class": "b", "members": ["b"]}}]})
     with pytest.raises(KnowledgeBaseError, match="BAD-1.*severity"):
         parse_knowledge_base(text, "clinic.yaml")
+
+
+@pytest.mark.parametrize("salt, other, rule_words", [
+    ("lisdexamfetamine dimesylate 30 MG Oral Capsule", "Phenelzine Sulfate 15 MG Oral Tablet", "contraindicated"),
+    ("Erythromycin Ethylsuccinate 400 MG Oral Tablet", "Simvastatin 40 MG Oral Tablet", "contraindicated"),
+])
+def test_a_salt_named_product_meets_its_contraindicated_onc_pair(salt, other, rule_words):
+    """Found by a clinical reviewer: ONC pairs 3 (amphetamines + MAOIs) and 25 (simvastatin + CYP3A4 inhibitors)
+    were missed when RxNorm named the drug by its salt."""
+    found = find_interactions({1: ingredients_from_rxnorm_text(salt), 2: ingredients_from_rxnorm_text(other)})
+    assert [f.severity for f in found] == [rule_words]
