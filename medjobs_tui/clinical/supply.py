@@ -156,6 +156,9 @@ class Usage:
 
     per_day: float | None = None
     end: datetime | None = None
+    zone: ZoneInfo | None = None
+    """The patient's zone whose clock the plan's doses keep: days supply counts its calendar days (a 23-hour
+    spring-forward day is a whole day), not elapsed seconds / 86,400. None: elapsed time."""
 
     def units(self, t0: datetime, t1: datetime) -> float:
         raise NotImplementedError
@@ -170,8 +173,8 @@ class Usage:
             return None
         out = self.run_out(start, float(quantity))
         if out is None:
-            return _days_between(start, self.end) if self.end is not None else None
-        return _days_between(start, out)
+            return _days_between(start, self.end, self.zone) if self.end is not None else None
+        return _days_between(start, out, self.zone)
 
 
 class RateUsage(Usage):
@@ -259,7 +262,7 @@ class DailyUsage(Usage):
         at = series.instant(series.index_at_or_after(t) + k)
         if not at < start + self._LOOK:
             at = start + self._HORIZON
-        return _days_between(start, at)
+        return _days_between(start, at, self.zone)
 
     def run_out(self, t0: datetime, units: float) -> datetime | None:
         # pure: memoised per (t0, units) (orders sharing a plan share this object and ask the same, e.g. the days
@@ -329,7 +332,12 @@ class SupplyAssessment:
     covers_course: bool = False
 
 
-def _days_between(earlier: datetime, later: datetime) -> float:
+def _days_between(earlier: datetime, later: datetime, zone: ZoneInfo | None = None) -> float:
+    """Days from ``earlier`` to ``later`` (0 if before): elapsed seconds / 86,400, or with ``zone`` the days its
+    clocks show between them (30 days of daily 09:00 doses from 08:30 are 30 days across a clock change, where
+    elapsed time says 29.98 and rounding down would lose a day; DOMAIN.md: 30 tablets at 1 a day = 30 days)."""
+    if zone is not None:
+        later, earlier = later.astimezone(zone).replace(tzinfo=None), earlier.astimezone(zone).replace(tzinfo=None)
     return max(0.0, (later - earlier).total_seconds() / SECONDS_PER_DAY)
 
 
@@ -464,5 +472,9 @@ def plan_usage(plan: DosePlan, zone: ZoneInfo, now: datetime, *, closed_form: bo
     if closed_form and len(plan.steps) == 1 and plan.steps[0].cadence == "daily" and plan.steps[0].count is None \
             and plan.steps[0].times:
         step = plan.steps[0]
-        return DailyUsage(DailySeries(step, zone), float(step.dose or 0.0) * scale[step.index], per_day, plan.end)
-    return PlannedUsage(doses, per_day, plan.end)
+        usage: Usage = DailyUsage(DailySeries(step, zone), float(step.dose or 0.0) * scale[step.index], per_day,
+                                  plan.end)
+    else:
+        usage = PlannedUsage(doses, per_day, plan.end)
+    usage.zone = zone
+    return usage

@@ -208,3 +208,17 @@ def test_frequency_range_runs_out_at_the_upper_bound():
     assert usage.per_day == 3.0
     # each of the 2 daily doses counts 1.5 tablets: 20 doses = 30 tablets; the 21st (11-12 08:00) uncovered
     assert usage.days_supply(30, ny(2026, 11, 2)) == 10 + 8 / 24
+
+
+def test_days_supply_counts_calendar_days_across_a_clock_change():
+    """Found by a clinical reviewer: 30 tablets at 1 a day handed over at 08:30 before the spring change lasted
+    29.98 elapsed days, rounded down to 29 (supply, refill and PDC a day short). DOMAIN.md: 30 at 1 a day = 30."""
+    from medjobs_tui.clinical.dosing import daily_plan
+
+    plan = daily_plan(["09:00"], start=datetime(2026, 1, 1, tzinfo=timezone.utc), dose=1.0, dose_unit="tablet")
+    for handed in (datetime(2026, 3, 7, 8, 30, tzinfo=NY), datetime(2026, 10, 31, 8, 30, tzinfo=NY)):  # both changes
+        for closed_form in (True, False):
+            usage = plan_usage(plan, NY, handed, closed_form=closed_form)
+            assert usage.days_supply(30, handed) == 30 + 0.5 / 24           # to the 09:00 dose 30 days on
+            a = assess_supply(now=handed, usage=usage, fills=[Fill(at=handed, quantity=30)])
+            assert a.fill_days_supply == 30 + 0.5 / 24 and a.days_remaining == 30
