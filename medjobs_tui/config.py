@@ -184,6 +184,7 @@ class RefillOptions(_Options):
 
     refill_lead_days: Annotated[int, Field(ge=0, le=90)] | None = None
     refill_elapsed_fraction: Annotated[float, Field(gt=0, le=1)] | None = None
+    refill_elapsed_fraction_controlled: Annotated[float, Field(gt=0, le=1)] | None = None
 
 
 class InteractionOptions(_Options):
@@ -296,6 +297,9 @@ class Thresholds(_Strict):
     critical_supply_days: Annotated[int, Field(ge=0, le=90)] = 3
     low_supply_days: Annotated[int, Field(ge=0, le=90)] = 7
     refill_elapsed_fraction: Annotated[float, Field(gt=0, le=1)] = 0.75
+    refill_elapsed_fraction_controlled: Annotated[float, Field(gt=0, le=1)] = 0.85
+    """The elapsed share of a fill's days supply at which a controlled substance's refill is due (DOMAIN.md
+    "Refill due": 85-90% for C-III..V; ``clinical.controlled``)."""
     reminder_catch_up_minutes: Annotated[int, Field(ge=0, le=24 * 60)] = 60
 
     @model_validator(mode="after")
@@ -316,6 +320,10 @@ class ClinicConfig(_Strict):
     administration_times: dict[str, list[str]]
     event_times: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_EVENT_TIMES))
     thresholds: Thresholds = Thresholds()
+    controlled_substances: dict[Annotated[str, Field(min_length=1, max_length=100)],
+                                Literal["II", "III", "IV", "V"]] = Field(default_factory=dict)
+    """Ingredients the clinic's state schedules beyond the packaged DEA table (``clinical.controlled``), with
+    their schedule: ``{ingredient: II | III | IV | V}``."""
 
     @field_validator("event_times")
     @classmethod

@@ -7,7 +7,9 @@ Rules and their sources (``clinical.supply``; ../shared/DOMAIN.md "Supply and re
   stated and computed days supply). Unknown supply -> counted as unknown, no notice.
 - Refill due when days remaining <= ``thresholds.refill_lead_days`` (default 7) or when
   ``thresholds.refill_elapsed_fraction`` (default 0.75) of the last fill's days supply has elapsed
-  (common payer rule for non-controlled drugs).
+  (common payer rule for non-controlled drugs); ``thresholds.refill_elapsed_fraction_controlled`` (default
+  0.85) for an order with a controlled ingredient (``clinical.controlled``: DEA schedules II-V, 21 CFR
+  1308.12-15, and the clinic's ``controlled_substances``).
 - Refills left = numberOfRepeatsAllowed - refills used, the first fill not being a refill
   (``clinical.supply.refills_left``). Due with none left after the first fill -> 'renewal_needed' to the
   prescriber (``renewal_needed``); a supply lasting to the end of the course is never due; due otherwise -> 'refill_due' to the patient (not to a patient who opted out of reminders:
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from medjobs_tui.clinical.controlled import controlled_schedule
 from medjobs_tui.clinical.supply import refill_due, refills_left, renewal_needed
 from medjobs_tui.jobs.base import JobContext
 from medjobs_tui.jobs.supply_monitor import assess_order
@@ -32,20 +35,23 @@ def run(ctx: JobContext) -> dict[str, Any]:
 
     Summary: orders_checked, refill_due, renewal_needed (orders found due in each way this run),
     notices_queued (new), notices_already_sent, supply_unknown, not_due, refills_unknown,
-    deceased_skipped, not_scheduled_skipped, opted_out_skipped.
+    deceased_skipped, not_scheduled_skipped, opted_out_skipped, controlled (orders checked against the
+    controlled-substance share, ``thresholds.refill_elapsed_fraction_controlled``).
     """
     db, now = ctx.db, ctx.now
     th = ctx.settings.clinic.thresholds
     lead_days = int(ctx.option("refill_lead_days", th.refill_lead_days))
     fraction = float(ctx.option("refill_elapsed_fraction", th.refill_elapsed_fraction))
+    controlled_fraction = float(ctx.option("refill_elapsed_fraction_controlled", th.refill_elapsed_fraction_controlled))
+    extra_schedules = ctx.settings.clinic.controlled_substances
     counts = store.latest_supply_counts(db)
     fills = store.fill_summaries(db)
     usages: dict[Any, Any] = {}
     summary = dict(orders_checked=0, refill_due=0, renewal_needed=0, notices_queued=0, notices_already_sent=0,
                    supply_unknown=0, not_due=0, refills_unknown=0, deceased_skipped=0, not_scheduled_skipped=0,
-                   opted_out_skipped=0)
+                   opted_out_skipped=0, controlled=0)
     notices: list[tuple[str, dict[str, Any], int, int | None, int]] = []
-    orders = store.active_orders(db, store.ORDER_PLAN_COLUMNS)
+    orders = store.active_orders(db, (*store.ORDER_PLAN_COLUMNS, "ingredients"))
     for index, order in enumerate(orders, start=1):
         ctx.progress(index, len(orders))          # orders looked at, for the dashboard's bar
         if order["deceased"] or order["schedule_status"] == "deceased":
@@ -59,8 +65,11 @@ def run(ctx: JobContext) -> dict[str, Any]:
         if a.days_remaining is None:
             summary["supply_unknown"] += 1
             continue
+        controlled = controlled_schedule(order["ingredients"], extra_schedules) is not None
+        summary["controlled"] += int(controlled)
         if not refill_due(a.days_remaining, lead_days, days_since_fill=a.days_since_fill,
-                          fill_days_supply=a.fill_days_supply, elapsed_fraction=fraction,
+                          fill_days_supply=a.fill_days_supply,
+                          elapsed_fraction=controlled_fraction if controlled else fraction,
                           covers_course=a.covers_course):
             summary["not_due"] += 1
             continue
