@@ -44,6 +44,49 @@ def daily_usage(dose_quantity: float | None, doses_per_day: float | None) -> flo
     return float(dose_quantity) * float(doses_per_day)
 
 
+_MEASURES = {   # unit word (lower case) -> (kind, canonical unit) of the units MedJobs recognises
+    **{w: ("mass", "mg") for w in ("mg", "milligram", "milligrams")},
+    **{w: ("mass", "g") for w in ("g", "gram", "grams")},
+    **{w: ("mass", "kg") for w in ("kg", "kilogram", "kilograms")},
+    **{w: ("mass", "mcg") for w in ("mcg", "ug", "µg", "microgram", "micrograms")},
+    **{w: ("mass", "ng") for w in ("ng", "nanogram", "nanograms")},
+    **{w: ("volume", "ml") for w in ("ml", "milliliter", "milliliters", "millilitre", "millilitres")},
+    **{w: ("volume", "l") for w in ("l", "liter", "liters", "litre", "litres")},
+    **{w: ("potency", "u") for w in ("u", "[iu]", "iu", "unit", "units", "[u]", "international unit",
+                                     "international units")},
+    **{w: ("count", "each") for w in (
+        "tab", "tabs", "tablet", "tablets", "{tbl}", "{tablet}", "cap", "caps", "capsule", "capsules", "{cap}",
+        "{capsule}", "each", "{each}", "ea", "patch", "patches", "{patch}", "puff", "puffs", "{puff}", "actuat",
+        "{actuat}", "actuation", "actuations", "suppository", "suppositories", "{supp}", "lozenge", "lozenges",
+        "pouch", "vial", "vials", "{vial}", "ampule", "ampoule", "pen", "pens")},
+}
+
+
+def unit_name(unit: str | None) -> str | None:
+    """A recognised unit's canonical name (``mg``, ``ml``, ``u``, ``each`` for tablets, capsules and the like), or
+    None: a unit as written in the input is never repeated (it could be any text)."""
+    found = _MEASURES.get(unit.strip().lower()) if unit else None
+    return found[1] if found else None
+
+
+def unit_kind(unit: str | None) -> str | None:
+    """What a dose or supply unit measures: ``mass``, ``volume``, ``count`` (tablets, capsules, puffs, ...),
+    ``potency`` (units, IU) or None when unknown (no unit, or one not known here)."""
+    found = _MEASURES.get(unit.strip().lower()) if unit else None
+    return found[0] if found else None
+
+
+def countable_in(dose_unit: str | None, supply_unit: str | None) -> bool:
+    """Whether a supply quantity in ``supply_unit`` can be counted in doses of ``dose_unit`` as it stands: False
+    only when both are known and differ, by what they measure (60 tablets against a dose of 10 mg: the tablet's
+    strength is not known here, so 60 / (10 x 2) would be 3 days, not 30) or by scale (grams against a dose in
+    mg; tablets, capsules and the like all count one each). DOMAIN.md "Supply and refills": daily usage = dose
+    quantity x doses per day, which needs the dose and the supply in one unit."""
+    a = _MEASURES.get(dose_unit.strip().lower()) if dose_unit else None
+    b = _MEASURES.get(supply_unit.strip().lower()) if supply_unit else None
+    return a is None or b is None or a == b
+
+
 def days_supply(quantity: float | None, usage_per_day: float | None) -> float | None:
     """Days a quantity lasts (days, float) = quantity (units) / daily usage (units/day); None if unknown.
 

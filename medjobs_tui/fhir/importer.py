@@ -293,7 +293,7 @@ class _Importer:
         self.skipped_ids: dict[str, set[str]] = {t: set() for t in IMPORTED_TYPES}
         self.medications: dict[str, dict[str, Any]] = {}
         self.patients: dict[str, tuple[int, bool]] = {}      # FHIR id -> (row id, deceased)
-        self.requests: dict[str, tuple[int, int]] = {}       # FHIR id -> (row id, patient row id)
+        self.requests: dict[str, tuple[int, int, str | None]] = {}   # FHIR id -> (row id, patient row id, dose unit)
         self.deceased_ids: list[int] = []
         self.unreadable: set[int] = set()
         self.held: dict[int, list[Found]] = {}               # .json file index -> its orders and dispenses
@@ -623,7 +623,7 @@ class _Importer:
             if row["fhir_id"] in rc.rejected:
                 self._uncount(row)
             else:
-                self.requests[row["fhir_id"]] = (request_ids[row["fhir_id"]], row["patient_id"])
+                self.requests[row["fhir_id"]] = (request_ids[row["fhir_id"]], row["patient_id"], row.get("dose_unit"))
         report.orders_new += rc.inserted
         report.orders_changed += rc.updated
 
@@ -666,10 +666,10 @@ class _Importer:
                     remove.append(found.id)
                     raise _Skip("status", "not 'completed': not supply the patient has; not imported")
                 if request_fhir_id in self.requests:
-                    request_id, patient_id = self.requests[request_fhir_id]
+                    request_id, patient_id, dose_unit = self.requests[request_fhir_id]
                 elif request_fhir_id in stored_requests:
                     stored = stored_requests[request_fhir_id]
-                    request_id, patient_id = stored.id, stored.patient_id
+                    request_id, patient_id, dose_unit = stored.id, stored.patient_id, stored.dose_unit
                 elif request_fhir_id in self.skipped_ids["MedicationRequest"]:
                     raise _Skip("authorizingPrescription[0].reference", "its MedicationRequest was skipped")
                 else:
@@ -685,7 +685,7 @@ class _Importer:
             except _Skip as exc:
                 self.skip(found, exc.path, exc.problem)
                 continue
-            mapped = self.mapped_row(found, lambda: map_dispense(res, request_id, patient_id, self.zone))
+            mapped = self.mapped_row(found, lambda: map_dispense(res, request_id, patient_id, self.zone, dose_unit))
             if mapped is None:
                 continue
             for path, problem in mapped.warnings:

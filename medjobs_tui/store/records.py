@@ -163,10 +163,11 @@ class StoredPatient:
 
 @dataclass(frozen=True)
 class StoredRequest:
-    """A medication request already in the store: its row id and its patient's row id."""
+    """A medication request already in the store: its row id, its patient's row id and its dose unit."""
 
     id: int
     patient_id: int
+    dose_unit: str | None = None
 
 
 def _require_transaction(db: sqlite_utils.Database) -> None:
@@ -202,8 +203,8 @@ def find_patients(db: sqlite_utils.Database, fhir_ids: Iterable[str]) -> dict[st
 
 def find_requests(db: sqlite_utils.Database, fhir_ids: Iterable[str]) -> dict[str, StoredRequest]:
     """Medication requests of the store with one of ``fhir_ids``: FHIR id -> StoredRequest."""
-    rows = _select_by_fhir_id(db, "medication_requests", ("patient_id",), fhir_ids)
-    return {fid: StoredRequest(r["id"], r["patient_id"]) for fid, r in rows.items()}
+    rows = _select_by_fhir_id(db, "medication_requests", ("patient_id", "dose_unit"), fhir_ids)
+    return {fid: StoredRequest(r["id"], r["patient_id"], r["dose_unit"]) for fid, r in rows.items()}
 
 
 def _same(a: Any, b: Any) -> bool:
