@@ -320,10 +320,12 @@ class ClinicConfig(_Strict):
     administration_times: dict[str, list[str]]
     event_times: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_EVENT_TIMES))
     thresholds: Thresholds = Thresholds()
-    controlled_substances: dict[Annotated[str, Field(min_length=1, max_length=100)],
+    controlled_substances: dict[Annotated[str, Field(min_length=1, max_length=100,
+                                                     pattern=r"^[A-Za-z][A-Za-z ,.'()/+-]*$")],
                                 Literal["II", "III", "IV", "V"]] = Field(default_factory=dict)
     """Ingredients the clinic's state schedules beyond the packaged DEA table (``clinical.controlled``), with
-    their schedule: ``{ingredient: II | III | IV | V}``."""
+    their schedule: ``{ingredient: II | III | IV | V}``. Ingredient names as RxNorm gives them (letters, no
+    strength or form: "gabapentin", not "Neurontin 300 mg")."""
 
     @field_validator("event_times")
     @classmethod

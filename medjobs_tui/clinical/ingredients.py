@@ -35,7 +35,8 @@ SALT_WORDS = frozenset({
     "sulfosalicylate", "teoclate", "embonate",
 })
 # Where the "salt" word is the substance itself: keep the whole name.
-_KEEP_WHOLE = frozenset({"ferrous", "magnesium", "calcium", "potassium", "sodium", "zinc", "lithium"})
+_KEEP_WHOLE = frozenset({"ferrous", "magnesium", "calcium", "potassium", "sodium", "zinc", "lithium",
+                         "ammonium", "aluminum", "aluminium", "benzyl", "ethyl"})
 
 _PACKAGING = re.compile(r"^(?:\d+\s*HR\s+|NDA\d+\s+|[\d.]+\s*(?:ML|MG|ACTUAT)\s+|Abuse-Deterrent\s+)+",
                         re.IGNORECASE)

@@ -54,12 +54,28 @@ _MEASURES = {   # unit word (lower case) -> (kind, canonical unit) of the units 
     **{w: ("volume", "l") for w in ("l", "liter", "liters", "litre", "litres")},
     **{w: ("potency", "u") for w in ("u", "[iu]", "iu", "unit", "units", "[u]", "international unit",
                                      "international units")},
+    **{w: ("amount", "meq") for w in ("meq", "meq.", "milliequivalent", "milliequivalents")},
+    **{w: ("amount", "mmol") for w in ("mmol", "millimole", "millimoles")},
     **{w: ("count", "each") for w in (
-        "tab", "tabs", "tablet", "tablets", "{tbl}", "{tablet}", "cap", "caps", "capsule", "capsules", "{cap}",
-        "{capsule}", "each", "{each}", "ea", "patch", "patches", "{patch}", "puff", "puffs", "{puff}", "actuat",
-        "{actuat}", "actuation", "actuations", "suppository", "suppositories", "{supp}", "lozenge", "lozenges",
-        "pouch", "vial", "vials", "{vial}", "ampule", "ampoule", "pen", "pens")},
+        "tab", "tabs", "tablet", "tablets", "tablet(s)", "{tbl}", "{tablet}", "cap", "caps", "capsule", "capsules",
+        "capsule(s)", "{cap}", "{capsule}", "each", "{each}", "ea", "patch", "patches", "{patch}", "puff", "puffs",
+        "{puff}", "actuat", "{actuat}", "actuation", "actuations", "spray", "sprays", "{spray}", "drop", "drops",
+        "{drop}", "[drp]", "film", "films", "{film}", "suppository", "suppositories", "{supp}", "lozenge",
+        "lozenges", "pouch", "troche", "troches", "wafer")},
+    **{w: ("container", "package") for w in (   # holds an unknown number of doses: never counted in doses
+        "vial", "vials", "{vial}", "ampule", "ampoule", "pen", "pens", "{pen}", "bottle", "bottles", "{bottle}",
+        "inhaler", "inhalers", "{inhaler}", "canister", "package", "{package}", "pack", "box", "kit", "tube",
+        "tubes", "{tube}", "jar", "carton", "syringe", "syringes", "cartridge", "cartridges")},
 }
+
+
+def supply_unit(quantity: object) -> str | None:
+    """The unit of a FHIR Quantity as MedJobs reads it: its UCUM ``code`` or its ``unit`` text, whichever is a
+    unit recognised here (the code first), else whichever is given (text); None without either."""
+    if not isinstance(quantity, dict):
+        return None
+    given = [u for u in (quantity.get("code"), quantity.get("unit")) if isinstance(u, str) and u.strip()]
+    return next((u for u in given if u.strip().lower() in _MEASURES), given[0] if given else None)
 
 
 def unit_name(unit: str | None) -> str | None:
@@ -149,7 +165,7 @@ def effective_days_supply(stated_days: float | None, computed_days: float | None
 
 def refill_due(remaining_days: int | None, lead_days: int, *, days_since_fill: float | None = None,
                fill_days_supply: float | None = None, elapsed_fraction: float = 0.75,
-               covers_course: bool = False) -> bool:
+               covers_course: bool = False, controlled: bool = False) -> bool:
     """Whether a refill is due (bool).
 
     Due when days remaining <= ``lead_days`` (config ``refill_lead_days``, default 7), or when at least
@@ -157,14 +173,19 @@ def refill_due(remaining_days: int | None, lead_days: int, *, days_since_fill: f
     days supply has elapsed (``days_since_fill`` >= fraction x ``fill_days_supply``, both in days).
     Unknown days remaining and no fill -> False (no notice on unknown supply); a supply that lasts to the end
     of the course (``covers_course``) -> False. Source: DOMAIN.md "Refill due" (common payer rule).
+
+    For a ``controlled`` order the lead time does not make a refill due before ``elapsed_fraction`` of the fill
+    has elapsed (when the fill is known): a 30-day fill with 7 days left is 77% elapsed, and a pharmacy refuses a
+    controlled substance's refill that early (the share is the payers' and pharmacies' rule; DOMAIN.md gives the
+    two conditions joined by "or" without settling their overlap, MedJobs lets the share decide).
     """
     if covers_course:
         return False
-    if remaining_days is not None and remaining_days <= lead_days:
+    share_known = days_since_fill is not None and fill_days_supply is not None and fill_days_supply > 0
+    share_met = share_known and days_since_fill >= elapsed_fraction * fill_days_supply  # type: ignore[operator]
+    if remaining_days is not None and remaining_days <= lead_days and (not controlled or not share_known or share_met):
         return True
-    if days_since_fill is not None and fill_days_supply is not None and fill_days_supply > 0:
-        return days_since_fill >= elapsed_fraction * fill_days_supply
-    return False
+    return bool(share_met)
 
 
 def refills_left(repeats_allowed: int | None, fills_used: int) -> int | None:

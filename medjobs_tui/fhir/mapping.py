@@ -21,7 +21,7 @@ import orjson
 
 from medjobs_tui.clinical.dosing import PERIOD_UNIT_DAYS, local_to_utc
 from medjobs_tui.clinical.ingredients import ingredients_from_rxnorm_text
-from medjobs_tui.clinical.supply import countable_in, unit_name
+from medjobs_tui.clinical.supply import countable_in, supply_unit, unit_name
 from medjobs_tui.clinical.timing import DosageError, DosageReading, place_dosages, read_dosages
 from medjobs_tui.clock import iso
 from medjobs_tui.config import Settings
@@ -408,8 +408,8 @@ def map_request(res: dict[str, Any], medication: MedicationInfo, patient_id: int
         raise FieldError("dispenseRequest", "not an object")
     qty = dr.get("quantity")
     dispense_quantity = _number(qty.get("value"), "dispenseRequest.quantity.value") if isinstance(qty, dict) else None
-    if dispense_quantity is not None and not countable_in(d.get("dose_unit"), _unit_of(qty)):
-        out.warnings.append(("dispenseRequest.quantity", uncountable(d.get("dose_unit"), _unit_of(qty))))
+    if dispense_quantity is not None and not countable_in(d.get("dose_unit"), supply_unit(qty)):
+        out.warnings.append(("dispenseRequest.quantity", uncountable(d.get("dose_unit"), supply_unit(qty))))
         dispense_quantity = None
     supply_days, problem = duration_days(dr.get("expectedSupplyDuration"), "dispenseRequest.expectedSupplyDuration")
     if problem:
@@ -445,14 +445,6 @@ DISPENSE_IMPORTED_STATUSES = frozenset({"completed"})
 cancelled, entered-in-error, declined, ...) are not supply; an earlier import of them is removed."""
 
 
-def _unit_of(quantity: Any) -> str | None:
-    """A FHIR Quantity's unit: its ``unit``, else its ``code``; None if neither is text."""
-    if not isinstance(quantity, dict):
-        return None
-    u = quantity.get("unit") or quantity.get("code")
-    return u if isinstance(u, str) else None
-
-
 def uncountable(dose_unit: str | None, supply_unit: str | None) -> str:
     """The import warning of a supply quantity that cannot be counted in doses (``clinical.supply.countable_in``)."""
     return (f"in {unit_name(supply_unit)} while the dose is in {unit_name(dose_unit)}: not counted in doses; supply "
@@ -471,8 +463,8 @@ def map_dispense(res: dict[str, Any], request_id: int, patient_id: int, zone: Zo
     out = Mapped({})
     qty = res.get("quantity")
     quantity = _number(qty.get("value"), "quantity.value") if isinstance(qty, dict) else None
-    if quantity is not None and not countable_in(dose_unit, _unit_of(qty)):
-        out.warnings.append(("quantity", uncountable(dose_unit, _unit_of(qty))))
+    if quantity is not None and not countable_in(dose_unit, supply_unit(qty)):
+        out.warnings.append(("quantity", uncountable(dose_unit, supply_unit(qty))))
         quantity = None
     days, problem = duration_days(res.get("daysSupply"), "daysSupply")
     if problem:

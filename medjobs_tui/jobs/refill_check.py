@@ -9,7 +9,9 @@ Rules and their sources (``clinical.supply``; ../shared/DOMAIN.md "Supply and re
   ``thresholds.refill_elapsed_fraction`` (default 0.75) of the last fill's days supply has elapsed
   (common payer rule for non-controlled drugs); ``thresholds.refill_elapsed_fraction_controlled`` (default
   0.85) for an order with a controlled ingredient (``clinical.controlled``: DEA schedules II-V, 21 CFR
-  1308.12-15, and the clinic's ``controlled_substances``).
+  1308.12-15, and the clinic's ``controlled_substances``), whose lead time cannot make it due before that share
+  (``clinical.supply.refill_due``). A schedule II order is never refilled (21 CFR 1306.12(a)): once filled and
+  due, it needs a renewal from the prescriber, whatever its numberOfRepeatsAllowed says.
 - Refills left = numberOfRepeatsAllowed - refills used, the first fill not being a refill
   (``clinical.supply.refills_left``). Due with none left after the first fill -> 'renewal_needed' to the
   prescriber (``renewal_needed``); a supply lasting to the end of the course is never due; due otherwise -> 'refill_due' to the patient (not to a patient who opted out of reminders:
@@ -65,15 +67,17 @@ def run(ctx: JobContext) -> dict[str, Any]:
         if a.days_remaining is None:
             summary["supply_unknown"] += 1
             continue
-        controlled = controlled_schedule(order["ingredients"], extra_schedules) is not None
-        summary["controlled"] += int(controlled)
+        schedule = controlled_schedule(order["ingredients"], extra_schedules)
+        summary["controlled"] += int(schedule is not None)
         if not refill_due(a.days_remaining, lead_days, days_since_fill=a.days_since_fill,
                           fill_days_supply=a.fill_days_supply,
-                          elapsed_fraction=controlled_fraction if controlled else fraction,
-                          covers_course=a.covers_course):
+                          elapsed_fraction=controlled_fraction if schedule else fraction,
+                          covers_course=a.covers_course, controlled=schedule is not None):
             summary["not_due"] += 1
             continue
         left = refills_left(order["repeats_allowed"], a.fills_used)
+        if schedule == "II" and a.fills_used >= 1:
+            left = 0                        # a C-II prescription is never refilled (21 CFR 1306.12(a)): a new one
         if renewal_needed(left, a.fills_used):
             summary["renewal_needed"] += 1
             notices.append(("renewal_needed", order, a.days_remaining, left, a.fills_used))

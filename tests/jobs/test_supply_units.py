@@ -66,8 +66,18 @@ def test_tablets_against_a_dose_in_tablets_are_counted(tmp_path):
 
 @pytest.mark.parametrize("dose, supply, countable", [
     ("mg", "TAB", False), ("mg", "mL", False), ("U", "mL", False), ("tablet", "{tbl}", True), ("mg", "g", False),
-    ("mg", "milligrams", True), ("mL", "mL", True), (None, "TAB", True), ("mg", "tube", True),   # unknown: no claim
+    ("mg", "milligrams", True), ("mL", "mL", True), (None, "TAB", True), ("mg", "widget", True),  # unknown: no claim
+    ("mg", "tube", False), ("puff", "inhaler", False), ("mEq", "tablet", False), ("{puff}", "actuat", True),
 ])
 def test_which_units_can_be_counted_in_which(dose, supply, countable):
     assert countable_in(dose, supply) is countable
-    assert unit_kind("MG") == "mass" and unit_kind("tube") is None
+    assert unit_kind("MG") == "mass" and unit_kind("tube") == "container" and unit_kind("widget") is None
+
+
+def test_a_quantity_is_read_by_its_ucum_code_when_its_text_is_not_a_unit_known_here():
+    """Found by a reviewer: {unit: "tablet(s) of 5", code: "TAB"} was read by its text, unknown, so divided by mg."""
+    from medjobs_tui.clinical.supply import supply_unit
+
+    assert supply_unit({"value": 60, "unit": "tablets of the blue kind", "code": "TAB"}) == "TAB"
+    assert supply_unit({"value": 60, "unit": "mL", "code": "mL"}) == "mL"
+    assert supply_unit({"value": 60, "unit": "scoops"}) == "scoops" and supply_unit({"value": 1}) is None
