@@ -18,7 +18,8 @@
    retried after ``delay * 2**(n-1)`` seconds (capped at ``max_delay``) until ``max_attempts`` sends, then it
    ends ``failed`` with a masked reason: the channel's name, its URL scheme and a category such as
    ``connection failed`` (never the URL, which may hold a secret, never apprise's own text, which may quote an
-   address, never patient data).
+   address, never patient data). A notification whose order was stopped, became one not to give (doNotPerform,
+   a non-order intent) or whose patient died since it was queued is not sent: ``expired``, with that reason.
 
 At most once, and what the idempotency key does
 -----------------------------------------------
@@ -332,6 +333,11 @@ def _send_claimed(db: sqlite_utils.Database, settings: Settings, clock: Clock, r
         return
     if due < now - timedelta(seconds=conf.stale_after):
         reason = _masked(name, channel, f"expired: not sent within {conf.stale_after:g} s of its due time")
+        record(status="expired", now=iso(now), error=reason)
+        report.expired += 1
+        return
+    if row.get("order_withdrawn"):
+        reason = _masked(name, channel, "expired: its order was stopped or is not to be given since it was queued")
         record(status="expired", now=iso(now), error=reason)
         report.expired += 1
         return

@@ -106,8 +106,13 @@ def _delivery(db: sqlite_utils.Database, delivery_id: int) -> dict[str, Any] | N
     found = _rows(db.execute(
         "SELECT d.id, d.notification_id, d.channel, d.status, d.attempts, d.next_attempt_at, d.claimed_by,"
         " d.claimed_at, d.sent_at, d.error, n.kind, n.audience, n.message, n.idempotency_key, n.due_at,"
-        " n.created_at, p.pseudonym AS patient FROM notification_deliveries d"
+        " n.created_at, p.pseudonym AS patient,"
+        # its order no longer to be acted on: stopped (status), not to give (doNotPerform, a non-order intent) or
+        # its patient deceased, since the notification was queued
+        " (mr.id IS NOT NULL AND (mr.status != 'active' OR mr.schedule_status IN ('inactive', 'deceased')))"
+        " AS order_withdrawn FROM notification_deliveries d"
         " JOIN notifications n ON n.id = d.notification_id LEFT JOIN patients p ON p.id = n.patient_id"
+        " LEFT JOIN medication_requests mr ON mr.id = n.medication_request_id"
         " WHERE d.id = ?", [delivery_id]))
     return found[0] if found else None
 

@@ -334,3 +334,37 @@ def test_migration_51_marks_notifications_delivered_to_the_inbox_only_before_it(
         db.execute("DELETE FROM schema_version WHERE version = 51")
     migrate(db)
     assert [status_of(db, keys[k]) for k in ("inbox", "relay", "staff")] == ["inbox_only", "sent", "sent"]
+
+
+@pytest.mark.parametrize("change", ["UPDATE medication_requests SET status = 'stopped'",
+                                    "UPDATE medication_requests SET schedule_status = 'inactive'"])
+def test_a_reminder_whose_order_was_stopped_or_withdrawn_since_it_was_queued_is_not_sent(
+        db, notify_settings, clock, tmp_path, change):
+    """Found by a reviewer: a reminder queued (say held for quiet hours) was still sent after a re-import stopped
+    its order or made it an order NOT to give (doNotPerform)."""
+    import json
+
+    from medjobs_tui.fhir import import_paths
+    from medjobs_tui.store import transaction
+
+    f = tmp_path / "in.ndjson"
+    f.write_text("\n".join(json.dumps(r) for r in (
+        {"resourceType": "Patient", "id": "p"},
+        {"resourceType": "MedicationRequest", "id": "m", "status": "active", "intent": "order",
+         "subject": {"reference": "Patient/p"}, "medicationCodeableConcept": {"text": "Lisinopril 10 MG Oral Tablet"},
+         "dosageInstruction": [{"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}}}]})) + "\n")
+    import_paths(db, notify_settings, [f], clock.now())
+    pid, mr = db.execute("SELECT patient_id, id FROM medication_requests").fetchone()
+    with transaction(db):
+        outbox.queue(db, kind="dose_reminder", key="dose_reminder:x", now=clock.now(), due_at=clock.now(),
+                     patient_id=pid, medication_request_id=mr, params={"order": mr, "local_time": "09:00", "dose": "1"})
+        outbox.queue(db, kind="dose_reminder", key="dose_reminder:y", now=clock.now(), due_at=clock.now(),
+                     patient_id=pid, medication_request_id=mr, params={"order": mr, "local_time": "10:00", "dose": "1"})
+    send = FakeChannels()
+    deliver_due(db, notify_settings, clock, send=send, limit=1)            # the first goes out
+    with transaction(db):
+        db.execute(change)                                                   # then the order changes
+    report = deliver_due(db, notify_settings, clock, send=send)
+    assert len(send.sent) == 1 and report.expired == 1
+    row = deliveries(db)[("dose_reminder:y", "patient_relay")]
+    assert row["status"] == "expired" and "order was stopped or is not to be given" in row["error"]
