@@ -4,8 +4,8 @@ from medjobs_tui.console.accounts import CUSTODIAN, RUNNER, SignIn, SignInFailed
 from medjobs_tui.console.errors import ConsoleError, PermissionDenied
 from medjobs_tui.console.models import (
     NOTIFICATION_STATES, REVIEW_ROLES, ROLES, RUN_STATES, SERVICE_ROLES, Actor, AlertRow, AttemptRow, AuditRow,
-    BulkResult, ChannelStatus, DayStats, DeliveryRow, DoseRow, EvidenceRow, HistoryEntry, JobMetrics, JobPage, JobRow, LogLine, NotificationRow, Overview,
-    QueueLoad, RunFilter, RunnerInfo, RunRow, RunStory, Snapshot, UserRow,
+    BulkResult, ChannelStatus, DayStats, DeliveryRow, DoseRow, EvidenceRow, HistoryEntry, JobMetrics, JobPage, JobRow,
+    LogLine, NotificationRow, Overview, QueueLoad, RunFilter, RunnerInfo, RunRow, RunStory, Snapshot, UserRow,
 )
 from medjobs_tui.console.operations import PERMISSIONS, Console
 from medjobs_tui.console.views import EXPORT_FORMATS, render_table

@@ -295,8 +295,6 @@ def evidence_blocks(f: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return blocks
 
 
-
-
 def _alert_summary(alert: dict[str, Any]) -> str:
     """An open alert's summary as the report gives it: one about a patient's medication (``PATIENT_KINDS``: days of
     supply, an interaction between orders) is not told here, whoever writes the report (an auditor may)."""

@@ -42,7 +42,6 @@ VIEWS = ("overview", "queue", "jobs", "metrics", "evidence", "notifications", "d
 """The views a snapshot can hold (the dashboard's tabs)."""
 
 
-
 def retry_words(policy) -> str:
     """A retry policy in words, as ``engine.retry.backoff_seconds`` applies it: fixed waits ``delay`` between
     attempts (``max_delay`` does not apply), exponential doubles it from ``delay`` up to ``max_delay``; with
@@ -53,6 +52,7 @@ def retry_words(policy) -> str:
     else:
         text = f"{policy.max_attempts} attempts, {policy.delay:g} s apart"
     return text + (" (full jitter: a random wait up to that)" if policy.jitter else "")
+
 
 class ConsoleViews:
     """Views and bulk actions of the Console (mixed into it; ``self`` is the Console)."""

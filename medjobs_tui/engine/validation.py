@@ -35,7 +35,7 @@ from medjobs_tui.engine import ticks
 from medjobs_tui.engine.evidence import file_sha256
 from medjobs_tui.notify.alerts import queue_alert
 from medjobs_tui.store import validation as store_validation
-from medjobs_tui.store.ticks import SCHEDULED_TRIGGERS, tick_key
+from medjobs_tui.store.ticks import PAUSED_REASON, SCHEDULED_TRIGGERS, tick_key
 
 WINDOW_S = 24 * 3600
 """The review window of the critical-path check, in seconds: ticks of the last day are checked."""
@@ -174,7 +174,7 @@ def _tick_reasons(db: Any, job_name: str, job: JobConfig, settings: Settings, no
                 ok += 1
             else:
                 late += 1
-        elif run["status"] == "skipped" and run["error"] == "job paused":
+        elif run["status"] == "skipped" and run["error"] == PAUSED_REASON:
             paused += 1
         elif run["status"] in ("skipped", "coalesced"):
             missed += 1

@@ -19,6 +19,9 @@ from medjobs_tui.store.runs import _history, _row
 SCHEDULED_TRIGGERS = ("schedule", "catch_up")
 """Run triggers that come from the schedule (a manual trigger is never coalesced)."""
 
+PAUSED_REASON = "job paused"
+"""The ``error`` of a tick recorded ``skipped`` because its job was paused."""
+
 
 def tick_key(job_name: str, fire_time: datetime) -> str:
     """The dedupe key of ``job_name``'s tick at ``fire_time``: the job plus the fire time in UTC."""
@@ -59,7 +62,7 @@ def record_tick(
         if seen is not None and at < seen:
             return None, None
         if status == "queued" and job and job["paused"]:
-            status, reason = "skipped", "job paused"
+            status, reason = "skipped", PAUSED_REASON
         if status == "queued":
             waiting = db.execute(
                 "SELECT id FROM runs WHERE job_name = ? AND status = 'queued' AND trigger IN (?, ?)"

@@ -1194,7 +1194,7 @@ class MedJobsApp(SignoffActions, App[None]):
         self._held_keys.clear()           # keys typed before the lock never reach the password field
         self.clear_notifications()
         self.push_screen(LockScreen(actor.username, actor.role, self.operations.settings.security.idle_timeout,
-                                    runs_jobs=self.runner is not None and not self._runner_stopped))
+                                    runs_jobs=self.runs_jobs))
         self.run_worker(partial(self._audit_lock, actor, reason), thread=True, group="lock", name="lock",
                         exit_on_error=False)
 
@@ -1256,11 +1256,10 @@ class MedJobsApp(SignoffActions, App[None]):
             if self.actor is not None and not self._quit_audited:
                 self._quit_audited = True
                 try:
-                    self.operations.quit_console(self.actor, runner_stopped=self.runner is not None
-                                                 and not self._runner_stopped)
+                    self.operations.quit_console(self.actor, runner_stopped=self.runs_jobs)
                 except Exception as exc:  # noqa: BLE001 - the app quits all the same; the log says why
                     log.error("quit audit failed: %s", type(exc).__name__)
-            if self.runner is not None and not self._runner_stopped:
+            if self.runs_jobs:
                 self._runner_stopped = True
                 self.runner.stop()
 
@@ -1271,6 +1270,11 @@ class MedJobsApp(SignoffActions, App[None]):
             self._timer.stop()
         await asyncio.to_thread(self._stop_runner_blocking)
 
+    @property
+    def runs_jobs(self) -> bool:
+        """Whether this console's embedded runner runs the clinic's jobs now (started, not yet stopped)."""
+        return self.runner is not None and not self._runner_stopped
+
     async def action_quit(self) -> None:
         """Stop the runner, then quit (audited). Not while locked: the lock screen says to unlock first (quitting
         stops the clinic's jobs: only the signed-in user may, with their password). While this console's runner
@@ -1278,10 +1282,10 @@ class MedJobsApp(SignoffActions, App[None]):
         jobs quits at once."""
         if self.locked:
             if isinstance(self.screen, LockScreen):
-                self.screen.show_hint(UNLOCK_FIRST + (" (quitting stops this console's runner)." if self.runner
-                                                      is not None and not self._runner_stopped else "."))
+                self.screen.show_hint(UNLOCK_FIRST + (" (quitting stops this console's runner)." if self.runs_jobs
+                                                      else "."))
             return
-        if self.runner is not None and not self._runner_stopped and not self._stopping:
+        if self.runs_jobs and not self._stopping:
             if isinstance(self.screen, QuitScreen):
                 return
 
