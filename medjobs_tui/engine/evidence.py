@@ -164,7 +164,7 @@ def _emit_sequence(items: list[Any], indent: int, lines: list[str]) -> None:
             lines.append(f"{pad}- {_scalar(item)}")
 
 
-_FOLDERS: set[Path] = set()
+_FOLDERS: set[str] = set()
 """Evidence folders known to exist (created by this process), so a record costs no mkdir."""
 
 
@@ -172,27 +172,33 @@ def write_record(evidence_dir: Path, relpath: str, record: dict[str, Any]) -> st
     """Write ``record`` as YAML at ``evidence_dir/relpath`` atomically (a temporary name in the same folder,
     then a rename; not fsynced); return its SHA-256 hex digest."""
     tmp, sha = stage_record(evidence_dir, relpath, record)
-    os.replace(tmp, evidence_dir / relpath)
+    os.replace(tmp, record_path(evidence_dir, relpath))
     return sha
 
 
-def stage_record(evidence_dir: Path, relpath: str, record: dict[str, Any]) -> tuple[Path, str]:
+def record_path(evidence_dir: Path | str, relpath: str) -> str:
+    """``evidence_dir/relpath`` as a string (the per-run hot path joins strings: a ``Path`` costs a parse)."""
+    return f"{os.fspath(evidence_dir)}/{relpath}"
+
+
+def stage_record(evidence_dir: Path | str, relpath: str, record: dict[str, Any]) -> tuple[str, str]:
     """Write ``record`` as YAML under a temporary name of its own next to ``evidence_dir/relpath`` (not fsynced;
     the folder is made if missing) and return ``(temporary path, SHA-256 hex digest)``: renaming it onto
     ``relpath`` (``os.replace``) puts the record in place at once. Each call gets a fresh temporary name, so
     two writers of one run (a stale attempt and its successor) never write into each other's file.
     Raises OSError if the file cannot be written (nothing is left behind)."""
     data = dump_yaml(record).encode("utf-8")
-    target = evidence_dir / relpath
-    if target.parent not in _FOLDERS:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _FOLDERS.add(target.parent)
-    tmp = target.with_name(f"{target.name}.{secrets.token_hex(4)}.tmp")
+    target = record_path(evidence_dir, relpath)
+    folder = target.rpartition("/")[0]
+    if folder not in _FOLDERS:
+        os.makedirs(folder, exist_ok=True)
+        _FOLDERS.add(folder)
+    tmp = f"{target}.{secrets.token_hex(4)}.tmp"
     try:
         _write_new(tmp, data)
     except FileNotFoundError:            # its folder was removed meanwhile: make it again
-        _FOLDERS.discard(target.parent)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        _FOLDERS.discard(folder)
+        os.makedirs(folder, exist_ok=True)
         _write_new(tmp, data)
     return tmp, hashlib.sha256(data).hexdigest()
 
@@ -223,7 +229,7 @@ def remove_stale_staging(evidence_dir: Path, now_ts: float, older_than_s: float 
 _STAGED_NAME = re.compile(r".+\.yaml\.[0-9a-f]{8}\.tmp")
 
 
-def _write_new(path: Path, data: bytes) -> None:
+def _write_new(path: str, data: bytes) -> None:
     """Create ``path`` (it must not exist) holding ``data``; on any error nothing is left behind."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
     try:

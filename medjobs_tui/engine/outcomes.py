@@ -16,6 +16,7 @@ rename and the commit, the run is recovered as interrupted and its record rewrit
 from __future__ import annotations
 
 import logging
+import os
 from datetime import datetime
 from typing import Any, Callable
 
@@ -145,9 +146,10 @@ def _record_successes(db, settings: Settings, quick: list[tuple[dict[str, Any], 
     ids = [run["id"] for run, _ in done]
     rows, attempts = store_runs.runs_by_id(db, ids), store_runs.attempts_by_run(db, ids)
     links, unplaced = [], []
+    root = os.fspath(settings.evidence_dir)
     for run, out in done:
         row = rows[run["id"]]
-        if staging.place_as(settings, row, attempts[run["id"]], out.staged):
+        if staging.place_as(settings, row, attempts[run["id"]], out.staged, root):
             links.append((run["id"], out.staged.relpath, out.staged.sha256, row["finished_at"] or row["created_at"]))
         else:
             unplaced.append(run["id"])

@@ -16,7 +16,6 @@ import logging
 import os
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from medjobs_tui.clock import iso
@@ -38,7 +37,7 @@ class Staged:
 
     record: dict[str, Any]
     relpath: str
-    tmp: Path
+    tmp: str
     sha256: str
     placed: bool = False
 
@@ -104,14 +103,17 @@ def place(db, settings: Settings, run_id: int, staged: Staged) -> dict[str, Any]
     return run if place_as(settings, run, store_runs.run_attempts(db, run_id), staged) else None
 
 
-def place_as(settings: Settings, run: dict[str, Any], attempts: list[dict[str, Any]], staged: Staged) -> bool:
+def place_as(settings: Settings, run: dict[str, Any], attempts: list[dict[str, Any]], staged: Staged,
+             root: str | None = None) -> bool:
     """``place`` given the run row and its attempt rows as the transaction has them: True if ``staged`` is
-    exactly their record and was renamed into place."""
+    exactly their record and was renamed into place. ``root``: the evidence folder as a string, if the caller
+    places many (else read from ``settings``)."""
     expected = evidence.build_record(run, attempts, settings, audit_head=staged.record.get("audit_head"))
     if expected != staged.record or evidence.evidence_relpath(run) != staged.relpath:
         return False
     try:
-        os.replace(staged.tmp, settings.evidence_dir / staged.relpath)
+        os.replace(staged.tmp, evidence.record_path(root if root is not None else settings.evidence_dir,
+                                                       staged.relpath))
     except OSError:
         return False
     staged.placed = True
@@ -123,6 +125,6 @@ def discard(staged: Staged | None) -> None:
     if staged is None or staged.placed:
         return
     try:
-        staged.tmp.unlink()
+        os.unlink(staged.tmp)
     except OSError:
         pass

@@ -104,6 +104,10 @@ def insert_run(
 
     Returns None, inserting nothing, when ``dedupe_key`` is already taken: one schedule tick is
     queued once, however many schedulers fire it.
+
+    A run created ``queued`` without a ``note`` gets no history row of its own: its creation is its row's
+    ``created_at`` and ``created_by``, and ``run_history`` reads it from there (two pages fewer to encrypt per
+    trigger). Any other creation (skipped, or with a note) is a history row as every change is.
     """
     with transaction(db):
         cur = db.execute(
@@ -116,7 +120,8 @@ def insert_run(
         if cur.rowcount == 0:
             return None
         run_id = cur.lastrowid
-        _history(db, run_id, None, status, now, created_by, note)
+        if status != "queued" or note is not None:
+            _history(db, run_id, None, status, now, created_by, note)
         return run_id
 
 
@@ -535,8 +540,18 @@ def recent_runs(db: sqlite_utils.Database, limit: int = 200, include_skipped: bo
 
 
 def run_history(db: sqlite_utils.Database, run_id: int) -> list[dict[str, Any]]:
-    """Every state change of run ``run_id``, oldest first."""
-    return _rows(db.execute("SELECT * FROM run_history WHERE run_id = ? ORDER BY id", [run_id]))
+    """Every state change of run ``run_id``, oldest first: dicts of ``id``, ``run_id``, ``from_status`` (None for
+    the creation), ``to_status``, ``at`` (UTC ISO), ``actor``, ``note``. A creation as queued that has no row
+    of its own (``insert_run``) comes first, read from the run's ``created_at`` and ``created_by`` (``id`` None).
+    Empty for a run that does not exist (or was pruned)."""
+    rows = _rows(db.execute("SELECT * FROM run_history WHERE run_id = ? ORDER BY id", [run_id]))
+    if rows and rows[0]["from_status"] is None:
+        return rows
+    run = db.execute("SELECT created_at, created_by FROM runs WHERE id = ?", [run_id]).fetchone()
+    if run is None:
+        return rows
+    return [{"id": None, "run_id": run_id, "from_status": None, "to_status": "queued", "at": run[0],
+             "actor": run[1], "note": None}, *rows]
 
 
 def run_attempts(db: sqlite_utils.Database, run_id: int) -> list[dict[str, Any]]:

@@ -262,10 +262,10 @@ def test_a_staged_record_that_does_not_fit_the_recorded_outcome_is_written_again
     def wrong_guess(run, now, timeout_s):
         outcome = execute(run, now, timeout_s)
         staged = outcome.staged
-        assert staged is not None and staged.tmp.exists()          # the worker staged one
+        assert staged is not None and Path(staged.tmp).exists()          # the worker staged one
         staged.record["run"]["status"] = "dead"
-        staged.tmp.write_text(evidence.dump_yaml(staged.record))
-        staged.sha256 = evidence.file_sha256(staged.tmp)
+        Path(staged.tmp).write_text(evidence.dump_yaml(staged.record))
+        staged.sha256 = evidence.file_sha256(Path(staged.tmp))
         staged_files.append(staged.tmp)
         return outcome
 
