@@ -651,12 +651,15 @@ CREATE INDEX ix_runs_finished ON runs(finished_at);
     ),
     (
         102,
-        "performance: the finished-instant index holds finished runs only",
+        "performance: the finished-instant indexes of runs and attempts hold finished ones only",
         """
--- a queued run had an entry under NULL: one page more to write (and encrypt) per trigger. Every reader of the
--- index compares finished_at (which implies it is not NULL), so SQLite still uses it
+-- a queued run (an attempt just claimed) had an entry under NULL: one page more to write (and encrypt) per
+-- trigger (per claim). Every reader of these indexes compares finished_at (which implies it is not NULL), so
+-- SQLite still uses them
 DROP INDEX IF EXISTS ix_runs_finished;
 CREATE INDEX ix_runs_finished ON runs(finished_at) WHERE finished_at IS NOT NULL;
+DROP INDEX IF EXISTS ix_run_attempts_finished;
+CREATE INDEX ix_run_attempts_finished ON run_attempts(finished_at) WHERE finished_at IS NOT NULL;
 """,
     ),
 ]

@@ -48,14 +48,19 @@ def test_a_creation_with_a_note_or_another_status_keeps_its_own_row_and_is_not_s
     db.close()
 
 
-def test_the_finished_instant_index_holds_finished_runs_and_serves_the_days_runs(settings):
+def test_the_finished_instant_indexes_hold_finished_ones_and_serve_their_readers(settings):
     db = connect(settings.database_path, load_keys(settings).store)
-    sql = db.execute("SELECT sql FROM sqlite_master WHERE name = 'ix_runs_finished'").fetchone()[0]
-    assert "WHERE finished_at IS NOT NULL" in sql
-    plan = " ".join(str(r) for r in db.execute(
-        "EXPLAIN QUERY PLAN SELECT job_name, status, duration_s FROM runs WHERE finished_at >= ? AND finished_at < ?"
-        " ORDER BY id", ["a", "b"]).fetchall())
-    assert "ix_runs_finished" in plan
+    for index in ("ix_runs_finished", "ix_run_attempts_finished"):
+        sql = db.execute("SELECT sql FROM sqlite_master WHERE name = ?", [index]).fetchone()[0]
+        assert "WHERE finished_at IS NOT NULL" in sql
+    for index, query in (
+            ("ix_runs_finished", "SELECT job_name, status, duration_s FROM runs WHERE finished_at >= ? AND finished_at < ?"
+                                 " ORDER BY id"),
+            ("ix_run_attempts_finished", "SELECT substr(finished_at, 1, 16) AS minute, outcome, count(*) FROM"
+                                         " run_attempts WHERE finished_at >= ? AND finished_at < ? AND outcome IS NOT"
+                                         " NULL GROUP BY minute, outcome")):
+        plan = " ".join(str(r) for r in db.execute("EXPLAIN QUERY PLAN " + query, ["a", "b"]).fetchall())
+        assert index in plan
     done, waiting = _insert(db), _insert(db)
     with transaction(db):
         db.execute("UPDATE runs SET status = 'succeeded', finished_at = ? WHERE id = ?", [iso(FIXED_NOW), done])
