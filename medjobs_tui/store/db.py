@@ -76,6 +76,7 @@ def open_keyed(path: str | Path, key: bytes, *, timeout_s: float | None = None, 
         conn.execute(pragma)
         conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
         _BUSY_MS[id(conn)] = int(timeout_s * 1000)
+        _WRITER_OF[id(conn)] = _writer_mutex(path)
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except _driver.DatabaseError:
         conn.close()
@@ -182,14 +183,16 @@ def transaction(db: sqlite_utils.Database, immediate: bool = True) -> Iterator[s
     Inside an open transaction it joins it (the outer block commits or rolls back), so one store call can
     compose others into a single transaction. On a fenced connection (``set_fence``) the claim is checked
     right after ``BEGIN IMMEDIATE``, while this transaction holds the write lock until it commits: a stale
-    claim rolls back and raises ClaimLost, so nothing of it lands.
+    claim rolls back and raises ClaimLost, so nothing of it lands. Writers of one store in one process take
+    turns on a mutex before they ask SQLite for its lock (``_writer_mutex``).
     """
     conn = db.conn
     if conn.in_transaction:
         yield db
         return
+    mutex = None
     if immediate:
-        _begin_immediate(conn)
+        mutex = _begin_immediate(conn)
     else:
         conn.execute("BEGIN")
     try:
@@ -198,20 +201,48 @@ def transaction(db: sqlite_utils.Database, immediate: bool = True) -> Iterator[s
             raise ClaimLost("this attempt's claim is no longer current: its writes were refused")
         yield db
     except BaseException:
-        conn.execute("ROLLBACK")
+        try:
+            conn.execute("ROLLBACK")
+        finally:
+            if mutex is not None:
+                mutex.release()
         raise
     else:
-        conn.execute("COMMIT")
+        try:
+            conn.execute("COMMIT")
+        finally:
+            if mutex is not None:
+                mutex.release()
 
 
 _BUSY_MS: dict[int, int] = {}
 """id(connection) -> its busy timeout (milliseconds), as set when it was opened."""
 BEGIN_WAIT_FIRST_S, BEGIN_WAIT_MAX_S = 0.0001, 0.002
 
+_WRITER_OF: dict[int, threading.RLock] = {}
+"""id(connection) -> the mutex of its store's writers in this process (``_writer_mutex``)."""
+_WRITERS: dict[str, threading.RLock] = {}
+_WRITERS_LOCK = threading.Lock()
 
-def _begin_immediate(conn) -> None:
+
+def _writer_mutex(path: str | Path) -> threading.RLock:
+    """The one mutex of this process's writers of the store at ``path`` (by its real path).
+
+    SQLite has one write lock per store and lets a waiter only poll for it (``_begin_immediate``): of two
+    threads of one process that both write (the runner's claim chains, the dashboard), the waiting one slept
+    up to a polling step past the moment the other committed. Taking turns on a mutex first, it starts the
+    moment the other's transaction ends; only writers in other processes are polled for. Reentrant: a thread
+    that opens a transaction on a second connection inside its first waits on SQLite, as before."""
+    key = os.path.realpath(os.fspath(path))
+    with _WRITERS_LOCK:
+        return _WRITERS.setdefault(key, threading.RLock())
+
+
+def _begin_immediate(conn) -> threading.RLock | None:
     """``BEGIN IMMEDIATE``, waiting for another writer in steps of 0.1 ms doubling up to 2 ms, for as long
-    as the connection's busy timeout; then the store's "database is locked" as usual.
+    as the connection's busy timeout; then the store's "database is locked" as usual. First takes the mutex
+    of this process's writers of the store (``_writer_mutex``) and returns it, held: the caller releases it
+    once the transaction has ended (None for a connection not opened by ``open_keyed``).
 
     SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25 ms... between tries: with writers that hold
     the lock a fraction of a millisecond each (the runner's outcome batches, triggers from another
@@ -220,22 +251,29 @@ def _begin_immediate(conn) -> None:
     limit_ms = _BUSY_MS.get(id(conn))
     if limit_ms is None:                    # not opened by open_keyed: SQLite's handler as configured
         conn.execute("BEGIN IMMEDIATE")
-        return
-    conn.execute("PRAGMA busy_timeout = 0")
+        return None
+    deadline = time.monotonic() + limit_ms / 1000
+    mutex = _WRITER_OF[id(conn)]
+    if not mutex.acquire(timeout=limit_ms / 1000):
+        raise _driver.OperationalError("database is locked (by another writer of this process)")
     try:
-        deadline = time.monotonic() + limit_ms / 1000
-        wait = BEGIN_WAIT_FIRST_S
-        while True:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                return
-            except _driver.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() >= deadline:
-                    raise
-            time.sleep(wait)
-            wait = min(wait * 2, BEGIN_WAIT_MAX_S)
-    finally:
-        conn.execute(f"PRAGMA busy_timeout = {limit_ms}")
+        conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            wait = BEGIN_WAIT_FIRST_S
+            while True:
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    return mutex
+                except _driver.OperationalError as exc:
+                    if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() >= deadline:
+                        raise
+                time.sleep(wait)
+                wait = min(wait * 2, BEGIN_WAIT_MAX_S)
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {limit_ms}")
+    except BaseException:
+        mutex.release()
+        raise
 
 
 @contextmanager

@@ -67,3 +67,68 @@ def test_the_wait_polls_in_fine_steps_not_sqlites_coarse_ones(tmp_path):
         pass
     db.conn.set_trace_callback(None)
     assert len(tries) > 7
+
+
+def test_writers_of_one_process_take_turns_without_polling_the_store(tmp_path, monkeypatch):
+    """Two threads of one process writing the same store: the second waits on the process's mutex and starts
+    the moment the first commits, never polling SQLite (no sleep of the polling loop), and sees its write."""
+    path = tmp_path / "s.db"
+    first, second = connect(path, STORE_KEY), connect(path, STORE_KEY)
+    with transaction(first):
+        first.execute("CREATE TABLE t (x)")
+    sleeps = []
+    real_sleep = time.sleep
+    monkeypatch.setattr(store_db.time, "sleep", lambda s: (sleeps.append(s), real_sleep(s)))
+    inside, release, seen = threading.Event(), threading.Event(), []
+
+    def hold() -> None:
+        with transaction(first):
+            first.execute("INSERT INTO t VALUES (1)")
+            inside.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert inside.wait(10)
+
+    def write() -> None:
+        with transaction(second):
+            seen.append(second.execute("SELECT count(*) FROM t").fetchone()[0])
+            second.execute("INSERT INTO t VALUES (2)")
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    writer.join(0.2)
+    assert writer.is_alive() and seen == []           # waiting for the first writer
+    release.set()
+    holder.join(10)
+    writer.join(10)
+    assert seen == [1] and sleeps == []               # it went in after the commit, without a polling step
+    assert first.execute("SELECT count(*) FROM t").fetchone()[0] == 2
+    assert not first.conn.in_transaction and not second.conn.in_transaction
+
+
+def test_a_writer_of_this_process_holding_the_store_past_the_busy_timeout_gives_database_is_locked(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(store_db, "BUSY_TIMEOUT_MS", 100)
+    path = tmp_path / "s.db"
+    first, second = connect(path, STORE_KEY), connect(path, STORE_KEY)
+    inside, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with transaction(first):
+            inside.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert inside.wait(10)
+    started = time.monotonic()
+    with pytest.raises(store_db.OperationalError, match="locked"):
+        with transaction(second):
+            pass
+    assert time.monotonic() - started < 1.5 and not second.conn.in_transaction
+    release.set()
+    holder.join(10)
+    with transaction(second):                         # the mutex was given back: the store is writable again
+        second.execute("CREATE TABLE u (x)")
