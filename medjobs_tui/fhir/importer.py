@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterator, TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 
 from medjobs_tui.config import Settings
@@ -299,6 +300,7 @@ class _Importer:
         self.held: dict[int, list[Found]] = {}               # .json file index -> its orders and dispenses
         self.passes_of: dict[int, set[int]] = {}             # NDJSON file index -> the passes its lines need
         self.dosage_memo: dict[bytes, DosageMemo] = {}       # see mapping.map_dosage (bounded)
+        self.zones: dict[int, ZoneInfo] = {}                  # patient row id -> their zone (see _patient_zone)
         self.concept_memo: dict[bytes, MedicationInfo | None] = {}  # medicationCodeableConcept -> its info (bounded)
         self.ignored: Counter = Counter()
         self.pseudonym_number = 0
@@ -590,9 +592,22 @@ class _Importer:
             self.skip(found, exc.path, exc.problem)
             return None
 
+    def _patient_zone(self, patient_id: int) -> ZoneInfo:
+        """The zone a patient's dates are read in: their own (``patients.timezone``, set by the clinic), else the
+        clinic's. Read once per patient (``_write_requests`` reads a batch's at once)."""
+        zone = self.zones.get(patient_id)
+        if zone is None:
+            name = records.patient_zones(self.db, [patient_id]).get(patient_id)
+            zone = self.zones[patient_id] = ZoneInfo(name) if name else self.zone
+        return zone
+
     def _write_requests(self, batch: list[tuple[Found, str]]) -> None:
         report = self.report
         stored_patients = records.find_patients(self.db, {s for _, s in batch if s not in self.patients})
+        wanted = {self.patients[s][0] if s in self.patients else stored_patients[s].id
+                  for _, s in batch if s in self.patients or s in stored_patients}
+        for pid, name in records.patient_zones(self.db, wanted - self.zones.keys()).items():
+            self.zones[pid] = ZoneInfo(name) if name else self.zone
         rows: list[dict[str, Any]] = []
         by_id: dict[str, Found] = {}
         for found, subject in batch:
@@ -609,7 +624,8 @@ class _Importer:
                 self.skip(found, exc.path, exc.problem)
                 continue
             mapped = self.mapped_row(found, lambda: map_request(
-                found.resource, self.medication(found), patient_id, deceased, self.settings, self.dosage_memo))
+                found.resource, self.medication(found), patient_id, deceased, self.settings, self.dosage_memo,
+                self._patient_zone(patient_id)))
             if mapped is None:
                 continue
             for path, problem in mapped.warnings:
@@ -707,7 +723,8 @@ def import_paths(db: sqlite_utils.Database, settings: Settings, paths: list[Path
     ``paths``: .ndjson/.jsonl (bulk export, one resource per line) and .json (one resource or a
     Bundle) files, or directories holding them (not recursive). ``now``: aware datetime, written as
     UTC created_at/updated_at of new and changed rows. ``settings.clinic`` gives the administration-time
-    table (Timing code -> local HH:MM) and the zone for dates without an offset. ``dry_run``: do
+    table (Timing code -> local HH:MM) and the zone for dates without an offset (an order's ``authoredOn`` and
+    dosage bounds are read in the patient's own zone when the clinic set one: ``mapping.map_request``). ``dry_run``: do
     everything, then roll the transaction back; the report (``dry_run=True``) counts what would change.
 
     The files are streamed in three passes (patients, then orders, then dispenses; see the module notes)

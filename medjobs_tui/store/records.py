@@ -201,6 +201,18 @@ def find_patients(db: sqlite_utils.Database, fhir_ids: Iterable[str]) -> dict[st
     return {fid: StoredPatient(r["id"], bool(r["deceased"])) for fid, r in rows.items()}
 
 
+def patient_zones(db: sqlite_utils.Database, patient_ids: Iterable[int]) -> dict[int, str | None]:
+    """Patient row id -> the patient's own IANA zone (``patients.timezone``; None = the clinic's) for those of
+    ``patient_ids`` in the store. The zone belongs to the clinic: an import reads it, never writes it."""
+    ids = sorted(set(patient_ids))
+    out: dict[int, str | None] = {}
+    for chunk in _chunks(ids):  # type: ignore[arg-type]
+        marks = ", ".join("?" * len(chunk))
+        for pid, zone in db.execute(f"SELECT id, timezone FROM patients WHERE id IN ({marks})", list(chunk)):
+            out[pid] = zone
+    return out
+
+
 def find_requests(db: sqlite_utils.Database, fhir_ids: Iterable[str]) -> dict[str, StoredRequest]:
     """Medication requests of the store with one of ``fhir_ids``: FHIR id -> StoredRequest."""
     rows = _select_by_fhir_id(db, "medication_requests", ("patient_id", "dose_unit"), fhir_ids)
