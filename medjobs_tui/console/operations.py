@@ -343,11 +343,17 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
         earlier, different confirmation (a correction); the earlier entry stays in the dose's history
         (``clinical.confirmation.entry_stands``). The same confirmation twice is refused, and ``taken`` more
         than 2 h before the dose is due unless ``early`` (the person states it was taken early; audited as
-        such) (``clinical.confirmation.confirmation_refused``, ISMP timely administration). The entry is keyed by the scheduled instant, so
+        such) (``clinical.confirmation.confirmation_refused``, ISMP timely administration). ``taken`` is
+        refused for an order that is not active (stopped, on hold, completed...) or is no order to give (doNotPerform,
+        an intent that is no order), naming the order number and why, nothing written
+        (``clinical.confirmation.taken_refused_for_order``; like every refusal here but a role's, not audited). The
+        entry is keyed by the scheduled instant, so
         adherence credits the dose to the local day it was due, whenever it is confirmed.
         Raises ConsoleError / PermissionDenied.
         """
-        from medjobs_tui.clinical.confirmation import CONFIRMATIONS, EARLY_WINDOW, confirmation_refused
+        from medjobs_tui.clinical.confirmation import (
+            CONFIRMATIONS, EARLY_WINDOW, confirmation_refused, taken_refused_for_order,
+        )
         from medjobs_tui.jobs.medication_reminder import order_doses, order_zone
 
         self.authorise(actor, "dose.record", f"order:{order_id}")
@@ -356,6 +362,10 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
         order = store_doses.order_for_dose(self.db, order_id)
         if order is None:
             raise ConsoleError(f"no medication order {order_id}")
+        if status == "taken":
+            not_in_force = taken_refused_for_order(order_id, order["status"], bool(order.get("not_to_give")))
+            if not_in_force is not None:
+                raise ConsoleError(f"{not_in_force}; nothing recorded")
         zone = order_zone(order, self.settings)
         now = self.clock.now()
         instant = _when(dose_instant, zone, "the dose instant")

@@ -396,7 +396,7 @@ def map_request(res: dict[str, Any], medication: MedicationInfo, patient_id: int
     ``expected_supply_days`` = ``dispenseRequest.expectedSupplyDuration`` in days (``duration_days``);
     ``repeats_allowed`` = ``dispenseRequest.numberOfRepeatsAllowed`` (refills after the first fill);
     ``prescriber_ref`` = ``requester.reference`` (never its display); ``authored_on`` = ``authoredOn``
-    as UTC ISO. ``memo``: see ``map_dosage``. ``zone``: the patient's IANA zone (None: the clinic's); a date
+    as UTC ISO; ``not_to_give`` = 1 when the request is no order to give (``not_to_give``), else 0. ``memo``: see ``map_dosage``. ``zone``: the patient's IANA zone (None: the clinic's); a date
     without a time in ``authoredOn`` or a dosage's bounds is that calendar day in it (see ``map_dosage``).
     Raises FieldError with the JSON path for a missing status or unusable values.
     """
@@ -444,6 +444,7 @@ def map_request(res: dict[str, Any], medication: MedicationInfo, patient_id: int
         "expected_supply_days": supply_days,
         "repeats_allowed": repeats,
         "prescriber_ref": _reference(res.get("requester")),
+        "not_to_give": int(withheld is not None),
     }
     return out
 

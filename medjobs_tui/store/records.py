@@ -33,7 +33,7 @@ REQUEST_FIELDS: tuple[str, ...] = (
     "patient_id", "status", "rxnorm", "medication_text", "ingredients", "schedule_status",
     "timing_code", "frequency", "period", "period_unit", "times_of_day", "doses_per_day",
     "dose_quantity", "dose_unit", "authored_on", "bounds_start", "bounds_end",
-    "dispense_quantity", "expected_supply_days", "repeats_allowed", "prescriber_ref", "dose_plan",
+    "dispense_quantity", "expected_supply_days", "repeats_allowed", "prescriber_ref", "dose_plan", "not_to_give",
 )
 """Columns of ``medication_requests`` the FHIR import owns (all but id, fhir_id, created_at, updated_at)."""
 
