@@ -324,7 +324,8 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
             raise
         self._audit_ok(actor, action, "store", {
             "files": len(paths), "files_read": report.files, "patients": report.patients,
-            "orders_active": report.orders_active, "orders_stopped": report.orders_stopped,
+            "orders_active": report.orders_active, "orders_not_to_give": report.orders_not_to_give,
+            "orders_stopped": report.orders_stopped,
             "dispenses": report.dispenses, "skipped": len(report.skipped), "warnings": len(report.warnings),
             "dry_run": dry_run})
         return report

@@ -145,9 +145,11 @@ class ImportReport:
 
     - ``patients``: Patient resources imported; ``patients_new`` inserted, ``patients_changed`` updated;
       ``preferences``: patients whose preferred reminder channel was set from Patient.telecom rank.
-    - ``orders_active`` (status active) + ``orders_stopped`` (every other status) = orders imported;
+    - ``orders_active`` (status active, an order to give) + ``orders_not_to_give`` (status active, but no order
+      to give: ``doNotPerform`` or an intent that is no order, ``mapping.not_to_give``; never acted on) +
+      ``orders_stopped`` (every other status) = orders imported;
       their ``schedule_status`` split: ``scheduled``, ``prn``, ``no_schedule``, ``deceased_orders``
-      (patient deceased, any status), ``inactive`` (living patient, status not active).
+      (patient deceased, any status), ``inactive`` (living patient, status not active or no order to give).
     - ``orders_marked_deceased``: orders in the store but not in this input set to 'deceased' because
       their patient is deceased.
     - ``dispenses`` imported (status completed); ``dispenses_removed``: stored ones whose status is
@@ -165,6 +167,7 @@ class ImportReport:
     patients_changed: int = 0
     preferences: int = 0
     orders_active: int = 0
+    orders_not_to_give: int = 0
     orders_stopped: int = 0
     orders_new: int = 0
     orders_changed: int = 0
@@ -186,8 +189,8 @@ class ImportReport:
 
     @property
     def orders(self) -> int:
-        """Medication requests imported (active + every other status)."""
-        return self.orders_active + self.orders_stopped
+        """Medication requests imported (active + active but not to give + every other status)."""
+        return self.orders_active + self.orders_not_to_give + self.orders_stopped
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict of every field (skipped/warnings as lists of {file, line, reason})."""
@@ -203,7 +206,7 @@ class ImportReport:
             f"Files read: {self.files} ({self.lines:,} lines/documents)",
             f"Patients: {self.patients:,} ({self.patients_new:,} new, {self.patients_changed:,} changed)",
             f"Medication requests: {self.orders:,} ({self.orders_active:,} active, "
-            f"{self.orders_stopped:,} stopped or other status; {self.orders_new:,} new, "
+            f"{self.orders_not_to_give:,} active but not to give, {self.orders_stopped:,} stopped or other status; {self.orders_new:,} new, "
             f"{self.orders_changed:,} changed)",
             f"  schedule: {self.scheduled:,} scheduled, {self.prn:,} PRN, {self.no_schedule:,} no schedule, "
             f"{self.deceased_orders:,} deceased patient, {self.inactive:,} inactive",
@@ -573,7 +576,9 @@ class _Importer:
 
     def _count(self, row: dict[str, Any], step: int = 1) -> None:
         report = self.report
-        if row["status"] == "active":
+        if row["status"] == "active" and row["not_to_give"]:
+            report.orders_not_to_give += step     # in force, but an order NOT to give: never counted as active
+        elif row["status"] == "active":
             report.orders_active += step
         else:
             report.orders_stopped += step
