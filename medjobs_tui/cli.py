@@ -639,6 +639,29 @@ def order_critical(obj: Ctx, order_id: int, off: bool) -> None:
     out.print(f"order {order_id} {'is no longer' if off else 'is now'} time-critical", markup=False)
 
 
+@main.group()
+def supply() -> None:
+    """Supply the patients have on hand."""
+
+
+@supply.command("count")
+@click.argument("order_id", type=ORDER_ID)
+@click.argument("quantity", type=float)
+@click.argument("unit")
+@click.option("--at", "at", default=None,
+              help="when it was counted: 'YYYY-MM-DD HH:MM' local or ISO 8601 with offset (default: now)")
+@click.pass_obj
+def supply_count(obj: Ctx, order_id: int, quantity: float, unit: str, at: str | None) -> None:
+    """Record that the patient of ORDER_ID has QUANTITY UNIT on hand (tablets, mg, mL...; audited).
+
+    A count in a unit that cannot be counted in the order's dose unit (mg against tablets, g against mg, a
+    bottle) is refused, nothing recorded: count it in the dose's unit."""
+    console, actor = obj.console()
+    done = console.record_supply_count(actor, order_id, quantity, unit, at=at)
+    out.print(f"order {order_id}: {done['quantity']:g} {done['unit']} on hand, counted {done['counted_at']}",
+              markup=False)
+
+
 # ------------------------------------------------------------------------------------- views
 
 

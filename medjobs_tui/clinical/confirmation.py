@@ -49,6 +49,34 @@ def entry_stands(current: str | None, incoming: str) -> bool:
 
 
 
+ORDER_STATUSES = ("active", "on-hold", "cancelled", "completed", "entered-in-error", "stopped", "draft", "unknown")
+"""FHIR R4 MedicationRequest.status codes (hl7.org/fhir/R4/valueset-medicationrequest-status.html)."""
+
+
+def taken_refused_for_order(order_id: int, status: str | None, not_to_give: bool) -> str | None:
+    """Why no dose of order ``order_id`` may be recorded ``taken`` now, or None when it may.
+
+    ``status``: the order's MedicationRequest.status; ``not_to_give``: the request is no order to give the
+    medication (``doNotPerform`` true or an intent that is no order: ``fhir.mapping.not_to_give``).
+    - An order not to give: a dose recorded taken would document giving what the prescriber asked NOT be given
+      (FHIR R4 MedicationRequest.doNotPerform is a modifier element; request-intent: only an order authorises it).
+    - An order whose status is not ``active`` (stopped, on-hold, completed, cancelled, entered-in-error, draft,
+      unknown): it is not in force, so a dose of it cannot be given under it (FHIR R4 MedicationRequest.status;
+      ISMP: a discontinued or held order is not administered). A status outside FHIR's codes is said as "not
+      active", never repeated (it came from the input).
+    The text names the order number and the reason only: never the patient or the medication. Whoever calls it
+    (``console.Console.record_dose``: the CLI's ``medjobs dose taken`` and the Doses tab's ``d`` alike) refuses
+    before anything is written.
+    """
+    if not_to_give:
+        return (f"order {order_id} is an order not to give it (doNotPerform, or an intent that is no order): "
+                "a dose of it cannot be recorded taken")
+    if status != "active":
+        said = status if status in ORDER_STATUSES else "not active"
+        return f"order {order_id} is {said}, not active: a dose of it cannot be recorded taken"
+    return None
+
+
 EARLY_WINDOW = timedelta(hours=2)
 """How long before its scheduled instant a dose may be recorded ``taken``: 2 hours. Source: ISMP Acute Care
 Guidelines for Timely Administration of Scheduled Medications (2011), the basis of CMS's revised 42 CFR

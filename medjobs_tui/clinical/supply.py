@@ -103,6 +103,35 @@ def countable_in(dose_unit: str | None, supply_unit: str | None) -> bool:
     return a is None or b is None or a == b
 
 
+def _unit_words(name: str | None) -> str:
+    """A canonical unit (``unit_name``) in words for a person: ``each`` and ``package`` say what they stand for."""
+    return {"each": "each (tablets, capsules and the like)",
+            "package": "package (a bottle, vial, pen, inhaler...: an unknown number of doses)"}.get(name or "", name or "?")
+
+
+def supply_count_refused(order_id: int, dose_unit: str | None, count_unit: str | None) -> str | None:
+    """Why a person's count of the units a patient has on hand for order ``order_id``, given in ``count_unit``,
+    cannot be kept against the order's ``dose_unit``, or None when it can.
+
+    The rule the import applies to a dispensed quantity (``countable_in``): supply is counted in doses (days
+    remaining = units on hand / (dose x doses a day)), so a count in another measure (60 counted in mg against a
+    dose of one tablet: the tablet's strength is not known here) or another scale (2 g against a dose in mg) would
+    be read as that many doses, and a container (a bottle, a pen) holds an unknown number of them. Stricter than
+    the import in one way: a person is there to say it again, so a count in a unit MedJobs does not know is
+    refused too (the import keeps such a value, as it cannot ask). An order whose own dose unit is unknown takes
+    any known unit, as the import does. The text names the order number and the unit by its canonical name
+    (``unit_name``) only: a unit as typed is never repeated (it could be any text).
+    Source: DOMAIN.md "Supply and refills" (daily usage = dose quantity x doses per day: one unit for both).
+    """
+    if unit_kind(count_unit) is None:
+        return (f"order {order_id}: a count in a unit MedJobs does not know cannot be counted in doses; give the "
+                "dose's unit (tablets, capsules, each, mg, g, mcg, mL, units, mEq, mmol...)")
+    if not countable_in(dose_unit, count_unit):
+        return (f"order {order_id}: a count in {_unit_words(unit_name(count_unit))} cannot be counted in doses of "
+                f"{_unit_words(unit_name(dose_unit))}; count it in the dose's unit")
+    return None
+
+
 def days_supply(quantity: float | None, usage_per_day: float | None) -> float | None:
     """Days a quantity lasts (days, float) = quantity (units) / daily usage (units/day); None if unknown.
 

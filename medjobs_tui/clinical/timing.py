@@ -30,8 +30,9 @@ The rules, as a careful clinic pharmacist reads an order (never a guess):
 - **Ranges**: with ``frequencyMax`` (or ``periodMax``) reminders follow ``frequency`` per ``period``;
   supply uses the upper bound (``frequencyMax`` per ``period``) and a warning says so. With a ``doseRange``
   the dose is its upper bound (``high``), flagged: run-out is the conservative case.
-- **Bounds**: ``boundsPeriod.start`` (a date = local midnight); ``boundsPeriod.end`` given as a date includes
-  that whole local day (up to the next local midnight), given as an instant includes that instant (FHIR
+- **Bounds**: ``boundsPeriod.start`` (a date = local midnight in the patient's zone: a FHIR date has no zone,
+  and the patient's day is the clinically meaningful one); ``boundsPeriod.end`` given as a date includes
+  that whole local day (up to the patient's next local midnight), given as an instant includes that instant (FHIR
   Period is inclusive). ``boundsDuration`` runs from the step's start (wall-clock days/weeks/months; elapsed
   hours). ``count`` (else ``countMax``) doses at most, from the start. The start of the first instructions
   is their ``boundsPeriod.start``, else ``authoredOn``; nothing is produced before it.
@@ -471,8 +472,9 @@ def _part(d: Mapping[str, Any], i: int, sequence: int, zone: ZoneInfo, admin_tim
 class DosageReading:
     """What ``read_dosages`` makes of the instructions before any start is known: either ``done`` (the
     Interpretation does not depend on a start: no instructions, PRN only, not understood) or the scheduled
-    ``parts`` with the ``warnings`` so far and ``any_prn``. Depends only on the instructions and the clinic's
-    tables and zone, so one reading serves every order with the same instructions (``place_dosages``)."""
+    ``parts`` with the ``warnings`` so far and ``any_prn``. Depends only on the instructions, the clinic's
+    tables and the zone it was read in (the patient's), so one reading serves every order with the same
+    instructions in that zone (``place_dosages``)."""
 
     done: Interpretation | None
     parts: tuple[Any, ...] = ()
@@ -493,7 +495,9 @@ def interpret_dosages(dosages: Any, *, zone: ZoneInfo, authored_on: datetime | N
                       parse_instant: InstantParser) -> Interpretation:
     """Interpret ``MedicationRequest.dosageInstruction`` (the JSON list, or None) by the rules of this module.
 
-    ``zone``: where date-only bounds and wall-clock durations are read (the clinic's); ``authored_on``: the
+    ``zone``: where date-only bounds and wall-clock durations are read: the patient's zone, the one their doses
+    keep (the clinic's for a patient without one of their own); ``parse_instant`` must read a date-only value
+    as local midnight in that same zone; ``authored_on``: the
     order's start when an instruction gives none (aware, or None); ``admin_times``: the clinic's
     administration-time table (code -> 'HH:MM' list); ``event_times``: its EventTiming table.
     Raises DosageError (JSON path, problem) for an unusable value: the record cannot be imported. Anything

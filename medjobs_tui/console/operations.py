@@ -77,6 +77,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "interactions.ack": frozenset({"operator", "admin"}),
     "patient.prefs": frozenset({"operator", "admin"}),
     "order.critical": frozenset({"operator", "admin"}),
+    "supply.record": frozenset({"operator", "admin"}),
     "view.operations": PEOPLE,
     "evidence.read": PEOPLE,
     "signin": PEOPLE,
@@ -142,6 +143,7 @@ ACTION_WORDS = {
     "key.recover": "rebuild a lost key file",
     "key.rotate": "rotate the store key",
     "dose.record": "record what happened to a dose",
+    "supply.record": "record a supply count",
     "dose.read": "see patients' doses",
     "patient.read": "see patients' medication data (interaction alerts, reminder preferences)",
     "backup.verify": "verify backups", "backup.list": "list the backups", "store.restore": "restore the store from a backup",
@@ -324,7 +326,8 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
             raise
         self._audit_ok(actor, action, "store", {
             "files": len(paths), "files_read": report.files, "patients": report.patients,
-            "orders_active": report.orders_active, "orders_stopped": report.orders_stopped,
+            "orders_active": report.orders_active, "orders_not_to_give": report.orders_not_to_give,
+            "orders_stopped": report.orders_stopped,
             "dispenses": report.dispenses, "skipped": len(report.skipped), "warnings": len(report.warnings),
             "dry_run": dry_run})
         return report
@@ -343,11 +346,17 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
         earlier, different confirmation (a correction); the earlier entry stays in the dose's history
         (``clinical.confirmation.entry_stands``). The same confirmation twice is refused, and ``taken`` more
         than 2 h before the dose is due unless ``early`` (the person states it was taken early; audited as
-        such) (``clinical.confirmation.confirmation_refused``, ISMP timely administration). The entry is keyed by the scheduled instant, so
+        such) (``clinical.confirmation.confirmation_refused``, ISMP timely administration). ``taken`` is
+        refused for an order that is not active (stopped, on hold, completed...) or is no order to give (doNotPerform,
+        an intent that is no order), naming the order number and why, nothing written
+        (``clinical.confirmation.taken_refused_for_order``; like every refusal here but a role's, not audited). The
+        entry is keyed by the scheduled instant, so
         adherence credits the dose to the local day it was due, whenever it is confirmed.
         Raises ConsoleError / PermissionDenied.
         """
-        from medjobs_tui.clinical.confirmation import CONFIRMATIONS, EARLY_WINDOW, confirmation_refused
+        from medjobs_tui.clinical.confirmation import (
+            CONFIRMATIONS, EARLY_WINDOW, confirmation_refused, taken_refused_for_order,
+        )
         from medjobs_tui.jobs.medication_reminder import order_doses, order_zone
 
         self.authorise(actor, "dose.record", f"order:{order_id}")
@@ -356,6 +365,10 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
         order = store_doses.order_for_dose(self.db, order_id)
         if order is None:
             raise ConsoleError(f"no medication order {order_id}")
+        if status == "taken":
+            not_in_force = taken_refused_for_order(order_id, order["status"], bool(order.get("not_to_give")))
+            if not_in_force is not None:
+                raise ConsoleError(f"{not_in_force}; nothing recorded")
         zone = order_zone(order, self.settings)
         now = self.clock.now()
         instant = _when(dose_instant, zone, "the dose instant")
@@ -572,6 +585,48 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
         if not found:
             raise ConsoleError(f"no medication order {order_id}")
         self._audit_ok(actor, "order.critical", f"order:{order_id}", {"time_critical": critical})
+
+    def record_supply_count(self, actor: Actor, order_id: int, quantity: float, unit: str, *,
+                            at: datetime | str | None = None) -> dict[str, Any]:
+        """Record that the patient of order ``order_id`` has ``quantity`` units on hand, counted by staff in
+        ``unit`` (``tablets``, ``mg``, ``mL``...) at ``at`` (aware datetime, ISO 8601 with an offset or local
+        ``YYYY-MM-DD HH:MM`` in the patient's zone; default now; never in the future). The supply monitor and the
+        refill check read the latest count (``store.clinical.latest_supply_counts``) as units of the dose.
+
+        A count whose unit cannot be counted in the order's dose unit is refused with the order number and the
+        unit named (``clinical.supply.supply_count_refused``, the import's ``countable_in`` rule), as is a
+        quantity that is not a number of units >= 0; nothing is written. Refusals other than a role's
+        (PermissionDenied, audited) are not audited, as in ``record_dose``. Audited (``supply.record``: the
+        quantity and the unit's canonical name, no patient data). Returns ``{order_id, quantity, unit,
+        counted_at}`` (unit canonical, counted_at UTC text). Raises ConsoleError / PermissionDenied.
+        """
+        import math
+
+        from medjobs_tui.clinical.supply import supply_count_refused, unit_name
+        from medjobs_tui.jobs.medication_reminder import order_zone
+
+        self.authorise(actor, "supply.record", f"order:{order_id}")
+        order = store_doses.order_for_dose(self.db, order_id)
+        if order is None:
+            raise ConsoleError(f"no medication order {order_id}")
+        if isinstance(quantity, bool) or not isinstance(quantity, (int, float)) or not math.isfinite(quantity) \
+                or quantity < 0:
+            raise ConsoleError(f"order {order_id}: a count is a number of units, 0 or more; nothing recorded")
+        refused = supply_count_refused(order_id, order.get("dose_unit"), unit)
+        if refused is not None:
+            raise ConsoleError(f"{refused}; nothing recorded")
+        now = self.clock.now()
+        counted = _when(at, order_zone(order, self.settings), "--at") if at is not None else now
+        if counted > now + timedelta(minutes=1):
+            raise ConsoleError("--at lies in the future; record a count once it has been made")
+        from medjobs_tui.store import clinical as store_clinical
+
+        with transaction(self.db):
+            store_clinical.insert_supply_count(self.db, medication_request_id=order_id, quantity=float(quantity),
+                                               counted_at=iso(counted), source="staff")
+        self._audit_ok(actor, "supply.record", f"order:{order_id}",
+                       {"quantity": float(quantity), "unit": unit_name(unit)})
+        return {"order_id": order_id, "quantity": float(quantity), "unit": unit_name(unit), "counted_at": iso(counted)}
 
     def write_demo(self, actor: Actor, *, seed: int = 7, patients: int = 50, replace: bool = False,
                    if_empty: bool = False):

@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterator, TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 
 from medjobs_tui.config import Settings
@@ -144,9 +145,11 @@ class ImportReport:
 
     - ``patients``: Patient resources imported; ``patients_new`` inserted, ``patients_changed`` updated;
       ``preferences``: patients whose preferred reminder channel was set from Patient.telecom rank.
-    - ``orders_active`` (status active) + ``orders_stopped`` (every other status) = orders imported;
+    - ``orders_active`` (status active, an order to give) + ``orders_not_to_give`` (status active, but no order
+      to give: ``doNotPerform`` or an intent that is no order, ``mapping.not_to_give``; never acted on) +
+      ``orders_stopped`` (every other status) = orders imported;
       their ``schedule_status`` split: ``scheduled``, ``prn``, ``no_schedule``, ``deceased_orders``
-      (patient deceased, any status), ``inactive`` (living patient, status not active).
+      (patient deceased, any status), ``inactive`` (living patient, status not active or no order to give).
     - ``orders_marked_deceased``: orders in the store but not in this input set to 'deceased' because
       their patient is deceased.
     - ``dispenses`` imported (status completed); ``dispenses_removed``: stored ones whose status is
@@ -164,6 +167,7 @@ class ImportReport:
     patients_changed: int = 0
     preferences: int = 0
     orders_active: int = 0
+    orders_not_to_give: int = 0
     orders_stopped: int = 0
     orders_new: int = 0
     orders_changed: int = 0
@@ -185,8 +189,8 @@ class ImportReport:
 
     @property
     def orders(self) -> int:
-        """Medication requests imported (active + every other status)."""
-        return self.orders_active + self.orders_stopped
+        """Medication requests imported (active + active but not to give + every other status)."""
+        return self.orders_active + self.orders_not_to_give + self.orders_stopped
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict of every field (skipped/warnings as lists of {file, line, reason})."""
@@ -202,7 +206,7 @@ class ImportReport:
             f"Files read: {self.files} ({self.lines:,} lines/documents)",
             f"Patients: {self.patients:,} ({self.patients_new:,} new, {self.patients_changed:,} changed)",
             f"Medication requests: {self.orders:,} ({self.orders_active:,} active, "
-            f"{self.orders_stopped:,} stopped or other status; {self.orders_new:,} new, "
+            f"{self.orders_not_to_give:,} active but not to give, {self.orders_stopped:,} stopped or other status; {self.orders_new:,} new, "
             f"{self.orders_changed:,} changed)",
             f"  schedule: {self.scheduled:,} scheduled, {self.prn:,} PRN, {self.no_schedule:,} no schedule, "
             f"{self.deceased_orders:,} deceased patient, {self.inactive:,} inactive",
@@ -299,6 +303,7 @@ class _Importer:
         self.held: dict[int, list[Found]] = {}               # .json file index -> its orders and dispenses
         self.passes_of: dict[int, set[int]] = {}             # NDJSON file index -> the passes its lines need
         self.dosage_memo: dict[bytes, DosageMemo] = {}       # see mapping.map_dosage (bounded)
+        self.zones: dict[int, ZoneInfo] = {}                  # patient row id -> their zone (see _patient_zone)
         self.concept_memo: dict[bytes, MedicationInfo | None] = {}  # medicationCodeableConcept -> its info (bounded)
         self.ignored: Counter = Counter()
         self.pseudonym_number = 0
@@ -571,7 +576,9 @@ class _Importer:
 
     def _count(self, row: dict[str, Any], step: int = 1) -> None:
         report = self.report
-        if row["status"] == "active":
+        if row["status"] == "active" and row["not_to_give"]:
+            report.orders_not_to_give += step     # in force, but an order NOT to give: never counted as active
+        elif row["status"] == "active":
             report.orders_active += step
         else:
             report.orders_stopped += step
@@ -590,9 +597,22 @@ class _Importer:
             self.skip(found, exc.path, exc.problem)
             return None
 
+    def _patient_zone(self, patient_id: int) -> ZoneInfo:
+        """The zone a patient's dates are read in: their own (``patients.timezone``, set by the clinic), else the
+        clinic's. Read once per patient (``_write_requests`` reads a batch's at once)."""
+        zone = self.zones.get(patient_id)
+        if zone is None:
+            name = records.patient_zones(self.db, [patient_id]).get(patient_id)
+            zone = self.zones[patient_id] = ZoneInfo(name) if name else self.zone
+        return zone
+
     def _write_requests(self, batch: list[tuple[Found, str]]) -> None:
         report = self.report
         stored_patients = records.find_patients(self.db, {s for _, s in batch if s not in self.patients})
+        wanted = {self.patients[s][0] if s in self.patients else stored_patients[s].id
+                  for _, s in batch if s in self.patients or s in stored_patients}
+        for pid, name in records.patient_zones(self.db, wanted - self.zones.keys()).items():
+            self.zones[pid] = ZoneInfo(name) if name else self.zone
         rows: list[dict[str, Any]] = []
         by_id: dict[str, Found] = {}
         for found, subject in batch:
@@ -609,7 +629,8 @@ class _Importer:
                 self.skip(found, exc.path, exc.problem)
                 continue
             mapped = self.mapped_row(found, lambda: map_request(
-                found.resource, self.medication(found), patient_id, deceased, self.settings, self.dosage_memo))
+                found.resource, self.medication(found), patient_id, deceased, self.settings, self.dosage_memo,
+                self._patient_zone(patient_id)))
             if mapped is None:
                 continue
             for path, problem in mapped.warnings:
@@ -707,7 +728,8 @@ def import_paths(db: sqlite_utils.Database, settings: Settings, paths: list[Path
     ``paths``: .ndjson/.jsonl (bulk export, one resource per line) and .json (one resource or a
     Bundle) files, or directories holding them (not recursive). ``now``: aware datetime, written as
     UTC created_at/updated_at of new and changed rows. ``settings.clinic`` gives the administration-time
-    table (Timing code -> local HH:MM) and the zone for dates without an offset. ``dry_run``: do
+    table (Timing code -> local HH:MM) and the zone for dates without an offset (an order's ``authoredOn`` and
+    dosage bounds are read in the patient's own zone when the clinic set one: ``mapping.map_request``). ``dry_run``: do
     everything, then roll the transaction back; the report (``dry_run=True``) counts what would change.
 
     The files are streamed in three passes (patients, then orders, then dispenses; see the module notes)

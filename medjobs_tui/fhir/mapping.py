@@ -102,9 +102,11 @@ def parse_fhir_time(text: Any, zone: ZoneInfo, path: str) -> tuple[datetime, boo
 
     A value with an offset (``1989-05-27T23:58:16-04:00``, ``...Z``) is converted to UTC. A date
     without a time (``2008-04-05``; partial ``2008-04`` / ``2008`` = the first day) means local midnight
-    in ``zone`` (the patient's zone, i.e. the clinic's), turned into UTC with ``dosing.local_to_utc``
+    in ``zone``, turned into UTC with ``dosing.local_to_utc``
     (a midnight lost to daylight saving becomes the first valid instant). A time without an offset,
-    which FHIR forbids, is also read as ``zone`` local time. Raises FieldError at ``path`` otherwise.
+    which FHIR forbids, is also read as ``zone`` local time. ``zone``: the zone whose day a date means, the
+    patient's for a date of their care (a dosage's bounds, an order's authoredOn: ``map_request``), the clinic's
+    for a date of the clinic's own (a dispense handed over). Raises FieldError at ``path`` otherwise.
     Returns (aware UTC instant, True when the value was a date without a time), or None for None.
     Source: FHIR R4 datatypes.html#dateTime.
     """
@@ -286,13 +288,17 @@ def _row_of(got: Any) -> tuple[dict[str, Any], list[tuple[str, str]]]:
 
 
 def map_dosage(dosages: Any, settings: Settings, authored_on: datetime | None = None,
-               memo: dict[bytes, DosageMemo] | None = None) -> Mapped:
+               memo: dict[bytes, DosageMemo] | None = None, zone: ZoneInfo | None = None) -> Mapped:
     """``dosageInstruction`` -> the order's ``dose_plan`` (JSON) and summary columns, plus ``prn`` and
     ``understood`` (bools, not columns).
 
     The rules are ``clinical.timing.interpret_dosages`` (FHIR R4 Dosage/Timing; every instruction, tapers,
     PRN in every form, bounds, count, when + offset through ``clinic.event_times``); this function only
-    feeds it the clinic's tables and zone and ``authoredOn`` (the start of instructions that give none).
+    feeds it the clinic's tables, the patient's ``zone`` and ``authoredOn`` (the start of instructions that give
+    none). ``zone``: the patient's IANA zone (None: the clinic's, ``settings.zone``); a date without a time
+    (``boundsPeriod.start`` / ``end`` "2026-03-01") is that calendar day in it, and wall-clock durations and counts
+    run on its clock, as the doses do (``jobs.medication_reminder.order_zone``). FHIR R4 datatypes.html#date: a
+    date has no zone; the patient's local day is the clinically meaningful one.
     Summary columns describe the first scheduled step (``timing_code``, ``frequency``, ``period``,
     ``period_unit``, ``times_of_day``, ``doses_per_day``, dose, ``bounds_start``/``bounds_end`` as UTC text).
     An unusable value raises FieldError with its JSON path; a Timing not understood comes back as
@@ -301,14 +307,17 @@ def map_dosage(dosages: Any, settings: Settings, authored_on: datetime | None = 
     ``memo``: a dict the caller keeps for one clinic's ``settings`` (an import): orders with the same
     instructions (most sig texts repeat) share one ``timing.read_dosages`` reading, and when the order's
     start changes nothing but the steps' start (``DosageReading.start_only``) one placed row whose start is
-    put in as text. The result is the same as without a memo. At most ``MEMO_LIMIT`` entries.
+    put in as text. The memo is keyed by the instructions AND the zone (a reading depends on both). The result is
+    the same as without a memo. At most ``MEMO_LIMIT`` entries.
     """
-    zone = settings.zone
+    zone = zone or settings.zone
 
     def parse(value: Any, path: str) -> tuple[datetime, bool] | None:
         return parse_fhir_time(value, zone, path)
 
     key = memo_key(dosages) if memo is not None else None
+    if key is not None:
+        key = zone.key.encode() + b"\0" + key   # one reading per zone: its date-only bounds are that zone's days
     entry = memo.get(key) if key is not None else None   # type: ignore[union-attr]
     try:
         if entry is None:
@@ -377,7 +386,8 @@ def _json_list(items: tuple[Any, ...]) -> str:
 
 
 def map_request(res: dict[str, Any], medication: MedicationInfo, patient_id: int, deceased: bool,
-                settings: Settings, memo: dict[bytes, DosageMemo] | None = None) -> Mapped:
+                settings: Settings, memo: dict[bytes, DosageMemo] | None = None,
+                zone: ZoneInfo | None = None) -> Mapped:
     """MedicationRequest -> a ``medication_requests`` row (see ``records.REQUEST_FIELDS``).
 
     status = ``status`` (required); medication from the caller (medication[x] resolved);
@@ -386,15 +396,16 @@ def map_request(res: dict[str, Any], medication: MedicationInfo, patient_id: int
     ``expected_supply_days`` = ``dispenseRequest.expectedSupplyDuration`` in days (``duration_days``);
     ``repeats_allowed`` = ``dispenseRequest.numberOfRepeatsAllowed`` (refills after the first fill);
     ``prescriber_ref`` = ``requester.reference`` (never its display); ``authored_on`` = ``authoredOn``
-    as UTC ISO. ``memo``: see ``map_dosage``. Raises FieldError with the JSON path for a missing status or
-    unusable values.
+    as UTC ISO; ``not_to_give`` = 1 when the request is no order to give (``not_to_give``), else 0. ``memo``: see ``map_dosage``. ``zone``: the patient's IANA zone (None: the clinic's); a date
+    without a time in ``authoredOn`` or a dosage's bounds is that calendar day in it (see ``map_dosage``).
+    Raises FieldError with the JSON path for a missing status or unusable values.
     """
     status = res.get("status")
     if not isinstance(status, str) or not status:
         raise FieldError("status", "missing")
-    zone = settings.zone
+    zone = zone or settings.zone
     authored = parse_fhir_time(res.get("authoredOn"), zone, "authoredOn")
-    dosage = map_dosage(res.get("dosageInstruction"), settings, authored[0] if authored else None, memo)
+    dosage = map_dosage(res.get("dosageInstruction"), settings, authored[0] if authored else None, memo, zone)
     out = Mapped({}, list(dosage.warnings))
     withheld = not_to_give(res)
     if withheld:
@@ -433,6 +444,7 @@ def map_request(res: dict[str, Any], medication: MedicationInfo, patient_id: int
         "expected_supply_days": supply_days,
         "repeats_allowed": repeats,
         "prescriber_ref": _reference(res.get("requester")),
+        "not_to_give": int(withheld is not None),
     }
     return out
 

@@ -415,7 +415,7 @@ _MR_COLUMNS = (
     "fhir_id", "patient_id", "status", "rxnorm", "medication_text", "ingredients", "schedule_status", "timing_code",
     "frequency", "period", "period_unit", "times_of_day", "doses_per_day", "dose_quantity", "dose_unit",
     "authored_on", "bounds_start", "bounds_end", "dispense_quantity", "expected_supply_days", "repeats_allowed",
-    "prescriber_ref", "created_at", "updated_at", "dose_plan",
+    "prescriber_ref", "created_at", "updated_at", "dose_plan", "not_to_give",
 )
 
 

@@ -33,7 +33,7 @@ REQUEST_FIELDS: tuple[str, ...] = (
     "patient_id", "status", "rxnorm", "medication_text", "ingredients", "schedule_status",
     "timing_code", "frequency", "period", "period_unit", "times_of_day", "doses_per_day",
     "dose_quantity", "dose_unit", "authored_on", "bounds_start", "bounds_end",
-    "dispense_quantity", "expected_supply_days", "repeats_allowed", "prescriber_ref", "dose_plan",
+    "dispense_quantity", "expected_supply_days", "repeats_allowed", "prescriber_ref", "dose_plan", "not_to_give",
 )
 """Columns of ``medication_requests`` the FHIR import owns (all but id, fhir_id, created_at, updated_at)."""
 
@@ -199,6 +199,18 @@ def find_patients(db: sqlite_utils.Database, fhir_ids: Iterable[str]) -> dict[st
     """Patients of the store with one of ``fhir_ids``: FHIR id -> StoredPatient. Unknown ids are absent."""
     rows = _select_by_fhir_id(db, "patients", ("deceased",), fhir_ids)
     return {fid: StoredPatient(r["id"], bool(r["deceased"])) for fid, r in rows.items()}
+
+
+def patient_zones(db: sqlite_utils.Database, patient_ids: Iterable[int]) -> dict[int, str | None]:
+    """Patient row id -> the patient's own IANA zone (``patients.timezone``; None = the clinic's) for those of
+    ``patient_ids`` in the store. The zone belongs to the clinic: an import reads it, never writes it."""
+    ids = sorted(set(patient_ids))
+    out: dict[int, str | None] = {}
+    for chunk in _chunks(ids):  # type: ignore[arg-type]
+        marks = ", ".join("?" * len(chunk))
+        for pid, zone in db.execute(f"SELECT id, timezone FROM patients WHERE id IN ({marks})", list(chunk)):
+            out[pid] = zone
+    return out
 
 
 def find_requests(db: sqlite_utils.Database, fhir_ids: Iterable[str]) -> dict[str, StoredRequest]:

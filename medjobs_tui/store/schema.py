@@ -518,6 +518,17 @@ ALTER TABLE medication_requests ADD COLUMN time_critical INTEGER NOT NULL DEFAUL
 """,
     ),
     (
+        73,
+        "orders: whether a medication request is no order to give (doNotPerform, an intent that is no order), kept "
+        "apart from its schedule status (a deceased patient's order reads 'deceased' whatever it was)",
+        """
+ALTER TABLE medication_requests ADD COLUMN not_to_give INTEGER NOT NULL DEFAULT 0;  -- 1: fhir.mapping.not_to_give
+-- an active order imported before this column was inactive only when it was no order to give; an order of a patient
+-- since deceased reads 'deceased' and is known again at its next import
+UPDATE medication_requests SET not_to_give = 1 WHERE status = 'active' AND schedule_status = 'inactive';
+""",
+    ),
+    (
         80,
         "dashboard: progress a running run reports; indexes for the overview's per-minute counts and run filters",
         """

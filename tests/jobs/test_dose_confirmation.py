@@ -244,3 +244,87 @@ def test_cli_dose_taken_early_needs_early(clinic, clinic_config):
     done = runner.invoke(main, base + ["--early"])
     assert done.exit_code == 0, done.output
     assert f"dose due {due:%Y-%m-%d %H:%M %Z}: taken" in done.output
+
+
+# ---- a dose of an order that may not be given is never recorded taken (found by a reviewer) ----------------------
+
+def _imported_orders(settings, **variants):
+    """Import patient 'p' and one daily 08:00 lisinopril order per ``variants`` item (FHIR id -> extra fields of
+    the MedicationRequest); return (store, FHIR id -> order row id)."""
+    from medjobs_tui.fhir import import_paths
+    from medjobs_tui.store import connect
+    from tests.conftest import STORE_KEY
+
+    settings.database_path.parent.mkdir(parents=True, exist_ok=True)
+    db = connect(settings.database_path, STORE_KEY)
+    resources = [{"resourceType": "Patient", "id": "p"}] + [
+        {"resourceType": "MedicationRequest", "id": fid, "status": "active", "intent": "order",
+         "subject": {"reference": "Patient/p"}, "authoredOn": "2026-11-01",
+         "medicationCodeableConcept": {"text": "Lisinopril 10 MG Oral Tablet"},
+         "dosageInstruction": [{"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d",
+                                                      "timeOfDay": ["08:00:00"]}},
+                                "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "tablet"}}]}], **extra}
+        for fid, extra in variants.items()]
+    f = settings.database_path.parent / "orders.ndjson"
+    f.write_text("".join(json.dumps(r) + "\n" for r in resources))
+    import_paths(db, settings, [f], utc(2026, 11, 20, 12, 0))
+    return db, dict(db.execute("SELECT fhir_id, id FROM medication_requests").fetchall())
+
+
+NOT_GIVEN = {"stopped": ({"status": "stopped"}, "stopped"), "held": ({"status": "on-hold"}, "on-hold"),
+             "completed": ({"status": "completed"}, "completed"),
+             "do-not": ({"doNotPerform": True}, "an order not to give it"),
+             "proposal": ({"intent": "proposal"}, "an order not to give it")}
+
+
+@pytest.mark.parametrize("fid", sorted(NOT_GIVEN))
+def test_taken_is_refused_for_an_order_that_is_stopped_or_not_to_give(settings, fid):
+    db, ids = _imported_orders(settings, given={}, **{fid: NOT_GIVEN[fid][0]})
+    console = console_at(settings, utc(2026, 11, 29, 13, 5))                      # 08:05 EST: the 08:00 dose
+    with pytest.raises(ConsoleError) as refused:
+        console.record_dose(NURSE, ids[fid], "2026-11-29 08:00", "taken")
+    text = str(refused.value)
+    assert text.startswith(f"order {ids[fid]} is ") and NOT_GIVEN[fid][1] in text and text.endswith("nothing recorded")
+    assert "P-0" not in text and "isinopril" not in text                         # no patient data in the error
+    assert db.execute("SELECT count(*) FROM dose_log").fetchone()[0] == 0
+    # the order beside it, active and to give, is recorded as ever
+    assert console.record_dose(NURSE, ids["given"], "2026-11-29 08:00", "taken").status == "taken"
+    console.close()
+    db.close()
+
+
+def test_taken_is_refused_for_a_not_to_give_order_of_a_patient_since_deceased(settings):
+    """The order's schedule status then says 'deceased'; that it is no order to give must still be known."""
+    db, ids = _imported_orders(settings, given={}, **{"do-not": {"doNotPerform": True}})
+    from medjobs_tui.store import records, transaction
+    with transaction(db):
+        db.execute("UPDATE patients SET deceased = 1")
+        records.mark_orders_deceased(db, [1], "2026-11-29T00:00:00+00:00")
+    console = console_at(settings, utc(2026, 11, 29, 13, 5))
+    with pytest.raises(ConsoleError, match=rf"^order {ids['do-not']} is an order not to give it"):
+        console.record_dose(NURSE, ids["do-not"], "2026-11-29 08:00", "taken")
+    assert db.execute("SELECT count(*) FROM dose_log").fetchone()[0] == 0
+    console.close()
+    db.close()
+
+
+def test_the_dashboards_d_key_and_the_cli_refuse_it_by_the_same_rule(settings, clinic_config):
+    from click.testing import CliRunner
+
+    from medjobs_tui.cli import main
+    from medjobs_tui.tui.commands import dose_taken
+    from tests.conftest import make_user, password_file
+
+    db, ids = _imported_orders(settings, stopped={"status": "stopped"})
+    oid = ids["stopped"]
+    console = console_at(settings, utc(2026, 11, 29, 13, 5))
+    with pytest.raises(ConsoleError, match=rf"^order {oid} is stopped"):            # the Doses tab's `d`, confirmed
+        dose_taken(console, NURSE, f"{oid}@2026-11-29T13:00:00+00:00")
+    console.close()
+    make_user(settings, "nurse", "operator")
+    runner = CliRunner(env={"MEDJOBS_PASSWORD_FILE": str(password_file(clinic_config.parent))})
+    result = runner.invoke(main, ["--config", str(clinic_config), "--user", "nurse",
+                                  "dose", "taken", str(oid), "2026-11-29T08:00-05:00"])
+    assert result.exit_code == 1 and f"order {oid} is stopped" in result.output, result.output
+    assert db.execute("SELECT count(*) FROM dose_log").fetchone()[0] == 0
+    db.close()

@@ -48,3 +48,23 @@ def test_a_request_that_is_no_order_to_give_is_never_acted_on(tmp_path, extra, p
         summary = get_handler(job.job_type)(JobContext(db=db, settings=settings, job_name=name, job=job, now=NOW))
         assert summary.get("orders_checked", 1) <= 1, (name, summary)
     db.close()
+
+
+def test_the_import_report_counts_an_active_order_not_to_give_apart_from_the_active_ones(tmp_path):
+    """Found by a reviewer: an active doNotPerform request was counted among the active orders."""
+    settings = load_settings(write_config(tmp_path))
+    settings.database_path.parent.mkdir(parents=True, exist_ok=True)
+    db = connect(settings.database_path, STORE_KEY)
+    f = tmp_path / "in.ndjson"
+    f.write_text("".join(json.dumps(r) + "\n" for r in (
+        {"resourceType": "Patient", "id": "p"}, order("given"), order("do-not", doNotPerform=True),
+        order("proposed", intent="proposal"), order("stopped", status="stopped"),
+        order("stopped-do-not", status="stopped", doNotPerform=True))))
+    for dry_run in (True, False):
+        report = import_paths(db, settings, [f], NOW, dry_run=dry_run)
+        assert (report.orders_active, report.orders_not_to_give, report.orders_stopped) == (1, 2, 2)
+        assert report.orders == 5                              # every request once: active + not to give + stopped
+        assert "Medication requests: 5 (1 active, 2 active but not to give, 2 stopped or other status;" in (
+            "\n".join(report.summary_lines()))
+        assert report.as_dict()["orders_not_to_give"] == 2
+    db.close()
