@@ -238,6 +238,18 @@ def _writer_mutex(path: str | Path) -> threading.RLock:
         return _WRITERS.setdefault(key, threading.RLock())
 
 
+def _fresh_writer_mutexes() -> None:
+    """In a child made by ``fork``: the parent's mutexes may be held by threads the child does not have; each is
+    replaced by a new one (still one per store)."""
+    fresh: dict[int, threading.RLock] = {}
+    for table in (_WRITERS, _WRITER_OF):
+        for key, old in list(table.items()):
+            table[key] = fresh.setdefault(id(old), threading.RLock())
+
+
+os.register_at_fork(after_in_child=_fresh_writer_mutexes)
+
+
 def _begin_immediate(conn) -> threading.RLock | None:
     """``BEGIN IMMEDIATE``, waiting for another writer in steps of 0.1 ms doubling up to 2 ms, for as long
     as the connection's busy timeout; then the store's "database is locked" as usual. First takes the mutex

@@ -132,3 +132,32 @@ def test_a_writer_of_this_process_holding_the_store_past_the_busy_timeout_gives_
     holder.join(10)
     with transaction(second):                         # the mutex was given back: the store is writable again
         second.execute("CREATE TABLE u (x)")
+
+
+def test_a_child_forked_while_a_thread_writes_can_write_at_once(tmp_path):
+    """A process forked while another thread of its parent holds the writers' mutex gets mutexes of its own."""
+    import os
+
+    path = tmp_path / "s.db"
+    db = connect(path, STORE_KEY)
+    inside, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with transaction(db):
+            inside.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert inside.wait(10)
+    pid = os.fork()
+    if pid == 0:                                   # the child: the holder thread does not exist here
+        code = 1
+        try:
+            code = 0 if store_db._WRITER_OF[id(db.conn)].acquire(timeout=1) else 3
+        finally:
+            os._exit(code)
+    release.set()
+    holder.join(10)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
