@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from datetime import timedelta
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from medjobs_tui.console import CUSTODIAN, Actor, Console, ConsoleError, SignInFailed
 from medjobs_tui.security import audit as audit_log
 from medjobs_tui.security import auth
+from medjobs_tui.store import users as store_users
 from medjobs_tui.security.passwords import (
     OWASP, HashParams, PasswordRuleError, check_password_rules, generate_password, hash_password, parse_phc,
     verify_password,
@@ -128,10 +130,10 @@ def test_lockout_after_five_failures_doubles_from_30_s_to_15_min(console, clock)
     with pytest.raises(SignInFailed, match="wrong user name or password"):
         console.sign_in("nurse.kim", "wrong-password-123")        # the 5th: locked out for 30 s
     with pytest.raises(SignInFailed, match="locked out for another 30 s"):
-        console.sign_in("nurse.kim", PASSWORD)                     # even the right password waits
+        console.sign_in("nurse.kim", PASSWORD)                     # even the right password waits (and counts: 6)
     clock.advance(29)
     with pytest.raises(SignInFailed, match="locked out for another 1 s"):
-        console.sign_in("nurse.kim", PASSWORD)
+        console.sign_in("nurse.kim", PASSWORD)                     # 7 attempts counted
     delays = []
     for _ in range(7):                                             # each further failure doubles the delay
         user = console.list_users(ADMIN)[1]
@@ -139,12 +141,81 @@ def test_lockout_after_five_failures_doubles_from_30_s_to_15_min(console, clock)
         with pytest.raises(SignInFailed, match="wrong user name"):
             console.sign_in("nurse.kim", "wrong-password-123")
         delays.append((console.list_users(ADMIN)[1].locked_until - clock.now()).total_seconds())
-    assert delays == [60, 120, 240, 480, 900, 900, 900]
+    assert delays == [240, 480, 900, 900, 900, 900, 900]           # the 8th attempt: 30 s x 2^3
     lockouts = [d["seconds"] for _, _, _, d in audit(console, "user.lockout")]
-    assert lockouts == [30, 60, 120, 240, 480, 900, 900, 900]
+    assert lockouts == [30, 240, 480, 900, 900, 900, 900, 900]
     clock.advance(900)
     assert console.sign_in("nurse.kim", PASSWORD).actor == Actor("nurse.kim", "operator")
     assert console.list_users(ADMIN)[1].failed_signins == 0         # a success starts the count again
+
+
+def test_concurrent_wrong_passwords_each_count_toward_the_lockout(settings, console):
+    """Parallel guesses (several windows, processes) must not share one read of the count: each is counted
+    atomically before its password is checked, and those after the fifth find the lock. NIST SP 800-63B 5.2.2."""
+    n = 16
+    barrier, answers = threading.Barrier(n), []
+
+    def guess(i):
+        c = Console(settings)
+        try:
+            barrier.wait()
+            c.sign_in("nurse.kim", f"wrong-guess-number-{i:03d}")
+        except SignInFailed as exc:
+            answers.append(str(exc))
+        finally:
+            c.close()
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert store_users.get(console.db, "nurse.kim")["failed_signins"] == n
+    assert len(answers) == n and sum("locked out" in a for a in answers) >= n - 5
+
+
+def test_concurrent_guesses_at_a_made_up_name_are_each_counted_too(settings, console):
+    n = 8
+    barrier = threading.Barrier(n)
+
+    def guess(i):
+        c = Console(settings)
+        try:
+            barrier.wait()
+            with pytest.raises(SignInFailed):
+                c.sign_in("no.such.nurse", f"wrong-guess-number-{i:03d}")
+        finally:
+            c.close()
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [f for (f,) in console.db.execute("SELECT failures FROM signin_failures")] == [n]
+
+
+def test_a_locked_out_user_is_refused_before_the_password_is_checked(console, monkeypatch):
+    for _ in range(5):
+        with pytest.raises(SignInFailed):
+            console.sign_in("nurse.kim", "wrong-password-123")
+    checked = []
+    monkeypatch.setattr(auth, "verify_password", lambda *a: checked.append(1) or True)
+    with pytest.raises(SignInFailed, match="locked out"):
+        console.sign_in("nurse.kim", PASSWORD)
+    assert checked == []
+
+
+def test_a_disabled_users_right_and_wrong_passwords_get_the_same_answer(console):
+    console.disable_user(ADMIN, "nurse.kim")
+    answers = set()
+    for password in (PASSWORD, "wrong-password-123"):
+        with pytest.raises(SignInFailed) as exc:
+            console.sign_in("nurse.kim", password)
+        answers.add(str(exc.value))
+    assert answers == {auth.BAD_CREDENTIALS}
+    reasons = [d["reason"] for _, _, _, d in audit(console, "signin")]
+    assert reasons == ["disabled", "wrong password"]
 
 
 def _lockout_story(console, clock, name: str) -> list[str]:
@@ -218,7 +289,7 @@ def test_an_admin_unlocks_a_locked_out_user(console):
         console.sign_in("nurse.kim", PASSWORD)
     console.unlock_user(ADMIN, "nurse.kim")
     assert console.sign_in("nurse.kim", PASSWORD).actor.username == "nurse.kim"
-    assert audit(console, "user.unlock") == [(ADMIN_NAME, "user.unlock", "ok", {"failures": 5})]
+    assert audit(console, "user.unlock") == [(ADMIN_NAME, "user.unlock", "ok", {"failures": 6})]   # the refused 6th counts
 
 
 def test_sign_in_is_audited_ok_and_denied_without_the_password(console):
@@ -259,8 +330,9 @@ def test_a_name_that_is_no_user_never_reaches_the_audit_trail(console, clock):
 def test_a_disabled_user_cannot_sign_in_and_their_sessions_end(console):
     _, token = console.open_session("nurse.kim", PASSWORD)
     console.disable_user(ADMIN, "nurse.kim")
-    with pytest.raises(SignInFailed, match="disabled"):
+    with pytest.raises(SignInFailed, match="^wrong user name or password$"):   # the right password: not confirmed
         console.sign_in("nurse.kim", PASSWORD)
+    assert audit(console, "signin")[-1] == ("nurse.kim", "signin", "denied", {"reason": "disabled", "failures": 1})
     with pytest.raises(SignInFailed):
         console.resume_session(token)
     console.enable_user(ADMIN, "nurse.kim")
