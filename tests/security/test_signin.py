@@ -10,7 +10,9 @@ from datetime import timedelta
 
 import pytest
 
-from medjobs_tui.console import CUSTODIAN, Actor, Console, ConsoleError, SignInFailed
+from medjobs_tui.console import (
+    CUSTODIAN, AccountRevoked, Actor, Console, ConsoleError, PermissionDenied, SignInFailed,
+)
 from medjobs_tui.security import audit as audit_log
 from medjobs_tui.security import auth
 from medjobs_tui.store import users as store_users
@@ -337,6 +339,50 @@ def test_a_disabled_user_cannot_sign_in_and_their_sessions_end(console):
         console.resume_session(token)
     console.enable_user(ADMIN, "nurse.kim")
     assert console.sign_in("nurse.kim", PASSWORD).actor.role == "operator"
+
+
+def test_a_disabled_user_can_no_longer_act_through_an_open_console(console):
+    kim = console.sign_in("nurse.kim", PASSWORD).actor
+    console.disable_user(ADMIN, "nurse.kim")
+    with pytest.raises(AccountRevoked, match="disabled after signing in"):
+        console.trigger(kim, next(iter(console.settings.jobs)))
+    with pytest.raises(AccountRevoked):
+        console.authorise(kim, "view.operations", "dashboard")
+    assert audit(console, "job.trigger")[-1] == ("nurse.kim", "job.trigger", "denied",
+                                                 {"reason": "disabled", "signed_in_as": "operator"})
+    console.lock(kim, "account changed")                        # locking their own session stays open to them
+    assert audit(console, "session.lock")[-1][2] == "ok"
+
+
+def test_a_demoted_admin_loses_admin_actions_in_an_open_console(console):
+    console.add_user(ADMIN, "second.admin", "admin", PASSWORD)
+    second = console.sign_in("second.admin", PASSWORD).actor
+    console.set_user_role(ADMIN, "second.admin", "operator")
+    with pytest.raises(AccountRevoked, match="role changed from admin to operator"):
+        console.add_user(second, "backdoor", "admin", PASSWORD)
+    assert "backdoor" not in [u.username for u in console.list_users(ADMIN)]
+    assert audit(console, "user.add")[-1] == ("second.admin", "user.add", "denied",
+                                              {"reason": "role changed", "signed_in_as": "admin"})
+    fresh = console.unlock(second, PASSWORD)                    # unlocking reads the account as it is now
+    assert fresh == Actor("second.admin", "operator")
+    with pytest.raises(PermissionDenied, match=r"second.admin \(operator\) may not add users"):
+        console.add_user(fresh, "backdoor", "admin", PASSWORD)
+
+
+def test_a_reviewer_given_another_review_role_is_refused_until_signing_in_again(console):
+    console.add_user(ADMIN, "rita", "reviewer", PASSWORD, review_role="technical lead")
+    rita = console.sign_in("rita", PASSWORD).actor
+    console.set_user_role(ADMIN, "rita", "reviewer", "security officer")
+    with pytest.raises(AccountRevoked):
+        console.authorise(rita, "signoff.sign", "signoff:technical_review.code_review")
+    assert console.authorise(console.sign_in("rita", PASSWORD).actor, "signoff.sign") == \
+        Actor("rita", "reviewer", "security officer")
+
+
+def test_service_identities_are_not_looked_up_as_users(console):
+    from medjobs_tui.console import RUNNER
+    assert console.authorise(RUNNER, "runner.run", "runner") == RUNNER
+    assert console.authorise(CUSTODIAN, "key.recover", "key_file") == CUSTODIAN
 
 
 def test_the_last_admin_can_be_neither_disabled_nor_demoted(console):
