@@ -102,6 +102,14 @@ def _wait_text(seconds: float) -> str:
     return f"{seconds} s" if seconds < 120 else f"{(seconds + 59) // 60} min"
 
 
+def _limit_text(seconds: float) -> str:
+    """A configured limit in plain words: ``12 h``, ``90 min``, ``45 s``."""
+    seconds = int(seconds)
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 60} min" if seconds >= 60 and seconds % 60 == 0 else f"{seconds} s"
+
+
 def authenticate(db: sqlite_utils.Database, username: str, password: str, now: datetime,
                  params: HashParams, *, audit_key: bytes, action: str = "signin") -> dict[str, Any]:
     """Check ``username``'s password; return the user row (as ``store.users.get``) on success.
@@ -194,21 +202,30 @@ class ResumedSession:
 
 
 def resume_session(db: sqlite_utils.Database, token: str, now: datetime, idle_timeout_s: float, *,
-                   audit_key: bytes) -> ResumedSession:
-    """The session of ``token`` if it is live (known, used within ``idle_timeout_s`` seconds, its user
-    enabled); it counts as used now. Raises SessionExpired otherwise (an idle session is ended)."""
+                   audit_key: bytes, lifetime_s: float = 12 * 3600) -> ResumedSession:
+    """The session of ``token`` if it is live (known, used within ``idle_timeout_s`` seconds, started at most
+    ``lifetime_s`` seconds ago, its user enabled); it counts as used now. Raises SessionExpired otherwise: an
+    idle session or one past its lifetime is ended (audited ``session.expired`` with ``idle_s`` or ``age_s``).
+    Sources: 45 CFR 164.312(a)(2)(iii) automatic logoff; OWASP Session Management Cheat Sheet (idle and
+    absolute timeouts)."""
     th = token_hash(token)
     row = store_users.get_session(db, th)
     if row is None:
         raise SessionExpired("no live session; sign in again (medjobs login)")
     idle = (now - parse_iso(row["last_used_at"])).total_seconds()
+    age = (now - parse_iso(row["created_at"])).total_seconds()
     user = store_users.get(db, row["username"])
-    if idle > idle_timeout_s or user is None or not user["enabled"]:
+    too_old = age > lifetime_s
+    if idle > idle_timeout_s or too_old or user is None or not user["enabled"]:
         with transaction(db):
             store_users.end_session(db, th)
-        if idle > idle_timeout_s:
+        if idle > idle_timeout_s or too_old:
             audit.record(db, key=audit_key, actor=row["username"], role=user["role"] if user else "-", action="session.expired",
-                         target=f"user:{row['username']}", outcome="ok", at=now, detail={"idle_s": int(idle)})
+                         target=f"user:{row['username']}", outcome="ok", at=now,
+                         detail={"age_s": int(age), "lifetime_s": int(lifetime_s)} if too_old else {"idle_s": int(idle)})
+        if too_old and idle <= idle_timeout_s:
+            raise SessionExpired(f"the login session reached its time limit of {_limit_text(lifetime_s)} "
+                                 "(security.session_lifetime); sign in again (medjobs login)")
         raise SessionExpired("the login session has expired; sign in again (medjobs login)")
     with transaction(db):
         store_users.touch_session(db, th, now)

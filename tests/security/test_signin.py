@@ -446,6 +446,38 @@ def test_a_login_session_expires_after_the_idle_timeout(console, clock, settings
     assert [a for _, a, _, _ in audit(console) if a.startswith("session.")] == ["session.login", "session.expired"]
 
 
+def test_a_busy_login_session_still_ends_at_its_absolute_lifetime(console, clock, settings):
+    """Used every few minutes, a session would never go idle: it ends all the same once
+    security.session_lifetime (default 12 h) has passed since it began. OWASP Session Management (absolute
+    timeout)."""
+    assert settings.security.session_lifetime == 12 * 3600
+    signed, token = console.open_session("nurse.kim", PASSWORD)
+    step = settings.security.idle_timeout / 2
+    while (clock.now() - console.list_users(ADMIN)[1].last_signin_at).total_seconds() + step <= 12 * 3600:
+        clock.advance(step)
+        assert console.resume_session(token) == signed.actor
+    clock.advance(step)
+    with pytest.raises(SignInFailed, match=r"reached its time limit of 12 h \(security.session_lifetime\); sign in again"):
+        console.resume_session(token)
+    with pytest.raises(SignInFailed, match="no live session"):
+        console.resume_session(token)
+    (_, _, _, detail), = [e for e in audit(console) if e[1] == "session.expired"]
+    assert detail["lifetime_s"] == 43200 and detail["age_s"] > 43200
+
+
+@pytest.mark.parametrize("value, ok", [(3600, True), (86400, True), (30, False), (0, False), (90000, False),
+                                       (float("inf"), False)])
+def test_the_session_lifetime_is_bounded_by_the_config_model(value, ok):
+    from pydantic import ValidationError
+
+    from medjobs_tui.config import SecurityConfig
+    if ok:
+        assert SecurityConfig(session_lifetime=value).session_lifetime == value
+    else:
+        with pytest.raises(ValidationError):
+            SecurityConfig(session_lifetime=value)
+
+
 def test_a_session_follows_the_users_current_role(console):
     _, token = console.open_session("nurse.kim", PASSWORD)
     assert console.resume_session(token).role == "operator"
