@@ -69,6 +69,26 @@ CODE_CADENCE = {"QOD": ("daily", 2, "QD"), "WK": ("weekly", 1, "QD"), "MO": ("mo
 """TimingAbbreviation codes whose cadence is not daily, or whose times are another row: code -> (cadence,
 every, table row of its clock times)."""
 
+TIMING_ABBREVIATIONS = frozenset({"QD", "BID", "TID", "QID", "QOD", "AM", "PM", "BED", "WK", "MO", "QHS",
+                                  "Q1H", "Q2H", "Q3H", "Q4H", "Q6H", "Q8H", "Q12H"})
+"""The fixed vocabulary of timing codes a message may name: HL7 v3 TimingAbbreviation (GTSAbbreviation), the
+Q{k}H rows ``dosing.timing_code`` derives and the QHS row BED uses. A code outside it came from the input as
+free text (it could be anything, even an identifier) and is never repeated in a warning."""
+
+
+def _no_table_row(row: str | None, from_input: bool) -> str:
+    """The reason of a schedule whose clock times the clinic's administration-time table does not hold. The row
+    is named when MedJobs derived it from the numbers (``Q5H``) or it is one of TIMING_ABBREVIATIONS; a row that
+    is the input's own Timing.code outside that vocabulary is free text and never repeated (the importer's
+    warnings hold no values from the data)."""
+    table = "the clinic's administration-time table (clinic.administration_times)"
+    if row is None:
+        return f"no frequency or code to look up in {table}"
+    if not from_input or row in TIMING_ABBREVIATIONS:
+        return f"no row {row} in {table}"
+    return f"a code that is no standard timing abbreviation and no row of {table} (the code is not repeated here)"
+
+
 AC_EVENTS = {"AC": "C", "ACM": "CM", "ACD": "CD", "ACV": "CV"}
 PC_EVENTS = {"PC": "C", "PCM": "CM", "PCD": "CD", "PCV": "CV"}
 """Meal-relative EventTiming codes -> the meal event; with an ``offset`` the dose is that many minutes before
@@ -378,7 +398,7 @@ def _part(d: Mapping[str, Any], i: int, sequence: int, zone: ZoneInfo, admin_tim
             row = code  # the institution's own times for its code
         if not row or row not in admin_times:
             where = f"{p}.timing.code" if code else (f"{rp}.frequency" if frequency is not None else rp)
-            raise _NotUnderstood(where, f"no row {row or '(none)'} in the clinic's administration-time table")
+            raise _NotUnderstood(where, _no_table_row(row, from_input=row == code))
         times = list(admin_times[row])
         table_row = row
 

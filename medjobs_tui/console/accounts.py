@@ -177,11 +177,11 @@ class AccountsMixin:
 
     def resume_session(self, token: str) -> Actor:
         """The actor of a live login session (its user's current role). Raises SignInFailed when the
-        session is unknown, ended, idle past the timeout (then audited ``session.expired``) or its user
-        disabled."""
+        session is unknown, ended, idle past the timeout or older than ``security.session_lifetime`` (then
+        audited ``session.expired``) or its user disabled."""
         try:
             live = auth.resume_session(self.db, token, self.clock.now(), self.settings.security.idle_timeout,
-                                       audit_key=self.keys.audit)
+                                       audit_key=self.keys.audit, lifetime_s=self.settings.security.session_lifetime)
         except auth.SignInError as exc:
             raise SignInFailed(str(exc)) from None
         return self._actor(live.user)

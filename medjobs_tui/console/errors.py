@@ -9,3 +9,8 @@ class ConsoleError(Exception):
 
 class PermissionDenied(ConsoleError):
     """The actor's role does not allow the operation."""
+
+
+class AccountRevoked(PermissionDenied):
+    """The signed-in user was disabled, or their role changed so it no longer allows the operation, since
+    they signed in: the dashboard locks (the next sign-in or unlock reads the account as it is now)."""

@@ -24,7 +24,8 @@ from medjobs_tui.console.models import (
 from medjobs_tui.console.accounts import AccountsMixin
 from medjobs_tui.console.signoff import SignoffMixin
 from medjobs_tui.console.alerts import AlertsMixin
-from medjobs_tui.console.errors import ConsoleError, PermissionDenied
+from medjobs_tui.console.errors import AccountRevoked, ConsoleError, PermissionDenied
+from medjobs_tui.console.accounts import RESERVED_NAMES
 from medjobs_tui.console.views import VIEWS, ConsoleViews, run_row
 from medjobs_tui.engine import evidence as evidence_mod
 from medjobs_tui.engine.metrics import job_metrics
@@ -44,6 +45,7 @@ from medjobs_tui.store import interactions as store_interactions
 from medjobs_tui.store import preferences as store_prefs
 from medjobs_tui.store import pruning as store_pruning
 from medjobs_tui.store import runs as store_runs
+from medjobs_tui.store import users as store_users
 
 if TYPE_CHECKING:
     from medjobs_tui.engine.runner import Runner
@@ -57,6 +59,14 @@ MAX_DOSE_DAYS = 31
 # runner's service identity (it may only run jobs); ``custodian`` is whoever holds the machine's key file
 # or the recovery key at a clinic with no one to sign in (init, emergency access), never a signed-in user.
 PEOPLE = frozenset({"admin", "operator", "reviewer", "auditor"})
+OWN_SESSION = frozenset({"session.lock", "session.unlock", "session.logout", "session.quit"})
+"""Actions on the actor's own session, allowed to a user disabled or given another role since signing in:
+locking, logging out and quitting end their access; unlocking checks the password again (and refuses a disabled
+account) and returns the account as it is now."""
+
+
+def _role_words(actor: Actor) -> str:
+    return actor.role + (f" ({actor.review_role})" if actor.review_role else "")
 NOTIFICATION_WITHHELD = "withheld: about a patient's medication (operators, admins and reviewers see it)"
 """What a role that may not read patients' data sees instead of a notification's message about a patient."""
 
@@ -211,14 +221,40 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
         view shows differs by role (None, no one signed in: False)."""
         return actor is not None and actor.role in PERMISSIONS[action]
 
-    def authorise(self, actor: Actor, action: str, target: str | None = None) -> None:
-        """Raise PermissionDenied (and audit the refusal) unless ``actor``'s role may do ``action``."""
-        if actor.role not in PERMISSIONS[action]:
-            audit.record(self.db, key=self.keys.audit, actor=actor.username, role=actor.role, action=action, target=target,
-                         outcome="denied", at=self.clock.now())
+    def authorise(self, actor: Actor, action: str, target: str | None = None) -> Actor:
+        """Return ``actor`` as the store has it now if their role may do ``action`` (``PERMISSIONS``); raise
+        PermissionDenied, and audit the refusal, otherwise.
+
+        A person's actor is a copy taken at sign-in, so every check re-reads their user row (one indexed row):
+        a user disabled since, or whose role or review role changed since, is refused with AccountRevoked
+        (the dashboard then locks; unlocking or signing in again reads the account as it is now). Only the
+        actions on the person's own session (OWN_SESSION: lock, unlock, log out, quit) stay open to them.
+        Service identities (RUNNER, CUSTODIAN: reserved names no user may take) have no user row and keep
+        their role; an actor naming no user is checked on its own role. Source: 45 CFR 164.312(a)(1) access
+        control; OWASP Authorization Cheat Sheet (check permissions on every request)."""
+        current, reason = actor, None
+        if actor.username not in RESERVED_NAMES and action not in OWN_SESSION:
+            user = store_users.get(self.db, actor.username)
+            if user is not None:
+                current = Actor(user["username"], user["role"], user["review_role"])
+                if not user["enabled"]:
+                    reason = "disabled"
+                elif current != actor:
+                    reason = "role changed"
+        if reason is not None or current.role not in PERMISSIONS[action]:
+            audit.record(self.db, key=self.keys.audit, actor=actor.username, role=current.role, action=action,
+                         target=target, outcome="denied", at=self.clock.now(),
+                         detail={"reason": reason, "signed_in_as": actor.role} if reason else None)
+            if reason == "disabled":
+                raise AccountRevoked(f"{actor.username}'s account was disabled after signing in, so they may not "
+                                     f"{ACTION_WORDS[action]} any more; an admin can enable it")
+            if reason == "role changed":
+                raise AccountRevoked(f"{actor.username}'s role changed from {_role_words(actor)} to "
+                                     f"{_role_words(current)} after signing in; sign in again (or unlock) to go on")
             allowed = " or ".join(sorted(PERMISSIONS[action])) or "no"
             raise PermissionDenied(f"{actor.username} ({actor.role}) may not {ACTION_WORDS[action]}; "
                                    f"that needs the {allowed} role")
+        return current
 
     def _audit_ok(self, actor: Actor, action: str, target: str, detail: dict[str, Any] | None = None) -> None:
         audit.record(self.db, key=self.keys.audit, actor=actor.username, role=actor.role, action=action, target=target,

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import re
+import secrets
 import statistics
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -260,10 +261,10 @@ class ConsoleViews:
             self._audit_export_refused(actor, view, fmt, path)
             raise ConsoleError(f"{path} already exists; nothing written (choose another name, or confirm replacing it)")
         text = render_table(columns, rows, fmt)
-        tmp = path.with_name(path.name + ".part")
+        tmp = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(text, encoding="utf-8")
+            tmp = write_temp_beside(path, text)      # a fresh name: a link planted there is never followed
             if overwrite:
                 tmp.replace(path)
             else:
@@ -281,7 +282,8 @@ class ConsoleViews:
                     tmp.unlink(missing_ok=True)
         except OSError as exc:
             try:
-                tmp.unlink(missing_ok=True)
+                if tmp is not None:
+                    tmp.unlink(missing_ok=True)
             except OSError:
                 pass
             raise ConsoleError(f"cannot write {path}: {exc.strerror or type(exc).__name__}") from None
@@ -295,6 +297,29 @@ class ConsoleViews:
         audit.record(self.db, key=self.keys.audit, actor=actor.username, role=actor.role, action="view.export",
                      target=f"view:{view}", outcome="error", at=self.clock.now(),
                      detail={"format": fmt, "file": path.name, "reason": "file exists"})
+
+
+def write_temp_beside(path: Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to a new temporary file beside ``path`` (``.<name>.<16 random hex>.part``, mode 0600)
+    and return its path, for the caller to rename into place. The file is created with O_CREAT|O_EXCL|O_NOFOLLOW:
+    a file or symbolic link someone planted under that name is never opened or followed (with a random name,
+    nothing can be planted in advance). Raises OSError when the folder cannot be written. Source: CWE-59 (link
+    following), CWE-377 (insecure temporary file)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(16):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.part")
+        try:
+            fd = os.open(tmp, flags, 0o600)
+        except FileExistsError:
+            continue
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return tmp
+    raise FileExistsError(f"{path.parent}: no free temporary file name")
 
 
 def render_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> str:

@@ -3,7 +3,9 @@
 After LOCKOUT_AFTER consecutive failed sign-ins a user is locked out for LOCKOUT_FIRST_S seconds; each
 further failure after a lockout doubles the delay, up to LOCKOUT_MAX_S. While locked out, sign-in is
 refused without checking the password (so guessing gains nothing). A success, or an admin's unlock,
-starts the count again. A name that is no user is counted and locked out the same way (in
+starts the count again. Every attempt is counted atomically before the password is checked, including one
+refused during a lockout (so parallel guesses cannot share one count). A disabled account gets the same answer
+as a wrong password. A name that is no user is counted and locked out the same way (in
 ``signin_failures``, under an HMAC of the name; at most UNKNOWN_NAMES_KEPT names), so the answers and
 delays do not tell which names exist. Every sign-in, failure, refusal and lockout is an audit entry.
 Sources: 45 CFR 164.312(d) person or entity authentication; NIST SP 800-63B 5.2.2 (rate limiting);
@@ -100,23 +102,37 @@ def _wait_text(seconds: float) -> str:
     return f"{seconds} s" if seconds < 120 else f"{(seconds + 59) // 60} min"
 
 
+def _limit_text(seconds: float) -> str:
+    """A configured limit in plain words: ``12 h``, ``90 min``, ``45 s``."""
+    seconds = int(seconds)
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 60} min" if seconds >= 60 and seconds % 60 == 0 else f"{seconds} s"
+
+
 def authenticate(db: sqlite_utils.Database, username: str, password: str, now: datetime,
                  params: HashParams, *, audit_key: bytes, action: str = "signin") -> dict[str, Any]:
     """Check ``username``'s password; return the user row (as ``store.users.get``) on success.
 
-    Raises LockedOut while the user (or the name, if no user has it) is locked out, SignInError(BAD_CREDENTIALS) for an unknown user or
-    a wrong password (counting the failure, and locking out at LOCKOUT_AFTER), and SignInError for a
-    disabled account or one without a password. Each outcome is audited under ``action`` (``signin``,
-    or ``session.unlock`` when the dashboard is unlocked), MAC'd under ``audit_key``. A hash weaker than
-    ``params`` is replaced.
+    Every attempt is counted first, in one write transaction (``BEGIN IMMEDIATE``) that also reads the
+    lockout, so attempts made at the same time (from several windows or processes) are each counted and
+    none reads a stale count. While the user (or the name, if no user has it) is locked out the attempt is
+    refused, still counted, without checking the password. An attempt that brings the count to
+    LOCKOUT_AFTER or more locks out for ``lockout_seconds(count)`` before the password is checked, so a
+    parallel attempt finds the lock; a correct password lifts it and sets the count back to 0.
+
+    Raises LockedOut while locked out, and SignInError(BAD_CREDENTIALS) for an unknown user, a wrong
+    password, an account without a password, and a disabled account even with the right password (the
+    answer never confirms a password; the audit entry records the real reason). Each outcome is audited
+    under ``action`` (``signin``, or ``session.unlock`` when the dashboard is unlocked), MAC'd under
+    ``audit_key``. A hash weaker than ``params`` is replaced.
+    Sources: NIST SP 800-63B 5.2.2 (rate limiting); OWASP Authentication Cheat Sheet (generic answers).
     """
     user = store_users.get(db, username)
     role = user["role"] if user else "-"
     # a name that is no user is counted and locked out exactly like one that is (under a keyed hash of it):
     # otherwise the fifth failure's answer would tell which names exist
     name_key = None if user else _name_key(audit_key, username)
-    known = store_users.name_failures(db, name_key) if name_key else None
-    failures_so_far = user["failed_signins"] if user else (known["failures"] if known else 0)
     who = audit_name(audit_key, username, user is not None)
 
     def refuse(reason: str, message: str, detail: dict[str, Any] | None = None, exc=SignInError, **kw):
@@ -124,27 +140,34 @@ def authenticate(db: sqlite_utils.Database, username: str, password: str, now: d
                      at=now, detail={"reason": reason, **(detail or {})})
         raise exc(message, **kw) if kw else exc(message)
 
-    locked_until = parse_iso((user or known or {}).get("locked_until"))
-    if locked_until is not None and now < locked_until:
+    with transaction(db):           # count, read the lockout and (if due) lock, as one atomic step
+        counted = (store_users.count_user_attempt(db, username, now) if user is not None else None)
+        if counted is None:
+            if user is not None:    # the user went away between the read and the count: like no user
+                user, role, name_key = None, "-", _name_key(audit_key, username)
+                who = audit_name(audit_key, username, False)
+            counted = store_users.count_name_attempt(db, name_key, now, keep=UNKNOWN_NAMES_KEPT)
+        failures, locked_text = counted
+        locked_until = parse_iso(locked_text)
+        locked_now = locked_until is not None and now < locked_until
+        lock = 0 if locked_now else lockout_seconds(failures)
+        if lock:
+            until = now + timedelta(seconds=lock)
+            if user is not None:
+                store_users.update(db, username, now, locked_until=until)
+            else:
+                store_users.set_name_lock(db, name_key, until)
+    if locked_now:
         refuse("locked out", f"too many failed sign-ins: {username} is locked out for another "
                              f"{_wait_text((locked_until - now).total_seconds())} (or until an admin unlocks it)",
-               exc=LockedOut, until=locked_until)
+               {"failures": failures}, exc=LockedOut, until=locked_until)
     ok = verify_password(password, user["password_hash"] if user else None)
-    if user is None or not ok:
-        failures = failures_so_far + 1
-        lock = lockout_seconds(failures)
-        until = now + timedelta(seconds=lock) if lock else None
-        with transaction(db):
-            if user is not None:
-                store_users.update(db, username, now, failed_signins=failures, locked_until=until)
-            else:
-                store_users.record_name_failure(db, name_key, failures, until, now, keep=UNKNOWN_NAMES_KEPT)
+    if user is None or not ok or not user["enabled"]:
         if lock:
             audit.record(db, key=audit_key, actor=who, role=role, action="user.lockout", target=f"user:{who}",
                          outcome="ok", at=now, detail={"failures": failures, "seconds": lock})
-        refuse("unknown user" if user is None else "wrong password", BAD_CREDENTIALS, {"failures": failures})
-    if not user["enabled"]:
-        refuse("disabled", f"{username}'s account is disabled; an admin can enable it")
+        reason = "unknown user" if user is None else "wrong password" if not ok else "disabled"
+        refuse(reason, BAD_CREDENTIALS, {"failures": failures})
     fields: dict[str, Any] = {"failed_signins": 0, "locked_until": None, "last_signin_at": now}
     if needs_rehash(user["password_hash"], params):
         fields["password_hash"] = hash_password(password, params)
@@ -179,21 +202,30 @@ class ResumedSession:
 
 
 def resume_session(db: sqlite_utils.Database, token: str, now: datetime, idle_timeout_s: float, *,
-                   audit_key: bytes) -> ResumedSession:
-    """The session of ``token`` if it is live (known, used within ``idle_timeout_s`` seconds, its user
-    enabled); it counts as used now. Raises SessionExpired otherwise (an idle session is ended)."""
+                   audit_key: bytes, lifetime_s: float = 12 * 3600) -> ResumedSession:
+    """The session of ``token`` if it is live (known, used within ``idle_timeout_s`` seconds, started at most
+    ``lifetime_s`` seconds ago, its user enabled); it counts as used now. Raises SessionExpired otherwise: an
+    idle session or one past its lifetime is ended (audited ``session.expired`` with ``idle_s`` or ``age_s``).
+    Sources: 45 CFR 164.312(a)(2)(iii) automatic logoff; OWASP Session Management Cheat Sheet (idle and
+    absolute timeouts)."""
     th = token_hash(token)
     row = store_users.get_session(db, th)
     if row is None:
         raise SessionExpired("no live session; sign in again (medjobs login)")
     idle = (now - parse_iso(row["last_used_at"])).total_seconds()
+    age = (now - parse_iso(row["created_at"])).total_seconds()
     user = store_users.get(db, row["username"])
-    if idle > idle_timeout_s or user is None or not user["enabled"]:
+    too_old = age > lifetime_s
+    if idle > idle_timeout_s or too_old or user is None or not user["enabled"]:
         with transaction(db):
             store_users.end_session(db, th)
-        if idle > idle_timeout_s:
+        if idle > idle_timeout_s or too_old:
             audit.record(db, key=audit_key, actor=row["username"], role=user["role"] if user else "-", action="session.expired",
-                         target=f"user:{row['username']}", outcome="ok", at=now, detail={"idle_s": int(idle)})
+                         target=f"user:{row['username']}", outcome="ok", at=now,
+                         detail={"age_s": int(age), "lifetime_s": int(lifetime_s)} if too_old else {"idle_s": int(idle)})
+        if too_old and idle <= idle_timeout_s:
+            raise SessionExpired(f"the login session reached its time limit of {_limit_text(lifetime_s)} "
+                                 "(security.session_lifetime); sign in again (medjobs login)")
         raise SessionExpired("the login session has expired; sign in again (medjobs login)")
     with transaction(db):
         store_users.touch_session(db, th, now)

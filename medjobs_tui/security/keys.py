@@ -201,6 +201,19 @@ def _settle_rotation(settings: Settings, keys: Keys) -> Keys:
     return finish_rotation(settings, keys)
 
 
+def _check_key_folder(folder: Path) -> None:
+    """Raise KeyFileError when the key file's ``folder`` may be written by its group or others: whoever can
+    write there can swap the key file for one of their own, or replace it with a link. Source: CWE-732
+    (incorrect permission assignment for a critical resource)."""
+    try:
+        st = folder.stat()
+    except OSError as exc:
+        raise KeyFileError(f"{folder}: the key folder cannot be read ({exc.strerror})") from None
+    if st.st_mode & 0o022:
+        raise KeyFileError(f"{folder}: the key folder's permissions are {stat.S_IMODE(st.st_mode):04o}; other users "
+                           f"could replace the key file in it. Make it its owner's only (chmod 700 {folder})")
+
+
 def _read_key_file(settings: Settings) -> Keys:
     path = key_file_path(settings)
     try:
@@ -218,6 +231,7 @@ def _read_key_file(settings: Settings) -> Keys:
                            f"readable by its owner only (chmod 600 {path})")
     if hasattr(os, "getuid") and st.st_uid != os.getuid():
         raise KeyFileError(f"{path}: key file belongs to another user (uid {st.st_uid}); MedJobs runs as its owner")
+    _check_key_folder(path.parent)
     try:
         text = path.read_text(encoding="utf-8")
         payload = json.loads(text)

@@ -36,15 +36,35 @@ def mask_exception(exc: BaseException, ref: str | None = None) -> str:
 # The second line of defence: MedJobs' own texts carry pseudonyms and counts only, but an exception from a
 # library may quote what it was given. Every log line passes through ``redact`` on its way out.
 
+_MONTH = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|"
+          r"Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)")
+_MBI_LETTER = "AC-HJKMNP-RT-Y"
+"""Letters a Medicare Beneficiary Identifier uses: A-Z without S, L, O, I, B, Z. Source: CMS, "Understanding the
+Medicare Beneficiary Identifier (MBI) Format"."""
+
 _REDACTIONS: list[tuple[re.Pattern[str], str]] = [
+    # URLs with a host (a FHIR server's patient URL, a callback with a name in its query): the whole URL
+    # (a trailing full stop, comma, colon or bracket is the sentence's, not the URL's)
+    (re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/?#\"'<>]*[^\s/?#\"'<>.,;:!?)\]]"
+                r"(?:[/?#][^\s\"'<>]*[^\s\"'<>.,;:!?)\]])?/?"), "[url]"),
     # e-mail addresses
     (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "[email]"),
     # UUIDs (FHIR resource ids; Synthea reuses them as medical record numbers), also as urn:uuid:
     (re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"), "[id]"),
     # FHIR references such as Patient/abc-123
     (re.compile(r"\b(Patient|Person|RelatedPerson|Practitioner)/[A-Za-z0-9.\-]{1,64}"), r"\1/[id]"),
-    # US social security numbers
-    (re.compile(r"\b\d{3}-\d{2}-\d{4}\b"), "[ssn]"),
+    # IPv4 addresses (HIPAA identifier 15), before the dates: 10.0.0.12 is no date
+    (re.compile(r"\b(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\b"), "[ip]"),
+    # US social security numbers: 123-45-6789 and 123 45 6789
+    (re.compile(r"\b\d{3}([- ])\d{2}\1\d{4}\b"), "[ssn]"),
+    # ZIP+4 codes (01103-1234): a ZIP code below state level is an identifier
+    (re.compile(r"\b\d{5}-\d{4}\b"), "[zip]"),
+    # Medicare Beneficiary Identifiers: 11 characters, 1EG4TE5MK72, also written 1EG4-TE5-MK72
+    (re.compile(rf"(?i:\b[1-9][{_MBI_LETTER}][{_MBI_LETTER}0-9]\d-?[{_MBI_LETTER}][{_MBI_LETTER}0-9]\d-?"
+                rf"[{_MBI_LETTER}]{{2}}\d{{2}}\b)"), "[mbi]"),
+    # dates written out: 3 Feb 1970, 3 February 1970, February 3, 1970, Feb. 3rd 1970
+    (re.compile(rf"(?i:\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\.?,?\s+(?:18|19|20)\d{{2}}\b)"), "[date]"),
+    (re.compile(rf"(?i:\b{_MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+(?:18|19|20)\d{{2}}\b)"), "[date]"),
     # phone numbers: (555) 123-4567, 555-123-4567, +1 555 123 4567, 555.123.4567
     (re.compile(r"(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\b\d{3}[\s.-])\d{3}[\s.-]\d{4}\b"), "[phone]"),
     # full dates (a birth date is one): 1970-05-04, 05/04/1970, 4.5.1970; an ISO instant (a run's schedule,
@@ -66,9 +86,12 @@ _REDACTIONS: list[tuple[re.Pattern[str], str]] = [
 
 
 def redact(text: str) -> str:
-    """``text`` with identifier-shaped parts replaced by placeholders: e-mail addresses, UUIDs and FHIR
-    references, SSNs, phone numbers, full dates, MRN-like ids, names after a name/patient key, Synthea-style
-    names and street addresses. Pseudonyms (P-00012), run ids, counts and times of day are kept."""
+    """``text`` with identifier-shaped parts replaced by placeholders: URLs with a host, e-mail addresses, UUIDs
+    and FHIR references, IPv4 addresses, SSNs (dashed or spaced), ZIP+4 codes, Medicare MBIs, phone numbers, full
+    dates (numeric or written out: 3 Feb 1970, February 3, 1970), MRN-like ids, names after a name/patient key,
+    Synthea-style names and street addresses. Pseudonyms (P-00012), run ids, job names, counts, durations
+    (0.25 s), times of day and ISO UTC instants (2026-11-29T12:55:00+00:00) are kept. Source: the 18 HIPAA
+    identifiers, 45 CFR 164.514(b)(2)."""
     for pattern, replacement in _REDACTIONS:
         text = pattern.sub(replacement, text)
     return text

@@ -92,21 +92,38 @@ def name_failures(db: sqlite_utils.Database, name_key: str) -> dict[str, Any] | 
     return rows[0] if rows else None
 
 
-def record_name_failure(db: sqlite_utils.Database, name_key: str, failures: int, locked_until: datetime | None,
-                        now: datetime, keep: int) -> int:
-    """Store the failure count and lockout of a name that is no user, then keep at most ``keep`` records:
-    the ones whose last failure is oldest go first, those not locked out now before those that are.
-    Returns how many records were dropped."""
-    db.execute("INSERT INTO signin_failures (name_key, failures, locked_until, last_failure_at) VALUES (?, ?, ?, ?)"
-               " ON CONFLICT(name_key) DO UPDATE SET failures = excluded.failures,"
-               " locked_until = excluded.locked_until, last_failure_at = excluded.last_failure_at",
-               [name_key, failures, iso(locked_until) if locked_until else None, iso(now)])
+def count_name_attempt(db: sqlite_utils.Database, name_key: str, now: datetime, keep: int) -> tuple[int, str | None]:
+    """Count one sign-in attempt under a name that is no user (by its keyed hash) in a single statement, so
+    attempts made at the same time are each counted; return ``(failures including this one, locked_until as
+    stored before it)``. Then keep at most ``keep`` records: the ones whose last failure is oldest go first,
+    those not locked out now before those that are (never the one just counted). Source: NIST SP 800-63B
+    5.2.2 (every attempt counts toward the limit)."""
+    row = db.execute("INSERT INTO signin_failures (name_key, failures, locked_until, last_failure_at) VALUES (?, 1, NULL, ?)"
+                     " ON CONFLICT(name_key) DO UPDATE SET failures = signin_failures.failures + 1,"
+                     " last_failure_at = excluded.last_failure_at RETURNING failures, locked_until",
+                     [name_key, iso(now)]).fetchall()[0]
     extra = db.execute("SELECT count(*) FROM signin_failures").fetchone()[0] - keep
-    if extra <= 0:
-        return 0
-    return db.execute(
-        "DELETE FROM signin_failures WHERE name_key IN (SELECT name_key FROM signin_failures"
-        " ORDER BY coalesce(locked_until > ?, 0), last_failure_at LIMIT ?)", [iso(now), extra]).rowcount
+    if extra > 0:
+        db.execute("DELETE FROM signin_failures WHERE name_key IN (SELECT name_key FROM signin_failures"
+                   " WHERE name_key != ? ORDER BY coalesce(locked_until > ?, 0), last_failure_at LIMIT ?)",
+                   [name_key, iso(now), extra])
+    return row[0], row[1]
+
+
+def set_name_lock(db: sqlite_utils.Database, name_key: str, locked_until: datetime | None) -> None:
+    """Set the lockout of a name that is no user (None: not locked)."""
+    db.execute("UPDATE signin_failures SET locked_until = ? WHERE name_key = ?",
+               [iso(locked_until) if locked_until else None, name_key])
+
+
+def count_user_attempt(db: sqlite_utils.Database, username: str, now: datetime) -> tuple[int, str | None] | None:
+    """Count one sign-in attempt of ``username`` in a single statement (``failed_signins + 1``), so attempts
+    made at the same time are each counted; return ``(failures including this one, locked_until as stored
+    before it)``, or None when there is no such user. A successful sign-in sets the count back to 0.
+    Source: NIST SP 800-63B 5.2.2."""
+    rows = db.execute("UPDATE users SET failed_signins = failed_signins + 1, updated_at = ? WHERE username = ?"
+                      " RETURNING failed_signins, locked_until", [iso(now), username]).fetchall()
+    return (rows[0][0], rows[0][1]) if rows else None
 
 
 def count_name_failures(db: sqlite_utils.Database) -> int:

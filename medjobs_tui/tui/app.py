@@ -30,7 +30,7 @@ from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, Tab
 from textual.worker import Worker, WorkerState
 
 from medjobs_tui.config import Settings
-from medjobs_tui.console import Actor, Console, ConsoleError, NotificationRow, SignIn, Snapshot
+from medjobs_tui.console import AccountRevoked, Actor, Console, ConsoleError, NotificationRow, SignIn, Snapshot
 from medjobs_tui.console import identity, words
 from medjobs_tui.console.operations import PERMISSIONS
 from medjobs_tui.console.logbook import logbook
@@ -40,7 +40,7 @@ from medjobs_tui.tui.audit_tab import AUDIT_COLUMNS, AUDIT_KEY, AUDIT_LIMIT, AUD
 from medjobs_tui.tui.audit_tab import preview as audit_preview
 from medjobs_tui.tui.login import LockScreen, LoginScreen
 from medjobs_tui.tui.messages import (
-    AuditReady, CommandDone, EvidenceLoaded, RefreshFailed, SignInRefused, SignedIn, SnapshotReady, SnapshotUnchanged,
+    AccountChanged, AuditReady, CommandDone, EvidenceLoaded, RefreshFailed, SignInRefused, SignedIn, SnapshotReady, SnapshotUnchanged,
     Unlocked,
 )
 from medjobs_tui.tui.screens import DetailScreen, EvidenceScreen, HelpScreen
@@ -394,6 +394,8 @@ class MedJobsApp(SignoffActions, App[None]):
             if self._stopping:
                 return
             try:
+                if self.actor is not None and not self.locked:   # the account as it is now: disabled or changed locks
+                    self.operations.authorise(self.actor, "view.operations", "dashboard")
                 request = self._snapshot_request
                 if self._unchanged(request):
                     self._post(SnapshotUnchanged())
@@ -405,6 +407,10 @@ class MedJobsApp(SignoffActions, App[None]):
                     self._post(AuditReady(self.operations.audit_entries(self.actor, limit=AUDIT_LIMIT)))
                 if self.signoff_tab and self.actor is not None and SIGNOFF_TAB in request.get("views", ()):
                     self.fetch_signoff()
+            except AccountRevoked as exc:
+                self._fetched = None
+                self._post(AccountChanged(str(exc)))
+                self._post(RefreshFailed(""))     # re-arms the next refresh
             except Exception as exc:  # noqa: BLE001 - shown to the user, then the next refresh tries again
                 self._fetched = None              # the next refresh reads the store, changed or not
                 log.error("refresh failed: %s", type(exc).__name__)
@@ -471,7 +477,7 @@ class MedJobsApp(SignoffActions, App[None]):
         if self._held_keys:
             await self._release_keys(timed_out=True)      # the tab will not fill: the keys act on what it shows
         now = time.monotonic()
-        if now - self._errors_shown.get(message.error, -REPEAT_ERROR_AFTER) >= REPEAT_ERROR_AFTER:
+        if message.error and now - self._errors_shown.get(message.error, -REPEAT_ERROR_AFTER) >= REPEAT_ERROR_AFTER:
             self._errors_shown[message.error] = now
             self.toast(message.error, title="Refresh failed", severity="error")
         self._arm_next()
@@ -946,6 +952,8 @@ class MedJobsApp(SignoffActions, App[None]):
             try:
                 result = command()
                 self._post(result if isinstance(result, Message) else CommandDone(result, after=after))
+            except AccountRevoked as exc:  # disabled or role changed since signing in: lock
+                self._post(AccountChanged(str(exc)))
             except ConsoleError as exc:  # includes PermissionDenied
                 self._post(CommandDone(str(exc), "error", after=after))
             except Exception as exc:  # noqa: BLE001 - shown, not raised: the app keeps running
@@ -1184,9 +1192,10 @@ class MedJobsApp(SignoffActions, App[None]):
         if idle >= self.operations.settings.security.idle_timeout:
             self.lock_now("idle")
 
-    def lock_now(self, reason: str = "idle") -> None:
+    def lock_now(self, reason: str = "idle", why: str | None = None) -> None:
         """Lock the dashboard: a full lock screen over everything, toasts cleared, the lock audited.
-        Refreshes and the runner go on underneath; nothing of them is shown until unlocked."""
+        Refreshes and the runner go on underneath; nothing of them is shown until unlocked. ``why``, when
+        given, is shown on the lock screen instead of the idle time (an account changed since sign-in)."""
         if self.actor is None or self.locked:
             return
         actor = self.actor
@@ -1194,7 +1203,7 @@ class MedJobsApp(SignoffActions, App[None]):
         self._held_keys.clear()           # keys typed before the lock never reach the password field
         self.clear_notifications()
         self.push_screen(LockScreen(actor.username, actor.role, self.operations.settings.security.idle_timeout,
-                                    runs_jobs=self.runs_jobs))
+                                    runs_jobs=self.runs_jobs, why=why))
         self.run_worker(partial(self._audit_lock, actor, reason), thread=True, group="lock", name="lock",
                         exit_on_error=False)
 
@@ -1218,6 +1227,14 @@ class MedJobsApp(SignoffActions, App[None]):
                 log.error("unlock failed: %s", type(exc).__name__)
                 self._post(SignInRefused(commands.describe(exc)))
         self.run_worker(check, thread=True, group="signin", name="unlock", exit_on_error=False)
+
+    @on(AccountChanged)
+    def _account_changed(self, message: AccountChanged) -> None:
+        """The signed-in user was disabled or given another role: lock, saying why. A disabled user cannot
+        unlock (their password is refused like a wrong one); a changed role applies once they unlock."""
+        if self._stopping:
+            return
+        self.lock_now("account changed", why=message.text)
 
     @on(Unlocked)
     def _unlocked(self, message: Unlocked) -> None:

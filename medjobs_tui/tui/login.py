@@ -81,22 +81,24 @@ def idle_words(seconds: float) -> str:
 
 
 class LockScreen(Screen[None]):
-    """The dashboard locked after ``idle_s`` seconds without input: only the user's password unlocks it.
-    ``runs_jobs``: this console's runner runs the clinic's jobs (and goes on while it is locked)."""
+    """The dashboard locked after ``idle_s`` seconds without input (or, with ``why``, because the account changed
+    since sign-in: that text is shown instead): only the user's password unlocks it. ``runs_jobs``: this console's runner runs the clinic's jobs (and goes on while it is locked)."""
 
-    def __init__(self, username: str, role: str, idle_s: float, runs_jobs: bool = False) -> None:
+    def __init__(self, username: str, role: str, idle_s: float, runs_jobs: bool = False, why: str | None = None) -> None:
         super().__init__()
         self.username = username
         self.role = role
         self.idle_s = idle_s
         self.runs_jobs = runs_jobs
+        self.why = why
 
     def compose(self) -> ComposeResult:
         with Vertical(id="lock-dialog", classes="dialog"):
             yield Static("MedJobs is locked", classes="dialog-title")
             idle = idle_words(self.idle_s)
             runner = " The runner keeps running the clinic's jobs." if self.runs_jobs else ""
-            yield Static(f"Locked after {idle} without input.{runner}\n"
+            locked = f"Locked: {self.why}" if self.why else f"Locked after {idle} without input."
+            yield Static(f"{locked}{runner}\n"
                          f"{self.username} ({self.role}): type your password to go on.", id="lock-intro")
             yield Input(placeholder="password", password=True, id="lock-password")
             yield Static("", id="lock-error")

@@ -74,6 +74,15 @@ class Unlocked(Message):
         self.actor = actor
 
 
+class AccountChanged(Message):
+    """The console refused an action because the signed-in user was disabled or given another role since
+    signing in (``AccountRevoked``): the dashboard locks, showing ``text``."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
 class AuditReady(Message):
     """The newest audit entries were read for the Audit tab (``entries``: AuditRow, newest first)."""
 

@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from medjobs_tui.console.views import write_temp_beside
+
 log = logging.getLogger(__name__)
 
 
@@ -40,8 +42,7 @@ def save(**changes: Any) -> None:
     data = {**load(), **changes}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        tmp = write_temp_beside(path, json.dumps(data, indent=2) + "\n")   # never follows a planted link
         tmp.replace(path)
     except OSError as exc:
         log.warning("dashboard settings not saved: %s", type(exc).__name__)

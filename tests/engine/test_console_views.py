@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import stat
 from datetime import timedelta
 
 import pytest
@@ -214,3 +215,31 @@ def test_a_retry_policy_reads_as_the_engine_applies_it():
     assert retry_words(RetryPolicy(max_attempts=3, delay=300)) == "3 attempts, 300 s apart"
     assert retry_words(RetryPolicy(max_attempts=5, delay=60, backoff="exponential", max_delay=900, jitter=True)) == (
         "5 attempts, 60 s before the second, doubling each time, at most 900 s (full jitter: a random wait up to that)")
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_export_never_follows_a_link_planted_at_its_temporary_name(console, tmp_path, overwrite):
+    """Another local user plants ``runs.csv.part -> victim`` (the old fixed temporary name) in a shared folder:
+    the export must neither write through it nor follow any link; its temporary file is new, 0600, random."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("do not touch\n")
+    (tmp_path / "runs.csv.part").symlink_to(victim)
+    target = tmp_path / "runs.csv"
+    if overwrite:
+        target.write_text("old\n")
+    console.export_table(REVIEWER, "queue", ["run", "status"], [["5", "dead"]], target, overwrite=overwrite)
+    assert victim.read_text() == "do not touch\n" and "dead" in target.read_text()
+    assert not target.is_symlink() and stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def test_the_temporary_file_is_never_opened_through_an_existing_name(tmp_path, monkeypatch):
+    from medjobs_tui.console import views
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("do not touch\n")
+    names = iter(["aaaa", "aaaa", "bbbb"])
+    monkeypatch.setattr(views.secrets, "token_hex", lambda n: next(names))
+    (tmp_path / ".out.csv.aaaa.part").symlink_to(victim)             # a guessed name, planted: skipped
+    tmp = views.write_temp_beside(tmp_path / "out.csv", "x\n")
+    assert tmp.name == ".out.csv.bbbb.part" and tmp.read_text() == "x\n"
+    assert victim.read_text() == "do not touch\n" and stat.S_IMODE(tmp.stat().st_mode) == 0o600

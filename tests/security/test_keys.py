@@ -93,6 +93,27 @@ def test_a_key_file_readable_by_others_is_refused(fresh, tmp_path):
         load_keys(fresh)
 
 
+@pytest.mark.parametrize("mode", [0o777, 0o770, 0o702, 0o720])
+def test_a_key_folder_others_may_write_is_refused_naming_the_folder_and_the_fix(fresh, tmp_path, mode):
+    create_keys(fresh)
+    folder = tmp_path / "keys"
+    os.chmod(folder, mode)
+    try:
+        with pytest.raises(KeyFileError) as err:
+            load_keys(fresh)
+    finally:
+        os.chmod(folder, 0o700)
+    assert f"{folder}: the key folder's permissions are {mode:04o}" in str(err.value)
+    assert f"chmod 700 {folder}" in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("mode", [0o700, 0o750, 0o755])
+def test_a_key_folder_only_its_owner_may_write_is_accepted(fresh, tmp_path, mode):
+    create_keys(fresh)
+    os.chmod(tmp_path / "keys", mode)
+    assert isinstance(load_keys(fresh), Keys)
+
+
 @pytest.mark.parametrize("damage", ["truncate", "flip", "garbage"])
 def test_a_damaged_key_file_is_refused(fresh, tmp_path, damage):
     create_keys(fresh)

@@ -33,6 +33,36 @@ def test_pseudonyms_run_ids_counts_and_times_of_day_are_kept():
     assert redact(text) == text
 
 
+@pytest.mark.parametrize("leak, placeholder", [
+    ("123 45 6789", "[ssn]"),                                   # an SSN written with spaces
+    ("123-45-6789", "[ssn]"),
+    ("01103-1234", "[zip]"),                                    # ZIP+4
+    ("3 Feb 1970", "[date]"), ("3 February 1970", "[date]"), ("February 3, 1970", "[date]"),
+    ("Feb. 3rd 1970", "[date]"), ("03 feb 1970", "[date]"),
+    ("10.0.0.12", "[ip]"), ("192.168.1.254", "[ip]"),
+    ("https://fhir.example.org/Patient/123?name=Jo", "[url]"), ("http://10.0.0.12:8080/x", "[url]"),
+    ("sftp://clinic-host/exports", "[url]"),
+    ("1EG4-TE5-MK72", "[mbi]"), ("1EG4TE5MK72", "[mbi]"),        # Medicare Beneficiary Identifier
+])
+def test_each_identifier_shape_is_masked(leak, placeholder):
+    out = redact(f"delivery 17 failed for {leak}: retry in 2.5 s")
+    assert leak not in out and placeholder in out
+    assert out.startswith("delivery 17 failed for ") and out.endswith(": retry in 2.5 s")
+
+
+@pytest.mark.parametrize("ordinary", [
+    "run 4217 of refill_check attempt 2 of 5 succeeded in 0.25 s: now succeeded",
+    "catch-up tick of backup_daily at 2026-11-29T12:55:00+00:00 (scheduled 2026-11-29T12:50:00Z)",
+    "worker pool of 2 started; pid 12345; Python 3.11.4; sqlite 3.51.1",
+    "delivery 17 on channel staff_mail: 3 notifications in 0.004 s (ref E-3F9A1C) for P-00012 at 08:00",
+    "claiming failed (database is locked); try 2 again in 0.50 s",
+    "cancelled 3 queued run(s) of job interaction_check: it is not in the configuration in force",
+    "May 2026 report: 12 runs, 10.5% failed, evidence sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+])
+def test_ordinary_log_text_is_not_mangled(ordinary):
+    assert redact(ordinary) == ordinary
+
+
 @pytest.fixture
 def log_to():
     buf = io.StringIO()

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from datetime import timedelta
 
 import pytest
 
-from medjobs_tui.console import CUSTODIAN, Actor, Console, ConsoleError, SignInFailed
+from medjobs_tui.console import (
+    CUSTODIAN, AccountRevoked, Actor, Console, ConsoleError, PermissionDenied, SignInFailed,
+)
 from medjobs_tui.security import audit as audit_log
 from medjobs_tui.security import auth
+from medjobs_tui.store import users as store_users
 from medjobs_tui.security.passwords import (
     OWASP, HashParams, PasswordRuleError, check_password_rules, generate_password, hash_password, parse_phc,
     verify_password,
@@ -128,10 +132,10 @@ def test_lockout_after_five_failures_doubles_from_30_s_to_15_min(console, clock)
     with pytest.raises(SignInFailed, match="wrong user name or password"):
         console.sign_in("nurse.kim", "wrong-password-123")        # the 5th: locked out for 30 s
     with pytest.raises(SignInFailed, match="locked out for another 30 s"):
-        console.sign_in("nurse.kim", PASSWORD)                     # even the right password waits
+        console.sign_in("nurse.kim", PASSWORD)                     # even the right password waits (and counts: 6)
     clock.advance(29)
     with pytest.raises(SignInFailed, match="locked out for another 1 s"):
-        console.sign_in("nurse.kim", PASSWORD)
+        console.sign_in("nurse.kim", PASSWORD)                     # 7 attempts counted
     delays = []
     for _ in range(7):                                             # each further failure doubles the delay
         user = console.list_users(ADMIN)[1]
@@ -139,12 +143,81 @@ def test_lockout_after_five_failures_doubles_from_30_s_to_15_min(console, clock)
         with pytest.raises(SignInFailed, match="wrong user name"):
             console.sign_in("nurse.kim", "wrong-password-123")
         delays.append((console.list_users(ADMIN)[1].locked_until - clock.now()).total_seconds())
-    assert delays == [60, 120, 240, 480, 900, 900, 900]
+    assert delays == [240, 480, 900, 900, 900, 900, 900]           # the 8th attempt: 30 s x 2^3
     lockouts = [d["seconds"] for _, _, _, d in audit(console, "user.lockout")]
-    assert lockouts == [30, 60, 120, 240, 480, 900, 900, 900]
+    assert lockouts == [30, 240, 480, 900, 900, 900, 900, 900]
     clock.advance(900)
     assert console.sign_in("nurse.kim", PASSWORD).actor == Actor("nurse.kim", "operator")
     assert console.list_users(ADMIN)[1].failed_signins == 0         # a success starts the count again
+
+
+def test_concurrent_wrong_passwords_each_count_toward_the_lockout(settings, console):
+    """Parallel guesses (several windows, processes) must not share one read of the count: each is counted
+    atomically before its password is checked, and those after the fifth find the lock. NIST SP 800-63B 5.2.2."""
+    n = 16
+    barrier, answers = threading.Barrier(n), []
+
+    def guess(i):
+        c = Console(settings)
+        try:
+            barrier.wait()
+            c.sign_in("nurse.kim", f"wrong-guess-number-{i:03d}")
+        except SignInFailed as exc:
+            answers.append(str(exc))
+        finally:
+            c.close()
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert store_users.get(console.db, "nurse.kim")["failed_signins"] == n
+    assert len(answers) == n and sum("locked out" in a for a in answers) >= n - 5
+
+
+def test_concurrent_guesses_at_a_made_up_name_are_each_counted_too(settings, console):
+    n = 8
+    barrier = threading.Barrier(n)
+
+    def guess(i):
+        c = Console(settings)
+        try:
+            barrier.wait()
+            with pytest.raises(SignInFailed):
+                c.sign_in("no.such.nurse", f"wrong-guess-number-{i:03d}")
+        finally:
+            c.close()
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [f for (f,) in console.db.execute("SELECT failures FROM signin_failures")] == [n]
+
+
+def test_a_locked_out_user_is_refused_before_the_password_is_checked(console, monkeypatch):
+    for _ in range(5):
+        with pytest.raises(SignInFailed):
+            console.sign_in("nurse.kim", "wrong-password-123")
+    checked = []
+    monkeypatch.setattr(auth, "verify_password", lambda *a: checked.append(1) or True)
+    with pytest.raises(SignInFailed, match="locked out"):
+        console.sign_in("nurse.kim", PASSWORD)
+    assert checked == []
+
+
+def test_a_disabled_users_right_and_wrong_passwords_get_the_same_answer(console):
+    console.disable_user(ADMIN, "nurse.kim")
+    answers = set()
+    for password in (PASSWORD, "wrong-password-123"):
+        with pytest.raises(SignInFailed) as exc:
+            console.sign_in("nurse.kim", password)
+        answers.add(str(exc.value))
+    assert answers == {auth.BAD_CREDENTIALS}
+    reasons = [d["reason"] for _, _, _, d in audit(console, "signin")]
+    assert reasons == ["disabled", "wrong password"]
 
 
 def _lockout_story(console, clock, name: str) -> list[str]:
@@ -218,7 +291,7 @@ def test_an_admin_unlocks_a_locked_out_user(console):
         console.sign_in("nurse.kim", PASSWORD)
     console.unlock_user(ADMIN, "nurse.kim")
     assert console.sign_in("nurse.kim", PASSWORD).actor.username == "nurse.kim"
-    assert audit(console, "user.unlock") == [(ADMIN_NAME, "user.unlock", "ok", {"failures": 5})]
+    assert audit(console, "user.unlock") == [(ADMIN_NAME, "user.unlock", "ok", {"failures": 6})]   # the refused 6th counts
 
 
 def test_sign_in_is_audited_ok_and_denied_without_the_password(console):
@@ -259,12 +332,57 @@ def test_a_name_that_is_no_user_never_reaches_the_audit_trail(console, clock):
 def test_a_disabled_user_cannot_sign_in_and_their_sessions_end(console):
     _, token = console.open_session("nurse.kim", PASSWORD)
     console.disable_user(ADMIN, "nurse.kim")
-    with pytest.raises(SignInFailed, match="disabled"):
+    with pytest.raises(SignInFailed, match="^wrong user name or password$"):   # the right password: not confirmed
         console.sign_in("nurse.kim", PASSWORD)
+    assert audit(console, "signin")[-1] == ("nurse.kim", "signin", "denied", {"reason": "disabled", "failures": 1})
     with pytest.raises(SignInFailed):
         console.resume_session(token)
     console.enable_user(ADMIN, "nurse.kim")
     assert console.sign_in("nurse.kim", PASSWORD).actor.role == "operator"
+
+
+def test_a_disabled_user_can_no_longer_act_through_an_open_console(console):
+    kim = console.sign_in("nurse.kim", PASSWORD).actor
+    console.disable_user(ADMIN, "nurse.kim")
+    with pytest.raises(AccountRevoked, match="disabled after signing in"):
+        console.trigger(kim, next(iter(console.settings.jobs)))
+    with pytest.raises(AccountRevoked):
+        console.authorise(kim, "view.operations", "dashboard")
+    assert audit(console, "job.trigger")[-1] == ("nurse.kim", "job.trigger", "denied",
+                                                 {"reason": "disabled", "signed_in_as": "operator"})
+    console.lock(kim, "account changed")                        # locking their own session stays open to them
+    assert audit(console, "session.lock")[-1][2] == "ok"
+
+
+def test_a_demoted_admin_loses_admin_actions_in_an_open_console(console):
+    console.add_user(ADMIN, "second.admin", "admin", PASSWORD)
+    second = console.sign_in("second.admin", PASSWORD).actor
+    console.set_user_role(ADMIN, "second.admin", "operator")
+    with pytest.raises(AccountRevoked, match="role changed from admin to operator"):
+        console.add_user(second, "backdoor", "admin", PASSWORD)
+    assert "backdoor" not in [u.username for u in console.list_users(ADMIN)]
+    assert audit(console, "user.add")[-1] == ("second.admin", "user.add", "denied",
+                                              {"reason": "role changed", "signed_in_as": "admin"})
+    fresh = console.unlock(second, PASSWORD)                    # unlocking reads the account as it is now
+    assert fresh == Actor("second.admin", "operator")
+    with pytest.raises(PermissionDenied, match=r"second.admin \(operator\) may not add users"):
+        console.add_user(fresh, "backdoor", "admin", PASSWORD)
+
+
+def test_a_reviewer_given_another_review_role_is_refused_until_signing_in_again(console):
+    console.add_user(ADMIN, "rita", "reviewer", PASSWORD, review_role="technical lead")
+    rita = console.sign_in("rita", PASSWORD).actor
+    console.set_user_role(ADMIN, "rita", "reviewer", "security officer")
+    with pytest.raises(AccountRevoked):
+        console.authorise(rita, "signoff.sign", "signoff:technical_review.code_review")
+    assert console.authorise(console.sign_in("rita", PASSWORD).actor, "signoff.sign") == \
+        Actor("rita", "reviewer", "security officer")
+
+
+def test_service_identities_are_not_looked_up_as_users(console):
+    from medjobs_tui.console import RUNNER
+    assert console.authorise(RUNNER, "runner.run", "runner") == RUNNER
+    assert console.authorise(CUSTODIAN, "key.recover", "key_file") == CUSTODIAN
 
 
 def test_the_last_admin_can_be_neither_disabled_nor_demoted(console):
@@ -326,6 +444,38 @@ def test_a_login_session_expires_after_the_idle_timeout(console, clock, settings
     with pytest.raises(SignInFailed, match="no live session"):
         console.resume_session(token)                                # it is gone, not merely idle
     assert [a for _, a, _, _ in audit(console) if a.startswith("session.")] == ["session.login", "session.expired"]
+
+
+def test_a_busy_login_session_still_ends_at_its_absolute_lifetime(console, clock, settings):
+    """Used every few minutes, a session would never go idle: it ends all the same once
+    security.session_lifetime (default 12 h) has passed since it began. OWASP Session Management (absolute
+    timeout)."""
+    assert settings.security.session_lifetime == 12 * 3600
+    signed, token = console.open_session("nurse.kim", PASSWORD)
+    step = settings.security.idle_timeout / 2
+    while (clock.now() - console.list_users(ADMIN)[1].last_signin_at).total_seconds() + step <= 12 * 3600:
+        clock.advance(step)
+        assert console.resume_session(token) == signed.actor
+    clock.advance(step)
+    with pytest.raises(SignInFailed, match=r"reached its time limit of 12 h \(security.session_lifetime\); sign in again"):
+        console.resume_session(token)
+    with pytest.raises(SignInFailed, match="no live session"):
+        console.resume_session(token)
+    (_, _, _, detail), = [e for e in audit(console) if e[1] == "session.expired"]
+    assert detail["lifetime_s"] == 43200 and detail["age_s"] > 43200
+
+
+@pytest.mark.parametrize("value, ok", [(3600, True), (86400, True), (30, False), (0, False), (90000, False),
+                                       (float("inf"), False)])
+def test_the_session_lifetime_is_bounded_by_the_config_model(value, ok):
+    from pydantic import ValidationError
+
+    from medjobs_tui.config import SecurityConfig
+    if ok:
+        assert SecurityConfig(session_lifetime=value).session_lifetime == value
+    else:
+        with pytest.raises(ValidationError):
+            SecurityConfig(session_lifetime=value)
 
 
 def test_a_session_follows_the_users_current_role(console):

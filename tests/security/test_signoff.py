@@ -11,7 +11,7 @@ import yaml
 
 from medjobs_tui.clock import FixedClock
 from medjobs_tui.config import ConfigError, load_settings
-from medjobs_tui.console import CUSTODIAN, Actor, Console, ConsoleError, PermissionDenied, SignInFailed
+from medjobs_tui.console import CUSTODIAN, AccountRevoked, Actor, Console, ConsoleError, PermissionDenied, SignInFailed
 from medjobs_tui.console.signoff import STALE_NOTE, SignoffRefused, validated_config_sha256
 from medjobs_tui.security import audit
 from medjobs_tui.store import StoreError, connect
@@ -147,8 +147,9 @@ def test_only_the_holder_of_the_items_review_role_signs_it_and_a_refusal_is_audi
                           username="olly.operator")
     assert entries(console, "signoff.sign")[0]["outcome"] == "denied"
     # the review role as the store has it now counts, not the one the actor carried at sign-in
+    # (the console refuses the stale actor outright: its review role changed since signing in)
     console.set_user_role(Actor(ADMIN_NAME, "admin"), "tess.lead", "reviewer", "project manager")
-    with pytest.raises(SignoffRefused):
+    with pytest.raises(AccountRevoked, match="role changed"):
         sign(console, "technical_review.code_review", "tess.lead")
     assert console.signoff_state().item("technical_review.code_review").status == "unsigned"
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from medjobs_tui.console import Console
+from medjobs_tui.console import Actor, Console
 from medjobs_tui.console.identity import write_demo_users
 from medjobs_tui.store import runs as store_runs
 from medjobs_tui.tui.app import MedJobsApp, build_dashboard
 from medjobs_tui.tui.login import LockScreen, LoginScreen
-from tests.conftest import PASSWORD, make_user
+from tests.conftest import ADMIN_NAME, PASSWORD, make_user
 from tests.tui.pilot import burst, first_paint, key_names, notices, settle, wait_until
 
 SIZE = (120, 40)
@@ -143,6 +143,51 @@ async def test_an_auditors_console_only_watches_no_runner_is_embedded(settings):
         await wait_until(pilot, lambda: app.actor is not None, what="sign-in")
         await first_paint(pilot)
         assert app.runner is None
+
+
+async def test_a_user_disabled_while_signed_in_is_locked_out_of_the_open_dashboard(settings):
+    """An admin disables the user in another window: the dashboard's next refresh re-reads the account, locks
+    the screen saying why, and the user's own password no longer unlocks it."""
+    make_user(settings, "nurse.kim", "operator")
+    app = build_dashboard(settings, refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot, "nurse.kim", PASSWORD)
+        await wait_until(pilot, lambda: app.actor is not None, what="sign-in")
+        await first_paint(pilot)
+        admin = Console(settings)
+        try:
+            admin.disable_user(Actor(ADMIN_NAME, "admin"), "nurse.kim")
+        finally:
+            admin.close()
+        await wait_until(pilot, lambda: isinstance(app.screen, LockScreen), what="lock")
+        assert app.locked and "disabled after signing in" in str(app.screen.query_one("#lock-intro").render())
+        app.screen.query_one("#lock-password").value = PASSWORD
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "wrong user name or password" in str(
+            app.screen.query_one("#lock-error").render()), what="refusal")
+        assert app.locked and isinstance(app.screen, LockScreen)
+    rows = audit_rows(settings, "session.")
+    assert ("nurse.kim", "session.lock", "ok") in rows and ("nurse.kim", "session.unlock", "denied") in rows
+
+
+async def test_a_demoted_user_is_locked_and_goes_on_with_the_new_role_after_unlocking(settings):
+    make_user(settings, "nurse.kim", "operator")
+    app = build_dashboard(settings, refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await sign_in(pilot, "nurse.kim", PASSWORD)
+        await wait_until(pilot, lambda: app.actor is not None, what="sign-in")
+        await first_paint(pilot)
+        admin = Console(settings)
+        try:
+            admin.set_user_role(Actor(ADMIN_NAME, "admin"), "nurse.kim", "auditor")
+        finally:
+            admin.close()
+        await wait_until(pilot, lambda: isinstance(app.screen, LockScreen), what="lock")
+        assert "role changed from operator to auditor" in str(app.screen.query_one("#lock-intro").render())
+        app.screen.query_one("#lock-password").value = PASSWORD
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not app.locked, what="unlock")
+        assert app.actor.role == "auditor"
 
 
 async def test_the_sign_in_screen_points_to_the_demo_users_file_only_when_there_is_one(settings):

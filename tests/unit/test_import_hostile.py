@@ -435,3 +435,53 @@ def test_tabs_and_line_breaks_of_narrative_text_are_not_control_characters(tmp_p
     report = import_paths(db, settings, [f], NOW)
     assert report.skipped == []
     assert counts(db)["medication_requests"] == 1
+
+
+SECRET = "123-45-6789"
+"""An identifier-shaped value (an SSN) planted in free-text fields: no warning or reason may repeat it."""
+
+
+@pytest.mark.parametrize("where, value", [
+    (("dosageInstruction", 0, "timing"), {"code": {"coding": [{"code": SECRET}]}}),
+    (("dosageInstruction", 0, "timing"), {"code": {"coding": [{"code": SECRET}]}, "repeat": {"frequency": 1}}),
+    (("dosageInstruction", 0, "timing", "repeat"), {"when": [SECRET]}),
+    (("dosageInstruction", 0, "timing", "repeat"), {"timeOfDay": [SECRET]}),
+    (("dosageInstruction", 0, "timing", "repeat"), {"frequency": 1, "period": 1, "periodUnit": SECRET}),
+    (("dosageInstruction", 0, "timing", "repeat"), {"dayOfWeek": [SECRET], "frequency": 1, "period": 1,
+                                                    "periodUnit": "d"}),
+    (("dosageInstruction", 0, "doseAndRate", 0, "doseQuantity"), {"value": 1, "unit": SECRET}),
+    (("dispenseRequest", "quantity"), {"value": 30, "unit": SECRET}),
+    (("intent",), SECRET),
+    (("status",), SECRET),
+    (("subject",), {"reference": SECRET}),
+    (("medicationReference",), {"reference": SECRET}),
+    (("dosageInstruction", 0, "timing", "repeat", "boundsPeriod"), {"start": SECRET}),
+])
+def test_import_warnings_and_reasons_never_quote_a_value_from_the_data(tmp_path, settings, where, value):
+    """The importer promises that its reasons name the field, never its value: a free-text value may be
+    anything a person typed, an SSN included. Codes are named only from a fixed vocabulary."""
+    doc = set_path(order(), where, value)
+    if where == ("medicationReference",):
+        doc.pop("medicationCodeableConcept")
+    f = write_ndjson(tmp_path / "in.ndjson", [patient(), doc, dispense(quantity={"value": 30, "unit": SECRET})])
+    db = connect(tmp_path / "t.db", STORE_KEY)
+    report = import_paths(db, settings, [f], NOW, dry_run=True)
+    text = "\n".join(report.summary_lines())
+    assert SECRET not in text and "6789" not in text
+
+
+def test_a_timing_code_with_no_table_row_is_named_only_when_it_is_a_standard_abbreviation(tmp_path, settings):
+    """The reviewer's case: a Timing.code holding an SSN was echoed as "no row 123-45-6789 ...". A standard
+    TimingAbbreviation the clinic's table lacks is still named (staff need to know which row to add)."""
+    free = set_path(order("m1"), ("dosageInstruction", 0, "timing"), {"code": {"coding": [{"code": SECRET}]}})
+    known = set_path(order("m2"), ("dosageInstruction", 0, "timing"), {"code": {"coding": [{"code": "QOD"}]}})
+    table = settings.clinic.administration_times
+    settings = settings.model_copy(deep=True)
+    settings.clinic.administration_times.pop("QD", None)                       # QOD's clock times are the QD row
+    assert "QD" in table
+    f = write_ndjson(tmp_path / "in.ndjson", [patient(), free, known])
+    report = import_paths(connect(tmp_path / "t.db", STORE_KEY), settings, [f], NOW, dry_run=True)
+    reasons = [w.reason for w in report.warnings]
+    assert any("no standard timing abbreviation" in r and "not repeated" in r for r in reasons)
+    assert any("no row QD in the clinic's administration-time table" in r for r in reasons)
+    assert SECRET not in "\n".join(report.summary_lines())
