@@ -586,7 +586,8 @@ def attempts_by_job(db: sqlite_utils.Database) -> dict[str, list[dict[str, Any]]
     """Per job name, its finished attempts oldest first: outcome, duration_s, attempt, finished_at."""
     return _by_job(_rows(db.execute(
         "SELECT r.job_name, a.attempt, a.outcome, a.duration_s, a.finished_at FROM run_attempts a"
-        " JOIN runs r ON r.id = a.run_id WHERE a.outcome IS NOT NULL ORDER BY a.finished_at, a.id"
+        " JOIN runs r ON r.id = a.run_id WHERE a.outcome IS NOT NULL AND a.finished_at IS NOT NULL"
+        " ORDER BY a.finished_at, a.id"   # an attempt's outcome and finished_at are set together (finish_attempt)
     )))
 
 

@@ -61,6 +61,24 @@ def test_the_finished_instant_indexes_hold_finished_ones_and_serve_their_readers
                                          " NULL GROUP BY minute, outcome")):
         plan = " ".join(str(r) for r in db.execute("EXPLAIN QUERY PLAN " + query, ["a", "b"]).fetchall())
         assert index in plan
+    # every reader of an attempt's finished instant, as the store asks it: through the index, never a sort of all
+    from medjobs_tui.store import alerts as store_alerts
+    from medjobs_tui.store import views as store_views
+    traced: list[str] = []
+    db.conn.set_trace_callback(traced.append)
+    store_runs.attempts_by_job(db)
+    store_runs.typical_durations(db, FIXED_NOW)
+    store_views.attempts_per_minute(db, FIXED_NOW)
+    store_views.job_attempts_since(db, "backup", FIXED_NOW)
+    store_alerts.attempt_outcomes_since(db, FIXED_NOW)
+    db.conn.set_trace_callback(None)
+    assert len(traced) == 5
+    for sql in traced:
+        plan = " ".join(str(r) for r in db.execute("EXPLAIN QUERY PLAN " + sql).fetchall())
+        # attempts are read through an index (the finished-instant one, or by run for one job's), never a full scan
+        assert "SCAN a" not in plan or "SCAN a USING INDEX ix_run_attempts_finished" in plan, (sql, plan)
+        if sql == traced[0]:                     # attempts_by_job reads every attempt in the index's order: no sort
+            assert "TEMP B-TREE FOR ORDER BY" not in plan, (sql, plan)
     done, waiting = _insert(db), _insert(db)
     with transaction(db):
         db.execute("UPDATE runs SET status = 'succeeded', finished_at = ? WHERE id = ?", [iso(FIXED_NOW), done])
