@@ -202,8 +202,9 @@ def _settle_rotation(settings: Settings, keys: Keys) -> Keys:
 
 
 def _check_key_folder(folder: Path) -> None:
-    """Raise KeyFileError when the key file's ``folder`` may be written by its group or others: whoever can
-    write there can swap the key file for one of their own, or replace it with a link. Source: CWE-732
+    """Raise KeyFileError when the key file's ``folder`` may be written by its group or others, or belongs to
+    another user than the one running MedJobs (or root): whoever can write there (its owner always can, by
+    changing its mode) can swap the key file for one of their own, or replace it with a link. Source: CWE-732
     (incorrect permission assignment for a critical resource)."""
     try:
         st = folder.stat()
@@ -212,6 +213,9 @@ def _check_key_folder(folder: Path) -> None:
     if st.st_mode & 0o022:
         raise KeyFileError(f"{folder}: the key folder's permissions are {stat.S_IMODE(st.st_mode):04o}; other users "
                            f"could replace the key file in it. Make it its owner's only (chmod 700 {folder})")
+    if hasattr(os, "getuid") and st.st_uid not in (os.getuid(), 0):
+        raise KeyFileError(f"{folder}: the key folder belongs to another user (uid {st.st_uid}), who could replace "
+                           f"the key file in it; give it to the user MedJobs runs as (chown it, then chmod 700)")
 
 
 def _read_key_file(settings: Settings) -> Keys:

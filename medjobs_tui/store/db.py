@@ -240,7 +240,9 @@ def _writer_mutex(path: str | Path) -> threading.RLock:
 
 def _fresh_writer_mutexes() -> None:
     """In a child made by ``fork``: the parent's mutexes may be held by threads the child does not have; each is
-    replaced by a new one (still one per store)."""
+    replaced by a new one (still one per store), and so is the lock of their table."""
+    global _WRITERS_LOCK
+    _WRITERS_LOCK = threading.Lock()
     fresh: dict[int, threading.RLock] = {}
     for table in (_WRITERS, _WRITER_OF):
         for key, old in list(table.items()):

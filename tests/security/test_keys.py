@@ -107,6 +107,19 @@ def test_a_key_folder_others_may_write_is_refused_naming_the_folder_and_the_fix(
     assert f"chmod 700 {folder}" in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="giving a folder away needs root")
+def test_a_key_folder_of_another_user_is_refused_even_when_only_its_owner_may_write(fresh, tmp_path):
+    create_keys(fresh)
+    folder = tmp_path / "keys"
+    os.chown(folder, 4242, -1)
+    try:
+        with pytest.raises(KeyFileError, match="belongs to another user .uid 4242."):
+            load_keys(fresh)
+    finally:
+        os.chown(folder, os.getuid(), -1)
+    assert isinstance(load_keys(fresh), Keys)
+
+
 @pytest.mark.parametrize("mode", [0o700, 0o750, 0o755])
 def test_a_key_folder_only_its_owner_may_write_is_accepted(fresh, tmp_path, mode):
     create_keys(fresh)

@@ -150,11 +150,17 @@ def test_a_child_forked_while_a_thread_writes_can_write_at_once(tmp_path):
     holder = threading.Thread(target=hold)
     holder.start()
     assert inside.wait(10)
-    pid = os.fork()
+    store_db._WRITERS_LOCK.acquire()                # as if another thread were opening a connection
+    try:
+        pid = os.fork()
+    finally:
+        if pid:
+            store_db._WRITERS_LOCK.release()
     if pid == 0:                                   # the child: the holder thread does not exist here
         code = 1
         try:
             code = 0 if store_db._WRITER_OF[id(db.conn)].acquire(timeout=1) else 3
+            code = code or (0 if store_db._WRITERS_LOCK.acquire(timeout=1) else 4)
         finally:
             os._exit(code)
     release.set()
