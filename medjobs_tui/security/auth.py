@@ -148,6 +148,8 @@ def authenticate(db: sqlite_utils.Database, username: str, password: str, now: d
                 who = audit_name(audit_key, username, False)
             counted = store_users.count_name_attempt(db, name_key, now, keep=UNKNOWN_NAMES_KEPT)
         failures, locked_text = counted
+        if user is not None:        # the row as it is now, under the write lock: a disable or a new password
+            user = store_users.get(db, username) or user   # made since the first read counts for this attempt
         locked_until = parse_iso(locked_text)
         locked_now = locked_until is not None and now < locked_until
         lock = 0 if locked_now else lockout_seconds(failures)
@@ -168,10 +170,15 @@ def authenticate(db: sqlite_utils.Database, username: str, password: str, now: d
                          outcome="ok", at=now, detail={"failures": failures, "seconds": lock})
         reason = "unknown user" if user is None else "wrong password" if not ok else "disabled"
         refuse(reason, BAD_CREDENTIALS, {"failures": failures})
-    fields: dict[str, Any] = {"failed_signins": 0, "locked_until": None, "last_signin_at": now}
+    fields: dict[str, Any] = {"last_signin_at": now}
     if needs_rehash(user["password_hash"], params):
         fields["password_hash"] = hash_password(password, params)
     with transaction(db):
+        # the attempts up to this one are taken back; guesses counted while this password was checked stay,
+        # and so does a lockout they brought on
+        fields["failed_signins"] = store_users.take_back_attempts(db, username, failures, now)
+        if fields["failed_signins"] < LOCKOUT_AFTER:
+            fields["locked_until"] = None
         store_users.update(db, username, now, **fields)
     audit.record(db, key=audit_key, actor=username, role=role, action=action, target=f"user:{username}", outcome="ok", at=now)
     return {**user, **fields}

@@ -126,6 +126,15 @@ def count_user_attempt(db: sqlite_utils.Database, username: str, now: datetime) 
     return (rows[0][0], rows[0][1]) if rows else None
 
 
+def take_back_attempts(db: sqlite_utils.Database, username: str, attempts: int, now: datetime) -> int:
+    """After a successful sign-in: take back the ``attempts`` counted up to and including it (the count
+    ``count_user_attempt`` returned for it); attempts counted after it (guesses made while its password was
+    checked) stay counted. Returns the count left (0 or more)."""
+    rows = db.execute("UPDATE users SET failed_signins = max(0, failed_signins - ?), updated_at = ? WHERE username = ?"
+                      " RETURNING failed_signins", [attempts, iso(now), username]).fetchall()
+    return rows[0][0] if rows else 0
+
+
 def count_name_failures(db: sqlite_utils.Database) -> int:
     """How many names that are no user have a failure record."""
     return db.execute("SELECT count(*) FROM signin_failures").fetchone()[0]

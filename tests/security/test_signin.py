@@ -507,3 +507,42 @@ def test_emergency_access_can_create_a_new_admin(console):
 def test_first_admin_only_in_a_clinic_without_users(console):
     with pytest.raises(ConsoleError, match="has users already"):
         console.create_first_admin(CUSTODIAN, "eve", PASSWORD)
+
+
+@pytest.mark.parametrize("change", ["disabled", "new password"])
+def test_an_account_changed_just_before_the_attempt_is_counted_is_judged_as_changed(console, monkeypatch, change):
+    """The attempt reads the user's row again under the write lock that counts it: a disable or a new password
+    made by another console between its first read and its count is not missed."""
+    count = store_users.count_user_attempt
+
+    def changed_meanwhile(db, username, now):
+        if change == "disabled":
+            console.disable_user(ADMIN, "nurse.kim")
+        else:
+            console.db.execute("UPDATE users SET password_hash = ? WHERE username = 'nurse.kim'",
+                               [hash_password("another-long-passphrase-here", CHEAP)])
+        return count(db, username, now)
+
+    monkeypatch.setattr(store_users, "count_user_attempt", changed_meanwhile)
+    with pytest.raises(SignInFailed, match="wrong user name or password"):
+        console.sign_in("nurse.kim", PASSWORD)
+    reasons = [d["reason"] for _, _, outcome, d in audit(console, "signin") if outcome != "ok"]
+    assert reasons[-1] == ("disabled" if change == "disabled" else "wrong password")
+
+
+def test_guesses_counted_while_a_right_password_is_checked_stay_counted(console, monkeypatch):
+    """A success takes back the attempts up to its own; two guesses counted meanwhile (from other windows)
+    stay, so they still count toward a lockout."""
+    check = auth.verify_password
+
+    def guessed_meanwhile(password, stored):
+        for _ in range(2):
+            store_users.count_user_attempt(console.db, "nurse.kim", console.clock.now())
+        return check(password, stored)
+
+    with pytest.raises(SignInFailed):
+        console.sign_in("nurse.kim", "not-the-password-at-all")
+    assert store_users.get(console.db, "nurse.kim")["failed_signins"] == 1
+    monkeypatch.setattr(auth, "verify_password", guessed_meanwhile)
+    console.sign_in("nurse.kim", PASSWORD)
+    assert store_users.get(console.db, "nurse.kim")["failed_signins"] == 2
