@@ -230,12 +230,16 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
         (the dashboard then locks; unlocking or signing in again reads the account as it is now). Only the
         actions on the person's own session (OWN_SESSION: lock, unlock, log out, quit) stay open to them.
         Service identities (RUNNER, CUSTODIAN: reserved names no user may take) have no user row and keep
-        their role; an actor naming no user is checked on its own role. Source: 45 CFR 164.312(a)(1) access
+        their role. An actor naming no user of a store that has users is refused (AccountRevoked: a store restored
+        from a backup made before the account existed); before the first user exists only its own role counts. Source: 45 CFR 164.312(a)(1) access
         control; OWASP Authorization Cheat Sheet (check permissions on every request)."""
         current, reason = actor, None
         if actor.username not in RESERVED_NAMES and action not in OWN_SESSION:
             user = store_users.get(self.db, actor.username)
-            if user is not None:
+            if user is None:
+                if store_users.count(self.db):   # none of the clinic's users: not signed in to this store
+                    reason = "no such user"
+            else:
                 current = Actor(user["username"], user["role"], user["review_role"])
                 if not user["enabled"]:
                     reason = "disabled"
@@ -248,6 +252,9 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
             if reason == "disabled":
                 raise AccountRevoked(f"{actor.username}'s account was disabled after signing in, so they may not "
                                      f"{ACTION_WORDS[action]} any more; an admin can enable it")
+            if reason == "no such user":
+                raise AccountRevoked(f"{actor.username} is no user of this clinic's store (was it restored from a "
+                                     "backup made before the account existed?); sign in again")
             if reason == "role changed":
                 raise AccountRevoked(f"{actor.username}'s role changed from {_role_words(actor)} to "
                                      f"{_role_words(current)} after signing in; sign in again (or unlock) to go on")

@@ -546,3 +546,16 @@ def test_guesses_counted_while_a_right_password_is_checked_stay_counted(console,
     monkeypatch.setattr(auth, "verify_password", guessed_meanwhile)
     console.sign_in("nurse.kim", PASSWORD)
     assert store_users.get(console.db, "nurse.kim")["failed_signins"] == 2
+
+
+def test_an_actor_who_is_no_user_of_the_store_is_refused_whatever_role_it_carries(console):
+    """A dashboard signed in as a user who is not in the store it now has (restored from a backup made before
+    the account existed) acts for no one: refused and audited, even for an admin's action."""
+    ghost = Actor("ghost.admin", "admin")
+    with pytest.raises(AccountRevoked, match="ghost.admin is no user of this clinic's store"):
+        console.add_user(ghost, "backdoor", "admin", PASSWORD)
+    with pytest.raises(AccountRevoked):
+        console.trigger(ghost, next(iter(console.settings.jobs)))
+    assert "backdoor" not in [u.username for u in console.list_users(ADMIN)]
+    assert audit(console, "user.add")[-1] == ("ghost.admin", "user.add", "denied",
+                                              {"reason": "no such user", "signed_in_as": "admin"})
