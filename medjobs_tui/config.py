@@ -599,8 +599,9 @@ class SecurityConfig(_Strict):
     overrides). It must lie outside the store's folder and the backups folder, so no copy of the store
     carries its key. ``idle_timeout``: seconds without input before the dashboard locks and a
     ``medjobs login`` session expires (automatic logoff, 45 CFR 164.312(a)(2)(iii)); default 10 minutes.
-    ``session_lifetime``: seconds after which a ``medjobs login`` session ends however busy it was (an absolute
-    limit beside the idle one; default 12 hours, at most 24 hours). Source: OWASP Session Management Cheat
+    ``session_lifetime``: seconds after which a ``medjobs login`` session ends, and the dashboard locks until the
+    password is typed again, however busy its user was (an absolute limit beside the idle one; default 12 hours,
+    at most 24 hours). Source: OWASP Session Management Cheat
     Sheet (absolute timeout); NIST SP 800-63B 7.2 (reauthentication).
     ``password_hash``: the Argon2id cost of new password hashes.
     """

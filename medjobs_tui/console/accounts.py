@@ -195,7 +195,8 @@ class AccountsMixin:
         return ended
 
     def lock(self, actor: Actor, reason: str = "idle") -> None:
-        """Record that ``actor``'s dashboard locked (``reason``: idle | user). Audited ``session.lock``."""
+        """Record that ``actor``'s dashboard locked (``reason``: idle | user | session lifetime | account changed).
+        Audited ``session.lock``."""
         self.authorise(actor, "session.lock", f"user:{actor.username}")
         self._audit_ok(actor, "session.lock", f"user:{actor.username}", {"reason": reason})
 

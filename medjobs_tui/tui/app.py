@@ -38,7 +38,7 @@ from medjobs_tui.engine import runlog
 from medjobs_tui.tui import alerts_tab, commands, details, filters, prefs, validation_tab
 from medjobs_tui.tui.audit_tab import AUDIT_COLUMNS, AUDIT_KEY, AUDIT_LIMIT, AUDIT_TAB, audit_pane, audit_rows
 from medjobs_tui.tui.audit_tab import preview as audit_preview
-from medjobs_tui.tui.login import LockScreen, LoginScreen
+from medjobs_tui.tui.login import LockScreen, LoginScreen, idle_words
 from medjobs_tui.tui.messages import (
     AccountChanged, AuditReady, CommandDone, EvidenceLoaded, RefreshFailed, SignInRefused, SignedIn, SnapshotReady, SnapshotUnchanged,
     Unlocked,
@@ -235,6 +235,8 @@ class MedJobsApp(SignoffActions, App[None]):
         self.locked = False
         """True while the lock screen is up (automatic logoff)."""
         self._last_input = console.clock.now()
+        self._authenticated_at = console.clock.now()
+        """When the user last gave their password here (sign-in or unlock): ``security.session_lifetime`` counts from it."""
         self.latest_audit: list = []
         """The newest audit entries (AuditRow), for the Audit tab of admins and auditors."""
         self.audit_tab = False
@@ -326,7 +328,7 @@ class MedJobsApp(SignoffActions, App[None]):
     def _open_console(self) -> None:
         """Start acting as ``self.actor``: the tables, the embedded runner (if any) and the refresh."""
         self.sub_title = self._who()
-        self._last_input = self.operations.clock.now()
+        self._last_input = self._authenticated_at = self.operations.clock.now()
         if self.actor.role in PERMISSIONS["audit.list"] and not self.audit_tab:
             self.audit_tab = True
             self.query_one(TabbedContent).add_pane(audit_pane())
@@ -1185,11 +1187,17 @@ class MedJobsApp(SignoffActions, App[None]):
             self._held_keys = held
 
     def check_idle_lock(self) -> None:
-        """Lock when the signed-in user has given no input for ``security.idle_timeout`` seconds."""
+        """Lock when the signed-in user has given no input for ``security.idle_timeout`` seconds, or gave their
+        password more than ``security.session_lifetime`` seconds ago however busy they were (an absolute limit:
+        the password unlocks, and the lifetime starts again). Sources: 45 CFR 164.312(a)(2)(iii) automatic
+        logoff; OWASP Session Management Cheat Sheet (absolute timeout); NIST SP 800-63B 7.2 (reauthentication)."""
         if self.actor is None or self.locked or self._stopping:
             return
-        idle = (self.operations.clock.now() - self._last_input).total_seconds()
-        if idle >= self.operations.settings.security.idle_timeout:
+        now, security = self.operations.clock.now(), self.operations.settings.security
+        if (now - self._authenticated_at).total_seconds() >= security.session_lifetime:
+            self.lock_now("session lifetime", why=f"signed in {idle_words(security.session_lifetime)} ago, the time "
+                                                  "limit of a sign-in (security.session_lifetime).")
+        elif (now - self._last_input).total_seconds() >= security.idle_timeout:
             self.lock_now("idle")
 
     def lock_now(self, reason: str = "idle", why: str | None = None) -> None:
@@ -1243,7 +1251,7 @@ class MedJobsApp(SignoffActions, App[None]):
         self.actor = message.actor
         self.locked = False
         self.new_signing_session()      # the session's continuity ended at the lock: both components again
-        self._last_input = self.operations.clock.now()
+        self._last_input = self._authenticated_at = self.operations.clock.now()
         if isinstance(self.screen, LockScreen):
             self.pop_screen()
         self.refresh_bindings()

@@ -324,3 +324,34 @@ async def test_an_emergency_access_notice_stays_on_screen_until_the_admin_closes
         assert "EMERGENCY ACCESS" in text
         await pilot.press("escape")
         await wait_until(pilot, lambda: not isinstance(app.screen, DetailScreen), what="closed")
+
+
+async def test_a_busy_dashboard_locks_at_the_session_lifetime_and_the_password_starts_it_again(clinic):
+    """Input keeps the idle lock away but not the absolute limit: security.session_lifetime after the password
+    was typed the dashboard locks saying why; unlocking starts the lifetime again."""
+    actor = make_user(clinic.settings, "nurse.kim", "operator", clock=clinic.clock)
+    app = MedJobsApp(clinic.console, actor, refresh_interval=0.1)
+    lifetime, idle = clinic.settings.security.session_lifetime, clinic.settings.security.idle_timeout
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        spent = 0.0
+        while spent + idle - 10 < lifetime:              # busy all along: never idle long enough to lock
+            clinic.clock.advance(idle - 10)
+            spent += idle - 10
+            await pilot.press("down")
+            app.check_idle_lock()
+            assert not app.locked
+        clinic.clock.advance(lifetime - spent)
+        await pilot.press("down")
+        app.check_idle_lock()
+        await wait_until(pilot, lambda: isinstance(app.screen, LockScreen), what="the lock screen")
+        await pilot.pause()
+        assert "security.session_lifetime" in str(app.screen.query_one("#lock-intro").render())
+        await type_in(pilot, PASSWORD)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not app.locked, what="unlock")
+        clinic.clock.advance(idle - 10)
+        await pilot.press("down")
+        app.check_idle_lock()
+        assert not app.locked                            # the lifetime counts from the unlock
+    assert ("nurse.kim", "session.lock", "ok") in audit_rows(clinic.settings, "session.")
