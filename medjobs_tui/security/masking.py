@@ -53,17 +53,23 @@ _REDACTIONS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"), "[id]"),
     # FHIR references such as Patient/abc-123
     (re.compile(r"\b(Patient|Person|RelatedPerson|Practitioner)/[A-Za-z0-9.\-]{1,64}"), r"\1/[id]"),
+    # IPv6 addresses (HIPAA identifier 15): the full form (eight groups) or one with "::" (a time of day has
+    # neither seven colons nor "::")
+    (re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}(?!\w|:[0-9A-Fa-f])"), "[ip]"),
+    (re.compile(r"(?<![\w:])(?=[0-9A-Fa-f:]*[0-9A-Fa-f])(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6})?::"
+                r"(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6})?(?!\w|:[0-9A-Fa-f])"), "[ip]"),
     # IPv4 addresses (HIPAA identifier 15), before the dates: 10.0.0.12 is no date
     (re.compile(r"\b(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\b"), "[ip]"),
     # US social security numbers: 123-45-6789 and 123 45 6789
     (re.compile(r"\b\d{3}([- ])\d{2}\1\d{4}\b"), "[ssn]"),
     # ZIP+4 codes (01103-1234): a ZIP code below state level is an identifier
     (re.compile(r"\b\d{5}-\d{4}\b"), "[zip]"),
-    # Medicare Beneficiary Identifiers: 11 characters, 1EG4TE5MK72, also written 1EG4-TE5-MK72
-    (re.compile(rf"(?i:\b[1-9][{_MBI_LETTER}][{_MBI_LETTER}0-9]\d-?[{_MBI_LETTER}][{_MBI_LETTER}0-9]\d-?"
+    # Medicare Beneficiary Identifiers: 11 characters, 1EG4TE5MK72, also written 1EG4-TE5-MK72 or 1EG4 TE5 MK72
+    (re.compile(rf"(?i:\b[1-9][{_MBI_LETTER}][{_MBI_LETTER}0-9]\d([- ]?)[{_MBI_LETTER}][{_MBI_LETTER}0-9]\d\1"
                 rf"[{_MBI_LETTER}]{{2}}\d{{2}}\b)"), "[mbi]"),
-    # dates written out: 3 Feb 1970, 3 February 1970, February 3, 1970, Feb. 3rd 1970
-    (re.compile(rf"(?i:\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\.?,?\s+(?:18|19|20)\d{{2}}\b)"), "[date]"),
+    # dates written out: 3 Feb 1970, 3 February 1970, February 3, 1970, Feb. 3rd 1970, 03-FEB-1970
+    (re.compile(rf"(?i:\b\d{{1,2}}(?:st|nd|rd|th)?(?:\s+|-)(?:of\s+)?{_MONTH}\.?,?(?:\s+|-)(?:18|19|20)\d{{2}}\b)"),
+     "[date]"),
     (re.compile(rf"(?i:\b{_MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+(?:18|19|20)\d{{2}}\b)"), "[date]"),
     # phone numbers: (555) 123-4567, 555-123-4567, +1 555 123 4567, 555.123.4567
     (re.compile(r"(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\b\d{3}[\s.-])\d{3}[\s.-]\d{4}\b"), "[phone]"),

@@ -43,6 +43,9 @@ def test_pseudonyms_run_ids_counts_and_times_of_day_are_kept():
     ("https://fhir.example.org/Patient/123?name=Jo", "[url]"), ("http://10.0.0.12:8080/x", "[url]"),
     ("sftp://clinic-host/exports", "[url]"),
     ("1EG4-TE5-MK72", "[mbi]"), ("1EG4TE5MK72", "[mbi]"),        # Medicare Beneficiary Identifier
+    ("1EG4 TE5 MK72", "[mbi]"),
+    ("03-FEB-1970", "[date]"), ("3-Feb-1970", "[date]"),        # dates as some systems print them
+    ("2001:db8:85a3:0:0:8a2e:370:7334", "[ip]"), ("fe80::1ff:fe23:4567:890a", "[ip]"), ("::1", "[ip]"),
 ])
 def test_each_identifier_shape_is_masked(leak, placeholder):
     out = redact(f"delivery 17 failed for {leak}: retry in 2.5 s")
@@ -56,6 +59,7 @@ def test_each_identifier_shape_is_masked(leak, placeholder):
     "worker pool of 2 started; pid 12345; Python 3.11.4; sqlite 3.51.1",
     "delivery 17 on channel staff_mail: 3 notifications in 0.004 s (ref E-3F9A1C) for P-00012 at 08:00",
     "claiming failed (database is locked); try 2 again in 0.50 s",
+    "config key runner::queues is unknown; 12:55:00 to 13:05:00 quiet hours",
     "cancelled 3 queued run(s) of job interaction_check: it is not in the configuration in force",
     "May 2026 report: 12 runs, 10.5% failed, evidence sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
 ])
