@@ -382,16 +382,18 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
         earlier, different confirmation (a correction); the earlier entry stays in the dose's history
         (``clinical.confirmation.entry_stands``). The same confirmation twice is refused, and ``taken`` more
         than 2 h before the dose is due unless ``early`` (the person states it was taken early; audited as
-        such) (``clinical.confirmation.confirmation_refused``, ISMP timely administration). ``taken`` is
-        refused for an order that is not active (stopped, on hold, completed...) or is no order to give (doNotPerform,
-        an intent that is no order), naming the order number and why, nothing written
-        (``clinical.confirmation.taken_refused_for_order``; like every refusal here but a role's, not audited). The
-        entry is keyed by the scheduled instant, so
+        such) (``clinical.confirmation.confirmation_refused``, ISMP timely administration). Any confirmation is
+        refused for an order that is no order to give (doNotPerform, an intent that is no order), for a dose due at
+        or after the patient's death (any, when the instant of death is unknown), and for an order not active
+        (stopped, on hold, completed...) unless the dose was due before it stopped (``inactive_since``: late
+        documentation, audited as ``after_stop``), naming the order number and why, nothing written
+        (``clinical.confirmation.order_confirmation_refused``; like every refusal here but a role's, not audited).
+        The entry is keyed by the scheduled instant, so
         adherence credits the dose to the local day it was due, whenever it is confirmed.
         Raises ConsoleError / PermissionDenied.
         """
         from medjobs_tui.clinical.confirmation import (
-            CONFIRMATIONS, EARLY_WINDOW, confirmation_refused, taken_refused_for_order,
+            CONFIRMATIONS, EARLY_WINDOW, confirmation_refused, documented_after_stop, order_confirmation_refused,
         )
         from medjobs_tui.jobs.medication_reminder import order_doses, order_zone
 
@@ -401,13 +403,17 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
         order = store_doses.order_for_dose(self.db, order_id)
         if order is None:
             raise ConsoleError(f"no medication order {order_id}")
-        if status == "taken":
-            not_in_force = taken_refused_for_order(order_id, order["status"], bool(order.get("not_to_give")))
-            if not_in_force is not None:
-                raise ConsoleError(f"{not_in_force}; nothing recorded")
         zone = order_zone(order, self.settings)
         now = self.clock.now()
         instant = _when(dose_instant, zone, "the dose instant")
+        stopped_at = parse_iso(order["inactive_since"]) if order.get("inactive_since") else None
+        not_in_force = order_confirmation_refused(
+            order_id, instant, status=order["status"], not_to_give=bool(order.get("not_to_give")),
+            inactive_since=stopped_at, deceased=bool(order.get("deceased")),
+            deceased_at=parse_iso(order["deceased_at"]) if order.get("deceased_at") else None)
+        if not_in_force is not None:
+            raise ConsoleError(f"{not_in_force}; nothing recorded")
+        after_stop = documented_after_stop(order["status"], instant, stopped_at)
         occurred = _when(at, zone, "--at") if at is not None else now
         if occurred > now + timedelta(minutes=1):
             raise ConsoleError("--at lies in the future; record a dose once it has happened")
@@ -439,7 +445,9 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
                 self.db, medication_request_id=order_id, patient_id=order["patient_id"], dose_instant=iso(instant),
                 status=status, occurred_at=iso(occurred), recorded_at=iso(now), recorded_by=actor.username)
         self._audit_ok(actor, "dose.record", f"order:{order_id}",
-                       {"status": status, "previous": previous, "history_id": history_id, **({"early": True} if early else {})})
+                       {"status": status, "previous": previous, "history_id": history_id,
+                        **({"early": True} if early else {}),
+                        **({"after_stop": "documented after the order stopped"} if after_stop else {})})
         return DoseConfirmation(order_id=order_id, patient=order["pseudonym"], dose_instant=instant,
                                 local_time=due, status=status,
                                 previous=previous, occurred_at=occurred, history_id=history_id)
