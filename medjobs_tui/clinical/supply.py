@@ -552,8 +552,9 @@ def assess_supply(*, now: datetime, dose_quantity: float | None = None, doses_pe
       and the days its quantity lasts under the plan; days remaining = whole days from ``now`` to
       fill + effective days supply (0 when past); current supply = the planned units of that span.
       Units left over from earlier fills are not assumed.
-    - Unknown usage (PRN): a fill's stated days supply still gives days remaining (the dispensing history);
-      otherwise, and with no count and no fill, unknown. Never a guessed rate.
+    - Unknown usage (PRN): a staff count of 0 with nothing dispensed since means out of supply (0 days remaining:
+      a PRN order's supply still counts, DOMAIN.md "asNeeded"); else a fill's stated days supply still gives days
+      remaining (the dispensing history); otherwise (a count above 0 included) unknown. Never a guessed rate.
     - ``covers_course``: the supply lasts to the plan's end (a taper's last dose): days remaining are then the
       days to that end, and no refill is due.
     ``order_quantity``/``order_days`` (dispenseRequest quantity and expectedSupplyDuration) are only checked
@@ -618,6 +619,8 @@ def assess_fill_summary(*, now: datetime, summary: FillSummary, dose_quantity: f
             supply = usage.units(now, until) if until > now else 0.0
             remaining = _whole_days(now, until)
             covers = usage.end is not None and until >= usage.end and usage.run_out(last.at, last.quantity or 0) is None
+    elif count is not None and count.quantity + summary.added_since_count <= 0:
+        basis, supply, remaining = "count", 0.0, 0          # none on hand, none dispensed since: out, whatever the use
     elif last is not None and last.days_supply is not None:
         basis = "fill_stated"
         remaining = _whole_days(now, last.at + timedelta(days=effective_days_supply(last.days_supply, None) or 0.0))

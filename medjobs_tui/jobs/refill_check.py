@@ -28,7 +28,7 @@ from typing import Any
 from medjobs_tui.clinical.controlled import controlled_schedule
 from medjobs_tui.clinical.supply import refill_due, refills_left, renewal_needed
 from medjobs_tui.jobs.base import JobContext
-from medjobs_tui.jobs.supply_monitor import ASSESSMENT_ERRORS, assess_order, note_failed
+from medjobs_tui.jobs.supply_monitor import ASSESSMENT_ERRORS, assess_order, fitting_counts, note_failed
 from medjobs_tui.notify import outbox
 from medjobs_tui.store import clinical as store
 from medjobs_tui.store.db import transaction
@@ -41,7 +41,8 @@ def run(ctx: JobContext) -> dict[str, Any]:
     notices_queued (new), notices_already_sent, supply_unknown, not_due, refills_unknown,
     deceased_skipped, not_scheduled_skipped, opted_out_skipped, controlled (orders checked against the
     controlled-substance share, ``thresholds.refill_elapsed_fraction_controlled``), orders_failed and
-    failed_orders (orders whose assessment raised on their data, by number; not checked).
+    failed_orders (orders whose assessment raised on their data, by number; not checked), counts_ignored (latest
+    counts whose unit no longer fits the order's dose unit: ``supply_monitor.fitting_counts``).
     """
     db, now = ctx.db, ctx.now
     th = ctx.settings.clinic.thresholds
@@ -52,11 +53,12 @@ def run(ctx: JobContext) -> dict[str, Any]:
     counts = store.latest_supply_counts(db)
     fills = store.fill_summaries(db)
     usages: dict[Any, Any] = {}
-    summary = dict(orders_checked=0, refill_due=0, renewal_needed=0, notices_queued=0, notices_already_sent=0,
+    summary: dict[str, Any] = dict(orders_checked=0, refill_due=0, renewal_needed=0, notices_queued=0, notices_already_sent=0,
                    supply_unknown=0, not_due=0, refills_unknown=0, deceased_skipped=0, not_scheduled_skipped=0,
                    opted_out_skipped=0, controlled=0, orders_failed=0, failed_orders=[])
     notices: list[tuple[str, dict[str, Any], int, int | None, int]] = []
     orders = store.active_orders(db, (*store.ORDER_PLAN_COLUMNS, "ingredients"))
+    counts, summary["counts_ignored"] = fitting_counts(counts, orders, "refill_check")
     for index, order in enumerate(orders, start=1):
         ctx.progress(index, len(orders))          # orders looked at, for the dashboard's bar
         if order["deceased"] or order["schedule_status"] == "deceased":

@@ -4,7 +4,9 @@ Rules and their sources (see ``clinical.supply`` and ../shared/DOMAIN.md "Supply
 - Planned use comes from the order's dose plan (tapers change the dose, weekly doses skip days): days supply
   is how long a quantity lasts under it; days remaining are whole days (rounded down) until the supply no
   longer covers a dose (30 units at 2 a day -> 15 days). PRN orders have no planned use: their days remaining
-  come from a dispense's stated days supply, else unknown (never a guessed rate).
+  come from a dispense's stated days supply, else unknown (never a guessed rate); but a PRN order whose latest
+  staff count is 0, with nothing dispensed since, is out of supply: 0 days, critical (DOMAIN.md: "asNeeded: no
+  scheduled reminders (supply still counts)").
 - Refills left = repeats allowed - refills used; the first fill is not a refill (``clinical.supply.refills_left``).
 - Current supply: the latest staff count plus units dispensed since, minus usage since the count; else the
   last dispense's effective days supply minus the days since it, times usage. No count and no dispense
@@ -29,11 +31,13 @@ longer active.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
-from typing import Any
+from typing import Any, Sequence
 
 from medjobs_tui.clinical.supply import (
-    Count, Fill, FillSummary, SupplyAssessment, assess_fill_summary, plan_usage, refills_left, supply_status,
+    Count, Fill, FillSummary, SupplyAssessment, assess_fill_summary, countable_in, plan_usage, refills_left,
+    supply_status,
 )
 from medjobs_tui.clock import iso, parse_iso
 from medjobs_tui.config import Settings
@@ -51,6 +55,24 @@ the order is reported, the run goes on. Anything else (a store error, a bug) sti
 
 FAILED_ORDERS_NAMED = 20
 """At most this many order numbers are named in a summary's ``failed_orders`` (``orders_failed`` counts all)."""
+
+
+log = logging.getLogger(__name__)
+
+
+def fitting_counts(counts: dict[int, dict[str, Any]], orders: Sequence[dict[str, Any]],
+                   job: str) -> tuple[dict[int, dict[str, Any]], int]:
+    """The latest counts (``store.clinical.latest_supply_counts``) whose unit still fits their order's dose unit
+    (``clinical.supply.countable_in``), and how many were left out: a count kept in tablets is not read as doses
+    of an order re-imported with a dose in mg. A count with no unit (recorded before units were kept) is read as
+    before. One log line with the number left out (no order or patient named)."""
+    units = {o["id"]: o.get("dose_unit") for o in orders}
+    kept = {oid: c for oid, c in counts.items()
+            if not c.get("unit") or oid not in units or countable_in(units[oid], c["unit"])}
+    ignored = len(counts) - len(kept)
+    if ignored:
+        log.warning("%s: %d supply count(s) ignored: their unit no longer fits the order's dose unit", job, ignored)
+    return kept, ignored
 
 
 def note_failed(summary: dict[str, Any], order_id: int) -> None:
@@ -99,6 +121,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
 
     Summary (orders_checked = critical + low + ok + unknown, always): orders_checked, critical, low, ok, unknown,
     orders_failed and failed_orders (orders whose assessment raised on their data: not checked, see the module),
+    counts_ignored (latest counts whose unit no longer fits the order's dose unit: ``fitting_counts``),
     no_daily_usage (no planned use: PRN, unscheduled, no dose), from_dispense_history (PRN orders whose days
     remaining come from a dispense's stated days supply), covers_course (supply lasts to the end of the plan),
     mismatches (stated vs computed days supply), notices_queued, notices_already_sent, deceased_skipped,
@@ -117,13 +140,14 @@ def run(ctx: JobContext) -> dict[str, Any]:
     counts = store.latest_supply_counts(db)
     fills = store.fill_summaries(db)
     usages: dict[Any, Any] = {}
-    summary = dict(orders_checked=0, critical=0, low=0, ok=0, unknown=0, no_daily_usage=0, from_dispense_history=0,
+    summary: dict[str, Any] = dict(orders_checked=0, critical=0, low=0, ok=0, unknown=0, no_daily_usage=0, from_dispense_history=0,
                    covers_course=0, mismatches=0,
                    notices_queued=0, notices_already_sent=0, deceased_skipped=0, rows_pruned=0, orders_failed=0,
                    failed_orders=[])
     rows: list[dict[str, Any]] = []
     critical: list[tuple[dict[str, Any], int]] = []
     orders = store.active_orders(db, store.ORDER_PLAN_COLUMNS)
+    counts, summary["counts_ignored"] = fitting_counts(counts, orders, "supply_monitor")
     for index, order in enumerate(orders, start=1):
         ctx.progress(index, len(orders))          # orders looked at, for the dashboard's bar
         if order["deceased"] or order["schedule_status"] == "deceased":

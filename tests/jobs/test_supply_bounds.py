@@ -76,3 +76,57 @@ def test_an_order_whose_assessment_fails_is_named_and_the_others_are_assessed(cl
     summary = clinic.run(job)
     assert summary["orders_failed"] == 1 and summary["failed_orders"] == [order]
     assert summary["orders_checked"] > 1
+
+
+# ---- an as-needed order counted empty is out of supply (review 2 item 6) ----------------------------------------
+
+def _prn_order(clinic) -> tuple[int, int]:
+    with transaction(clinic.db):
+        oid = store.insert_medication_request(
+            clinic.db, patient_id=clinic.scalar("SELECT min(id) FROM patients WHERE deceased = 0"), status="active",
+            medication_text="Ibuprofen 400 MG Oral Tablet", ingredients=["ibuprofen"], schedule_status="prn",
+            times_of_day=[], dose_quantity=1.0, dose_unit="tablet", created_at="2026-01-01T00:00:00+00:00",
+            updated_at="2026-01-01T00:00:00+00:00")
+    return oid, clinic.scalar("SELECT patient_id FROM medication_requests WHERE id = ?", [oid])
+
+
+def test_a_prn_order_counted_empty_is_critical_and_staff_are_told(clinic):
+    oid, _ = _prn_order(clinic)
+    with transaction(clinic.db):
+        store.insert_supply_count(clinic.db, medication_request_id=oid, quantity=0, counted_at=NOW.isoformat(),
+                                  unit="each")
+    clinic.run("supply_monitor")
+    row = clinic.rows("SELECT days_remaining, status FROM supply_status WHERE medication_request_id = ?", [oid])[0]
+    assert row == {"days_remaining": 0, "status": "critical"}
+    assert clinic.scalar("SELECT count(*) FROM notifications WHERE kind = 'supply_critical' AND "
+                         "medication_request_id = ?", [oid]) == 1
+    assert clinic.scalar("SELECT count(*) FROM alerts WHERE kind = 'supply_critical' AND scope LIKE ?",
+                         [f"order {oid} %"]) == 1
+
+
+def test_a_prn_order_counted_empty_then_dispensed_or_counted_above_zero_is_not_critical(clinic):
+    oid, patient = _prn_order(clinic)
+    with transaction(clinic.db):
+        store.insert_supply_count(clinic.db, medication_request_id=oid, quantity=0,
+                                  counted_at=(NOW - timedelta(days=3)).isoformat(), unit="each")
+        store.insert_dispense(clinic.db, medication_request_id=oid, patient_id=patient, quantity=30, days_supply=None,
+                              handed_over_at=(NOW - timedelta(days=1)).isoformat(), created_at=NOW.isoformat())
+    clinic.run("supply_monitor")
+    assert clinic.scalar("SELECT status FROM supply_status WHERE medication_request_id = ?", [oid]) == "unknown"
+
+
+# ---- a count whose unit no longer fits its order is not read (review 2 item 7) ------------------------------------
+
+@pytest.mark.parametrize("job", ["supply_monitor", "refill_check"])
+def test_a_count_in_a_unit_that_no_longer_fits_the_order_is_ignored_and_counted(clinic, job, caplog):
+    order = _scheduled_order(clinic)
+    with transaction(clinic.db):
+        clinic.db.execute("DELETE FROM supply_counts")
+        clinic.db.execute("UPDATE medication_requests SET dose_unit = 'mg' WHERE id = ?", [order])   # re-imported
+        store.insert_supply_count(clinic.db, medication_request_id=order, quantity=0, unit="each",
+                                  counted_at=(NOW - timedelta(hours=1)).isoformat())
+    summary = clinic.run(job)
+    assert summary["counts_ignored"] == 1
+    assert "1 supply count(s) ignored" in caplog.text and "P-0" not in caplog.text
+    if job == "supply_monitor":     # 0 tablets read as 0 mg would be critical: the count is not read
+        assert clinic.scalar("SELECT status FROM supply_status WHERE medication_request_id = ?", [order]) != "critical"
