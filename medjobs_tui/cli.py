@@ -655,11 +655,16 @@ def supply_count(obj: Ctx, order_id: int, quantity: float, unit: str, at: str | 
     """Record that the patient of ORDER_ID has QUANTITY UNIT on hand (tablets, mg, mL...; audited).
 
     A count in a unit that cannot be counted in the order's dose unit (mg against tablets, g against mg, a
-    bottle) is refused, nothing recorded: count it in the dose's unit."""
+    bottle), above 5 years of the order's use, older than its latest count, or of an order not active or not to
+    give, is refused, nothing recorded."""
     console, actor = obj.console()
     done = console.record_supply_count(actor, order_id, quantity, unit, at=at)
     out.print(f"order {order_id}: {done['quantity']:g} {done['unit']} on hand, counted {done['counted_at']}",
               markup=False)
+    if done["per_day"] is None:
+        out.print(f"order {order_id} has no planned daily use (as needed, or no schedule): the count is kept, but days "
+                  "of supply cannot be worked out from it (a count of 0 of an as-needed order reads as out of supply)",
+                  markup=False)
 
 
 # ------------------------------------------------------------------------------------- views

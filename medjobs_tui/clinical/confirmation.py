@@ -53,28 +53,54 @@ ORDER_STATUSES = ("active", "on-hold", "cancelled", "completed", "entered-in-err
 """FHIR R4 MedicationRequest.status codes (hl7.org/fhir/R4/valueset-medicationrequest-status.html)."""
 
 
-def taken_refused_for_order(order_id: int, status: str | None, not_to_give: bool) -> str | None:
-    """Why no dose of order ``order_id`` may be recorded ``taken`` now, or None when it may.
+def order_confirmation_refused(order_id: int, dose_instant: datetime, *, status: str | None, not_to_give: bool,
+                               inactive_since: datetime | None = None, deceased: bool = False,
+                               deceased_at: datetime | None = None) -> str | None:
+    """Why no confirmation (taken, skipped or refused) of the dose of order ``order_id`` due at ``dose_instant`` may
+    be recorded, or None when it may. One rule for every confirmation and every caller
+    (``console.Console.record_dose``: the CLI's ``medjobs dose taken|skipped|refused`` and the Doses tab's ``d``).
 
     ``status``: the order's MedicationRequest.status; ``not_to_give``: the request is no order to give the
-    medication (``doNotPerform`` true or an intent that is no order: ``fhir.mapping.not_to_give``).
-    - An order not to give: a dose recorded taken would document giving what the prescriber asked NOT be given
-      (FHIR R4 MedicationRequest.doNotPerform is a modifier element; request-intent: only an order authorises it).
+    medication (``doNotPerform`` or an intent that is no order: ``fhir.mapping.not_to_give``); ``inactive_since``:
+    when the order stopped being active (aware; None: unknown, as for an order imported already inactive);
+    ``deceased`` / ``deceased_at``: the patient is deceased, and when (aware; None: at an unknown instant).
+    Checked in this order (the first that applies is said):
+    - An order not to give: nothing of it is given, skipped or refused under it (FHIR R4 MedicationRequest.doNotPerform
+      is a modifier element; request-intent: only an order authorises giving).
+    - A deceased patient: a dose due at or after the death instant was never due; with no known instant, every
+      confirmation is refused (none can be placed before it). Source: FHIR R4 Patient.deceased[x].
     - An order whose status is not ``active`` (stopped, on-hold, completed, cancelled, entered-in-error, draft,
-      unknown): it is not in force, so a dose of it cannot be given under it (FHIR R4 MedicationRequest.status;
-      ISMP: a discontinued or held order is not administered). A status outside FHIR's codes is said as "not
-      active", never repeated (it came from the input).
-    The text names the order number and the reason only: never the patient or the medication. Whoever calls it
-    (``console.Console.record_dose``: the CLI's ``medjobs dose taken`` and the Doses tab's ``d`` alike) refuses
-    before anything is written.
+      unknown): a dose due before it stopped (``inactive_since``) was due under it and may be documented late
+      (``documented_after_stop``); one due at or after it, or any when the instant is unknown, is refused (FHIR R4
+      MedicationRequest.status; ISMP: a discontinued or held order is not administered).
+    The text names the order number and the reason only: never the patient, the medication or the instants (a date
+    of death is an identifier). A status outside FHIR's codes is said as "not active", never repeated.
+    Raises ValueError for a naive datetime.
     """
+    for at in (dose_instant, inactive_since, deceased_at):
+        if at is not None and at.tzinfo is None:
+            raise ValueError("order_confirmation_refused: give aware datetimes")
     if not_to_give:
         return (f"order {order_id} is an order not to give it (doNotPerform, or an intent that is no order): "
-                "a dose of it cannot be recorded taken")
+                "a dose of it cannot be recorded")
+    if deceased and (deceased_at is None or dose_instant >= deceased_at):
+        when = "" if deceased_at is None else " before this dose was due"
+        return (f"order {order_id}: the patient is recorded deceased{when}: a dose of it cannot be recorded"
+                + ("" if deceased_at is not None else " (the instant of death is not known)"))
     if status != "active":
         said = status if status in ORDER_STATUSES else "not active"
-        return f"order {order_id} is {said}, not active: a dose of it cannot be recorded taken"
+        if inactive_since is None:
+            return (f"order {order_id} is {said}, not active, since an instant not known: a dose of it cannot be "
+                    "recorded")
+        if dose_instant >= inactive_since:
+            return f"order {order_id} is {said}, not active, since before this dose was due: it cannot be recorded"
     return None
+
+
+def documented_after_stop(status: str | None, dose_instant: datetime, inactive_since: datetime | None) -> bool:
+    """Whether a confirmation ``order_confirmation_refused`` allows is late documentation of a dose due before its
+    order stopped being active (the audit entry says so)."""
+    return status != "active" and inactive_since is not None and dose_instant < inactive_since
 
 
 EARLY_WINDOW = timedelta(hours=2)

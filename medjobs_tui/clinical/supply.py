@@ -20,6 +20,7 @@ Sources (see ../shared/DOMAIN.md "Supply and refills"):
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable, Iterable, Sequence
@@ -28,6 +29,12 @@ from zoneinfo import ZoneInfo
 from medjobs_tui.clinical.dosing import DailySeries, DosePlan, plan_doses, step_in_force
 
 SECONDS_PER_DAY = 86400.0
+
+MAX_SUPPLY_DAYS = 3650
+"""The longest supply MedJobs reckons with, in days (10 years): a quantity lasting longer (a mistyped count of
+millions of tablets, an imported dispense of 1e12 units) is taken as lasting this long and shown as "more than 10
+years". No supply a clinic holds lasts that long; the bound keeps every date computed from a supply within the
+calendar (Python's dates end in year 9999) whatever quantity is stored."""
 
 STATUSES = ("critical", "low", "ok", "unknown")
 """Supply statuses, most urgent first."""
@@ -109,7 +116,86 @@ def _unit_words(name: str | None) -> str:
             "package": "package (a bottle, vial, pen, inhaler...: an unknown number of doses)"}.get(name or "", name or "?")
 
 
-def supply_count_refused(order_id: int, dose_unit: str | None, count_unit: str | None) -> str | None:
+_COUNTABLE_FORMS = re.compile(
+    r"\b(tablets?|caplets?|capsules?|lozenges?|troches?|pastilles?|suppositor(?:y|ies)|patch(?:es)?|transdermal system"
+    r"|films?|wafers?|pellets?|chewing gum|gum)\b", re.IGNORECASE)
+_UNCOUNTABLE_FORMS = re.compile(
+    r"\b(solution|suspension|syrup|elixir|emulsion|liquid|tincture|injection|injectable|cream|ointment|gel|lotion"
+    r"|foam|paste|shampoo|spray|inhaler|inhalant|inhalation|aerosol|drops?|powder|granules|enema|douche|kit"
+    r"|auto-injector|syringe|pen)\b", re.IGNORECASE)
+
+
+def countable_dose_form(medication_text: str | None) -> bool:
+    """Whether a product comes in units counted one each, so one dose of "1" with no unit is one of them: its name
+    (the order's medication text, an RxNorm name such as "lisinopril 10 MG Oral Tablet") names a solid unit dose
+    form (tablet, capsule, caplet, lozenge, troche, pastille, suppository, patch or transdermal system, film, wafer,
+    pellet, chewing gum) and no form measured by volume or weight or given from a device (solution, suspension,
+    syrup, injection, cream, gel, spray, inhaler, drops, powder, kit, pen...: "Tablet for Oral Suspension" is not
+    counted). A name naming no form (a brand pack: "Camila 28 Day Pack") is not countable: unknown is never assumed
+    countable. Source: RxNorm Semantic Clinical Drug names end in the dose form (RxNorm Technical Documentation);
+    DOMAIN.md "Supply and refills" (daily usage = dose quantity x doses per day: the supply must be in the dose's
+    unit)."""
+    if not medication_text:
+        return False
+    return bool(_COUNTABLE_FORMS.search(medication_text)) and not _UNCOUNTABLE_FORMS.search(medication_text)
+
+
+def unitless_dose_refused(order_id: int, medication_text: str | None, count_unit: str | None) -> str | None:
+    """Why a count in ``count_unit`` cannot stand for doses of order ``order_id`` whose dose has no unit (Synthea's
+    ``doseQuantity {"value": 1.0}``), or None when it can: only a count of units counted one each (tablets,
+    capsules, each...) of a product in a countable dose form (``countable_dose_form``), where "a dose of 1" can only
+    mean one of them. A mass or volume (10 mg of a 10 mg tablet is one tablet, of a 5 mg one two), a container (a
+    bottle: an unknown number of doses), or tablets of a liquid are refused. The text names the order number and
+    what is accepted, never the medication. Source: DOMAIN.md "Supply and refills" (one unit for the dose and the
+    supply)."""
+    kind = unit_kind(count_unit)
+    if kind == "count" and countable_dose_form(medication_text):
+        return None
+    if not countable_dose_form(medication_text):
+        return (f"order {order_id} has no dose unit MedJobs knows and its product is not one counted one each (tablets, capsules, "
+                "patches...): a count of it cannot be read as doses; record the dose's unit on the order first")
+    return (f"order {order_id} has no dose unit MedJobs knows: a count is accepted only in units counted one each (tablets, "
+            f"capsules, each...), not in {_unit_words(unit_name(count_unit))}")
+
+
+MAX_COUNT_DAYS = 5 * 365
+"""A staff count is refused above this many days of the order's planned use (5 years): no clinic hands out that
+much, so such a count is a slip (a quantity typed in mg, a barcode in the quantity field)."""
+
+MAX_COUNT_UNITS_UNKNOWN_USE = 10_000.0
+"""The largest count kept for an order whose daily use is unknown (PRN, no schedule): 10,000 units."""
+
+COUNT_STEP_EACH = 0.25
+"""Units counted one each (tablets, capsules...) are counted in quarters at the finest (a tablet split in four)."""
+
+
+def supply_count_limit(per_day: float | None) -> float:
+    """The largest staff count (units) kept for an order using ``per_day`` units a day: MAX_COUNT_DAYS of it, or
+    MAX_COUNT_UNITS_UNKNOWN_USE when its use is unknown (None or 0). Source: the clinic's sense check; no standard."""
+    if per_day is None or not per_day > 0:
+        return MAX_COUNT_UNITS_UNKNOWN_USE
+    return float(per_day) * MAX_COUNT_DAYS
+
+
+def supply_count_quantity_refused(order_id: int, quantity: float, count_unit: str | None,
+                                  per_day: float | None) -> str | None:
+    """Why a staff count of ``quantity`` units in ``count_unit`` for order ``order_id`` (using ``per_day`` units a
+    day, None = unknown) is not a count that can be true, or None: above ``supply_count_limit`` (the limit named),
+    or for units counted one each not a multiple of COUNT_STEP_EACH (0.01 tablets). The text names the order number
+    and the limit only."""
+    limit = supply_count_limit(per_day)
+    if quantity > limit:
+        basis = (f"{MAX_COUNT_DAYS // 365} years of its planned use" if per_day is not None and per_day > 0
+                 else "the limit for an order with no planned daily use")
+        return f"order {order_id}: a count above {limit:,.6g} units ({basis}) is refused as a slip"
+    if unit_kind(count_unit) == "count" and abs(quantity / COUNT_STEP_EACH - round(quantity / COUNT_STEP_EACH)) > 1e-9:
+        return (f"order {order_id}: tablets, capsules and the like are counted in quarters at the finest "
+                f"(multiples of {COUNT_STEP_EACH:g})")
+    return None
+
+
+def supply_count_refused(order_id: int, dose_unit: str | None, count_unit: str | None,
+                         medication_text: str | None = None) -> str | None:
     """Why a person's count of the units a patient has on hand for order ``order_id``, given in ``count_unit``,
     cannot be kept against the order's ``dose_unit``, or None when it can.
 
@@ -117,15 +203,18 @@ def supply_count_refused(order_id: int, dose_unit: str | None, count_unit: str |
     remaining = units on hand / (dose x doses a day)), so a count in another measure (60 counted in mg against a
     dose of one tablet: the tablet's strength is not known here) or another scale (2 g against a dose in mg) would
     be read as that many doses, and a container (a bottle, a pen) holds an unknown number of them. Stricter than
-    the import in one way: a person is there to say it again, so a count in a unit MedJobs does not know is
-    refused too (the import keeps such a value, as it cannot ask). An order whose own dose unit is unknown takes
-    any known unit, as the import does. The text names the order number and the unit by its canonical name
+    the import in two ways: a person is there to say it again, so a count in a unit MedJobs does not know is
+    refused too (the import keeps such a value, as it cannot ask); and an order whose own dose unit is unknown
+    takes only units counted one each of a product counted one each (``unitless_dose_refused``, with
+    ``medication_text`` the order's medication name), where the import takes any known unit. The text names the order number and the unit by its canonical name
     (``unit_name``) only: a unit as typed is never repeated (it could be any text).
     Source: DOMAIN.md "Supply and refills" (daily usage = dose quantity x doses per day: one unit for both).
     """
     if unit_kind(count_unit) is None:
         return (f"order {order_id}: a count in a unit MedJobs does not know cannot be counted in doses; give the "
                 "dose's unit (tablets, capsules, each, mg, g, mcg, mL, units, mEq, mmol...)")
+    if unit_kind(dose_unit) is None:
+        return unitless_dose_refused(order_id, medication_text, count_unit)
     if not countable_in(dose_unit, count_unit):
         return (f"order {order_id}: a count in {_unit_words(unit_name(count_unit))} cannot be counted in doses of "
                 f"{_unit_words(unit_name(dose_unit))}; count it in the dose's unit")
@@ -136,10 +225,11 @@ def days_supply(quantity: float | None, usage_per_day: float | None) -> float | 
     """Days a quantity lasts (days, float) = quantity (units) / daily usage (units/day); None if unknown.
 
     480 mL at 20 mL a day -> 24.0. Source: DOMAIN.md (days supply = quantity / daily usage).
+    A quantity lasting longer than MAX_SUPPLY_DAYS is taken as lasting MAX_SUPPLY_DAYS.
     """
     if quantity is None or usage_per_day is None or usage_per_day <= 0 or quantity < 0:
         return None
-    return float(quantity) / float(usage_per_day)
+    return min(float(quantity) / float(usage_per_day), float(MAX_SUPPLY_DAYS))
 
 
 def days_remaining(current_supply: float | None, usage_per_day: float | None) -> int | None:
@@ -186,9 +276,10 @@ def supply_duration_mismatch(stated_days: float | None, computed_days: float | N
 def effective_days_supply(stated_days: float | None, computed_days: float | None) -> float | None:
     """The days supply to rely on: the smaller of stated and computed (days); whichever is known; else None.
 
+    Each is bounded by MAX_SUPPLY_DAYS (a stated 1e12 days is 3,650 days).
     Source: DOMAIN.md ("flag the mismatch and use the smaller").
     """
-    known = [float(d) for d in (stated_days, computed_days) if d is not None and d >= 0]
+    known = [min(float(d), float(MAX_SUPPLY_DAYS)) for d in (stated_days, computed_days) if d is not None and d >= 0]
     return min(known) if known else None
 
 
@@ -281,7 +372,8 @@ class RateUsage(Usage):
         return self.per_day * _days_between(t0, t1)
 
     def run_out(self, t0: datetime, units: float) -> datetime | None:
-        return t0 + timedelta(days=max(0.0, units) / self.per_day)
+        days = max(0.0, units) / self.per_day
+        return t0 + timedelta(days=days if days < MAX_SUPPLY_DAYS else MAX_SUPPLY_DAYS)  # NaN-safe bound
 
 
 class PlannedUsage(Usage):
@@ -351,11 +443,19 @@ class DailyUsage(Usage):
         if self.end is not None or self.need <= 0 or series.every != 1 or quantity is None or quantity < 0:
             return super().days_supply(quantity, start)
         t = series.start if series.start is not None and series.start > start else start
-        k = max(0, math.floor((float(quantity) + 1e-9) / self.need))
+        k = self._whole_doses(quantity, self._LOOK)
         at = series.instant(series.index_at_or_after(t) + k)
         if not at < start + self._LOOK:
             at = start + self._HORIZON
         return _days_between(start, at, self.zone)
+
+    def _whole_doses(self, units: float, span: timedelta) -> int:
+        """Whole doses (each a ``need``) that ``units`` cover, at most one more day's worth than fit in ``span``
+        (n doses a day at most): the dose at that index lies past ``span`` all the same, and its date stays in
+        the calendar however large (or infinite) ``units`` is."""
+        cap = self.series.n * (span.days + 2)
+        whole = (float(units) + 1e-9) / self.need
+        return cap if not whole < cap else max(0, math.floor(whole))   # NaN or inf or huge -> cap
 
     def run_out(self, t0: datetime, units: float) -> datetime | None:
         # pure: memoised per (t0, units) (orders sharing a plan share this object and ask the same, e.g. the days
@@ -379,7 +479,7 @@ class DailyUsage(Usage):
         lo = t0 + timedelta(days=self.PIECE_DAYS * pieces)
         if pieces > 0 and self.need > 0:
             # whole doses the units cover (each a ``need``; doses meeting at one instant are still each covered)
-            at = self.series.nth_from(t0, max(0, math.floor((float(units) + 1e-9) / self.need)))
+            at = self.series.nth_from(t0, self._whole_doses(units, lo - t0))
             if at is not None and at < lo:
                 return at
         return None if self.end is not None and lo > self.end else limit
@@ -452,8 +552,9 @@ def assess_supply(*, now: datetime, dose_quantity: float | None = None, doses_pe
       and the days its quantity lasts under the plan; days remaining = whole days from ``now`` to
       fill + effective days supply (0 when past); current supply = the planned units of that span.
       Units left over from earlier fills are not assumed.
-    - Unknown usage (PRN): a fill's stated days supply still gives days remaining (the dispensing history);
-      otherwise, and with no count and no fill, unknown. Never a guessed rate.
+    - Unknown usage (PRN): a staff count of 0 with nothing dispensed since means out of supply (0 days remaining:
+      a PRN order's supply still counts, DOMAIN.md "asNeeded"); else a fill's stated days supply still gives days
+      remaining (the dispensing history); otherwise (a count above 0 included) unknown. Never a guessed rate.
     - ``covers_course``: the supply lasts to the plan's end (a taper's last dose): days remaining are then the
       days to that end, and no refill is due.
     ``order_quantity``/``order_days`` (dispenseRequest quantity and expectedSupplyDuration) are only checked
@@ -518,9 +619,11 @@ def assess_fill_summary(*, now: datetime, summary: FillSummary, dose_quantity: f
             supply = usage.units(now, until) if until > now else 0.0
             remaining = _whole_days(now, until)
             covers = usage.end is not None and until >= usage.end and usage.run_out(last.at, last.quantity or 0) is None
+    elif count is not None and count.quantity + summary.added_since_count <= 0:
+        basis, supply, remaining = "count", 0.0, 0          # none on hand, none dispensed since: out, whatever the use
     elif last is not None and last.days_supply is not None:
         basis = "fill_stated"
-        remaining = _whole_days(now, last.at + timedelta(days=last.days_supply))
+        remaining = _whole_days(now, last.at + timedelta(days=effective_days_supply(last.days_supply, None) or 0.0))
     return SupplyAssessment(
         daily_usage=usage.per_day if usage is not None else None, current_supply=supply,
         days_remaining=remaining, basis=basis, fill_days_supply=fill_days, days_since_fill=since_fill,

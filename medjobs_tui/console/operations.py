@@ -389,16 +389,18 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
         earlier, different confirmation (a correction); the earlier entry stays in the dose's history
         (``clinical.confirmation.entry_stands``). The same confirmation twice is refused, and ``taken`` more
         than 2 h before the dose is due unless ``early`` (the person states it was taken early; audited as
-        such) (``clinical.confirmation.confirmation_refused``, ISMP timely administration). ``taken`` is
-        refused for an order that is not active (stopped, on hold, completed...) or is no order to give (doNotPerform,
-        an intent that is no order), naming the order number and why, nothing written
-        (``clinical.confirmation.taken_refused_for_order``; like every refusal here but a role's, not audited). The
-        entry is keyed by the scheduled instant, so
+        such) (``clinical.confirmation.confirmation_refused``, ISMP timely administration). Any confirmation is
+        refused for an order that is no order to give (doNotPerform, an intent that is no order), for a dose due at
+        or after the patient's death (any, when the instant of death is unknown), and for an order not active
+        (stopped, on hold, completed...) unless the dose was due before it stopped (``inactive_since``: late
+        documentation, audited as ``after_stop``), naming the order number and why, nothing written
+        (``clinical.confirmation.order_confirmation_refused``; like every refusal here but a role's, not audited).
+        The entry is keyed by the scheduled instant, so
         adherence credits the dose to the local day it was due, whenever it is confirmed.
         Raises ConsoleError / PermissionDenied.
         """
         from medjobs_tui.clinical.confirmation import (
-            CONFIRMATIONS, EARLY_WINDOW, confirmation_refused, taken_refused_for_order,
+            CONFIRMATIONS, EARLY_WINDOW, confirmation_refused, documented_after_stop, order_confirmation_refused,
         )
         from medjobs_tui.jobs.medication_reminder import order_doses, order_zone
 
@@ -408,13 +410,17 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
         order = store_doses.order_for_dose(self.db, order_id)
         if order is None:
             raise ConsoleError(f"no medication order {order_id}")
-        if status == "taken":
-            not_in_force = taken_refused_for_order(order_id, order["status"], bool(order.get("not_to_give")))
-            if not_in_force is not None:
-                raise ConsoleError(f"{not_in_force}; nothing recorded")
         zone = order_zone(order, self.settings)
         now = self.clock.now()
         instant = _when(dose_instant, zone, "the dose instant")
+        stopped_at = parse_iso(order["inactive_since"]) if order.get("inactive_since") else None
+        not_in_force = order_confirmation_refused(
+            order_id, instant, status=order["status"], not_to_give=bool(order.get("not_to_give")),
+            inactive_since=stopped_at, deceased=bool(order.get("deceased")),
+            deceased_at=parse_iso(order["deceased_at"]) if order.get("deceased_at") else None)
+        if not_in_force is not None:
+            raise ConsoleError(f"{not_in_force}; nothing recorded")
+        after_stop = documented_after_stop(order["status"], instant, stopped_at)
         occurred = _when(at, zone, "--at") if at is not None else now
         if occurred > now + timedelta(minutes=1):
             raise ConsoleError("--at lies in the future; record a dose once it has happened")
@@ -446,7 +452,9 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
                 self.db, medication_request_id=order_id, patient_id=order["patient_id"], dose_instant=iso(instant),
                 status=status, occurred_at=iso(occurred), recorded_at=iso(now), recorded_by=actor.username)
         self._audit_ok(actor, "dose.record", f"order:{order_id}",
-                       {"status": status, "previous": previous, "history_id": history_id, **({"early": True} if early else {})})
+                       {"status": status, "previous": previous, "history_id": history_id,
+                        **({"early": True} if early else {}),
+                        **({"after_stop": "documented after the order stopped"} if after_stop else {})})
         return DoseConfirmation(order_id=order_id, patient=order["pseudonym"], dose_instant=instant,
                                 local_time=due, status=status,
                                 previous=previous, occurred_at=occurred, history_id=history_id)
@@ -636,17 +644,29 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
         ``YYYY-MM-DD HH:MM`` in the patient's zone; default now; never in the future). The supply monitor and the
         refill check read the latest count (``store.clinical.latest_supply_counts``) as units of the dose.
 
-        A count whose unit cannot be counted in the order's dose unit is refused with the order number and the
-        unit named (``clinical.supply.supply_count_refused``, the import's ``countable_in`` rule), as is a
-        quantity that is not a number of units >= 0; nothing is written. Refusals other than a role's
-        (PermissionDenied, audited) are not audited, as in ``record_dose``. Audited (``supply.record``: the
-        quantity and the unit's canonical name, no patient data). Returns ``{order_id, quantity, unit,
-        counted_at}`` (unit canonical, counted_at UTC text). Raises ConsoleError / PermissionDenied.
+        Refused, nothing written, the order number named (never the patient or the medication):
+        - a unit that cannot be counted in the order's dose unit, or, for an order with no dose unit (Synthea's),
+          anything but units counted one each of a product counted one each (``clinical.supply.supply_count_refused``);
+        - a quantity that is not a number of units >= 0, one above 5 years of the order's planned use (10,000 units
+          when its use is unknown), or tablets and the like not in quarters
+          (``clinical.supply.supply_count_quantity_refused``);
+        - an order not to give (nothing may be given, so nothing to count) or not active (stopped, on hold...:
+          nothing to monitor);
+        - ``at`` in the future, before the order's start, or at or before the order's latest count (the error says
+          that count's time): the monitor reads the latest count only, so an older one would be kept unread.
+        Refusals other than a role's (PermissionDenied, audited) are not audited, as in ``record_dose``. Audited
+        (``supply.record``: the quantity and the unit's canonical name, no patient data). Returns ``{order_id,
+        quantity, unit, counted_at, per_day}`` (unit canonical, counted_at UTC text, per_day the planned units a
+        day or None when unknown: a PRN or unscheduled order's count is kept, but days of supply cannot be worked
+        out from it, except that a PRN count of 0 reads as out of supply). Raises ConsoleError / PermissionDenied.
         """
         import math
 
-        from medjobs_tui.clinical.supply import supply_count_refused, unit_name
-        from medjobs_tui.jobs.medication_reminder import order_zone
+        from medjobs_tui.clinical.supply import (
+            plan_usage, supply_count_quantity_refused, supply_count_refused, unit_name,
+        )
+        from medjobs_tui.jobs.medication_reminder import order_bounds, order_plan, order_zone
+        from medjobs_tui.store import clinical as store_clinical
 
         self.authorise(actor, "supply.record", f"order:{order_id}")
         order = store_doses.order_for_dose(self.db, order_id)
@@ -655,21 +675,46 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
         if isinstance(quantity, bool) or not isinstance(quantity, (int, float)) or not math.isfinite(quantity) \
                 or quantity < 0:
             raise ConsoleError(f"order {order_id}: a count is a number of units, 0 or more; nothing recorded")
-        refused = supply_count_refused(order_id, order.get("dose_unit"), unit)
+        if order.get("not_to_give"):
+            raise ConsoleError(f"order {order_id} is an order not to give it (doNotPerform, or an intent that is no "
+                               "order): there is no supply of it to count; nothing recorded")
+        if order["status"] != "active":
+            from medjobs_tui.clinical.confirmation import ORDER_STATUSES
+
+            said = order["status"] if order["status"] in ORDER_STATUSES else "not active"
+            raise ConsoleError(f"order {order_id} is {said}, not active: its supply is not monitored; nothing recorded")
+        refused = supply_count_refused(order_id, order.get("dose_unit"), unit, order.get("medication_text"))
         if refused is not None:
             raise ConsoleError(f"{refused}; nothing recorded")
         now = self.clock.now()
-        counted = _when(at, order_zone(order, self.settings), "--at") if at is not None else now
+        zone = order_zone(order, self.settings)
+        plan = order_plan(order, self.settings)
+        usage = plan_usage(plan, zone, now) if order["schedule_status"] != "prn" else None
+        per_day = usage.per_day if usage is not None and usage.per_day else None
+        too_much = supply_count_quantity_refused(order_id, float(quantity), unit, per_day)
+        if too_much is not None:
+            raise ConsoleError(f"{too_much}; nothing recorded")
+        counted = _when(at, zone, "--at") if at is not None else now
         if counted > now + timedelta(minutes=1):
             raise ConsoleError("--at lies in the future; record a count once it has been made")
-        from medjobs_tui.store import clinical as store_clinical
-
+        starts = [s.start for s in plan.steps if s.start is not None] or \
+            [t for t in order_bounds(order)[:1] if t is not None]
+        if starts and counted < min(starts):
+            raise ConsoleError(f"order {order_id}: --at lies before the order's start "
+                               f"({min(starts).astimezone(zone):%Y-%m-%d %H:%M %Z}); nothing recorded")
         with transaction(self.db):
+            latest = store_clinical.latest_supply_count(self.db, order_id)
+            if latest is not None and counted <= parse_iso(latest["counted_at"]):
+                raise ConsoleError(
+                    f"order {order_id}: a later count stands (counted "
+                    f"{parse_iso(latest['counted_at']).astimezone(zone):%Y-%m-%d %H:%M %Z}); the supply monitor reads "
+                    "the latest count only, so an older one is not kept; nothing recorded")
             store_clinical.insert_supply_count(self.db, medication_request_id=order_id, quantity=float(quantity),
-                                               counted_at=iso(counted), source="staff")
+                                               counted_at=iso(counted), source="staff", unit=unit_name(unit))
         self._audit_ok(actor, "supply.record", f"order:{order_id}",
                        {"quantity": float(quantity), "unit": unit_name(unit)})
-        return {"order_id": order_id, "quantity": float(quantity), "unit": unit_name(unit), "counted_at": iso(counted)}
+        return {"order_id": order_id, "quantity": float(quantity), "unit": unit_name(unit), "counted_at": iso(counted),
+                "per_day": per_day}
 
     def write_demo(self, actor: Actor, *, seed: int = 7, patients: int = 50, replace: bool = False,
                    if_empty: bool = False):

@@ -531,7 +531,7 @@ class _Importer:
         if found.type == "Medication":
             self.medications[found.id] = found.resource
             return None
-        mapped = self.mapped_row(found, lambda: map_patient(found.resource))
+        mapped = self.mapped_row(found, lambda: map_patient(found.resource, self.settings.zone))
         if mapped is None:
             return None
         channel = (preferred_channel(found.resource, self.channel_names, parse_iso(self.now))

@@ -173,11 +173,16 @@ def _reference(obj: Any) -> str | None:
 # Patient
 
 
-def map_patient(res: dict[str, Any]) -> Mapped:
-    """Patient -> ``{fhir_id, birth_year, deceased}``; nothing else of the resource is kept.
+def map_patient(res: dict[str, Any], zone: ZoneInfo | None = None) -> Mapped:
+    """Patient -> ``{fhir_id, birth_year, deceased, deceased_at}``; nothing else of the resource is kept.
 
     ``birth_year`` = the year of ``birthDate`` (None if absent); ``deceased`` = 1 if
-    ``deceasedBoolean`` is true or ``deceasedDateTime`` is present, else 0. Names, identifiers,
+    ``deceasedBoolean`` is true or ``deceasedDateTime`` is present, else 0; ``deceased_at`` = ``deceasedDateTime``
+    as UTC ISO text (a date without a time: its first instant in ``zone``, the clinic's, default UTC: no dose is
+    confirmed after the earliest instant the death may have been), None when deceased with no instant
+    (``deceasedBoolean``) or alive; an unreadable deceasedDateTime still makes the patient deceased, with no
+    instant and a warning (never a living patient by a typo). Dose confirmations after it are refused
+    (``clinical.confirmation.order_confirmation_refused``). Names, identifiers,
     telecom, address and the full birth date are deliberately dropped (HIPAA identifiers; see
     DOMAIN.md "Security and compliance models"). Raises FieldError for an unreadable birthDate.
     """
@@ -189,7 +194,12 @@ def map_patient(res: dict[str, Any]) -> Mapped:
             raise FieldError("birthDate", "not a FHIR date")
         birth_year = int(m.group(1))
     deceased = res.get("deceasedBoolean") is True or res.get("deceasedDateTime") is not None
-    return Mapped({"fhir_id": res["id"], "birth_year": birth_year, "deceased": int(deceased)})
+    out = Mapped({"fhir_id": res["id"], "birth_year": birth_year, "deceased": int(deceased), "deceased_at": None})
+    try:
+        out.row["deceased_at"] = parse_instant(res.get("deceasedDateTime"), zone or timezone.utc, "deceasedDateTime")
+    except FieldError as exc:
+        out.warnings.append((exc.path, f"{exc.problem}: deceased, at an unknown instant"))
+    return out
 
 
 # ----------------------------------------------------------------------------------------------

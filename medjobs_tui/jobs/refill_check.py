@@ -17,6 +17,8 @@ Rules and their sources (``clinical.supply``; ../shared/DOMAIN.md "Supply and re
   prescriber (``renewal_needed``); a supply lasting to the end of the course is never due; due otherwise -> 'refill_due' to the patient (not to a patient who opted out of reminders:
   counted as opted_out_skipped). Unknown repeats -> treated as a refill (we cannot claim a renewal is needed).
 - One notice per order and fill: idempotency key ``<kind>:<order>:fill<n>``, so a daily run does not repeat it.
+- An order whose assessment raises on its data is counted in ``orders_failed``, named by number in
+  ``failed_orders``, and the run goes on (as in the supply monitor: ``supply_monitor.ASSESSMENT_ERRORS``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 from medjobs_tui.clinical.controlled import controlled_schedule
 from medjobs_tui.clinical.supply import refill_due, refills_left, renewal_needed
 from medjobs_tui.jobs.base import JobContext
-from medjobs_tui.jobs.supply_monitor import assess_order
+from medjobs_tui.jobs.supply_monitor import ASSESSMENT_ERRORS, assess_order, fitting_counts, note_failed
 from medjobs_tui.notify import outbox
 from medjobs_tui.store import clinical as store
 from medjobs_tui.store.db import transaction
@@ -38,7 +40,9 @@ def run(ctx: JobContext) -> dict[str, Any]:
     Summary: orders_checked, refill_due, renewal_needed (orders found due in each way this run),
     notices_queued (new), notices_already_sent, supply_unknown, not_due, refills_unknown,
     deceased_skipped, not_scheduled_skipped, opted_out_skipped, controlled (orders checked against the
-    controlled-substance share, ``thresholds.refill_elapsed_fraction_controlled``).
+    controlled-substance share, ``thresholds.refill_elapsed_fraction_controlled``), orders_failed and
+    failed_orders (orders whose assessment raised on their data, by number; not checked), counts_ignored (latest
+    counts whose unit no longer fits the order's dose unit: ``supply_monitor.fitting_counts``).
     """
     db, now = ctx.db, ctx.now
     th = ctx.settings.clinic.thresholds
@@ -49,11 +53,12 @@ def run(ctx: JobContext) -> dict[str, Any]:
     counts = store.latest_supply_counts(db)
     fills = store.fill_summaries(db)
     usages: dict[Any, Any] = {}
-    summary = dict(orders_checked=0, refill_due=0, renewal_needed=0, notices_queued=0, notices_already_sent=0,
+    summary: dict[str, Any] = dict(orders_checked=0, refill_due=0, renewal_needed=0, notices_queued=0, notices_already_sent=0,
                    supply_unknown=0, not_due=0, refills_unknown=0, deceased_skipped=0, not_scheduled_skipped=0,
-                   opted_out_skipped=0, controlled=0)
+                   opted_out_skipped=0, controlled=0, orders_failed=0, failed_orders=[])
     notices: list[tuple[str, dict[str, Any], int, int | None, int]] = []
     orders = store.active_orders(db, (*store.ORDER_PLAN_COLUMNS, "ingredients"))
+    counts, summary["counts_ignored"] = fitting_counts(counts, orders, "refill_check")
     for index, order in enumerate(orders, start=1):
         ctx.progress(index, len(orders))          # orders looked at, for the dashboard's bar
         if order["deceased"] or order["schedule_status"] == "deceased":
@@ -62,8 +67,12 @@ def run(ctx: JobContext) -> dict[str, Any]:
         if order["schedule_status"] != "scheduled":
             summary["not_scheduled_skipped"] += 1
             continue
+        try:
+            a = assess_order(order, counts, fills, now, ctx.settings, usages)
+        except ASSESSMENT_ERRORS:
+            note_failed(summary, order["id"])
+            continue
         summary["orders_checked"] += 1
-        a = assess_order(order, counts, fills, now, ctx.settings, usages)
         if a.days_remaining is None:
             summary["supply_unknown"] += 1
             continue

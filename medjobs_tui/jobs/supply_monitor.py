@@ -4,7 +4,9 @@ Rules and their sources (see ``clinical.supply`` and ../shared/DOMAIN.md "Supply
 - Planned use comes from the order's dose plan (tapers change the dose, weekly doses skip days): days supply
   is how long a quantity lasts under it; days remaining are whole days (rounded down) until the supply no
   longer covers a dose (30 units at 2 a day -> 15 days). PRN orders have no planned use: their days remaining
-  come from a dispense's stated days supply, else unknown (never a guessed rate).
+  come from a dispense's stated days supply, else unknown (never a guessed rate); but a PRN order whose latest
+  staff count is 0, with nothing dispensed since, is out of supply: 0 days, critical (DOMAIN.md: "asNeeded: no
+  scheduled reminders (supply still counts)").
 - Refills left = repeats allowed - refills used; the first fill is not a refill (``clinical.supply.refills_left``).
 - Current supply: the latest staff count plus units dispensed since, minus usage since the count; else the
   last dispense's effective days supply minus the days since it, times usage. No count and no dispense
@@ -20,15 +22,22 @@ Rules and their sources (see ``clinical.supply`` and ../shared/DOMAIN.md "Supply
   critical ("supply refilled") or the order no longer active.
 Orders of deceased patients are skipped and their supply_status rows removed, as are rows of orders no
 longer active.
+- One order's data never fails the run for every patient: an order whose assessment raises on its data
+  (``ASSESSMENT_ERRORS``) is left as it was (its supply_status row and alert kept, neither updated nor resolved),
+  counted in ``orders_failed`` and named by order number in ``failed_orders`` (at most ``FAILED_ORDERS_NAMED``),
+  and the run goes on with the other orders. Quantities are bounded in ``clinical.supply`` (MAX_SUPPLY_DAYS), so
+  this is the second line.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
-from typing import Any
+from typing import Any, Sequence
 
 from medjobs_tui.clinical.supply import (
-    Count, Fill, FillSummary, SupplyAssessment, assess_fill_summary, plan_usage, refills_left, supply_status,
+    Count, Fill, FillSummary, SupplyAssessment, assess_fill_summary, countable_in, plan_usage, refills_left,
+    supply_status,
 )
 from medjobs_tui.clock import iso, parse_iso
 from medjobs_tui.config import Settings
@@ -38,6 +47,41 @@ from medjobs_tui.notify import outbox
 from medjobs_tui.notify.alerts import Observed, reconcile
 from medjobs_tui.store import clinical as store
 from medjobs_tui.store.db import transaction
+
+
+ASSESSMENT_ERRORS = (ArithmeticError, ValueError)
+"""What an order's own data can make ``assess_order`` raise (a date out of the calendar, a number beyond a float):
+the order is reported, the run goes on. Anything else (a store error, a bug) still fails the run."""
+
+FAILED_ORDERS_NAMED = 20
+"""At most this many order numbers are named in a summary's ``failed_orders`` (``orders_failed`` counts all)."""
+
+
+log = logging.getLogger(__name__)
+
+
+def fitting_counts(counts: dict[int, dict[str, Any]], orders: Sequence[dict[str, Any]],
+                   job: str) -> tuple[dict[int, dict[str, Any]], int]:
+    """The latest counts (``store.clinical.latest_supply_counts``) whose unit still fits their order's dose unit
+    (``clinical.supply.countable_in``), and how many were left out: a count kept in tablets is not read as doses
+    of an order re-imported with a dose in mg. A count with no unit (recorded before units were kept) is read as
+    before. One log line with the number left out (no order or patient named)."""
+    units = {o["id"]: o.get("dose_unit") for o in orders}
+    kept = {oid: c for oid, c in counts.items()
+            if not c.get("unit") or oid not in units or countable_in(units[oid], c["unit"])}
+    ignored = len(counts) - len(kept)
+    if ignored:
+        log.warning("%s: %d supply count(s) ignored: their unit no longer fits the order's dose unit", job, ignored)
+    return kept, ignored
+
+
+def note_failed(summary: dict[str, Any], order_id: int) -> None:
+    """Count an order whose assessment failed in ``summary`` (``orders_failed``) and name its number in
+    ``failed_orders`` (the first FAILED_ORDERS_NAMED): order numbers and counts only, never patient data."""
+    summary["orders_failed"] = summary.get("orders_failed", 0) + 1
+    named = summary.setdefault("failed_orders", [])
+    if len(named) < FAILED_ORDERS_NAMED:
+        named.append(order_id)
 
 
 def assess_order(order: dict[str, Any], counts: dict[int, dict[str, Any]], fills: dict[int, dict[str, Any]],
@@ -76,6 +120,8 @@ def run(ctx: JobContext) -> dict[str, Any]:
     """Recompute supply_status for every active order of a living patient; return counts.
 
     Summary (orders_checked = critical + low + ok + unknown, always): orders_checked, critical, low, ok, unknown,
+    orders_failed and failed_orders (orders whose assessment raised on their data: not checked, see the module),
+    counts_ignored (latest counts whose unit no longer fits the order's dose unit: ``fitting_counts``),
     no_daily_usage (no planned use: PRN, unscheduled, no dose), from_dispense_history (PRN orders whose days
     remaining come from a dispense's stated days supply), covers_course (supply lasts to the end of the plan),
     mismatches (stated vs computed days supply), notices_queued, notices_already_sent, deceased_skipped,
@@ -94,19 +140,25 @@ def run(ctx: JobContext) -> dict[str, Any]:
     counts = store.latest_supply_counts(db)
     fills = store.fill_summaries(db)
     usages: dict[Any, Any] = {}
-    summary = dict(orders_checked=0, critical=0, low=0, ok=0, unknown=0, no_daily_usage=0, from_dispense_history=0,
+    summary: dict[str, Any] = dict(orders_checked=0, critical=0, low=0, ok=0, unknown=0, no_daily_usage=0, from_dispense_history=0,
                    covers_course=0, mismatches=0,
-                   notices_queued=0, notices_already_sent=0, deceased_skipped=0, rows_pruned=0)
+                   notices_queued=0, notices_already_sent=0, deceased_skipped=0, rows_pruned=0, orders_failed=0,
+                   failed_orders=[])
     rows: list[dict[str, Any]] = []
     critical: list[tuple[dict[str, Any], int]] = []
     orders = store.active_orders(db, store.ORDER_PLAN_COLUMNS)
+    counts, summary["counts_ignored"] = fitting_counts(counts, orders, "supply_monitor")
     for index, order in enumerate(orders, start=1):
         ctx.progress(index, len(orders))          # orders looked at, for the dashboard's bar
         if order["deceased"] or order["schedule_status"] == "deceased":
             summary["deceased_skipped"] += 1
             continue
+        try:
+            a = assess_order(order, counts, fills, now, ctx.settings, usages)
+        except ASSESSMENT_ERRORS:
+            note_failed(summary, order["id"])
+            continue
         summary["orders_checked"] += 1
-        a = assess_order(order, counts, fills, now, ctx.settings, usages)
         status = supply_status(a.days_remaining, critical_days, low_days, covers_course=a.covers_course)
         summary[status] += 1
         summary["no_daily_usage"] += int(a.daily_usage is None)
@@ -125,7 +177,8 @@ def run(ctx: JobContext) -> dict[str, Any]:
 
     with transaction(db):
         store.upsert_supply_status(db, rows)
-        summary["rows_pruned"] = store.prune_supply_status(db, [r["medication_request_id"] for r in rows])
+        kept = [r["medication_request_id"] for r in rows] + summary["failed_orders"]
+        summary["rows_pruned"] = store.prune_supply_status(db, kept)
         for order, days in critical:
             new = outbox.queue(
                 db, kind="supply_critical", key=outbox.supply_critical_key(order["id"], local_day), now=now,
@@ -134,7 +187,8 @@ def run(ctx: JobContext) -> dict[str, Any]:
                 patient_id=order["patient_id"], medication_request_id=order["id"], run_id=ctx.run_id,
             )
             summary["notices_queued" if new else "notices_already_sent"] += 1
-        changed = reconcile_supply_alerts(db, critical, rows, critical_days, local_day, now)
+        changed = reconcile_supply_alerts(db, critical, rows, critical_days, local_day, now,
+                                          unassessed=set(summary["failed_orders"]))
         summary["alerts_opened"], summary["alerts_resolved"] = changed["opened"], changed["resolved"]
     summary["critical_supply_days"] = critical_days
     summary["low_supply_days"] = low_days
@@ -147,11 +201,13 @@ def supply_scope(order_id: int, pseudonym: str) -> str:
 
 
 def reconcile_supply_alerts(db: Any, critical: list[tuple[dict[str, Any], int]], rows: list[dict[str, Any]],
-                            critical_days: int, local_day: str, now: datetime) -> dict[str, int]:
+                            critical_days: int, local_day: str, now: datetime,
+                            unassessed: set[int] = frozenset()) -> dict[str, int]:  # type: ignore[assignment]
     """Open (or bump once per clinic-local day) a ``supply_critical`` alert per order in ``critical`` (order
     row, days remaining) and resolve those of orders whose supply_status ``rows`` are no longer critical
     (refilled) or that have none (no longer active). Joins the caller's transaction; returns the counts of
-    ``notify.alerts.reconcile``. The staff notice of a new alert is the job's own ``supply_critical`` one."""
+    ``notify.alerts.reconcile``. The staff notice of a new alert is the job's own ``supply_critical`` one. The alerts
+    of ``unassessed`` orders (their assessment failed this run) are left as they are."""
     observed = {supply_scope(order["id"], order["pseudonym"]): Observed(
         summary=f"{days} day(s) of supply left (critical at {critical_days} day(s) or less)", ref=local_day)
         for order, days in critical}
@@ -166,4 +222,5 @@ def reconcile_supply_alerts(db: Any, critical: list[tuple[dict[str, Any], int]],
             return f"order {order_id}: supply no longer known to be critical (now {r['status']})"
         return f"supply refilled: order {order_id} has {r['days_remaining']} day(s) of supply left ({r['status']})"
 
-    return reconcile(db, "supply_critical", observed, now, reason, notify=False)
+    return reconcile(db, "supply_critical", observed, now, reason, notify=False,
+                     scopes=lambda scope: int(scope.split()[1]) not in unassessed)

@@ -93,9 +93,10 @@ def _json_list(text: str) -> tuple[Any, ...]:
 
 
 def latest_supply_counts(db: sqlite_utils.Database) -> dict[int, dict[str, Any]]:
-    """medication_request_id -> the latest staff count ``{quantity, counted_at}`` (units, UTC text)."""
+    """medication_request_id -> the latest staff count ``{quantity, counted_at, unit}`` (units, UTC text, canonical
+    unit or None for a count recorded before units were kept)."""
     cur = db.execute(
-        "SELECT sc.medication_request_id, sc.quantity, sc.counted_at FROM supply_counts sc"
+        "SELECT sc.medication_request_id, sc.quantity, sc.counted_at, sc.unit FROM supply_counts sc"
         " JOIN (SELECT medication_request_id, max(counted_at) AS at FROM supply_counts"
         "       GROUP BY medication_request_id) last"
         " ON last.medication_request_id = sc.medication_request_id AND last.at = sc.counted_at"
@@ -415,7 +416,7 @@ _MR_COLUMNS = (
     "fhir_id", "patient_id", "status", "rxnorm", "medication_text", "ingredients", "schedule_status", "timing_code",
     "frequency", "period", "period_unit", "times_of_day", "doses_per_day", "dose_quantity", "dose_unit",
     "authored_on", "bounds_start", "bounds_end", "dispense_quantity", "expected_supply_days", "repeats_allowed",
-    "prescriber_ref", "created_at", "updated_at", "dose_plan", "not_to_give",
+    "prescriber_ref", "created_at", "updated_at", "dose_plan", "not_to_give", "inactive_since",
 )
 
 
@@ -454,13 +455,23 @@ def insert_dispense(db: sqlite_utils.Database, *, medication_request_id: int, pa
 
 
 def insert_supply_count(db: sqlite_utils.Database, *, medication_request_id: int, quantity: float, counted_at: str,
-                        source: str = "staff") -> int:
-    """Insert a supply count (units on hand at a UTC instant; source staff | demo | dispense); returns its id."""
+                        source: str = "staff", unit: str | None = None) -> int:
+    """Insert a supply count (units on hand at a UTC instant; source staff | demo | dispense; ``unit`` the canonical
+    unit counted in, ``clinical.supply.unit_name``, None when not known); returns its id."""
     cur = db.execute(
-        "INSERT INTO supply_counts (medication_request_id, quantity, counted_at, source) VALUES (?, ?, ?, ?)",
-        [medication_request_id, quantity, counted_at, source],
+        "INSERT INTO supply_counts (medication_request_id, quantity, counted_at, source, unit) VALUES (?, ?, ?, ?, ?)",
+        [medication_request_id, quantity, counted_at, source, unit],
     )
     return cur.lastrowid
+
+
+def latest_supply_count(db: sqlite_utils.Database, medication_request_id: int) -> dict[str, Any] | None:
+    """The latest count of one order ``{quantity, counted_at, unit}`` (units, UTC text, canonical unit or None), or
+    None when it has none."""
+    rows = _rows(db.execute(
+        "SELECT quantity, counted_at, unit FROM supply_counts WHERE medication_request_id = ?"
+        " ORDER BY counted_at DESC, id DESC LIMIT 1", [medication_request_id]))
+    return rows[0] if rows else None
 
 
 def clear_clinic_data(db: sqlite_utils.Database) -> dict[str, int]:

@@ -22,11 +22,11 @@ def _rows(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
 
 
 def order_for_dose(db: sqlite_utils.Database, medication_request_id: int) -> dict[str, Any] | None:
-    """One medication request joined with its patient (``pseudonym``, ``deceased``, ``patient_timezone``),
+    """One medication request joined with its patient (``pseudonym``, ``deceased``, ``deceased_at``, ``patient_timezone``),
     shaped like ``clinical.active_orders`` rows (``times_of_day`` and ``ingredients`` decoded); None if
     there is no such order."""
     cur = db.execute(
-        "SELECT mr.*, p.pseudonym, p.deceased, p.timezone AS patient_timezone, p.reminders_opt_out"
+        "SELECT mr.*, p.pseudonym, p.deceased, p.deceased_at, p.timezone AS patient_timezone, p.reminders_opt_out"
         " FROM medication_requests mr JOIN patients p ON p.id = mr.patient_id WHERE mr.id = ?",
         [medication_request_id])
     rows = _rows(cur)

@@ -9,7 +9,7 @@ otherwise), so one import is one transaction.
 Row shapes (plain dicts, keys = column names of ``schema.py``; instants are UTC ISO text, JSON
 columns are already-serialised text):
 
-- patient: ``fhir_id, birth_year, deceased`` (0/1).
+- patient: ``fhir_id, birth_year, deceased`` (0/1), ``deceased_at`` (UTC text or None).
 - medication request: ``fhir_id, patient_id`` + ``REQUEST_FIELDS``.
 - dispense: ``fhir_id`` + ``DISPENSE_FIELDS``.
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from contextlib import contextmanager
+from datetime import datetime
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
@@ -25,7 +26,7 @@ import sqlite_utils
 
 from medjobs_tui.store import db as _db
 
-PATIENT_FIELDS: tuple[str, ...] = ("birth_year", "deceased")
+PATIENT_FIELDS: tuple[str, ...] = ("birth_year", "deceased", "deceased_at")
 """Columns of ``patients`` the FHIR import owns. Pseudonym, timezone and reminders_opt_out belong
 to the clinic and are never overwritten by an import."""
 
@@ -265,17 +266,18 @@ def upsert_patients(db: sqlite_utils.Database, rows: Sequence[dict[str, Any]],
         old = existing.get(row["fhir_id"])
         if old is None:
             cur = db.execute(
-                "INSERT INTO patients (pseudonym, fhir_id, source, birth_year, deceased, created_at,"
-                " updated_at) VALUES (?, ?, 'fhir', ?, ?, ?, ?)",
-                [format_pseudonym(number[0]), row["fhir_id"], row["birth_year"], row["deceased"], now, now],
+                "INSERT INTO patients (pseudonym, fhir_id, source, birth_year, deceased, deceased_at, created_at,"
+                " updated_at) VALUES (?, ?, 'fhir', ?, ?, ?, ?, ?)",
+                [format_pseudonym(number[0]), row["fhir_id"], row["birth_year"], row["deceased"],
+                 row.get("deceased_at"), now, now],
             )
             number[0] += 1
             ids[row["fhir_id"]] = cur.lastrowid
             counts.inserted += 1
         elif _differs(old, row, PATIENT_FIELDS):
             db.execute(
-                "UPDATE patients SET birth_year = ?, deceased = ?, updated_at = ? WHERE id = ?",
-                [row["birth_year"], row["deceased"], now, old["id"]],
+                "UPDATE patients SET birth_year = ?, deceased = ?, deceased_at = ?, updated_at = ? WHERE id = ?",
+                [row["birth_year"], row["deceased"], row.get("deceased_at"), now, old["id"]],
             )
             ids[row["fhir_id"]] = old["id"]
             counts.updated += 1
@@ -285,12 +287,13 @@ def upsert_patients(db: sqlite_utils.Database, rows: Sequence[dict[str, Any]],
 
     def new_row(row: dict[str, Any]) -> tuple[Any, ...]:
         number[0] += 1
-        return (format_pseudonym(number[0] - 1), row["fhir_id"], row["birth_year"], row["deceased"], now, now)
+        return (format_pseudonym(number[0] - 1), row["fhir_id"], row["birth_year"], row["deceased"],
+                row.get("deceased_at"), now, now)
 
     def apply_all(batch: Sequence[dict[str, Any]], counts: UpsertCounts, ids: dict[str, int]) -> None:
         _apply_batch(db, batch, existing, apply, counts, ids, new_row,
-                     "INSERT INTO patients (pseudonym, fhir_id, source, birth_year, deceased, created_at, updated_at)"
-                     " VALUES (?, ?, 'fhir', ?, ?, ?, ?)", id_table="patients", fhir_id_at=1)
+                     "INSERT INTO patients (pseudonym, fhir_id, source, birth_year, deceased, deceased_at, created_at,"
+                     " updated_at) VALUES (?, ?, 'fhir', ?, ?, ?, ?, ?)", id_table="patients", fhir_id_at=1)
 
     def restart() -> None:
         number[0] = start
@@ -324,12 +327,15 @@ def upsert_medication_requests(db: sqlite_utils.Database, rows: Sequence[dict[st
     """Insert or update medication requests by FHIR id; return (FHIR id -> row id, counts).
 
     Each row holds ``fhir_id`` and every column of ``REQUEST_FIELDS``. An existing row is rewritten
-    (and its ``updated_at`` set to ``now``) only if one of those values differs. A row the store
+    (and its ``updated_at`` set to ``now``) only if one of those values differs. When an import moves a stored
+    order from ``active`` to another status, its ``inactive_since`` is set (``inactive_since``); an order back to
+    ``active`` has it cleared; an order first imported inactive has none (unknown). A row the store
     refuses (a number SQLite cannot hold, a patient_id that does not exist: ``ROW_ERRORS``) is rolled
     back alone and named in ``counts.rejected``. Raises RuntimeError outside a transaction.
     """
     _require_transaction(db)
-    existing = _select_by_fhir_id(db, "medication_requests", REQUEST_FIELDS, (r["fhir_id"] for r in rows))
+    existing = _select_by_fhir_id(db, "medication_requests", (*REQUEST_FIELDS, "inactive_since"),
+                                  (r["fhir_id"] for r in rows))
     cols = ", ".join(("fhir_id", *REQUEST_FIELDS, "created_at", "updated_at"))
     marks = ", ".join("?" * (len(REQUEST_FIELDS) + 3))
     sets = ", ".join(f"{f} = ?" for f in REQUEST_FIELDS)
@@ -343,8 +349,9 @@ def upsert_medication_requests(db: sqlite_utils.Database, rows: Sequence[dict[st
             ids[row["fhir_id"]] = cur.lastrowid
             counts.inserted += 1
         elif _differs(old, row, REQUEST_FIELDS):
-            db.execute(f"UPDATE medication_requests SET {sets}, updated_at = ? WHERE id = ?",
-                       [*values, now, old["id"]])
+            since = inactive_since(old["status"], row["status"], old.get("inactive_since"), row.get("bounds_end"), now)
+            db.execute(f"UPDATE medication_requests SET {sets}, inactive_since = ?, updated_at = ? WHERE id = ?",
+                       [*values, since, now, old["id"]])
             ids[row["fhir_id"]] = old["id"]
             counts.updated += 1
         else:
@@ -357,6 +364,27 @@ def upsert_medication_requests(db: sqlite_utils.Database, rows: Sequence[dict[st
                      f"INSERT INTO medication_requests ({cols}) VALUES ({marks})", id_table="medication_requests")
 
     return _write_batch(db, rows, apply, apply_all=apply_all)
+
+
+def inactive_since(old_status: str | None, new_status: str | None, known: str | None, bounds_end: str | None,
+                   now: str) -> str | None:
+    """When an order stopped being active (UTC text), as an import that rewrites it keeps it: moved from ``active``
+    to another status -> the import instant ``now``, or the order's boundsPeriod end (``bounds_end``, UTC text) when
+    that is earlier (the prescriber's stated end); still not active -> the instant ``known`` already (None:
+    imported already inactive, never seen active); active -> None. A confirmation of a dose due before it may still
+    be documented (``clinical.confirmation.order_confirmation_refused``). Source: FHIR R4 MedicationRequest.status
+    (a status change is when it stopped being in force; the export gives no instant of the change)."""
+    if new_status == "active":
+        return None
+    if old_status != "active":
+        return known
+    if bounds_end:
+        try:
+            if datetime.fromisoformat(bounds_end) < datetime.fromisoformat(now):
+                return bounds_end
+        except ValueError:
+            pass                            # an unreadable end: the import instant
+    return now
 
 
 def upsert_dispenses(db: sqlite_utils.Database, rows: Sequence[dict[str, Any]], now: str) -> UpsertCounts:

@@ -529,6 +529,15 @@ UPDATE medication_requests SET not_to_give = 1 WHERE status = 'active' AND sched
 """,
     ),
     (
+        74,
+        "clinical: the instant a patient died, the instant an order stopped being active, the unit of a supply count",
+        """
+ALTER TABLE patients ADD COLUMN deceased_at TEXT;                -- UTC; NULL: alive, or deceased at an unknown instant
+ALTER TABLE medication_requests ADD COLUMN inactive_since TEXT;  -- UTC: when an import saw it leave 'active'; NULL unknown
+ALTER TABLE supply_counts ADD COLUMN unit TEXT;                  -- canonical unit (clinical.supply.unit_name); NULL: older
+""",
+    ),
+    (
         80,
         "dashboard: progress a running run reports; indexes for the overview's per-minute counts and run filters",
         """

@@ -46,7 +46,7 @@ def test_the_rule_refuses_a_unit_not_counted_in_the_dose_unit(dose_unit, count_u
 
 
 @pytest.mark.parametrize("dose_unit, count_unit", [("tablet", "tablets"), ("tablet", "tab"), ("{tbl}", "each"),
-                                                   ("mg", "mg"), ("mL", "ml"), (None, "tablets")])
+                                                   ("mg", "mg"), ("mL", "ml")])
 def test_the_rule_keeps_a_unit_counted_in_the_dose_unit(dose_unit, count_unit):
     assert supply_count_refused(17, dose_unit, count_unit) is None
 
@@ -69,9 +69,10 @@ def test_a_count_in_a_unit_not_counted_in_doses_is_refused_and_nothing_written(c
 def test_a_count_in_the_dose_unit_is_recorded_and_audited(clinic):
     console, db, tablets, mg = clinic
     done = console.record_supply_count(NURSE, tablets, 28, "tablets", at="2026-11-29 07:30")
-    assert done == {"order_id": tablets, "quantity": 28.0, "unit": "each", "counted_at": "2026-11-29T12:30:00+00:00"}
-    assert db.execute("SELECT medication_request_id, quantity, counted_at, source FROM supply_counts").fetchall() == [
-        (tablets, 28.0, "2026-11-29T12:30:00+00:00", "staff")]
+    assert done == {"order_id": tablets, "quantity": 28.0, "unit": "each", "counted_at": "2026-11-29T12:30:00+00:00",
+                    "per_day": 1.0}
+    assert db.execute("SELECT medication_request_id, quantity, counted_at, source, unit FROM supply_counts").fetchall() \
+        == [(tablets, 28.0, "2026-11-29T12:30:00+00:00", "staff", "each")]
     console.record_supply_count(NURSE, mg, 5000, "mg")
     actions = db.execute("SELECT actor, action, target, outcome, detail FROM audit_log").fetchall()
     assert [(a, b, c, d) for a, b, c, d, _ in actions] == [("nurse", "supply.record", f"order:{tablets}", "ok"),
@@ -108,3 +109,124 @@ def test_cli_supply_count(clinic, clinic_config, settings):
     assert db.execute("SELECT count(*) FROM supply_counts").fetchone()[0] == 0
     done = runner.invoke(main, base + ["30", "tablets"])
     assert done.exit_code == 0 and f"order {tablets}: 30 each on hand" in done.output, done.output
+
+
+# ---- review 2: a unitless dose, bounds on the quantity, the order's state, the count's time
+
+def _order(db, text, *, dose_unit=None, status="active", not_to_give=0, schedule_status="scheduled", times=("08:00",),
+           dose=1.0, bounds_start=None):
+    with transaction(db):
+        return store.insert_medication_request(
+            db, patient_id=1, status=status, medication_text=text, ingredients=["x"], schedule_status=schedule_status,
+            times_of_day=list(times), doses_per_day=float(len(times)) if times else None, dose_quantity=dose,
+            dose_unit=dose_unit, not_to_give=not_to_give, bounds_start=bounds_start,
+            created_at="2026-01-01T00:00:00+00:00", updated_at="2026-01-01T00:00:00+00:00")
+
+
+@pytest.mark.parametrize("text, countable", [
+    ("lisinopril 10 MG Oral Tablet", True), ("NITROFURANTOIN, MACROCRYSTALS 50 MG Oral Capsule", True),
+    ("24 HR Metformin hydrochloride 500 MG Extended Release Oral Tablet", True),
+    ("Nicotine 21 MG/24HR Transdermal System", True), ("Amoxicillin 250 MG/5ML Oral Suspension", False),
+    ("Amoxicillin 400 MG Tablet for Oral Suspension", False), ("albuterol 0.21 MG/ML Inhalation Solution", False),
+    ("1 ML Epoetin Alfa 4000 UNT/ML Injection [Epogen]", False), ("Camila 28 Day Pack", False), (None, False)])
+def test_countable_dose_form_reads_the_rxnorm_dose_form(text, countable):
+    from medjobs_tui.clinical.supply import countable_dose_form
+    assert countable_dose_form(text) is countable
+
+
+@pytest.mark.parametrize("quantity, unit, accepted", [(10, "mg", False), (2, "bottles", False), (30, "tablets", True),
+                                                       (30, "capsules", True), (5, "mL", False)])
+def test_a_unitless_dose_of_a_tablet_takes_only_tablets_and_the_like(clinic, quantity, unit, accepted):
+    console, db, _, _ = clinic
+    order = _order(db, "lisinopril 10 MG Oral Tablet")          # Synthea: doseQuantity {"value": 1.0}, no unit
+    if accepted:
+        assert console.record_supply_count(NURSE, order, quantity, unit)["unit"] == "each"
+        return
+    with pytest.raises(ConsoleError, match=rf"^order {order} has no dose unit MedJobs knows: a count is accepted only "
+                                           r"in units counted one each \(tablets, capsules, each...\), not in ") as no:
+        console.record_supply_count(NURSE, order, quantity, unit)
+    assert "isinopril" not in str(no.value)
+    assert db.execute("SELECT count(*) FROM supply_counts").fetchone()[0] == 0
+
+
+def test_a_unitless_dose_of_a_liquid_takes_no_tablets(clinic):
+    console, db, _, _ = clinic
+    order = _order(db, "Amoxicillin 250 MG/5ML Oral Suspension")
+    for unit in ("tablets", "mL", "bottle"):
+        with pytest.raises(ConsoleError, match=rf"^order {order} has no dose unit MedJobs knows and its product is "
+                                               "not one counted one each"):
+            console.record_supply_count(NURSE, order, 30, unit)
+    assert db.execute("SELECT count(*) FROM supply_counts").fetchone()[0] == 0
+
+
+def test_a_count_above_five_years_of_use_is_refused_naming_the_limit(clinic):
+    console, db, tablets, _ = clinic                               # 1 tablet a day: 5 x 365 = 1,825 tablets
+    for slip in (6e6, 1e12, 1e300, 1826):
+        with pytest.raises(ConsoleError, match=rf"^order {tablets}: a count above 1,825 units \(5 years of its "
+                                               r"planned use\) is refused as a slip; nothing recorded$"):
+            console.record_supply_count(NURSE, tablets, slip, "tablets")
+    assert console.record_supply_count(NURSE, tablets, 1825, "tablets")["quantity"] == 1825
+
+
+def test_a_count_for_an_order_of_unknown_use_is_bounded_at_10000_units(clinic):
+    console, db, _, _ = clinic
+    prn = _order(db, "Ibuprofen 400 MG Oral Tablet", dose_unit="tablet", schedule_status="prn", times=())
+    with pytest.raises(ConsoleError, match=rf"^order {prn}: a count above 10,000 units \(the limit for an order with "
+                                           "no planned daily use\\)"):
+        console.record_supply_count(NURSE, prn, 10_001, "tablets")
+    assert console.record_supply_count(NURSE, prn, 10_000, "tablets")["per_day"] is None
+
+
+def test_tablets_are_counted_in_quarters_at_the_finest(clinic):
+    console, db, tablets, mg = clinic
+    with pytest.raises(ConsoleError, match=rf"^order {tablets}: tablets, capsules and the like are counted in "
+                                           r"quarters at the finest \(multiples of 0.25\)"):
+        console.record_supply_count(NURSE, tablets, 0.01, "tablets")
+    assert console.record_supply_count(NURSE, tablets, 12.75, "tablets")["quantity"] == 12.75
+    assert console.record_supply_count(NURSE, mg, 0.01, "mg")["quantity"] == 0.01   # a mass is not counted in quarters
+
+
+@pytest.mark.parametrize("status, not_to_give, why", [
+    ("active", 1, "is an order not to give it"), ("stopped", 0, "is stopped, not active: its supply is not monitored"),
+    ("on-hold", 0, "is on-hold, not active")])
+def test_no_count_for_an_order_not_to_give_or_not_active(clinic, status, not_to_give, why):
+    console, db, _, _ = clinic
+    order = _order(db, "lisinopril 10 MG Oral Tablet", dose_unit="tablet", status=status, not_to_give=not_to_give)
+    with pytest.raises(ConsoleError, match=rf"^order {order} {why}.*; nothing recorded$"):
+        console.record_supply_count(NURSE, order, 30, "tablets")
+    assert db.execute("SELECT count(*) FROM supply_counts").fetchone()[0] == 0
+
+
+def test_a_count_before_the_order_started_is_refused(clinic):
+    console, db, _, _ = clinic
+    order = _order(db, "lisinopril 10 MG Oral Tablet", dose_unit="tablet", bounds_start="2026-11-20T13:00:00+00:00")
+    with pytest.raises(ConsoleError, match=rf"^order {order}: --at lies before the order's start \(2026-11-20 08:00 "
+                                           r"EST\); nothing recorded$"):
+        console.record_supply_count(NURSE, order, 30, "tablets", at="2026-11-19 09:00")
+    assert console.record_supply_count(NURSE, order, 30, "tablets", at="2026-11-21 09:00")["quantity"] == 30
+
+
+def test_a_count_older_than_the_latest_is_refused_saying_when_the_latest_was(clinic):
+    console, db, tablets, _ = clinic
+    console.record_supply_count(NURSE, tablets, 28, "tablets", at="2026-11-29 07:30")
+    for older in ("2026-11-28 09:00", "2026-11-29 07:30"):
+        with pytest.raises(ConsoleError, match=rf"^order {tablets}: a later count stands \(counted 2026-11-29 07:30 "
+                                               r"EST\).*; nothing recorded$"):
+            console.record_supply_count(NURSE, tablets, 40, "tablets", at=older)
+    assert db.execute("SELECT count(*) FROM supply_counts").fetchone()[0] == 1
+
+
+def test_cli_says_a_count_of_an_order_with_no_planned_use_gives_no_days_of_supply(clinic, clinic_config, settings):
+    from click.testing import CliRunner
+
+    from medjobs_tui.cli import main
+    from tests.conftest import make_user, password_file
+
+    _, db, _, _ = clinic
+    prn = _order(db, "Ibuprofen 400 MG Oral Tablet", dose_unit="tablet", schedule_status="prn", times=())
+    make_user(settings, "nurse", "operator")
+    runner = CliRunner(env={"MEDJOBS_PASSWORD_FILE": str(password_file(clinic_config.parent))})
+    done = runner.invoke(main, ["--config", str(clinic_config), "--user", "nurse", "supply", "count", str(prn), "20",
+                                "tablets"])
+    assert done.exit_code == 0, done.output
+    assert f"order {prn} has no planned daily use" in done.output and "cannot be worked out" in done.output
