@@ -145,6 +145,13 @@ async def test_an_auditors_console_only_watches_no_runner_is_embedded(settings):
         assert app.runner is None
 
 
+def lock_intro(app) -> str:
+    """The lock screen's words, once it is up and composed ("" before)."""
+    if not isinstance(app.screen, LockScreen) or not app.screen.query("#lock-intro"):
+        return ""
+    return str(app.screen.query_one("#lock-intro").render())
+
+
 async def test_a_user_disabled_while_signed_in_is_locked_out_of_the_open_dashboard(settings):
     """An admin disables the user in another window: the dashboard's next refresh re-reads the account, locks
     the screen saying why, and the user's own password no longer unlocks it."""
@@ -159,8 +166,8 @@ async def test_a_user_disabled_while_signed_in_is_locked_out_of_the_open_dashboa
             admin.disable_user(Actor(ADMIN_NAME, "admin"), "nurse.kim")
         finally:
             admin.close()
-        await wait_until(pilot, lambda: isinstance(app.screen, LockScreen), what="lock")
-        assert app.locked and "disabled after signing in" in str(app.screen.query_one("#lock-intro").render())
+        await wait_until(pilot, lambda: "disabled after signing in" in lock_intro(app), what="lock saying why")
+        assert app.locked
         app.screen.query_one("#lock-password").value = PASSWORD
         await pilot.press("enter")
         await wait_until(pilot, lambda: "wrong user name or password" in str(
@@ -183,7 +190,7 @@ async def test_a_demoted_user_is_locked_and_goes_on_with_the_new_role_after_unlo
         finally:
             admin.close()
         await wait_until(pilot, lambda: isinstance(app.screen, LockScreen), what="lock")
-        assert "role changed from operator to auditor" in str(app.screen.query_one("#lock-intro").render())
+        await wait_until(pilot, lambda: "role changed from operator to auditor" in lock_intro(app), what="lock saying why")
         app.screen.query_one("#lock-password").value = PASSWORD
         await pilot.press("enter")
         await wait_until(pilot, lambda: not app.locked, what="unlock")
@@ -344,9 +351,7 @@ async def test_a_busy_dashboard_locks_at_the_session_lifetime_and_the_password_s
         clinic.clock.advance(lifetime - spent)
         await pilot.press("down")
         app.check_idle_lock()
-        await wait_until(pilot, lambda: isinstance(app.screen, LockScreen), what="the lock screen")
-        await pilot.pause()
-        assert "security.session_lifetime" in str(app.screen.query_one("#lock-intro").render())
+        await wait_until(pilot, lambda: "security.session_lifetime" in lock_intro(app), what="lock saying why")
         await type_in(pilot, PASSWORD)
         await pilot.press("enter")
         await wait_until(pilot, lambda: not app.locked, what="unlock")
