@@ -8,9 +8,9 @@ Run: .venv/bin/python bench/engine_cpu.py [--runs 3000] [--evidence DIR]
    ``--evidence DIR`` puts the evidence folder elsewhere: a tmpfs shows what the disk's file creation costs (the
    store refuses folders under /dev, so not /dev/shm: as root, ``mount -t tmpfs tmpfs /mnt/x``). Printed with
    the CPU cost of creating a file in the evidence folder's parent (``engine.file_create_us``).
-2. The insert of one queued run and its history row (the runs table with its five indexes and the unique
-   dedupe key, as the store has them), plain SQLite against SQLCipher with its default HMAC-SHA512 page
-   authentication, with HMAC-SHA256, and without HMAC: milliseconds of CPU per insert.
+2. The insert of one queued run (``insert_costs``): the store's schema before 2026-11-30 (a history row per
+   creation, a full finished-instant index) and now, SQLCipher with its default HMAC-SHA512 page
+   authentication, with HMAC-SHA256, without HMAC, with 1 KiB pages, and plain SQLite: ms of CPU per insert.
 
 Linux only (/proc). Timings vary with the machine and its load; compare figures of one run. Not part of the tests.
 """
@@ -113,32 +113,42 @@ def by_process(runs: int, evidence: Path | None) -> dict[str, float]:
 
 
 def insert_costs(n: int = 3000) -> dict[str, float]:
+    """CPU milliseconds per trigger insert of the runs table as the store has it (its indexes, the unique dedupe
+    key), in a folder of the system's temporary one: the store's SQLCipher (HMAC-SHA512, 4 KiB pages)
+    as before 2026-11-30 (a creation history row, full finished-instant index) and as now (neither), and now
+    with HMAC-SHA256, without HMAC, with 1 KiB pages, and on plain SQLite."""
     import sqlcipher3
 
-    schema = """
+    def schema(now: bool) -> str:
+        finished = "CREATE INDEX e ON runs(finished_at)" + (" WHERE finished_at IS NOT NULL;" if now else ";")
+        return f"""
     CREATE TABLE runs (id INTEGER PRIMARY KEY, job_name, job_type, queue, priority, status, attempt, max_attempts,
       trigger, dedupe_key UNIQUE, scheduled_at, available_at, created_by, created_at, finished_at);
     CREATE INDEX a ON runs(status, queue, priority DESC, scheduled_at, id);
     CREATE INDEX b ON runs(job_name, id);
     CREATE INDEX c ON runs(job_name, status);
     CREATE INDEX d ON runs(scheduled_at);
-    CREATE INDEX e ON runs(finished_at);
+    {finished}
     CREATE TABLE run_history (id INTEGER PRIMARY KEY, run_id, from_status, to_status, at, actor, note);
     CREATE INDEX h ON run_history(run_id);
     """
     out = {}
-    for name, pragmas in (("plain", []), ("sqlcipher_hmac_sha512", ["PRAGMA cipher_hmac_algorithm = HMAC_SHA512"]),
-                          ("sqlcipher_hmac_sha256", ["PRAGMA cipher_hmac_algorithm = HMAC_SHA256"]),
-                          ("sqlcipher_no_hmac", ["PRAGMA cipher_use_hmac = OFF"])):
+    for name, pragmas, now in (
+            ("sqlcipher_before", ["PRAGMA cipher_hmac_algorithm = HMAC_SHA512"], False),
+            ("sqlcipher_now", ["PRAGMA cipher_hmac_algorithm = HMAC_SHA512"], True),
+            ("plain_now", None, True),
+            ("sqlcipher_hmac_sha256_now", ["PRAGMA cipher_hmac_algorithm = HMAC_SHA256"], True),
+            ("sqlcipher_no_hmac_now", ["PRAGMA cipher_use_hmac = OFF"], True),
+            ("sqlcipher_1k_pages_now", ["PRAGMA cipher_page_size = 1024"], True)):
         with tempfile.TemporaryDirectory() as tmp:
             conn = sqlcipher3.connect(str(Path(tmp) / "x.db"), isolation_level=None)
-            if name != "plain":
+            if pragmas is not None:
                 conn.execute(f"PRAGMA key = \"x'{'ab' * 32}'\"")
                 for pragma in pragmas:
                     conn.execute(pragma)
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
-            conn.executescript(schema)
+            conn.executescript(schema(now))
             at = "2026-11-29T20:00:00+00:00"
 
             def insert() -> None:
@@ -147,8 +157,9 @@ def insert_costs(n: int = 3000) -> dict[str, float]:
                     "INSERT INTO runs (job_name, job_type, queue, priority, status, attempt, max_attempts, trigger,"
                     " scheduled_at, available_at, created_by, created_at) VALUES ('manual', 'supply_monitor', 'bench',"
                     " 1, 'queued', 1, 1, 'manual', ?, ?, 'bench', ?)", [at, at, at])
-                conn.execute("INSERT INTO run_history (run_id, to_status, at, actor) VALUES (?, 'queued', ?, 'bench')",
-                             [cur.lastrowid, at])
+                if not now:      # before: the creation's history row
+                    conn.execute("INSERT INTO run_history (run_id, to_status, at, actor) VALUES (?, 'queued', ?,"
+                                 " 'bench')", [cur.lastrowid, at])
                 conn.execute("COMMIT")
             for _ in range(500):
                 insert()
@@ -171,7 +182,7 @@ def main() -> int:
     print(f"no-op runs/s {figures['runs_per_s']:.0f}; CPU ms per run: producer {figures['producer_ms']:.3f}, "
           f"runner {figures['runner_ms']:.3f}, workers {figures['workers_ms']:.3f}")
     costs = insert_costs()
-    print("CPU ms per trigger insert (run + history row): " + ", ".join(f"{k} {v:.3f}" for k, v in costs.items()))
+    print("CPU ms per trigger insert: " + ", ".join(f"{k} {v:.3f}" for k, v in costs.items()))
     return 0
 
 
