@@ -145,6 +145,19 @@ async def test_an_auditors_console_only_watches_no_runner_is_embedded(settings):
         assert app.runner is None
 
 
+async def signed_in_then(pilot, app, change) -> None:
+    """Sign in as nurse.kim and wait for the first paint; then an admin, from another console of the clinic,
+    makes ``change(console, admin actor)`` to the account."""
+    await sign_in(pilot, "nurse.kim", PASSWORD)
+    await wait_until(pilot, lambda: app.actor is not None, what="sign-in")
+    await first_paint(pilot)
+    admin = Console(app.operations.settings)
+    try:
+        change(admin, Actor(ADMIN_NAME, "admin"))
+    finally:
+        admin.close()
+
+
 def lock_intro(app) -> str:
     """The lock screen's words, once it is up and composed ("" before)."""
     if not isinstance(app.screen, LockScreen) or not app.screen.query("#lock-intro"):
@@ -158,14 +171,7 @@ async def test_a_user_disabled_while_signed_in_is_locked_out_of_the_open_dashboa
     make_user(settings, "nurse.kim", "operator")
     app = build_dashboard(settings, refresh_interval=0.1)
     async with app.run_test(size=SIZE) as pilot:
-        await sign_in(pilot, "nurse.kim", PASSWORD)
-        await wait_until(pilot, lambda: app.actor is not None, what="sign-in")
-        await first_paint(pilot)
-        admin = Console(settings)
-        try:
-            admin.disable_user(Actor(ADMIN_NAME, "admin"), "nurse.kim")
-        finally:
-            admin.close()
+        await signed_in_then(pilot, app, lambda admin, by: admin.disable_user(by, "nurse.kim"))
         await wait_until(pilot, lambda: "disabled after signing in" in lock_intro(app), what="lock saying why")
         assert app.locked
         app.screen.query_one("#lock-password").value = PASSWORD
@@ -181,14 +187,7 @@ async def test_a_demoted_user_is_locked_and_goes_on_with_the_new_role_after_unlo
     make_user(settings, "nurse.kim", "operator")
     app = build_dashboard(settings, refresh_interval=0.1)
     async with app.run_test(size=SIZE) as pilot:
-        await sign_in(pilot, "nurse.kim", PASSWORD)
-        await wait_until(pilot, lambda: app.actor is not None, what="sign-in")
-        await first_paint(pilot)
-        admin = Console(settings)
-        try:
-            admin.set_user_role(Actor(ADMIN_NAME, "admin"), "nurse.kim", "auditor")
-        finally:
-            admin.close()
+        await signed_in_then(pilot, app, lambda admin, by: admin.set_user_role(by, "nurse.kim", "auditor"))
         await wait_until(pilot, lambda: isinstance(app.screen, LockScreen), what="lock")
         await wait_until(pilot, lambda: "role changed from operator to auditor" in lock_intro(app), what="lock saying why")
         app.screen.query_one("#lock-password").value = PASSWORD
