@@ -57,7 +57,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
                    supply_unknown=0, not_due=0, refills_unknown=0, deceased_skipped=0, not_scheduled_skipped=0,
                    opted_out_skipped=0, controlled=0, orders_failed=0, failed_orders=[])
     notices: list[tuple[str, dict[str, Any], int, int | None, int]] = []
-    orders = store.active_orders(db, (*store.ORDER_PLAN_COLUMNS, "ingredients"))
+    orders = store.active_orders(db, (*store.ORDER_PLAN_COLUMNS, "ingredients", "medication_text"))
     counts, summary["counts_ignored"] = fitting_counts(counts, orders, "refill_check")
     for index, order in enumerate(orders, start=1):
         ctx.progress(index, len(orders))          # orders looked at, for the dashboard's bar

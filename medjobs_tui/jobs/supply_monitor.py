@@ -36,7 +36,7 @@ from datetime import datetime
 from typing import Any, Sequence
 
 from medjobs_tui.clinical.supply import (
-    Count, Fill, FillSummary, SupplyAssessment, assess_fill_summary, countable_in, plan_usage, refills_left,
+    Count, Fill, FillSummary, SupplyAssessment, assess_fill_summary, counted_in_doses, plan_usage, refills_left,
     supply_status,
 )
 from medjobs_tui.clock import iso, parse_iso
@@ -63,12 +63,14 @@ log = logging.getLogger(__name__)
 def fitting_counts(counts: dict[int, dict[str, Any]], orders: Sequence[dict[str, Any]],
                    job: str) -> tuple[dict[int, dict[str, Any]], int]:
     """The latest counts (``store.clinical.latest_supply_counts``) whose unit still fits their order's dose unit
-    (``clinical.supply.countable_in``), and how many were left out: a count kept in tablets is not read as doses
-    of an order re-imported with a dose in mg. A count with no unit (recorded before units were kept) is read as
-    before. One log line with the number left out (no order or patient named)."""
-    units = {o["id"]: o.get("dose_unit") for o in orders}
+    (``clinical.supply.counted_in_doses``, with the order's ``medication_text`` when its rows carry it), and how
+    many were left out: a count kept in tablets is not read as doses of an order re-imported with a dose in mg, nor
+    a count in mg (kept before such counts were refused) as doses of an order with no dose unit. A count with no
+    unit (recorded before units were kept) is read as before. One log line with the number left out (no order or
+    patient named)."""
+    units = {o["id"]: (o.get("dose_unit"), o.get("medication_text")) for o in orders}
     kept = {oid: c for oid, c in counts.items()
-            if not c.get("unit") or oid not in units or countable_in(units[oid], c["unit"])}
+            if not c.get("unit") or oid not in units or counted_in_doses(units[oid][0], c["unit"], units[oid][1])}
     ignored = len(counts) - len(kept)
     if ignored:
         log.warning("%s: %d supply count(s) ignored: their unit no longer fits the order's dose unit", job, ignored)
@@ -146,7 +148,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
                    failed_orders=[])
     rows: list[dict[str, Any]] = []
     critical: list[tuple[dict[str, Any], int]] = []
-    orders = store.active_orders(db, store.ORDER_PLAN_COLUMNS)
+    orders = store.active_orders(db, (*store.ORDER_PLAN_COLUMNS, "medication_text"))
     counts, summary["counts_ignored"] = fitting_counts(counts, orders, "supply_monitor")
     for index, order in enumerate(orders, start=1):
         ctx.progress(index, len(orders))          # orders looked at, for the dashboard's bar
