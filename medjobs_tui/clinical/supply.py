@@ -36,6 +36,23 @@ millions of tablets, an imported dispense of 1e12 units) is taken as lasting thi
 years". No supply a clinic holds lasts that long; the bound keeps every date computed from a supply within the
 calendar (Python's dates end in year 9999) whatever quantity is stored."""
 
+MAX_SUPPLY_WORDS = "more than 10 years"
+"""How a days-of-supply figure at MAX_SUPPLY_DAYS (or above) is shown to people: it says only that the quantity
+lasts at least that long, never that it lasts 3,650 days."""
+
+
+def shown_days(days: float | None) -> int | str | None:
+    """Days of supply (or days remaining) as shown to people: ``None`` (unknown) stays None; a figure at or above
+    MAX_SUPPLY_DAYS (a capped figure: the quantity lasts at least that long) is MAX_SUPPLY_WORDS; any other is
+    whole days rounded down (int; 29.9 -> 29, as DOMAIN.md rounds days remaining). Raises nothing (NaN is None).
+    Source: MAX_SUPPLY_DAYS (the bound is MedJobs' own, so showing it as a number would state a false figure)."""
+    if days is None or days != days:
+        return None
+    if days >= MAX_SUPPLY_DAYS:
+        return MAX_SUPPLY_WORDS
+    return int(math.floor(days))
+
+
 STATUSES = ("critical", "low", "ok", "unknown")
 """Supply statuses, most urgent first."""
 
