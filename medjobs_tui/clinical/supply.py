@@ -36,6 +36,23 @@ millions of tablets, an imported dispense of 1e12 units) is taken as lasting thi
 years". No supply a clinic holds lasts that long; the bound keeps every date computed from a supply within the
 calendar (Python's dates end in year 9999) whatever quantity is stored."""
 
+MAX_SUPPLY_WORDS = "more than 10 years"
+"""How a days-of-supply figure at MAX_SUPPLY_DAYS (or above) is shown to people: it says only that the quantity
+lasts at least that long, never that it lasts 3,650 days."""
+
+
+def shown_days(days: float | None) -> int | str | None:
+    """Days of supply (or days remaining) as shown to people: ``None`` (unknown) stays None; a figure at or above
+    MAX_SUPPLY_DAYS (a capped figure: the quantity lasts at least that long) is MAX_SUPPLY_WORDS; any other is
+    whole days rounded down (int; 29.9 -> 29, as DOMAIN.md rounds days remaining). Raises nothing (NaN is None).
+    Source: MAX_SUPPLY_DAYS (the bound is MedJobs' own, so showing it as a number would state a false figure)."""
+    if days is None or days != days:
+        return None
+    if days >= MAX_SUPPLY_DAYS:
+        return MAX_SUPPLY_WORDS
+    return int(math.floor(days))
+
+
 STATUSES = ("critical", "low", "ok", "unknown")
 """Supply statuses, most urgent first."""
 
@@ -108,6 +125,44 @@ def countable_in(dose_unit: str | None, supply_unit: str | None) -> bool:
     a = _MEASURES.get(dose_unit.strip().lower()) if dose_unit else None
     b = _MEASURES.get(supply_unit.strip().lower()) if supply_unit else None
     return a is None or b is None or a == b
+
+
+def counted_in_doses(dose_unit: str | None, supply_unit: str | None, medication_text: str | None) -> bool:
+    """Whether a supply quantity (a dispensed quantity, a dispense request's quantity) in ``supply_unit`` (a unit
+    as written, None without one) may be divided by doses of ``dose_unit`` to give days of supply, for an order
+    whose product is named ``medication_text`` (an RxNorm name such as "lisinopril 10 MG Oral Tablet").
+
+    - A dose unit MedJobs knows: ``countable_in`` (same measure and scale; a supply unit not known here is no
+      claim either way and is counted, as before).
+    - A dose with no unit, or one not known here (every Synthea order: ``doseQuantity {"value": 1.0}``): "a dose of
+      1" is one unit of the product only when the product is counted one each (``countable_dose_form``: tablets,
+      capsules, patches...), so the quantity counts doses only when it is in such units (tablets, capsules, each:
+      kind ``count``) or has no unit, or is in exactly the dose's own unit text. 500 mg of a 10 MG tablet, 480 mL of
+      a solution or 2 bottles are not doses: False.
+    The rule of staff counts (``unitless_dose_refused``), applied to imported quantities. Returns a bool, raises
+    nothing. Source: DOMAIN.md "Supply and refills" (daily usage = dose quantity x doses per day: the supply
+    must be in the dose's unit); RxNorm Semantic Clinical Drug names end in the dose form."""
+    if unit_kind(dose_unit) is not None:
+        return countable_in(dose_unit, supply_unit)
+    given = supply_unit.strip().lower() if isinstance(supply_unit, str) and supply_unit.strip() else None
+    if given is not None and isinstance(dose_unit, str) and given == dose_unit.strip().lower():
+        return True      # the very unit of the dose, though not one MedJobs knows
+    return (given is None or unit_kind(given) == "count") and countable_dose_form(medication_text)
+
+
+def not_counted_in_doses(dose_unit: str | None, supply_unit: str | None, medication_text: str | None) -> str:
+    """Why ``counted_in_doses`` said False, in words for an import warning (str): the units by their canonical
+    names (``unit_name``) only, never a unit or medication name as written in the data (it could be any text).
+    Raises nothing. Source: as ``counted_in_doses``."""
+    tail = "not counted in doses; supply uses the stated days supply instead (unknown without one)"
+    if unit_kind(dose_unit) is not None:
+        return f"in {unit_name(supply_unit)} while the dose is in {unit_name(dose_unit)}: {tail}"
+    if not countable_dose_form(medication_text):
+        return ("the order's dose has no unit MedJobs knows and its product is not one counted one each (tablets, "
+                f"capsules, patches...): {tail}")
+    said = unit_name(supply_unit) or "a unit MedJobs does not know"
+    return (f"in {_unit_words(unit_name(supply_unit)) if unit_name(supply_unit) else said} while the order's dose "
+            f"has no unit MedJobs knows (only tablets, capsules, each and the like count as its doses): {tail}")
 
 
 def _unit_words(name: str | None) -> str:
@@ -204,9 +259,10 @@ def supply_count_refused(order_id: int, dose_unit: str | None, count_unit: str |
     dose of one tablet: the tablet's strength is not known here) or another scale (2 g against a dose in mg) would
     be read as that many doses, and a container (a bottle, a pen) holds an unknown number of them. Stricter than
     the import in two ways: a person is there to say it again, so a count in a unit MedJobs does not know is
-    refused too (the import keeps such a value, as it cannot ask); and an order whose own dose unit is unknown
-    takes only units counted one each of a product counted one each (``unitless_dose_refused``, with
-    ``medication_text`` the order's medication name), where the import takes any known unit. The text names the order number and the unit by its canonical name
+    refused too (the import keeps such a value against a dose unit it knows, as it cannot ask). An order whose own
+    dose unit is unknown takes only units counted one each of a product counted one each (``unitless_dose_refused``,
+    with ``medication_text`` the order's medication name), as the import does (``counted_in_doses``). The text
+    names the order number and the unit by its canonical name
     (``unit_name``) only: a unit as typed is never repeated (it could be any text).
     Source: DOMAIN.md "Supply and refills" (daily usage = dose quantity x doses per day: one unit for both).
     """

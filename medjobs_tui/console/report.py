@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import html
 import json
-import math
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from medjobs_tui import __version__
+from medjobs_tui.clinical.supply import shown_days
 from medjobs_tui.config import JOB_TYPES
 from medjobs_tui.security import audit
 from medjobs_tui.notify.alerts import PATIENT_KINDS, PSEUDONYM_PART, alert_label, kind_words as alert_kind_words
@@ -275,7 +275,7 @@ def evidence_blocks(f: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         blocks.append((f"supply of order {row['medication_request_id']}", {"supply_monitor": {
             "medication_id": f"order-{row['medication_request_id']}", "current_supply": row["current_supply"],
             "daily_usage": row["daily_usage"],
-            "days_remaining": row["days_remaining"] if row["days_remaining"] is None else math.floor(row["days_remaining"]),
+            "days_remaining": shown_days(row["days_remaining"]),   # a capped figure: "more than 10 years"
             "is_critical": row["status"] == "critical",
             "last_check": _local(datetime.fromisoformat(row["computed_at"]), zone)}}))
     run = f["analytics"]

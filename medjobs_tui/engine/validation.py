@@ -14,6 +14,11 @@
   log's MAC for that entry, and the chain's links (in the store) each name their predecessor's SHA-256.
 - a job off the critical path: its latest finished run is ``dead`` (retries spent, or bad data): the job is not
   doing its work until an operator's retry or a later run succeeds.
+- a job whose latest finished run succeeded but could not assess some orders (its summary's ``orders_failed``:
+  the supply monitor and the refill check go on past an order whose data they cannot work out) is ``failing``
+  until a later run assesses every order: a patient's supply left unwatched is the job not doing its work, and
+  of the statuses there are (``valid``, ``failing``, ``stale``) only ``failing`` does not pass it for fine
+  (the alert ``orders_unassessed`` tells staff the same).
 - ``stale``: no run of the job finished within two schedule periods.
 
 Status: ``failing`` if any reason above fails, else ``stale``, else ``valid`` (``is_valid``). The
@@ -22,6 +27,7 @@ Status: ``failing`` if any reason above fails, else ``stale``, else ``valid`` (`
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -194,6 +200,18 @@ def _tick_reasons(db: Any, job_name: str, job: JobConfig, settings: Settings, no
     return reasons, len(expected), ok
 
 
+def _orders_failed(run: dict[str, Any] | None) -> int:
+    """How many orders a succeeded run reports it could not assess (its summary's ``orders_failed``: the supply
+    monitor and refill check go on past an order whose data they cannot work out), 0 for any other run."""
+    if run is None or run["status"] != "succeeded" or not run.get("summary"):
+        return 0
+    try:
+        n = json.loads(run["summary"]).get("orders_failed", 0)
+    except (ValueError, AttributeError):
+        return 0
+    return n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 0
+
+
 def evaluate(db: Any, settings: Settings, now: datetime, chain: ChainCheck | None = None) -> list[JobValidation]:
     """The validation status of every configured job at ``now`` (aware), in config order."""
     chain = chain if chain is not None else check_chain(db, settings.evidence_dir)
@@ -210,6 +228,9 @@ def evaluate(db: Any, settings: Settings, now: datetime, chain: ChainCheck | Non
         latest = max(finished, key=lambda r: (r["finished_at"], r["id"]), default=None)
         if not rules.critical_path and latest is not None and latest["status"] == "dead":
             reasons.append(f"latest run dead (run {latest['id']})")     # a critical job's are counted above
+        unassessed = _orders_failed(latest)
+        if unassessed:
+            reasons.append(f"latest run {latest['id']} could not assess {unassessed} order(s)")  # type: ignore[index]
         ev_ok = 0
         if rules.evidence_required:
             bad: dict[str, int] = {}

@@ -297,7 +297,8 @@ class _Importer:
         self.skipped_ids: dict[str, set[str]] = {t: set() for t in IMPORTED_TYPES}
         self.medications: dict[str, dict[str, Any]] = {}
         self.patients: dict[str, tuple[int, bool]] = {}      # FHIR id -> (row id, deceased)
-        self.requests: dict[str, tuple[int, int, str | None]] = {}   # FHIR id -> (row id, patient row id, dose unit)
+        self.requests: dict[str, tuple[int, int, str | None, str | None]] = {}   # FHIR id -> (row id, patient row id,
+        #                                                                       dose unit, medication text)
         self.deceased_ids: list[int] = []
         self.unreadable: set[int] = set()
         self.held: dict[int, list[Found]] = {}               # .json file index -> its orders and dispenses
@@ -644,7 +645,8 @@ class _Importer:
             if row["fhir_id"] in rc.rejected:
                 self._uncount(row)
             else:
-                self.requests[row["fhir_id"]] = (request_ids[row["fhir_id"]], row["patient_id"], row.get("dose_unit"))
+                self.requests[row["fhir_id"]] = (request_ids[row["fhir_id"]], row["patient_id"], row.get("dose_unit"),
+                                                 row.get("medication_text"))
         report.orders_new += rc.inserted
         report.orders_changed += rc.updated
 
@@ -687,10 +689,11 @@ class _Importer:
                     remove.append(found.id)
                     raise _Skip("status", "not 'completed': not supply the patient has; not imported")
                 if request_fhir_id in self.requests:
-                    request_id, patient_id, dose_unit = self.requests[request_fhir_id]
+                    request_id, patient_id, dose_unit, medication_text = self.requests[request_fhir_id]
                 elif request_fhir_id in stored_requests:
                     stored = stored_requests[request_fhir_id]
-                    request_id, patient_id, dose_unit = stored.id, stored.patient_id, stored.dose_unit
+                    request_id, patient_id, dose_unit, medication_text = (stored.id, stored.patient_id, stored.dose_unit,
+                                                                          stored.medication_text)
                 elif request_fhir_id in self.skipped_ids["MedicationRequest"]:
                     raise _Skip("authorizingPrescription[0].reference", "its MedicationRequest was skipped")
                 else:
@@ -706,7 +709,8 @@ class _Importer:
             except _Skip as exc:
                 self.skip(found, exc.path, exc.problem)
                 continue
-            mapped = self.mapped_row(found, lambda: map_dispense(res, request_id, patient_id, self.zone, dose_unit))
+            mapped = self.mapped_row(found, lambda: map_dispense(res, request_id, patient_id, self.zone, dose_unit,
+                                                                        medication_text))
             if mapped is None:
                 continue
             for path, problem in mapped.warnings:

@@ -21,7 +21,7 @@ import orjson
 
 from medjobs_tui.clinical.dosing import PERIOD_UNIT_DAYS, local_to_utc
 from medjobs_tui.clinical.ingredients import ingredients_from_rxnorm_text
-from medjobs_tui.clinical.supply import countable_in, supply_unit, unit_name
+from medjobs_tui.clinical.supply import counted_in_doses, not_counted_in_doses, supply_unit
 from medjobs_tui.clinical.timing import DosageError, DosageReading, place_dosages, read_dosages
 from medjobs_tui.clock import iso
 from medjobs_tui.config import Settings
@@ -429,8 +429,9 @@ def map_request(res: dict[str, Any], medication: MedicationInfo, patient_id: int
         raise FieldError("dispenseRequest", "not an object")
     qty = dr.get("quantity")
     dispense_quantity = _number(qty.get("value"), "dispenseRequest.quantity.value") if isinstance(qty, dict) else None
-    if dispense_quantity is not None and not countable_in(d.get("dose_unit"), supply_unit(qty)):
-        out.warnings.append(("dispenseRequest.quantity", uncountable(d.get("dose_unit"), supply_unit(qty))))
+    if dispense_quantity is not None and not counted_in_doses(d.get("dose_unit"), supply_unit(qty), medication.text):
+        out.warnings.append(("dispenseRequest.quantity",
+                             not_counted_in_doses(d.get("dose_unit"), supply_unit(qty), medication.text)))
         dispense_quantity = None
     supply_days, problem = duration_days(dr.get("expectedSupplyDuration"), "dispenseRequest.expectedSupplyDuration")
     if problem:
@@ -467,26 +468,22 @@ DISPENSE_IMPORTED_STATUSES = frozenset({"completed"})
 cancelled, entered-in-error, declined, ...) are not supply; an earlier import of them is removed."""
 
 
-def uncountable(dose_unit: str | None, supply_unit: str | None) -> str:
-    """The import warning of a supply quantity that cannot be counted in doses (``clinical.supply.countable_in``)."""
-    return (f"in {unit_name(supply_unit)} while the dose is in {unit_name(dose_unit)}: not counted in doses; supply "
-            "uses the stated days supply instead (unknown without one)")
-
-
 def map_dispense(res: dict[str, Any], request_id: int, patient_id: int, zone: ZoneInfo,
-                 dose_unit: str | None = None) -> Mapped:
+                 dose_unit: str | None = None, medication_text: str | None = None) -> Mapped:
     """MedicationDispense -> a ``dispenses`` row (see ``records.DISPENSE_FIELDS``).
 
-    ``quantity`` = ``quantity.value`` (units handed over; None, with a warning, when its unit cannot be counted in
-    the order's ``dose_unit``: ``clinical.supply.countable_in``); ``days_supply`` = ``daysSupply`` in days
+    ``quantity`` = ``quantity.value`` (units handed over; None, with a warning, when it cannot be counted in doses
+    of the order's ``dose_unit`` for its product ``medication_text``: ``clinical.supply.counted_in_doses``: for an
+    order with no dose unit, only a quantity in tablets, capsules, each... or without a unit, of a product counted
+    one each); ``days_supply`` = ``daysSupply`` in days
     (``duration_days``); ``handed_over_at`` = ``whenHandedOver`` as UTC ISO; request and patient row
     ids from the caller (``authorizingPrescription[0]``, ``subject``). Raises FieldError for unusable values.
     """
     out = Mapped({})
     qty = res.get("quantity")
     quantity = _number(qty.get("value"), "quantity.value") if isinstance(qty, dict) else None
-    if quantity is not None and not countable_in(dose_unit, supply_unit(qty)):
-        out.warnings.append(("quantity", uncountable(dose_unit, supply_unit(qty))))
+    if quantity is not None and not counted_in_doses(dose_unit, supply_unit(qty), medication_text):
+        out.warnings.append(("quantity", not_counted_in_doses(dose_unit, supply_unit(qty), medication_text)))
         quantity = None
     days, problem = duration_days(res.get("daysSupply"), "daysSupply")
     if problem:

@@ -18,7 +18,8 @@ Rules and their sources (``clinical.supply``; ../shared/DOMAIN.md "Supply and re
   counted as opted_out_skipped). Unknown repeats -> treated as a refill (we cannot claim a renewal is needed).
 - One notice per order and fill: idempotency key ``<kind>:<order>:fill<n>``, so a daily run does not repeat it.
 - An order whose assessment raises on its data is counted in ``orders_failed``, named by number in
-  ``failed_orders``, and the run goes on (as in the supply monitor: ``supply_monitor.ASSESSMENT_ERRORS``).
+  ``failed_orders``, and the run goes on (as in the supply monitor: ``supply_monitor.ASSESSMENT_ERRORS``); staff are
+  told by the job's ``orders_unassessed`` alert until a run assesses every order (``supply_monitor.tell_unassessed``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from typing import Any
 from medjobs_tui.clinical.controlled import controlled_schedule
 from medjobs_tui.clinical.supply import refill_due, refills_left, renewal_needed
 from medjobs_tui.jobs.base import JobContext
-from medjobs_tui.jobs.supply_monitor import ASSESSMENT_ERRORS, assess_order, fitting_counts, note_failed
+from medjobs_tui.jobs.supply_monitor import (
+    ASSESSMENT_ERRORS, assess_order, fitting_counts, note_failed, tell_unassessed,
+)
 from medjobs_tui.notify import outbox
 from medjobs_tui.store import clinical as store
 from medjobs_tui.store.db import transaction
@@ -41,7 +44,8 @@ def run(ctx: JobContext) -> dict[str, Any]:
     notices_queued (new), notices_already_sent, supply_unknown, not_due, refills_unknown,
     deceased_skipped, not_scheduled_skipped, opted_out_skipped, controlled (orders checked against the
     controlled-substance share, ``thresholds.refill_elapsed_fraction_controlled``), orders_failed and
-    failed_orders (orders whose assessment raised on their data, by number; not checked), counts_ignored (latest
+    failed_orders (orders whose assessment raised on their data, by number; not checked), unassessed_alert
+    (``supply_monitor.tell_unassessed``), counts_ignored (latest
     counts whose unit no longer fits the order's dose unit: ``supply_monitor.fitting_counts``).
     """
     db, now = ctx.db, ctx.now
@@ -57,7 +61,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
                    supply_unknown=0, not_due=0, refills_unknown=0, deceased_skipped=0, not_scheduled_skipped=0,
                    opted_out_skipped=0, controlled=0, orders_failed=0, failed_orders=[])
     notices: list[tuple[str, dict[str, Any], int, int | None, int]] = []
-    orders = store.active_orders(db, (*store.ORDER_PLAN_COLUMNS, "ingredients"))
+    orders = store.active_orders(db, (*store.ORDER_PLAN_COLUMNS, "ingredients", "medication_text"))
     counts, summary["counts_ignored"] = fitting_counts(counts, orders, "refill_check")
     for index, order in enumerate(orders, start=1):
         ctx.progress(index, len(orders))          # orders looked at, for the dashboard's bar
@@ -111,4 +115,5 @@ def run(ctx: JobContext) -> dict[str, Any]:
                 patient_id=order["patient_id"], medication_request_id=order["id"], run_id=ctx.run_id,
             )
             summary["notices_queued" if new else "notices_already_sent"] += 1
+        tell_unassessed(ctx, summary)
     return summary

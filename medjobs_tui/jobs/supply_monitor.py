@@ -25,7 +25,9 @@ longer active.
 - One order's data never fails the run for every patient: an order whose assessment raises on its data
   (``ASSESSMENT_ERRORS``) is left as it was (its supply_status row and alert kept, neither updated nor resolved),
   counted in ``orders_failed`` and named by order number in ``failed_orders`` (at most ``FAILED_ORDERS_NAMED``),
-  and the run goes on with the other orders. Quantities are bounded in ``clinical.supply`` (MAX_SUPPLY_DAYS), so
+  and the run goes on with the other orders; staff are told by the job's ``orders_unassessed`` alert, resolved by
+  a later run that assesses every order (``tell_unassessed``), and the job's validation shows it
+  (``engine.validation``). Quantities are bounded in ``clinical.supply`` (MAX_SUPPLY_DAYS), so
   this is the second line.
 """
 
@@ -36,7 +38,7 @@ from datetime import datetime
 from typing import Any, Sequence
 
 from medjobs_tui.clinical.supply import (
-    Count, Fill, FillSummary, SupplyAssessment, assess_fill_summary, countable_in, plan_usage, refills_left,
+    Count, Fill, FillSummary, SupplyAssessment, assess_fill_summary, counted_in_doses, plan_usage, refills_left,
     supply_status,
 )
 from medjobs_tui.clock import iso, parse_iso
@@ -44,7 +46,7 @@ from medjobs_tui.config import Settings
 from medjobs_tui.jobs.base import JobContext
 from medjobs_tui.jobs.medication_reminder import order_plan, order_zone
 from medjobs_tui.notify import outbox
-from medjobs_tui.notify.alerts import Observed, reconcile
+from medjobs_tui.notify.alerts import Observed, alert_orders_unassessed, reconcile, resolve_orders_unassessed
 from medjobs_tui.store import clinical as store
 from medjobs_tui.store.db import transaction
 
@@ -63,12 +65,14 @@ log = logging.getLogger(__name__)
 def fitting_counts(counts: dict[int, dict[str, Any]], orders: Sequence[dict[str, Any]],
                    job: str) -> tuple[dict[int, dict[str, Any]], int]:
     """The latest counts (``store.clinical.latest_supply_counts``) whose unit still fits their order's dose unit
-    (``clinical.supply.countable_in``), and how many were left out: a count kept in tablets is not read as doses
-    of an order re-imported with a dose in mg. A count with no unit (recorded before units were kept) is read as
-    before. One log line with the number left out (no order or patient named)."""
-    units = {o["id"]: o.get("dose_unit") for o in orders}
+    (``clinical.supply.counted_in_doses``, with the order's ``medication_text`` when its rows carry it), and how
+    many were left out: a count kept in tablets is not read as doses of an order re-imported with a dose in mg, nor
+    a count in mg (kept before such counts were refused) as doses of an order with no dose unit. A count with no
+    unit (recorded before units were kept) is read as before. One log line with the number left out (no order or
+    patient named)."""
+    units = {o["id"]: (o.get("dose_unit"), o.get("medication_text")) for o in orders}
     kept = {oid: c for oid, c in counts.items()
-            if not c.get("unit") or oid not in units or countable_in(units[oid], c["unit"])}
+            if not c.get("unit") or oid not in units or counted_in_doses(units[oid][0], c["unit"], units[oid][1])}
     ignored = len(counts) - len(kept)
     if ignored:
         log.warning("%s: %d supply count(s) ignored: their unit no longer fits the order's dose unit", job, ignored)
@@ -82,6 +86,22 @@ def note_failed(summary: dict[str, Any], order_id: int) -> None:
     named = summary.setdefault("failed_orders", [])
     if len(named) < FAILED_ORDERS_NAMED:
         named.append(order_id)
+
+
+def tell_unassessed(ctx: JobContext, summary: dict[str, Any]) -> None:
+    """Staff told when a run could not assess some orders (``orders_failed`` > 0 in ``summary``): the job's
+    ``orders_unassessed`` alert opened or bumped for this run, naming it and the orders by number
+    (``notify.alerts.alert_orders_unassessed``); a run that assessed every order resolves it. ``summary`` gets
+    ``unassessed_alert``: ``opened``, ``bumped``, ``seen``, ``resolved`` or None. Joins the caller's transaction.
+    Source: a run that leaves orders unchecked must not pass for a clean success (no supply data is "unknown",
+    never fine: DOMAIN.md "Supply and refills")."""
+    if summary.get("orders_failed"):
+        change = alert_orders_unassessed(ctx.db, job_name=ctx.job_name, run_id=ctx.run_id,
+                                         failed=summary["orders_failed"], named=summary["failed_orders"], now=ctx.now)
+        summary["unassessed_alert"] = change.what
+    else:
+        done = resolve_orders_unassessed(ctx.db, job_name=ctx.job_name, run_id=ctx.run_id, now=ctx.now)
+        summary["unassessed_alert"] = "resolved" if done else None
 
 
 def assess_order(order: dict[str, Any], counts: dict[int, dict[str, Any]], fills: dict[int, dict[str, Any]],
@@ -121,6 +141,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
 
     Summary (orders_checked = critical + low + ok + unknown, always): orders_checked, critical, low, ok, unknown,
     orders_failed and failed_orders (orders whose assessment raised on their data: not checked, see the module),
+    unassessed_alert (what ``tell_unassessed`` did to the job's ``orders_unassessed`` alert),
     counts_ignored (latest counts whose unit no longer fits the order's dose unit: ``fitting_counts``),
     no_daily_usage (no planned use: PRN, unscheduled, no dose), from_dispense_history (PRN orders whose days
     remaining come from a dispense's stated days supply), covers_course (supply lasts to the end of the plan),
@@ -145,8 +166,9 @@ def run(ctx: JobContext) -> dict[str, Any]:
                    notices_queued=0, notices_already_sent=0, deceased_skipped=0, rows_pruned=0, orders_failed=0,
                    failed_orders=[])
     rows: list[dict[str, Any]] = []
+    unassessed: set[int] = set()
     critical: list[tuple[dict[str, Any], int]] = []
-    orders = store.active_orders(db, store.ORDER_PLAN_COLUMNS)
+    orders = store.active_orders(db, (*store.ORDER_PLAN_COLUMNS, "medication_text"))
     counts, summary["counts_ignored"] = fitting_counts(counts, orders, "supply_monitor")
     for index, order in enumerate(orders, start=1):
         ctx.progress(index, len(orders))          # orders looked at, for the dashboard's bar
@@ -157,6 +179,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
             a = assess_order(order, counts, fills, now, ctx.settings, usages)
         except ASSESSMENT_ERRORS:
             note_failed(summary, order["id"])
+            unassessed.add(order["id"])       # every one, named or not: its row and alert are kept as they were
             continue
         summary["orders_checked"] += 1
         status = supply_status(a.days_remaining, critical_days, low_days, covers_course=a.covers_course)
@@ -177,7 +200,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
 
     with transaction(db):
         store.upsert_supply_status(db, rows)
-        kept = [r["medication_request_id"] for r in rows] + summary["failed_orders"]
+        kept = [r["medication_request_id"] for r in rows] + sorted(unassessed)
         summary["rows_pruned"] = store.prune_supply_status(db, kept)
         for order, days in critical:
             new = outbox.queue(
@@ -188,8 +211,9 @@ def run(ctx: JobContext) -> dict[str, Any]:
             )
             summary["notices_queued" if new else "notices_already_sent"] += 1
         changed = reconcile_supply_alerts(db, critical, rows, critical_days, local_day, now,
-                                          unassessed=set(summary["failed_orders"]))
+                                          unassessed=unassessed)
         summary["alerts_opened"], summary["alerts_resolved"] = changed["opened"], changed["resolved"]
+        tell_unassessed(ctx, summary)
     summary["critical_supply_days"] = critical_days
     summary["low_supply_days"] = low_days
     return summary

@@ -43,6 +43,7 @@ KINDS: dict[str, AlertKind] = {k.kind: k for k in (
     AlertKind("error_rate", "warning", "error rate over threshold"),
     AlertKind("supply_critical", "high", "critical supply"),
     AlertKind("interaction_major", "high", "major interaction"),
+    AlertKind("orders_unassessed", "high", "orders not assessed"),
 )}
 """Every kind of alert MedJobs raises."""
 
@@ -227,6 +228,46 @@ def resolve_run_dead(db: sqlite_utils.Database, *, run_id: int, attempt: int, no
     if row is None:
         return False
     return resolve_alert(db, row["id"], f"run {run_id} succeeded on retry (attempt {attempt})", now)
+
+
+def unassessed_scope(job_name: str) -> str:
+    """The scope of job ``job_name``'s ``orders_unassessed`` alert: ``job supply_monitor``."""
+    return f"job {job_name}"
+
+
+UNASSESSED_NAMED = 6
+"""At most this many order numbers are named in an ``orders_unassessed`` alert's summary (it holds 120 characters);
+the run's summary (``failed_orders``) and evidence name more."""
+
+
+def alert_orders_unassessed(db: sqlite_utils.Database, *, job_name: str, run_id: int | None, failed: int,
+                            named: list[int], now: datetime) -> AlertChange:
+    """Open (or bump, once per run) the ``orders_unassessed`` alert of job ``job_name``: its run ``run_id`` (None
+    outside the engine: said as "a run") could not work out the supply of ``failed`` active orders (their data
+    made the assessment raise), the first of them ``named`` by order number. The run itself succeeded, so without
+    this nothing would tell staff that those patients' supply is not being watched. The summary names the job,
+    the run, the count and order numbers only (no patient data); its ``alert_opened`` notice goes to staff.
+    Joins the caller's transaction. Raises ValueError as ``raise_alert``. Source: DOMAIN.md "Supply and refills"
+    (no supply data means unknown, never silently fine); the clinic's rule that a job's partial failure is told."""
+    shown = " ".join(str(n) for n in named[:UNASSESSED_NAMED])
+    more = f" and {failed - min(len(named), UNASSESSED_NAMED)} more" if failed > min(len(named), UNASSESSED_NAMED) else ""
+    run = f"run {run_id}" if run_id is not None else "a run"
+    return raise_alert(db, kind="orders_unassessed", scope=unassessed_scope(job_name), job_name=job_name,
+                       ref=run if run_id is not None else now.isoformat(), run_id=run_id, now=now,
+                       summary=f"{run} of job {job_name}: supply of {failed} order(s) could not be assessed "
+                               f"(orders {shown}{more})")
+
+
+def resolve_orders_unassessed(db: sqlite_utils.Database, *, job_name: str, run_id: int | None,
+                              now: datetime) -> bool:
+    """Run ``run_id`` of job ``job_name`` assessed every order: resolve the job's ``orders_unassessed`` alert, if one
+    is active ("run 43 of job supply_monitor assessed every order"), and queue its resolution notice. True if one
+    was resolved. Joins the caller's transaction."""
+    row = store_alerts.find_active(db, "orders_unassessed", unassessed_scope(job_name))
+    if row is None:
+        return False
+    run = f"run {run_id}" if run_id is not None else "a later run"
+    return resolve_alert(db, row["id"], f"{run} of job {job_name} assessed every order", now)
 
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")

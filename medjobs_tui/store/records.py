@@ -164,11 +164,13 @@ class StoredPatient:
 
 @dataclass(frozen=True)
 class StoredRequest:
-    """A medication request already in the store: its row id, its patient's row id and its dose unit."""
+    """A medication request already in the store: its row id, its patient's row id, its dose unit and its
+    medication text (what the supply rules read: ``clinical.supply.counted_in_doses``)."""
 
     id: int
     patient_id: int
     dose_unit: str | None = None
+    medication_text: str | None = None
 
 
 def _require_transaction(db: sqlite_utils.Database) -> None:
@@ -216,8 +218,9 @@ def patient_zones(db: sqlite_utils.Database, patient_ids: Iterable[int]) -> dict
 
 def find_requests(db: sqlite_utils.Database, fhir_ids: Iterable[str]) -> dict[str, StoredRequest]:
     """Medication requests of the store with one of ``fhir_ids``: FHIR id -> StoredRequest."""
-    rows = _select_by_fhir_id(db, "medication_requests", ("patient_id", "dose_unit"), fhir_ids)
-    return {fid: StoredRequest(r["id"], r["patient_id"], r["dose_unit"]) for fid, r in rows.items()}
+    rows = _select_by_fhir_id(db, "medication_requests", ("patient_id", "dose_unit", "medication_text"), fhir_ids)
+    return {fid: StoredRequest(r["id"], r["patient_id"], r["dose_unit"], r["medication_text"])
+            for fid, r in rows.items()}
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -296,3 +296,29 @@ def test_ticks_skipped_while_a_critical_job_was_paused_fail_it_in_those_words(tm
     clock.set(START + timedelta(minutes=96))                 # 01:30 judged (older than the 300 s timeout)
     v = status_of(runner, clock, "medication_reminder")
     assert (v.status, v.reasons) == ("failing", ("2 scheduled tick(s) skipped while the job was paused",))
+
+
+class _SomeOrdersUnassessed:
+    """Every attempt succeeds, but its summary says 2 orders could not be assessed (as the supply monitor's does)."""
+
+    def execute(self, run, now, timeout_s):
+        return Outcome("succeeded", 0.0, summary={"orders_checked": 40, "orders_failed": 2, "failed_orders": [7, 9]})
+
+
+def test_a_run_that_could_not_assess_some_orders_fails_its_job_until_a_later_run_assesses_every_order(
+        tmp_path, clock, runners):
+    """A supply run that went past orders whose data it could not work out succeeded as a run, but those patients'
+    supply is not watched: the job is ``failing`` (the one status of valid / failing / stale that does not pass it
+    for fine), saying which run and how many orders, until a later run assesses every order."""
+    runners.append(runner := clinic(tmp_path, clock))
+    every_tick = runner.executor
+    runner.executor = _SomeOrdersUnassessed()
+    deliver_every(runner, clock, "supply_monitor", START, START + timedelta(hours=1))
+    partial = runner.db.execute("SELECT max(id) FROM runs WHERE job_name = 'supply_monitor'").fetchone()[0]
+    clock.set(START + timedelta(hours=1, minutes=10))
+    v = status_of(runner, clock, "supply_monitor")
+    assert (v.status, v.reasons) == ("failing", (f"latest run {partial} could not assess 2 order(s)",))
+    runner.executor = every_tick
+    deliver_every(runner, clock, "supply_monitor", START + timedelta(hours=1), START + timedelta(hours=2))
+    clock.set(START + timedelta(hours=2, minutes=10))
+    assert status_of(runner, clock, "supply_monitor").status == "valid"
