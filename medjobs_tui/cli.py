@@ -644,26 +644,30 @@ def supply() -> None:
     """Supply the patients have on hand."""
 
 
-@supply.command("count")
+@supply.command("count", context_settings={"ignore_unknown_options": True})
 @click.argument("order_id", type=ORDER_ID)
-@click.argument("quantity", type=float)
+@click.argument("quantity")
 @click.argument("unit")
 @click.option("--at", "at", default=None,
               help="when it was counted: 'YYYY-MM-DD HH:MM' local or ISO 8601 with offset (default: now)")
 @click.pass_obj
-def supply_count(obj: Ctx, order_id: int, quantity: float, unit: str, at: str | None) -> None:
+def supply_count(obj: Ctx, order_id: int, quantity: str, unit: str, at: str | None) -> None:
     """Record that the patient of ORDER_ID has QUANTITY UNIT on hand (tablets, mg, mL...; audited).
 
-    A count in a unit that cannot be counted in the order's dose unit (mg against tablets, g against mg, a
-    bottle), above 5 years of the order's use, older than its latest count, or of an order not active or not to
-    give, is refused, nothing recorded."""
+    QUANTITY: a plain number, 0 or more (30, 2.5). A count in a unit that cannot be counted in the order's dose
+    unit (mg against tablets, g against mg, a bottle), above 5 years of the order's use, older than its latest
+    count, of an order not active or not to give, or of a deceased patient, is refused, nothing recorded (the
+    refusal is audited)."""
+    # QUANTITY is read by the console (its own error, audited): ``-1`` reaches it as text, not as an unknown option
     console, actor = obj.console()
     done = console.record_supply_count(actor, order_id, quantity, unit, at=at)
-    out.print(f"order {order_id}: {done['quantity']:g} {done['unit']} on hand, counted {done['counted_at']}",
-              markup=False)
-    if done["per_day"] is None:
+    out.print(f"order {order_id}: {done['said']} on hand, counted {done['counted_local']}", markup=False)
+    if done["out_of_supply"]:
+        out.print(f"order {order_id} is now out of supply: none on hand (the supply monitor marks it critical at its "
+                  "next run)", markup=False)
+    elif done["per_day"] is None:
         out.print(f"order {order_id} has no planned daily use (as needed, or no schedule): the count is kept, but days "
-                  "of supply cannot be worked out from it (a count of 0 of an as-needed order reads as out of supply)",
+                  "of supply cannot be worked out from it (a count of 0 says the order is out of supply)",
                   markup=False)
 
 

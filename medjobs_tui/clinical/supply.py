@@ -27,6 +27,7 @@ from typing import Callable, Iterable, Sequence
 from zoneinfo import ZoneInfo
 
 from medjobs_tui.clinical.dosing import DailySeries, DosePlan, plan_doses, step_in_force
+from medjobs_tui.clinical.refusal import Refusal
 
 SECONDS_PER_DAY = 86400.0
 
@@ -195,22 +196,24 @@ def countable_dose_form(medication_text: str | None) -> bool:
     return bool(_COUNTABLE_FORMS.search(medication_text)) and not _UNCOUNTABLE_FORMS.search(medication_text)
 
 
-def unitless_dose_refused(order_id: int, medication_text: str | None, count_unit: str | None) -> str | None:
+def unitless_dose_refused(order_id: int, medication_text: str | None, count_unit: str | None) -> Refusal | None:
     """Why a count in ``count_unit`` cannot stand for doses of order ``order_id`` whose dose has no unit (Synthea's
     ``doseQuantity {"value": 1.0}``), or None when it can: only a count of units counted one each (tablets,
     capsules, each...) of a product in a countable dose form (``countable_dose_form``), where "a dose of 1" can only
     mean one of them. A mass or volume (10 mg of a 10 mg tablet is one tablet, of a 5 mg one two), a container (a
-    bottle: an unknown number of doses), or tablets of a liquid are refused. The text names the order number and
-    what is accepted, never the medication. Source: DOMAIN.md "Supply and refills" (one unit for the dose and the
+    bottle: an unknown number of doses), or tablets of a liquid are refused (a ``Refusal``, its ``reason`` ``order
+    not countable`` or ``unit not countable``). The text names the order number and what is accepted, never the
+    medication. Source: DOMAIN.md "Supply and refills" (one unit for the dose and the
     supply)."""
     kind = unit_kind(count_unit)
     if kind == "count" and countable_dose_form(medication_text):
         return None
     if not countable_dose_form(medication_text):
-        return (f"order {order_id} has no dose unit MedJobs knows and its product is not one counted one each (tablets, capsules, "
-                "patches...): a count of it cannot be read as doses; record the dose's unit on the order first")
-    return (f"order {order_id} has no dose unit MedJobs knows: a count is accepted only in units counted one each (tablets, "
-            f"capsules, each...), not in {_unit_words(unit_name(count_unit))}")
+        return Refusal(f"order {order_id} has no dose unit MedJobs knows and its product is not one counted one each "
+                       "(tablets, capsules, patches...): a count of it cannot be read as doses; record the dose's unit "
+                       "on the order first", "order not countable")
+    return Refusal(f"order {order_id} has no dose unit MedJobs knows: a count is accepted only in units counted one "
+                   f"each (tablets, capsules, each...), not in {_unit_words(unit_name(count_unit))}", "unit not countable")
 
 
 MAX_COUNT_DAYS = 5 * 365
@@ -224,6 +227,12 @@ COUNT_STEP_EACH = 0.25
 """Units counted one each (tablets, capsules...) are counted in quarters at the finest (a tablet split in four)."""
 
 
+COUNT_TEXT = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+"""A staff count as typed: a plain decimal number of units, 0 or more (``30``, ``2.5``), matched whole. No sign, no
+exponent (``1e3``: a slip, or a barcode read as a number), no ``inf``/``nan``, no thousands separator or decimal comma
+(``1,000`` and ``2,5`` read differently in different places). Source: the clinic's sense check; no standard."""
+
+
 def supply_count_limit(per_day: float | None) -> float:
     """The largest staff count (units) kept for an order using ``per_day`` units a day: MAX_COUNT_DAYS of it, or
     MAX_COUNT_UNITS_UNKNOWN_USE when its use is unknown (None or 0). Source: the clinic's sense check; no standard."""
@@ -233,24 +242,25 @@ def supply_count_limit(per_day: float | None) -> float:
 
 
 def supply_count_quantity_refused(order_id: int, quantity: float, count_unit: str | None,
-                                  per_day: float | None) -> str | None:
+                                  per_day: float | None) -> Refusal | None:
     """Why a staff count of ``quantity`` units in ``count_unit`` for order ``order_id`` (using ``per_day`` units a
     day, None = unknown) is not a count that can be true, or None: above ``supply_count_limit`` (the limit named),
     or for units counted one each not a multiple of COUNT_STEP_EACH (0.01 tablets). The text names the order number
-    and the limit only."""
+    and the limit only; the ``Refusal``'s ``reason`` is ``count above limit`` or ``count not in quarters``."""
     limit = supply_count_limit(per_day)
     if quantity > limit:
         basis = (f"{MAX_COUNT_DAYS // 365} years of its planned use" if per_day is not None and per_day > 0
                  else "the limit for an order with no planned daily use")
-        return f"order {order_id}: a count above {limit:,.6g} units ({basis}) is refused as a slip"
+        return Refusal(f"order {order_id}: a count above {limit:,.6g} units ({basis}) is refused as a slip",
+                       "count above limit")
     if unit_kind(count_unit) == "count" and abs(quantity / COUNT_STEP_EACH - round(quantity / COUNT_STEP_EACH)) > 1e-9:
-        return (f"order {order_id}: tablets, capsules and the like are counted in quarters at the finest "
-                f"(multiples of {COUNT_STEP_EACH:g})")
+        return Refusal(f"order {order_id}: tablets, capsules and the like are counted in quarters at the finest "
+                       f"(multiples of {COUNT_STEP_EACH:g})", "count not in quarters")
     return None
 
 
 def supply_count_refused(order_id: int, dose_unit: str | None, count_unit: str | None,
-                         medication_text: str | None = None) -> str | None:
+                         medication_text: str | None = None) -> Refusal | None:
     """Why a person's count of the units a patient has on hand for order ``order_id``, given in ``count_unit``,
     cannot be kept against the order's ``dose_unit``, or None when it can.
 
@@ -262,19 +272,68 @@ def supply_count_refused(order_id: int, dose_unit: str | None, count_unit: str |
     refused too (the import keeps such a value against a dose unit it knows, as it cannot ask). An order whose own
     dose unit is unknown takes only units counted one each of a product counted one each (``unitless_dose_refused``,
     with ``medication_text`` the order's medication name), as the import does (``counted_in_doses``). The text
-    names the order number and the unit by its canonical name
-    (``unit_name``) only: a unit as typed is never repeated (it could be any text).
+    names the order number, the unit by its canonical name (``unit_name``) and the units that fit the order
+    (``count_units_words``) only: a unit as typed is never repeated (it could be any text). The ``Refusal``'s
+    ``reason`` (for the audit trail): ``unit not known``, ``unit not countable`` or ``order not countable``.
     Source: DOMAIN.md "Supply and refills" (daily usage = dose quantity x doses per day: one unit for both).
     """
     if unit_kind(count_unit) is None:
-        return (f"order {order_id}: a count in a unit MedJobs does not know cannot be counted in doses; give the "
-                "dose's unit (tablets, capsules, each, mg, g, mcg, mL, units, mEq, mmol...)")
+        fits = count_units_words(dose_unit, medication_text)
+        give = (f"count it in {fits}" if fits is not None else
+                "no unit fits this order until its dose's unit is recorded on it")
+        return Refusal(f"order {order_id}: a count in a unit MedJobs does not know cannot be counted in doses; {give}",
+                       "unit not known")
     if unit_kind(dose_unit) is None:
         return unitless_dose_refused(order_id, medication_text, count_unit)
     if not countable_in(dose_unit, count_unit):
-        return (f"order {order_id}: a count in {_unit_words(unit_name(count_unit))} cannot be counted in doses of "
-                f"{_unit_words(unit_name(dose_unit))}; count it in the dose's unit")
+        return Refusal(f"order {order_id}: a count in {_unit_words(unit_name(count_unit))} cannot be counted in doses "
+                       f"of {_unit_words(unit_name(dose_unit))}; count it in {count_units_words(dose_unit)}",
+                       "unit not countable")
     return None
+
+
+_SAID_UNITS = {"ml": "mL", "l": "L", "u": "units", "meq": "mEq", "each": "tablets, capsules, each and the like",
+               "package": "packages (as the dose is given)"}
+
+
+def count_units_words(dose_unit: str | None, medication_text: str | None = None) -> str | None:
+    """The units a staff count of an order may be given in, in words for the nurse (str), or None when none fits:
+    for a dose unit MedJobs knows, that unit alone in the canonical name a clinic writes (``mg``, ``mL``, ``units``;
+    ``tablets, capsules, each and the like`` for a dose counted one each: ``countable_in`` allows no other); for a dose
+    with no unit MedJobs knows, tablets, capsules, each and the like when the product is counted one each
+    (``countable_dose_form``), else None. Never a unit that ``supply_count_refused`` would refuse (a tablet order is
+    never told to count in mg). Raises nothing. Source: as ``supply_count_refused``."""
+    name = unit_name(dose_unit)
+    if name is None:
+        return _SAID_UNITS["each"] if countable_dose_form(medication_text) else None
+    return _SAID_UNITS.get(name, name)
+
+
+_COUNT_NOUNS = (   # (stem of a unit counted one each, singular, plural), first match wins
+    ("tab", "tablet", "tablets"), ("{tbl}", "tablet", "tablets"), ("cap", "capsule", "capsules"),
+    ("patch", "patch", "patches"), ("puff", "puff", "puffs"), ("actuat", "actuation", "actuations"),
+    ("spray", "spray", "sprays"), ("drop", "drop", "drops"), ("[drp]", "drop", "drops"), ("film", "film", "films"),
+    ("supp", "suppository", "suppositories"), ("lozenge", "lozenge", "lozenges"), ("pouch", "pouch", "pouches"),
+    ("troche", "troche", "troches"), ("wafer", "wafer", "wafers"))
+
+
+def count_said(quantity: float, unit: str | None) -> str:
+    """A staff count as a nurse says it (str): the quantity (``30``, ``2.5``) and the unit in the word of its kind
+    they used, from MedJobs' own vocabulary (``_MEASURES``), never the text as typed: ``30 tablets`` (``tab``,
+    ``tablets``, ``{tbl}``), ``1 capsule``, ``2 patches``, ``5 each``, ``480 mL``, ``1000 mg``, ``20 units``; a unit
+    MedJobs does not know is ``units``. Raises nothing. Source: README ``medjobs supply count`` (the count is echoed in
+    the nurse's words)."""
+    number = f"{quantity:g}"
+    word = unit.strip().lower().strip("{}") if unit else ""
+    if unit_kind(unit) == "count":
+        for stem, one, many in _COUNT_NOUNS:
+            if word.startswith(stem.strip("{}")):
+                return f"{number} {one if quantity == 1 else many}"
+        return f"{number} each"
+    name = unit_name(unit)
+    if name is None:
+        return f"{number} units"
+    return f"{number} {'packages' if name == 'package' else _SAID_UNITS.get(name, name)}"
 
 
 def days_supply(quantity: float | None, usage_per_day: float | None) -> float | None:

@@ -366,9 +366,7 @@ class AccountsMixin:
 
     def emergency_refused(self, actor: Actor, reason: str) -> None:
         """Record a refused emergency access (e.g. a wrong recovery key) as a denied ``clinic.recover``."""
-        audit.record(self.db, key=self.keys.audit, actor=actor.username, role=actor.role, action="clinic.recover",
-                     target="users",
-                     outcome="denied", at=self.clock.now(), detail={"reason": reason})
+        self._audit_denied(actor, "clinic.recover", "users", reason)
 
     def key_file_recovered(self, actor: Actor, source: str) -> None:
         """Record that the key file was rebuilt from a recovery copy (``medjobs key recover``; the caller has
@@ -386,8 +384,7 @@ class AccountsMixin:
     def key_recovery_refused(self, actor: Actor, reason: str) -> None:
         """Record a refused key-file rebuild (a wrong recovery key, a key file that exists) as a denied
         ``key.recover``. Only possible while the key file is there (the audit key lives in it)."""
-        audit.record(self.db, key=self.keys.audit, actor=actor.username, role=actor.role, action="key.recover",
-                     target="key_file", outcome="denied", at=self.clock.now(), detail={"reason": reason})
+        self._audit_denied(actor, "key.recover", "key_file", reason)
 
     def emergency_admin(self, actor: Actor, username: str, password: str | None = None, *,
                         key_file_restored: bool = False) -> str | None:

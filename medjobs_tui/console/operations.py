@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from medjobs_tui.clock import Clock, SystemClock, iso, parse_iso
 from medjobs_tui.config import PRIORITIES, Settings
@@ -24,7 +25,7 @@ from medjobs_tui.console.models import (
 from medjobs_tui.console.accounts import AccountsMixin
 from medjobs_tui.console.signoff import SignoffMixin
 from medjobs_tui.console.alerts import AlertsMixin
-from medjobs_tui.console.errors import AccountRevoked, ConsoleError, PermissionDenied
+from medjobs_tui.console.errors import AccountRevoked, ConsoleError, PermissionDenied, Refused
 from medjobs_tui.console.accounts import RESERVED_NAMES
 from medjobs_tui.console.views import VIEWS, ConsoleViews, run_row
 from medjobs_tui.engine import evidence as evidence_mod
@@ -267,6 +268,29 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
         audit.record(self.db, key=self.keys.audit, actor=actor.username, role=actor.role, action=action, target=target,
                      outcome="ok", at=self.clock.now(), detail=detail)
 
+    def _audit_denied(self, actor: Actor, action: str, target: str, reason: str) -> None:
+        """Write one ``denied`` audit entry of ``actor``'s ``action`` on ``target`` (``order:12``) with ``{"reason":
+        reason}``: a short category (``too early``, ``patient deceased``), never patient data or text typed. The one
+        writer of a refusal for what was asked (clinical entries here; sign-off, emergency access and key recovery)."""
+        audit.record(self.db, key=self.keys.audit, actor=actor.username, role=actor.role, action=action, target=target,
+                     outcome="denied", at=self.clock.now(), detail={"reason": reason})
+
+    @contextmanager
+    def _refusals_audited(self, actor: Actor, action: str, target: str) -> Iterator[None]:
+        """Audit every refusal raised in the block (after ``authorise``) of an action that would write a patient
+        record (``dose.record``, ``supply.record``, ``patient.prefs``, ``order.critical``, ``interactions.ack``), then
+        re-raise it: a ConsoleError (``Refused``: its ``reason``; any other: ``refused``) becomes a ``denied`` entry
+        (``_audit_denied``), written after the block's own transaction rolled back, so the refusal stands in the trail
+        however the block ended. A role's refusal (PermissionDenied) is audited by ``authorise`` and passes through.
+        Source: README "Roles" (every action, allowed or refused, is written to the audit trail); 45 CFR 164.312(b)."""
+        try:
+            yield
+        except PermissionDenied:
+            raise
+        except ConsoleError as exc:
+            self._audit_denied(actor, action, target, getattr(exc, "reason", None) or "refused")
+            raise
+
     def _job(self, name: str):
         job = self.settings.jobs.get(name)
         if job is None:
@@ -394,22 +418,29 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
         or after the patient's death (any, when the instant of death is unknown), and for an order not active
         (stopped, on hold, completed...) unless the dose was due before it stopped (``inactive_since``: late
         documentation, audited as ``after_stop``), naming the order number and why, nothing written
-        (``clinical.confirmation.order_confirmation_refused``; like every refusal here but a role's, not audited).
-        The entry is keyed by the scheduled instant, so
+        (``clinical.confirmation.order_confirmation_refused``). An as-needed (PRN) order has no scheduled dose to
+        confirm, and says so. Every refusal is audited (``dose.record``, outcome denied, ``order:N`` and the reason's
+        category only: ``_refusals_audited``). The entry is keyed by the scheduled instant, so
         adherence credits the dose to the local day it was due, whenever it is confirmed.
-        Raises ConsoleError / PermissionDenied.
+        Raises Refused (a ConsoleError) / PermissionDenied.
         """
+        self.authorise(actor, "dose.record", f"order:{order_id}")
+        with self._refusals_audited(actor, "dose.record", f"order:{order_id}"):
+            return self._record_dose(actor, order_id, dose_instant, status, at=at, early=early)
+
+    def _record_dose(self, actor: Actor, order_id: int, dose_instant: datetime | str, status: str, *,
+                     at: datetime | str | None, early: bool) -> DoseConfirmation:
+        """``record_dose`` after its role check: every refusal raised as Refused with its reason's category."""
         from medjobs_tui.clinical.confirmation import (
             CONFIRMATIONS, EARLY_WINDOW, confirmation_refused, documented_after_stop, order_confirmation_refused,
         )
         from medjobs_tui.jobs.medication_reminder import order_doses, order_zone
 
-        self.authorise(actor, "dose.record", f"order:{order_id}")
         if status not in CONFIRMATIONS:
-            raise ConsoleError(f"unknown dose status {status!r}; allowed: {', '.join(CONFIRMATIONS)}")
+            raise Refused(f"unknown dose status {status!r}; allowed: {', '.join(CONFIRMATIONS)}", "unknown status")
         order = store_doses.order_for_dose(self.db, order_id)
         if order is None:
-            raise ConsoleError(f"no medication order {order_id}")
+            raise Refused(f"no medication order {order_id}", "no such order")
         zone = order_zone(order, self.settings)
         now = self.clock.now()
         instant = _when(dose_instant, zone, "the dose instant")
@@ -419,27 +450,31 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
             inactive_since=stopped_at, deceased=bool(order.get("deceased")),
             deceased_at=parse_iso(order["deceased_at"]) if order.get("deceased_at") else None)
         if not_in_force is not None:
-            raise ConsoleError(f"{not_in_force}; nothing recorded")
+            raise Refused(f"{not_in_force}; nothing recorded", not_in_force.reason)
+        if order["schedule_status"] == "prn":
+            raise Refused(f"order {order_id} is as needed (PRN): it has no scheduled doses to confirm; nothing "
+                          "recorded", "order as needed")
         after_stop = documented_after_stop(order["status"], instant, stopped_at)
         occurred = _when(at, zone, "--at") if at is not None else now
         if occurred > now + timedelta(minutes=1):
-            raise ConsoleError("--at lies in the future; record a dose once it has happened")
+            raise Refused("--at lies in the future; record a dose once it has happened", "in the future")
         if instant > now + timedelta(days=1):
-            raise ConsoleError("that dose is more than a day ahead; it cannot be confirmed yet")
+            raise Refused("that dose is more than a day ahead; it cannot be confirmed yet", "more than a day ahead")
         doses = order_doses(order, self.settings, instant, instant + timedelta(seconds=1))
         if not any(d.at == instant for d in doses):
             day = instant.astimezone(zone).date()
             start = local_to_utc(day, time(0, 0), zone)
             that_day = order_doses(order, self.settings, start, local_to_utc(day + timedelta(days=1), time(0, 0), zone))
             times = ", ".join(d.at.astimezone(zone).strftime("%H:%M") for d in that_day) or "none"
-            raise ConsoleError(f"order {order_id} has no dose due at {instant.astimezone(zone):%Y-%m-%d %H:%M} "
-                               f"({zone.key}); its doses that day: {times}")
+            raise Refused(f"order {order_id} has no dose due at {instant.astimezone(zone):%Y-%m-%d %H:%M} "
+                          f"({zone.key}); its doses that day: {times}", "no dose due then")
         due = f"{instant.astimezone(zone):%Y-%m-%d %H:%M %Z}"
         with transaction(self.db):
             current = store_doses.current_entry(self.db, order_id, iso(instant))
             previous = current["status"] if current else None
             refused = confirmation_refused(previous, status, instant, occurred, early=early)
             if refused is not None:
+                reason = refused.reason
                 if previous == status and current is not None:
                     by = f" by {current['recorded_by']}" if current["recorded_by"] else ""
                     refused += f"{by} at {parse_iso(current['recorded_at']).astimezone(zone):%H:%M %Z}"
@@ -447,7 +482,7 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
                     refused += (f"; order {order_id}'s dose due {due} can be recorded taken from "
                                 f"{(instant - EARLY_WINDOW).astimezone(zone):%H:%M %Z} (if it was really "
                                 "taken earlier: `medjobs dose taken --early --at TIME`)")
-                raise ConsoleError(f"{refused}; nothing recorded")
+                raise Refused(f"{refused}; nothing recorded", reason)
             history_id = store_doses.write_entry(
                 self.db, medication_request_id=order_id, patient_id=order["patient_id"], dose_instant=iso(instant),
                 status=status, occurred_at=iso(occurred), recorded_at=iso(now), recorded_by=actor.username)
@@ -531,22 +566,25 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
     def acknowledge_interaction(self, actor: Actor, alert_id: int) -> dict[str, Any]:
         """A clinician acknowledges interaction alert ``alert_id``: it is closed and not raised again for
         the same medication list (a changed list alerts afresh). Audited. Raises ConsoleError for an
-        unknown alert or one already acknowledged or superseded; PermissionDenied for a role without
+        unknown alert or one already acknowledged or superseded (Refused, audited denied with the reason's category);
+        PermissionDenied for a role without
         ``interactions.ack``."""
         from medjobs_tui.store import clinical as store_clinical
 
         self.authorise(actor, "interactions.ack", f"interaction_alert:{alert_id}")
         alert = store_interactions.get_alert(self.db, alert_id)
-        if alert is None:
-            raise ConsoleError(f"no interaction alert {interaction_label(alert_id)} (see `medjobs interactions list "
-                               "--all`; MedJobs' own alerts A-N: `medjobs alerts`)")
-        if alert["acknowledged_at"]:
-            at = parse_iso(alert["acknowledged_at"]).astimezone(self.settings.zone)
-            raise ConsoleError(f"interaction alert {interaction_label(alert_id)} was already acknowledged by "
-                               f"{alert['acknowledged_by'] or 'someone'} at {at:%Y-%m-%d %H:%M %Z}")
-        if alert["superseded_at"]:
-            raise ConsoleError(f"interaction alert {interaction_label(alert_id)} is closed: the patient's medication list changed "
-                               "after it (see the newer alert)")
+        with self._refusals_audited(actor, "interactions.ack", f"interaction_alert:{alert_id}"):
+            if alert is None:
+                raise Refused(f"no interaction alert {interaction_label(alert_id)} (see `medjobs interactions list "
+                              "--all`; MedJobs' own alerts A-N: `medjobs alerts`)", "no such alert")
+            if alert["acknowledged_at"]:
+                at = parse_iso(alert["acknowledged_at"]).astimezone(self.settings.zone)
+                raise Refused(f"interaction alert {interaction_label(alert_id)} was already acknowledged by "
+                              f"{alert['acknowledged_by'] or 'someone'} at {at:%Y-%m-%d %H:%M %Z}",
+                              "already acknowledged")
+            if alert["superseded_at"]:
+                raise Refused(f"interaction alert {interaction_label(alert_id)} is closed: the patient's medication "
+                              "list changed after it (see the newer alert)", "alert superseded")
         from medjobs_tui.store import alerts as store_alerts
 
         now = self.clock.now()
@@ -588,16 +626,24 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
         ``channel``: a configured channel serving patients, ``inbox`` (in-app only), or ``default`` (every
         patient channel). ``lead_minutes``: 0..180 minutes before the dose. ``quiet_hours``:
         ``'HH:MM-HH:MM'`` in the patient's local time, or ``off``. ``opt_out``: no reminders at all.
-        Rules: ``clinical.preferences``. Returns ``patient_prefs`` after the change. Raises ConsoleError
-        for an unknown patient or a value not allowed (nothing changed), PermissionDenied for a role
-        without ``patient.prefs``.
+        Rules: ``clinical.preferences``. Returns ``patient_prefs`` after the change. Raises Refused (a
+        ConsoleError) for an unknown patient or a value not allowed (nothing changed; audited denied with the
+        reason's category: ``_refusals_audited``), PermissionDenied for a role without ``patient.prefs``.
         """
+        self.authorise(actor, "patient.prefs", f"patient:{pseudonym}")
+        with self._refusals_audited(actor, "patient.prefs", f"patient:{pseudonym}"):
+            self._set_patient_prefs(actor, pseudonym, channel=channel, lead_minutes=lead_minutes,
+                                    quiet_hours=quiet_hours, opt_out=opt_out)
+        return self.patient_prefs(actor, pseudonym)
+
+    def _set_patient_prefs(self, actor: Actor, pseudonym: str, *, channel: str | None, lead_minutes: int | None,
+                           quiet_hours: str | None, opt_out: bool | None) -> None:
+        """``set_patient_prefs`` after its role check: every refusal raised as Refused with its reason's category."""
         from medjobs_tui.clinical.preferences import check_lead_minutes, parse_quiet_hours
 
-        self.authorise(actor, "patient.prefs", f"patient:{pseudonym}")
         patient = store_prefs.patient_by_pseudonym(self.db, pseudonym)
         if patient is None:
-            raise ConsoleError(f"no patient {pseudonym}")
+            raise Refused(f"no patient {pseudonym}", "no such patient")
         values: dict[str, Any] = {}
         if channel is not None:
             allowed = ["inbox", *self.settings.notifications.channels_for("patient")]
@@ -606,8 +652,8 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
             elif channel in allowed:
                 values["channel"] = channel
             else:
-                raise ConsoleError(f"channel {channel!r} does not serve patients; allowed: default, "
-                                   f"{', '.join(allowed)}")
+                raise Refused(f"channel {channel!r} does not serve patients; allowed: default, "
+                              f"{', '.join(allowed)}", "channel not for patients")
         try:
             if lead_minutes is not None:
                 values["lead_minutes"] = check_lead_minutes(lead_minutes)
@@ -616,7 +662,7 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
                 values["quiet_start"], values["quiet_end"] = (
                     (quiet[0].strftime("%H:%M"), quiet[1].strftime("%H:%M")) if quiet else (None, None))
         except ValueError as exc:
-            raise ConsoleError(str(exc)) from None
+            raise Refused(str(exc), "value not allowed") from None
         now = iso(self.clock.now())
         with transaction(self.db):
             if values:
@@ -625,96 +671,124 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
                 store_prefs.set_opt_out(self.db, patient["id"], opt_out, now)
         changed = {**values, **({"opt_out": opt_out} if opt_out is not None else {})}
         self._audit_ok(actor, "patient.prefs", f"patient:{pseudonym}", {"changed": changed})
-        return self.patient_prefs(actor, pseudonym)
 
     def set_order_critical(self, actor: Actor, order_id: int, critical: bool = True) -> None:
         """Mark order ``order_id`` time-critical (its reminders are never held for quiet hours), or not.
-        Audited. Raises ConsoleError for an unknown order."""
+        Audited, refused too. Raises Refused (a ConsoleError) for an unknown order."""
         self.authorise(actor, "order.critical", f"order:{order_id}")
         with transaction(self.db):
             found = store_prefs.set_time_critical(self.db, order_id, critical, iso(self.clock.now()))
         if not found:
-            raise ConsoleError(f"no medication order {order_id}")
+            with self._refusals_audited(actor, "order.critical", f"order:{order_id}"):
+                raise Refused(f"no medication order {order_id}", "no such order")
         self._audit_ok(actor, "order.critical", f"order:{order_id}", {"time_critical": critical})
 
-    def record_supply_count(self, actor: Actor, order_id: int, quantity: float, unit: str, *,
+    def record_supply_count(self, actor: Actor, order_id: int, quantity: float | str, unit: str, *,
                             at: datetime | str | None = None) -> dict[str, Any]:
         """Record that the patient of order ``order_id`` has ``quantity`` units on hand, counted by staff in
         ``unit`` (``tablets``, ``mg``, ``mL``...) at ``at`` (aware datetime, ISO 8601 with an offset or local
         ``YYYY-MM-DD HH:MM`` in the patient's zone; default now; never in the future). The supply monitor and the
         refill check read the latest count (``store.clinical.latest_supply_counts``) as units of the dose.
 
+        ``quantity``: a number, or text as typed (the CLI's): a plain decimal number only (``30``, ``2.5``;
+        ``COUNT_TEXT``), never ``-1``, ``1e3``, ``inf`` or ``30,5``.
         Refused, nothing written, the order number named (never the patient or the medication):
-        - a unit that cannot be counted in the order's dose unit, or, for an order with no dose unit (Synthea's),
-          anything but units counted one each of a product counted one each (``clinical.supply.supply_count_refused``);
-        - a quantity that is not a number of units >= 0, one above 5 years of the order's planned use (10,000 units
-          when its use is unknown), or tablets and the like not in quarters
-          (``clinical.supply.supply_count_quantity_refused``);
+        - a quantity that is not a number of units >= 0 (text not a plain decimal number);
         - an order not to give (nothing may be given, so nothing to count) or not active (stopped, on hold...:
           nothing to monitor);
+        - a count at or after the patient's death (any, when the instant of death is not known): the rule of dose
+          confirmations (``clinical.confirmation.deceased_refused``);
+        - a unit that cannot be counted in the order's dose unit, or, for an order with no dose unit (Synthea's),
+          anything but units counted one each of a product counted one each (``clinical.supply.supply_count_refused``;
+          an unknown unit's refusal lists only the units that fit the order);
+        - one above 5 years of the order's planned use (10,000 units when its use is unknown), or tablets and the
+          like not in quarters (``clinical.supply.supply_count_quantity_refused``);
         - ``at`` in the future, before the order's start, or at or before the order's latest count (the error says
           that count's time): the monitor reads the latest count only, so an older one would be kept unread.
-        Refusals other than a role's (PermissionDenied, audited) are not audited, as in ``record_dose``. Audited
+        Every refusal is audited (``supply.record``, outcome denied, ``order:N`` and the reason's category only, never
+        the quantity or unit typed: ``_refusals_audited``); a role's by ``authorise``. A count kept is audited
         (``supply.record``: the quantity and the unit's canonical name, no patient data). Returns ``{order_id,
-        quantity, unit, counted_at, per_day}`` (unit canonical, counted_at UTC text, per_day the planned units a
-        day or None when unknown: a PRN or unscheduled order's count is kept, but days of supply cannot be worked
-        out from it, except that a PRN count of 0 reads as out of supply). Raises ConsoleError / PermissionDenied.
+        quantity, unit, counted_at, per_day, said, counted_local, out_of_supply}``: unit canonical (``each``, ``ml``),
+        counted_at UTC text, per_day the planned units a day or None when unknown (a PRN or unscheduled order's count
+        is kept, but days of supply cannot be worked out from it, except that a count of 0 reads as out of supply),
+        ``said`` the count in the nurse's words (``30 tablets``, ``480 mL``: ``clinical.supply.count_said``),
+        ``counted_local`` when it was counted in the patient's zone (``YYYY-MM-DD HH:MM TZ``, as ``record_dose``
+        gives a dose's time), ``out_of_supply`` True for a count of 0 (the supply monitor's next run finds it
+        critical: none on hand, none dispensed since). Raises Refused (a ConsoleError) / PermissionDenied.
         """
+        self.authorise(actor, "supply.record", f"order:{order_id}")
+        with self._refusals_audited(actor, "supply.record", f"order:{order_id}"):
+            return self._record_supply_count(actor, order_id, quantity, unit, at=at)
+
+    def _record_supply_count(self, actor: Actor, order_id: int, quantity: float | str, unit: str, *,
+                             at: datetime | str | None) -> dict[str, Any]:
+        """``record_supply_count`` after its role check: every refusal raised as Refused with its reason's category."""
         import math
 
+        from medjobs_tui.clinical.confirmation import ORDER_STATUSES, deceased_refused
         from medjobs_tui.clinical.supply import (
-            plan_usage, supply_count_quantity_refused, supply_count_refused, unit_name,
+            COUNT_TEXT, count_said, plan_usage, supply_count_quantity_refused, supply_count_refused, unit_name,
         )
         from medjobs_tui.jobs.medication_reminder import order_bounds, order_plan, order_zone
         from medjobs_tui.store import clinical as store_clinical
 
-        self.authorise(actor, "supply.record", f"order:{order_id}")
         order = store_doses.order_for_dose(self.db, order_id)
         if order is None:
-            raise ConsoleError(f"no medication order {order_id}")
+            raise Refused(f"no medication order {order_id}", "no such order")
+        not_a_count = (f"order {order_id}: a count is a plain number of units, 0 or more: digits with an optional "
+                       "decimal point (30, 2.5), not a sign, an exponent or a comma; nothing recorded")
+        if isinstance(quantity, str):
+            if not COUNT_TEXT.fullmatch(quantity.strip()):
+                raise Refused(not_a_count, "not a count")
+            quantity = float(quantity.strip())
         if isinstance(quantity, bool) or not isinstance(quantity, (int, float)) or not math.isfinite(quantity) \
                 or quantity < 0:
-            raise ConsoleError(f"order {order_id}: a count is a number of units, 0 or more; nothing recorded")
+            raise Refused(not_a_count, "not a count")
         if order.get("not_to_give"):
-            raise ConsoleError(f"order {order_id} is an order not to give it (doNotPerform, or an intent that is no "
-                               "order): there is no supply of it to count; nothing recorded")
+            raise Refused(f"order {order_id} is an order not to give it (doNotPerform, or an intent that is no "
+                          "order): there is no supply of it to count; nothing recorded", "order not to give")
         if order["status"] != "active":
-            from medjobs_tui.clinical.confirmation import ORDER_STATUSES
-
             said = order["status"] if order["status"] in ORDER_STATUSES else "not active"
-            raise ConsoleError(f"order {order_id} is {said}, not active: its supply is not monitored; nothing recorded")
-        refused = supply_count_refused(order_id, order.get("dose_unit"), unit, order.get("medication_text"))
-        if refused is not None:
-            raise ConsoleError(f"{refused}; nothing recorded")
+            raise Refused(f"order {order_id} is {said}, not active: its supply is not monitored; nothing recorded",
+                          "order not active")
         now = self.clock.now()
         zone = order_zone(order, self.settings)
+        counted = _when(at, zone, "--at") if at is not None else now
+        died = deceased_refused(order_id, counted, deceased=bool(order.get("deceased")), entry="count",
+                                deceased_at=parse_iso(order["deceased_at"]) if order.get("deceased_at") else None)
+        if died is not None:
+            raise Refused(f"{died}; nothing recorded", died.reason)
+        refused = supply_count_refused(order_id, order.get("dose_unit"), unit, order.get("medication_text"))
+        if refused is not None:
+            raise Refused(f"{refused}; nothing recorded", refused.reason)
         plan = order_plan(order, self.settings)
         usage = plan_usage(plan, zone, now) if order["schedule_status"] != "prn" else None
         per_day = usage.per_day if usage is not None and usage.per_day else None
         too_much = supply_count_quantity_refused(order_id, float(quantity), unit, per_day)
         if too_much is not None:
-            raise ConsoleError(f"{too_much}; nothing recorded")
-        counted = _when(at, zone, "--at") if at is not None else now
+            raise Refused(f"{too_much}; nothing recorded", too_much.reason)
         if counted > now + timedelta(minutes=1):
-            raise ConsoleError("--at lies in the future; record a count once it has been made")
+            raise Refused("--at lies in the future; record a count once it has been made", "in the future")
         starts = [s.start for s in plan.steps if s.start is not None] or \
             [t for t in order_bounds(order)[:1] if t is not None]
         if starts and counted < min(starts):
-            raise ConsoleError(f"order {order_id}: --at lies before the order's start "
-                               f"({min(starts).astimezone(zone):%Y-%m-%d %H:%M %Z}); nothing recorded")
+            raise Refused(f"order {order_id}: --at lies before the order's start "
+                          f"({min(starts).astimezone(zone):%Y-%m-%d %H:%M %Z}); nothing recorded",
+                          "before the order's start")
         with transaction(self.db):
             latest = store_clinical.latest_supply_count(self.db, order_id)
             if latest is not None and counted <= parse_iso(latest["counted_at"]):
-                raise ConsoleError(
+                raise Refused(
                     f"order {order_id}: a later count stands (counted "
                     f"{parse_iso(latest['counted_at']).astimezone(zone):%Y-%m-%d %H:%M %Z}); the supply monitor reads "
-                    "the latest count only, so an older one is not kept; nothing recorded")
+                    "the latest count only, so an older one is not kept; nothing recorded", "older than latest count")
             store_clinical.insert_supply_count(self.db, medication_request_id=order_id, quantity=float(quantity),
                                                counted_at=iso(counted), source="staff", unit=unit_name(unit))
         self._audit_ok(actor, "supply.record", f"order:{order_id}",
                        {"quantity": float(quantity), "unit": unit_name(unit)})
         return {"order_id": order_id, "quantity": float(quantity), "unit": unit_name(unit), "counted_at": iso(counted),
-                "per_day": per_day}
+                "per_day": per_day, "said": count_said(float(quantity), unit),
+                "counted_local": f"{counted.astimezone(zone):%Y-%m-%d %H:%M %Z}", "out_of_supply": quantity == 0}
 
     def write_demo(self, actor: Actor, *, seed: int = 7, patients: int = 50, replace: bool = False,
                    if_empty: bool = False):
@@ -1161,10 +1235,10 @@ _LOCAL = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2})$")
 def _when(value: datetime | str, zone, what: str) -> datetime:
     """An aware UTC datetime from an aware datetime, ISO 8601 text with an offset, or local
     ``YYYY-MM-DD HH:MM`` in ``zone`` (``dosing.local_to_utc``: DST as the schedule reads it).
-    Raises ConsoleError naming ``what``."""
+    Raises Refused (reason ``time not readable``) naming ``what``."""
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            raise ConsoleError(f"{what} needs a time zone")
+            raise Refused(f"{what} needs a time zone", "time not readable")
         return value.astimezone(timezone.utc)
     text = str(value).strip()
     m = _LOCAL.match(text)
@@ -1175,8 +1249,8 @@ def _when(value: datetime | str, zone, what: str) -> datetime:
     except ValueError:
         parsed = None
     if parsed is None or parsed.tzinfo is None:
-        raise ConsoleError(f"{what}: give 'YYYY-MM-DD HH:MM' (the patient's local time) or ISO 8601 with an "
-                           "offset, e.g. 2026-11-29T08:00-05:00")
+        raise Refused(f"{what}: give 'YYYY-MM-DD HH:MM' (the patient's local time) or ISO 8601 with an "
+                      "offset, e.g. 2026-11-29T08:00-05:00", "time not readable")
     return parsed.astimezone(timezone.utc)
 
 

@@ -339,8 +339,7 @@ class SignoffMixin:
 
     def _refuse(self, actor: Actor, action: str, item_id: str, reason: str, message: str,
                 error: type[ConsoleError] = SignoffRefused) -> None:
-        audit.record(self.db, key=self.keys.audit, actor=actor.username, role=actor.role, action=action,
-                     target=f"signoff:{item_id}", outcome="denied", at=self.clock.now(), detail={"reason": reason})
+        self._audit_denied(actor, action, f"signoff:{item_id}", reason)
         raise error(message)
 
     def _sign(self, actor: Actor, action: str, item_id: str, kind: str, meaning: str, password: str,

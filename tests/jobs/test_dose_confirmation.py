@@ -148,8 +148,13 @@ def test_refusals_name_the_problem_and_change_nothing(clinic):
     with pytest.raises(PermissionDenied, match="may not record what happened to a dose"):
         console.record_dose(Actor("rita", "reviewer"), oid, "2026-11-28 23:30", "taken")
     assert db.execute("SELECT count(*) FROM dose_log").fetchone()[0] == 0
-    audit = db.execute("SELECT actor, action, outcome FROM audit_log").fetchall()
-    assert audit == [("rita", "dose.record", "denied")]
+    audit = db.execute("SELECT actor, action, target, outcome, detail FROM audit_log").fetchall()
+    # every refusal is audited: the content refusals with their reason's category, the role's by authorise
+    assert audit == [("nurse", "dose.record", f"order:{oid}", "denied", json.dumps({"reason": reason}))
+                     for reason in ("no dose due then", "in the future", "more than a day ahead", "unknown status")] \
+        + [("nurse", "dose.record", "order:999", "denied", '{"reason": "no such order"}'),
+           ("nurse", "dose.record", f"order:{oid}", "denied", '{"reason": "time not readable"}'),
+           ("rita", "dose.record", f"order:{oid}", "denied", None)]
     console.close()
 
 
