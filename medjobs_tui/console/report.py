@@ -100,7 +100,6 @@ def facts(console: Console) -> dict[str, Any]:
     validation = {v.job_name: v for v in console.validation()}
     verdict = audit.verify(db, console.keys.audit, audit.find_checkpoints(settings.backups_dir, settings.evidence_dir))
     attempts = store_validation.attempts_since(db, since)
-    audit_counts = store_validation.audit_counts_since(db, since)
 
     def evidenced(a: dict[str, Any]) -> bool:
         return bool(a["evidence_path"]) and a["run_id"] not in chain_bad
@@ -119,7 +118,7 @@ def facts(console: Console) -> dict[str, Any]:
     masked = all(_is_masked(e) for e in errors)
     wrong_key = hashlib.sha256(b"not the store key" + console.keys.store).digest()
     encrypted = key_opens(settings.database_path, console.keys.store) and not key_opens(settings.database_path, wrong_key)
-    denied = audit_counts.get("denied", 0)
+    denied = store_validation.access_refusals_since(db, since)
     n_records = sum(1 for _ in store_validation.chain_links(db))
     signoff = console.signoff_state()
     all_valid = all(v.is_valid for v in validation.values())
@@ -158,7 +157,7 @@ def facts(console: Console) -> dict[str, Any]:
     security_checks = [
         Check("Data encryption", encrypted, "the store opens with its key and refuses another key (SQLCipher)"
               if encrypted else "the store did not refuse a wrong key, or does not open with its own"),
-        Check("Access control", denied > 0, f"{denied} refused action(s) audited in the last {REVIEW_DAYS} days; "
+        Check("Access control", denied > 0, f"{denied} refusal(s) of access audited in the last {REVIEW_DAYS} days; "
               "every operation checks the signed-in user's role"),
         Check("Audit logging", verdict.ok, verdict.line()),
         Check("Error masking", masked, f"{len(errors)} recorded error text(s), "

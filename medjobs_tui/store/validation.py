@@ -99,10 +99,15 @@ def attempts_since(db: sqlite_utils.Database, since: datetime) -> list[dict[str,
         " WHERE a.started_at >= ? ORDER BY a.id", [iso(since)]))
 
 
-def audit_counts_since(db: sqlite_utils.Database, since: datetime) -> dict[str, int]:
-    """Audit entries at or after ``since`` by outcome (ok, denied, error)."""
-    return dict(db.execute("SELECT outcome, count(*) FROM audit_log WHERE at >= ? GROUP BY outcome",
-                           [iso(since)]).fetchall())
+def access_refusals_since(db: sqlite_utils.Database, since: datetime) -> int:
+    """Refusals of access at or after ``since``: a role or account refused an action (an entry ``denied`` with no
+    detail, or naming the role ``signed_in_as``) or a sign-in or unlock refused. Not a content refusal of an
+    allowed action (a dose too early, a count in the wrong unit: ``{"reason": category}``), which says nothing
+    about access control."""
+    return db.execute(
+        "SELECT count(*) FROM audit_log WHERE at >= ? AND outcome = 'denied' AND (detail IS NULL"
+        " OR json_extract(detail, '$.signed_in_as') IS NOT NULL OR action IN ('signin', 'session.unlock'))",
+        [iso(since)]).fetchone()[0]
 
 
 def supply_rows(db: sqlite_utils.Database, limit: int = 20) -> list[dict[str, Any]]:

@@ -66,12 +66,17 @@ def test_boxes_follow_the_records(tmp_path, clock, runners):
     assert "- [ ] Retry policies: 0 retried attempt(s)" in text          # none recorded: not ticked
     assert "- [ ] Follows validation processes" in text                   # the reminder missed a tick
     assert "- medication_reminder is failing: 1 scheduled tick(s) missed" in text
+    # a refusal of what was asked, as the console writes it, is no evidence of access control
+    from medjobs_tui.security import audit as audit_log
+    audit_log.record(console.db, key=console.keys.audit, actor="nurse.kim", role="operator", action="dose.record",
+                     target="order:1", outcome="denied", at=clock.now(), detail={"reason": "too early"})
+    assert "- [ ] Access control: 0 refusal(s) of access audited" in console.validation_report(REVIEWER)
     try:
         console.validation_report(Actor("op", "operator"))
     except PermissionDenied:
         pass
     again = console.validation_report(REVIEWER)
-    assert "- [x] Access control: 1 refused action(s) audited" in again
+    assert "- [x] Access control: 1 refusal(s) of access audited" in again
 
 
 def test_no_patient_data_in_the_report(tmp_path, clock, runners):
