@@ -1,0 +1,157 @@
+"""Pilot tests of what a nurse found in tmux: a lock screen no one could leave once its user was disabled, no key
+to lock on purpose, signing dialogs opened for items of another review role, a dose "taken" question that did not
+say the dose was taken already, `status:missed` refused on the Doses tab, and words on the lock screen and header."""
+
+from __future__ import annotations
+
+from medjobs_tui.console import Actor, Console
+from medjobs_tui.tui.app import MedJobsApp, build_dashboard
+from medjobs_tui.tui.login import LockScreen
+from medjobs_tui.tui.screens.prompts import QuitScreen
+from tests.conftest import ADMIN_NAME, PASSWORD, make_user
+from tests.tui.pilot import first_paint, key_names, settle, type_in, wait_until
+
+SIZE = (120, 40)
+
+
+def audit_rows(settings, *actions: str) -> list[tuple[str, str, str, str | None]]:
+    """(actor, action, outcome, detail) of every audit entry of ``actions``, oldest first."""
+    console = Console(settings)
+    try:
+        marks = ",".join("?" * len(actions))
+        return [(r[0], r[1], r[2], r[3]) for r in console.db.execute(
+            f"SELECT actor, action, outcome, detail FROM audit_log WHERE action IN ({marks}) ORDER BY id", list(actions))]
+    finally:
+        console.close()
+
+
+def by_admin(settings, change) -> None:
+    """An admin, at another console of the clinic, makes ``change(console, admin)``."""
+    admin = Console(settings)
+    try:
+        change(admin, Actor(ADMIN_NAME, "admin"))
+    finally:
+        admin.close()
+
+
+def text_of(app, selector: str) -> str:
+    """The words of widget ``selector`` on the screen shown ("" when it is not there)."""
+    found = app.screen.query(selector)
+    return str(found.first().render()) if found else ""
+
+
+async def signed_in(pilot, app, user: str) -> None:
+    """Sign ``user`` in on the sign-in screen and wait for the first paint."""
+    app.screen.query_one("#login-user").value = user
+    app.screen.query_one("#login-password").value = PASSWORD
+    app.screen.query_one("#login-password").focus()
+    await pilot.press("enter")
+    await wait_until(pilot, lambda: app.actor is not None, what="sign-in")
+    await first_paint(pilot)
+
+
+# ---------------------------------------------------------------------- 1. a disabled user's lock screen
+
+
+async def test_a_disabled_users_lock_screen_says_so_and_another_user_signs_in_on_it(settings):
+    """nurse.kim (operator, runner embedded) is disabled by an admin: the lock screen says her password can no longer
+    unlock it and asks for another user's name and password; nurse.lee (operator) signs in and goes on with the
+    runner still running here; her sign-in and the end of nurse.kim's session are audited."""
+    make_user(settings, "nurse.kim", "operator")
+    make_user(settings, "nurse.lee", "operator")
+    app = build_dashboard(settings, refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await signed_in(pilot, app, "nurse.kim")
+        runner = app.runner
+        by_admin(settings, lambda admin, by: admin.disable_user(by, "nurse.kim"))
+        await wait_until(pilot, lambda: "can no longer unlock" in text_of(app, "#lock-intro"), what="the lock saying so")
+        assert "disabled after signing in" in text_of(app, "#lock-intro")
+        await pilot.press("tab")
+        await type_in(pilot, "nurse.lee")
+        await pilot.press("tab")
+        await type_in(pilot, PASSWORD)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not app.locked, what="nurse.lee signed in")
+        await settle(pilot)
+        assert app.actor == Actor("nurse.lee", "operator") and not isinstance(app.screen, LockScreen)
+        assert app.runner is runner and app.runs_jobs            # an operator's console runs the runner, as before
+        assert "nurse.lee (operator)" in app.sub_title
+    rows = audit_rows(settings, "signin", "session.logout")
+    assert ("nurse.lee", "signin", "ok") in [r[:3] for r in rows]
+    logout = next(r for r in rows if r[1] == "session.logout")
+    assert logout[:3] == ("nurse.kim", "session.logout", "ok") and '"next": "nurse.lee"' in logout[3]
+
+
+async def test_an_auditor_signing_in_on_a_disabled_operators_lock_screen_stops_the_runner_and_sees_no_doses(settings):
+    """As a fresh sign-in: an auditor's console runs no runner and shows no patient's dose; the Audit tab is theirs."""
+    make_user(settings, "nurse.kim", "operator")
+    make_user(settings, "audrey", "auditor")
+    app = build_dashboard(settings, refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await signed_in(pilot, app, "nurse.kim")
+        await pilot.press("6")                                   # the Doses tab, filled with patients' doses
+        await wait_until(pilot, lambda: app.table("doses").row_count > 0, what="the doses")
+        await pilot.press("0")                                   # then the Overview: the Doses tab hidden, kept
+        by_admin(settings, lambda admin, by: admin.disable_user(by, "nurse.kim"))
+        await wait_until(pilot, lambda: "can no longer unlock" in text_of(app, "#lock-intro"), what="the lock saying so")
+        app.screen.query_one("#lock-user").value = "audrey"
+        app.screen.query_one("#lock-password").value = PASSWORD
+        app.screen.query_one("#lock-password").focus()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not app.locked, what="audrey signed in")
+        await settle(pilot, 2)
+        assert app.table("doses").row_count == 0                 # nothing of the operator's rows left, shown or not
+        await wait_until(pilot, lambda: "NO RUNNER" in app.sub_title, what="the header without this console's runner")
+        assert not app.runs_jobs
+        assert app.audit_tab and "audrey (auditor)" in app.sub_title
+    assert ("runner", "runner.stop", "ok") in [r[:3] for r in audit_rows(settings, "runner.stop")]
+
+
+async def test_q_on_a_disabled_users_lock_screen_quits_through_the_quit_question(settings):
+    make_user(settings, "nurse.kim", "operator")
+    app = build_dashboard(settings, refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await signed_in(pilot, app, "nurse.kim")
+        by_admin(settings, lambda admin, by: admin.disable_user(by, "nurse.kim"))
+        await wait_until(pilot, lambda: "can no longer unlock" in text_of(app, "#lock-intro"), what="the lock saying so")
+        await pilot.press("q")
+        await wait_until(pilot, lambda: isinstance(app.screen, QuitScreen), what="the quit question")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: app._exit_renderables is not None or not app.is_running, what="the exit")
+    rows = audit_rows(settings, "session.quit")
+    assert rows and rows[-1][:3] == ("nurse.kim", "session.quit", "ok") and '"stopped"' in rows[-1][3]
+
+
+async def test_an_idle_locked_user_disabled_meanwhile_gets_the_same_way_out(clinic):
+    actor = make_user(clinic.settings, "nurse.kim", "operator", clock=clinic.clock)
+    make_user(clinic.settings, "nurse.lee", "operator", clock=clinic.clock)
+    app = MedJobsApp(clinic.console, actor, refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.lock_now("idle")                                     # as after the idle time
+        await wait_until(pilot, lambda: isinstance(app.screen, LockScreen), what="the lock")
+        by_admin(clinic.settings, lambda admin, by: admin.disable_user(by, "nurse.kim"))
+        await wait_until(pilot, lambda: "can no longer unlock" in text_of(app, "#lock-intro"), what="the lock saying so")
+        await pilot.press("tab", *key_names("nurse.lee"), "tab", *key_names(PASSWORD), "enter")
+        await wait_until(pilot, lambda: not app.locked, what="nurse.lee signed in")
+        assert app.actor.username == "nurse.lee"
+
+
+async def test_a_demoted_operator_unlocks_as_auditor_and_this_console_runs_no_runner_any_more(settings):
+    """After the unlock with a role that may not run a runner, the header no longer says this console runs it: the
+    runner stopped as at quit (audited), as an auditor's console runs none from sign-in."""
+    make_user(settings, "nurse.kim", "operator")
+    app = build_dashboard(settings, refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await signed_in(pilot, app, "nurse.kim")
+        await wait_until(pilot, lambda: "runner: this console" in app.sub_title, what="the runner in the header")
+        by_admin(settings, lambda admin, by: admin.set_user_role(by, "nurse.kim", "auditor"))
+        await wait_until(pilot, lambda: "(auditor)" in text_of(app, "#lock-intro"), what="the lock with the new role")
+        await type_in(pilot, PASSWORD)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not app.locked, what="the unlock")
+        await wait_until(pilot, lambda: "runner: this console" not in app.sub_title and "NO RUNNER" in app.sub_title,
+                         what="the header without this console's runner")
+        assert not app.runs_jobs
+    rows = audit_rows(settings, "runner.stop")
+    assert rows and rows[-1][:3] == ("runner", "runner.stop", "ok") and "auditor" in rows[-1][3]
