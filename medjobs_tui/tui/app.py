@@ -127,8 +127,11 @@ or any action) and an idle dashboard on them stays under 2 % of a core."""
 UNLOCK_FIRST = "Unlock first: type your password, then q quits"
 """What the lock screen says to ctrl+q: quitting is a signed-in user's act, audited."""
 
-NEVER_HELD = frozenset({"ctrl+q", "ctrl+c"})
-"""Keys that act at once even while others wait for a tab's first fetch (quitting)."""
+NEVER_HELD = frozenset({"ctrl+q", "ctrl+c", "ctrl+l"})
+"""Keys that act at once even while others wait for a tab's first fetch (quitting, locking)."""
+
+LOCK_KEY = "ctrl+l"
+"""Locks the dashboard at once, as the idle timeout does (no Textual or terminal default uses it in an app)."""
 
 WRONG_PASSWORD = "wrong password"
 """What the lock screen, which asks only for the password, says for the console's BAD_CREDENTIALS."""
@@ -212,6 +215,8 @@ class MedJobsApp(SignoffActions, App[None]):
         Binding("slash", "filter", "Filter", key_display="/", id="filter", priority=True,
                 tooltip="Filter this tab: job:NAME status:dead since:2h words..."),
         Binding("e", "export", "Export", id="export", tooltip="Export this tab's rows (as filtered) to CSV or JSON"),
+        Binding(LOCK_KEY, "lock", "Lock", id="session.lock",
+                tooltip="Lock the screen now, as after the idle time (stepping away); your password unlocks it"),
         Binding("escape", "clear", "Clear", show=False, id="clear",
                 tooltip="Clear the filter and the marks (on a screen or dialog: close it)"),
         Binding("f5", "refresh", "Refresh", show=False, id="refresh", tooltip="Refresh now"),
@@ -1245,6 +1250,12 @@ class MedJobsApp(SignoffActions, App[None]):
                 self.operations.lock(actor, reason)
             except Exception as exc:  # noqa: BLE001 - the screen is locked either way
                 log.error("lock audit failed: %s", type(exc).__name__)
+
+    def action_lock(self) -> None:
+        """Lock the screen now (ctrl+l: a nurse stepping away), exactly as the idle lock does; audited with reason
+        ``user``. The user's password unlocks it."""
+        if self.actor is not None and not self.locked and not self._stopping:
+            self.lock_now("user", why=f"{self.actor.username} locked it ({LOCK_KEY})")
 
     def _gone(self, actor: Actor) -> AccountChanged | None:
         """Worker thread: AccountChanged (gone) when ``actor``'s account was disabled or removed (the console's

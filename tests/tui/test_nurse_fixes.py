@@ -155,3 +155,27 @@ async def test_a_demoted_operator_unlocks_as_auditor_and_this_console_runs_no_ru
         assert not app.runs_jobs
     rows = audit_rows(settings, "runner.stop")
     assert rows and rows[-1][:3] == ("runner", "runner.stop", "ok") and "auditor" in rows[-1][3]
+
+
+# ---------------------------------------------------------------------- 2. a key to lock on purpose
+
+
+async def test_ctrl_l_locks_at_once_as_the_idle_lock_does_and_is_listed_in_help_and_footer(clinic):
+    actor = make_user(clinic.settings, "nurse.kim", "operator", clock=clinic.clock)
+    app = MedJobsApp(clinic.console, actor, refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert any(keys == "^l" and "Lock the screen" in what for keys, what, _ in app.help_keys())
+        shown = app.active_bindings.get("ctrl+l")                # the footer offers it
+        assert shown is not None and shown.binding.show and shown.enabled and shown.binding.description == "Lock"
+        app.toast("backup succeeded")
+        await pilot.press("ctrl+l")
+        await wait_until(pilot, lambda: isinstance(app.screen, LockScreen), what="the lock screen")
+        await pilot.pause()
+        assert app.locked and not list(app._notifications)
+        assert "nurse.kim locked it (ctrl+l)." in text_of(app, "#lock-intro")
+        await type_in(pilot, PASSWORD)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not app.locked, what="the unlock")
+    rows = audit_rows(clinic.settings, "session.lock")
+    assert [r[:3] for r in rows] == [("nurse.kim", "session.lock", "ok")] and '"reason": "user"' in rows[0][3]
