@@ -179,3 +179,31 @@ async def test_ctrl_l_locks_at_once_as_the_idle_lock_does_and_is_listed_in_help_
         await wait_until(pilot, lambda: not app.locked, what="the unlock")
     rows = audit_rows(clinic.settings, "session.lock")
     assert [r[:3] for r in rows] == [("nurse.kim", "session.lock", "ok")] and '"reason": "user"' in rows[0][3]
+
+
+# ---------------------------------------------------------------------- 3. `s` on an item of another review role
+
+
+async def test_s_on_an_item_of_another_review_role_refuses_at_once_naming_who_signs_it(clinic):
+    """sam.security presses s on the technical lead's item: no dialog opens (his next keys are not typed into a
+    password field), a notice names who signs it, and the panel under the table does not offer s on it."""
+    from tests.tui.test_signoff_tab import add_reviewers, open_tab, preview_text
+    from medjobs_tui.tui.signoff_tab import SIGNOFF_TAB, SignScreen
+    from tests.tui.pilot import notices, select
+
+    add_reviewers(clinic.console)
+    app = MedJobsApp(clinic.console, Actor("sam.security", "reviewer", "security officer"), refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_tab(pilot, app)
+        item = "technical_review.code_review"
+        select(app, SIGNOFF_TAB, item)
+        await pilot.pause()
+        assert "s signs it" not in preview_text(app) and "the technical lead signs it" in preview_text(app)
+        await pilot.press("s")
+        await pilot.pause()
+        assert not isinstance(app.screen, SignScreen)
+        assert any("is signed by the technical lead; sam.security is the security officer" in n for n in notices(app))
+        own = next(i.id for i in app.latest_signoff.items if i.review_role == "security officer")
+        select(app, SIGNOFF_TAB, own)
+        await pilot.pause()
+        assert "s signs it" in preview_text(app)
