@@ -43,7 +43,7 @@ from medjobs_tui.tui.audit_tab import AUDIT_COLUMNS, AUDIT_KEY, AUDIT_LIMIT, AUD
 from medjobs_tui.tui.audit_tab import preview as audit_preview
 from medjobs_tui.tui.login import LockScreen, LoginScreen, idle_words
 from medjobs_tui.tui.messages import (
-    AccountChanged, AuditReady, CommandDone, EvidenceLoaded, HandedOver, RefreshFailed, SignInRefused, SignedIn,
+    AccountChanged, AuditReady, CommandDone, DoseAsk, EvidenceLoaded, HandedOver, RefreshFailed, SignInRefused, SignedIn,
     SnapshotReady, SnapshotUnchanged, Unlocked,
 )
 from medjobs_tui.tui.screens import DetailScreen, EvidenceScreen, HelpScreen
@@ -886,9 +886,29 @@ class MedJobsApp(SignoffActions, App[None]):
 
     def action_dose_taken(self) -> None:
         """Record the selected dose as taken (``medjobs dose taken``) once the user confirms it (one key must not
-        cancel a patient's reminder by mistake): the console checks the role, the timing and audits."""
+        cancel a patient's reminder by mistake): the console checks the role, the timing and audits. A dose shown
+        as taken already is refused at once, saying by whom and when (never a question that hides it)."""
         if (key := self._selected("doses")) is None:
             return
+        dose = next((d for d in ((self.latest.doses if self.latest else None) or [])
+                     if f"{d.order}@{d.at.isoformat()}" == key), None)
+        if dose is not None and dose.status == "taken":
+            operations, zone = self.operations, dose.local.tzinfo
+
+            def check() -> CommandDone | DoseAsk:
+                text = commands.taken_already(operations, key, zone)
+                return DoseAsk(key) if text is None else CommandDone(text, "warning")     # changed meanwhile: ask
+            self.run_command(check)
+            return
+        self._ask_dose_taken(key)
+
+    @on(DoseAsk)
+    def _dose_ask(self, message: DoseAsk) -> None:
+        if not self.locked and not self._stopping:
+            self._ask_dose_taken(message.key)
+
+    def _ask_dose_taken(self, key: str) -> None:
+        """Ask "taken now?" about the dose of Doses-tab row ``key``; y records it."""
         command = partial(commands.dose_taken, self.operations, self.actor, key)
 
         def answered(ok: bool | None) -> None:
@@ -896,6 +916,8 @@ class MedJobsApp(SignoffActions, App[None]):
                 self.run_command(command)
 
         table = self.table("doses")
+        if key not in table.rows:          # gone from the tab meanwhile
+            return
         shown = {c: getattr(v, "plain", str(v)) for c in ("patient", "local", "medication")
                  for v in (table.get_cell(key, c),)}
         dose = next((d for d in ((self.latest.doses if self.latest else None) or [])

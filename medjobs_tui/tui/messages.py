@@ -41,6 +41,14 @@ class CommandDone(Message):
         self.after = after
 
 
+class DoseAsk(Message):
+    """`d` on a dose shown taken found it no longer taken (corrected meanwhile): ask about Doses-tab row ``key``."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
+
+
 class EvidenceLoaded(Message):
     """The YAML text of run ``run_id``'s evidence record was read."""
 

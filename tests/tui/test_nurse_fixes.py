@@ -207,3 +207,24 @@ async def test_s_on_an_item_of_another_review_role_refuses_at_once_naming_who_si
         select(app, SIGNOFF_TAB, own)
         await pilot.pause()
         assert "s signs it" in preview_text(app)
+
+
+# ---------------------------------------------------------------------- 4. `d` on a dose already taken
+
+
+async def test_d_on_a_dose_already_taken_refuses_at_once_saying_by_whom_and_when(clinic):
+    from medjobs_tui.tui.screens.prompts import ConfirmScreen
+    from tests.tui.pilot import cell, notices
+    from tests.tui.test_dose_key import a_due_8_oclock_dose, on_the_doses_tab
+
+    dose, key = a_due_8_oclock_dose(clinic)
+    clinic.console.record_dose(Actor("nurse.lee", "operator"), dose.order, dose.at, "taken")
+    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await on_the_doses_tab(pilot, key)
+        assert cell(app, "doses", key, "status") == "taken"
+        await pilot.press("d")
+        await wait_until(pilot, lambda: any("already recorded taken by nurse.lee at 07:55 EST" in n
+                                            for n in notices(app)), what="the refusal")
+        assert not isinstance(app.screen, ConfirmScreen)          # no "taken now?" question that hides it
+    assert len(clinic.console.dose_history(dose.order, dose.at)) == 1
