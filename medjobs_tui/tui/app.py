@@ -686,7 +686,7 @@ class MedJobsApp(SignoffActions, App[None]):
         columns, title = (spec.columns, spec.title) if spec is not None else (AUDIT_COLUMNS, "Audit")
         field = self.query_one("#filter-input", Input)
         try:
-            parsed = filters.parse(text, columns, self.operations.clock.now(), self.zone)
+            parsed = filters.parse(text, columns, self.operations.clock.now(), self.zone, tab=tab)
         except filters.FilterError as exc:
             self.toast(str(exc), title="Filter", severity="warning")
             if field.display:                 # typed in the box: it stays open, the error under it, keys go on there

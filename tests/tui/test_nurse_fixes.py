@@ -228,3 +228,28 @@ async def test_d_on_a_dose_already_taken_refuses_at_once_saying_by_whom_and_when
                                             for n in notices(app)), what="the refusal")
         assert not isinstance(app.screen, ConfirmScreen)          # no "taken now?" question that hides it
     assert len(clinic.console.dose_history(dose.order, dose.at)) == 1
+
+
+# ---------------------------------------------------------------------- 5. `status:` words of the Doses tab
+
+
+async def test_the_doses_tab_filters_by_its_own_statuses(clinic):
+    from textual.widgets import Input
+
+    from tests.tui.pilot import cell
+    from tests.tui.test_dose_key import a_due_8_oclock_dose, on_the_doses_tab
+
+    dose, key = a_due_8_oclock_dose(clinic)
+    clinic.console.record_dose(clinic.actor, dose.order, dose.at, "taken")
+    app = MedJobsApp(clinic.console, clinic.actor, refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await on_the_doses_tab(pilot, key)
+        for status in ("missed", "overdue", "due", "before_import", "taken"):
+            await pilot.press("slash")
+            app.query_one("#filter-input", Input).value = f"status:{status}"
+            await pilot.press("enter")
+            await pilot.pause()
+            assert not app.query_one("#filter-input", Input).display, (status, str(app.query_one("#filter-error").render()))
+        await settle(pilot)
+        table = app.table("doses")
+        assert table.row_count >= 1 and all(cell(app, "doses", k.value, "status") == "taken" for k in table.rows)
