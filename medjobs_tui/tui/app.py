@@ -81,6 +81,11 @@ PERMISSION_OF_ACTION = {"trigger": "job.trigger", "toggle_pause": "job.pause", "
                         "ack_alert": "alert.ack"}
 """The console permission an action needs: a role without it is not offered the key (the console refuses anyway)."""
 
+TARGET_OF_ACTION = {"trigger": "job", "toggle_pause": "job", "retry": "run", "cancel": "run", "mark": "run",
+                    "mark_all": "run", "dose_taken": "order", "ack_alert": "alert", "sign": "signoff",
+                    "revoke": "signoff"}
+"""What a refused key's audit entry names (``job:backup``...): the kind of its tab's selected row."""
+
 OVERVIEW = "overview"
 LOG_LEVELS = ("INFO", "WARNING", "ERROR")
 
@@ -604,7 +609,9 @@ class MedJobsApp(SignoffActions, App[None]):
         if self.marked:
             parts.append(f"{len(self.marked)} marked")
         brief = runner.split(" (")[0]                    # NO RUNNER (runs wait) -> NO RUNNER
-        return [" · ".join([runner, self._who(), *parts]), " · ".join([brief, self._who(), *parts]),
+        # the runner's words are cut last: the review role's short form goes first, so a reviewer's header says
+        # what an auditor's says at the same width (it said NO RUNNER to one, NO RUNNER (runs wait) to the other)
+        return [" · ".join([runner, self._who(), *parts]), " · ".join([runner, self._who(short=True), *parts]),
                 " · ".join([brief, self._who(short=True), *parts])]
 
     @on(TabbedContent.TabActivated)
@@ -722,11 +729,47 @@ class MedJobsApp(SignoffActions, App[None]):
         self.refresh_bindings()
 
     def on_key(self, event) -> None:
-        """escape in the filter line closes it, leaving the filter as it was."""
+        """escape in the filter line closes it, leaving the filter as it was. A key of the tab shown that the
+        signed-in role may not use (not offered in the footer) is answered with the console's refusal, never
+        silence (``refuse_key``)."""
         if event.key == "escape" and isinstance(self.focused, Input) and self.focused.id == "filter-input":
             event.stop()
             self.show_filter_box(False)
             self._focus_tab(self.active_tab)
+            return
+        if (action := self._refused_action(event.key)) is not None:
+            event.stop()
+            self.refuse_key(action)
+
+    def _refused_action(self, key: str) -> str | None:
+        """The action of the tab shown bound to ``key`` that the signed-in role may not do (and no other action
+        of that key applies there), or None."""
+        if self.actor is None or self.locked or self._modal_open() or isinstance(self.focused, Input):
+            return None
+        bound = [b.action for b in self.BINDINGS if key in b.key.split(",")]
+        if any(self.check_action(a, ()) for a in bound):
+            return None
+        return next((a for a in bound if TAB_OF_ACTION.get(a) == self.active_tab and a in PERMISSION_OF_ACTION
+                     and not self.may(PERMISSION_OF_ACTION[a])), None)
+
+    def refuse_key(self, action: str) -> None:
+        """Ask the console for ``action`` on the selected row: it refuses the role (audited, as any refusal) and its
+        text shows as a notice (e.g. t on Jobs for an auditor: "... may not trigger jobs; that needs the admin or
+        operator role")."""
+        needs = PERMISSION_OF_ACTION[action]
+        permission = needs if isinstance(needs, str) else needs[0]
+        tab = TAB_OF_ACTION[action]
+        selected = self.table(tab).selected_key if tab not in (OVERVIEW,) else None
+        kind = TARGET_OF_ACTION.get(action)
+        if kind == "order" and selected:
+            selected = selected.partition("@")[0]
+        target = f"{kind}:{selected}" if kind and selected else (kind or tab)
+        actor, operations = self.actor, self.operations
+
+        def ask() -> str:
+            operations.authorise(actor, permission, target)
+            return ""                         # allowed after all (a role changed meanwhile): nothing to say
+        self.run_command(ask)
 
     def action_mark(self) -> None:
         """Mark the selected run for a bulk retry or cancel (or unmark it), and move down a row."""

@@ -66,6 +66,7 @@ async def test_a_disabled_users_lock_screen_says_so_and_another_user_signs_in_on
         by_admin(settings, lambda admin, by: admin.disable_user(by, "nurse.kim"))
         await wait_until(pilot, lambda: "can no longer unlock" in text_of(app, "#lock-intro"), what="the lock saying so")
         assert "disabled after signing in" in text_of(app, "#lock-intro")
+        assert "an admin can enable it. The runner keeps running" in text_of(app, "#lock-intro")    # a full stop
         await pilot.press("tab")
         await type_in(pilot, "nurse.lee")
         await pilot.press("tab")
@@ -147,6 +148,8 @@ async def test_a_demoted_operator_unlocks_as_auditor_and_this_console_runs_no_ru
         await wait_until(pilot, lambda: "runner: this console" in app.sub_title, what="the runner in the header")
         by_admin(settings, lambda admin, by: admin.set_user_role(by, "nurse.kim", "auditor"))
         await wait_until(pilot, lambda: "(auditor)" in text_of(app, "#lock-intro"), what="the lock with the new role")
+        assert "(operator):" not in text_of(app, "#lock-intro")          # not the old role
+        assert "to go on. The runner keeps running" in text_of(app, "#lock-intro")
         await type_in(pilot, PASSWORD)
         await pilot.press("enter")
         await wait_until(pilot, lambda: not app.locked, what="the unlock")
@@ -253,3 +256,39 @@ async def test_the_doses_tab_filters_by_its_own_statuses(clinic):
         await settle(pilot)
         table = app.table("doses")
         assert table.row_count >= 1 and all(cell(app, "doses", k.value, "status") == "taken" for k in table.rows)
+
+
+# ---------------------------------------------------------------------- 6. words
+
+
+async def test_t_on_jobs_for_a_role_that_may_not_trigger_shows_the_consoles_refusal(clinic):
+    from tests.tui.pilot import notices
+
+    app = MedJobsApp(clinic.console, Actor("audrey", "auditor"), refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        assert "t" not in app.active_bindings or not app.active_bindings["t"].enabled   # not offered in the footer
+        await pilot.press("t")
+        await wait_until(pilot, lambda: any("audrey (auditor) may not trigger jobs" in n for n in notices(app)),
+                         what="the refusal")
+        assert clinic.console.runs(50) == [] or all(r.trigger != "manual" for r in clinic.console.runs(50))
+    rows = audit_rows(clinic.settings, "job.trigger")
+    assert rows and rows[-1][:3] == ("audrey", "job.trigger", "denied")
+
+
+async def test_the_header_says_the_same_of_no_runner_to_a_reviewer_and_an_auditor(settings):
+    make_user(settings, "demo.reviewer", "reviewer", review_role="technical lead")
+    make_user(settings, "demo.auditor", "auditor")
+    for size in ((120, 40), (80, 24)):
+        said = []
+        for user in ("demo.reviewer", "demo.auditor"):
+            app = build_dashboard(settings, refresh_interval=0.1)
+            async with app.run_test(size=size) as pilot:
+                await signed_in(pilot, app, user)
+                await pilot.pause()
+                header = app.query_one("HeaderTitle").render().plain
+                said.append(header.split(" · ")[0].split(" — ")[-1])
+                assert user in header
+        assert said[0] == said[1] == "NO RUNNER (runs wait)", (size, said)
