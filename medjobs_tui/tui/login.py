@@ -4,7 +4,9 @@ Both are full screens (not dialogs over the tabs): while either is up nothing of
 run, no notification text. They hand the typed password to the app, which checks it through the
 console in a worker thread (Argon2id takes a moment) and answers with ``show_error`` or by closing
 the screen. Their own keys: enter (next field / sign in); ctrl+q quits the sign-in screen, while the lock
-screen says to unlock first (quitting stops the console's runner: the signed-in user's act, audited).
+screen says to unlock first (quitting stops the console's runner: the signed-in user's act, audited). A lock
+screen whose user's account was disabled or removed (``gone``) can never be unlocked: it asks for another user's
+name and password instead (a sign-in on this console), and q / ctrl+q quit.
 """
 
 from __future__ import annotations

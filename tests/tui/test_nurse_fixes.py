@@ -292,3 +292,19 @@ async def test_the_header_says_the_same_of_no_runner_to_a_reviewer_and_an_audito
                 said.append(header.split(" · ")[0].split(" — ")[-1])
                 assert user in header
         assert said[0] == said[1] == "NO RUNNER (runs wait)", (size, said)
+
+
+async def test_an_operator_signing_in_on_a_disabled_auditors_lock_screen_gets_the_runner_as_at_sign_in(settings):
+    make_user(settings, "audrey", "auditor")
+    make_user(settings, "nurse.lee", "operator")
+    app = build_dashboard(settings, refresh_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await signed_in(pilot, app, "audrey")
+        assert app.runner is None and app.audit_tab
+        by_admin(settings, lambda admin, by: admin.disable_user(by, "audrey"))
+        await wait_until(pilot, lambda: "can no longer unlock" in text_of(app, "#lock-intro"), what="the lock saying so")
+        await pilot.press("tab", *key_names("nurse.lee"), "tab", *key_names(PASSWORD), "enter")
+        await wait_until(pilot, lambda: not app.locked, what="nurse.lee signed in")
+        assert app.runner is not None and app.runs_jobs                 # an operator's console runs the runner
+        await wait_until(pilot, lambda: "runner: this console" in app.sub_title, what="the runner in the header")
+        await wait_until(pilot, lambda: not app.audit_tab and not app.query("#audit-table"), what="no Audit tab")
