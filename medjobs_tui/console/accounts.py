@@ -78,6 +78,11 @@ class SignInFailed(ConsoleError):
     """Sign-in (or unlock) refused: wrong user name or password, locked out, disabled, session expired."""
 
 
+BAD_CREDENTIALS = auth.BAD_CREDENTIALS
+"""SignInFailed's text for an unknown user, a wrong password or a disabled account alike (the answer never
+confirms a password); a screen that asked only for the password may say it in its own words."""
+
+
 @dataclass(frozen=True)
 class SignIn:
     """A successful sign-in: the actor, and for an admin the security notices not yet shown to any admin
@@ -209,7 +214,35 @@ class AccountsMixin:
                                      audit_key=self.keys.audit, action="session.unlock")
         except auth.SignInError as exc:
             raise SignInFailed(str(exc)) from None
-        return self._actor(user)
+        return self._actor(user) if user["enabled"] else None
+
+    def current_account(self, actor: Actor) -> Actor | None:
+        """``actor``'s account as the store has it now (role and review role: a change since sign-in shows), or
+        None when it was disabled or no longer exists (a store with no users at all: ``actor`` as given). A read
+        of the person's own account, not audited: the dashboard's lock screen asks it to say whether the
+        locked user can still unlock (``authorise`` refuses such an account with AccountRevoked)."""
+        if actor.username in RESERVED_NAMES:
+            return actor
+        user = store_users.get(self.db, actor.username)
+        if user is None:
+            return None if store_users.count(self.db) else actor
+        return self._actor(user) if user["enabled"] else None
+
+    def hand_over(self, previous: Actor, username: str, password: str) -> SignIn:
+        """Sign ``username`` in on a dashboard locked for ``previous``, whose account was disabled or removed since
+        (nobody else could ever unlock it): the sign-in as ``sign_in`` (audited ``signin``), then ``previous``'s
+        session ended (audited ``session.logout``, reason and who signed in next). Raises ConsoleError while
+        ``previous`` can still unlock (only their password unlocks their console), SignInFailed as ``sign_in``."""
+        if self.current_account(previous) is not None:
+            audit.record(self.db, key=self.keys.audit, actor=previous.username, role=previous.role,
+                         action="session.logout", target=f"user:{previous.username}", outcome="denied",
+                         at=self.clock.now(), detail={"reason": "another user signing in while this one can unlock"})
+            raise ConsoleError(f"{previous.username} can still unlock this console: only their password unlocks it")
+        signed = self.sign_in(username, password)
+        self.authorise(previous, "session.logout", f"user:{previous.username}")
+        self._audit_ok(previous, "session.logout", f"user:{previous.username}",
+                       {"reason": "account disabled or removed", "next": signed.actor.username})
+        return signed
 
     def change_password(self, actor: Actor, current: str, new: str) -> None:
         """``actor`` changes their own password (the current one is checked first). Audited."""

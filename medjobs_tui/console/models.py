@@ -7,17 +7,22 @@ from datetime import datetime
 from pathlib import Path
 
 from medjobs_tui import config
+from medjobs_tui.clinical.dosing import DOSE_STATUSES
 from medjobs_tui.engine.metrics import JobMetrics
 from medjobs_tui.engine.validation import JobValidation
 
 __all__ = ["Actor", "DoseConfirmation", "RunRow", "JobRow", "JobMetrics", "EvidenceRow", "DeliveryRow", "DoseRow",
            "NotificationRow", "ChannelStatus", "Snapshot", "ROLES", "SERVICE_ROLES", "REVIEW_ROLES", "UserRow", "AuditRow",
            "RunnerInfo", "RunFilter", "HistoryEntry", "AttemptRow", "RunStory", "DayStats", "JobPage", "QueueLoad",
-           "Overview", "LogLine", "BulkResult", "RUN_STATES", "NOTIFICATION_STATES"]
+           "Overview", "LogLine", "BulkResult", "RUN_STATES", "NOTIFICATION_STATES", "DOSE_STATES"]
 
 RUN_STATES = ("queued", "running", "succeeded", "failed", "timed_out", "interrupted", "dead", "cancelled",
               "skipped", "coalesced")
 """Every state a run row can be in (coalesced: a missed tick folded into the next one)."""
+
+DOSE_STATES = DOSE_STATUSES
+"""Every status a scheduled dose can show (``clinical.dosing.dose_status``: due, overdue, reminded, taken, missed,
+skipped, refused, before import)."""
 
 NOTIFICATION_STATES = ("pending", "sent", "inbox_only", "failed", "unconfirmed", "expired")
 """Every status a notification can have (``store.outbox``: inbox_only, a patient's or prescriber's that reached

@@ -356,9 +356,10 @@ class SignoffMixin:
             refuse("bad comment", f"a comment is at most {MAX_COMMENT} characters of plain text")
         user = store_users.get(self.db, actor.username)
         holds = user["review_role"] if user else None
-        if user is None or user["role"] != "reviewer" or holds != item.review_role:
-            refuse("review role", f"{checklist.title} · {item.title} is signed by the {item.review_role}; "
-                                  f"{actor.username} is {('the ' + holds) if holds else 'no review role holder'}")
+        refusal = signer_refusal(checklist.title, item.title, item.review_role, actor.username,
+                                 user["role"] if user else None, holds)
+        if refusal is not None:
+            refuse("review role", refusal)
         state = self.signoff_state().item(item_id)
         if kind == "sign":
             if state.locked:
@@ -408,6 +409,24 @@ class SignoffMixin:
                              "config_sha256": baseline.config_sha256, "app_version": baseline.app_version,
                              "evidence_head": baseline.evidence_head, "audit_head": baseline.audit_head_id})
         return self._signature(row, baseline, None)
+
+
+def may_sign(role: str | None, review_role: str | None, item_review_role: str) -> bool:
+    """Whether a user of ``role`` holding ``review_role`` signs (and revokes) an item assigned to
+    ``item_review_role``: a reviewer of that very review role, no one else (not an admin either).
+    Source: DESIGN.md "Roles"; VALIDATION.md section 6 (each item names the review role that signs it)."""
+    return role == "reviewer" and review_role is not None and review_role == item_review_role
+
+
+def signer_refusal(checklist_title: str, item_title: str, item_review_role: str, username: str,
+                   role: str | None, review_role: str | None) -> str | None:
+    """Why ``username`` (``role``, holding ``review_role``) may not sign the item, naming who signs it; None
+    when they may (``may_sign``). The console refuses a signing with this text; the dashboard says it as soon
+    as `s` is pressed on such an item."""
+    if may_sign(role, review_role, item_review_role):
+        return None
+    return (f"{checklist_title} · {item_title} is signed by the {item_review_role}; "
+            f"{username} is {('the ' + review_role) if review_role else 'no review role holder'}")
 
 
 def over_failing_message(failing: list) -> str:

@@ -30,7 +30,10 @@ from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, Tab
 from textual.worker import Worker, WorkerState
 
 from medjobs_tui.config import Settings
-from medjobs_tui.console import AccountRevoked, Actor, Console, ConsoleError, NotificationRow, SignIn, Snapshot
+from medjobs_tui.console import (
+    BAD_CREDENTIALS, RUNNER, AccountRevoked, Actor, Console, ConsoleError, NotificationRow, SignIn, SignInFailed,
+    Snapshot,
+)
 from medjobs_tui.console import identity, words
 from medjobs_tui.console.operations import PERMISSIONS
 from medjobs_tui.console.logbook import logbook
@@ -40,8 +43,8 @@ from medjobs_tui.tui.audit_tab import AUDIT_COLUMNS, AUDIT_KEY, AUDIT_LIMIT, AUD
 from medjobs_tui.tui.audit_tab import preview as audit_preview
 from medjobs_tui.tui.login import LockScreen, LoginScreen, idle_words
 from medjobs_tui.tui.messages import (
-    AccountChanged, AuditReady, CommandDone, EvidenceLoaded, RefreshFailed, SignInRefused, SignedIn, SnapshotReady, SnapshotUnchanged,
-    Unlocked,
+    AccountChanged, AuditReady, CommandDone, DoseAsk, EvidenceLoaded, HandedOver, RefreshFailed, SignInRefused, SignedIn,
+    SnapshotReady, SnapshotUnchanged, Unlocked,
 )
 from medjobs_tui.tui.screens import DetailScreen, EvidenceScreen, HelpScreen
 from medjobs_tui.tui.screens.job import JobScreen
@@ -78,6 +81,11 @@ PERMISSION_OF_ACTION = {"trigger": "job.trigger", "toggle_pause": "job.pause", "
                         "ack_alert": "alert.ack"}
 """The console permission an action needs: a role without it is not offered the key (the console refuses anyway)."""
 
+TARGET_OF_ACTION = {"trigger": "job", "toggle_pause": "job", "retry": "run", "cancel": "run", "mark": "run",
+                    "mark_all": "run", "dose_taken": "order", "ack_alert": "alert", "sign": "signoff",
+                    "revoke": "signoff"}
+"""What a refused key's audit entry names (``job:backup``...): the kind of its tab's selected row."""
+
 OVERVIEW = "overview"
 LOG_LEVELS = ("INFO", "WARNING", "ERROR")
 
@@ -88,7 +96,7 @@ EXTRA_KEYS = (
     ("↑ ↓ pgup pgdn", "Move the cursor", "tables"),
     ("home end", "Go to the first / last row", "tables"),
     ("ctrl+p", "Command palette (jobs, tabs, theme: the theme chosen is remembered)", "everywhere"),
-    ("ctrl+q", "Quit (as q; on the lock screen: unlock first)", "everywhere"),
+    ("ctrl+q", "Quit (as q; on the lock screen: unlock first, unless the account was disabled)", "everywhere"),
 )
 """Keys the help screen lists besides the app's own bindings."""
 
@@ -124,8 +132,14 @@ or any action) and an idle dashboard on them stays under 2 % of a core."""
 UNLOCK_FIRST = "Unlock first: type your password, then q quits"
 """What the lock screen says to ctrl+q: quitting is a signed-in user's act, audited."""
 
-NEVER_HELD = frozenset({"ctrl+q", "ctrl+c"})
-"""Keys that act at once even while others wait for a tab's first fetch (quitting)."""
+NEVER_HELD = frozenset({"ctrl+q", "ctrl+c", "ctrl+l"})
+"""Keys that act at once even while others wait for a tab's first fetch (quitting, locking)."""
+
+LOCK_KEY = "ctrl+l"
+"""Locks the dashboard at once, as the idle timeout does (no Textual or terminal default uses it in an app)."""
+
+WRONG_PASSWORD = "wrong password"
+"""What the lock screen, which asks only for the password, says for the console's BAD_CREDENTIALS."""
 
 REPEAT_ERROR_AFTER = 60.0
 """Seconds before the same refresh error is shown again (a flapping store does not flood the screen)."""
@@ -206,6 +220,8 @@ class MedJobsApp(SignoffActions, App[None]):
         Binding("slash", "filter", "Filter", key_display="/", id="filter", priority=True,
                 tooltip="Filter this tab: job:NAME status:dead since:2h words..."),
         Binding("e", "export", "Export", id="export", tooltip="Export this tab's rows (as filtered) to CSV or JSON"),
+        Binding(LOCK_KEY, "lock", "Lock", id="session.lock",
+                tooltip="Lock the screen now, as after the idle time (stepping away); your password unlocks it"),
         Binding("escape", "clear", "Clear", show=False, id="clear",
                 tooltip="Clear the filter and the marks (on a screen or dialog: close it)"),
         Binding("f5", "refresh", "Refresh", show=False, id="refresh", tooltip="Refresh now"),
@@ -234,6 +250,8 @@ class MedJobsApp(SignoffActions, App[None]):
         """The user name the sign-in screen starts with."""
         self.locked = False
         """True while the lock screen is up (automatic logoff)."""
+        self.lock_gone = False
+        """True while locked for a user whose account was disabled or removed: another user may sign in."""
         self._last_input = console.clock.now()
         self._authenticated_at = console.clock.now()
         """When the user last gave their password here (sign-in or unlock): ``security.session_lifetime`` counts from it."""
@@ -398,6 +416,8 @@ class MedJobsApp(SignoffActions, App[None]):
             try:
                 if self.actor is not None and not self.locked:   # the account as it is now: disabled or changed locks
                     self.operations.authorise(self.actor, "view.operations", "dashboard")
+                elif self.actor is not None and not self.lock_gone and (gone := self._gone(self.actor)) is not None:
+                    self._post(gone)                          # disabled while locked: someone else may sign in
                 request = self._snapshot_request
                 if self._unchanged(request):
                     self._post(SnapshotUnchanged())
@@ -411,7 +431,7 @@ class MedJobsApp(SignoffActions, App[None]):
                     self.fetch_signoff()
             except AccountRevoked as exc:
                 self._fetched = None
-                self._post(AccountChanged(str(exc)))
+                self._post(self._account_changed_message(exc))
                 self._post(RefreshFailed(""))     # re-arms the next refresh
             except Exception as exc:  # noqa: BLE001 - shown to the user, then the next refresh tries again
                 self._fetched = None              # the next refresh reads the store, changed or not
@@ -522,7 +542,7 @@ class MedJobsApp(SignoffActions, App[None]):
             if tab == OVERVIEW:
                 if snap.overview is not None:
                     try:
-                        self.query_one(OverviewPane).paint(snap.overview, self.zone, self.runner is not None)
+                        self.query_one(OverviewPane).paint(snap.overview, self.zone, self.runs_jobs)
                     except NoMatches:  # its parts not mounted yet (a snapshot right after sign-in), or closing:
                         self.painted_tabs.discard(tab)      # the next refresh paints it
                 return
@@ -582,14 +602,16 @@ class MedJobsApp(SignoffActions, App[None]):
         the store (in words, first), who is signed in, and the runs running, queued, dead."""
         counts = snap.status_counts
         parts = [f"{counts[s]} {s}" for s in ("running", "queued", "dead") if counts.get(s)]
-        runner = runners_short(snap.runners, self.runner is not None)
+        runner = runners_short(snap.runners, self.runs_jobs)
         blocked = self.operations.runner_status()
         if blocked:
             runner = blocked.upper()
         if self.marked:
             parts.append(f"{len(self.marked)} marked")
         brief = runner.split(" (")[0]                    # NO RUNNER (runs wait) -> NO RUNNER
-        return [" · ".join([runner, self._who(), *parts]), " · ".join([brief, self._who(), *parts]),
+        # the runner's words are cut last: the review role's short form goes first, so a reviewer's header says
+        # what an auditor's says at the same width (it said NO RUNNER to one, NO RUNNER (runs wait) to the other)
+        return [" · ".join([runner, self._who(), *parts]), " · ".join([runner, self._who(short=True), *parts]),
                 " · ".join([brief, self._who(short=True), *parts])]
 
     @on(TabbedContent.TabActivated)
@@ -671,7 +693,7 @@ class MedJobsApp(SignoffActions, App[None]):
         columns, title = (spec.columns, spec.title) if spec is not None else (AUDIT_COLUMNS, "Audit")
         field = self.query_one("#filter-input", Input)
         try:
-            parsed = filters.parse(text, columns, self.operations.clock.now(), self.zone)
+            parsed = filters.parse(text, columns, self.operations.clock.now(), self.zone, tab=tab)
         except filters.FilterError as exc:
             self.toast(str(exc), title="Filter", severity="warning")
             if field.display:                 # typed in the box: it stays open, the error under it, keys go on there
@@ -707,11 +729,47 @@ class MedJobsApp(SignoffActions, App[None]):
         self.refresh_bindings()
 
     def on_key(self, event) -> None:
-        """escape in the filter line closes it, leaving the filter as it was."""
+        """escape in the filter line closes it, leaving the filter as it was. A key of the tab shown that the
+        signed-in role may not use (not offered in the footer) is answered with the console's refusal, never
+        silence (``refuse_key``)."""
         if event.key == "escape" and isinstance(self.focused, Input) and self.focused.id == "filter-input":
             event.stop()
             self.show_filter_box(False)
             self._focus_tab(self.active_tab)
+            return
+        if (action := self._refused_action(event.key)) is not None:
+            event.stop()
+            self.refuse_key(action)
+
+    def _refused_action(self, key: str) -> str | None:
+        """The action of the tab shown bound to ``key`` that the signed-in role may not do (and no other action
+        of that key applies there), or None."""
+        if self.actor is None or self.locked or self._modal_open() or isinstance(self.focused, Input):
+            return None
+        bound = [b.action for b in self.BINDINGS if key in b.key.split(",")]
+        if any(self.check_action(a, ()) for a in bound):
+            return None
+        return next((a for a in bound if TAB_OF_ACTION.get(a) == self.active_tab and a in PERMISSION_OF_ACTION
+                     and not self.may(PERMISSION_OF_ACTION[a])), None)
+
+    def refuse_key(self, action: str) -> None:
+        """Ask the console for ``action`` on the selected row: it refuses the role (audited, as any refusal) and its
+        text shows as a notice (e.g. t on Jobs for an auditor: "... may not trigger jobs; that needs the admin or
+        operator role")."""
+        needs = PERMISSION_OF_ACTION[action]
+        permission = needs if isinstance(needs, str) else needs[0]
+        tab = TAB_OF_ACTION[action]
+        selected = self.table(tab).selected_key if tab not in (OVERVIEW,) else None
+        kind = TARGET_OF_ACTION.get(action)
+        if kind == "order" and selected:
+            selected = selected.partition("@")[0]
+        target = f"{kind}:{selected}" if kind and selected else (kind or tab)
+        actor, operations = self.actor, self.operations
+
+        def ask() -> str:
+            operations.authorise(actor, permission, target)
+            return ""                         # allowed after all (a role changed meanwhile): nothing to say
+        self.run_command(ask)
 
     def action_mark(self) -> None:
         """Mark the selected run for a bulk retry or cancel (or unmark it), and move down a row."""
@@ -824,7 +882,7 @@ class MedJobsApp(SignoffActions, App[None]):
                      else next(s.title for s in TABS if s.id == tab) if tab
                      else "tables" if binding.action in ("filter", "export", "clear") else "everywhere")
             tooltip = binding.tooltip or binding.description
-            if binding.action == "quit" and self.runner is None:
+            if binding.action == "quit" and not self.runs_jobs:
                 tooltip = "Quit (this console runs no jobs)"
             rows[binding.action] = [self.get_key_display(binding), tooltip, where]
         if self.may(("run.retry", "job.trigger")):
@@ -871,9 +929,29 @@ class MedJobsApp(SignoffActions, App[None]):
 
     def action_dose_taken(self) -> None:
         """Record the selected dose as taken (``medjobs dose taken``) once the user confirms it (one key must not
-        cancel a patient's reminder by mistake): the console checks the role, the timing and audits."""
+        cancel a patient's reminder by mistake): the console checks the role, the timing and audits. A dose shown
+        as taken already is refused at once, saying by whom and when (never a question that hides it)."""
         if (key := self._selected("doses")) is None:
             return
+        dose = next((d for d in ((self.latest.doses if self.latest else None) or [])
+                     if f"{d.order}@{d.at.isoformat()}" == key), None)
+        if dose is not None and dose.status == "taken":
+            operations, zone = self.operations, dose.local.tzinfo
+
+            def check() -> CommandDone | DoseAsk:
+                text = commands.taken_already(operations, key, zone)
+                return DoseAsk(key) if text is None else CommandDone(text, "warning")     # changed meanwhile: ask
+            self.run_command(check)
+            return
+        self._ask_dose_taken(key)
+
+    @on(DoseAsk)
+    def _dose_ask(self, message: DoseAsk) -> None:
+        if not self.locked and not self._stopping:
+            self._ask_dose_taken(message.key)
+
+    def _ask_dose_taken(self, key: str) -> None:
+        """Ask "taken now?" about the dose of Doses-tab row ``key``; y records it."""
         command = partial(commands.dose_taken, self.operations, self.actor, key)
 
         def answered(ok: bool | None) -> None:
@@ -881,6 +959,8 @@ class MedJobsApp(SignoffActions, App[None]):
                 self.run_command(command)
 
         table = self.table("doses")
+        if key not in table.rows:          # gone from the tab meanwhile
+            return
         shown = {c: getattr(v, "plain", str(v)) for c in ("patient", "local", "medication")
                  for v in (table.get_cell(key, c),)}
         dose = next((d for d in ((self.latest.doses if self.latest else None) or [])
@@ -955,7 +1035,7 @@ class MedJobsApp(SignoffActions, App[None]):
                 result = command()
                 self._post(result if isinstance(result, Message) else CommandDone(result, after=after))
             except AccountRevoked as exc:  # disabled or role changed since signing in: lock
-                self._post(AccountChanged(str(exc)))
+                self._post(self._account_changed_message(exc))
             except ConsoleError as exc:  # includes PermissionDenied
                 self._post(CommandDone(str(exc), "error", after=after))
             except Exception as exc:  # noqa: BLE001 - shown, not raised: the app keeps running
@@ -1127,16 +1207,26 @@ class MedJobsApp(SignoffActions, App[None]):
             self.pop_screen()
         self._open_console()
         self.refresh_bindings()
-        if signed.notices:          # emergency access, a rebuilt key file: stays on screen until the admin closes it
-            for notice in signed.notices:
+        self._show_notices(signed.notices)
+
+    def _show_notices(self, notices: list[str]) -> None:
+        """An admin's security notices at sign-in (emergency access, a rebuilt key file): they stay on screen until
+        the admin closes them."""
+        if notices:
+            for notice in notices:
                 self.notify(notice, title="Security notice", severity="error", timeout=60, markup=False)
             self.push_screen(DetailScreen("Security notice: read before you go on",
-                                          [(f"notice {n}", text) for n, text in enumerate(signed.notices, 1)]))
+                                          [(f"notice {n}", text) for n, text in enumerate(notices, 1)]))
 
     @on(SignInRefused)
     def _sign_in_refused(self, message: SignInRefused) -> None:
+        """Show why: on the lock screen that asks only for the password, the console's generic "wrong user name or
+        password" reads "wrong password" (the sign-in screen, and a lock screen asking for a user name, keep it)."""
         if isinstance(self.screen, (LoginScreen, LockScreen)):
-            self.screen.show_error(message.text)
+            text = message.text
+            if isinstance(self.screen, LockScreen) and not self.screen.gone and text == BAD_CREDENTIALS:
+                text = WRONG_PASSWORD
+            self.screen.show_error(text)
 
     async def on_event(self, event: events.Event) -> None:
         """Any key, click, scroll or paste counts as input for the automatic logoff. A key typed into a tab
@@ -1200,18 +1290,22 @@ class MedJobsApp(SignoffActions, App[None]):
         elif (now - self._last_input).total_seconds() >= security.idle_timeout:
             self.lock_now("idle")
 
-    def lock_now(self, reason: str = "idle", why: str | None = None) -> None:
+    def lock_now(self, reason: str = "idle", why: str | None = None, *, role: str | None = None,
+                 gone: bool = False) -> None:
         """Lock the dashboard: a full lock screen over everything, toasts cleared, the lock audited.
         Refreshes and the runner go on underneath; nothing of them is shown until unlocked. ``why``, when
-        given, is shown on the lock screen instead of the idle time (an account changed since sign-in)."""
+        given, is shown on the lock screen instead of the idle time (an account changed since sign-in, ctrl+l);
+        ``role`` is the role shown (the account's new one after a change); ``gone``: the account was disabled or
+        removed, so the lock screen offers another user's sign-in and q quits (``LockScreen``)."""
         if self.actor is None or self.locked:
             return
         actor = self.actor
         self.locked = True
+        self.lock_gone = gone
         self._held_keys.clear()           # keys typed before the lock never reach the password field
         self.clear_notifications()
-        self.push_screen(LockScreen(actor.username, actor.role, self.operations.settings.security.idle_timeout,
-                                    runs_jobs=self.runs_jobs, why=why))
+        self.push_screen(LockScreen(actor.username, role or actor.role, self.operations.settings.security.idle_timeout,
+                                    runs_jobs=self.runs_jobs, why=why, gone=gone))
         self.run_worker(partial(self._audit_lock, actor, reason), thread=True, group="lock", name="lock",
                         exit_on_error=False)
 
@@ -1222,13 +1316,44 @@ class MedJobsApp(SignoffActions, App[None]):
             except Exception as exc:  # noqa: BLE001 - the screen is locked either way
                 log.error("lock audit failed: %s", type(exc).__name__)
 
+    def action_lock(self) -> None:
+        """Lock the screen now (ctrl+l: a nurse stepping away), exactly as the idle lock does; audited with reason
+        ``user``. The user's password unlocks it."""
+        if self.actor is not None and not self.locked and not self._stopping:
+            self.lock_now("user", why=f"{self.actor.username} locked it ({LOCK_KEY})")
+
+    def _gone(self, actor: Actor) -> AccountChanged | None:
+        """Worker thread: AccountChanged (gone) when ``actor``'s account was disabled or removed (the console's
+        refusal as its text, which audits that refusal once), else None."""
+        if self.operations.current_account(actor) is not None:
+            return None
+        try:
+            self.operations.authorise(actor, "view.operations", "dashboard")
+        except AccountRevoked as exc:
+            return AccountChanged(str(exc), None, gone=True)
+        return None
+
+    def _account_changed_message(self, exc: AccountRevoked) -> AccountChanged:
+        """Worker thread: the AccountChanged for ``exc``, with the account as it is now (None: disabled, removed)."""
+        try:
+            current = self.operations.current_account(self.actor)
+        except Exception as error:  # noqa: BLE001 - the lock says why all the same
+            log.error("account read failed: %s", type(error).__name__)
+            return AccountChanged(str(exc))
+        return AccountChanged(str(exc), current, gone=current is None)
+
     def attempt_unlock(self, password: str) -> None:
-        """Check the locked user's password in a worker; Unlocked or SignInRefused comes back."""
+        """Check the locked user's password in a worker; Unlocked or SignInRefused comes back (and, when the refusal
+        is because the account was disabled or removed meanwhile, AccountChanged: someone else may sign in)."""
         actor = self.actor
 
         def check() -> None:
             try:
                 self._post(Unlocked(self.operations.unlock(actor, password)))
+            except SignInFailed as exc:
+                self._post(SignInRefused(str(exc)))
+                if (gone := self._gone(actor)) is not None:
+                    self._post(gone)
             except ConsoleError as exc:
                 self._post(SignInRefused(str(exc)))
             except Exception as exc:  # noqa: BLE001 - shown, not raised
@@ -1236,26 +1361,145 @@ class MedJobsApp(SignoffActions, App[None]):
                 self._post(SignInRefused(commands.describe(exc)))
         self.run_worker(check, thread=True, group="signin", name="unlock", exit_on_error=False)
 
+    def attempt_hand_over(self, username: str, password: str) -> None:
+        """Sign ``username`` in on the lock screen of a user whose account was disabled or removed (the console's
+        ``hand_over``: audited ``signin`` and the locked user's ``session.logout``); HandedOver or SignInRefused
+        comes back."""
+        previous = self.actor
+
+        def check() -> None:
+            try:
+                signed = self.operations.hand_over(previous, username, password)
+                self.operations.authorise(signed.actor, "view.operations", "dashboard")
+            except ConsoleError as exc:
+                self._post(SignInRefused(str(exc)))
+            except Exception as exc:  # noqa: BLE001 - shown, not raised
+                log.error("sign-in failed: %s", type(exc).__name__)
+                self._post(SignInRefused(commands.describe(exc)))
+            else:
+                self._post(HandedOver(signed))
+        self.run_worker(check, thread=True, group="signin", name="sign in", exit_on_error=False)
+
     @on(AccountChanged)
     def _account_changed(self, message: AccountChanged) -> None:
-        """The signed-in user was disabled or given another role: lock, saying why. A disabled user cannot
-        unlock (their password is refused like a wrong one); a changed role applies once they unlock."""
+        """The signed-in user was disabled or given another role: lock, saying why (and the role as it is now).
+        A changed role applies once they unlock. A disabled or removed account can never unlock: the lock screen
+        says so, lets someone else sign in and q quit (also when it happens while already locked)."""
         if self._stopping:
             return
-        self.lock_now("account changed", why=message.text)
+        if self.locked:
+            if message.gone and not self.lock_gone and isinstance(self.screen, LockScreen):
+                self.lock_gone = True
+                self.screen.show_gone(message.text)
+            return
+        self.lock_now("account changed", why=message.text, gone=message.gone,
+                      role=message.current.role if message.current is not None else None)
 
     @on(Unlocked)
     def _unlocked(self, message: Unlocked) -> None:
         if not self.locked:
             return
-        self.actor = message.actor
-        self.locked = False
+        self._take_over(message.actor)
+
+    @on(HandedOver)
+    def _handed_over(self, message: HandedOver) -> None:
+        if not (self.locked and self.lock_gone):
+            return
+        self._take_over(message.signin.actor)
+        self._show_notices(message.signin.notices)
+
+    def _take_over(self, actor: Actor) -> None:
+        """Go on as ``actor`` after the lock: the same user unlocking (their role perhaps changed), or another user
+        signed in on a gone account's lock screen. A new role (or user) sees what a fresh sign-in of theirs would:
+        the tables emptied of the previous role's rows, the tabs of their role, and this console's runner kept,
+        started or stopped as their role may run one (``_fit_runner``)."""
+        changed = actor != self.actor
+        self.actor = actor
+        self.locked = self.lock_gone = False
         self.new_signing_session()      # the session's continuity ended at the lock: both components again
         self._last_input = self._authenticated_at = self.operations.clock.now()
         if isinstance(self.screen, LockScreen):
             self.pop_screen()
+        if changed:
+            self._reset_views()
+            self._fit_tabs_to_role()
+            self._fit_runner()
+        self.sub_title = self._who()
         self.refresh_bindings()
         self.paint()
+        if changed:
+            self.refresh_now()
+
+    def _reset_views(self) -> None:
+        """Forget what the previous user's role was shown (rows, previews, filters, marks), so none of it shows to
+        the next one before their own first fetch: a role without patient.read never sees a patient's row."""
+        self.latest, self.latest_audit, self.latest_signoff = None, [], None
+        self._fetched, self.force_fetch = None, True
+        self.painted_tabs.clear()
+        self.marked.clear()
+        tabbed = self.query_one(TabbedContent)
+        for tab in list(self.filters):
+            spec = next((t for t in TABS if t.id == tab), None)
+            tabbed.get_tab(tab).label = spec.title if spec is not None else "Audit"
+        self.filters.clear()
+        for table in self.query(LiveTable):
+            table.sync([])
+        for preview in self.query(".preview"):
+            if isinstance(preview, Static):
+                preview.update("")
+        try:
+            self.query_one("#signoff-preview", Static).update("")
+        except NoMatches:
+            pass
+
+    def _fit_tabs_to_role(self) -> None:
+        """The Audit and Sign-off tabs only for roles that may read them; the empty hints of the signed-in role."""
+        tabbed = self.query_one(TabbedContent)
+        for tab, needs, attr in ((AUDIT_TAB, "audit.list", "audit_tab"), (SIGNOFF_TAB, "signoff.read", "signoff_tab")):
+            if getattr(self, attr) and not self.may(needs):
+                if tabbed.active == tab:
+                    tabbed.active = OVERVIEW
+                tabbed.remove_pane(tab).call_next(self)
+                setattr(self, attr, False)
+        if self.may("audit.list") and not self.audit_tab:
+            self.audit_tab = True
+            tabbed.add_pane(audit_pane())
+        self.add_signoff_tab(tabbed)
+        for tab, (needs, text) in ROLE_EMPTY.items():
+            spec = next(t for t in TABS if t.id == tab)
+            self.query_one(f"#{tab}-empty", Static).update(
+                spec.empty if self.may(needs) else text.format(role=self.actor.role))
+
+    def _fit_runner(self) -> None:
+        """As a fresh sign-in decides: a role that may run the runner (PERMISSIONS["runner.run"]) has this console's
+        embedded runner (one is made and started if none runs here); any other role's console runs none, so a
+        runner still running here stops gracefully, as at quit (the scheduler first, a run cut short queued again
+        without spending a retry), audited ``runner.stop`` by the runner identity with the reason, and says so."""
+        may_run = self.actor.role in PERMISSIONS["runner.run"]
+        if may_run and not self.runs_jobs and self.runner_factory is not None:
+            self.runner = self.runner_factory()
+            self._runner_stopped = False
+            self.operations = Console(self.operations.settings, runner=self.runner)
+            self.run_worker(self._start_runner, thread=True, group="runner", name="start runner", exit_on_error=False)
+        elif not may_run and self.runs_jobs:
+            self._runner_stopped = True           # no longer this console's runner, from now on (header, quit)
+            reason = (f"{self.actor.username} is signed in as {self.actor.role}, a role that runs no runner "
+                      "(as at sign-in)")
+            self.run_worker(partial(self._release_runner, self.runner, reason), thread=True, group="runner",
+                            name="stop runner", exit_on_error=False)
+
+    def _release_runner(self, runner: Runner, reason: str) -> None:
+        """Thread worker: stop ``runner`` for ``reason`` (audited), then act through a console without it."""
+        with self._console_lock:           # (also while quitting: quit no longer stops it, this console runs none)
+            operations = self.operations
+            try:
+                operations.runner_stopping(RUNNER, reason)
+            except Exception as exc:  # noqa: BLE001 - the runner stops all the same; the log says why
+                log.error("runner stop audit failed: %s", type(exc).__name__)
+            runner.stop()
+            self.operations = Console(operations.settings, clock=operations.clock, keys=operations.keys)
+        self._post(CommandDone(f"This console's runner stopped: {reason}. The clinic's jobs wait until an operator's "
+                               "console or `medjobs run` runs them.", "warning"))
 
     # ------------------------------------------------------------------ runner lifecycle
 
@@ -1302,10 +1546,11 @@ class MedJobsApp(SignoffActions, App[None]):
 
     async def action_quit(self) -> None:
         """Stop the runner, then quit (audited). Not while locked: the lock screen says to unlock first (quitting
-        stops the clinic's jobs: only the signed-in user may, with their password). While this console's runner
+        stops the clinic's jobs: only the signed-in user may, with their password), unless the account was disabled
+        or removed meanwhile (no password can unlock it: quitting is the way out, audited as that user's). While this console's runner
         runs the clinic's jobs, the user confirms first (``QuitScreen``: y or a second q); a console that runs no
         jobs quits at once."""
-        if self.locked:
+        if self.locked and not self.lock_gone:
             if isinstance(self.screen, LockScreen):
                 self.screen.show_hint(UNLOCK_FIRST + (" (quitting stops this console's runner)." if self.runs_jobs
                                                       else "."))

@@ -70,6 +70,24 @@ def dose_question(row_key: str, zone, now, patient: str, medication: str, patien
     return text
 
 
+def taken_already(console: Console, row_key: str, zone) -> str | None:
+    """Why `d` need not ask about the dose of a Doses-tab row (key ``<order>@<UTC ISO instant>``): its entry in
+    force is ``taken`` already, said as the console's refusal of a second one says it (by whom, when, in ``zone``,
+    the patient's); None when it is not taken (any more): then `d` asks."""
+    from datetime import datetime
+
+    from medjobs_tui.clock import parse_iso
+
+    order, _, instant = row_key.partition("@")
+    history = console.dose_history(int(order), datetime.fromisoformat(instant))
+    current = history[-1] if history else None
+    if current is None or current["status"] != "taken":
+        return None
+    by = f" by {current['recorded_by']}" if current["recorded_by"] else ""
+    at = parse_iso(current["recorded_at"]).astimezone(zone)
+    return f"Dose of order {order} already recorded taken{by} at {at:%H:%M %Z}; nothing recorded"
+
+
 def dose_taken(console: Console, actor: Actor, row_key: str) -> str:
     """Record the dose of a Doses-tab row (key ``<order>@<UTC ISO instant>``) as taken, now."""
     from datetime import datetime

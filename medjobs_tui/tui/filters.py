@@ -11,13 +11,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from typing import Sequence
+from typing import Mapping, Sequence
 
-from medjobs_tui.console import NOTIFICATION_STATES, RUN_STATES, RunFilter
+from medjobs_tui.console import DOSE_STATES, NOTIFICATION_STATES, RUN_STATES, RunFilter
 from medjobs_tui.console.words import parse_since
 from medjobs_tui.tui.tables import Column, Row
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+STATUS_WORDS: Mapping[str, Sequence[str]] = {"runs": RUN_STATES, "notifications": NOTIFICATION_STATES}
+"""The `status:` words of a tab by default (Queue, Evidence, Notifications), by what has them."""
+
+TAB_STATUS_WORDS: Mapping[str, Mapping[str, Sequence[str]]] = {
+    "doses": {"doses": tuple(s.replace(" ", "_") for s in DOSE_STATES)},
+}
+"""Tabs whose status column holds other words: the Doses tab's dose statuses (``before import`` is written
+``before_import``: a filter word has no space)."""
+
+
+def status_words(tab: str | None) -> Mapping[str, Sequence[str]]:
+    """The `status:` words tab ``tab`` knows, by what has them."""
+    return TAB_STATUS_WORDS.get(tab or "", STATUS_WORDS)
 
 
 class FilterError(ValueError):
@@ -51,7 +65,7 @@ class TableFilter:
         out = []
         for key, cells in rows:
             texts = [_plain(c).lower() for c in cells]
-            if self.statuses and "status" in index and texts[index["status"]] not in self.statuses:
+            if self.statuses and "status" in index and texts[index["status"]].replace(" ", "_") not in self.statuses:
                 continue
             if any(name in index and value not in texts[index[name]] for name, value in self.fields):
                 continue
@@ -61,9 +75,10 @@ class TableFilter:
         return out
 
 
-def parse(text: str, columns: Sequence[Column], now: datetime, zone: tzinfo | None = None) -> TableFilter:
-    """Read a filter for a tab with ``columns`` (dates in the clinic's ``zone``). Raises FilterError naming the
-    word that cannot be read."""
+def parse(text: str, columns: Sequence[Column], now: datetime, zone: tzinfo | None = None,
+          tab: str | None = None) -> TableFilter:
+    """Read a filter for tab ``tab`` with ``columns`` (dates in the clinic's ``zone``; `status:` words of that tab,
+    ``status_words``). Raises FilterError naming the word that cannot be read."""
     fields, words, statuses, since, level = [], [], (), None, None
     keys = {c.key for c in columns} | {c.label.lower() for c in columns}
     label_to_key = {c.label.lower(): c.key for c in columns}
@@ -77,10 +92,11 @@ def parse(text: str, columns: Sequence[Column], now: datetime, zone: tzinfo | No
             raise FilterError(f"{word!r}: say what {name} should be, e.g. {name}:something")
         if name == "status":
             statuses = tuple(v for v in value.split(",") if v)
-            unknown = [v for v in statuses if v not in RUN_STATES and v not in NOTIFICATION_STATES]
+            known = status_words(tab)
+            unknown = [v for v in statuses if not any(v in words for words in known.values())]
             if unknown and "status" in keys:
-                raise FilterError(f"unknown status {', '.join(unknown)}; runs: {', '.join(RUN_STATES)}; "
-                                  f"notifications: {', '.join(NOTIFICATION_STATES)}")
+                raise FilterError(f"unknown status {', '.join(unknown)}; "
+                                  + "; ".join(f"{what}: {', '.join(words)}" for what, words in known.items()))
         elif name == "since":
             try:
                 since = parse_since(value, now, zone)

@@ -41,6 +41,14 @@ class CommandDone(Message):
         self.after = after
 
 
+class DoseAsk(Message):
+    """`d` on a dose shown taken found it no longer taken (corrected meanwhile): ask about Doses-tab row ``key``."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
+
+
 class EvidenceLoaded(Message):
     """The YAML text of run ``run_id``'s evidence record was read."""
 
@@ -76,11 +84,23 @@ class Unlocked(Message):
 
 class AccountChanged(Message):
     """The console refused an action because the signed-in user was disabled or given another role since
-    signing in (``AccountRevoked``): the dashboard locks, showing ``text``."""
+    signing in (``AccountRevoked``): the dashboard locks, showing ``text``. ``current`` is the account as the
+    store has it now (its new role), or None when it was disabled or no longer exists (``gone``: the user's
+    password can never unlock it, someone else may sign in on the lock screen)."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, current: Actor | None = None, gone: bool = False) -> None:
         super().__init__()
         self.text = text
+        self.current = current
+        self.gone = gone
+
+
+class HandedOver(Message):
+    """Another user signed in on a lock screen whose user's account was disabled or removed: ``signin``."""
+
+    def __init__(self, signin: SignIn) -> None:
+        super().__init__()
+        self.signin = signin
 
 
 class AuditReady(Message):

@@ -28,8 +28,8 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, RadioButton, RadioSet, Static, TabPane
 
 from medjobs_tui.config import MEANINGS
-from medjobs_tui.console import ConsoleError
-from medjobs_tui.console.signoff import MEANING_WORDS, ItemState, Signature, SignoffState
+from medjobs_tui.console import Actor, ConsoleError
+from medjobs_tui.console.signoff import MEANING_WORDS, ItemState, Signature, SignoffState, signer_refusal
 from medjobs_tui.tui import formatting as fmt
 from medjobs_tui.tui.forms import FORM_BINDINGS, FormKeys
 from medjobs_tui.tui.screens import DetailScreen
@@ -92,9 +92,19 @@ def signature_text(sig: Signature, zone: tzinfo) -> str:
             f"{sig.signed_at.strftime('%Y-%m-%d %H:%M:%S')} UTC · {fmt.local_datetime(sig.signed_at, zone)}")
 
 
-def preview(item: ItemState | None, zone: tzinfo) -> Text:
+def refusal(item: ItemState, actor: Actor | None) -> str | None:
+    """Why ``actor`` may not sign (or revoke) ``item``, naming who signs it (the console's own rule,
+    ``console.signoff.signer_refusal``); None when they may."""
+    if actor is None:
+        return f"{item.checklist_title} · {item.title} is signed by the {item.review_role}"
+    return signer_refusal(item.checklist_title, item.title, item.review_role, actor.username, actor.role,
+                          actor.review_role)
+
+
+def preview(item: ItemState | None, zone: tzinfo, actor: Actor | None = None) -> Text:
     """What shows under the table for the selected item: which checklist, who signs it and its status; the
-    signature (21 CFR 11.50) and the baseline it is bound to; why it does not count (stale, revoked...)."""
+    signature (21 CFR 11.50) and the baseline it is bound to; why it does not count (stale, revoked...). "s signs
+    it" only when ``actor`` may sign it (``refusal``); otherwise who does."""
     if item is None:
         return Text("")
     out = Text()
@@ -108,7 +118,8 @@ def preview(item: ItemState | None, zone: tzinfo) -> Text:
     if item.note:
         out.append("\n" + item.note, style="bold yellow" if item.status == "stale" else "")
     elif sig is None:
-        out.append("\nNot signed yet: s signs it (holder of the review role, password again).")
+        out.append("\nNot signed yet: s signs it (your password again)." if refusal(item, actor) is None
+                   else f"\nNot signed yet: the {item.review_role} signs it.")
     return out
 
 
@@ -357,7 +368,8 @@ class SignoffActions:
         """Show the selected item's signature under the table."""
         try:
             table = self.table(SIGNOFF_TAB)
-            self.query_one("#signoff-preview", Static).update(preview(self.signoff_item(table.selected_key), self.zone))
+            self.query_one("#signoff-preview", Static).update(
+                preview(self.signoff_item(table.selected_key), self.zone, self.actor))
         except NoMatches:  # the tab is not there (role) or the app is closing
             pass
 
@@ -380,6 +392,9 @@ class SignoffActions:
     def _open_sign_dialog(self, mode: str) -> None:
         item = self.signoff_item(self._selected(SIGNOFF_TAB))
         if item is None:
+            return
+        if (refused := refusal(item, self.actor)) is not None:     # at once: no dialog, no password typed for nothing
+            self.toast(refused, severity="warning")
             return
         if mode == "sign" and item.status == "signed":
             self.toast(f"{item.title} is signed already; x revokes that signature first", severity="warning")

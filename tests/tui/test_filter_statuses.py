@@ -24,3 +24,25 @@ def test_every_status_a_row_can_have_is_a_filter_word(status):
 def test_an_unknown_status_is_refused_naming_it():
     with pytest.raises(filters.FilterError, match="unknown status bogus; runs: queued.*; notifications: pending.*inbox_only"):
         filters.parse("status:bogus", COLUMNS, NOW)
+
+
+DOSE_COLUMNS = next(t for t in TABS if t.id == "doses").columns
+
+
+@pytest.mark.parametrize("status", ["due", "overdue", "reminded", "taken", "missed", "skipped", "refused",
+                                    "before_import"])
+def test_every_status_the_doses_tab_shows_is_a_filter_word_there(status):
+    filters.parse(f"status:{status}", DOSE_COLUMNS, NOW, tab="doses")
+
+
+def test_an_unknown_dose_status_is_refused_naming_the_doses_statuses():
+    with pytest.raises(filters.FilterError, match="unknown status dead; doses: due, overdue, reminded, taken, missed"):
+        filters.parse("status:dead", DOSE_COLUMNS, NOW, tab="doses")
+
+
+def test_before_import_matches_the_row_that_says_before_import():
+    from rich.text import Text
+
+    rows = [("a", ("07:00", Text("before import"))), ("b", ("08:00", Text("due")))]
+    columns = (DOSE_COLUMNS[0], next(c for c in DOSE_COLUMNS if c.key == "status"))
+    assert [k for k, _ in filters.parse("status:before_import", columns, NOW, tab="doses").keep(columns, rows)] == ["a"]

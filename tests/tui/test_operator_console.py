@@ -442,7 +442,7 @@ async def test_after_sign_in_the_overview_counts_show_whole_and_the_header_names
         settings, clock, size):
     """Labels that change after the first layout get their width ("0 staff" was all of "0 staff alerts, 24 h
     (a)"); the header says who is signed in with their review role, at 80 columns too (the clinic's name goes
-    first, then the runner's reason, never the user)."""
+    first, then the word "reviewer" before the review role, then the runner's reason, never the user)."""
     make_user(settings, "tess.lead", "reviewer", review_role="technical lead")
     app = MedJobsApp(Console(settings, clock=clock), None, refresh_interval=3600)
     async with app.run_test(size=size) as pilot:
@@ -456,7 +456,7 @@ async def test_after_sign_in_the_overview_counts_show_whole_and_the_header_names
         if size[0] >= 120:
             assert "Riverside Family Clinic — NO RUNNER" in header and "tess.lead (reviewer, technical lead)" in header
         else:
-            assert "NO RUNNER · tess.lead (reviewer, technical lead)" in header and "…" not in header
+            assert "NO RUNNER (runs wait) · tess.lead (technical lead)" in header and "…" not in header
         queues = app.query_one("#overview-queues")
         fires = app.query_one("#overview-fires")
         assert queues.region.right <= fires.region.x                  # side by side, not over each other
