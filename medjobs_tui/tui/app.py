@@ -1181,9 +1181,14 @@ class MedJobsApp(SignoffActions, App[None]):
 
     def attempt_sign_in(self, username: str, password: str) -> None:
         """Check ``username``'s password through the console in a worker; SignedIn or SignInRefused comes back."""
+        self._sign_in_worker(lambda: self.operations.sign_in(username, password), SignedIn)
+
+    def _sign_in_worker(self, sign: Callable[[], SignIn], reply: Callable[[SignIn], Message]) -> None:
+        """Run ``sign()`` (a console sign-in: it checks the password) in a worker, then check the user may view
+        the operations; post ``reply(signed)``, or SignInRefused with the console's (or a masked) reason."""
         def check() -> None:
             try:
-                signed = self.operations.sign_in(username, password)
+                signed = sign()
                 self.operations.authorise(signed.actor, "view.operations", "dashboard")
             except ConsoleError as exc:
                 self._post(SignInRefused(str(exc)))
@@ -1191,7 +1196,7 @@ class MedJobsApp(SignoffActions, App[None]):
                 log.error("sign-in failed: %s", type(exc).__name__)
                 self._post(SignInRefused(commands.describe(exc)))
             else:
-                self._post(SignedIn(signed))
+                self._post(reply(signed))
         self.run_worker(check, thread=True, group="signin", name="sign in", exit_on_error=False)
 
     @on(SignedIn)
@@ -1366,19 +1371,7 @@ class MedJobsApp(SignoffActions, App[None]):
         ``hand_over``: audited ``signin`` and the locked user's ``session.logout``); HandedOver or SignInRefused
         comes back."""
         previous = self.actor
-
-        def check() -> None:
-            try:
-                signed = self.operations.hand_over(previous, username, password)
-                self.operations.authorise(signed.actor, "view.operations", "dashboard")
-            except ConsoleError as exc:
-                self._post(SignInRefused(str(exc)))
-            except Exception as exc:  # noqa: BLE001 - shown, not raised
-                log.error("sign-in failed: %s", type(exc).__name__)
-                self._post(SignInRefused(commands.describe(exc)))
-            else:
-                self._post(HandedOver(signed))
-        self.run_worker(check, thread=True, group="signin", name="sign in", exit_on_error=False)
+        self._sign_in_worker(lambda: self.operations.hand_over(previous, username, password), HandedOver)
 
     @on(AccountChanged)
     def _account_changed(self, message: AccountChanged) -> None:
