@@ -58,7 +58,7 @@ def test_a_writer_holding_the_lock_past_the_busy_timeout_gives_database_is_locke
 
 def test_the_wait_polls_in_fine_steps_not_sqlites_coarse_ones(tmp_path):
     """SQLite's own handler sleeps 1, 2, 5, 10 ... ms between tries (seven tries in the first 30 ms); the wait
-    asks again after 0.1 ms, doubling to 2 ms, so against a lock held 30 ms it tries more often."""
+    asks again after 0.1 ms, doubling to 0.5 ms, so against a lock held 30 ms it tries more often."""
     db = connect(tmp_path / "s.db", STORE_KEY)
     tries = []
     db.conn.set_trace_callback(lambda sql: tries.append(sql) if sql == "BEGIN IMMEDIATE" else None)
@@ -66,7 +66,7 @@ def test_the_wait_polls_in_fine_steps_not_sqlites_coarse_ones(tmp_path):
     with transaction(db):
         pass
     db.conn.set_trace_callback(None)
-    assert len(tries) > 7
+    assert len(tries) > 25                   # 0.5 ms steps: about 60 tries in 30 ms (2 ms steps: about 18)
 
 
 def test_writers_of_one_process_take_turns_without_polling_the_store(tmp_path, monkeypatch):
