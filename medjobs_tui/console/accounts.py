@@ -221,12 +221,8 @@ class AccountsMixin:
         None when it was disabled or no longer exists (a store with no users at all: ``actor`` as given). A read
         of the person's own account, not audited: the dashboard's lock screen asks it to say whether the
         locked user can still unlock (``authorise`` refuses such an account with AccountRevoked)."""
-        if actor.username in RESERVED_NAMES:
-            return actor
-        user = store_users.get(self.db, actor.username)
-        if user is None:
-            return None if store_users.count(self.db) else actor
-        return self._actor(user) if user["enabled"] else None
+        current, reason = self._account_state(actor)
+        return None if reason in ("disabled", "no such user") else current
 
     def hand_over(self, previous: Actor, username: str, password: str) -> SignIn:
         """Sign ``username`` in on a dashboard locked for ``previous``, whose account was disabled or removed since

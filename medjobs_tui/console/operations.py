@@ -235,17 +235,8 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
         from a backup made before the account existed); before the first user exists only its own role counts. Source: 45 CFR 164.312(a)(1) access
         control; OWASP Authorization Cheat Sheet (check permissions on every request)."""
         current, reason = actor, None
-        if actor.username not in RESERVED_NAMES and action not in OWN_SESSION:
-            user = store_users.get(self.db, actor.username)
-            if user is None:
-                if store_users.count(self.db):   # none of the clinic's users: not signed in to this store
-                    reason = "no such user"
-            else:
-                current = Actor(user["username"], user["role"], user["review_role"])
-                if not user["enabled"]:
-                    reason = "disabled"
-                elif current != actor:
-                    reason = "role changed"
+        if action not in OWN_SESSION:
+            current, reason = self._account_state(actor)
         if reason is not None or current.role not in PERMISSIONS[action]:
             audit.record(self.db, key=self.keys.audit, actor=actor.username, role=current.role, action=action,
                          target=target, outcome="denied", at=self.clock.now(),
@@ -267,6 +258,20 @@ class Console(AccountsMixin, SignoffMixin, AlertsMixin, ConsoleViews):
     def _audit_ok(self, actor: Actor, action: str, target: str, detail: dict[str, Any] | None = None) -> None:
         audit.record(self.db, key=self.keys.audit, actor=actor.username, role=actor.role, action=action, target=target,
                      outcome="ok", at=self.clock.now(), detail=detail)
+
+    def _account_state(self, actor: Actor) -> tuple[Actor, str | None]:
+        """``actor``'s account as the store has it now, and why it no longer stands for them: ``disabled``, ``no
+        such user`` (a store that has users, none of them this one), ``role changed`` (role or review role), or
+        None. Service identities (RESERVED_NAMES) and any actor of a store with no users yet stand as given."""
+        if actor.username in RESERVED_NAMES:
+            return actor, None
+        user = store_users.get(self.db, actor.username)
+        if user is None:
+            return actor, ("no such user" if store_users.count(self.db) else None)
+        current = Actor(user["username"], user["role"], user["review_role"])
+        if not user["enabled"]:
+            return current, "disabled"
+        return current, ("role changed" if current != actor else None)
 
     def _audit_denied(self, actor: Actor, action: str, target: str, reason: str) -> None:
         """Write one ``denied`` audit entry of ``actor``'s ``action`` on ``target`` (``order:12``) with ``{"reason":
